@@ -1,0 +1,256 @@
+//! Refurbisher documents: parsing, validation, diagnostics, redaction and field-by-field diffs.
+//!
+//! A document is a JSON object keyed by connector key, each value shaped like the seeds'
+//! "Refurbisher Connector Config" blocks plus the registry fields of their IRP and Monitoring
+//! Thresholds tables. [`parse_document`] never stops at the first problem: it returns every
+//! refurbisher it could read and every diagnostic, each with its JSON path and position.
+
+pub mod diag;
+pub mod jsonpos;
+pub mod model;
+pub mod suggest;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+pub use diag::{Diagnostic, Diagnostics, JsonPath, Severity};
+pub use jsonpos::{Position, PositionIndex};
+pub use model::Refurbisher;
+
+/// The outcome of reading one document.
+#[derive(Debug)]
+pub struct Document {
+    /// Refurbishers without errors, in document order.
+    pub refurbishers: Vec<Refurbisher>,
+    /// Everything found, errors and warnings, with positions filled in.
+    pub diagnostics: Diagnostics,
+}
+
+impl Document {
+    /// Whether the document can be applied.
+    pub fn is_ok(&self) -> bool {
+        !self.diagnostics.has_errors()
+    }
+}
+
+/// Parse and validate a refurbisher document.
+///
+/// A bare member pasted from a seed (`"flexit": { … }` without the surrounding braces) is
+/// read as if wrapped in `{ }`, with a warning.
+pub fn parse_document(text: &str) -> Document {
+    let mut d = Diagnostics::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (value, source) = match serde_json::from_str::<Value>(text) {
+        Ok(v) => (v, text.to_owned()),
+        Err(e) => {
+            let wrapped = format!("{{{text}\n}}");
+            match serde_json::from_str::<Value>(&wrapped) {
+                Ok(v) if text.trim_start().starts_with('"') => {
+                    d.warning(
+                        &JsonPath::root(),
+                        "the document is a bare `\"key\": { … }` member; read it as if wrapped in { }",
+                    )
+                    .help("wrap the whole document in { and } to make it a JSON object");
+                    (v, wrapped)
+                }
+                _ => {
+                    let diag = d.error(&JsonPath::root(), format!("invalid JSON: {}", strip_location(&e)));
+                    diag.position = Some(Position { line: e.line().max(1), column: e.column().max(1) });
+                    return Document { refurbishers: Vec::new(), diagnostics: d };
+                }
+            }
+        }
+    };
+    let positions = PositionIndex::build(&source);
+    for (path, _) in &positions.duplicates {
+        d.error(
+            path,
+            format!("`{}` appears more than once in the same object; only the last would count", path.last_key().unwrap_or("")),
+        )
+        .help("remove or rename one of them");
+    }
+    let mut refurbishers = Vec::new();
+    match &value {
+        Value::Object(map) => {
+            if map.is_empty() {
+                d.warning(&JsonPath::root(), "the document holds no refurbishers")
+                    .help("write { \"<connector key>\": { \"name\": …, \"offers\": { … }, \"order\": { } } }");
+            }
+            validate::references(&value, &JsonPath::root(), &mut d);
+            for (key, v) in map {
+                if let Some(r) = validate::refurbisher(key, v, &JsonPath::root().key(key), &mut d) {
+                    refurbishers.push(r);
+                }
+            }
+        }
+        other => {
+            d.error(
+                &JsonPath::root(),
+                format!(
+                    "expected a JSON object of refurbishers keyed by connector key, like {{ \"flexit\": {{ … }} }}, got {}",
+                    validate::describe(other)
+                ),
+            );
+        }
+    }
+    let set: Vec<(usize, &Refurbisher)> = refurbishers.iter().map(|r| (0, r)).collect();
+    for (_, diag) in conflicts(&set) {
+        d.extend_one(diag);
+    }
+    for diag in d.iter_mut() {
+        if diag.position.is_none() {
+            diag.position = positions.locate(&diag.path);
+        }
+    }
+    d.sort_by_position();
+    Document { refurbishers, diagnostics: d }
+}
+
+fn strip_location(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// Refurbishers that clash with each other: the same connector key, refurbisher id or
+/// supplier id twice. Each input carries an index (of its file); each diagnostic names the
+/// index of the refurbisher it is reported on.
+pub fn conflicts(set: &[(usize, &Refurbisher)]) -> Vec<(usize, Diagnostic)> {
+    let mut out = Vec::new();
+    let mut by_key: BTreeMap<&str, &Refurbisher> = BTreeMap::new();
+    let mut by_id: BTreeMap<i64, &Refurbisher> = BTreeMap::new();
+    let mut by_supplier: BTreeMap<i64, &Refurbisher> = BTreeMap::new();
+    for (i, r) in set {
+        let mut d = Diagnostics::new();
+        let path = JsonPath::root().key(&r.key);
+        if let Some(first) = by_key.insert(&r.key, r) {
+            let _ = first;
+            d.error(&path, format!("connector key `{}` is defined more than once", r.key));
+        }
+        if let Some(id) = r.refurbisher_id {
+            if let Some(other) = by_id.insert(id, r) {
+                d.error(&path.key("refurbisher_id"), format!("refurbisher_id {id} is also used by `{}`", other.key));
+            }
+        }
+        if let Some(id) = r.supplier_id {
+            if let Some(other) = by_supplier.insert(id, r) {
+                d.error(&path.key("supplier_id"), format!("supplier_id {id} is also used by `{}`", other.key));
+            }
+        }
+        out.extend(d.into_vec().into_iter().map(|diag| (*i, diag)));
+    }
+    out
+}
+
+impl Diagnostics {
+    /// Append one diagnostic.
+    pub fn extend_one(&mut self, diag: Diagnostic) {
+        let mut tmp = Diagnostics::new();
+        let pushed = match diag.severity {
+            Severity::Error => tmp.error(&diag.path, diag.message.clone()),
+            Severity::Warning => tmp.warning(&diag.path, diag.message.clone()),
+        };
+        pushed.help = diag.help.clone();
+        pushed.position = diag.position;
+        self.extend(tmp);
+    }
+}
+
+/// Render one diagnostic like a compiler: `file:line:col: error: path: message`, then an
+/// indented help line.
+pub fn render(file: &str, diag: &Diagnostic) -> String {
+    let mut out = String::new();
+    let _ = match diag.position {
+        Some(p) => write!(out, "{file}:{}:{}: ", p.line, p.column),
+        None => write!(out, "{file}: "),
+    };
+    let _ = write!(out, "{}: {}: {}", diag.severity, diag.path, diag.message);
+    if let Some(h) = &diag.help {
+        let _ = write!(out, "\n    help: {h}");
+    }
+    out
+}
+
+/// What credentials are shown as.
+pub const REDACTED: &str = "********";
+
+/// A copy of a canonical document with every literal credential inside an `auth` block
+/// replaced by [`REDACTED`]. Secret references (`${secret:NAME}`) are kept: they name a
+/// secret, they do not hold it.
+pub fn redact(v: &Value) -> Value {
+    redact_in(v, false)
+}
+
+fn redact_in(v: &Value, in_auth: bool) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| {
+                    let x = if in_auth
+                        && validate::CREDENTIAL_KEYS.contains(&k.as_str())
+                        && matches!(x, Value::String(s) if !crate::secret_ref::has_references(s))
+                    {
+                        Value::String(REDACTED.into())
+                    } else {
+                        redact_in(x, in_auth || k == "auth")
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| redact_in(x, in_auth)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// One field that differs between two canonical documents (values already redacted).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Change {
+    /// Dotted path of the field.
+    pub path: String,
+    /// The value before, absent when the field is new.
+    pub old: Option<Value>,
+    /// The value after, absent when the field is gone.
+    pub new: Option<Value>,
+}
+
+/// Field-by-field differences between two canonical documents, in a stable order.
+/// Credentials are compared in clear but reported as [`REDACTED`].
+pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    flatten(old, &JsonPath::root(), false, &mut a);
+    flatten(new, &JsonPath::root(), false, &mut b);
+    let mut out = Vec::new();
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        let (x, y) = (a.get(k), b.get(k));
+        if x.map(|v| &v.0) != y.map(|v| &v.0) {
+            let shown = |v: Option<&(Value, bool)>| v.map(|(v, secret)| if *secret { Value::String(REDACTED.into()) } else { v.clone() });
+            out.push(Change { path: k.clone(), old: shown(x), new: shown(y) });
+        }
+    }
+    out
+}
+
+fn flatten(v: &Value, path: &JsonPath, in_auth: bool, out: &mut BTreeMap<String, (Value, bool)>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                let secret = in_auth && validate::CREDENTIAL_KEYS.contains(&k.as_str());
+                if secret {
+                    out.insert(path.key(k).to_string(), (x.clone(), matches!(x, Value::String(s) if !crate::secret_ref::has_references(s))));
+                } else {
+                    flatten(x, &path.key(k), in_auth || k == "auth", out);
+                }
+            }
+        }
+        other => {
+            out.insert(path.to_string(), (other.clone(), false));
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The refurbisher registry's typed model: what a validated refurbisher document holds.
+//!
+//! Every struct serializes to the *canonical* document form: all defaults filled in, amounts
+//! as decimal strings, secret references kept as written. That form is what the store keeps,
+//! what `irp refurbisher show` prints and what `apply` compares field by field.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One refurbisher: its registry fields and its connectors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refurbisher {
+    /// The connector key (`flexit`): the document key, unique, never changes.
+    #[serde(skip)]
+    pub key: String,
+    /// Display name. Default: the key.
+    pub name: String,
+    /// The refurbisher id of the seeds' Status table. Default: assigned on apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refurbisher_id: Option<i64>,
+    /// The supplier id, which shipment webhook URLs carry. Default: none.
+    pub supplier_id: Option<i64>,
+    /// The Odoo vendor (partner) id purchase orders are made for. Default: none.
+    pub odoo_vendor_id: Option<i64>,
+    /// Name shown to customers. Default: `name`.
+    pub public_name: String,
+    /// ISO 4217 currency of all amounts. Default: `EUR`.
+    pub currency: String,
+    /// Shipping costs per unit, excl. VAT. Default: 0.
+    pub shipping_costs: Decimal,
+    /// Home copy tax (thuiskopieheffing) per unit, excl. VAT. Default: 0.
+    pub home_copy_tax: Decimal,
+    /// Markup on cost in percent (`99` doubles the cost minus 1 %). Default: 0.
+    pub default_margin: Decimal,
+    /// Units held back from the stock the feed reports. Default: 0.
+    pub stock_threshold: i64,
+    /// Whether the refurbisher's offers may be sold. Default: false.
+    pub approved_refurbished: bool,
+    /// Whether the refurbisher ships to the customer directly. Default: true.
+    pub drop_ship: bool,
+    /// Whether this is the shop's own stock (no external partner). Default: false.
+    pub internal: bool,
+    /// Whether IRP polls its feed and routes orders to it. Default: true.
+    pub enabled: bool,
+    /// Seconds between feed polls; 0 disables polling. Default: 3600.
+    pub poll_interval_secs: i64,
+    /// Monitoring thresholds.
+    pub monitoring: Monitoring,
+    /// The offer feed connector; absent when offers only arrive by upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offers: Option<OffersConfig>,
+    /// The order connector; `None` is `"order": {}` (no automated order placement).
+    #[serde(serialize_with = "ser_order")]
+    pub order: Option<OrderConfig>,
+}
+
+fn ser_order<S: serde::Serializer>(o: &Option<OrderConfig>, s: S) -> Result<S::Ok, S::Error> {
+    match o {
+        Some(o) => o.serialize(s),
+        None => Map::new().serialize(s),
+    }
+}
+
+/// The seeds' "Monitoring Thresholds"; 0 disables a metric.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Monitoring {
+    /// Alert when no order came in for this many hours. Default: 48.
+    pub latest_order_hours: i64,
+    /// Alert when offers were not refreshed for this many hours. Default: 48.
+    pub offers_stock_hours: i64,
+    /// Alert when a supplier order is open for this many days. Default: 4.
+    pub open_order_days: i64,
+    /// The HTTP status the offers endpoint must answer. Default: 200.
+    pub offers_endpoint_http_status: i64,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Self {
+            latest_order_hours: 48,
+            offers_stock_hours: 48,
+            open_order_days: 4,
+            offers_endpoint_http_status: 200,
+        }
+    }
+}
+
+/// How offers are fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    /// HTTP GET of `endpoint`.
+    Web,
+    /// HTTP POST of `body` to `endpoint`.
+    WebPost,
+    /// A file on an SFTP server.
+    Sftp,
+    /// A file on the IRP host.
+    File,
+    /// Uploaded by an operator (API or portal).
+    Upload,
+}
+
+impl Connection {
+    /// Every connection name.
+    pub const NAMES: [&'static str; 5] = ["web", "web_post", "sftp", "file", "upload"];
+
+    /// The connection called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "web" => Self::Web,
+            "web_post" => Self::WebPost,
+            "sftp" => Self::Sftp,
+            "file" => Self::File,
+            "upload" => Self::Upload,
+            _ => return None,
+        })
+    }
+
+    /// Human label for status tables ("Web POST").
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Web => "Web GET",
+            Self::WebPost => "Web POST",
+            Self::Sftp => "SFTP",
+            Self::File => "File",
+            Self::Upload => "Upload",
+        }
+    }
+}
+
+/// Feed format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// JSON; offers are the array at `offer_location`.
+    Json,
+    /// CSV with `separator`, `heading`, `encoding`.
+    Csv,
+    /// XML; offers are the elements at `record_path`.
+    Xml,
+}
+
+impl Format {
+    /// Every format name.
+    pub const NAMES: [&'static str; 3] = ["json", "csv", "xml"];
+}
+
+/// The offer feed connector (`offers`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OffersConfig {
+    /// How the feed is fetched.
+    pub connection: Connection,
+    /// URL for `web` and `web_post`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Request body for `web_post`, sent as given with a JSON content type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Local path for `file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Credentials (HTTP auth, or the SFTP location and login).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<OffersAuth>,
+    /// Feed format.
+    #[serde(rename = "type")]
+    pub format: Format,
+    /// Pagination of HTTP feeds.
+    pub paginate: Pagination,
+    /// JSON: dotted path to the offers array; empty when the document is the array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_location: Option<String>,
+    /// XML: path of the record element (`offers.offer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_path: Option<String>,
+    /// CSV: field separator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub separator: Option<char>,
+    /// CSV: whether the first row names the columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heading: Option<bool>,
+    /// CSV: text encoding of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// How prices are written (`en_US`, `nl_NL`, …).
+    pub price_locale: String,
+    /// Canonical offer field → source field (column name, 1-based column number, or dotted path).
+    pub mapping: Map<String, Value>,
+}
+
+/// Credentials of an offer feed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum OffersAuth {
+    /// HTTP authentication (`web`, `web_post`).
+    Http(HttpAuth),
+    /// SFTP location and login (`sftp`).
+    Sftp(SftpAuth),
+}
+
+/// HTTP authentication, selected by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HttpAuth {
+    /// No authentication.
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// A custom header.
+    Header {
+        /// Header name.
+        name: String,
+        /// Header value.
+        value: String,
+    },
+    /// A query-string parameter.
+    Query {
+        /// Parameter name.
+        name: String,
+        /// Parameter value.
+        value: String,
+    },
+    /// Client id and secret: as two headers, or OAuth2 client credentials with `token_url`.
+    ClientIdSecret {
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        client_secret: String,
+        /// OAuth2 token endpoint; when absent the pair is sent as headers.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token_url: Option<String>,
+        /// OAuth2 scope.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+        /// Header carrying the client id when no `token_url` is given.
+        client_id_header: String,
+        /// Header carrying the client secret when no `token_url` is given.
+        client_secret_header: String,
+    },
+}
+
+impl HttpAuth {
+    /// Every `type` name.
+    pub const NAMES: [&'static str; 6] =
+        ["none", "bearer", "basic", "header", "query", "client_id_secret"];
+
+    /// Human label for status tables.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::None => "No auth",
+            Self::Bearer { .. } => "Bearer token",
+            Self::Basic { .. } => "Basic auth",
+            Self::Header { .. } => "Header",
+            Self::Query { .. } => "Query parameter",
+            Self::ClientIdSecret { .. } => "Client credentials",
+        }
+    }
+}
+
+/// Where an SFTP feed lives and how to log in (the seed keeps all of it under `auth`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SftpAuth {
+    /// Server host name.
+    pub host: String,
+    /// Server port. Default: 22.
+    pub port: u16,
+    /// Path of the feed file on the server.
+    pub path: String,
+    /// Login name.
+    pub username: String,
+    /// Password, when logging in with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// OpenSSH private key (PEM text), when logging in with a key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    /// Passphrase of the private key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
+    /// Pinned host key fingerprint (`SHA256:…`); recorded on first use when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_key_fingerprint: Option<String>,
+}
+
+/// Pagination of an HTTP feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pagination {
+    /// One request.
+    None,
+    /// `?page=N`, starting at `start`, until a page has no offers.
+    Page {
+        /// Query parameter of the page number.
+        param: String,
+        /// First page number.
+        start: i64,
+        /// Query parameter of the page size, if the feed takes one.
+        size_param: Option<String>,
+        /// Page size sent with `size_param`.
+        size: Option<i64>,
+        /// Safety cap on the number of requests.
+        max_pages: i64,
+    },
+    /// `?offset=N&limit=M`.
+    Offset {
+        /// Query parameter of the offset.
+        param: String,
+        /// Query parameter of the limit.
+        limit_param: String,
+        /// Offers per request.
+        limit: i64,
+        /// Safety cap on the number of requests.
+        max_pages: i64,
+    },
+    /// The next cursor is read from the body and sent as a query parameter.
+    Cursor {
+        /// Query parameter of the cursor.
+        param: String,
+        /// Dotted path of the next cursor in the response body.
+        cursor_path: String,
+        /// Safety cap on the number of requests.
+        max_pages: i64,
+    },
+    /// The next page's URL is read from the body, or from the `Link` header.
+    Link {
+        /// Dotted path of the next URL in the body; absent: the `Link: <…>; rel="next"` header.
+        next_path: Option<String>,
+        /// Safety cap on the number of requests.
+        max_pages: i64,
+    },
+}
+
+impl Serialize for Pagination {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_owned(), v);
+        };
+        match self {
+            Pagination::None => return false.serialize(s),
+            Pagination::Page {
+                param,
+                start,
+                size_param,
+                size,
+                max_pages,
+            } => {
+                put("type", "page".into());
+                put("param", param.clone().into());
+                put("start", (*start).into());
+                if let Some(p) = size_param {
+                    put("size_param", p.clone().into());
+                }
+                if let Some(n) = size {
+                    put("size", (*n).into());
+                }
+                put("max_pages", (*max_pages).into());
+            }
+            Pagination::Offset {
+                param,
+                limit_param,
+                limit,
+                max_pages,
+            } => {
+                put("type", "offset".into());
+                put("param", param.clone().into());
+                put("limit_param", limit_param.clone().into());
+                put("limit", (*limit).into());
+                put("max_pages", (*max_pages).into());
+            }
+            Pagination::Cursor {
+                param,
+                cursor_path,
+                max_pages,
+            } => {
+                put("type", "cursor".into());
+                put("param", param.clone().into());
+                put("cursor_path", cursor_path.clone().into());
+                put("max_pages", (*max_pages).into());
+            }
+            Pagination::Link {
+                next_path,
+                max_pages,
+            } => {
+                put("type", "link".into());
+                if let Some(p) = next_path {
+                    put("next_path", p.clone().into());
+                }
+                put("max_pages", (*max_pages).into());
+            }
+        }
+        m.serialize(s)
+    }
+}
+
+/// HTTP method of an order call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// POST (default).
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+}
+
+/// The order connector (`order`, when not `{}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderConfig {
+    /// Always `web` for now.
+    pub connection: String,
+    /// The refurbisher's order URL.
+    pub endpoint: String,
+    /// HTTP method. Default: POST.
+    pub method: Method,
+    /// Authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<HttpAuth>,
+    /// Target key (dots nest) → expression, for the whole supplier order.
+    pub order_object: Map<String, Value>,
+    /// Target key → expression, for each item (used by `%ITEMS%`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_object: Option<Map<String, Value>>,
+    /// Checks on the answer and values copied from it.
+    pub response_object: ResponseObject,
+}
+
+/// `response_object`: asserts and fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ResponseObject {
+    /// `status` or a dotted response path → rules joined by `|`.
+    pub asserts: Map<String, Value>,
+    /// Supplier-order field → dotted response path.
+    pub fields: Map<String, Value>,
+}
+
+/// Supplier-order fields `response_object.fields` may fill.
+pub const RESPONSE_FIELD_TARGETS: [&str; 1] = ["externalOrderReference"];
+
+/// Canonical offer fields every mapping must name (seed 001, "Minimum required fields").
+pub const REQUIRED_OFFER_FIELDS: [&str; 6] = [
+    "sku",
+    "name",
+    "ean",
+    "stock_available",
+    "price_purchase_amount",
+    "price_consumer_amount",
+];
+
+/// Canonical offer fields a mapping may name besides the required ones.
+pub const OPTIONAL_OFFER_FIELDS: [&str; 5] =
+    ["currency_iso", "tax_percentage", "brand", "category", "grade"];
+
+impl Refurbisher {
+    /// The canonical document member: `{ "<key>": { … } }` content for this refurbisher.
+    pub fn to_canonical_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// "Web POST · JSON · Bearer token", as in the seeds' Status table.
+    pub fn offer_connector_label(&self) -> String {
+        match &self.offers {
+            None => "Not configured".into(),
+            Some(o) => {
+                let format = match o.format {
+                    Format::Json => "JSON",
+                    Format::Csv => "CSV",
+                    Format::Xml => "XML",
+                };
+                let auth = match &o.auth {
+                    Some(OffersAuth::Http(a)) => a.label(),
+                    Some(OffersAuth::Sftp(_)) => "SFTP credentials",
+                    None => "No auth",
+                };
+                format!("{} · {} · {}", o.connection.label(), format, auth)
+            }
+        }
+    }
+
+    /// "Web POST · Client credentials", or "Not integrated".
+    pub fn order_connector_label(&self) -> String {
+        match &self.order {
+            None => "Not integrated".into(),
+            Some(o) => {
+                let method = match o.method {
+                    Method::Post => "Web POST",
+                    Method::Put => "Web PUT",
+                    Method::Patch => "Web PATCH",
+                };
+                format!(
+                    "{} · {}",
+                    method,
+                    o.auth.as_ref().map_or("No auth", HttpAuth::label)
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,1263 @@
+//! Validation of refurbisher documents: a walk over the JSON that builds the typed model and
+//! records every problem it meets, with its JSON path, instead of stopping at the first.
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::diag::{Diagnostics, JsonPath};
+use super::model::*;
+use super::suggest::did_you_mean;
+use crate::mapping::{asserts, context::Scope, expr};
+use crate::money;
+use crate::secret_ref;
+use crate::values::locale::PriceLocale;
+
+/// Keys of a refurbisher.
+pub const REFURBISHER_KEYS: &[&str] = &[
+    "name",
+    "refurbisher_id",
+    "supplier_id",
+    "odoo_vendor_id",
+    "public_name",
+    "currency",
+    "shipping_costs",
+    "home_copy_tax",
+    "default_margin",
+    "stock_threshold",
+    "approved_refurbished",
+    "drop_ship",
+    "internal",
+    "enabled",
+    "poll_interval_secs",
+    "monitoring",
+    "offers",
+    "order",
+];
+
+const MONITORING_KEYS: &[&str] = &[
+    "latest_order_hours",
+    "offers_stock_hours",
+    "open_order_days",
+    "offers_endpoint_http_status",
+];
+
+const OFFERS_KEYS: &[&str] = &[
+    "connection",
+    "endpoint",
+    "body",
+    "path",
+    "auth",
+    "type",
+    "paginate",
+    "offer_location",
+    "record_path",
+    "separator",
+    "heading",
+    "encoding",
+    "price_locale",
+    "mapping",
+];
+
+const SFTP_AUTH_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "path",
+    "username",
+    "password",
+    "private_key",
+    "passphrase",
+    "host_key_fingerprint",
+];
+
+const ORDER_KEYS: &[&str] = &[
+    "connection",
+    "endpoint",
+    "method",
+    "auth",
+    "order_object",
+    "item_object",
+    "response_object",
+];
+
+/// Text encodings a CSV feed may declare.
+pub const ENCODINGS: &[&str] = &[
+    "utf-8",
+    "windows-1252",
+    "iso-8859-1",
+    "iso-8859-15",
+    "windows-1250",
+    "utf-16le",
+    "utf-16be",
+];
+
+/// Keys whose string values are credentials (redacted in every output, warned about when
+/// written literally).
+pub const CREDENTIAL_KEYS: &[&str] = &[
+    "token",
+    "password",
+    "client_id",
+    "client_secret",
+    "private_key",
+    "passphrase",
+    "value",
+];
+
+/// Whether a connector key is acceptable: lower-case letters, digits, `-` and `_`, starting
+/// with a letter or digit, at most 64 characters.
+pub fn valid_connector_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    key.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {}", Value::String(s.clone())),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// An object being read: remembers which keys were looked at, so the rest can be reported.
+struct Obj<'v> {
+    map: &'v Map<String, Value>,
+    path: JsonPath,
+}
+
+impl<'v> Obj<'v> {
+    fn of(v: &'v Value, path: &JsonPath, d: &mut Diagnostics, what: &str) -> Option<Self> {
+        match v {
+            Value::Object(map) => Some(Obj {
+                map,
+                path: path.clone(),
+            }),
+            other => {
+                d.error(
+                    path,
+                    format!("expected {what} (a JSON object), got {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'v Value> {
+        self.map.get(key)
+    }
+
+    fn at(&self, key: &str) -> JsonPath {
+        self.path.key(key)
+    }
+
+    /// Report keys not in `allowed`, with a suggestion.
+    fn unknown_keys(&self, d: &mut Diagnostics, allowed: &[&str], context: &str) {
+        for key in self.map.keys() {
+            if allowed.contains(&key.as_str()) {
+                continue;
+            }
+            let diag = d.error(&self.at(key), format!("unknown key `{key}` in {context}"));
+            match did_you_mean(key, allowed.iter().copied()) {
+                Some(s) => diag.help(format!("did you mean `{s}`?")),
+                None => diag.help(format!("expected one of: {}", allowed.join(", "))),
+            };
+        }
+    }
+
+    fn string(&self, d: &mut Diagnostics, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                d.error(
+                    &self.at(key),
+                    format!("expected a string, got {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_string(&self, d: &mut Diagnostics, key: &str, why: &str) -> Option<String> {
+        if self.get(key).is_none() {
+            d.error(&self.at(key), format!("missing `{key}`, {why}"));
+            return None;
+        }
+        let s = self.string(d, key)?;
+        if s.trim().is_empty() {
+            d.error(&self.at(key), format!("`{key}` is empty, {why}"));
+            return None;
+        }
+        Some(s)
+    }
+
+    fn bool(&self, d: &mut Diagnostics, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Bool(b) => Some(*b),
+            other => {
+                d.error(
+                    &self.at(key),
+                    format!("expected true or false, got {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer in `min..=max`; `null` counts as absent when `nullable`.
+    fn int(&self, d: &mut Diagnostics, key: &str, min: i64, max: i64) -> Option<i64> {
+        let v = self.get(key)?;
+        let n = match v {
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        };
+        match n {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            Some(n) => {
+                d.error(
+                    &self.at(key),
+                    format!("must be between {min} and {max}, got {n}"),
+                );
+                None
+            }
+            None => {
+                d.error(
+                    &self.at(key),
+                    format!("expected a whole number, got {}", describe(v)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A positive id, or `null`.
+    fn id(&self, d: &mut Diagnostics, key: &str) -> Option<i64> {
+        match self.get(key) {
+            None | Some(Value::Null) => None,
+            Some(_) => self.int(d, key, 1, i64::from(i32::MAX)),
+        }
+    }
+}
+
+/// Validate one refurbisher (the value under its connector key).
+pub(crate) fn refurbisher(
+    key: &str,
+    v: &Value,
+    path: &JsonPath,
+    d: &mut Diagnostics,
+) -> Option<Refurbisher> {
+    let errors_before = d.error_count();
+    if !valid_connector_key(key) {
+        d.error(
+            path,
+            format!(
+                "invalid connector key {}: use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters",
+                Value::String(key.to_owned())
+            ),
+        );
+    }
+    let o = Obj::of(v, path, d, "a refurbisher")?;
+    o.unknown_keys(d, REFURBISHER_KEYS, "a refurbisher");
+
+    let name = o.string(d, "name").unwrap_or_else(|| key.to_owned());
+    let refurbisher_id = o.id(d, "refurbisher_id");
+    let supplier_id = o.id(d, "supplier_id");
+    let odoo_vendor_id = o.id(d, "odoo_vendor_id");
+    let public_name = o.string(d, "public_name").unwrap_or_else(|| name.clone());
+    let currency = match o.string(d, "currency") {
+        None => "EUR".to_owned(),
+        Some(c) if money::is_currency(&c) => c,
+        Some(c) => {
+            let diag = d.error(
+                &o.at("currency"),
+                format!("unknown currency {}, expected an ISO 4217 code like \"EUR\"", Value::String(c.clone())),
+            );
+            if money::is_currency(&c.to_uppercase()) {
+                diag.help(format!("write it in capitals: \"{}\"", c.to_uppercase()));
+            }
+            "EUR".to_owned()
+        }
+    };
+    let amount = |d: &mut Diagnostics, k: &str| -> Decimal {
+        match o.get(k) {
+            None => Decimal::ZERO,
+            Some(v) => money::parse_config_amount(v, &currency).unwrap_or_else(|e| {
+                d.error(&o.at(k), e.to_string());
+                Decimal::ZERO
+            }),
+        }
+    };
+    let shipping_costs = amount(d, "shipping_costs");
+    let home_copy_tax = amount(d, "home_copy_tax");
+    let default_margin = margin(&o, d);
+    let stock_threshold = o.int(d, "stock_threshold", 0, 1_000_000).unwrap_or(0);
+    let approved_refurbished = o.bool(d, "approved_refurbished").unwrap_or(false);
+    let drop_ship = o.bool(d, "drop_ship").unwrap_or(true);
+    let internal = o.bool(d, "internal").unwrap_or(false);
+    let enabled = o.bool(d, "enabled").unwrap_or(true);
+    let poll_interval_secs = match o.int(d, "poll_interval_secs", 0, 7 * 24 * 3600) {
+        None => 3600,
+        Some(n) if n != 0 && n < 60 => {
+            d.error(
+                &o.at("poll_interval_secs"),
+                format!("must be at least 60 (or 0 to disable polling), got {n}"),
+            );
+            3600
+        }
+        Some(n) => n,
+    };
+    let monitoring = monitoring(&o, d, poll_interval_secs);
+
+    let offers = match o.get("offers") {
+        None | Some(Value::Null) => None,
+        Some(v) => offers(v, &o.at("offers"), d),
+    };
+    let order = match o.get("order") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.is_empty() => None,
+        Some(v) => order(v, &o.at("order"), d),
+    };
+
+    if d.error_count() > errors_before {
+        return None;
+    }
+    Some(Refurbisher {
+        key: key.to_owned(),
+        name,
+        refurbisher_id,
+        supplier_id,
+        odoo_vendor_id,
+        public_name,
+        currency,
+        shipping_costs,
+        home_copy_tax,
+        default_margin,
+        stock_threshold,
+        approved_refurbished,
+        drop_ship,
+        internal,
+        enabled,
+        poll_interval_secs,
+        monitoring,
+        offers,
+        order,
+    })
+}
+
+fn margin(o: &Obj<'_>, d: &mut Diagnostics) -> Decimal {
+    let path = o.at("default_margin");
+    let Some(v) = o.get("default_margin") else {
+        d.warning(&path, "`default_margin` is not set, so it is 0 %: offers would sell at cost")
+            .help("set the markup on cost in percent, e.g. \"default_margin\": 17");
+        return Decimal::ZERO;
+    };
+    let text = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim_end_matches('%').trim().to_owned(),
+        _ => String::new(),
+    };
+    let Some(m) = money::parse_plain_decimal(&text) else {
+        d.error(
+            &path,
+            format!("expected a percentage like 17 or \"17.5\", got {}", describe(v)),
+        );
+        return Decimal::ZERO;
+    };
+    if m.is_sign_negative() && !m.is_zero() {
+        d.error(&path, format!("must not be negative, got {m}"));
+    } else if m > Decimal::from(1000) {
+        d.error(&path, format!("must be at most 1000 (percent), got {m}"));
+    } else if m > Decimal::ZERO && m < Decimal::ONE {
+        d.warning(
+            &path,
+            format!("`default_margin` is a percentage: {m} means {m} %, not {} %", (m * Decimal::from(100)).normalize()),
+        )
+        .help(format!("write {} for a {} % markup", (m * Decimal::from(100)).normalize(), (m * Decimal::from(100)).normalize()));
+    } else if m.is_zero() {
+        d.warning(&path, "`default_margin` is 0 %: offers would sell at cost");
+    }
+    m.normalize()
+}
+
+fn monitoring(o: &Obj<'_>, d: &mut Diagnostics, poll_interval_secs: i64) -> Monitoring {
+    let mut m = Monitoring::default();
+    let Some(v) = o.get("monitoring") else {
+        return m;
+    };
+    let path = o.at("monitoring");
+    let Some(mo) = Obj::of(v, &path, d, "monitoring thresholds") else {
+        return m;
+    };
+    mo.unknown_keys(d, MONITORING_KEYS, "`monitoring`");
+    if let Some(n) = mo.int(d, "latest_order_hours", 0, 24 * 366) {
+        m.latest_order_hours = n;
+    }
+    if let Some(n) = mo.int(d, "offers_stock_hours", 0, 24 * 366) {
+        m.offers_stock_hours = n;
+        if n > 0 && poll_interval_secs > 0 && n * 3600 < poll_interval_secs {
+            d.warning(
+                &mo.at("offers_stock_hours"),
+                format!(
+                    "{n} hours is shorter than the poll interval ({poll_interval_secs} s): the alert would open between every two polls"
+                ),
+            );
+        }
+    }
+    if let Some(n) = mo.int(d, "open_order_days", 0, 366) {
+        m.open_order_days = n;
+    }
+    if let Some(n) = mo.int(d, "offers_endpoint_http_status", 0, 999) {
+        m.offers_endpoint_http_status = n;
+        let p = mo.at("offers_endpoint_http_status");
+        match n {
+            0 | 200..=599 => {}
+            100..=199 => {
+                d.warning(
+                    &p,
+                    format!("{n} is an informational HTTP status, never the final answer of a feed request, so this threshold would always alert"),
+                )
+                .help("the offers endpoint is expected to answer 200");
+            }
+            _ => {
+                d.warning(
+                    &p,
+                    format!("{n} is not an HTTP status (100-599), so this threshold would always alert"),
+                )
+                .help("the offers endpoint is expected to answer 200");
+            }
+        }
+    }
+    m
+}
+
+/// Warn about a credential written literally, and tell how to move it into the secret store.
+fn credential(path: &JsonPath, value: &str, d: &mut Diagnostics) {
+    if secret_ref::has_references(value) || value.is_empty() {
+        return;
+    }
+    let field = path.last_key().unwrap_or("secret");
+    let name = path
+        .segments()
+        .iter()
+        .filter_map(|s| match s {
+            super::diag::Segment::Key(k) => Some(k.as_str()),
+            super::diag::Segment::Index(_) => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    d.warning(
+        path,
+        format!("`{field}` is a credential written in the document in plain text"),
+    )
+    .help(format!(
+        "move it into the secret store: run `irp secret set {name}` (it reads the value from stdin), then write \"${{secret:{name}}}\" here"
+    ));
+}
+
+fn http_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<HttpAuth> {
+    let o = Obj::of(v, path, d, "an auth block")?;
+    let Some(kind) = o.required_string(
+        d,
+        "type",
+        &format!("expected one of {}", HttpAuth::NAMES.join(", ")),
+    ) else {
+        return None;
+    };
+    let cred = |d: &mut Diagnostics, k: &str| -> Option<String> {
+        let s = o.required_string(d, k, &format!("`{kind}` auth needs it"))?;
+        if CREDENTIAL_KEYS.contains(&k) {
+            credential(&o.at(k), &s, d);
+        }
+        Some(s)
+    };
+    let (auth, keys): (Option<HttpAuth>, &[&str]) = match kind.as_str() {
+        "none" => (Some(HttpAuth::None), &["type"]),
+        "bearer" => (
+            cred(d, "token").map(|token| HttpAuth::Bearer { token }),
+            &["type", "token"],
+        ),
+        "basic" => {
+            let u = cred(d, "username");
+            let p = cred(d, "password");
+            (
+                u.zip(p).map(|(username, password)| HttpAuth::Basic { username, password }),
+                &["type", "username", "password"],
+            )
+        }
+        "header" | "query" => {
+            let n = cred(d, "name");
+            let val = cred(d, "value");
+            (
+                n.zip(val).map(|(name, value)| {
+                    if kind == "header" {
+                        HttpAuth::Header { name, value }
+                    } else {
+                        HttpAuth::Query { name, value }
+                    }
+                }),
+                &["type", "name", "value"],
+            )
+        }
+        "client_id_secret" => {
+            let id = cred(d, "client_id");
+            let secret = cred(d, "client_secret");
+            let token_url = o.string(d, "token_url");
+            if let Some(u) = &token_url {
+                url(u, &o.at("token_url"), d);
+            }
+            let scope = o.string(d, "scope");
+            let client_id_header = o
+                .string(d, "client_id_header")
+                .unwrap_or_else(|| "client_id".into());
+            let client_secret_header = o
+                .string(d, "client_secret_header")
+                .unwrap_or_else(|| "client_secret".into());
+            (
+                id.zip(secret).map(|(client_id, client_secret)| HttpAuth::ClientIdSecret {
+                    client_id,
+                    client_secret,
+                    token_url,
+                    scope,
+                    client_id_header,
+                    client_secret_header,
+                }),
+                &[
+                    "type",
+                    "client_id",
+                    "client_secret",
+                    "token_url",
+                    "scope",
+                    "client_id_header",
+                    "client_secret_header",
+                ],
+            )
+        }
+        other => {
+            let diag = d.error(
+                &o.at("type"),
+                format!(
+                    "unknown auth type {}, expected one of {}",
+                    Value::String(other.to_owned()),
+                    HttpAuth::NAMES.join(", ")
+                ),
+            );
+            if let Some(s) = did_you_mean(other, HttpAuth::NAMES) {
+                diag.help(format!("did you mean `{s}`?"));
+            } else if other.to_lowercase().starts_with("oauth") {
+                diag.help("for OAuth2 client credentials use `client_id_secret` with a `token_url`");
+            }
+            return None;
+        }
+    };
+    o.unknown_keys(d, keys, &format!("`{kind}` auth"));
+    auth
+}
+
+fn sftp_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<SftpAuth> {
+    let o = Obj::of(v, path, d, "the SFTP location and login")?;
+    if o.get("type").is_some() {
+        d.error(&o.at("type"), "an `sftp` auth block has no `type`")
+            .help(format!("it takes {}", SFTP_AUTH_KEYS.join(", ")));
+    }
+    o.unknown_keys(
+        d,
+        &[SFTP_AUTH_KEYS, &["type"]].concat(),
+        "an `sftp` auth block",
+    );
+    let host = o.required_string(d, "host", "the SFTP server's host name is needed");
+    let port = match o.get("port") {
+        None => 22,
+        Some(_) => o.int(d, "port", 1, 65535).map_or(22, |p| p as u16),
+    };
+    let file = o.required_string(d, "path", "the path of the feed file on the server is needed");
+    let username = o.required_string(d, "username", "the SFTP login name is needed");
+    let secret = |d: &mut Diagnostics, k: &str| {
+        let s = o.string(d, k)?;
+        credential(&o.at(k), &s, d);
+        Some(s)
+    };
+    let password = secret(d, "password");
+    let private_key = secret(d, "private_key");
+    let passphrase = secret(d, "passphrase");
+    if password.is_none() && private_key.is_none() && o.get("password").is_none() && o.get("private_key").is_none() {
+        d.error(path, "missing `password` or `private_key`: SFTP needs one to log in");
+    }
+    if passphrase.is_some() && private_key.is_none() {
+        d.warning(&o.at("passphrase"), "`passphrase` is only used with `private_key`");
+    }
+    let host_key_fingerprint = o.string(d, "host_key_fingerprint");
+    if let Some(fp) = &host_key_fingerprint {
+        if !fp.starts_with("SHA256:") || fp.len() < 20 {
+            d.error(
+                &o.at("host_key_fingerprint"),
+                format!("expected an OpenSSH SHA256 fingerprint like \"SHA256:uNiVz…\", got {}", Value::String(fp.clone())),
+            )
+            .help("`ssh-keyscan HOST | ssh-keygen -lf -` prints it");
+        }
+    }
+    Some(SftpAuth {
+        host: host?,
+        port,
+        path: file?,
+        username: username?,
+        password,
+        private_key,
+        passphrase,
+        host_key_fingerprint,
+    })
+}
+
+/// Check an URL: http(s), a host, no credentials in it.
+fn url(u: &str, path: &JsonPath, d: &mut Diagnostics) {
+    if secret_ref::has_references(u) {
+        return;
+    }
+    let rest = if let Some(r) = u.strip_prefix("https://") {
+        r
+    } else if let Some(r) = u.strip_prefix("http://") {
+        let host = r.split(['/', ':', '?']).next().unwrap_or("");
+        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            d.warning(path, format!("{} is plain http: credentials and data travel unencrypted", Value::String(u.to_owned())));
+        }
+        r
+    } else {
+        d.error(
+            path,
+            format!("expected an http:// or https:// URL, got {}", Value::String(u.to_owned())),
+        );
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() {
+        d.error(path, format!("URL {} has no host", Value::String(u.to_owned())));
+    } else if authority.contains('@') {
+        d.error(path, "credentials in a URL end up in logs; put them in `auth`");
+    }
+}
+
+fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfig> {
+    let errors_before = d.error_count();
+    let o = Obj::of(v, path, d, "the offers connector")?;
+    o.unknown_keys(d, OFFERS_KEYS, "`offers`");
+
+    let connection = match o.required_string(
+        d,
+        "connection",
+        &format!("expected one of {}", Connection::NAMES.join(", ")),
+    ) {
+        None => None,
+        Some(c) => match Connection::from_name(&c) {
+            Some(c) => Some(c),
+            None => {
+                let diag = d.error(
+                    &o.at("connection"),
+                    format!(
+                        "unknown connection {}, expected one of {}",
+                        Value::String(c.clone()),
+                        Connection::NAMES.join(", ")
+                    ),
+                );
+                if let Some(s) = did_you_mean(&c, Connection::NAMES) {
+                    diag.help(format!("did you mean `{s}`?"));
+                }
+                None
+            }
+        },
+    };
+    let format = match o.required_string(
+        d,
+        "type",
+        &format!("the feed format, one of {}", Format::NAMES.join(", ")),
+    ) {
+        None => None,
+        Some(t) => match t.as_str() {
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "xml" => Some(Format::Xml),
+            other => {
+                let diag = d.error(
+                    &o.at("type"),
+                    format!(
+                        "unknown feed type {}, expected one of {}",
+                        Value::String(other.to_owned()),
+                        Format::NAMES.join(", ")
+                    ),
+                );
+                if let Some(s) = did_you_mean(&other.to_lowercase(), Format::NAMES) {
+                    diag.help(format!("did you mean `{s}`?"));
+                }
+                None
+            }
+        },
+    };
+
+    // Transport.
+    let ignored = |d: &mut Diagnostics, k: &str, why: &str| {
+        if o.get(k).is_some() {
+            d.warning(&o.at(k), format!("`{k}` is ignored {why}"));
+        }
+    };
+    let mut endpoint = None;
+    let mut body = None;
+    let mut file_path = None;
+    let mut auth = None;
+    match connection {
+        Some(Connection::Web | Connection::WebPost) => {
+            endpoint = o.required_string(d, "endpoint", "the feed URL is needed");
+            if let Some(u) = &endpoint {
+                url(u, &o.at("endpoint"), d);
+            }
+            if connection == Some(Connection::WebPost) {
+                body = match o.get("body") {
+                    None => None,
+                    Some(Value::String(s)) => {
+                        if !secret_ref::has_references(s)
+                            && serde_json::from_str::<Value>(s).is_err()
+                        {
+                            d.warning(
+                                &o.at("body"),
+                                "`body` is not valid JSON, but is sent with a JSON content type",
+                            );
+                        }
+                        Some(s.clone())
+                    }
+                    Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.to_string()),
+                    Some(other) => {
+                        d.error(
+                            &o.at("body"),
+                            format!("expected the request body as a string or a JSON object, got {}", describe(other)),
+                        );
+                        None
+                    }
+                };
+            } else {
+                ignored(d, "body", "with `connection` `web` (GET); use `web_post` to send a body");
+            }
+            ignored(d, "path", "for HTTP feeds");
+            auth = match o.get("auth") {
+                None => None,
+                Some(v) => http_auth(v, &o.at("auth"), d).map(OffersAuth::Http),
+            };
+        }
+        Some(Connection::Sftp) => {
+            ignored(d, "endpoint", "for `sftp` (the server is `auth.host`)");
+            ignored(d, "body", "for `sftp`");
+            ignored(d, "path", "for `sftp` (the file is `auth.path`)");
+            match o.get("auth") {
+                None => {
+                    d.error(
+                        &o.at("auth"),
+                        "missing `auth`: an `sftp` feed needs host, path, username and password or private_key there",
+                    );
+                }
+                Some(v) => auth = sftp_auth(v, &o.at("auth"), d).map(OffersAuth::Sftp),
+            }
+        }
+        Some(Connection::File) => {
+            file_path = o.required_string(d, "path", "the feed file's path on the IRP host is needed");
+            ignored(d, "endpoint", "for `file`");
+            ignored(d, "body", "for `file`");
+            ignored(d, "auth", "for `file`");
+        }
+        Some(Connection::Upload) => {
+            for k in ["endpoint", "body", "path", "auth"] {
+                ignored(d, k, "for `upload`");
+            }
+        }
+        None => {}
+    }
+
+    let paginate = pagination(&o, d, connection);
+
+    // Format.
+    let mut offer_location = None;
+    let mut record_path = None;
+    let mut separator = None;
+    let mut heading = None;
+    let mut encoding = None;
+    match format {
+        Some(Format::Json) => {
+            offer_location = Some(o.string(d, "offer_location").unwrap_or_default());
+            for k in ["separator", "heading", "encoding", "record_path"] {
+                ignored(d, k, "for `type` `json`");
+            }
+        }
+        Some(Format::Csv) => {
+            separator = Some(match o.string(d, "separator") {
+                None => ',',
+                Some(s) => {
+                    let mut chars = s.chars();
+                    match (chars.next(), chars.next()) {
+                        (Some(c), None) if c != '"' && c != '\n' && c != '\r' => c,
+                        _ => {
+                            d.error(
+                                &o.at("separator"),
+                                format!("expected a single character like \";\" or \",\" (\"\\t\" for tab), got {}", Value::String(s.clone())),
+                            );
+                            ','
+                        }
+                    }
+                }
+            });
+            heading = Some(o.bool(d, "heading").unwrap_or(true));
+            encoding = Some(match o.string(d, "encoding") {
+                None => "utf-8".into(),
+                Some(e) => {
+                    let lower = e.to_lowercase().replace('_', "-");
+                    let norm = match lower.as_str() {
+                        "utf8" => "utf-8".to_owned(),
+                        "latin1" | "latin-1" => "iso-8859-1".to_owned(),
+                        "cp1252" => "windows-1252".to_owned(),
+                        _ => lower,
+                    };
+                    if ENCODINGS.contains(&norm.as_str()) {
+                        norm
+                    } else {
+                        d.error(
+                            &o.at("encoding"),
+                            format!("unknown encoding {}, expected one of {}", Value::String(e.clone()), ENCODINGS.join(", ")),
+                        );
+                        "utf-8".into()
+                    }
+                }
+            });
+            for k in ["offer_location", "record_path"] {
+                ignored(d, k, "for `type` `csv`");
+            }
+        }
+        Some(Format::Xml) => {
+            record_path = o.required_string(d, "record_path", "the path of the element that holds one offer (like \"offers.offer\") is needed");
+            for k in ["separator", "heading", "offer_location"] {
+                ignored(d, k, "for `type` `xml`");
+            }
+            encoding = o.string(d, "encoding");
+        }
+        None => {}
+    }
+    let price_locale = match o.string(d, "price_locale") {
+        None => "en_US".to_owned(),
+        Some(l) => match PriceLocale::from_name(&l) {
+            Some(pl) => pl.name().to_owned(),
+            None => {
+                let diag = d.error(
+                    &o.at("price_locale"),
+                    format!(
+                        "unknown price_locale {}, expected one of {}",
+                        Value::String(l.clone()),
+                        PriceLocale::names().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                if let Some(s) = did_you_mean(&l, PriceLocale::names()) {
+                    diag.help(format!("did you mean `{s}`?"));
+                }
+                "en_US".into()
+            }
+        },
+    };
+    let mapping = offer_mapping(&o, d, heading == Some(false));
+
+    if d.error_count() > errors_before {
+        return None;
+    }
+    Some(OffersConfig {
+        connection: connection?,
+        endpoint,
+        body,
+        path: file_path,
+        auth,
+        format: format?,
+        paginate,
+        offer_location,
+        record_path,
+        separator,
+        heading,
+        encoding,
+        price_locale,
+        mapping,
+    })
+}
+
+fn pagination(o: &Obj<'_>, d: &mut Diagnostics, connection: Option<Connection>) -> Pagination {
+    let path = o.at("paginate");
+    let v = match o.get("paginate") {
+        None | Some(Value::Bool(false)) | Some(Value::Null) => return Pagination::None,
+        Some(v) => v,
+    };
+    if !matches!(connection, Some(Connection::Web | Connection::WebPost) | None) {
+        d.warning(&path, "`paginate` is only used for HTTP feeds (`web`, `web_post`)");
+    }
+    let Value::Object(_) = v else {
+        d.error(
+            &path,
+            format!("expected false or a pagination object like {{\"type\": \"page\"}}, got {}", describe(v)),
+        );
+        return Pagination::None;
+    };
+    let Some(po) = Obj::of(v, &path, d, "pagination") else {
+        return Pagination::None;
+    };
+    let types = ["page", "offset", "cursor", "link"];
+    let Some(kind) = po.required_string(d, "type", &format!("expected one of {}", types.join(", "))) else {
+        return Pagination::None;
+    };
+    let max_pages = po.int(d, "max_pages", 1, 1_000_000).unwrap_or(1000);
+    let name = |d: &mut Diagnostics, k: &str, default: &str| po.string(d, k).unwrap_or_else(|| default.to_owned());
+    let (p, keys): (Pagination, &[&str]) = match kind.as_str() {
+        "page" => (
+            Pagination::Page {
+                param: name(d, "param", "page"),
+                start: po.int(d, "start", 0, 1_000_000).unwrap_or(1),
+                size_param: po.string(d, "size_param"),
+                size: po.int(d, "size", 1, 1_000_000),
+                max_pages,
+            },
+            &["type", "param", "start", "size_param", "size", "max_pages"],
+        ),
+        "offset" => (
+            Pagination::Offset {
+                param: name(d, "param", "offset"),
+                limit_param: name(d, "limit_param", "limit"),
+                limit: po.int(d, "limit", 1, 1_000_000).unwrap_or(100),
+                max_pages,
+            },
+            &["type", "param", "limit_param", "limit", "max_pages"],
+        ),
+        "cursor" => {
+            let cursor_path = po.required_string(d, "cursor_path", "the dotted path of the next cursor in the response is needed");
+            (
+                Pagination::Cursor {
+                    param: name(d, "param", "cursor"),
+                    cursor_path: cursor_path.unwrap_or_default(),
+                    max_pages,
+                },
+                &["type", "param", "cursor_path", "max_pages"],
+            )
+        }
+        "link" => (
+            Pagination::Link {
+                next_path: po.string(d, "next_path"),
+                max_pages,
+            },
+            &["type", "next_path", "max_pages"],
+        ),
+        other => {
+            let diag = d.error(
+                &po.at("type"),
+                format!("unknown pagination type {}, expected one of {}", Value::String(other.to_owned()), types.join(", ")),
+            );
+            if let Some(s) = did_you_mean(other, types) {
+                diag.help(format!("did you mean `{s}`?"));
+            }
+            return Pagination::None;
+        }
+    };
+    po.unknown_keys(d, keys, &format!("`{kind}` pagination"));
+    p
+}
+
+fn offer_mapping(o: &Obj<'_>, d: &mut Diagnostics, by_column_number: bool) -> Map<String, Value> {
+    let path = o.at("mapping");
+    let Some(v) = o.get("mapping") else {
+        d.error(
+            &path,
+            format!("missing `mapping`: name the source field of each of {}", REQUIRED_OFFER_FIELDS.join(", ")),
+        );
+        return Map::new();
+    };
+    let Some(mo) = Obj::of(v, &path, d, "the offer mapping") else {
+        return Map::new();
+    };
+    let known: Vec<&str> = REQUIRED_OFFER_FIELDS
+        .iter()
+        .chain(OPTIONAL_OFFER_FIELDS.iter())
+        .copied()
+        .chain(["extra"])
+        .collect();
+    mo.unknown_keys(d, &known, "the offer mapping (canonical offer fields)");
+    let missing: Vec<&str> = REQUIRED_OFFER_FIELDS
+        .iter()
+        .copied()
+        .filter(|k| !mo.map.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        d.error(
+            &path,
+            format!(
+                "the mapping does not name a source for {}; every offer needs {}",
+                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                REQUIRED_OFFER_FIELDS.join(", ")
+            ),
+        );
+    }
+    let source = |d: &mut Diagnostics, p: &JsonPath, v: &Value| match v {
+        Value::String(s) if !s.trim().is_empty() => {
+            if by_column_number && s.parse::<u32>().is_err() {
+                d.error(
+                    p,
+                    format!("the CSV has no heading row (`heading`: false), so columns are named by number (1 is the first), got {}", Value::String(s.clone())),
+                );
+            }
+        }
+        Value::Number(n) if n.as_u64().is_some_and(|n| n >= 1) => {
+            if !by_column_number {
+                d.error(p, format!("column number {n} is only valid when `heading` is false; name the column as in the heading row"));
+            }
+        }
+        other => {
+            d.error(
+                p,
+                format!("expected the source field's name (or a column number ≥ 1 without heading row), got {}", describe(other)),
+            );
+        }
+    };
+    for (k, v) in mo.map {
+        if k == "extra" {
+            if let Some(eo) = Obj::of(v, &mo.at(k), d, "extra attributes (attribute name → source field)") {
+                for (ek, ev) in eo.map {
+                    source(d, &eo.at(ek), ev);
+                }
+            }
+        } else if known.contains(&k.as_str()) {
+            source(d, &mo.at(k), v);
+        }
+    }
+    mo.map.clone()
+}
+
+fn order(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OrderConfig> {
+    let errors_before = d.error_count();
+    let o = Obj::of(v, path, d, "the order connector (or {} for none)")?;
+    o.unknown_keys(d, ORDER_KEYS, "`order`");
+    let connection = o.required_string(d, "connection", "expected `web`");
+    if let Some(c) = &connection {
+        if c != "web" {
+            d.error(
+                &o.at("connection"),
+                format!("unknown order connection {}, expected \"web\" (or \"order\": {{}} for no automated orders)", Value::String(c.clone())),
+            );
+        }
+    }
+    let endpoint = o.required_string(d, "endpoint", "the refurbisher's order URL is needed");
+    if let Some(u) = &endpoint {
+        url(u, &o.at("endpoint"), d);
+    }
+    let method = match o.string(d, "method").as_deref() {
+        None => Method::Post,
+        Some(m) => match m.to_uppercase().as_str() {
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            _ => {
+                d.error(&o.at("method"), format!("unknown method {}, expected POST, PUT or PATCH", Value::String(m.to_owned())));
+                Method::Post
+            }
+        },
+    };
+    let auth = match o.get("auth") {
+        None => None,
+        Some(v) => http_auth(v, &o.at("auth"), d),
+    };
+
+    let item_object = match o.get("item_object") {
+        None => None,
+        Some(v) => Obj::of(v, &o.at("item_object"), d, "the item mapping").map(|io| {
+            let mut uses_items = false;
+            mapping_object(io.map, &io.path, Scope::Item, d, &mut uses_items);
+            if uses_items {
+                d.error(&io.path, "`%ITEMS%` cannot be used inside `item_object`");
+            }
+            io.map.clone()
+        }),
+    };
+    let order_object = match o.get("order_object") {
+        None => {
+            d.error(&o.at("order_object"), "missing `order_object`: the mapping of the request body is needed");
+            None
+        }
+        Some(v) => Obj::of(v, &o.at("order_object"), d, "the order mapping").map(|oo| {
+            let mut uses_items = false;
+            mapping_object(oo.map, &oo.path, Scope::SupplierOrder, d, &mut uses_items);
+            if uses_items && item_object.is_none() {
+                d.error(&oo.path, "`%ITEMS%` is used, but there is no `item_object` to build the items with")
+                    .help("add \"item_object\": { \"sku\": \"productVariant.refurbisherOffer.sku\", \"quantity\": \"quantity\" }");
+            }
+            if !uses_items && item_object.is_some() {
+                d.warning(&o.at("item_object"), "`item_object` is never used: no value in `order_object` is `%ITEMS%`");
+            }
+            oo.map.clone()
+        }),
+    };
+
+    let response_object = match o.get("response_object") {
+        None => {
+            d.warning(
+                &o.at("response_object"),
+                "no `response_object`: any 2xx answer counts as placed and the refurbisher's order id is not stored",
+            );
+            ResponseObject::default()
+        }
+        Some(v) => response_object(v, &o.at("response_object"), d),
+    };
+
+    if d.error_count() > errors_before {
+        return None;
+    }
+    Some(OrderConfig {
+        connection: connection?,
+        endpoint: endpoint?,
+        method,
+        auth,
+        order_object: order_object?,
+        item_object,
+        response_object,
+    })
+}
+
+/// Check a mapping object: dotted keys nest, values are expressions (or JSON literals, or
+/// nested objects), and no target is both a value and an object.
+fn mapping_object(map: &Map<String, Value>, path: &JsonPath, scope: Scope, d: &mut Diagnostics, uses_items: &mut bool) {
+    let mut leaves = Vec::new();
+    mapping_leaves(map, path, scope, d, uses_items, "", &mut leaves);
+    leaves.sort_by(|a, b| a.0.cmp(&b.0));
+    for w in leaves.windows(2) {
+        let ((a, _), (b, p)) = (&w[0], &w[1]);
+        if a == b {
+            d.error(p, format!("target `{b}` is set twice"));
+        } else if b.starts_with(&format!("{a}.")) {
+            d.error(p, format!("target `{b}` nests inside `{a}`, which is already a value"));
+        }
+    }
+}
+
+fn mapping_leaves(
+    map: &Map<String, Value>,
+    path: &JsonPath,
+    scope: Scope,
+    d: &mut Diagnostics,
+    uses_items: &mut bool,
+    prefix: &str,
+    leaves: &mut Vec<(String, JsonPath)>,
+) {
+    for (k, v) in map {
+        let p = path.key(k);
+        if k.is_empty() || k.split('.').any(str::is_empty) {
+            d.error(&p, format!("invalid target key {}: empty segment", Value::String(k.clone())));
+            continue;
+        }
+        let target = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::String(src) => match expr::parse(src) {
+                Ok(e) => {
+                    if e == expr::Expr::Items {
+                        *uses_items = true;
+                    }
+                    if let Err(msg) = expr::check(&e, scope) {
+                        d.error(&p, format!("in {}: {msg}", Value::String(src.clone())));
+                    }
+                }
+                Err(msg) => {
+                    d.error(&p, format!("in {}: {msg}", Value::String(src.clone())));
+                }
+            },
+            Value::Object(inner) => {
+                mapping_leaves(inner, &p, scope, d, uses_items, &target, leaves);
+                continue;
+            }
+            Value::Number(_) | Value::Bool(_) | Value::Null => {}
+            Value::Array(_) => {
+                d.error(&p, "expected an expression string, a JSON literal or an object, got an array");
+            }
+        }
+        leaves.push((target, p));
+    }
+}
+
+fn response_object(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> ResponseObject {
+    let mut r = ResponseObject::default();
+    let Some(o) = Obj::of(v, path, d, "the response checks") else {
+        return r;
+    };
+    o.unknown_keys(d, &["asserts", "fields"], "`response_object`");
+    if let Some(av) = o.get("asserts") {
+        if let Some(ao) = Obj::of(av, &o.at("asserts"), d, "asserts (key → rules)") {
+            for (k, v) in ao.map {
+                let p = ao.at(k);
+                let Value::String(rules) = v else {
+                    d.error(&p, format!("expected rules like \"in:201\" or \"present|filled\", got {}", describe(v)));
+                    continue;
+                };
+                if k != "status" {
+                    if let Err(m) = asserts::check_response_path(k) {
+                        d.error(&p, m);
+                    }
+                }
+                if let Err(m) = asserts::parse_rules(rules, k == "status") {
+                    d.error(&p, format!("in {}: {m}", Value::String(rules.clone())));
+                }
+            }
+            r.asserts = ao.map.clone();
+        }
+    }
+    match o.get("fields") {
+        None => {
+            d.warning(
+                &o.at("fields"),
+                "no `fields`: the refurbisher's own order id (`externalOrderReference`) is not stored, so shipments cannot be matched by it",
+            );
+        }
+        Some(fv) => {
+            if let Some(fo) = Obj::of(fv, &o.at("fields"), d, "fields (supplier-order field → response path)") {
+                for (k, v) in fo.map {
+                    let p = fo.at(k);
+                    if !RESPONSE_FIELD_TARGETS.contains(&k.as_str()) {
+                        let diag = d.error(
+                            &p,
+                            format!("unknown supplier-order field `{k}`, expected one of {}", RESPONSE_FIELD_TARGETS.join(", ")),
+                        );
+                        if let Some(s) = did_you_mean(k, RESPONSE_FIELD_TARGETS) {
+                            diag.help(format!("did you mean `{s}`?"));
+                        }
+                    }
+                    match v {
+                        Value::String(s) => {
+                            if let Err(m) = asserts::check_response_path(s) {
+                                d.error(&p, m);
+                            }
+                        }
+                        other => {
+                            d.error(&p, format!("expected a dotted path into the response like \"OrderNumber\", got {}", describe(other)));
+                        }
+                    }
+                }
+                r.fields = fo.map.clone();
+            }
+        }
+    }
+    r
+}
+
+/// Check every string in the document for malformed `${…}` references.
+pub(crate) fn references(v: &Value, path: &JsonPath, d: &mut Diagnostics) {
+    match v {
+        Value::String(s) => {
+            if let Err(e) = secret_ref::parse(s) {
+                d.error(path, e.to_string());
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                references(x, &path.index(i), d);
+            }
+        }
+        Value::Object(m) => {
+            for (k, x) in m {
+                references(x, &path.key(k), d);
+            }
+        }
+        _ => {}
+    }
+}

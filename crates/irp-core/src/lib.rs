@@ -1,0 +1,15 @@
+//! Pure domain logic of IRP, free of I/O so that it can be unit-tested and fuzzed alone.
+//!
+//! The modules follow the data flow of `DESIGN.md`:
+//! - [`config`]: refurbisher documents (registry fields, offer and order connectors), their
+//!   validation with JSON-path diagnostics, redaction and diffs;
+//! - [`values`]: how feed values are read (prices in a locale, EAN/GTIN);
+//! - [`mapping`]: the order mapping language and the supplier-order context;
+//! - [`money`]: exact amounts and currencies;
+//! - [`secret_ref`]: `${env:NAME}` / `${secret:NAME}` references inside document strings.
+
+pub mod config;
+pub mod mapping;
+pub mod money;
+pub mod secret_ref;
+pub mod values;

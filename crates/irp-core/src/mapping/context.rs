@@ -1,0 +1,223 @@
+//! The supplier-order context: what paths in `order_object` and `item_object` can read.
+//!
+//! Names mirror the seeds (`orderShippingAddress`, `productVariant.refurbisherOffer`);
+//! `docs/order-mapping.md` documents every field.
+
+use crate::config::suggest::did_you_mean;
+
+/// The type of a context field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ty {
+    /// An integer.
+    Int,
+    /// An exact decimal (money, percentages).
+    Decimal,
+    /// A string.
+    String,
+    /// A boolean.
+    Bool,
+    /// A timestamp (RFC 3339 string).
+    Timestamp,
+    /// A country: `{iso_alpha2, iso_alpha3, name}`.
+    Country,
+    /// An object with named fields.
+    Object(&'static [Field]),
+    /// A list.
+    Array(&'static [Field]),
+}
+
+impl Ty {
+    /// Whether the type is a single JSON value (not an object or list).
+    pub fn is_scalar(&self) -> bool {
+        matches!(self, Ty::Int | Ty::Decimal | Ty::String | Ty::Bool | Ty::Timestamp)
+    }
+
+    /// "a number", "a string", … for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Ty::Int => "an integer",
+            Ty::Decimal => "a decimal number",
+            Ty::String => "a string",
+            Ty::Bool => "a boolean",
+            Ty::Timestamp => "a timestamp",
+            Ty::Country => "a country object",
+            Ty::Object(_) => "an object",
+            Ty::Array(_) => "a list",
+        }
+    }
+}
+
+/// One named field of the context.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The name used in paths.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: Ty,
+    /// What it holds.
+    pub doc: &'static str,
+}
+
+const fn f(name: &'static str, ty: Ty, doc: &'static str) -> Field {
+    Field { name, ty, doc }
+}
+
+/// Fields of a country object.
+pub const COUNTRY: &[Field] = &[
+    f("iso_alpha2", Ty::String, "ISO 3166-1 alpha-2 code, `NL`"),
+    f("iso_alpha3", Ty::String, "ISO 3166-1 alpha-3 code, `NLD`"),
+    f("name", Ty::String, "English short name, `Netherlands`"),
+];
+
+/// Fields of `orderShippingAddress` and `orderBillingAddress`.
+pub const ADDRESS: &[Field] = &[
+    f("full_name", Ty::String, "first and last name joined by a space"),
+    f("first_name", Ty::String, "first name"),
+    f("last_name", Ty::String, "last name"),
+    f("company", Ty::String, "company name, empty when none"),
+    f("street", Ty::String, "street name"),
+    f("house_number", Ty::String, "house number"),
+    f("house_number_addition", Ty::String, "house number addition, empty when none"),
+    f("full_address", Ty::String, "street, house number and addition: `Damrak 1 A`"),
+    f("zipcode", Ty::String, "postal code as given"),
+    f("city", Ty::String, "city"),
+    f("phone", Ty::String, "phone number, empty when none"),
+    f("email", Ty::String, "the customer's e-mail address"),
+    f("country", Ty::Country, "the country; use `->getIsoAlpha2` or a field"),
+];
+
+const OFFER: &[Field] = &[
+    f("sku", Ty::String, "the refurbisher's SKU of the offer the line was routed to"),
+    f("ean", Ty::String, "the offer's EAN"),
+    f("name", Ty::String, "the offer's name in the refurbisher's feed"),
+    f("price_purchase_amount", Ty::Decimal, "the purchase price excl. VAT frozen on the line"),
+];
+
+const VARIANT: &[Field] = &[
+    f("ean", Ty::String, "the product's EAN"),
+    f("sku", Ty::String, "the product's SKU in IRP"),
+    f("name", Ty::String, "the product's name"),
+    f("refurbisherOffer", Ty::Object(OFFER), "the refurbisher's offer the line was routed to"),
+];
+
+/// Fields of one item (the scope of `item_object`).
+pub const ITEM: &[Field] = &[
+    f("id", Ty::Int, "the order line id"),
+    f("quantity", Ty::Int, "number of units"),
+    f("unit_price_tax_excl", Ty::Decimal, "what IRP pays the refurbisher per unit, excl. VAT (the frozen purchase price)"),
+    f("unit_price_tax_incl", Ty::Decimal, "the same incl. VAT"),
+    f("tax_percentage", Ty::Decimal, "the VAT percentage, `21`"),
+    f("productVariant", Ty::Object(VARIANT), "the product sold"),
+];
+
+const ORDER: &[Field] = &[
+    f("id", Ty::Int, "IRP's order id"),
+    f("order_number", Ty::String, "the channel's order number"),
+    f("channel", Ty::String, "the channel key, `refurbished-direct`"),
+    f("placed_at", Ty::Timestamp, "when the customer placed the order"),
+    f("email", Ty::String, "the customer's e-mail address"),
+];
+
+const REFURBISHER: &[Field] = &[
+    f("key", Ty::String, "the connector key, `flexit`"),
+    f("refurbisher_id", Ty::Int, "the refurbisher id"),
+    f("supplier_id", Ty::Int, "the supplier id"),
+    f("odoo_vendor_id", Ty::Int, "the Odoo vendor id"),
+];
+
+/// The top level of the context (the scope of `order_object`).
+pub const SUPPLIER_ORDER: &[Field] = &[
+    f("id", Ty::Int, "the supplier order id"),
+    f("order", Ty::Object(ORDER), "the customer order"),
+    f("orderShippingAddress", Ty::Object(ADDRESS), "where the refurbisher ships to"),
+    f("orderBillingAddress", Ty::Object(ADDRESS), "the billing address (the shipping address when none was given)"),
+    f("refurbisher", Ty::Object(REFURBISHER), "the refurbisher the order is placed at"),
+    f("items", Ty::Array(ITEM), "the items; send them with `%ITEMS%`"),
+];
+
+/// Where a path starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole supplier order (`order_object`).
+    SupplierOrder,
+    /// One item (`item_object`).
+    Item,
+}
+
+impl Scope {
+    fn fields(self) -> &'static [Field] {
+        match self {
+            Scope::SupplierOrder => SUPPLIER_ORDER,
+            Scope::Item => ITEM,
+        }
+    }
+}
+
+fn lookup(fields: &'static [Field], name: &str) -> Option<&'static Field> {
+    fields.iter().find(|f| f.name == name)
+}
+
+/// The type at `path` within `scope`.
+///
+/// # Errors
+/// A message naming the first unknown segment, with a suggestion.
+pub fn resolve(scope: Scope, path: &[String]) -> Result<Ty, String> {
+    let shown = path.join(".");
+    let mut ty = Ty::Object(scope.fields());
+    for (i, seg) in path.iter().enumerate() {
+        let fields: &'static [Field] = match &ty {
+            Ty::Object(fields) => fields,
+            Ty::Country => COUNTRY,
+            Ty::Array(item) if seg.bytes().all(|b| b.is_ascii_digit()) => {
+                ty = Ty::Object(item);
+                continue;
+            }
+            other => {
+                return Err(format!(
+                    "`{}` is {} and has no field `{seg}`",
+                    path[..i].join("."),
+                    other.describe()
+                ));
+            }
+        };
+        match lookup(fields, seg) {
+            Some(field) => ty = field.ty.clone(),
+            None => {
+                let mut msg = if i == 0 {
+                    format!("unknown field `{seg}` at the top of the {} context", match scope {
+                        Scope::SupplierOrder => "supplier-order",
+                        Scope::Item => "item",
+                    })
+                } else {
+                    format!("unknown field `{seg}` in `{shown}`")
+                };
+                if i == 0 && scope == Scope::SupplierOrder && lookup(ITEM, seg).is_some() {
+                    msg.push_str("; it exists inside `item_object`");
+                } else if i == 0 && scope == Scope::Item && lookup(SUPPLIER_ORDER, seg).is_some() {
+                    msg.push_str("; paths in `item_object` start at one item");
+                } else if let Some(s) = did_you_mean(seg, fields.iter().map(|f| f.name)) {
+                    msg.push_str(&format!("; did you mean `{s}`?"));
+                }
+                return Err(msg);
+            }
+        }
+    }
+    Ok(ty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Vec<String> {
+        s.split('.').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn resolves_nested_fields() {
+        assert_eq!(resolve(Scope::SupplierOrder, &p("orderShippingAddress.country.iso_alpha2")), Ok(Ty::String));
+        assert_eq!(resolve(Scope::SupplierOrder, &p("items.0.quantity")), Ok(Ty::Int));
+        assert_eq!(resolve(Scope::Item, &p("productVariant.refurbisherOffer.price_purchase_amount")), Ok(Ty::Decimal));
+        assert!(resolve(Scope::SupplierOrder, &p("id.x")).unwrap_err().contains("has no field"));
+    }
+}

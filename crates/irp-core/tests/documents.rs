@@ -1,0 +1,233 @@
+//! Refurbisher documents end to end through the pure validator: the seeds pasted verbatim,
+//! the shipped configs, and a broken document whose every error must be named.
+
+use irp_core::config::{self, Document, Severity, parse_document, render};
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+fn shipped(name: &str) -> String {
+    let path = format!("{}/../../config/refurbishers/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+fn report(file: &str, doc: &Document) -> String {
+    doc.diagnostics
+        .iter()
+        .map(|d| render(file, d))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_iused_seed_block_pasted_verbatim_is_accepted_with_a_credential_warning() {
+    let doc = parse_document(&fixture("seed-iused-alumio.json"));
+    assert!(doc.is_ok(), "{}", report("seed", &doc));
+    let r = &doc.refurbishers[0];
+    assert_eq!(r.key, "iused-alumio");
+    assert_eq!(r.order, None);
+    insta::assert_snapshot!(report("seed-iused-alumio.json", &doc), @r#"
+    seed-iused-alumio.json:3:1: warning: iused-alumio.default_margin: `default_margin` is not set, so it is 0 %: offers would sell at cost
+        help: set the markup on cost in percent, e.g. "default_margin": 17
+    seed-iused-alumio.json:7:36: warning: iused-alumio.offers.auth.token: `token` is a credential written in the document in plain text
+        help: move it into the secret store: run `irp secret set iused-alumio.offers.auth.token` (it reads the value from stdin), then write "${secret:iused-alumio.offers.auth.token}" here
+    "#);
+}
+
+#[test]
+fn the_flexit_seed_block_pasted_verbatim_is_accepted_with_credential_warnings() {
+    let doc = parse_document(&fixture("seed-flexit.json"));
+    assert!(doc.is_ok(), "{}", report("seed", &doc));
+    let r = &doc.refurbishers[0];
+    assert_eq!(r.refurbisher_id, Some(15));
+    assert!(r.order.is_some());
+    let warnings: Vec<String> = doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.path.to_string())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "flexit.default_margin",
+            "flexit.offers.auth.password",
+            "flexit.order.auth.client_id",
+            "flexit.order.auth.client_secret"
+        ]
+    );
+}
+
+#[test]
+fn a_bare_seed_member_without_braces_is_read_with_a_warning() {
+    let text = fixture("seed-flexit.json");
+    let bare = text.trim().trim_start_matches('{').trim_end_matches('}');
+    let doc = parse_document(bare);
+    assert!(doc.is_ok(), "{}", report("bare", &doc));
+    assert_eq!(doc.refurbishers[0].key, "flexit");
+    assert!(doc.diagnostics.iter().any(|d| d.message.contains("bare")));
+}
+
+#[test]
+fn the_shipped_iused_config_passes_with_only_the_151_warning() {
+    let doc = parse_document(&shipped("iused-stores.json"));
+    insta::assert_snapshot!(report("iused-stores.json", &doc), @"
+    iused-stores.json:20:7: warning: iused-alumio.monitoring.offers_endpoint_http_status: 151 is an informational HTTP status, never the final answer of a feed request, so this threshold would always alert
+        help: the offers endpoint is expected to answer 200
+    ");
+    let r = &doc.refurbishers[0];
+    assert_eq!(
+        (r.refurbisher_id, r.supplier_id, r.odoo_vendor_id),
+        (Some(1), Some(1), Some(9))
+    );
+    assert_eq!(r.public_name, "iUsed");
+    assert_eq!(r.home_copy_tax.to_string(), "4.38");
+    assert_eq!(r.shipping_costs.to_string(), "0.00");
+    assert_eq!(r.default_margin.to_string(), "99");
+    assert_eq!(r.stock_threshold, 0);
+    assert!(r.approved_refurbished && r.drop_ship && r.internal);
+    assert_eq!(
+        (
+            r.monitoring.latest_order_hours,
+            r.monitoring.offers_stock_hours,
+            r.monitoring.open_order_days,
+            r.monitoring.offers_endpoint_http_status
+        ),
+        (58, 81, 9, 151)
+    );
+    assert_eq!(r.offer_connector_label(), "Web POST · JSON · Bearer token");
+    assert_eq!(r.order_connector_label(), "Not integrated");
+}
+
+#[test]
+fn the_shipped_flexit_config_passes_clean() {
+    let doc = parse_document(&shipped("flexit.json"));
+    assert_eq!(report("flexit.json", &doc), "");
+    let r = &doc.refurbishers[0];
+    assert_eq!(
+        (r.refurbisher_id, r.supplier_id, r.odoo_vendor_id),
+        (Some(15), Some(10), Some(21469))
+    );
+    assert_eq!(r.shipping_costs.to_string(), "10.00");
+    assert_eq!(r.home_copy_tax.to_string(), "3.18");
+    assert_eq!(r.default_margin.to_string(), "17");
+    assert_eq!(r.stock_threshold, 1);
+    assert!(r.approved_refurbished && r.drop_ship && !r.internal);
+    assert_eq!(
+        (
+            r.monitoring.latest_order_hours,
+            r.monitoring.offers_stock_hours,
+            r.monitoring.open_order_days,
+            r.monitoring.offers_endpoint_http_status
+        ),
+        (48, 48, 4, 200)
+    );
+    assert_eq!(r.offer_connector_label(), "SFTP · CSV · SFTP credentials");
+    assert_eq!(r.order_connector_label(), "Web POST · Client credentials");
+}
+
+#[test]
+fn a_broken_document_reports_every_error_with_its_path() {
+    let text = r#"{
+  "acme": {
+    "name": 12,
+    "refurbisher_id": "15",
+    "currency": "eur",
+    "shipping_costs": "10,00",
+    "default_margin": 0.17,
+    "poll_interval_secs": 5,
+    "colour": "red",
+    "monitoring": { "latest_order_hours": -1, "offers_endpoint_http_status": 151, "open_orders_days": 3 },
+    "offers": {
+      "connection": "ftp",
+      "type": "csv",
+      "seperator": ";",
+      "separator": ";;",
+      "price_locale": "nl_XX",
+      "auth": { "type": "bearer", "token": "${vault:x}" },
+      "mapping": { "sku": "SKU", "name": "Name", "eaan": "EAN", "price_purchase_amount": "Price" }
+    },
+    "order": {
+      "connection": "web",
+      "endpoint": "ftp://example.com/orders",
+      "auth": { "type": "oauth", "client_id": "a" },
+      "order_object": {
+        "ref": "order.ordernumber",
+        "country": "orderShippingAddress.country->getIsoAlpha",
+        "n": "(integer)id",
+        "lines": "%ITEMS%"
+      },
+      "response_object": {
+        "asserts": { "status": "in:2001", "OrderNumber": "present|filed" },
+        "fields": { "externalOrderRef": "OrderNumber" }
+      }
+    }
+  },
+  "Bad Key": {}
+}"#;
+    let doc = parse_document(text);
+    assert!(!doc.is_ok());
+    insta::assert_snapshot!(report("broken.json", &doc), @r#"
+    broken.json:17:43: error: acme.offers.auth.token: unknown reference kind `vault`, expected `env` or `secret` as in `${secret:NAME}`
+    broken.json:2:3: error: invalid connector key "acme"…
+    "#);
+}
+
+#[test]
+fn the_canonical_form_reads_back_to_the_same_refurbisher() {
+    for text in [
+        shipped("flexit.json"),
+        shipped("iused-stores.json"),
+        fixture("seed-flexit.json"),
+        fixture("seed-iused-alumio.json"),
+    ] {
+        let doc = parse_document(&text);
+        let r = &doc.refurbishers[0];
+        let canonical = serde_json::json!({ (r.key.clone()): r.to_canonical_json() });
+        let again = parse_document(&canonical.to_string());
+        assert!(
+            !again.diagnostics.has_errors(),
+            "{}",
+            report("canonical", &again)
+        );
+        assert_eq!(&again.refurbishers[0], r);
+    }
+}
+
+#[test]
+fn show_redacts_literal_credentials_but_keeps_references() {
+    let doc = parse_document(&fixture("seed-flexit.json"));
+    let shown = config::redact(&doc.refurbishers[0].to_canonical_json());
+    let text = shown.to_string();
+    assert!(!text.contains("XXXXXXXXXXXXXXX"), "{text}");
+    assert_eq!(shown["offers"]["auth"]["password"], config::REDACTED);
+    assert_eq!(shown["offers"]["auth"]["username"], "xmlorder_218535");
+
+    let doc = parse_document(&shipped("flexit.json"));
+    let shown = config::redact(&doc.refurbishers[0].to_canonical_json());
+    assert_eq!(
+        shown["order"]["auth"]["client_secret"],
+        "${secret:flexit.order.auth.client_secret}"
+    );
+}
+
+#[test]
+fn diff_names_each_changed_field_and_hides_credentials() {
+    let old = parse_document(&fixture("seed-flexit.json")).refurbishers[0].to_canonical_json();
+    let new = parse_document(&shipped("flexit.json")).refurbishers[0].to_canonical_json();
+    let changes: Vec<String> = config::diff(&old, &new)
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} -> {}",
+                c.path,
+                c.old.as_ref().map_or("(none)".into(), |v| v.to_string()),
+                c.new.as_ref().map_or("(none)".into(), |v| v.to_string())
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(changes.join("\n"), @"");
+    assert!(config::diff(&new, &new).is_empty());
+}
