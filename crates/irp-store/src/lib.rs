@@ -1,1 +1,327 @@
-//! placeholder
+//! IRP persistence: one schema and one query layer over SQLite (the embedded default) and
+//! PostgreSQL (production, several instances).
+//!
+//! The backend is picked once, from the database URL's scheme, and held as two typed pools
+//! behind [`Db`]; every query is the same SQL text (`$1..$N` placeholders) run through
+//! [`with_db!`], so both backends are exercised by the same test suite. Migrations are
+//! embedded per backend (`migrations/sqlite`, `migrations/postgres`) with the same versions.
+
+pub mod audit;
+pub mod refurbishers;
+pub mod secrets;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL scheme in {0}: expected sqlite:PATH, postgres://… or postgresql://…")]
+    UnsupportedUrl(String),
+    /// Connecting failed.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL, with any password removed.
+        url: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Running migrations failed.
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A request conflicts with what is stored (a taken id, an immutable field).
+    #[error("{0}")]
+    Conflict(String),
+    /// Something that should exist does not.
+    #[error("{0}")]
+    NotFound(String),
+    /// A stored value could not be read back.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// Encryption or decryption of a secret failed.
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+}
+
+/// The result type of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The two backends, each with its own typed pool.
+#[derive(Clone)]
+pub enum Db {
+    /// SQLite (one file, WAL).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$p` bound to the backend's pool; the body is compiled once per backend.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, |$p:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($p) => $body,
+            $crate::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// A transaction on either backend.
+pub enum Tx {
+    /// SQLite transaction (begun with `BEGIN IMMEDIATE`).
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// PostgreSQL transaction.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Run `$body` with `$t` bound to `&mut *transaction` of the backend.
+#[macro_export]
+macro_rules! with_tx {
+    ($tx:expr, |$t:ident| $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite($t) => $body,
+            $crate::Tx::Postgres($t) => $body,
+        }
+    };
+}
+
+impl Tx {
+    /// Commit.
+    ///
+    /// # Errors
+    /// The database refused the commit.
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Which backend a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// The store: a connection pool on one backend.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    url: String,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("url", &self.url).finish()
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let query_free = path.map(|p| {
+        let (p, q) = p.split_once('?').map_or((p, None), |(p, q)| (p, Some(q)));
+        match q {
+            Some(q) if q.contains("password") => format!("{p}?***"),
+            Some(q) => format!("{p}?{q}"),
+            None => p.to_owned(),
+        }
+    });
+    match query_free {
+        Some(p) => format!("{scheme}://{authority}/{p}"),
+        None => format!("{scheme}://{authority}"),
+    }
+}
+
+/// Now, truncated to microseconds so that PostgreSQL and SQLite store the same instant.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl Store {
+    /// Connect to `url`: `sqlite:PATH` (the file and its directory are created if missing;
+    /// WAL journal) or `postgres://…`.
+    ///
+    /// # Errors
+    /// An unsupported scheme or a failed connection.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let shown = redact_url(url);
+        let connect_err = |source| StoreError::Connect {
+            url: shown.clone(),
+            source,
+        };
+        let db = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(connect_err)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(dir) = std::path::Path::new(opts.get_filename()).parent() {
+                if !dir.as_os_str().is_empty() && !dir.exists() {
+                    std::fs::create_dir_all(dir).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
+                }
+            }
+            Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(opts)
+                    .await
+                    .map_err(connect_err)?,
+            )
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(connect_err)?,
+            )
+        } else {
+            return Err(StoreError::UnsupportedUrl(shown));
+        };
+        Ok(Store { db, url: shown })
+    }
+
+    /// The URL this store was opened with, password redacted.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The pools, for modules of this crate.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Run the embedded migrations of this backend; returns the versions that were applied now.
+    ///
+    /// # Errors
+    /// A migration failed, or the database holds migrations this binary does not know.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let before = self.applied_migrations().await.unwrap_or_default();
+        match &self.db {
+            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+        }
+        let after = self.applied_migrations().await?;
+        Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+    }
+
+    /// Versions of the migrations applied to this database.
+    ///
+    /// # Errors
+    /// The query failed (for instance before the first migration).
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        let rows: Vec<(i64,)> = with_db!(&self.db, |p| sqlx::query_as(SQL).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Versions of the migrations embedded in this binary for this backend.
+    pub fn embedded_migrations(&self) -> Vec<i64> {
+        let m = match self.db {
+            Db::Sqlite(_) => sqlx::migrate!("migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("migrations/postgres"),
+        };
+        m.iter().map(|m| m.version).collect()
+    }
+
+    /// Check that the database answers.
+    ///
+    /// # Errors
+    /// It does not.
+    pub async fn ping(&self) -> Result<()> {
+        let _: (i64,) = with_db!(&self.db, |p| sqlx::query_as("SELECT CAST(1 AS BIGINT)").fetch_one(p).await)?;
+        Ok(())
+    }
+
+    /// Begin a write transaction (`BEGIN IMMEDIATE` on SQLite, so concurrent writers wait
+    /// instead of failing when a read lock would be upgraded).
+    ///
+    /// # Errors
+    /// The database refused.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.db {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Close the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        with_db!(&self.db, |p| p.close().await);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("postgres://irp:s3cret@db.example:5432/irp"),
+            "postgres://irp:***@db.example:5432/irp"
+        );
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(
+            redact_url("postgres://db/irp?user=a&password=b"),
+            "postgres://db/irp?***"
+        );
+        assert_eq!(redact_url("sqlite:data/irp.db"), "sqlite:data/irp.db");
+    }
+
+    #[test]
+    fn both_backends_embed_the_same_migration_versions() {
+        let versions = |m: sqlx::migrate::Migrator| m.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>();
+        assert_eq!(
+            versions(sqlx::migrate!("migrations/sqlite")),
+            versions(sqlx::migrate!("migrations/postgres"))
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! The refurbisher registry: idempotent apply of validated documents, listing and lookup.
+
+use chrono::{DateTime, Utc};
+use irp_core::config::{self, Change, Refurbisher};
+use serde_json::{Value, json};
+use sqlx::types::Json;
+
+use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
+
+/// A refurbisher as stored.
+#[derive(Debug, Clone)]
+pub struct StoredRefurbisher {
+    /// The refurbisher id.
+    pub id: i64,
+    /// The connector key.
+    pub key: String,
+    /// +1 on every change.
+    pub version: i64,
+    /// The canonical document (secrets as written: references or literals).
+    pub document: Value,
+    /// The document read back into the model.
+    pub model: Refurbisher,
+    /// When it was first applied.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    key: String,
+    version: i64,
+    document: Json<Value>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Row {
+    fn into_stored(self) -> Result<StoredRefurbisher> {
+        let text = json!({ (self.key.clone()): self.document.0 }).to_string();
+        let doc = config::parse_document(&text);
+        let Some(model) = doc.refurbishers.into_iter().next() else {
+            let why = doc
+                .diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(StoreError::Corrupt(format!("refurbisher `{}`: {why}", self.key)));
+        };
+        Ok(StoredRefurbisher {
+            id: self.id,
+            key: self.key,
+            version: self.version,
+            document: self.document.0,
+            model,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// What `apply` did to one refurbisher.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApplyOutcome {
+    /// The connector key.
+    pub key: String,
+    /// The refurbisher id (assigned when the document had none).
+    pub refurbisher_id: i64,
+    /// Created, updated or unchanged.
+    pub action: ApplyAction,
+    /// Field-by-field changes (credentials redacted); every field for a new refurbisher.
+    pub changes: Vec<Change>,
+}
+
+/// The kind of change `apply` made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyAction {
+    /// The refurbisher is new.
+    Created,
+    /// Some fields changed.
+    Updated,
+    /// Nothing changed.
+    Unchanged,
+}
+
+
+async fn find_by_key(tx: &mut Tx, key: &str) -> Result<Option<Row>> {
+    const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers WHERE key = $1";
+    Ok(with_tx!(tx, |t| sqlx::query_as(SQL).bind(key).fetch_optional(&mut **t).await)?)
+}
+
+async fn key_of_id(tx: &mut Tx, id: i64) -> Result<Option<String>> {
+    const SQL: &str = "SELECT key FROM refurbishers WHERE id = $1";
+    let r: Option<(String,)> = with_tx!(tx, |t| sqlx::query_as(SQL).bind(id).fetch_optional(&mut **t).await)?;
+    Ok(r.map(|r| r.0))
+}
+
+async fn key_of_supplier(tx: &mut Tx, supplier_id: i64, key: &str) -> Result<Option<String>> {
+    const SQL: &str = "SELECT key FROM refurbishers WHERE supplier_id = $1 AND key <> $2";
+    let r: Option<(String,)> =
+        with_tx!(tx, |t| sqlx::query_as(SQL).bind(supplier_id).bind(key).fetch_optional(&mut **t).await)?;
+    Ok(r.map(|r| r.0))
+}
+
+async fn next_id(tx: &mut Tx) -> Result<i64> {
+    const SQL: &str = "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM refurbishers";
+    let r: (i64,) = with_tx!(tx, |t| sqlx::query_as(SQL).fetch_one(&mut **t).await)?;
+    Ok(r.0)
+}
+
+async fn write(tx: &mut Tx, id: i64, r: &Refurbisher, document: &Value, insert: bool) -> Result<()> {
+    const INSERT: &str = "INSERT INTO refurbishers (id, key, name, supplier_id, odoo_vendor_id, enabled, approved, internal, document, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)";
+    const UPDATE: &str = "UPDATE refurbishers SET key = $2, name = $3, supplier_id = $4, odoo_vendor_id = $5, enabled = $6, approved = $7, internal = $8, \
+         document = $9, version = version + 1, updated_at = $10 WHERE id = $1";
+    let at = now();
+    let sql = if insert { INSERT } else { UPDATE };
+    with_tx!(tx, |t| sqlx::query(sql)
+        .bind(id)
+        .bind(&r.key)
+        .bind(&r.name)
+        .bind(r.supplier_id)
+        .bind(r.odoo_vendor_id)
+        .bind(r.enabled)
+        .bind(r.approved_refurbished)
+        .bind(r.internal)
+        .bind(Json(document))
+        .bind(at)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+impl Store {
+    /// Apply validated refurbishers in one transaction: create the new ones, update the
+    /// changed ones, leave the rest; all or nothing. Refurbishers that name their id are
+    /// applied first, so an assigned id never takes one the document asks for.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when an id or supplier id belongs to another refurbisher, or a
+    /// refurbisher id would change; database errors.
+    pub async fn refurbisher_apply(&self, refurbishers: &[Refurbisher], actor: &str) -> Result<Vec<ApplyOutcome>> {
+        let mut order: Vec<&Refurbisher> = refurbishers.iter().collect();
+        order.sort_by_key(|r| r.refurbisher_id.is_none());
+        let mut tx = self.begin().await?;
+        let mut outcomes = Vec::new();
+        for r in order {
+            let existing = find_by_key(&mut tx, &r.key).await?;
+            let id = match (r.refurbisher_id, &existing) {
+                (Some(id), Some(row)) if row.id != id => {
+                    return Err(StoreError::Conflict(format!(
+                        "refurbisher `{}` has refurbisher_id {}; the document says {id}, but ids never change",
+                        r.key, row.id
+                    )));
+                }
+                (Some(id), None) => {
+                    if let Some(other) = key_of_id(&mut tx, id).await? {
+                        return Err(StoreError::Conflict(format!(
+                            "refurbisher_id {id} of `{}` already belongs to `{other}`",
+                            r.key
+                        )));
+                    }
+                    id
+                }
+                (_, Some(row)) => row.id,
+                (None, None) => next_id(&mut tx).await?,
+            };
+            if let Some(sid) = r.supplier_id {
+                if let Some(other) = key_of_supplier(&mut tx, sid, &r.key).await? {
+                    return Err(StoreError::Conflict(format!(
+                        "supplier_id {sid} of `{}` already belongs to `{other}`",
+                        r.key
+                    )));
+                }
+            }
+            let mut model = r.clone();
+            model.refurbisher_id = Some(id);
+            let document = model.to_canonical_json();
+            let (action, changes) = match &existing {
+                None => (ApplyAction::Created, config::diff(&json!({}), &document)),
+                Some(row) => {
+                    let changes = config::diff(&row.document.0, &document);
+                    if changes.is_empty() {
+                        (ApplyAction::Unchanged, changes)
+                    } else {
+                        (ApplyAction::Updated, changes)
+                    }
+                }
+            };
+            if action != ApplyAction::Unchanged {
+                write(&mut tx, id, &model, &document, existing.is_none()).await?;
+                let verb = if action == ApplyAction::Created { "refurbisher.create" } else { "refurbisher.update" };
+                tx.audit(actor, verb, &r.key, json!({ "refurbisher_id": id, "changes": changes })).await?;
+            }
+            outcomes.push(ApplyOutcome {
+                key: r.key.clone(),
+                refurbisher_id: id,
+                action,
+                changes,
+            });
+        }
+        tx.commit().await?;
+        // Report in the order of the document.
+        outcomes.sort_by_key(|o| refurbishers.iter().position(|r| r.key == o.key));
+        Ok(outcomes)
+    }
+
+    /// All refurbishers, by id.
+    ///
+    /// # Errors
+    /// A database error, or a stored document that no longer validates.
+    pub async fn refurbisher_list(&self) -> Result<Vec<StoredRefurbisher>> {
+        const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers ORDER BY id";
+        let rows: Vec<Row> = with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_all(p).await)?;
+        rows.into_iter().map(Row::into_stored).collect()
+    }
+
+    /// The refurbisher with connector key `key`.
+    ///
+    /// # Errors
+    /// A database error, or a stored document that no longer validates.
+    pub async fn refurbisher_get(&self, key: &str) -> Result<Option<StoredRefurbisher>> {
+        const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers WHERE key = $1";
+        let row: Option<Row> = with_db!(self.db(), |p| sqlx::query_as(SQL).bind(key).fetch_optional(p).await)?;
+        row.map(Row::into_stored).transpose()
+    }
+}

@@ -1,0 +1,223 @@
+//! The encrypted secret store: values referenced as `${secret:NAME}` in refurbisher documents.
+//!
+//! Each value is sealed with XChaCha20-Poly1305 under a 32-byte key (from `IRP_SECRET_KEY` or a
+//! key file) with a random 24-byte nonce, and bound to its name as associated data, so a
+//! ciphertext copied onto another name does not open. Stored as `v1:` + base64(nonce ‖ ct).
+//! Values are never logged, printed or returned by listings.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chrono::{DateTime, Utc};
+
+use crate::{Result, Store, StoreError, now, with_db};
+
+/// Errors of the secret store.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The key is not 32 bytes of base64.
+    #[error("the secret key must be 32 bytes, base64-encoded (as `openssl rand -base64 32` prints); {0}")]
+    BadKey(String),
+    /// A stored secret does not open with this key.
+    #[error("secret `{0}` cannot be decrypted with this key (was it stored under another IRP_SECRET_KEY?)")]
+    Undecryptable(String),
+    /// The system's random number generator failed.
+    #[error("no randomness available: {0}")]
+    Random(String),
+    /// The name is not acceptable.
+    #[error("invalid secret name `{0}`: use letters, digits, `_`, `-` and `.`")]
+    BadName(String),
+}
+
+/// The 32-byte key secrets are sealed with. Its `Debug` never shows the key.
+#[derive(Clone)]
+pub struct SecretKey([u8; 32]);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(********)")
+    }
+}
+
+impl SecretKey {
+    /// Read a base64 key (surrounding whitespace ignored).
+    ///
+    /// # Errors
+    /// Not base64, or not 32 bytes.
+    pub fn from_base64(text: &str) -> Result<SecretKey, SecretError> {
+        let bytes = B64
+            .decode(text.trim())
+            .map_err(|_| SecretError::BadKey("the value is not base64".into()))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| SecretError::BadKey(format!("it decodes to {} bytes", b.len())))?;
+        Ok(SecretKey(arr))
+    }
+
+    /// A new random key.
+    ///
+    /// # Errors
+    /// The system's random number generator failed.
+    pub fn generate() -> Result<SecretKey, SecretError> {
+        let key = chacha20poly1305::aead::Key::<XChaCha20Poly1305>::try_generate()
+            .map_err(|e| SecretError::Random(e.to_string()))?;
+        let mut arr = [0u8; 32];
+        arr.copy_from_slice(key.as_slice());
+        Ok(SecretKey(arr))
+    }
+
+    /// The key as base64, for writing a new key file.
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.0)
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(&self.0.into())
+    }
+
+    /// Seal `value` for `name`.
+    ///
+    /// # Errors
+    /// The random number generator failed.
+    pub fn seal(&self, name: &str, value: &str) -> Result<String, SecretError> {
+        let nonce = XNonce::try_generate().map_err(|e| SecretError::Random(e.to_string()))?;
+        let aad = format!("secret:{name}");
+        let ct = self
+            .cipher()
+            .encrypt(&nonce, Payload { msg: value.as_bytes(), aad: aad.as_bytes() })
+            .map_err(|_| SecretError::Random("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(format!("v1:{}", B64.encode(out)))
+    }
+
+    /// Open a value sealed for `name`.
+    ///
+    /// # Errors
+    /// Wrong key, wrong name, or damaged data.
+    pub fn open(&self, name: &str, sealed: &str) -> Result<String, SecretError> {
+        let bad = || SecretError::Undecryptable(name.to_owned());
+        let raw = sealed.strip_prefix("v1:").ok_or_else(bad)?;
+        let bytes = B64.decode(raw).map_err(|_| bad())?;
+        if bytes.len() < 24 {
+            return Err(bad());
+        }
+        let (nonce, ct) = bytes.split_at(24);
+        let nonce = XNonce::try_from(nonce).map_err(|_| bad())?;
+        let aad = format!("secret:{name}");
+        let pt = self
+            .cipher()
+            .decrypt(&nonce, Payload { msg: ct, aad: aad.as_bytes() })
+            .map_err(|_| bad())?;
+        String::from_utf8(pt).map_err(|_| bad())
+    }
+}
+
+/// A stored secret's metadata (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct SecretInfo {
+    /// Its name.
+    pub name: String,
+    /// When it was first stored.
+    pub created_at: DateTime<Utc>,
+    /// When it was last replaced.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whether `name` was new or replaced an existing value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// The name was new.
+    Created,
+    /// An existing value was replaced.
+    Replaced,
+}
+
+impl Store {
+    /// Seal and store `value` under `name` (replacing any existing value).
+    ///
+    /// # Errors
+    /// An invalid name, or a database error.
+    pub async fn secret_set(&self, key: &SecretKey, name: &str, value: &str) -> Result<SetOutcome> {
+        if !irp_core::secret_ref::valid_name(name) {
+            return Err(SecretError::BadName(name.to_owned()).into());
+        }
+        let sealed = key.seal(name, value)?;
+        let at = now();
+        let existed = self.secret_info(name).await?.is_some();
+        const SQL: &str = "INSERT INTO secrets (name, ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at";
+        with_db!(self.db(), |p| sqlx::query(SQL).bind(name).bind(&sealed).bind(at).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(if existed { SetOutcome::Replaced } else { SetOutcome::Created })
+    }
+
+    /// The value of secret `name`, if stored.
+    ///
+    /// # Errors
+    /// It does not open with `key`, or a database error.
+    pub async fn secret_get(&self, key: &SecretKey, name: &str) -> Result<Option<String>> {
+        const SQL: &str = "SELECT ciphertext FROM secrets WHERE name = $1";
+        let row: Option<(String,)> = with_db!(self.db(), |p| sqlx::query_as(SQL).bind(name).fetch_optional(p).await)?;
+        match row {
+            None => Ok(None),
+            Some((sealed,)) => Ok(Some(key.open(name, &sealed).map_err(StoreError::Secret)?)),
+        }
+    }
+
+    /// Metadata of secret `name`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn secret_info(&self, name: &str) -> Result<Option<SecretInfo>> {
+        const SQL: &str = "SELECT name, created_at, updated_at FROM secrets WHERE name = $1";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL).bind(name).fetch_optional(p).await)?)
+    }
+
+    /// All stored secrets' metadata, by name.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn secret_list(&self) -> Result<Vec<SecretInfo>> {
+        const SQL: &str = "SELECT name, created_at, updated_at FROM secrets ORDER BY name";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_all(p).await)?)
+    }
+
+    /// Delete secret `name`; whether it existed.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn secret_delete(&self, name: &str) -> Result<bool> {
+        const SQL: &str = "DELETE FROM secrets WHERE name = $1";
+        let n = with_db!(self.db(), |p| sqlx::query(SQL).bind(name).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_name() {
+        let key = SecretKey::generate().unwrap();
+        let sealed = key.seal("flexit.password", "hunter2").unwrap();
+        assert!(sealed.starts_with("v1:"));
+        assert!(!sealed.contains("hunter2"));
+        assert_eq!(key.open("flexit.password", &sealed).unwrap(), "hunter2");
+        assert!(key.open("other.name", &sealed).is_err());
+        let other = SecretKey::generate().unwrap();
+        assert!(other.open("flexit.password", &sealed).is_err());
+        assert_ne!(sealed, key.seal("flexit.password", "hunter2").unwrap(), "nonces differ");
+    }
+
+    #[test]
+    fn keys_are_32_bytes_of_base64_and_never_debug_printed() {
+        let key = SecretKey::generate().unwrap();
+        let again = SecretKey::from_base64(&key.to_base64()).unwrap();
+        assert_eq!(again.0, key.0);
+        assert_eq!(format!("{key:?}"), "SecretKey(********)");
+        assert!(matches!(SecretKey::from_base64("c2hvcnQ="), Err(SecretError::BadKey(_))));
+        assert!(matches!(SecretKey::from_base64("not base64!"), Err(SecretError::BadKey(_))));
+    }
+}
