@@ -29,9 +29,9 @@ fn the_iused_seed_block_pasted_verbatim_is_accepted_with_a_credential_warning() 
     assert_eq!(r.key, "iused-alumio");
     assert_eq!(r.order, None);
     insta::assert_snapshot!(report("seed-iused-alumio.json", &doc), @r#"
-    seed-iused-alumio.json:3:1: warning: iused-alumio.default_margin: `default_margin` is not set, so it is 0 %: offers would sell at cost
+    seed-iused-alumio.json:2:1: warning: iused-alumio.default_margin: `default_margin` is not set, so it is 0 %: offers would sell at cost
         help: set the markup on cost in percent, e.g. "default_margin": 17
-    seed-iused-alumio.json:7:36: warning: iused-alumio.offers.auth.token: `token` is a credential written in the document in plain text
+    seed-iused-alumio.json:7:29: warning: iused-alumio.offers.auth.token: `token` is a credential written in the document in plain text
         help: move it into the secret store: run `irp secret set iused-alumio.offers.auth.token` (it reads the value from stdin), then write "${secret:iused-alumio.offers.auth.token}" here
     "#);
 }
@@ -170,8 +170,45 @@ fn a_broken_document_reports_every_error_with_its_path() {
     let doc = parse_document(text);
     assert!(!doc.is_ok());
     insta::assert_snapshot!(report("broken.json", &doc), @r#"
-    broken.json:17:43: error: acme.offers.auth.token: unknown reference kind `vault`, expected `env` or `secret` as in `${secret:NAME}`
-    broken.json:2:3: error: invalid connector key "acme"…
+    broken.json:3:5: error: acme.name: expected a string, got the number 12
+    broken.json:4:5: error: acme.refurbisher_id: expected a whole number, got the string "15"
+    broken.json:5:5: error: acme.currency: unknown currency "eur", expected an ISO 4217 code like "EUR"
+        help: write it in capitals: "EUR"
+    broken.json:6:5: error: acme.shipping_costs: expected an amount as a decimal string like "4.38" or a number, got "10,00"
+    broken.json:7:5: warning: acme.default_margin: `default_margin` is a percentage: 0.17 means 0.17 %, not 17 %
+        help: write 17 for a 17 % markup
+    broken.json:8:5: error: acme.poll_interval_secs: must be at least 60 (or 0 to disable polling), got 5
+    broken.json:9:5: error: acme.colour: unknown key `colour` in a refurbisher
+        help: expected one of: name, refurbisher_id, supplier_id, odoo_vendor_id, public_name, currency, shipping_costs, home_copy_tax, default_margin, stock_threshold, approved_refurbished, drop_ship, internal, enabled, poll_interval_secs, monitoring, offers, order
+    broken.json:10:21: error: acme.monitoring.latest_order_hours: must be between 0 and 8784, got -1
+    broken.json:10:47: warning: acme.monitoring.offers_endpoint_http_status: 151 is an informational HTTP status, never the final answer of a feed request, so this threshold would always alert
+        help: the offers endpoint is expected to answer 200
+    broken.json:10:83: error: acme.monitoring.open_orders_days: unknown key `open_orders_days` in `monitoring`
+        help: did you mean `open_order_days`?
+    broken.json:12:7: error: acme.offers.connection: unknown connection "ftp", expected one of web, web_post, sftp, file, upload
+        help: did you mean `sftp`?
+    broken.json:14:7: error: acme.offers.seperator: unknown key `seperator` in `offers`
+        help: did you mean `separator`?
+    broken.json:15:7: error: acme.offers.separator: expected a single character like ";" or "," ("\t" for tab), got ";;"
+    broken.json:16:7: error: acme.offers.price_locale: unknown price_locale "nl_XX", expected one of plain, en_US, en_GB, en_IE, nl_NL, nl_BE, de_DE, de_AT, de_CH, it_IT, es_ES, pt_PT, da_DK, fr_FR, fr_BE, sv_SE, fi_FI, nb_NO, pl_PL, cs_CZ
+    broken.json:17:35: error: acme.offers.auth.token: unknown reference kind `vault`, expected `env` or `secret` as in `${secret:NAME}`
+    broken.json:18:7: error: acme.offers.mapping: the mapping does not name a source for `ean`, `stock_available`, `price_consumer_amount`; every offer needs sku, name, ean, stock_available, price_purchase_amount, price_consumer_amount
+    broken.json:18:50: error: acme.offers.mapping.eaan: unknown key `eaan` in the offer mapping (canonical offer fields)
+        help: did you mean `ean`?
+    broken.json:22:7: error: acme.order.endpoint: expected an http:// or https:// URL, got "ftp://example.com/orders"
+    broken.json:23:17: error: acme.order.auth.type: unknown auth type "oauth", expected one of none, bearer, basic, header, query, client_id_secret
+        help: for OAuth2 client credentials use `client_id_secret` with a `token_url`
+    broken.json:24:7: error: acme.order.order_object: `%ITEMS%` is used, but there is no `item_object` to build the items with
+        help: add "item_object": { "sku": "productVariant.refurbisherOffer.sku", "quantity": "quantity" }
+    broken.json:25:9: error: acme.order.order_object.ref: in "order.ordernumber": unknown field `ordernumber` in `order.ordernumber`; did you mean `order_number`?
+    broken.json:26:9: error: acme.order.order_object.country: in "orderShippingAddress.country->getIsoAlpha": unknown function `->getIsoAlpha`, expected one of getIsoAlpha2, getIsoAlpha3, formatByDecimal, upper, lower, trim; did you mean `->getIsoAlpha2`?
+    broken.json:27:9: error: acme.order.order_object.n: in "(integer)id": unknown cast `(integer)`, expected one of `(int)`, `(float)`, `(string)`, `(bool)`
+    broken.json:31:22: error: acme.order.response_object.asserts.status: in "in:2001": `2001` in `in:2001` is not an HTTP status (100-599)
+    broken.json:31:43: error: acme.order.response_object.asserts.OrderNumber: in "present|filed": unknown rule `filed`, expected one of in, not_in, present, filled, required, numeric, integer, string, boolean; did you mean `filled`?
+    broken.json:32:21: error: acme.order.response_object.fields.externalOrderRef: unknown supplier-order field `externalOrderRef`, expected one of externalOrderReference
+    broken.json:36:3: error: ["Bad Key"]: invalid connector key "Bad Key": use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters
+    broken.json:36:3: warning: ["Bad Key"].default_margin: `default_margin` is not set, so it is 0 %: offers would sell at cost
+        help: set the markup on cost in percent, e.g. "default_margin": 17
     "#);
 }
 
@@ -228,6 +265,18 @@ fn diff_names_each_changed_field_and_hides_credentials() {
             )
         })
         .collect();
-    insta::assert_snapshot!(changes.join("\n"), @"");
+    insta::assert_snapshot!(changes.join("\n"), @r#"
+    approved_refurbished: false -> true
+    default_margin: "0" -> "17"
+    home_copy_tax: "0" -> "3.18"
+    odoo_vendor_id: null -> 21469
+    offers.auth.password: "********" -> "${secret:flexit.offers.auth.password}"
+    order.auth.client_id: "********" -> "${secret:flexit.order.auth.client_id}"
+    order.auth.client_secret: "********" -> "${secret:flexit.order.auth.client_secret}"
+    public_name: "flexit" -> "FlexIT"
+    shipping_costs: "0" -> "10.00"
+    stock_threshold: 0 -> 1
+    supplier_id: null -> 10
+    "#);
     assert!(config::diff(&new, &new).is_empty());
 }
