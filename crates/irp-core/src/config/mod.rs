@@ -27,6 +27,8 @@ pub struct Document {
     pub refurbishers: Vec<Refurbisher>,
     /// Everything found, errors and warnings, with positions filled in.
     pub diagnostics: Diagnostics,
+    /// Where each value of the document is, for diagnostics added later.
+    pub positions: PositionIndex,
 }
 
 impl Document {
@@ -59,7 +61,7 @@ pub fn parse_document(text: &str) -> Document {
                 _ => {
                     let diag = d.error(&JsonPath::root(), format!("invalid JSON: {}", strip_location(&e)));
                     diag.position = Some(Position { line: e.line().max(1), column: e.column().max(1) });
-                    return Document { refurbishers: Vec::new(), diagnostics: d };
+                    return Document { refurbishers: Vec::new(), diagnostics: d, positions: PositionIndex::default() };
                 }
             }
         }
@@ -106,7 +108,7 @@ pub fn parse_document(text: &str) -> Document {
         }
     }
     d.sort_by_position();
-    Document { refurbishers, diagnostics: d }
+    Document { refurbishers, diagnostics: d, positions }
 }
 
 fn strip_location(e: &serde_json::Error) -> String {
@@ -173,6 +175,27 @@ pub fn render(file: &str, diag: &Diagnostic) -> String {
     if let Some(h) = &diag.help {
         let _ = write!(out, "\n    help: {h}");
     }
+    out
+}
+
+/// Every `${env:…}` / `${secret:…}` reference in a document, with where it is.
+pub fn references(v: &Value) -> Vec<(JsonPath, crate::secret_ref::Reference)> {
+    fn walk(v: &Value, path: &JsonPath, out: &mut Vec<(JsonPath, crate::secret_ref::Reference)>) {
+        match v {
+            Value::String(s) => {
+                for piece in crate::secret_ref::parse(s).unwrap_or_default() {
+                    if let crate::secret_ref::Piece::Ref(r) = piece {
+                        out.push((path.clone(), r));
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &path.index(i), out)),
+            Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, &path.key(k), out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &JsonPath::root(), &mut out);
     out
 }
 
@@ -249,6 +272,7 @@ fn flatten(v: &Value, path: &JsonPath, in_auth: bool, out: &mut BTreeMap<String,
                 }
             }
         }
+        Value::Object(_) if path.segments().is_empty() => {}
         other => {
             out.insert(path.to_string(), (other.clone(), false));
         }

@@ -436,6 +436,11 @@ fn monitoring(o: &Obj<'_>, d: &mut Diagnostics, poll_interval_secs: i64) -> Moni
 
 /// Warn about a credential written literally, and tell how to move it into the secret store.
 fn credential(path: &JsonPath, value: &str, d: &mut Diagnostics) {
+    if value == super::REDACTED {
+        d.error(path, "this is the redaction placeholder printed by `irp refurbisher show`, not a credential")
+            .help("write the real value, or better a \"${secret:NAME}\" reference");
+        return;
+    }
     if secret_ref::has_references(value) || value.is_empty() {
         return;
     }

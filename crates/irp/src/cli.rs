@@ -1,0 +1,142 @@
+//! Command-line interface: every setting is a flag with a matching `IRP_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// IRP, the Refurbisher Portal: refurbisher registry, offer feeds, pricing, orders and shipments.
+#[derive(Debug, Parser)]
+#[command(name = "irp", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Database: `sqlite:PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "IRP_DATABASE_URL", default_value = "sqlite:data/irp.db", global = true)]
+    pub database_url: String,
+
+    /// File holding the base64 key of the secret store; created on first use when
+    /// IRP_SECRET_KEY is not set.
+    #[arg(long, env = "IRP_SECRET_KEY_FILE", default_value = "data/secret.key", global = true)]
+    pub secret_key_file: PathBuf,
+
+    /// Log format.
+    #[arg(long, env = "IRP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `irp=debug,sqlx=warn`.
+    #[arg(long, env = "IRP_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the portal: web pages, API, /healthz and /metrics.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Check refurbisher documents without touching the network.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The refurbisher registry.
+    #[command(subcommand)]
+    Refurbisher(RefurbisherCommand),
+    /// The encrypted secret store (values referenced as `${secret:NAME}`).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `irp serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "IRP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Refurbisher documents to apply at start (idempotent), e.g. config/refurbishers/*.json.
+    #[arg(long, value_name = "FILE", num_args = 1.., env = "IRP_APPLY", value_delimiter = ',')]
+    pub apply: Vec<PathBuf>,
+}
+
+/// `irp config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate refurbisher documents and report every problem with file, line and JSON path.
+    ///
+    /// Exits 0 when there are no errors (warnings are printed), 1 otherwise.
+    Check {
+        /// Documents to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `irp refurbisher …`.
+#[derive(Debug, Subcommand)]
+pub enum RefurbisherCommand {
+    /// Create or update refurbishers from documents; prints what changed, field by field.
+    Apply {
+        /// Documents to apply (all in one transaction).
+        #[arg(short = 'f', long = "file", required = true, value_name = "FILE", num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List refurbishers with their status.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one refurbisher: status, settings and connector config (credentials redacted).
+    Show {
+        /// Connector key, e.g. `flexit`.
+        key: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `irp secret …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Store a secret; the value is read from stdin (one trailing newline is dropped).
+    Set {
+        /// Secret name, e.g. `flexit.offers.auth.password`.
+        name: String,
+    },
+    /// List stored secrets (names and dates, never values).
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a secret.
+    Delete {
+        /// Secret name.
+        name: String,
+    },
+}

@@ -1,0 +1,164 @@
+//! The portal server: `/` (home page), `/healthz`, `/metrics`; later issues add the API,
+//! webhooks and the operator pages.
+
+mod pages;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use irp_store::Store;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+
+use crate::cli::{Global, ServeArgs};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// When the server started.
+    pub started: Instant,
+}
+
+/// The process-wide metrics recorder (installed once, however many apps a test starts).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); ours still renders its own.
+            let _ = metrics::set_global_recorder(recorder);
+            metrics::gauge!("irp_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+/// The router with all routes and middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_endpoint))
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn(count_requests))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn count_requests(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let res = next.run(req).await;
+    metrics::counter!(
+        "irp_http_requests_total",
+        "method" => method,
+        "route" => route,
+        "status" => res.status().as_u16().to_string()
+    )
+    .increment(1);
+    res
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({
+            "status": "ok",
+            "database": state.store.backend().to_string(),
+            "uptime_secs": state.started.elapsed().as_secs(),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": state.store.backend().to_string() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    match state.store.refurbisher_list().await {
+        Ok(all) => {
+            let enabled = all.iter().filter(|r| r.model.enabled).count();
+            metrics::gauge!("irp_refurbishers", "state" => "enabled").set(enabled as f64);
+            metrics::gauge!("irp_refurbishers", "state" => "disabled").set((all.len() - enabled) as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "Could not count refurbishers for /metrics"),
+    }
+    state.metrics.run_upkeep();
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Interrupted, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// `irp serve`: migrate, apply the given documents, serve until SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// The database cannot be opened or migrated, a document does not apply, or the address
+/// cannot be bound.
+pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitCode> {
+    let store = crate::commands::open_store(global).await?;
+    tracing::info!(database = %store.url(), "Database ready");
+    if !args.apply.is_empty() {
+        let Some(outcomes) = crate::commands::apply_files(&store, &args.apply, "serve").await? else {
+            anyhow::bail!("the documents given with --apply have errors; fix them or start without --apply");
+        };
+        for o in outcomes {
+            tracing::info!(refurbisher = %o.key, refurbisher_id = o.refurbisher_id, action = ?o.action, changes = o.changes.len(), "Applied refurbisher");
+        }
+    }
+    let state = AppState { store: store.clone(), metrics: metrics_handle(), started: Instant::now() };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "IRP portal listening on http://{addr}/");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    store.close().await;
+    tracing::info!("Stopped");
+    Ok(std::process::ExitCode::SUCCESS)
+}
