@@ -34,7 +34,7 @@ pub struct Global {
     pub log_format: LogFormat,
 
     /// Log filter, e.g. `info` or `irp=debug,sqlx=warn`.
-    #[arg(long, env = "IRP_LOG", default_value = "info", global = true)]
+    #[arg(long, env = "IRP_LOG", default_value = "info,sqlx=warn", global = true)]
     pub log: String,
 }
 

@@ -1,0 +1,305 @@
+//! The `irp` binary, black-box: each test runs the real executable against a fresh database.
+//! Tests that touch the database run once on SQLite and once on PostgreSQL.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use irp_store::db_tests;
+use irp_store::testkit::TestDb;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A command for the binary, run from the workspace root with its own data directory.
+struct Irp {
+    db_url: String,
+    data: tempfile::TempDir,
+}
+
+impl Irp {
+    fn new(db_url: &str) -> Irp {
+        Irp { db_url: db_url.to_owned(), data: tempfile::tempdir().unwrap() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_irp"));
+        c.args(args)
+            .current_dir(root())
+            .env("IRP_DATABASE_URL", &self.db_url)
+            .env("IRP_SECRET_KEY_FILE", self.data.path().join("secret.key"))
+            .env_remove("IRP_SECRET_KEY")
+            .env_remove("IRP_LISTEN")
+            .env_remove("IRP_APPLY")
+            .env_remove("IRP_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// An Irp on a SQLite file that does not exist yet (config check needs no database).
+fn no_db() -> Irp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("absent.db").display());
+    let mut irp = Irp::new(&url);
+    irp.data = dir;
+    irp
+}
+
+#[test]
+fn config_check_passes_the_shipped_configs_with_the_151_warning() {
+    let out = no_db().run(&["config", "check", "config/refurbishers/flexit.json", "config/refurbishers/iused-stores.json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let text = text.lines().filter(|l| !l.starts_with("note:")).collect::<Vec<_>>().join("\n");
+    insta::assert_snapshot!(text, @"
+    config/refurbishers/iused-stores.json:20:7: warning: iused-alumio.monitoring.offers_endpoint_http_status: 151 is an informational HTTP status, never the final answer of a feed request, so this threshold would always alert
+        help: the offers endpoint is expected to answer 200
+    2 files, 2 refurbishers: 0 errors, 1 warning
+    ");
+}
+
+#[test]
+fn config_check_accepts_the_seed_blocks_verbatim_with_credential_warnings() {
+    let out = no_db().run(&[
+        "config",
+        "check",
+        "crates/irp-core/tests/fixtures/seed-flexit.json",
+        "crates/irp-core/tests/fixtures/seed-iused-alumio.json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    for field in ["flexit.offers.auth.password", "flexit.order.auth.client_id", "flexit.order.auth.client_secret", "iused-alumio.offers.auth.token"] {
+        assert!(text.contains(&format!("warning: {field}: `")), "no warning for {field} in:\n{text}");
+    }
+    assert!(text.contains("irp secret set flexit.offers.auth.password"));
+    assert!(text.ends_with("2 files, 2 refurbishers: 0 errors, 6 warnings\n"), "{text}");
+}
+
+#[test]
+fn config_check_fails_a_broken_document_naming_every_error_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.json");
+    std::fs::write(
+        &file,
+        r#"{ "acme": { "currency": "EURO", "offers": { "connection": "web", "endpoint": "https://x", "type": "jsn",
+             "mapping": { "sku": "id" } }, "order": { "connection": "web", "endpoint": "https://x/o",
+             "order_object": { "lines": "%ITEMS%" } } } }"#,
+    )
+    .unwrap();
+    let irp = no_db();
+    let out = irp.run(&["config", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let file_name = file.display().to_string();
+    for needle in [
+        "acme.currency: unknown currency \"EURO\"",
+        "acme.offers.type: unknown feed type \"jsn\"",
+        "did you mean `json`?",
+        "acme.offers.mapping: the mapping does not name a source for `name`, `ean`, `stock_available`, `price_purchase_amount`, `price_consumer_amount`",
+        "acme.order.order_object: `%ITEMS%` is used, but there is no `item_object`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(text.lines().filter(|l| l.contains(": error: ")).all(|l| l.starts_with(&format!("{file_name}:1:")) || l.starts_with(&format!("{file_name}:2:")) || l.starts_with(&format!("{file_name}:3:"))), "{text}");
+
+    let out = irp.run(&["config", "check", "--json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["files"][0]["errors"], 4);
+    let currency = v["files"][0]["diagnostics"].as_array().unwrap().iter().find(|d| d["path"] == "acme.currency").unwrap();
+    assert_eq!(currency["severity"], "error");
+    assert_eq!(currency["position"]["line"], 1);
+    assert_eq!(currency["position"]["column"], 13);
+}
+
+#[test]
+fn config_check_of_a_missing_file_names_it() {
+    let out = no_db().run(&["config", "check", "nope.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error: reading nope.json: No such file"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unsupported_database_url_lists_the_allowed_schemes() {
+    let out = Irp::new("mysql://localhost/irp").run(&["migrate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: unsupported database URL scheme in mysql://localhost/irp: expected sqlite:PATH, postgres://… or postgresql://…"
+    );
+}
+
+db_tests!(
+    apply_show_apply_round_trips_through_the_cli,
+    a_document_with_errors_applies_nothing,
+    secret_values_never_appear_in_any_output,
+    serve_answers_health_metrics_and_home_and_stops_on_sigterm,
+);
+
+async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let files = ["refurbisher", "apply", "-f", "config/refurbishers/flexit.json", "config/refurbishers/iused-stores.json"];
+    let out = irp.run(&files);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("created flexit (refurbisher_id 15)\n"), "{text}");
+    assert!(text.contains("  + default_margin: \"17\"\n"), "{text}");
+    assert!(text.contains("created iused-alumio (refurbisher_id 1)\n"), "{text}");
+
+    let out = irp.run(&["refurbisher", "show", "flexit", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["refurbisher_id"], 15);
+    assert_eq!(shown["supplier_id"], 10);
+    assert_eq!(shown["odoo_vendor_id"], 21469);
+    assert_eq!(shown["offer_connector"], "SFTP · CSV · SFTP credentials");
+    assert_eq!(shown["order_connector"], "Web POST · Client credentials");
+    assert_eq!(shown["shipment_webhook"], "Not configured");
+    let doc = &shown["document"]["flexit"];
+    assert_eq!(doc["home_copy_tax"], "3.18");
+    assert_eq!(doc["monitoring"]["open_order_days"], 4);
+    assert_eq!(doc["order"]["order_object"]["shipping.isBlindShip"], "!(bool)true");
+
+    // What `show` prints applies back unchanged.
+    let dir = tempfile::tempdir().unwrap();
+    let shown_file = dir.path().join("shown.json");
+    std::fs::write(&shown_file, serde_json::to_string_pretty(&shown["document"]).unwrap()).unwrap();
+    let out = irp.run(&["refurbisher", "apply", "--json", "-f", shown_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome[0]["action"], "unchanged");
+
+    let out = irp.run(&files);
+    assert_eq!(stdout(&out), "unchanged flexit (refurbisher_id 15)\nunchanged iused-alumio (refurbisher_id 1)\n");
+
+    // A change is reported field by field.
+    let changed = std::fs::read_to_string(root().join("config/refurbishers/flexit.json")).unwrap().replace("\"default_margin\": 17", "\"default_margin\": 18");
+    let changed_file = dir.path().join("flexit.json");
+    std::fs::write(&changed_file, changed).unwrap();
+    let out = irp.run(&["refurbisher", "apply", "-f", changed_file.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "updated flexit (refurbisher_id 15)\n  ~ default_margin: \"17\" -> \"18\"\n");
+
+    let out = irp.run(&["refurbisher", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["iused-alumio", "flexit"]);
+    assert_eq!(list[1]["version"], 2);
+
+    let out = irp.run(&["refurbisher", "list"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("ID  KEY"), "{text}");
+    assert!(text.contains("Web POST · JSON · Bearer token"), "{text}");
+
+    let out = irp.run(&["refurbisher", "show", "flexi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).trim(), "error: no refurbisher `flexi`; did you mean `flexit`?");
+}
+
+async fn a_document_with_errors_applies_nothing(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.json");
+    std::fs::write(&file, r#"{ "good": { "default_margin": 10 }, "bad": { "stock_threshold": -2 } }"#).unwrap();
+    let out = irp.run(&["refurbisher", "apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.stock_threshold: must be between 0 and 1000000, got -2"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 error; nothing was applied"));
+    assert!(db.store.refurbisher_list().await.unwrap().is_empty());
+}
+
+async fn secret_values_never_appear_in_any_output(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let canary = "canary-7Hq2-secret-value";
+    let out = irp.run_with_stdin(&["secret", "set", "flexit.offers.auth.password"], &format!("{canary}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("created a new secret key in"), "{}", stderr(&out));
+    let mut seen = vec![out];
+    let out = irp.run_with_stdin(&["secret", "set", "flexit.offers.auth.password"], canary);
+    assert_eq!(stdout(&out), "replaced secret `flexit.offers.auth.password`\n");
+    seen.push(out);
+    seen.push(irp.run(&["secret", "list"]));
+    seen.push(irp.run(&["secret", "list", "--json"]));
+    seen.push(irp.run(&["refurbisher", "apply", "-f", "config/refurbishers/flexit.json"]));
+    seen.push(irp.run(&["refurbisher", "show", "flexit"]));
+    seen.push(irp.run(&["refurbisher", "show", "flexit", "--json"]));
+    seen.push(irp.run(&["config", "check", "config/refurbishers/flexit.json"]));
+    for o in &seen {
+        assert!(!stdout(o).contains(canary) && !stderr(o).contains(canary), "the secret leaked:\n{}\n{}", stdout(o), stderr(o));
+    }
+    let list: Value = serde_json::from_slice(&seen[3].stdout).unwrap();
+    assert_eq!(list[0]["name"], "flexit.offers.auth.password");
+    // The stored secret is found by config check; the two order secrets are not.
+    let check = stdout(&seen[7]);
+    assert!(!check.contains("secret `flexit.offers.auth.password` is not in the secret store"), "{check}");
+    assert!(check.contains("secret `flexit.order.auth.client_id` is not in the secret store"), "{check}");
+    // And it is stored sealed: the value is not in the database either.
+    let key = irp_store::secrets::SecretKey::from_base64(&std::fs::read_to_string(irp.data.path().join("secret.key")).unwrap()).unwrap();
+    assert_eq!(db.store.secret_get(&key, "flexit.offers.auth.password").await.unwrap().as_deref(), Some(canary));
+    let out = irp.run_with_stdin(&["secret", "set", "empty"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no value on stdin"));
+}
+
+async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let mut child = irp
+        .cmd(&["serve", "--listen", "127.0.0.1:0", "--apply", "config/refurbishers/flexit.json", "config/refurbishers/iused-stores.json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        assert!(Instant::now() < deadline, "serve did not start");
+        let line = lines.next().expect("serve exited").unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            break line[i + "listening on http://".len()..].split('/').next().unwrap().to_owned();
+        }
+    };
+    let client = reqwest::Client::new();
+    let health: Value = client.get(format!("http://{addr}/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], db.store.backend().to_string());
+
+    let home = client.get(format!("http://{addr}/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let html = home.text().await.unwrap();
+    assert!(html.contains("iUsed via Alumio") && html.contains("SFTP · CSV · SFTP credentials"), "{html}");
+
+    let metrics = client.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("irp_refurbishers{state=\"enabled\"} 2"), "{metrics}");
+    assert!(metrics.contains("irp_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{metrics}");
+
+    let missing = client.get(format!("http://{addr}/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("SIGTERM received, shutting down")), "{rest:?}");
+}
