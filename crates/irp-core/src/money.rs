@@ -68,13 +68,17 @@ pub fn parse_plain_decimal(s: &str) -> Option<Decimal> {
 ///
 /// # Errors
 /// See [`AmountError`].
-pub fn parse_config_amount(value: &serde_json::Value, currency: &str) -> Result<Decimal, AmountError> {
+pub fn parse_config_amount(
+    value: &serde_json::Value,
+    currency: &str,
+) -> Result<Decimal, AmountError> {
     let text = match value {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Number(n) => n.to_string(),
         other => return Err(AmountError::NotAnAmount(other.to_string())),
     };
-    let d = parse_plain_decimal(&text).ok_or_else(|| AmountError::NotAnAmount(value.to_string()))?;
+    let d =
+        parse_plain_decimal(&text).ok_or_else(|| AmountError::NotAnAmount(value.to_string()))?;
     if d.is_sign_negative() && !d.is_zero() {
         return Err(AmountError::Negative(text));
     }
@@ -105,7 +109,9 @@ pub fn from_minor(minor: i64, digits: u32) -> Decimal {
 
 /// Parse a decimal string exactly (helper for values stored as text).
 pub fn decimal(s: &str) -> Option<Decimal> {
-    Decimal::from_str(s).ok().filter(|_| parse_plain_decimal(s).is_some())
+    Decimal::from_str(s)
+        .ok()
+        .filter(|_| parse_plain_decimal(s).is_some())
 }
 
 #[cfg(test)]
@@ -115,16 +121,50 @@ mod tests {
 
     #[test]
     fn config_amounts_are_exact_and_checked() {
-        assert_eq!(parse_config_amount(&json!("4.38"), "EUR").unwrap().to_string(), "4.38");
-        assert_eq!(parse_config_amount(&json!(10), "EUR").unwrap().to_string(), "10");
-        assert_eq!(parse_config_amount(&json!(3.18), "EUR").unwrap().to_string(), "3.18");
-        assert!(matches!(parse_config_amount(&json!("4,38"), "EUR"), Err(AmountError::NotAnAmount(_))));
-        assert!(matches!(parse_config_amount(&json!("-1"), "EUR"), Err(AmountError::Negative(_))));
-        assert!(matches!(parse_config_amount(&json!("1.005"), "EUR"), Err(AmountError::TooPrecise { .. })));
-        assert!(matches!(parse_config_amount(&json!("1.5"), "JPY"), Err(AmountError::TooPrecise { .. })));
-        assert!(matches!(parse_config_amount(&json!(true), "EUR"), Err(AmountError::NotAnAmount(_))));
-        assert!(matches!(parse_config_amount(&json!("1e3"), "EUR"), Err(AmountError::NotAnAmount(_))));
-        assert!(matches!(parse_config_amount(&json!("."), "EUR"), Err(AmountError::NotAnAmount(_))));
+        assert_eq!(
+            parse_config_amount(&json!("4.38"), "EUR")
+                .unwrap()
+                .to_string(),
+            "4.38"
+        );
+        assert_eq!(
+            parse_config_amount(&json!(10), "EUR").unwrap().to_string(),
+            "10"
+        );
+        assert_eq!(
+            parse_config_amount(&json!(3.18), "EUR")
+                .unwrap()
+                .to_string(),
+            "3.18"
+        );
+        assert!(matches!(
+            parse_config_amount(&json!("4,38"), "EUR"),
+            Err(AmountError::NotAnAmount(_))
+        ));
+        assert!(matches!(
+            parse_config_amount(&json!("-1"), "EUR"),
+            Err(AmountError::Negative(_))
+        ));
+        assert!(matches!(
+            parse_config_amount(&json!("1.005"), "EUR"),
+            Err(AmountError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            parse_config_amount(&json!("1.5"), "JPY"),
+            Err(AmountError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            parse_config_amount(&json!(true), "EUR"),
+            Err(AmountError::NotAnAmount(_))
+        ));
+        assert!(matches!(
+            parse_config_amount(&json!("1e3"), "EUR"),
+            Err(AmountError::NotAnAmount(_))
+        ));
+        assert!(matches!(
+            parse_config_amount(&json!("."), "EUR"),
+            Err(AmountError::NotAnAmount(_))
+        ));
     }
 
     #[test]

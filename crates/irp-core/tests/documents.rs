@@ -9,7 +9,10 @@ fn fixture(name: &str) -> String {
 }
 
 fn shipped(name: &str) -> String {
-    let path = format!("{}/../../config/refurbishers/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../config/refurbishers/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 

@@ -23,14 +23,21 @@ pub struct AuditEntry {
     pub details: Json<Value>,
 }
 
-const INSERT: &str = "INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)";
+const INSERT: &str =
+    "INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)";
 
 impl Tx {
     /// Record an audit entry inside this transaction.
     ///
     /// # Errors
     /// A database error.
-    pub async fn audit(&mut self, actor: &str, action: &str, target: &str, details: Value) -> Result<()> {
+    pub async fn audit(
+        &mut self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: Value,
+    ) -> Result<()> {
         let at = now();
         with_tx!(self, |t| sqlx::query(INSERT)
             .bind(at)
@@ -50,7 +57,13 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn audit(&self, actor: &str, action: &str, target: &str, details: Value) -> Result<()> {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: Value,
+    ) -> Result<()> {
         let at = now();
         with_db!(self.db(), |p| sqlx::query(INSERT)
             .bind(at)
@@ -70,6 +83,9 @@ impl Store {
     /// A database error.
     pub async fn audit_list(&self, limit: i64) -> Result<Vec<AuditEntry>> {
         const SQL: &str = "SELECT id, at, actor, action, target, details FROM audit_log ORDER BY id DESC LIMIT $1";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL).bind(limit).fetch_all(p).await)?)
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(limit)
+            .fetch_all(p)
+            .await)?)
     }
 }

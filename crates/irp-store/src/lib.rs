@@ -18,13 +18,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database URL names no supported backend.
-    #[error("unsupported database URL scheme in {0}: expected sqlite:PATH, postgres://… or postgresql://…")]
+    #[error(
+        "unsupported database URL scheme in {0}: expected sqlite:PATH, postgres://… or postgresql://…"
+    )]
     UnsupportedUrl(String),
     /// Connecting failed.
     #[error("cannot connect to {url}: {source}")]
@@ -146,7 +150,9 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{user}:***@{host}"),
@@ -276,7 +282,9 @@ impl Store {
     /// # Errors
     /// It does not.
     pub async fn ping(&self) -> Result<()> {
-        let _: (i64,) = with_db!(&self.db, |p| sqlx::query_as("SELECT CAST(1 AS BIGINT)").fetch_one(p).await)?;
+        let _: (i64,) = with_db!(&self.db, |p| sqlx::query_as("SELECT CAST(1 AS BIGINT)")
+            .fetch_one(p)
+            .await)?;
         Ok(())
     }
 
@@ -308,7 +316,10 @@ mod tests {
             redact_url("postgres://irp:s3cret@db.example:5432/irp"),
             "postgres://irp:***@db.example:5432/irp"
         );
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
         assert_eq!(
             redact_url("postgres://db/irp?user=a&password=b"),
             "postgres://db/irp?***"
@@ -318,7 +329,11 @@ mod tests {
 
     #[test]
     fn both_backends_embed_the_same_migration_versions() {
-        let versions = |m: sqlx::migrate::Migrator| m.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>();
+        let versions = |m: sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             versions(sqlx::migrate!("migrations/sqlite")),
             versions(sqlx::migrate!("migrations/postgres"))

@@ -47,7 +47,10 @@ impl Row {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(StoreError::Corrupt(format!("refurbisher `{}`: {why}", self.key)));
+            return Err(StoreError::Corrupt(format!(
+                "refurbisher `{}`: {why}",
+                self.key
+            )));
         };
         Ok(StoredRefurbisher {
             id: self.id,
@@ -86,22 +89,30 @@ pub enum ApplyAction {
     Unchanged,
 }
 
-
 async fn find_by_key(tx: &mut Tx, key: &str) -> Result<Option<Row>> {
     const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers WHERE key = $1";
-    Ok(with_tx!(tx, |t| sqlx::query_as(SQL).bind(key).fetch_optional(&mut **t).await)?)
+    Ok(with_tx!(tx, |t| sqlx::query_as(SQL)
+        .bind(key)
+        .fetch_optional(&mut **t)
+        .await)?)
 }
 
 async fn key_of_id(tx: &mut Tx, id: i64) -> Result<Option<String>> {
     const SQL: &str = "SELECT key FROM refurbishers WHERE id = $1";
-    let r: Option<(String,)> = with_tx!(tx, |t| sqlx::query_as(SQL).bind(id).fetch_optional(&mut **t).await)?;
+    let r: Option<(String,)> = with_tx!(tx, |t| sqlx::query_as(SQL)
+        .bind(id)
+        .fetch_optional(&mut **t)
+        .await)?;
     Ok(r.map(|r| r.0))
 }
 
 async fn key_of_supplier(tx: &mut Tx, supplier_id: i64, key: &str) -> Result<Option<String>> {
     const SQL: &str = "SELECT key FROM refurbishers WHERE supplier_id = $1 AND key <> $2";
-    let r: Option<(String,)> =
-        with_tx!(tx, |t| sqlx::query_as(SQL).bind(supplier_id).bind(key).fetch_optional(&mut **t).await)?;
+    let r: Option<(String,)> = with_tx!(tx, |t| sqlx::query_as(SQL)
+        .bind(supplier_id)
+        .bind(key)
+        .fetch_optional(&mut **t)
+        .await)?;
     Ok(r.map(|r| r.0))
 }
 
@@ -111,7 +122,13 @@ async fn next_id(tx: &mut Tx) -> Result<i64> {
     Ok(r.0)
 }
 
-async fn write(tx: &mut Tx, id: i64, r: &Refurbisher, document: &Value, insert: bool) -> Result<()> {
+async fn write(
+    tx: &mut Tx,
+    id: i64,
+    r: &Refurbisher,
+    document: &Value,
+    insert: bool,
+) -> Result<()> {
     const INSERT: &str = "INSERT INTO refurbishers (id, key, name, supplier_id, odoo_vendor_id, enabled, approved, internal, document, version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)";
     const UPDATE: &str = "UPDATE refurbishers SET key = $2, name = $3, supplier_id = $4, odoo_vendor_id = $5, enabled = $6, approved = $7, internal = $8, \
@@ -143,7 +160,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when an id or supplier id belongs to another refurbisher, or a
     /// refurbisher id would change; database errors.
-    pub async fn refurbisher_apply(&self, refurbishers: &[Refurbisher], actor: &str) -> Result<Vec<ApplyOutcome>> {
+    pub async fn refurbisher_apply(
+        &self,
+        refurbishers: &[Refurbisher],
+        actor: &str,
+    ) -> Result<Vec<ApplyOutcome>> {
         let mut order: Vec<&Refurbisher> = refurbishers.iter().collect();
         order.sort_by_key(|r| r.refurbisher_id.is_none());
         let mut tx = self.begin().await?;
@@ -193,8 +214,18 @@ impl Store {
             };
             if action != ApplyAction::Unchanged {
                 write(&mut tx, id, &model, &document, existing.is_none()).await?;
-                let verb = if action == ApplyAction::Created { "refurbisher.create" } else { "refurbisher.update" };
-                tx.audit(actor, verb, &r.key, json!({ "refurbisher_id": id, "changes": changes })).await?;
+                let verb = if action == ApplyAction::Created {
+                    "refurbisher.create"
+                } else {
+                    "refurbisher.update"
+                };
+                tx.audit(
+                    actor,
+                    verb,
+                    &r.key,
+                    json!({ "refurbisher_id": id, "changes": changes }),
+                )
+                .await?;
             }
             outcomes.push(ApplyOutcome {
                 key: r.key.clone(),
@@ -225,7 +256,10 @@ impl Store {
     /// A database error, or a stored document that no longer validates.
     pub async fn refurbisher_get(&self, key: &str) -> Result<Option<StoredRefurbisher>> {
         const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers WHERE key = $1";
-        let row: Option<Row> = with_db!(self.db(), |p| sqlx::query_as(SQL).bind(key).fetch_optional(p).await)?;
+        let row: Option<Row> = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(key)
+            .fetch_optional(p)
+            .await)?;
         row.map(Row::into_stored).transpose()
     }
 }

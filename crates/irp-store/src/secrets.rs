@@ -17,10 +17,14 @@ use crate::{Result, Store, StoreError, now, with_db};
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The key is not 32 bytes of base64.
-    #[error("the secret key must be 32 bytes, base64-encoded (as `openssl rand -base64 32` prints); {0}")]
+    #[error(
+        "the secret key must be 32 bytes, base64-encoded (as `openssl rand -base64 32` prints); {0}"
+    )]
     BadKey(String),
     /// A stored secret does not open with this key.
-    #[error("secret `{0}` cannot be decrypted with this key (was it stored under another IRP_SECRET_KEY?)")]
+    #[error(
+        "secret `{0}` cannot be decrypted with this key (was it stored under another IRP_SECRET_KEY?)"
+    )]
     Undecryptable(String),
     /// The system's random number generator failed.
     #[error("no randomness available: {0}")]
@@ -49,9 +53,9 @@ impl SecretKey {
         let bytes = B64
             .decode(text.trim())
             .map_err(|_| SecretError::BadKey("the value is not base64".into()))?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| SecretError::BadKey(format!("it decodes to {} bytes", b.len())))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            SecretError::BadKey(format!("it decodes to {} bytes", b.len()))
+        })?;
         Ok(SecretKey(arr))
     }
 
@@ -85,7 +89,13 @@ impl SecretKey {
         let aad = format!("secret:{name}");
         let ct = self
             .cipher()
-            .encrypt(&nonce, Payload { msg: value.as_bytes(), aad: aad.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SecretError::Random("encryption failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -108,7 +118,13 @@ impl SecretKey {
         let aad = format!("secret:{name}");
         let pt = self
             .cipher()
-            .decrypt(&nonce, Payload { msg: ct, aad: aad.as_bytes() })
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| bad())?;
         String::from_utf8(pt).map_err(|_| bad())
     }
@@ -148,8 +164,18 @@ impl Store {
         let existed = self.secret_info(name).await?.is_some();
         const SQL: &str = "INSERT INTO secrets (name, ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at";
-        with_db!(self.db(), |p| sqlx::query(SQL).bind(name).bind(&sealed).bind(at).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(if existed { SetOutcome::Replaced } else { SetOutcome::Created })
+        with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(name)
+            .bind(&sealed)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(if existed {
+            SetOutcome::Replaced
+        } else {
+            SetOutcome::Created
+        })
     }
 
     /// The value of secret `name`, if stored.
@@ -158,7 +184,10 @@ impl Store {
     /// It does not open with `key`, or a database error.
     pub async fn secret_get(&self, key: &SecretKey, name: &str) -> Result<Option<String>> {
         const SQL: &str = "SELECT ciphertext FROM secrets WHERE name = $1";
-        let row: Option<(String,)> = with_db!(self.db(), |p| sqlx::query_as(SQL).bind(name).fetch_optional(p).await)?;
+        let row: Option<(String,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_optional(p)
+            .await)?;
         match row {
             None => Ok(None),
             Some((sealed,)) => Ok(Some(key.open(name, &sealed).map_err(StoreError::Secret)?)),
@@ -171,7 +200,10 @@ impl Store {
     /// A database error.
     pub async fn secret_info(&self, name: &str) -> Result<Option<SecretInfo>> {
         const SQL: &str = "SELECT name, created_at, updated_at FROM secrets WHERE name = $1";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL).bind(name).fetch_optional(p).await)?)
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_optional(p)
+            .await)?)
     }
 
     /// All stored secrets' metadata, by name.
@@ -180,7 +212,9 @@ impl Store {
     /// A database error.
     pub async fn secret_list(&self) -> Result<Vec<SecretInfo>> {
         const SQL: &str = "SELECT name, created_at, updated_at FROM secrets ORDER BY name";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_all(p).await)?)
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .fetch_all(p)
+            .await)?)
     }
 
     /// Delete secret `name`; whether it existed.
@@ -189,7 +223,11 @@ impl Store {
     /// A database error.
     pub async fn secret_delete(&self, name: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM secrets WHERE name = $1";
-        let n = with_db!(self.db(), |p| sqlx::query(SQL).bind(name).execute(p).await.map(|r| r.rows_affected()))?;
+        let n = with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(name)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(n > 0)
     }
 }
@@ -208,7 +246,11 @@ mod tests {
         assert!(key.open("other.name", &sealed).is_err());
         let other = SecretKey::generate().unwrap();
         assert!(other.open("flexit.password", &sealed).is_err());
-        assert_ne!(sealed, key.seal("flexit.password", "hunter2").unwrap(), "nonces differ");
+        assert_ne!(
+            sealed,
+            key.seal("flexit.password", "hunter2").unwrap(),
+            "nonces differ"
+        );
     }
 
     #[test]
@@ -217,7 +259,13 @@ mod tests {
         let again = SecretKey::from_base64(&key.to_base64()).unwrap();
         assert_eq!(again.0, key.0);
         assert_eq!(format!("{key:?}"), "SecretKey(********)");
-        assert!(matches!(SecretKey::from_base64("c2hvcnQ="), Err(SecretError::BadKey(_))));
-        assert!(matches!(SecretKey::from_base64("not base64!"), Err(SecretError::BadKey(_))));
+        assert!(matches!(
+            SecretKey::from_base64("c2hvcnQ="),
+            Err(SecretError::BadKey(_))
+        ));
+        assert!(matches!(
+            SecretKey::from_base64("not base64!"),
+            Err(SecretError::BadKey(_))
+        ));
     }
 }

@@ -30,7 +30,9 @@ pub fn pg_server_url() -> String {
 }
 
 fn with_database(server: &str, db: &str) -> String {
-    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let root = match base[scheme_end..].find('/') {
         Some(i) => &base[..scheme_end + i],
@@ -54,7 +56,12 @@ impl TestDb {
                 let url = format!("sqlite:{}", dir.path().join("irp.db").display());
                 let store = Store::connect(&url).await.expect("opening SQLite");
                 store.migrate().await.expect("migrating SQLite");
-                TestDb { store, url, _dir: Some(dir), pg_drop: None }
+                TestDb {
+                    store,
+                    url,
+                    _dir: Some(dir),
+                    pg_drop: None,
+                }
             }
             Backend::Postgres => {
                 let server = pg_server_url();
@@ -78,7 +85,12 @@ impl TestDb {
                 let url = with_database(&server, &name);
                 let store = Store::connect(&url).await.expect("opening PostgreSQL");
                 store.migrate().await.expect("migrating PostgreSQL");
-                TestDb { store, url, _dir: None, pg_drop: Some((server, name)) }
+                TestDb {
+                    store,
+                    url,
+                    _dir: None,
+                    pg_drop: Some((server, name)),
+                }
             }
         }
     }
@@ -86,16 +98,25 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((server, name)) = self.pg_drop.take() else { return };
+        let Some((server, name)) = self.pg_drop.take() else {
+            return;
+        };
         // Drop the database from a thread of its own: Drop cannot await, and the test's
         // runtime is blocked here. `WITH (FORCE)` ends the test pool's open connections.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(admin) = sqlx::PgPool::connect(&server).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&admin)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
                     admin.close().await;
                 }
             });
@@ -130,8 +151,14 @@ mod tests {
 
     #[test]
     fn database_names_replace_the_path() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
-        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

@@ -7,7 +7,10 @@ use irp_store::testkit::TestDb;
 use irp_store::{StoreError, db_tests};
 
 fn shipped(name: &str) -> Vec<Refurbisher> {
-    let path = format!("{}/../../config/refurbishers/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../config/refurbishers/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let doc = parse_document(&std::fs::read_to_string(path).unwrap());
     assert!(doc.is_ok());
     doc.refurbishers
@@ -32,7 +35,10 @@ db_tests!(
 
 async fn migrations_are_all_applied_and_rerunning_them_is_a_no_op(db: TestDb) {
     let s = &db.store;
-    assert_eq!(s.applied_migrations().await.unwrap(), s.embedded_migrations());
+    assert_eq!(
+        s.applied_migrations().await.unwrap(),
+        s.embedded_migrations()
+    );
     assert_eq!(s.migrate().await.unwrap(), Vec::<i64>::new());
     s.ping().await.unwrap();
 }
@@ -43,10 +49,16 @@ async fn apply_show_apply_round_trips_unchanged(db: TestDb) {
     all.extend(shipped("iused-stores.json"));
 
     let first = s.refurbisher_apply(&all, "test").await.unwrap();
-    assert_eq!(first.iter().map(|o| (o.key.as_str(), o.action)).collect::<Vec<_>>(), [
-        ("flexit", ApplyAction::Created),
-        ("iused-alumio", ApplyAction::Created)
-    ]);
+    assert_eq!(
+        first
+            .iter()
+            .map(|o| (o.key.as_str(), o.action))
+            .collect::<Vec<_>>(),
+        [
+            ("flexit", ApplyAction::Created),
+            ("iused-alumio", ApplyAction::Created)
+        ]
+    );
 
     let flexit = s.refurbisher_get("flexit").await.unwrap().expect("stored");
     assert_eq!(flexit.id, 15);
@@ -55,17 +67,35 @@ async fn apply_show_apply_round_trips_unchanged(db: TestDb) {
     assert_eq!(flexit.document, all[0].to_canonical_json());
 
     let again = s.refurbisher_apply(&all, "test").await.unwrap();
-    assert!(again.iter().all(|o| o.action == ApplyAction::Unchanged && o.changes.is_empty()));
-    assert_eq!(s.refurbisher_get("flexit").await.unwrap().unwrap().version, 1);
+    assert!(
+        again
+            .iter()
+            .all(|o| o.action == ApplyAction::Unchanged && o.changes.is_empty())
+    );
+    assert_eq!(
+        s.refurbisher_get("flexit").await.unwrap().unwrap().version,
+        1
+    );
 
-    let listed: Vec<(i64, String)> = s.refurbisher_list().await.unwrap().into_iter().map(|r| (r.id, r.key)).collect();
-    assert_eq!(listed, [(1, "iused-alumio".to_owned()), (15, "flexit".to_owned())]);
+    let listed: Vec<(i64, String)> = s
+        .refurbisher_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.key))
+        .collect();
+    assert_eq!(
+        listed,
+        [(1, "iused-alumio".to_owned()), (15, "flexit".to_owned())]
+    );
     assert!(s.refurbisher_get("nope").await.unwrap().is_none());
 }
 
 async fn a_changed_field_is_reported_and_versioned(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test").await.unwrap();
+    s.refurbisher_apply(&shipped("flexit.json"), "test")
+        .await
+        .unwrap();
     let mut changed = shipped("flexit.json");
     changed[0].default_margin = "18".parse().unwrap();
     changed[0].monitoring.open_order_days = 5;
@@ -74,9 +104,22 @@ async fn a_changed_field_is_reported_and_versioned(db: TestDb) {
     let paths: Vec<String> = out[0]
         .changes
         .iter()
-        .map(|c| format!("{}: {} -> {}", c.path, c.old.as_ref().unwrap(), c.new.as_ref().unwrap()))
+        .map(|c| {
+            format!(
+                "{}: {} -> {}",
+                c.path,
+                c.old.as_ref().unwrap(),
+                c.new.as_ref().unwrap()
+            )
+        })
         .collect();
-    assert_eq!(paths, [r#"default_margin: "17" -> "18""#, "monitoring.open_order_days: 4 -> 5"]);
+    assert_eq!(
+        paths,
+        [
+            r#"default_margin: "17" -> "18""#,
+            "monitoring.open_order_days: 4 -> 5"
+        ]
+    );
     let stored = s.refurbisher_get("flexit").await.unwrap().unwrap();
     assert_eq!(stored.version, 2);
     assert_eq!(stored.model.default_margin.to_string(), "18");
@@ -85,38 +128,72 @@ async fn a_changed_field_is_reported_and_versioned(db: TestDb) {
 
 async fn a_missing_refurbisher_id_is_assigned_and_kept(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test").await.unwrap();
+    s.refurbisher_apply(&shipped("flexit.json"), "test")
+        .await
+        .unwrap();
     // `new` has no id and comes first; `named` asks for 16. The assigned id must not take 16.
-    let both = doc(r#"{ "new": { "default_margin": 10 }, "named": { "refurbisher_id": 16, "default_margin": 10 } }"#);
+    let both = doc(
+        r#"{ "new": { "default_margin": 10 }, "named": { "refurbisher_id": 16, "default_margin": 10 } }"#,
+    );
     let out = s.refurbisher_apply(&both, "test").await.unwrap();
-    assert_eq!(out.iter().map(|o| (o.key.as_str(), o.refurbisher_id)).collect::<Vec<_>>(), [("new", 17), ("named", 16)]);
+    assert_eq!(
+        out.iter()
+            .map(|o| (o.key.as_str(), o.refurbisher_id))
+            .collect::<Vec<_>>(),
+        [("new", 17), ("named", 16)]
+    );
     // Applying the same id-less document again keeps the id it got.
-    let out = s.refurbisher_apply(&doc(r#"{ "new": { "default_margin": 10 } }"#), "test").await.unwrap();
-    assert_eq!((out[0].refurbisher_id, out[0].action), (17, ApplyAction::Unchanged));
+    let out = s
+        .refurbisher_apply(&doc(r#"{ "new": { "default_margin": 10 } }"#), "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        (out[0].refurbisher_id, out[0].action),
+        (17, ApplyAction::Unchanged)
+    );
 }
 
 async fn ids_and_supplier_ids_cannot_be_taken_twice(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test").await.unwrap();
+    s.refurbisher_apply(&shipped("flexit.json"), "test")
+        .await
+        .unwrap();
     let err = s
-        .refurbisher_apply(&doc(r#"{ "other": { "refurbisher_id": 15, "default_margin": 1 } }"#), "test")
+        .refurbisher_apply(
+            &doc(r#"{ "other": { "refurbisher_id": 15, "default_margin": 1 } }"#),
+            "test",
+        )
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::Conflict(m) if m == "refurbisher_id 15 of `other` already belongs to `flexit`"), "{err}");
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m == "refurbisher_id 15 of `other` already belongs to `flexit`"),
+        "{err}"
+    );
     let err = s
-        .refurbisher_apply(&doc(r#"{ "other": { "supplier_id": 10, "default_margin": 1 } }"#), "test")
+        .refurbisher_apply(
+            &doc(r#"{ "other": { "supplier_id": 10, "default_margin": 1 } }"#),
+            "test",
+        )
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "supplier_id 10 of `other` already belongs to `flexit`");
+    assert_eq!(
+        err.to_string(),
+        "supplier_id 10 of `other` already belongs to `flexit`"
+    );
     let mut moved = shipped("flexit.json");
     moved[0].refurbisher_id = Some(99);
     let err = s.refurbisher_apply(&moved, "test").await.unwrap_err();
-    assert_eq!(err.to_string(), "refurbisher `flexit` has refurbisher_id 15; the document says 99, but ids never change");
+    assert_eq!(
+        err.to_string(),
+        "refurbisher `flexit` has refurbisher_id 15; the document says 99, but ids never change"
+    );
 }
 
 async fn a_failed_apply_changes_nothing(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test").await.unwrap();
+    s.refurbisher_apply(&shipped("flexit.json"), "test")
+        .await
+        .unwrap();
     // The first refurbisher is fine, the second conflicts: neither may be stored.
     let text = r#"{ "fine": { "default_margin": 5 }, "clash": { "supplier_id": 10, "default_margin": 5 } }"#;
     assert!(s.refurbisher_apply(&doc(text), "test").await.is_err());
@@ -127,26 +204,64 @@ async fn a_failed_apply_changes_nothing(db: TestDb) {
 async fn secrets_are_stored_sealed_and_listed_without_values(db: TestDb) {
     let s = &db.store;
     let key = SecretKey::generate().unwrap();
-    assert_eq!(s.secret_set(&key, "flexit.offers.auth.password", "pw-1").await.unwrap(), SetOutcome::Created);
-    assert_eq!(s.secret_set(&key, "flexit.offers.auth.password", "pw-2").await.unwrap(), SetOutcome::Replaced);
-    assert_eq!(s.secret_get(&key, "flexit.offers.auth.password").await.unwrap().as_deref(), Some("pw-2"));
+    assert_eq!(
+        s.secret_set(&key, "flexit.offers.auth.password", "pw-1")
+            .await
+            .unwrap(),
+        SetOutcome::Created
+    );
+    assert_eq!(
+        s.secret_set(&key, "flexit.offers.auth.password", "pw-2")
+            .await
+            .unwrap(),
+        SetOutcome::Replaced
+    );
+    assert_eq!(
+        s.secret_get(&key, "flexit.offers.auth.password")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("pw-2")
+    );
     assert_eq!(s.secret_get(&key, "missing").await.unwrap(), None);
     let listed = s.secret_list().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(!format!("{listed:?}").contains("pw-2"));
     let wrong = SecretKey::generate().unwrap();
-    assert!(matches!(s.secret_get(&wrong, "flexit.offers.auth.password").await, Err(StoreError::Secret(_))));
+    assert!(matches!(
+        s.secret_get(&wrong, "flexit.offers.auth.password").await,
+        Err(StoreError::Secret(_))
+    ));
     assert!(s.secret_set(&key, "bad name", "x").await.is_err());
-    assert!(s.secret_delete("flexit.offers.auth.password").await.unwrap());
-    assert!(!s.secret_delete("flexit.offers.auth.password").await.unwrap());
+    assert!(
+        s.secret_delete("flexit.offers.auth.password")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.secret_delete("flexit.offers.auth.password")
+            .await
+            .unwrap()
+    );
 }
 
 async fn every_change_is_audited(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "cli:alice").await.unwrap();
-    s.refurbisher_apply(&shipped("flexit.json"), "cli:alice").await.unwrap();
+    s.refurbisher_apply(&shipped("flexit.json"), "cli:alice")
+        .await
+        .unwrap();
+    s.refurbisher_apply(&shipped("flexit.json"), "cli:alice")
+        .await
+        .unwrap();
     let log = s.audit_list(10).await.unwrap();
     assert_eq!(log.len(), 1, "an unchanged apply writes no audit entry");
-    assert_eq!((log[0].actor.as_str(), log[0].action.as_str(), log[0].target.as_str()), ("cli:alice", "refurbisher.create", "flexit"));
+    assert_eq!(
+        (
+            log[0].actor.as_str(),
+            log[0].action.as_str(),
+            log[0].target.as_str()
+        ),
+        ("cli:alice", "refurbisher.create", "flexit")
+    );
     assert!(!log[0].details.0.to_string().contains("XXXXXXXXXXXXXXX"));
 }

@@ -21,12 +21,22 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Database: `sqlite:PATH` (created if missing) or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "IRP_DATABASE_URL", default_value = "sqlite:data/irp.db", global = true)]
+    #[arg(
+        long,
+        env = "IRP_DATABASE_URL",
+        default_value = "sqlite:data/irp.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// File holding the base64 key of the secret store; created on first use when
     /// IRP_SECRET_KEY is not set.
-    #[arg(long, env = "IRP_SECRET_KEY_FILE", default_value = "data/secret.key", global = true)]
+    #[arg(
+        long,
+        env = "IRP_SECRET_KEY_FILE",
+        default_value = "data/secret.key",
+        global = true
+    )]
     pub secret_key_file: PathBuf,
 
     /// Log format.

@@ -17,7 +17,9 @@ use crate::secret_key;
 
 /// Who the CLI acts as, for the audit log.
 fn actor() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
 
@@ -31,13 +33,25 @@ pub async fn open_store(global: &Global) -> Result<Store> {
 /// Open the configured database only if it already exists and is migrated.
 async fn existing_store(global: &Global) -> Result<Store, String> {
     if let Some(path) = global.database_url.strip_prefix("sqlite:") {
-        let path = path.trim_start_matches("//").split('?').next().unwrap_or("");
+        let path = path
+            .trim_start_matches("//")
+            .split('?')
+            .next()
+            .unwrap_or("");
         if !Path::new(path).exists() {
-            return Err(format!("the database {} does not exist yet", global.database_url));
+            return Err(format!(
+                "the database {} does not exist yet",
+                global.database_url
+            ));
         }
     }
-    let store = Store::connect(&global.database_url).await.map_err(|e| e.to_string())?;
-    store.applied_migrations().await.map_err(|_| "the database is not migrated".to_owned())?;
+    let store = Store::connect(&global.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .applied_migrations()
+        .await
+        .map_err(|_| "the database is not migrated".to_owned())?;
     Ok(store)
 }
 
@@ -49,7 +63,11 @@ pub async fn migrate(global: &Global) -> Result<ExitCode> {
     if applied.is_empty() {
         outln!("{}: up to date ({} migrations)", store.url(), all.len());
     } else {
-        let list = applied.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let list = applied
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         outln!("{}: applied migration(s) {list}", store.url());
     }
     Ok(ExitCode::SUCCESS)
@@ -64,13 +82,24 @@ struct Loaded {
 fn load_documents(files: &[PathBuf]) -> Result<Vec<Loaded>> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        out.push(Loaded { file: f.display().to_string(), doc: config::parse_document(&text) });
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        out.push(Loaded {
+            file: f.display().to_string(),
+            doc: config::parse_document(&text),
+        });
     }
     // Conflicts between files (the same key or id in two documents).
-    let set: Vec<(usize, &Refurbisher)> =
-        out.iter().enumerate().flat_map(|(i, l)| l.doc.refurbishers.iter().map(move |r| (i, r))).collect();
-    let mut extra: Vec<(usize, Diagnostic)> = if out.len() > 1 { config::conflicts(&set) } else { Vec::new() };
+    let set: Vec<(usize, &Refurbisher)> = out
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| l.doc.refurbishers.iter().map(move |r| (i, r)))
+        .collect();
+    let mut extra: Vec<(usize, Diagnostic)> = if out.len() > 1 {
+        config::conflicts(&set)
+    } else {
+        Vec::new()
+    };
     for (i, d) in &mut extra {
         d.position = out[*i].doc.positions.locate(&d.path);
     }
@@ -94,7 +123,11 @@ fn print_diagnostics(loaded: &[Loaded], to_stderr: bool) {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// `irp config …`.
@@ -116,14 +149,26 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
             let mut diags = config::Diagnostics::new();
             match reference.provider {
                 Provider::Env if std::env::var_os(&reference.name).is_none() => {
-                    diags.warning(&path, format!("environment variable `{}` is not set here", reference.name));
+                    diags.warning(
+                        &path,
+                        format!("environment variable `{}` is not set here", reference.name),
+                    );
                 }
                 Provider::Secret => match &store {
                     Ok(s) => {
                         if s.secret_info(&reference.name).await?.is_none() {
                             diags
-                                .warning(&path, format!("secret `{}` is not in the secret store", reference.name))
-                                .help(format!("run `irp secret set {}` (it reads the value from stdin)", reference.name));
+                                .warning(
+                                    &path,
+                                    format!(
+                                        "secret `{}` is not in the secret store",
+                                        reference.name
+                                    ),
+                                )
+                                .help(format!(
+                                    "run `irp secret set {}` (it reads the value from stdin)",
+                                    reference.name
+                                ));
                         }
                     }
                     Err(why) => {
@@ -144,7 +189,10 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
     }
 
     let errors: usize = loaded.iter().map(|l| l.doc.diagnostics.error_count()).sum();
-    let warnings: usize = loaded.iter().map(|l| l.doc.diagnostics.warning_count()).sum();
+    let warnings: usize = loaded
+        .iter()
+        .map(|l| l.doc.diagnostics.warning_count())
+        .sum();
     let refurbishers: usize = loaded.iter().map(|l| l.doc.refurbishers.len()).sum();
     if json {
         let files: Vec<Value> = loaded
@@ -159,7 +207,12 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
                 })
             })
             .collect();
-        outln!("{}", serde_json::to_string_pretty(&json!({ "ok": errors == 0, "notes": notes, "files": files }))?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "ok": errors == 0, "notes": notes, "files": files })
+            )?
+        );
     } else {
         print_diagnostics(&loaded, false);
         for n in &notes {
@@ -173,7 +226,11 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
             plural(warnings, "warning")
         );
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn show_value(v: &Option<Value>) -> String {
@@ -197,7 +254,10 @@ pub async fn apply_files(
         eprintln!("{}; nothing was applied", plural(errors, "error"));
         return Ok(None);
     }
-    let all: Vec<Refurbisher> = loaded.into_iter().flat_map(|l| l.doc.refurbishers).collect();
+    let all: Vec<Refurbisher> = loaded
+        .into_iter()
+        .flat_map(|l| l.doc.refurbishers)
+        .collect();
     Ok(Some(store.refurbisher_apply(&all, actor).await?))
 }
 
@@ -230,7 +290,11 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<String>| {
-        let s: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
         outln!("{}", s.join("  ").trim_end());
     };
     line(headers.iter().map(|h| (*h).to_owned()).collect());
@@ -261,7 +325,9 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
                         match (&c.old, &c.new) {
                             (None, new) => outln!("  + {}: {}", c.path, show_value(new)),
                             (old, None) => outln!("  - {}: {}", c.path, show_value(old)),
-                            (old, new) => outln!("  ~ {}: {} -> {}", c.path, show_value(old), show_value(new)),
+                            (old, new) => {
+                                outln!("  ~ {}: {} -> {}", c.path, show_value(old), show_value(new))
+                            }
                         }
                     }
                 }
@@ -296,7 +362,18 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
                     })
                     .collect();
                 table(
-                    &["ID", "KEY", "NAME", "SUPPLIER", "ODOO", "ENABLED", "APPROVED", "OFFER CONNECTOR", "ORDER CONNECTOR", "SHIPMENT WEBHOOK"],
+                    &[
+                        "ID",
+                        "KEY",
+                        "NAME",
+                        "SUPPLIER",
+                        "ODOO",
+                        "ENABLED",
+                        "APPROVED",
+                        "OFFER CONNECTOR",
+                        "ORDER CONNECTOR",
+                        "SHIPMENT WEBHOOK",
+                    ],
                     &rows,
                 );
             }
@@ -305,10 +382,25 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
         RefurbisherCommand::Show { key, json } => {
             let store = open_store(global).await?;
             let Some(r) = store.refurbisher_get(&key).await? else {
-                let known: Vec<String> = store.refurbisher_list().await?.into_iter().map(|r| r.key).collect();
-                let hint = irp_core::config::suggest::did_you_mean(&key, known.iter().map(String::as_str))
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("; known: {}", if known.is_empty() { "none".into() } else { known.join(", ") }));
+                let known: Vec<String> = store
+                    .refurbisher_list()
+                    .await?
+                    .into_iter()
+                    .map(|r| r.key)
+                    .collect();
+                let hint =
+                    irp_core::config::suggest::did_you_mean(&key, known.iter().map(String::as_str))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "; known: {}",
+                                if known.is_empty() {
+                                    "none".into()
+                                } else {
+                                    known.join(", ")
+                                }
+                            )
+                        });
                 bail!("no refurbisher `{key}`{hint}");
             };
             let document = json!({ (r.key.clone()): config::redact(&r.document) });
@@ -321,13 +413,28 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
                 let m = &r.model;
                 let rows = [
                     ("Refurbisher", format!("{} · ID {}", m.name, r.id)),
-                    ("Supplier", m.supplier_id.map_or("not set".into(), |s| format!("ID {s}"))),
-                    ("Odoo vendor", m.odoo_vendor_id.map_or("not set".into(), |s| format!("ID {s}"))),
+                    (
+                        "Supplier",
+                        m.supplier_id
+                            .map_or("not set".into(), |s| format!("ID {s}")),
+                    ),
+                    (
+                        "Odoo vendor",
+                        m.odoo_vendor_id
+                            .map_or("not set".into(), |s| format!("ID {s}")),
+                    ),
                     ("Offer connector", m.offer_connector_label()),
                     ("Order connector", m.order_connector_label()),
                     ("Shipment webhook", "Not configured".into()),
                     ("Enabled", if m.enabled { "yes" } else { "no" }.into()),
-                    ("Version", format!("{} (updated {})", r.version, r.updated_at.format("%Y-%m-%d %H:%M:%S UTC"))),
+                    (
+                        "Version",
+                        format!(
+                            "{} (updated {})",
+                            r.version,
+                            r.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
+                        ),
+                    ),
                 ];
                 for (k, v) in rows {
                     outln!("{k:<17} {v}");
@@ -353,16 +460,30 @@ pub async fn secret(global: &Global, cmd: SecretCommand) -> Result<ExitCode> {
                 eprintln!("Enter the value of `{name}`, then press Enter and Ctrl-D:");
             }
             let mut value = String::new();
-            stdin.read_to_string(&mut value).context("reading the secret value from stdin")?;
-            let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value);
+            stdin
+                .read_to_string(&mut value)
+                .context("reading the secret value from stdin")?;
+            let value = value
+                .strip_suffix('\n')
+                .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                .unwrap_or(&value);
             if value.is_empty() {
                 bail!("no value on stdin: pipe it in, e.g. `irp secret set {name} < file`");
             }
             let key = secret_key::load(&global.secret_key_file, true)?;
             let outcome = store.secret_set(&key, &name, value).await?;
-            store.audit(&actor(), "secret.set", &name, json!({ "replaced": outcome == SetOutcome::Replaced })).await?;
+            store
+                .audit(
+                    &actor(),
+                    "secret.set",
+                    &name,
+                    json!({ "replaced": outcome == SetOutcome::Replaced }),
+                )
+                .await?;
             match outcome {
-                SetOutcome::Created => outln!("stored secret `{name}`; reference it as \"${{secret:{name}}}\""),
+                SetOutcome::Created => {
+                    outln!("stored secret `{name}`; reference it as \"${{secret:{name}}}\"")
+                }
                 SetOutcome::Replaced => outln!("replaced secret `{name}`"),
             }
         }
@@ -375,7 +496,12 @@ pub async fn secret(global: &Global, cmd: SecretCommand) -> Result<ExitCode> {
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
-                    .map(|s| vec![s.name.clone(), s.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()])
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            s.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                        ]
+                    })
                     .collect();
                 table(&["NAME", "UPDATED"], &rows);
             }
@@ -384,7 +510,9 @@ pub async fn secret(global: &Global, cmd: SecretCommand) -> Result<ExitCode> {
             if !store.secret_delete(&name).await? {
                 bail!("no secret `{name}`");
             }
-            store.audit(&actor(), "secret.delete", &name, json!({})).await?;
+            store
+                .audit(&actor(), "secret.delete", &name, json!({}))
+                .await?;
             outln!("deleted secret `{name}`");
         }
     }

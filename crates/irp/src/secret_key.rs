@@ -19,8 +19,10 @@ pub fn load(file: &Path, create: bool) -> Result<SecretKey> {
         return SecretKey::from_base64(&text).with_context(|| format!("reading {ENV}"));
     }
     if file.exists() {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading the secret key file {}", file.display()))?;
-        return SecretKey::from_base64(&text).with_context(|| format!("reading the secret key file {}", file.display()));
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the secret key file {}", file.display()))?;
+        return SecretKey::from_base64(&text)
+            .with_context(|| format!("reading the secret key file {}", file.display()));
     }
     if !create {
         bail!(
@@ -39,7 +41,9 @@ pub fn load(file: &Path, create: bool) -> Result<SecretKey> {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    let mut f = opts.open(file).with_context(|| format!("creating the secret key file {}", file.display()))?;
+    let mut f = opts
+        .open(file)
+        .with_context(|| format!("creating the secret key file {}", file.display()))?;
     writeln!(f, "{}", key.to_base64()).with_context(|| format!("writing {}", file.display()))?;
     eprintln!(
         "note: created a new secret key in {} (readable by you only). Back it up: without it the stored secrets cannot be read. \

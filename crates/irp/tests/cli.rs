@@ -11,7 +11,10 @@ use irp_store::testkit::TestDb;
 use serde_json::Value;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A command for the binary, run from the workspace root with its own data directory.
@@ -22,7 +25,10 @@ struct Irp {
 
 impl Irp {
     fn new(db_url: &str) -> Irp {
-        Irp { db_url: db_url.to_owned(), data: tempfile::tempdir().unwrap() }
+        Irp {
+            db_url: db_url.to_owned(),
+            data: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -43,8 +49,19 @@ impl Irp {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 }
@@ -68,10 +85,19 @@ fn no_db() -> Irp {
 
 #[test]
 fn config_check_passes_the_shipped_configs_with_the_151_warning() {
-    let out = no_db().run(&["config", "check", "config/refurbishers/flexit.json", "config/refurbishers/iused-stores.json"]);
+    let out = no_db().run(&[
+        "config",
+        "check",
+        "config/refurbishers/flexit.json",
+        "config/refurbishers/iused-stores.json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let text = text.lines().filter(|l| !l.starts_with("note:")).collect::<Vec<_>>().join("\n");
+    let text = text
+        .lines()
+        .filter(|l| !l.starts_with("note:"))
+        .collect::<Vec<_>>()
+        .join("\n");
     insta::assert_snapshot!(text, @"
     config/refurbishers/iused-stores.json:20:7: warning: iused-alumio.monitoring.offers_endpoint_http_status: 151 is an informational HTTP status, never the final answer of a feed request, so this threshold would always alert
         help: the offers endpoint is expected to answer 200
@@ -89,11 +115,22 @@ fn config_check_accepts_the_seed_blocks_verbatim_with_credential_warnings() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
-    for field in ["flexit.offers.auth.password", "flexit.order.auth.client_id", "flexit.order.auth.client_secret", "iused-alumio.offers.auth.token"] {
-        assert!(text.contains(&format!("warning: {field}: `")), "no warning for {field} in:\n{text}");
+    for field in [
+        "flexit.offers.auth.password",
+        "flexit.order.auth.client_id",
+        "flexit.order.auth.client_secret",
+        "iused-alumio.offers.auth.token",
+    ] {
+        assert!(
+            text.contains(&format!("warning: {field}: `")),
+            "no warning for {field} in:\n{text}"
+        );
     }
     assert!(text.contains("irp secret set flexit.offers.auth.password"));
-    assert!(text.ends_with("2 files, 2 refurbishers: 0 errors, 6 warnings\n"), "{text}");
+    assert!(
+        text.ends_with("2 files, 2 refurbishers: 0 errors, 6 warnings\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -121,14 +158,26 @@ fn config_check_fails_a_broken_document_naming_every_error_and_reports_json() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
-    assert!(text.lines().filter(|l| l.contains(": error: ")).all(|l| l.starts_with(&format!("{file_name}:1:")) || l.starts_with(&format!("{file_name}:2:")) || l.starts_with(&format!("{file_name}:3:"))), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.contains(": error: "))
+            .all(|l| l.starts_with(&format!("{file_name}:1:"))
+                || l.starts_with(&format!("{file_name}:2:"))
+                || l.starts_with(&format!("{file_name}:3:"))),
+        "{text}"
+    );
 
     let out = irp.run(&["config", "check", "--json", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["files"][0]["errors"], 4);
-    let currency = v["files"][0]["diagnostics"].as_array().unwrap().iter().find(|d| d["path"] == "acme.currency").unwrap();
+    let currency = v["files"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "acme.currency")
+        .unwrap();
     assert_eq!(currency["severity"], "error");
     assert_eq!(currency["position"]["line"], 1);
     assert_eq!(currency["position"]["column"], 13);
@@ -138,7 +187,11 @@ fn config_check_fails_a_broken_document_naming_every_error_and_reports_json() {
 fn config_check_of_a_missing_file_names_it() {
     let out = no_db().run(&["config", "check", "nope.json"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).starts_with("error: reading nope.json: No such file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: reading nope.json: No such file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -160,13 +213,25 @@ db_tests!(
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
     let irp = Irp::new(&db.url);
-    let files = ["refurbisher", "apply", "-f", "config/refurbishers/flexit.json", "config/refurbishers/iused-stores.json"];
+    let files = [
+        "refurbisher",
+        "apply",
+        "-f",
+        "config/refurbishers/flexit.json",
+        "config/refurbishers/iused-stores.json",
+    ];
     let out = irp.run(&files);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("created flexit (refurbisher_id 15)\n"), "{text}");
+    assert!(
+        text.contains("created flexit (refurbisher_id 15)\n"),
+        "{text}"
+    );
     assert!(text.contains("  + default_margin: \"17\"\n"), "{text}");
-    assert!(text.contains("created iused-alumio (refurbisher_id 1)\n"), "{text}");
+    assert!(
+        text.contains("created iused-alumio (refurbisher_id 1)\n"),
+        "{text}"
+    );
 
     let out = irp.run(&["refurbisher", "show", "flexit", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -180,30 +245,56 @@ async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
     let doc = &shown["document"]["flexit"];
     assert_eq!(doc["home_copy_tax"], "3.18");
     assert_eq!(doc["monitoring"]["open_order_days"], 4);
-    assert_eq!(doc["order"]["order_object"]["shipping.isBlindShip"], "!(bool)true");
+    assert_eq!(
+        doc["order"]["order_object"]["shipping.isBlindShip"],
+        "!(bool)true"
+    );
 
     // What `show` prints applies back unchanged.
     let dir = tempfile::tempdir().unwrap();
     let shown_file = dir.path().join("shown.json");
-    std::fs::write(&shown_file, serde_json::to_string_pretty(&shown["document"]).unwrap()).unwrap();
-    let out = irp.run(&["refurbisher", "apply", "--json", "-f", shown_file.to_str().unwrap()]);
+    std::fs::write(
+        &shown_file,
+        serde_json::to_string_pretty(&shown["document"]).unwrap(),
+    )
+    .unwrap();
+    let out = irp.run(&[
+        "refurbisher",
+        "apply",
+        "--json",
+        "-f",
+        shown_file.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(outcome[0]["action"], "unchanged");
 
     let out = irp.run(&files);
-    assert_eq!(stdout(&out), "unchanged flexit (refurbisher_id 15)\nunchanged iused-alumio (refurbisher_id 1)\n");
+    assert_eq!(
+        stdout(&out),
+        "unchanged flexit (refurbisher_id 15)\nunchanged iused-alumio (refurbisher_id 1)\n"
+    );
 
     // A change is reported field by field.
-    let changed = std::fs::read_to_string(root().join("config/refurbishers/flexit.json")).unwrap().replace("\"default_margin\": 17", "\"default_margin\": 18");
+    let changed = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace("\"default_margin\": 17", "\"default_margin\": 18");
     let changed_file = dir.path().join("flexit.json");
     std::fs::write(&changed_file, changed).unwrap();
     let out = irp.run(&["refurbisher", "apply", "-f", changed_file.to_str().unwrap()]);
-    assert_eq!(stdout(&out), "updated flexit (refurbisher_id 15)\n  ~ default_margin: \"17\" -> \"18\"\n");
+    assert_eq!(
+        stdout(&out),
+        "updated flexit (refurbisher_id 15)\n  ~ default_margin: \"17\" -> \"18\"\n"
+    );
 
     let out = irp.run(&["refurbisher", "list", "--json"]);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keys: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["iused-alumio", "flexit"]);
     assert_eq!(list[1]["version"], 2);
 
@@ -214,17 +305,28 @@ async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
 
     let out = irp.run(&["refurbisher", "show", "flexi"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).trim(), "error: no refurbisher `flexi`; did you mean `flexit`?");
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: no refurbisher `flexi`; did you mean `flexit`?"
+    );
 }
 
 async fn a_document_with_errors_applies_nothing(db: TestDb) {
     let irp = Irp::new(&db.url);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("two.json");
-    std::fs::write(&file, r#"{ "good": { "default_margin": 10 }, "bad": { "stock_threshold": -2 } }"#).unwrap();
+    std::fs::write(
+        &file,
+        r#"{ "good": { "default_margin": 10 }, "bad": { "stock_threshold": -2 } }"#,
+    )
+    .unwrap();
     let out = irp.run(&["refurbisher", "apply", "-f", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bad.stock_threshold: must be between 0 and 1000000, got -2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad.stock_threshold: must be between 0 and 1000000, got -2"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("1 error; nothing was applied"));
     assert!(db.store.refurbisher_list().await.unwrap().is_empty());
 }
@@ -232,31 +334,67 @@ async fn a_document_with_errors_applies_nothing(db: TestDb) {
 async fn secret_values_never_appear_in_any_output(db: TestDb) {
     let irp = Irp::new(&db.url);
     let canary = "canary-7Hq2-secret-value";
-    let out = irp.run_with_stdin(&["secret", "set", "flexit.offers.auth.password"], &format!("{canary}\n"));
+    let out = irp.run_with_stdin(
+        &["secret", "set", "flexit.offers.auth.password"],
+        &format!("{canary}\n"),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("created a new secret key in"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("created a new secret key in"),
+        "{}",
+        stderr(&out)
+    );
     let mut seen = vec![out];
     let out = irp.run_with_stdin(&["secret", "set", "flexit.offers.auth.password"], canary);
-    assert_eq!(stdout(&out), "replaced secret `flexit.offers.auth.password`\n");
+    assert_eq!(
+        stdout(&out),
+        "replaced secret `flexit.offers.auth.password`\n"
+    );
     seen.push(out);
     seen.push(irp.run(&["secret", "list"]));
     seen.push(irp.run(&["secret", "list", "--json"]));
-    seen.push(irp.run(&["refurbisher", "apply", "-f", "config/refurbishers/flexit.json"]));
+    seen.push(irp.run(&[
+        "refurbisher",
+        "apply",
+        "-f",
+        "config/refurbishers/flexit.json",
+    ]));
     seen.push(irp.run(&["refurbisher", "show", "flexit"]));
     seen.push(irp.run(&["refurbisher", "show", "flexit", "--json"]));
     seen.push(irp.run(&["config", "check", "config/refurbishers/flexit.json"]));
     for o in &seen {
-        assert!(!stdout(o).contains(canary) && !stderr(o).contains(canary), "the secret leaked:\n{}\n{}", stdout(o), stderr(o));
+        assert!(
+            !stdout(o).contains(canary) && !stderr(o).contains(canary),
+            "the secret leaked:\n{}\n{}",
+            stdout(o),
+            stderr(o)
+        );
     }
     let list: Value = serde_json::from_slice(&seen[3].stdout).unwrap();
     assert_eq!(list[0]["name"], "flexit.offers.auth.password");
     // The stored secret is found by config check; the two order secrets are not.
     let check = stdout(&seen[7]);
-    assert!(!check.contains("secret `flexit.offers.auth.password` is not in the secret store"), "{check}");
-    assert!(check.contains("secret `flexit.order.auth.client_id` is not in the secret store"), "{check}");
+    assert!(
+        !check.contains("secret `flexit.offers.auth.password` is not in the secret store"),
+        "{check}"
+    );
+    assert!(
+        check.contains("secret `flexit.order.auth.client_id` is not in the secret store"),
+        "{check}"
+    );
     // And it is stored sealed: the value is not in the database either.
-    let key = irp_store::secrets::SecretKey::from_base64(&std::fs::read_to_string(irp.data.path().join("secret.key")).unwrap()).unwrap();
-    assert_eq!(db.store.secret_get(&key, "flexit.offers.auth.password").await.unwrap().as_deref(), Some(canary));
+    let key = irp_store::secrets::SecretKey::from_base64(
+        &std::fs::read_to_string(irp.data.path().join("secret.key")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        db.store
+            .secret_get(&key, "flexit.offers.auth.password")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(canary)
+    );
     let out = irp.run_with_stdin(&["secret", "set", "empty"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no value on stdin"));
@@ -265,7 +403,14 @@ async fn secret_values_never_appear_in_any_output(db: TestDb) {
 async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) {
     let irp = Irp::new(&db.url);
     let mut child = irp
-        .cmd(&["serve", "--listen", "127.0.0.1:0", "--apply", "config/refurbishers/flexit.json", "config/refurbishers/iused-stores.json"])
+        .cmd(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--apply",
+            "config/refurbishers/flexit.json",
+            "config/refurbishers/iused-stores.json",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -276,30 +421,73 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
         assert!(Instant::now() < deadline, "serve did not start");
         let line = lines.next().expect("serve exited").unwrap();
         if let Some(i) = line.find("listening on http://") {
-            break line[i + "listening on http://".len()..].split('/').next().unwrap().to_owned();
+            break line[i + "listening on http://".len()..]
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
         }
     };
     let client = reqwest::Client::new();
-    let health: Value = client.get(format!("http://{addr}/healthz")).send().await.unwrap().json().await.unwrap();
+    let health: Value = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], db.store.backend().to_string());
 
     let home = client.get(format!("http://{addr}/")).send().await.unwrap();
     assert_eq!(home.status(), 200);
     let html = home.text().await.unwrap();
-    assert!(html.contains("iUsed via Alumio") && html.contains("SFTP · CSV · SFTP credentials"), "{html}");
+    assert!(
+        html.contains("iUsed via Alumio") && html.contains("SFTP · CSV · SFTP credentials"),
+        "{html}"
+    );
 
-    let metrics = client.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("irp_refurbishers{state=\"enabled\"} 2"), "{metrics}");
-    assert!(metrics.contains("irp_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{metrics}");
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("irp_refurbishers{state=\"enabled\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "irp_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
 
-    let missing = client.get(format!("http://{addr}/nope")).send().await.unwrap();
+    let missing = client
+        .get(format!("http://{addr}/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("SIGTERM received, shutting down")), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("SIGTERM received, shutting down")),
+        "{rest:?}"
+    );
 }

@@ -206,10 +206,7 @@ mod tests {
         );
         assert_eq!(at(JsonPath::root().key("é")), Some((3, 3)));
         // A key that does not exist falls back to its nearest ancestor.
-        assert_eq!(
-            at(JsonPath::root().key("a").key("missing")),
-            Some((2, 3))
-        );
+        assert_eq!(at(JsonPath::root().key("a").key("missing")), Some((2, 3)));
     }
 
     #[test]

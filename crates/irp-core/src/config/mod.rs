@@ -59,9 +59,19 @@ pub fn parse_document(text: &str) -> Document {
                     (v, wrapped)
                 }
                 _ => {
-                    let diag = d.error(&JsonPath::root(), format!("invalid JSON: {}", strip_location(&e)));
-                    diag.position = Some(Position { line: e.line().max(1), column: e.column().max(1) });
-                    return Document { refurbishers: Vec::new(), diagnostics: d, positions: PositionIndex::default() };
+                    let diag = d.error(
+                        &JsonPath::root(),
+                        format!("invalid JSON: {}", strip_location(&e)),
+                    );
+                    diag.position = Some(Position {
+                        line: e.line().max(1),
+                        column: e.column().max(1),
+                    });
+                    return Document {
+                        refurbishers: Vec::new(),
+                        diagnostics: d,
+                        positions: PositionIndex::default(),
+                    };
                 }
             }
         }
@@ -70,7 +80,10 @@ pub fn parse_document(text: &str) -> Document {
     for (path, _) in &positions.duplicates {
         d.error(
             path,
-            format!("`{}` appears more than once in the same object; only the last would count", path.last_key().unwrap_or("")),
+            format!(
+                "`{}` appears more than once in the same object; only the last would count",
+                path.last_key().unwrap_or("")
+            ),
         )
         .help("remove or rename one of them");
     }
@@ -108,7 +121,11 @@ pub fn parse_document(text: &str) -> Document {
         }
     }
     d.sort_by_position();
-    Document { refurbishers, diagnostics: d, positions }
+    Document {
+        refurbishers,
+        diagnostics: d,
+        positions,
+    }
 }
 
 fn strip_location(e: &serde_json::Error) -> String {
@@ -132,16 +149,25 @@ pub fn conflicts(set: &[(usize, &Refurbisher)]) -> Vec<(usize, Diagnostic)> {
         let path = JsonPath::root().key(&r.key);
         if let Some(first) = by_key.insert(&r.key, r) {
             let _ = first;
-            d.error(&path, format!("connector key `{}` is defined more than once", r.key));
+            d.error(
+                &path,
+                format!("connector key `{}` is defined more than once", r.key),
+            );
         }
         if let Some(id) = r.refurbisher_id {
             if let Some(other) = by_id.insert(id, r) {
-                d.error(&path.key("refurbisher_id"), format!("refurbisher_id {id} is also used by `{}`", other.key));
+                d.error(
+                    &path.key("refurbisher_id"),
+                    format!("refurbisher_id {id} is also used by `{}`", other.key),
+                );
             }
         }
         if let Some(id) = r.supplier_id {
             if let Some(other) = by_supplier.insert(id, r) {
-                d.error(&path.key("supplier_id"), format!("supplier_id {id} is also used by `{}`", other.key));
+                d.error(
+                    &path.key("supplier_id"),
+                    format!("supplier_id {id} is also used by `{}`", other.key),
+                );
             }
         }
         out.extend(d.into_vec().into_iter().map(|diag| (*i, diag)));
@@ -189,7 +215,10 @@ pub fn references(v: &Value) -> Vec<(JsonPath, crate::secret_ref::Reference)> {
                     }
                 }
             }
-            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &path.index(i), out)),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, &path.index(i), out)),
             Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, &path.key(k), out)),
             _ => {}
         }
@@ -253,8 +282,20 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     for k in keys {
         let (x, y) = (a.get(k), b.get(k));
         if x.map(|v| &v.0) != y.map(|v| &v.0) {
-            let shown = |v: Option<&(Value, bool)>| v.map(|(v, secret)| if *secret { Value::String(REDACTED.into()) } else { v.clone() });
-            out.push(Change { path: k.clone(), old: shown(x), new: shown(y) });
+            let shown = |v: Option<&(Value, bool)>| {
+                v.map(|(v, secret)| {
+                    if *secret {
+                        Value::String(REDACTED.into())
+                    } else {
+                        v.clone()
+                    }
+                })
+            };
+            out.push(Change {
+                path: k.clone(),
+                old: shown(x),
+                new: shown(y),
+            });
         }
     }
     out
@@ -266,7 +307,13 @@ fn flatten(v: &Value, path: &JsonPath, in_auth: bool, out: &mut BTreeMap<String,
             for (k, x) in m {
                 let secret = in_auth && validate::CREDENTIAL_KEYS.contains(&k.as_str());
                 if secret {
-                    out.insert(path.key(k).to_string(), (x.clone(), matches!(x, Value::String(s) if !crate::secret_ref::has_references(s))));
+                    out.insert(
+                        path.key(k).to_string(),
+                        (
+                            x.clone(),
+                            matches!(x, Value::String(s) if !crate::secret_ref::has_references(s)),
+                        ),
+                    );
                 } else {
                     flatten(x, &path.key(k), in_auth || k == "auth", out);
                 }

@@ -253,8 +253,14 @@ pub enum HttpAuth {
 
 impl HttpAuth {
     /// Every `type` name.
-    pub const NAMES: [&'static str; 6] =
-        ["none", "bearer", "basic", "header", "query", "client_id_secret"];
+    pub const NAMES: [&'static str; 6] = [
+        "none",
+        "bearer",
+        "basic",
+        "header",
+        "query",
+        "client_id_secret",
+    ];
 
     /// Human label for status tables.
     pub fn label(&self) -> &'static str {
@@ -460,8 +466,13 @@ pub const REQUIRED_OFFER_FIELDS: [&str; 6] = [
 ];
 
 /// Canonical offer fields a mapping may name besides the required ones.
-pub const OPTIONAL_OFFER_FIELDS: [&str; 5] =
-    ["currency_iso", "tax_percentage", "brand", "category", "grade"];
+pub const OPTIONAL_OFFER_FIELDS: [&str; 5] = [
+    "currency_iso",
+    "tax_percentage",
+    "brand",
+    "category",
+    "grade",
+];
 
 impl Refurbisher {
     /// The canonical document member: `{ "<key>": { … } }` content for this refurbisher.

@@ -274,7 +274,10 @@ pub(crate) fn refurbisher(
         Some(c) => {
             let diag = d.error(
                 &o.at("currency"),
-                format!("unknown currency {}, expected an ISO 4217 code like \"EUR\"", Value::String(c.clone())),
+                format!(
+                    "unknown currency {}, expected an ISO 4217 code like \"EUR\"",
+                    Value::String(c.clone())
+                ),
             );
             if money::is_currency(&c.to_uppercase()) {
                 diag.help(format!("write it in capitals: \"{}\"", c.to_uppercase()));
@@ -351,8 +354,11 @@ pub(crate) fn refurbisher(
 fn margin(o: &Obj<'_>, d: &mut Diagnostics) -> Decimal {
     let path = o.at("default_margin");
     let Some(v) = o.get("default_margin") else {
-        d.warning(&path, "`default_margin` is not set, so it is 0 %: offers would sell at cost")
-            .help("set the markup on cost in percent, e.g. \"default_margin\": 17");
+        d.warning(
+            &path,
+            "`default_margin` is not set, so it is 0 %: offers would sell at cost",
+        )
+        .help("set the markup on cost in percent, e.g. \"default_margin\": 17");
         return Decimal::ZERO;
     };
     let text = match v {
@@ -363,7 +369,10 @@ fn margin(o: &Obj<'_>, d: &mut Diagnostics) -> Decimal {
     let Some(m) = money::parse_plain_decimal(&text) else {
         d.error(
             &path,
-            format!("expected a percentage like 17 or \"17.5\", got {}", describe(v)),
+            format!(
+                "expected a percentage like 17 or \"17.5\", got {}",
+                describe(v)
+            ),
         );
         return Decimal::ZERO;
     };
@@ -374,9 +383,16 @@ fn margin(o: &Obj<'_>, d: &mut Diagnostics) -> Decimal {
     } else if m > Decimal::ZERO && m < Decimal::ONE {
         d.warning(
             &path,
-            format!("`default_margin` is a percentage: {m} means {m} %, not {} %", (m * Decimal::from(100)).normalize()),
+            format!(
+                "`default_margin` is a percentage: {m} means {m} %, not {} %",
+                (m * Decimal::from(100)).normalize()
+            ),
         )
-        .help(format!("write {} for a {} % markup", (m * Decimal::from(100)).normalize(), (m * Decimal::from(100)).normalize()));
+        .help(format!(
+            "write {} for a {} % markup",
+            (m * Decimal::from(100)).normalize(),
+            (m * Decimal::from(100)).normalize()
+        ));
     } else if m.is_zero() {
         d.warning(&path, "`default_margin` is 0 %: offers would sell at cost");
     }
@@ -425,7 +441,9 @@ fn monitoring(o: &Obj<'_>, d: &mut Diagnostics, poll_interval_secs: i64) -> Moni
             _ => {
                 d.warning(
                     &p,
-                    format!("{n} is not an HTTP status (100-599), so this threshold would always alert"),
+                    format!(
+                        "{n} is not an HTTP status (100-599), so this threshold would always alert"
+                    ),
                 )
                 .help("the offers endpoint is expected to answer 200");
             }
@@ -437,8 +455,11 @@ fn monitoring(o: &Obj<'_>, d: &mut Diagnostics, poll_interval_secs: i64) -> Moni
 /// Warn about a credential written literally, and tell how to move it into the secret store.
 fn credential(path: &JsonPath, value: &str, d: &mut Diagnostics) {
     if value == super::REDACTED {
-        d.error(path, "this is the redaction placeholder printed by `irp refurbisher show`, not a credential")
-            .help("write the real value, or better a \"${secret:NAME}\" reference");
+        d.error(
+            path,
+            "this is the redaction placeholder printed by `irp refurbisher show`, not a credential",
+        )
+        .help("write the real value, or better a \"${secret:NAME}\" reference");
         return;
     }
     if secret_ref::has_references(value) || value.is_empty() {
@@ -489,7 +510,8 @@ fn http_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<HttpAuth
             let u = cred(d, "username");
             let p = cred(d, "password");
             (
-                u.zip(p).map(|(username, password)| HttpAuth::Basic { username, password }),
+                u.zip(p)
+                    .map(|(username, password)| HttpAuth::Basic { username, password }),
                 &["type", "username", "password"],
             )
         }
@@ -522,14 +544,15 @@ fn http_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<HttpAuth
                 .string(d, "client_secret_header")
                 .unwrap_or_else(|| "client_secret".into());
             (
-                id.zip(secret).map(|(client_id, client_secret)| HttpAuth::ClientIdSecret {
-                    client_id,
-                    client_secret,
-                    token_url,
-                    scope,
-                    client_id_header,
-                    client_secret_header,
-                }),
+                id.zip(secret)
+                    .map(|(client_id, client_secret)| HttpAuth::ClientIdSecret {
+                        client_id,
+                        client_secret,
+                        token_url,
+                        scope,
+                        client_id_header,
+                        client_secret_header,
+                    }),
                 &[
                     "type",
                     "client_id",
@@ -553,7 +576,9 @@ fn http_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<HttpAuth
             if let Some(s) = did_you_mean(other, HttpAuth::NAMES) {
                 diag.help(format!("did you mean `{s}`?"));
             } else if other.to_lowercase().starts_with("oauth") {
-                diag.help("for OAuth2 client credentials use `client_id_secret` with a `token_url`");
+                diag.help(
+                    "for OAuth2 client credentials use `client_id_secret` with a `token_url`",
+                );
             }
             return None;
         }
@@ -578,7 +603,11 @@ fn sftp_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<SftpAuth
         None => 22,
         Some(_) => o.int(d, "port", 1, 65535).map_or(22, |p| p as u16),
     };
-    let file = o.required_string(d, "path", "the path of the feed file on the server is needed");
+    let file = o.required_string(
+        d,
+        "path",
+        "the path of the feed file on the server is needed",
+    );
     let username = o.required_string(d, "username", "the SFTP login name is needed");
     let secret = |d: &mut Diagnostics, k: &str| {
         let s = o.string(d, k)?;
@@ -588,18 +617,31 @@ fn sftp_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<SftpAuth
     let password = secret(d, "password");
     let private_key = secret(d, "private_key");
     let passphrase = secret(d, "passphrase");
-    if password.is_none() && private_key.is_none() && o.get("password").is_none() && o.get("private_key").is_none() {
-        d.error(path, "missing `password` or `private_key`: SFTP needs one to log in");
+    if password.is_none()
+        && private_key.is_none()
+        && o.get("password").is_none()
+        && o.get("private_key").is_none()
+    {
+        d.error(
+            path,
+            "missing `password` or `private_key`: SFTP needs one to log in",
+        );
     }
     if passphrase.is_some() && private_key.is_none() {
-        d.warning(&o.at("passphrase"), "`passphrase` is only used with `private_key`");
+        d.warning(
+            &o.at("passphrase"),
+            "`passphrase` is only used with `private_key`",
+        );
     }
     let host_key_fingerprint = o.string(d, "host_key_fingerprint");
     if let Some(fp) = &host_key_fingerprint {
         if !fp.starts_with("SHA256:") || fp.len() < 20 {
             d.error(
                 &o.at("host_key_fingerprint"),
-                format!("expected an OpenSSH SHA256 fingerprint like \"SHA256:uNiVz…\", got {}", Value::String(fp.clone())),
+                format!(
+                    "expected an OpenSSH SHA256 fingerprint like \"SHA256:uNiVz…\", got {}",
+                    Value::String(fp.clone())
+                ),
             )
             .help("`ssh-keyscan HOST | ssh-keygen -lf -` prints it");
         }
@@ -626,21 +668,36 @@ fn url(u: &str, path: &JsonPath, d: &mut Diagnostics) {
     } else if let Some(r) = u.strip_prefix("http://") {
         let host = r.split(['/', ':', '?']).next().unwrap_or("");
         if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-            d.warning(path, format!("{} is plain http: credentials and data travel unencrypted", Value::String(u.to_owned())));
+            d.warning(
+                path,
+                format!(
+                    "{} is plain http: credentials and data travel unencrypted",
+                    Value::String(u.to_owned())
+                ),
+            );
         }
         r
     } else {
         d.error(
             path,
-            format!("expected an http:// or https:// URL, got {}", Value::String(u.to_owned())),
+            format!(
+                "expected an http:// or https:// URL, got {}",
+                Value::String(u.to_owned())
+            ),
         );
         return;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() {
-        d.error(path, format!("URL {} has no host", Value::String(u.to_owned())));
+        d.error(
+            path,
+            format!("URL {} has no host", Value::String(u.to_owned())),
+        );
     } else if authority.contains('@') {
-        d.error(path, "credentials in a URL end up in logs; put them in `auth`");
+        d.error(
+            path,
+            "credentials in a URL end up in logs; put them in `auth`",
+        );
     }
 }
 
@@ -734,13 +791,20 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
                     Some(other) => {
                         d.error(
                             &o.at("body"),
-                            format!("expected the request body as a string or a JSON object, got {}", describe(other)),
+                            format!(
+                                "expected the request body as a string or a JSON object, got {}",
+                                describe(other)
+                            ),
                         );
                         None
                     }
                 };
             } else {
-                ignored(d, "body", "with `connection` `web` (GET); use `web_post` to send a body");
+                ignored(
+                    d,
+                    "body",
+                    "with `connection` `web` (GET); use `web_post` to send a body",
+                );
             }
             ignored(d, "path", "for HTTP feeds");
             auth = match o.get("auth") {
@@ -763,7 +827,8 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
             }
         }
         Some(Connection::File) => {
-            file_path = o.required_string(d, "path", "the feed file's path on the IRP host is needed");
+            file_path =
+                o.required_string(d, "path", "the feed file's path on the IRP host is needed");
             ignored(d, "endpoint", "for `file`");
             ignored(d, "body", "for `file`");
             ignored(d, "auth", "for `file`");
@@ -824,7 +889,11 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
                     } else {
                         d.error(
                             &o.at("encoding"),
-                            format!("unknown encoding {}, expected one of {}", Value::String(e.clone()), ENCODINGS.join(", ")),
+                            format!(
+                                "unknown encoding {}, expected one of {}",
+                                Value::String(e.clone()),
+                                ENCODINGS.join(", ")
+                            ),
                         );
                         "utf-8".into()
                     }
@@ -835,7 +904,11 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
             }
         }
         Some(Format::Xml) => {
-            record_path = o.required_string(d, "record_path", "the path of the element that holds one offer (like \"offers.offer\") is needed");
+            record_path = o.required_string(
+                d,
+                "record_path",
+                "the path of the element that holds one offer (like \"offers.offer\") is needed",
+            );
             for k in ["separator", "heading", "offer_location"] {
                 ignored(d, k, "for `type` `xml`");
             }
@@ -892,13 +965,22 @@ fn pagination(o: &Obj<'_>, d: &mut Diagnostics, connection: Option<Connection>) 
         None | Some(Value::Bool(false)) | Some(Value::Null) => return Pagination::None,
         Some(v) => v,
     };
-    if !matches!(connection, Some(Connection::Web | Connection::WebPost) | None) {
-        d.warning(&path, "`paginate` is only used for HTTP feeds (`web`, `web_post`)");
+    if !matches!(
+        connection,
+        Some(Connection::Web | Connection::WebPost) | None
+    ) {
+        d.warning(
+            &path,
+            "`paginate` is only used for HTTP feeds (`web`, `web_post`)",
+        );
     }
     let Value::Object(_) = v else {
         d.error(
             &path,
-            format!("expected false or a pagination object like {{\"type\": \"page\"}}, got {}", describe(v)),
+            format!(
+                "expected false or a pagination object like {{\"type\": \"page\"}}, got {}",
+                describe(v)
+            ),
         );
         return Pagination::None;
     };
@@ -906,11 +988,15 @@ fn pagination(o: &Obj<'_>, d: &mut Diagnostics, connection: Option<Connection>) 
         return Pagination::None;
     };
     let types = ["page", "offset", "cursor", "link"];
-    let Some(kind) = po.required_string(d, "type", &format!("expected one of {}", types.join(", "))) else {
+    let Some(kind) =
+        po.required_string(d, "type", &format!("expected one of {}", types.join(", ")))
+    else {
         return Pagination::None;
     };
     let max_pages = po.int(d, "max_pages", 1, 1_000_000).unwrap_or(1000);
-    let name = |d: &mut Diagnostics, k: &str, default: &str| po.string(d, k).unwrap_or_else(|| default.to_owned());
+    let name = |d: &mut Diagnostics, k: &str, default: &str| {
+        po.string(d, k).unwrap_or_else(|| default.to_owned())
+    };
     let (p, keys): (Pagination, &[&str]) = match kind.as_str() {
         "page" => (
             Pagination::Page {
@@ -932,7 +1018,11 @@ fn pagination(o: &Obj<'_>, d: &mut Diagnostics, connection: Option<Connection>) 
             &["type", "param", "limit_param", "limit", "max_pages"],
         ),
         "cursor" => {
-            let cursor_path = po.required_string(d, "cursor_path", "the dotted path of the next cursor in the response is needed");
+            let cursor_path = po.required_string(
+                d,
+                "cursor_path",
+                "the dotted path of the next cursor in the response is needed",
+            );
             (
                 Pagination::Cursor {
                     param: name(d, "param", "cursor"),
@@ -952,7 +1042,11 @@ fn pagination(o: &Obj<'_>, d: &mut Diagnostics, connection: Option<Connection>) 
         other => {
             let diag = d.error(
                 &po.at("type"),
-                format!("unknown pagination type {}, expected one of {}", Value::String(other.to_owned()), types.join(", ")),
+                format!(
+                    "unknown pagination type {}, expected one of {}",
+                    Value::String(other.to_owned()),
+                    types.join(", ")
+                ),
             );
             if let Some(s) = did_you_mean(other, types) {
                 diag.help(format!("did you mean `{s}`?"));
@@ -969,7 +1063,10 @@ fn offer_mapping(o: &Obj<'_>, d: &mut Diagnostics, by_column_number: bool) -> Ma
     let Some(v) = o.get("mapping") else {
         d.error(
             &path,
-            format!("missing `mapping`: name the source field of each of {}", REQUIRED_OFFER_FIELDS.join(", ")),
+            format!(
+                "missing `mapping`: name the source field of each of {}",
+                REQUIRED_OFFER_FIELDS.join(", ")
+            ),
         );
         return Map::new();
     };
@@ -993,7 +1090,11 @@ fn offer_mapping(o: &Obj<'_>, d: &mut Diagnostics, by_column_number: bool) -> Ma
             &path,
             format!(
                 "the mapping does not name a source for {}; every offer needs {}",
-                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 REQUIRED_OFFER_FIELDS.join(", ")
             ),
         );
@@ -1021,7 +1122,12 @@ fn offer_mapping(o: &Obj<'_>, d: &mut Diagnostics, by_column_number: bool) -> Ma
     };
     for (k, v) in mo.map {
         if k == "extra" {
-            if let Some(eo) = Obj::of(v, &mo.at(k), d, "extra attributes (attribute name → source field)") {
+            if let Some(eo) = Obj::of(
+                v,
+                &mo.at(k),
+                d,
+                "extra attributes (attribute name → source field)",
+            ) {
                 for (ek, ev) in eo.map {
                     source(d, &eo.at(ek), ev);
                 }
@@ -1057,7 +1163,13 @@ fn order(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OrderConfig>
             "PUT" => Method::Put,
             "PATCH" => Method::Patch,
             _ => {
-                d.error(&o.at("method"), format!("unknown method {}, expected POST, PUT or PATCH", Value::String(m.to_owned())));
+                d.error(
+                    &o.at("method"),
+                    format!(
+                        "unknown method {}, expected POST, PUT or PATCH",
+                        Value::String(m.to_owned())
+                    ),
+                );
                 Method::Post
             }
         },
@@ -1124,7 +1236,13 @@ fn order(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OrderConfig>
 
 /// Check a mapping object: dotted keys nest, values are expressions (or JSON literals, or
 /// nested objects), and no target is both a value and an object.
-fn mapping_object(map: &Map<String, Value>, path: &JsonPath, scope: Scope, d: &mut Diagnostics, uses_items: &mut bool) {
+fn mapping_object(
+    map: &Map<String, Value>,
+    path: &JsonPath,
+    scope: Scope,
+    d: &mut Diagnostics,
+    uses_items: &mut bool,
+) {
     let mut leaves = Vec::new();
     mapping_leaves(map, path, scope, d, uses_items, "", &mut leaves);
     leaves.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1133,7 +1251,10 @@ fn mapping_object(map: &Map<String, Value>, path: &JsonPath, scope: Scope, d: &m
         if a == b {
             d.error(p, format!("target `{b}` is set twice"));
         } else if b.starts_with(&format!("{a}.")) {
-            d.error(p, format!("target `{b}` nests inside `{a}`, which is already a value"));
+            d.error(
+                p,
+                format!("target `{b}` nests inside `{a}`, which is already a value"),
+            );
         }
     }
 }
@@ -1150,10 +1271,20 @@ fn mapping_leaves(
     for (k, v) in map {
         let p = path.key(k);
         if k.is_empty() || k.split('.').any(str::is_empty) {
-            d.error(&p, format!("invalid target key {}: empty segment", Value::String(k.clone())));
+            d.error(
+                &p,
+                format!(
+                    "invalid target key {}: empty segment",
+                    Value::String(k.clone())
+                ),
+            );
             continue;
         }
-        let target = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let target = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::String(src) => match expr::parse(src) {
                 Ok(e) => {
@@ -1174,7 +1305,10 @@ fn mapping_leaves(
             }
             Value::Number(_) | Value::Bool(_) | Value::Null => {}
             Value::Array(_) => {
-                d.error(&p, "expected an expression string, a JSON literal or an object, got an array");
+                d.error(
+                    &p,
+                    "expected an expression string, a JSON literal or an object, got an array",
+                );
             }
         }
         leaves.push((target, p));
@@ -1192,7 +1326,13 @@ fn response_object(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> ResponseO
             for (k, v) in ao.map {
                 let p = ao.at(k);
                 let Value::String(rules) = v else {
-                    d.error(&p, format!("expected rules like \"in:201\" or \"present|filled\", got {}", describe(v)));
+                    d.error(
+                        &p,
+                        format!(
+                            "expected rules like \"in:201\" or \"present|filled\", got {}",
+                            describe(v)
+                        ),
+                    );
                     continue;
                 };
                 if k != "status" {
@@ -1215,13 +1355,21 @@ fn response_object(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> ResponseO
             );
         }
         Some(fv) => {
-            if let Some(fo) = Obj::of(fv, &o.at("fields"), d, "fields (supplier-order field → response path)") {
+            if let Some(fo) = Obj::of(
+                fv,
+                &o.at("fields"),
+                d,
+                "fields (supplier-order field → response path)",
+            ) {
                 for (k, v) in fo.map {
                     let p = fo.at(k);
                     if !RESPONSE_FIELD_TARGETS.contains(&k.as_str()) {
                         let diag = d.error(
                             &p,
-                            format!("unknown supplier-order field `{k}`, expected one of {}", RESPONSE_FIELD_TARGETS.join(", ")),
+                            format!(
+                                "unknown supplier-order field `{k}`, expected one of {}",
+                                RESPONSE_FIELD_TARGETS.join(", ")
+                            ),
                         );
                         if let Some(s) = did_you_mean(k, RESPONSE_FIELD_TARGETS) {
                             diag.help(format!("did you mean `{s}`?"));

@@ -52,14 +52,18 @@ pub fn parse_rules(src: &str, is_status: bool) -> Result<Vec<Rule>, String> {
                 .filter(|v| !v.is_empty())
                 .collect();
             if values.is_empty() {
-                return Err(format!("rule `{name}` needs values, as in `{name}:201,202`"));
+                return Err(format!(
+                    "rule `{name}` needs values, as in `{name}:201,202`"
+                ));
             }
             if is_status {
                 if let Some(bad) = values
                     .iter()
                     .find(|v| !v.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s)))
                 {
-                    return Err(format!("`{bad}` in `{part}` is not an HTTP status (100-599)"));
+                    return Err(format!(
+                        "`{bad}` in `{part}` is not an HTTP status (100-599)"
+                    ));
                 }
             }
             Ok(values)
@@ -81,7 +85,10 @@ pub fn parse_rules(src: &str, is_status: bool) -> Result<Vec<Rule>, String> {
             "boolean" => Rule::Boolean,
             "" => return Err(format!("empty rule in `{src}`")),
             other => {
-                let mut msg = format!("unknown rule `{other}`, expected one of {}", RULE_NAMES.join(", "));
+                let mut msg = format!(
+                    "unknown rule `{other}`, expected one of {}",
+                    RULE_NAMES.join(", ")
+                );
                 if let Some(s) = did_you_mean(other, RULE_NAMES) {
                     msg.push_str(&format!("; did you mean `{s}`?"));
                 }
@@ -99,7 +106,9 @@ pub fn parse_rules(src: &str, is_status: bool) -> Result<Vec<Rule>, String> {
 /// An empty path or segment.
 pub fn check_response_path(path: &str) -> Result<(), String> {
     if path.is_empty() || path.split('.').any(str::is_empty) {
-        return Err(format!("`{path}` is not a dotted path into the response, like `data.OrderNumber`"));
+        return Err(format!(
+            "`{path}` is not a dotted path into the response, like `data.OrderNumber`"
+        ));
     }
     Ok(())
 }
@@ -110,8 +119,14 @@ mod tests {
 
     #[test]
     fn seed_rules_parse() {
-        assert_eq!(parse_rules("in:201", true).unwrap(), vec![Rule::In(vec!["201".into()])]);
-        assert_eq!(parse_rules("present|filled", false).unwrap(), vec![Rule::Present, Rule::Filled]);
+        assert_eq!(
+            parse_rules("in:201", true).unwrap(),
+            vec![Rule::In(vec!["201".into()])]
+        );
+        assert_eq!(
+            parse_rules("present|filled", false).unwrap(),
+            vec![Rule::Present, Rule::Filled]
+        );
         assert_eq!(
             parse_rules("required|not_in:0, -1", false).unwrap(),
             vec![Rule::Required, Rule::NotIn(vec!["0".into(), "-1".into()])]
@@ -124,9 +139,18 @@ mod tests {
             parse_rules("present|filed", false).unwrap_err(),
             "unknown rule `filed`, expected one of in, not_in, present, filled, required, numeric, integer, string, boolean; did you mean `filled`?"
         );
-        assert_eq!(parse_rules("in:", true).unwrap_err(), "rule `in` needs values, as in `in:201,202`");
-        assert_eq!(parse_rules("in:2001", true).unwrap_err(), "`2001` in `in:2001` is not an HTTP status (100-599)");
-        assert_eq!(parse_rules("present:1", false).unwrap_err(), "rule `present` takes no values, got `present:1`");
+        assert_eq!(
+            parse_rules("in:", true).unwrap_err(),
+            "rule `in` needs values, as in `in:201,202`"
+        );
+        assert_eq!(
+            parse_rules("in:2001", true).unwrap_err(),
+            "`2001` in `in:2001` is not an HTTP status (100-599)"
+        );
+        assert_eq!(
+            parse_rules("present:1", false).unwrap_err(),
+            "rule `present` takes no values, got `present:1`"
+        );
         assert!(parse_rules("present||filled", false).is_err());
     }
 }

@@ -29,7 +29,10 @@ pub enum Ty {
 impl Ty {
     /// Whether the type is a single JSON value (not an object or list).
     pub fn is_scalar(&self) -> bool {
-        matches!(self, Ty::Int | Ty::Decimal | Ty::String | Ty::Bool | Ty::Timestamp)
+        matches!(
+            self,
+            Ty::Int | Ty::Decimal | Ty::String | Ty::Bool | Ty::Timestamp
+        )
     }
 
     /// "a number", "a string", … for messages.
@@ -71,40 +74,76 @@ pub const COUNTRY: &[Field] = &[
 
 /// Fields of `orderShippingAddress` and `orderBillingAddress`.
 pub const ADDRESS: &[Field] = &[
-    f("full_name", Ty::String, "first and last name joined by a space"),
+    f(
+        "full_name",
+        Ty::String,
+        "first and last name joined by a space",
+    ),
     f("first_name", Ty::String, "first name"),
     f("last_name", Ty::String, "last name"),
     f("company", Ty::String, "company name, empty when none"),
     f("street", Ty::String, "street name"),
     f("house_number", Ty::String, "house number"),
-    f("house_number_addition", Ty::String, "house number addition, empty when none"),
-    f("full_address", Ty::String, "street, house number and addition: `Damrak 1 A`"),
+    f(
+        "house_number_addition",
+        Ty::String,
+        "house number addition, empty when none",
+    ),
+    f(
+        "full_address",
+        Ty::String,
+        "street, house number and addition: `Damrak 1 A`",
+    ),
     f("zipcode", Ty::String, "postal code as given"),
     f("city", Ty::String, "city"),
     f("phone", Ty::String, "phone number, empty when none"),
     f("email", Ty::String, "the customer's e-mail address"),
-    f("country", Ty::Country, "the country; use `->getIsoAlpha2` or a field"),
+    f(
+        "country",
+        Ty::Country,
+        "the country; use `->getIsoAlpha2` or a field",
+    ),
 ];
 
 const OFFER: &[Field] = &[
-    f("sku", Ty::String, "the refurbisher's SKU of the offer the line was routed to"),
+    f(
+        "sku",
+        Ty::String,
+        "the refurbisher's SKU of the offer the line was routed to",
+    ),
     f("ean", Ty::String, "the offer's EAN"),
-    f("name", Ty::String, "the offer's name in the refurbisher's feed"),
-    f("price_purchase_amount", Ty::Decimal, "the purchase price excl. VAT frozen on the line"),
+    f(
+        "name",
+        Ty::String,
+        "the offer's name in the refurbisher's feed",
+    ),
+    f(
+        "price_purchase_amount",
+        Ty::Decimal,
+        "the purchase price excl. VAT frozen on the line",
+    ),
 ];
 
 const VARIANT: &[Field] = &[
     f("ean", Ty::String, "the product's EAN"),
     f("sku", Ty::String, "the product's SKU in IRP"),
     f("name", Ty::String, "the product's name"),
-    f("refurbisherOffer", Ty::Object(OFFER), "the refurbisher's offer the line was routed to"),
+    f(
+        "refurbisherOffer",
+        Ty::Object(OFFER),
+        "the refurbisher's offer the line was routed to",
+    ),
 ];
 
 /// Fields of one item (the scope of `item_object`).
 pub const ITEM: &[Field] = &[
     f("id", Ty::Int, "the order line id"),
     f("quantity", Ty::Int, "number of units"),
-    f("unit_price_tax_excl", Ty::Decimal, "what IRP pays the refurbisher per unit, excl. VAT (the frozen purchase price)"),
+    f(
+        "unit_price_tax_excl",
+        Ty::Decimal,
+        "what IRP pays the refurbisher per unit, excl. VAT (the frozen purchase price)",
+    ),
     f("unit_price_tax_incl", Ty::Decimal, "the same incl. VAT"),
     f("tax_percentage", Ty::Decimal, "the VAT percentage, `21`"),
     f("productVariant", Ty::Object(VARIANT), "the product sold"),
@@ -113,8 +152,16 @@ pub const ITEM: &[Field] = &[
 const ORDER: &[Field] = &[
     f("id", Ty::Int, "IRP's order id"),
     f("order_number", Ty::String, "the channel's order number"),
-    f("channel", Ty::String, "the channel key, `refurbished-direct`"),
-    f("placed_at", Ty::Timestamp, "when the customer placed the order"),
+    f(
+        "channel",
+        Ty::String,
+        "the channel key, `refurbished-direct`",
+    ),
+    f(
+        "placed_at",
+        Ty::Timestamp,
+        "when the customer placed the order",
+    ),
     f("email", Ty::String, "the customer's e-mail address"),
 ];
 
@@ -129,10 +176,26 @@ const REFURBISHER: &[Field] = &[
 pub const SUPPLIER_ORDER: &[Field] = &[
     f("id", Ty::Int, "the supplier order id"),
     f("order", Ty::Object(ORDER), "the customer order"),
-    f("orderShippingAddress", Ty::Object(ADDRESS), "where the refurbisher ships to"),
-    f("orderBillingAddress", Ty::Object(ADDRESS), "the billing address (the shipping address when none was given)"),
-    f("refurbisher", Ty::Object(REFURBISHER), "the refurbisher the order is placed at"),
-    f("items", Ty::Array(ITEM), "the items; send them with `%ITEMS%`"),
+    f(
+        "orderShippingAddress",
+        Ty::Object(ADDRESS),
+        "where the refurbisher ships to",
+    ),
+    f(
+        "orderBillingAddress",
+        Ty::Object(ADDRESS),
+        "the billing address (the shipping address when none was given)",
+    ),
+    f(
+        "refurbisher",
+        Ty::Object(REFURBISHER),
+        "the refurbisher the order is placed at",
+    ),
+    f(
+        "items",
+        Ty::Array(ITEM),
+        "the items; send them with `%ITEMS%`",
+    ),
 ];
 
 /// Where a path starts.
@@ -184,10 +247,13 @@ pub fn resolve(scope: Scope, path: &[String]) -> Result<Ty, String> {
             Some(field) => ty = field.ty.clone(),
             None => {
                 let mut msg = if i == 0 {
-                    format!("unknown field `{seg}` at the top of the {} context", match scope {
-                        Scope::SupplierOrder => "supplier-order",
-                        Scope::Item => "item",
-                    })
+                    format!(
+                        "unknown field `{seg}` at the top of the {} context",
+                        match scope {
+                            Scope::SupplierOrder => "supplier-order",
+                            Scope::Item => "item",
+                        }
+                    )
                 } else {
                     format!("unknown field `{seg}` in `{shown}`")
                 };
@@ -215,9 +281,28 @@ mod tests {
 
     #[test]
     fn resolves_nested_fields() {
-        assert_eq!(resolve(Scope::SupplierOrder, &p("orderShippingAddress.country.iso_alpha2")), Ok(Ty::String));
-        assert_eq!(resolve(Scope::SupplierOrder, &p("items.0.quantity")), Ok(Ty::Int));
-        assert_eq!(resolve(Scope::Item, &p("productVariant.refurbisherOffer.price_purchase_amount")), Ok(Ty::Decimal));
-        assert!(resolve(Scope::SupplierOrder, &p("id.x")).unwrap_err().contains("has no field"));
+        assert_eq!(
+            resolve(
+                Scope::SupplierOrder,
+                &p("orderShippingAddress.country.iso_alpha2")
+            ),
+            Ok(Ty::String)
+        );
+        assert_eq!(
+            resolve(Scope::SupplierOrder, &p("items.0.quantity")),
+            Ok(Ty::Int)
+        );
+        assert_eq!(
+            resolve(
+                Scope::Item,
+                &p("productVariant.refurbisherOffer.price_purchase_amount")
+            ),
+            Ok(Ty::Decimal)
+        );
+        assert!(
+            resolve(Scope::SupplierOrder, &p("id.x"))
+                .unwrap_err()
+                .contains("has no field")
+        );
     }
 }

@@ -104,7 +104,11 @@ impl Function {
         if ok {
             Ok(Ty::String)
         } else {
-            Err(format!("`->{}` cannot take {}", self.name(), input.describe()))
+            Err(format!(
+                "`->{}` cannot take {}",
+                self.name(),
+                input.describe()
+            ))
         }
     }
 }
@@ -137,7 +141,10 @@ fn split_cast(s: &str) -> Result<(Option<Cast>, &str), String> {
         return Ok((None, s));
     };
     let Some(end) = rest.find(')') else {
-        return Err(format!("`(` opens a cast that is not closed, expected one of {}", cast_list()));
+        return Err(format!(
+            "`(` opens a cast that is not closed, expected one of {}",
+            cast_list()
+        ));
     };
     let name = &rest[..end];
     match Cast::from_name(name) {
@@ -185,7 +192,9 @@ pub fn parse(src: &str) -> Result<Expr, String> {
         return Err("empty expression: write a context path, `!literal` or `%ITEMS%`".into());
     }
     if trimmed.starts_with('%') {
-        return Err(format!("unknown placeholder `{trimmed}`, the only one is `%ITEMS%`"));
+        return Err(format!(
+            "unknown placeholder `{trimmed}`, the only one is `%ITEMS%`"
+        ));
     }
     let (cast, rest) = split_cast(trimmed)?;
     let mut parts = rest.split("->");
@@ -209,7 +218,10 @@ pub fn parse(src: &str) -> Result<Expr, String> {
             Some(f) => functions.push(f),
             None => {
                 let names = Function::ALL.map(|(n, _)| n);
-                let mut msg = format!("unknown function `->{name}`, expected one of {}", names.join(", "));
+                let mut msg = format!(
+                    "unknown function `->{name}`, expected one of {}",
+                    names.join(", ")
+                );
                 if let Some(s) = did_you_mean(name, names) {
                     msg.push_str(&format!("; did you mean `->{s}`?"));
                 }
@@ -239,7 +251,10 @@ fn check_literal(cast: Option<Cast>, text: &str) -> Result<(), String> {
             Some(Cast::Float) => "a decimal number like 12.5",
             _ => "true, false, 1 or 0",
         };
-        Err(format!("`{text}` cannot be cast to ({}), expected {want}", cast.map_or(String::new(), |c| c.to_string())))
+        Err(format!(
+            "`{text}` cannot be cast to ({}), expected {want}",
+            cast.map_or(String::new(), |c| c.to_string())
+        ))
     }
 }
 
@@ -273,7 +288,10 @@ pub fn check(expr: &Expr, scope: Scope) -> Result<(), String> {
     let shown = path.join(".");
     if let Some(c) = cast {
         if !cast_accepts(*c, &ty) {
-            return Err(format!("`{shown}` is {}, which cannot be cast to ({c})", ty.describe()));
+            return Err(format!(
+                "`{shown}` is {}, which cannot be cast to ({c})",
+                ty.describe()
+            ));
         }
         return Ok(());
     }
@@ -345,9 +363,18 @@ mod tests {
         );
         assert_eq!(
             parse("!0612345678").unwrap(),
-            Expr::Literal { cast: None, text: "0612345678".into() }
+            Expr::Literal {
+                cast: None,
+                text: "0612345678".into()
+            }
         );
-        assert_eq!(parse("! spaced ").unwrap(), Expr::Literal { cast: None, text: " spaced ".into() });
+        assert_eq!(
+            parse("! spaced ").unwrap(),
+            Expr::Literal {
+                cast: None,
+                text: " spaced ".into()
+            }
+        );
     }
 
     #[test]
@@ -357,22 +384,32 @@ mod tests {
             "unknown field `zipcod` in `orderShippingAddress.zipcod`; did you mean `zipcode`?"
         );
         assert_eq!(
-            err("orderShippingAddress.country->getIsoAlpha", Scope::SupplierOrder),
+            err(
+                "orderShippingAddress.country->getIsoAlpha",
+                Scope::SupplierOrder
+            ),
             "unknown function `->getIsoAlpha`, expected one of getIsoAlpha2, getIsoAlpha3, formatByDecimal, upper, lower, trim; did you mean `->getIsoAlpha2`?"
         );
         assert_eq!(
             err("(integer)id", Scope::SupplierOrder),
             "unknown cast `(integer)`, expected one of `(int)`, `(float)`, `(string)`, `(bool)`"
         );
-        assert_eq!(err("!(int)12a", Scope::SupplierOrder), "`12a` cannot be cast to (int), expected an integer");
+        assert_eq!(
+            err("!(int)12a", Scope::SupplierOrder),
+            "`12a` cannot be cast to (int), expected an integer"
+        );
         assert_eq!(
             err("quantity", Scope::SupplierOrder),
             "unknown field `quantity` at the top of the supplier-order context; it exists inside `item_object`"
         );
-        assert!(err("orderShippingAddress.country", Scope::SupplierOrder).contains("country object"));
+        assert!(
+            err("orderShippingAddress.country", Scope::SupplierOrder).contains("country object")
+        );
         assert!(err("items", Scope::SupplierOrder).contains("%ITEMS%"));
         assert!(err("%ITEM%", Scope::SupplierOrder).contains("%ITEMS%"));
         assert!(err("EUR price", Scope::SupplierOrder).contains("!EUR price"));
-        assert!(err("order.placed_at->formatByDecimal", Scope::SupplierOrder).contains("cannot take"));
+        assert!(
+            err("order.placed_at->formatByDecimal", Scope::SupplierOrder).contains("cannot take")
+        );
     }
 }

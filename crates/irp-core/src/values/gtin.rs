@@ -68,10 +68,16 @@ mod tests {
         assert_eq!(parse_gtin("00012345600012").unwrap(), "00012345600012");
         assert_eq!(
             parse_gtin("4006381333932"),
-            Err(GtinError::CheckDigit { found: 2, expected: 1 })
+            Err(GtinError::CheckDigit {
+                found: 2,
+                expected: 1
+            })
         );
         assert_eq!(parse_gtin("12345"), Err(GtinError::Length(5)));
-        assert!(matches!(parse_gtin("40063813339A1"), Err(GtinError::NotDigits(_))));
+        assert!(matches!(
+            parse_gtin("40063813339A1"),
+            Err(GtinError::NotDigits(_))
+        ));
         assert!(matches!(parse_gtin(""), Err(GtinError::NotDigits(_))));
     }
 

@@ -20,26 +20,106 @@ const NNBSP: char = '\u{202f}';
 
 /// Every supported `price_locale`, by name.
 pub const LOCALES: &[PriceLocale] = &[
-    PriceLocale { name: "plain", decimal: '.', groups: &[] },
-    PriceLocale { name: "en_US", decimal: '.', groups: &[','] },
-    PriceLocale { name: "en_GB", decimal: '.', groups: &[','] },
-    PriceLocale { name: "en_IE", decimal: '.', groups: &[','] },
-    PriceLocale { name: "nl_NL", decimal: ',', groups: &['.'] },
-    PriceLocale { name: "nl_BE", decimal: ',', groups: &['.'] },
-    PriceLocale { name: "de_DE", decimal: ',', groups: &['.'] },
-    PriceLocale { name: "de_AT", decimal: ',', groups: &['.', NBSP, ' '] },
-    PriceLocale { name: "de_CH", decimal: '.', groups: &['\'', '\u{2019}'] },
-    PriceLocale { name: "it_IT", decimal: ',', groups: &['.'] },
-    PriceLocale { name: "es_ES", decimal: ',', groups: &['.'] },
-    PriceLocale { name: "pt_PT", decimal: ',', groups: &[' ', NBSP, NNBSP] },
-    PriceLocale { name: "da_DK", decimal: ',', groups: &['.'] },
-    PriceLocale { name: "fr_FR", decimal: ',', groups: &[' ', NBSP, NNBSP] },
-    PriceLocale { name: "fr_BE", decimal: ',', groups: &[' ', NBSP, NNBSP] },
-    PriceLocale { name: "sv_SE", decimal: ',', groups: &[' ', NBSP, NNBSP] },
-    PriceLocale { name: "fi_FI", decimal: ',', groups: &[' ', NBSP, NNBSP] },
-    PriceLocale { name: "nb_NO", decimal: ',', groups: &[' ', NBSP, NNBSP] },
-    PriceLocale { name: "pl_PL", decimal: ',', groups: &[' ', NBSP, NNBSP] },
-    PriceLocale { name: "cs_CZ", decimal: ',', groups: &[' ', NBSP, NNBSP] },
+    PriceLocale {
+        name: "plain",
+        decimal: '.',
+        groups: &[],
+    },
+    PriceLocale {
+        name: "en_US",
+        decimal: '.',
+        groups: &[','],
+    },
+    PriceLocale {
+        name: "en_GB",
+        decimal: '.',
+        groups: &[','],
+    },
+    PriceLocale {
+        name: "en_IE",
+        decimal: '.',
+        groups: &[','],
+    },
+    PriceLocale {
+        name: "nl_NL",
+        decimal: ',',
+        groups: &['.'],
+    },
+    PriceLocale {
+        name: "nl_BE",
+        decimal: ',',
+        groups: &['.'],
+    },
+    PriceLocale {
+        name: "de_DE",
+        decimal: ',',
+        groups: &['.'],
+    },
+    PriceLocale {
+        name: "de_AT",
+        decimal: ',',
+        groups: &['.', NBSP, ' '],
+    },
+    PriceLocale {
+        name: "de_CH",
+        decimal: '.',
+        groups: &['\'', '\u{2019}'],
+    },
+    PriceLocale {
+        name: "it_IT",
+        decimal: ',',
+        groups: &['.'],
+    },
+    PriceLocale {
+        name: "es_ES",
+        decimal: ',',
+        groups: &['.'],
+    },
+    PriceLocale {
+        name: "pt_PT",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
+    PriceLocale {
+        name: "da_DK",
+        decimal: ',',
+        groups: &['.'],
+    },
+    PriceLocale {
+        name: "fr_FR",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
+    PriceLocale {
+        name: "fr_BE",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
+    PriceLocale {
+        name: "sv_SE",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
+    PriceLocale {
+        name: "fi_FI",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
+    PriceLocale {
+        name: "nb_NO",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
+    PriceLocale {
+        name: "pl_PL",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
+    PriceLocale {
+        name: "cs_CZ",
+        decimal: ',',
+        groups: &[' ', NBSP, NNBSP],
+    },
 ];
 
 impl PriceLocale {
@@ -140,7 +220,9 @@ impl fmt::Display for PriceLocale {
 fn strip_currency(s: &str) -> &str {
     let symbols: &[char] = &['€', '$', '£', '¥', ' ', NBSP, NNBSP];
     let mut s = s.trim_matches(symbols);
-    for code in ["EUR", "USD", "GBP", "CHF", "SEK", "DKK", "NOK", "PLN", "CZK"] {
+    for code in [
+        "EUR", "USD", "GBP", "CHF", "SEK", "DKK", "NOK", "PLN", "CZK",
+    ] {
         if let Some(rest) = s.strip_prefix(code).or_else(|| s.strip_suffix(code)) {
             s = rest.trim_matches(symbols);
         }
@@ -154,7 +236,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn parse(locale: &str, s: &str) -> Result<String, String> {
-        PriceLocale::from_name(locale).unwrap().parse(s).map(|d| d.to_string())
+        PriceLocale::from_name(locale)
+            .unwrap()
+            .parse(s)
+            .map(|d| d.to_string())
     }
 
     #[test]

@@ -99,13 +99,17 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
         Ok(all) => {
             let enabled = all.iter().filter(|r| r.model.enabled).count();
             metrics::gauge!("irp_refurbishers", "state" => "enabled").set(enabled as f64);
-            metrics::gauge!("irp_refurbishers", "state" => "disabled").set((all.len() - enabled) as f64);
+            metrics::gauge!("irp_refurbishers", "state" => "disabled")
+                .set((all.len() - enabled) as f64);
         }
         Err(e) => tracing::warn!(error = %e, "Could not count refurbishers for /metrics"),
     }
     state.metrics.run_upkeep();
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -141,14 +145,21 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     let store = crate::commands::open_store(global).await?;
     tracing::info!(database = %store.url(), "Database ready");
     if !args.apply.is_empty() {
-        let Some(outcomes) = crate::commands::apply_files(&store, &args.apply, "serve").await? else {
-            anyhow::bail!("the documents given with --apply have errors; fix them or start without --apply");
+        let Some(outcomes) = crate::commands::apply_files(&store, &args.apply, "serve").await?
+        else {
+            anyhow::bail!(
+                "the documents given with --apply have errors; fix them or start without --apply"
+            );
         };
         for o in outcomes {
             tracing::info!(refurbisher = %o.key, refurbisher_id = o.refurbisher_id, action = ?o.action, changes = o.changes.len(), "Applied refurbisher");
         }
     }
-    let state = AppState { store: store.clone(), metrics: metrics_handle(), started: Instant::now() };
+    let state = AppState {
+        store: store.clone(),
+        metrics: metrics_handle(),
+        started: Instant::now(),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -51,7 +51,10 @@ pub async fn home(State(state): State<AppState>) -> Page<Home> {
                     id: r.id,
                     key: r.key.clone(),
                     name: r.model.name.clone(),
-                    supplier: r.model.supplier_id.map_or("—".into(), |s| format!("ID {s}")),
+                    supplier: r
+                        .model
+                        .supplier_id
+                        .map_or("—".into(), |s| format!("ID {s}")),
                     offer_connector: r.model.offer_connector_label(),
                     order_connector: r.model.order_connector_label(),
                     enabled: r.model.enabled,
@@ -62,10 +65,18 @@ pub async fn home(State(state): State<AppState>) -> Page<Home> {
         ),
         Err(e) => {
             tracing::error!(error = %e, "Listing refurbishers failed");
-            (Vec::new(), Some("The refurbisher list could not be read; see the server log.".to_owned()))
+            (
+                Vec::new(),
+                Some("The refurbisher list could not be read; see the server log.".to_owned()),
+            )
         }
     };
-    Page(Home { version: env!("CARGO_PKG_VERSION"), database: state.store.backend().to_string(), rows, error })
+    Page(Home {
+        version: env!("CARGO_PKG_VERSION"),
+        database: state.store.backend().to_string(),
+        rows,
+        error,
+    })
 }
 
 #[derive(Template)]
