@@ -83,9 +83,9 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, TemplateError> {
     while let Some(i) = rest.find('$') {
         text.push_str(&rest[..i]);
         let after = &rest[i..];
-        if after.starts_with("$${") {
+        if let Some(after_escape) = after.strip_prefix("$${") {
             text.push_str("${");
-            rest = &after[3..];
+            rest = after_escape;
             offset += i + 3;
         } else if let Some(body) = after.strip_prefix("${") {
             let close = body.find('}').ok_or(TemplateError::Unclosed(offset + i))?;

@@ -1,6 +1,8 @@
 //! Refurbisher documents end to end through the pure validator: the seeds pasted verbatim,
 //! the shipped configs, and a broken document whose every error must be named.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use irp_core::config::{self, Document, Severity, parse_document, render};
 
 fn fixture(name: &str) -> String {

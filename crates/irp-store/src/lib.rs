@@ -199,10 +199,11 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            if let Some(dir) = std::path::Path::new(opts.get_filename()).parent() {
-                if !dir.as_os_str().is_empty() && !dir.exists() {
-                    std::fs::create_dir_all(dir).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
-                }
+            if let Some(dir) = std::path::Path::new(opts.get_filename()).parent()
+                && !dir.as_os_str().is_empty()
+                && !dir.exists()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
             }
             Db::Sqlite(
                 SqlitePoolOptions::new()

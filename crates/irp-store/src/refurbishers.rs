@@ -190,13 +190,13 @@ impl Store {
                 (_, Some(row)) => row.id,
                 (None, None) => next_id(&mut tx).await?,
             };
-            if let Some(sid) = r.supplier_id {
-                if let Some(other) = key_of_supplier(&mut tx, sid, &r.key).await? {
-                    return Err(StoreError::Conflict(format!(
-                        "supplier_id {sid} of `{}` already belongs to `{other}`",
-                        r.key
-                    )));
-                }
+            if let Some(sid) = r.supplier_id
+                && let Some(other) = key_of_supplier(&mut tx, sid, &r.key).await?
+            {
+                return Err(StoreError::Conflict(format!(
+                    "supplier_id {sid} of `{}` already belongs to `{other}`",
+                    r.key
+                )));
             }
             let mut model = r.clone();
             model.refurbisher_id = Some(id);

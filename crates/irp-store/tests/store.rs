@@ -1,5 +1,7 @@
 //! The store on both backends: every test here runs once on SQLite and once on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use irp_core::config::{Refurbisher, parse_document};
 use irp_store::refurbishers::ApplyAction;
 use irp_store::secrets::{SecretKey, SetOutcome};

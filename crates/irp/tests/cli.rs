@@ -1,6 +1,8 @@
 //! The `irp` binary, black-box: each test runs the real executable against a fresh database.
 //! Tests that touch the database run once on SQLite and once on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -154,21 +154,21 @@ pub fn conflicts(set: &[(usize, &Refurbisher)]) -> Vec<(usize, Diagnostic)> {
                 format!("connector key `{}` is defined more than once", r.key),
             );
         }
-        if let Some(id) = r.refurbisher_id {
-            if let Some(other) = by_id.insert(id, r) {
-                d.error(
-                    &path.key("refurbisher_id"),
-                    format!("refurbisher_id {id} is also used by `{}`", other.key),
-                );
-            }
+        if let Some(id) = r.refurbisher_id
+            && let Some(other) = by_id.insert(id, r)
+        {
+            d.error(
+                &path.key("refurbisher_id"),
+                format!("refurbisher_id {id} is also used by `{}`", other.key),
+            );
         }
-        if let Some(id) = r.supplier_id {
-            if let Some(other) = by_supplier.insert(id, r) {
-                d.error(
-                    &path.key("supplier_id"),
-                    format!("supplier_id {id} is also used by `{}`", other.key),
-                );
-            }
+        if let Some(id) = r.supplier_id
+            && let Some(other) = by_supplier.insert(id, r)
+        {
+            d.error(
+                &path.key("supplier_id"),
+                format!("supplier_id {id} is also used by `{}`", other.key),
+            );
         }
         out.extend(d.into_vec().into_iter().map(|diag| (*i, diag)));
     }

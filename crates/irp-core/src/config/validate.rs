@@ -486,13 +486,11 @@ fn credential(path: &JsonPath, value: &str, d: &mut Diagnostics) {
 
 fn http_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<HttpAuth> {
     let o = Obj::of(v, path, d, "an auth block")?;
-    let Some(kind) = o.required_string(
+    let kind = o.required_string(
         d,
         "type",
         &format!("expected one of {}", HttpAuth::NAMES.join(", ")),
-    ) else {
-        return None;
-    };
+    )?;
     let cred = |d: &mut Diagnostics, k: &str| -> Option<String> {
         let s = o.required_string(d, k, &format!("`{kind}` auth needs it"))?;
         if CREDENTIAL_KEYS.contains(&k) {
@@ -634,17 +632,17 @@ fn sftp_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<SftpAuth
         );
     }
     let host_key_fingerprint = o.string(d, "host_key_fingerprint");
-    if let Some(fp) = &host_key_fingerprint {
-        if !fp.starts_with("SHA256:") || fp.len() < 20 {
-            d.error(
-                &o.at("host_key_fingerprint"),
-                format!(
-                    "expected an OpenSSH SHA256 fingerprint like \"SHA256:uNiVz…\", got {}",
-                    Value::String(fp.clone())
-                ),
-            )
-            .help("`ssh-keyscan HOST | ssh-keygen -lf -` prints it");
-        }
+    if let Some(fp) = &host_key_fingerprint
+        && (!fp.starts_with("SHA256:") || fp.len() < 20)
+    {
+        d.error(
+            &o.at("host_key_fingerprint"),
+            format!(
+                "expected an OpenSSH SHA256 fingerprint like \"SHA256:uNiVz…\", got {}",
+                Value::String(fp.clone())
+            ),
+        )
+        .help("`ssh-keyscan HOST | ssh-keygen -lf -` prints it");
     }
     Some(SftpAuth {
         host: host?,
@@ -1144,13 +1142,13 @@ fn order(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OrderConfig>
     let o = Obj::of(v, path, d, "the order connector (or {} for none)")?;
     o.unknown_keys(d, ORDER_KEYS, "`order`");
     let connection = o.required_string(d, "connection", "expected `web`");
-    if let Some(c) = &connection {
-        if c != "web" {
-            d.error(
-                &o.at("connection"),
-                format!("unknown order connection {}, expected \"web\" (or \"order\": {{}} for no automated orders)", Value::String(c.clone())),
-            );
-        }
+    if let Some(c) = &connection
+        && c != "web"
+    {
+        d.error(
+            &o.at("connection"),
+            format!("unknown order connection {}, expected \"web\" (or \"order\": {{}} for no automated orders)", Value::String(c.clone())),
+        );
     }
     let endpoint = o.required_string(d, "endpoint", "the refurbisher's order URL is needed");
     if let Some(u) = &endpoint {
@@ -1321,31 +1319,31 @@ fn response_object(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> ResponseO
         return r;
     };
     o.unknown_keys(d, &["asserts", "fields"], "`response_object`");
-    if let Some(av) = o.get("asserts") {
-        if let Some(ao) = Obj::of(av, &o.at("asserts"), d, "asserts (key → rules)") {
-            for (k, v) in ao.map {
-                let p = ao.at(k);
-                let Value::String(rules) = v else {
-                    d.error(
-                        &p,
-                        format!(
-                            "expected rules like \"in:201\" or \"present|filled\", got {}",
-                            describe(v)
-                        ),
-                    );
-                    continue;
-                };
-                if k != "status" {
-                    if let Err(m) = asserts::check_response_path(k) {
-                        d.error(&p, m);
-                    }
-                }
-                if let Err(m) = asserts::parse_rules(rules, k == "status") {
-                    d.error(&p, format!("in {}: {m}", Value::String(rules.clone())));
-                }
+    if let Some(av) = o.get("asserts")
+        && let Some(ao) = Obj::of(av, &o.at("asserts"), d, "asserts (key → rules)")
+    {
+        for (k, v) in ao.map {
+            let p = ao.at(k);
+            let Value::String(rules) = v else {
+                d.error(
+                    &p,
+                    format!(
+                        "expected rules like \"in:201\" or \"present|filled\", got {}",
+                        describe(v)
+                    ),
+                );
+                continue;
+            };
+            if k != "status"
+                && let Err(m) = asserts::check_response_path(k)
+            {
+                d.error(&p, m);
             }
-            r.asserts = ao.map.clone();
+            if let Err(m) = asserts::parse_rules(rules, k == "status") {
+                d.error(&p, format!("in {}: {m}", Value::String(rules.clone())));
+            }
         }
+        r.asserts = ao.map.clone();
     }
     match o.get("fields") {
         None => {

@@ -56,15 +56,14 @@ pub fn parse_rules(src: &str, is_status: bool) -> Result<Vec<Rule>, String> {
                     "rule `{name}` needs values, as in `{name}:201,202`"
                 ));
             }
-            if is_status {
-                if let Some(bad) = values
+            if is_status
+                && let Some(bad) = values
                     .iter()
                     .find(|v| !v.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s)))
-                {
-                    return Err(format!(
-                        "`{bad}` in `{part}` is not an HTTP status (100-599)"
-                    ));
-                }
+            {
+                return Err(format!(
+                    "`{bad}` in `{part}` is not an HTTP status (100-599)"
+                ));
             }
             Ok(values)
         };

@@ -165,10 +165,10 @@ impl PriceLocale {
             Some(i) => (&s[..i], Some(&s[i + self.decimal.len_utf8()..])),
             None => (s, None),
         };
-        if let Some(f) = frac {
-            if f.is_empty() || !f.chars().all(|c| c.is_ascii_digit()) {
-                return Err(expected());
-            }
+        if let Some(f) = frac
+            && (f.is_empty() || !f.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(expected());
         }
         let digits = self.ungroup(int).ok_or_else(expected)?;
         let mut text = String::with_capacity(s.len() + 1);
