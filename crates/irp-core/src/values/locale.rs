@@ -284,8 +284,8 @@ mod tests {
             let int = (cents / 100).to_string();
             let mut grouped = String::new();
             for (i, c) in int.chars().enumerate() {
-                if i > 0 && (int.len() - i) % 3 == 0 {
-                    if let Some(g) = l.groups.first() { grouped.push(*g); }
+                if i > 0 && (int.len() - i) % 3 == 0 && let Some(g) = l.groups.first() {
+                    grouped.push(*g);
                 }
                 grouped.push(c);
             }
