@@ -34,14 +34,16 @@ pub const REFURBISHER_KEYS: &[&str] = &[
     "order",
 ];
 
-const MONITORING_KEYS: &[&str] = &[
+/// Keys of `monitoring`.
+pub const MONITORING_KEYS: &[&str] = &[
     "latest_order_hours",
     "offers_stock_hours",
     "open_order_days",
     "offers_endpoint_http_status",
 ];
 
-const OFFERS_KEYS: &[&str] = &[
+/// Keys of `offers`.
+pub const OFFERS_KEYS: &[&str] = &[
     "connection",
     "endpoint",
     "body",
@@ -58,7 +60,8 @@ const OFFERS_KEYS: &[&str] = &[
     "mapping",
 ];
 
-const SFTP_AUTH_KEYS: &[&str] = &[
+/// Keys of `offers.auth` for an `sftp` connection.
+pub const SFTP_AUTH_KEYS: &[&str] = &[
     "host",
     "port",
     "path",
@@ -69,7 +72,8 @@ const SFTP_AUTH_KEYS: &[&str] = &[
     "host_key_fingerprint",
 ];
 
-const ORDER_KEYS: &[&str] = &[
+/// Keys of `order`.
+pub const ORDER_KEYS: &[&str] = &[
     "connection",
     "endpoint",
     "method",
@@ -872,31 +876,7 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
                 }
             });
             heading = Some(o.bool(d, "heading").unwrap_or(true));
-            encoding = Some(match o.string(d, "encoding") {
-                None => "utf-8".into(),
-                Some(e) => {
-                    let lower = e.to_lowercase().replace('_', "-");
-                    let norm = match lower.as_str() {
-                        "utf8" => "utf-8".to_owned(),
-                        "latin1" | "latin-1" => "iso-8859-1".to_owned(),
-                        "cp1252" => "windows-1252".to_owned(),
-                        _ => lower,
-                    };
-                    if ENCODINGS.contains(&norm.as_str()) {
-                        norm
-                    } else {
-                        d.error(
-                            &o.at("encoding"),
-                            format!(
-                                "unknown encoding {}, expected one of {}",
-                                Value::String(e.clone()),
-                                ENCODINGS.join(", ")
-                            ),
-                        );
-                        "utf-8".into()
-                    }
-                }
-            });
+            encoding = Some(text_encoding(&o, d).unwrap_or_else(|| "utf-8".into()));
             for k in ["offer_location", "record_path"] {
                 ignored(d, k, "for `type` `csv`");
             }
@@ -910,7 +890,7 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
             for k in ["separator", "heading", "offer_location"] {
                 ignored(d, k, "for `type` `xml`");
             }
-            encoding = o.string(d, "encoding");
+            encoding = text_encoding(&o, d);
         }
         None => {}
     }
@@ -955,6 +935,31 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         price_locale,
         mapping,
     })
+}
+
+/// The declared text encoding, normalised (`latin1` → `iso-8859-1`), if any.
+fn text_encoding(o: &Obj<'_>, d: &mut Diagnostics) -> Option<String> {
+    let e = o.string(d, "encoding")?;
+    let lower = e.to_lowercase().replace('_', "-");
+    let norm = match lower.as_str() {
+        "utf8" => "utf-8".to_owned(),
+        "latin1" | "latin-1" => "iso-8859-1".to_owned(),
+        "cp1252" => "windows-1252".to_owned(),
+        _ => lower,
+    };
+    if ENCODINGS.contains(&norm.as_str()) {
+        Some(norm)
+    } else {
+        d.error(
+            &o.at("encoding"),
+            format!(
+                "unknown encoding {}, expected one of {}",
+                Value::String(e.clone()),
+                ENCODINGS.join(", ")
+            ),
+        );
+        None
+    }
 }
 
 fn pagination(o: &Obj<'_>, d: &mut Diagnostics, connection: Option<Connection>) -> Pagination {

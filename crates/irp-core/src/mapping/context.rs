@@ -271,6 +271,34 @@ pub fn resolve(scope: Scope, path: &[String]) -> Result<Ty, String> {
     Ok(ty)
 }
 
+/// Every path of a scope with its type and description, depth first (`order.order_number`,
+/// `orderShippingAddress.country.iso_alpha2`, `items.*.quantity`): the source of the
+/// reference in `docs/order-mapping.md`.
+pub fn paths(scope: Scope) -> Vec<(String, &'static str, &'static str)> {
+    fn walk(
+        fields: &'static [Field],
+        prefix: &str,
+        out: &mut Vec<(String, &'static str, &'static str)>,
+    ) {
+        for f in fields {
+            let path = if prefix.is_empty() {
+                f.name.to_owned()
+            } else {
+                format!("{prefix}.{}", f.name)
+            };
+            out.push((path.clone(), f.ty.describe(), f.doc));
+            match &f.ty {
+                Ty::Object(inner) => walk(inner, &path, out),
+                Ty::Country => walk(COUNTRY, &path, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(scope.fields(), "", &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
