@@ -168,6 +168,13 @@ impl Store {
         let mut order: Vec<&Refurbisher> = refurbishers.iter().collect();
         order.sort_by_key(|r| r.refurbisher_id.is_none());
         let mut tx = self.begin().await?;
+        // Serialize concurrent applies (id assignment reads MAX(id)). SQLite's BEGIN IMMEDIATE
+        // already takes the write lock; PostgreSQL needs a table lock that still lets readers in.
+        if let Tx::Postgres(t) = &mut tx {
+            sqlx::query("LOCK TABLE refurbishers IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut **t)
+                .await?;
+        }
         let mut outcomes = Vec::new();
         for r in order {
             let existing = find_by_key(&mut tx, &r.key).await?;

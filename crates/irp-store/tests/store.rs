@@ -33,7 +33,25 @@ db_tests!(
     a_failed_apply_changes_nothing,
     secrets_are_stored_sealed_and_listed_without_values,
     every_change_is_audited,
+    concurrent_applies_get_distinct_ids,
 );
+
+async fn concurrent_applies_get_distinct_ids(db: TestDb) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = doc(&format!(r#"{{ "r{i}": {{ "default_margin": 10 }} }}"#));
+            store.refurbisher_apply(&r, "test").await.unwrap()[0].refurbisher_id
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=8).collect::<Vec<i64>>());
+}
 
 async fn migrations_are_all_applied_and_rerunning_them_is_a_no_op(db: TestDb) {
     let s = &db.store;
