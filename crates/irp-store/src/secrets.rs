@@ -269,3 +269,108 @@ mod tests {
         ));
     }
 }
+
+/// A document with every `${env:…}` and `${secret:…}` replaced by its value. It holds
+/// credentials: its `Debug` hides them, and [`Resolved::expose`] is the one way in.
+pub struct Resolved(serde_json::Value);
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolved(********)")
+    }
+}
+
+impl Resolved {
+    /// The resolved document. Never log or print it.
+    pub fn expose(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+/// Looks references up in a prefetched map (the trait is synchronous; the store is not).
+struct Prefetched(std::collections::HashMap<irp_core::secret_ref::Reference, String>);
+
+impl irp_core::secret_ref::Resolver for Prefetched {
+    fn resolve(&self, r: &irp_core::secret_ref::Reference) -> std::result::Result<String, String> {
+        self.0
+            .get(r)
+            .cloned()
+            .ok_or_else(|| format!("{r} is not resolved"))
+    }
+}
+
+fn substitute(
+    v: &serde_json::Value,
+    resolver: &Prefetched,
+) -> std::result::Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::String(s) => Value::String(irp_core::secret_ref::resolve(s, resolver)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| substitute(x, resolver))
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), substitute(x, resolver)?)))
+                .collect::<std::result::Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+impl Store {
+    /// Replace every reference in `doc` by its value: `${env:NAME}` from the process
+    /// environment, `${secret:NAME}` from this store (opened with `key`). Errors name every
+    /// reference that cannot be resolved and where it is, never a value.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] listing the unresolved references; a secret that does not open.
+    pub async fn resolve_references(
+        &self,
+        key: Option<&SecretKey>,
+        doc: &serde_json::Value,
+    ) -> Result<Resolved> {
+        use irp_core::secret_ref::Provider;
+        let mut values = std::collections::HashMap::new();
+        let mut problems = Vec::new();
+        for (path, r) in irp_core::config::references(doc) {
+            if values.contains_key(&r) {
+                continue;
+            }
+            let value = match r.provider {
+                Provider::Env => std::env::var(&r.name).ok(),
+                Provider::Secret => match key {
+                    Some(key) => self.secret_get(key, &r.name).await?,
+                    None => {
+                        problems.push(format!(
+                            "{path}: {r} needs the secret key (IRP_SECRET_KEY or the key file)"
+                        ));
+                        continue;
+                    }
+                },
+            };
+            match value {
+                Some(v) => {
+                    values.insert(r, v);
+                }
+                None => problems.push(match r.provider {
+                    Provider::Env => {
+                        format!("{path}: environment variable `{}` is not set", r.name)
+                    }
+                    Provider::Secret => format!(
+                        "{path}: secret `{}` is not in the secret store (run `irp secret set {}`)",
+                        r.name, r.name
+                    ),
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::NotFound(problems.join("; ")));
+        }
+        substitute(doc, &Prefetched(values))
+            .map(Resolved)
+            .map_err(StoreError::Corrupt)
+    }
+}

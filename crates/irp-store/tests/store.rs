@@ -34,7 +34,60 @@ db_tests!(
     secrets_are_stored_sealed_and_listed_without_values,
     every_change_is_audited,
     concurrent_applies_get_distinct_ids,
+    references_resolve_from_the_store_and_the_environment,
 );
+
+async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
+    let s = &db.store;
+    let key = SecretKey::generate().unwrap();
+    s.secret_set(&key, "flexit.offers.auth.password", "pw-9")
+        .await
+        .unwrap();
+    // The variable name is unique to this process and never set.
+    let var = format!("IRP_TEST_HOST_{}", std::process::id());
+    let doc = serde_json::json!({
+        "auth": { "password": "${secret:flexit.offers.auth.password}", "host": format!("sftp.${{env:{var}}}.example"), "keep": "$${literal}" }
+    });
+    let err = s.resolve_references(Some(&key), &doc).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("auth.host: environment variable `{var}` is not set")
+    );
+
+    let with_env = serde_json::json!({
+        "auth": { "password": "${secret:flexit.offers.auth.password}", "home": "${env:HOME}", "keep": "$${literal}" }
+    });
+    let resolved = s.resolve_references(Some(&key), &with_env).await.unwrap();
+    assert_eq!(resolved.expose()["auth"]["password"], "pw-9");
+    assert_eq!(
+        resolved.expose()["auth"]["home"],
+        std::env::var("HOME").unwrap()
+    );
+    assert_eq!(resolved.expose()["auth"]["keep"], "${literal}");
+    assert_eq!(format!("{resolved:?}"), "Resolved(********)");
+
+    let missing =
+        serde_json::json!({ "a": "${secret:nope}", "b": "${secret:flexit.offers.auth.password}" });
+    let err = s
+        .resolve_references(None, &missing)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a: ${secret:nope} needs the secret key"),
+        "{err}"
+    );
+    let err = s
+        .resolve_references(Some(&key), &missing)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "a: secret `nope` is not in the secret store (run `irp secret set nope`)"
+    );
+    assert!(!err.contains("pw-9"));
+}
 
 async fn concurrent_applies_get_distinct_ids(db: TestDb) {
     let mut tasks = Vec::new();
