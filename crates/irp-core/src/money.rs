@@ -1,7 +1,6 @@
 //! Money: exact decimal amounts (never floats) and ISO 4217 currencies.
 
 use rust_decimal::Decimal;
-use std::str::FromStr;
 
 /// Active ISO 4217 currency codes.
 const ISO_4217: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD \
@@ -105,13 +104,6 @@ pub fn to_minor(amount: Decimal, digits: u32) -> Option<i64> {
 /// The decimal value of `minor` minor units with `digits` decimals.
 pub fn from_minor(minor: i64, digits: u32) -> Decimal {
     Decimal::new(minor, digits)
-}
-
-/// Parse a decimal string exactly (helper for values stored as text).
-pub fn decimal(s: &str) -> Option<Decimal> {
-    Decimal::from_str(s)
-        .ok()
-        .filter(|_| parse_plain_decimal(s).is_some())
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ fn load_documents(files: &[PathBuf]) -> Result<Vec<Loaded>> {
         d.position = out[*i].doc.positions.locate(&d.path);
     }
     for (i, d) in extra {
-        out[i].doc.diagnostics.extend_one(d);
+        out[i].doc.diagnostics.push(d);
     }
     Ok(out)
 }
@@ -182,7 +182,7 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
             }
             for mut d in diags.into_vec() {
                 d.position = l.doc.positions.locate(&d.path);
-                l.doc.diagnostics.extend_one(d);
+                l.doc.diagnostics.push(d);
             }
         }
         l.doc.diagnostics.sort_by_position();

@@ -152,15 +152,15 @@ impl Diagnostics {
 
     /// Record an error at `path` and return it for an optional `.with_help`.
     pub fn error(&mut self, path: &JsonPath, message: impl Into<String>) -> &mut Diagnostic {
-        self.push(Severity::Error, path, message.into())
+        self.record(Severity::Error, path, message.into())
     }
 
     /// Record a warning at `path`.
     pub fn warning(&mut self, path: &JsonPath, message: impl Into<String>) -> &mut Diagnostic {
-        self.push(Severity::Warning, path, message.into())
+        self.record(Severity::Warning, path, message.into())
     }
 
-    fn push(&mut self, severity: Severity, path: &JsonPath, message: String) -> &mut Diagnostic {
+    fn record(&mut self, severity: Severity, path: &JsonPath, message: String) -> &mut Diagnostic {
         self.0.push(Diagnostic {
             severity,
             path: path.clone(),
@@ -213,6 +213,11 @@ impl Diagnostics {
     pub fn sort_by_position(&mut self) {
         self.0
             .sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
+    }
+
+    /// Append one diagnostic.
+    pub fn push(&mut self, diag: Diagnostic) {
+        self.0.push(diag);
     }
 
     /// Append another collector's diagnostics.

@@ -113,7 +113,7 @@ pub fn parse_document(text: &str) -> Document {
     }
     let set: Vec<(usize, &Refurbisher)> = refurbishers.iter().map(|r| (0, r)).collect();
     for (_, diag) in conflicts(&set) {
-        d.extend_one(diag);
+        d.push(diag);
     }
     for diag in d.iter_mut() {
         if diag.position.is_none() {
@@ -147,8 +147,7 @@ pub fn conflicts(set: &[(usize, &Refurbisher)]) -> Vec<(usize, Diagnostic)> {
     for (i, r) in set {
         let mut d = Diagnostics::new();
         let path = JsonPath::root().key(&r.key);
-        if let Some(first) = by_key.insert(&r.key, r) {
-            let _ = first;
+        if by_key.insert(&r.key, r).is_some() {
             d.error(
                 &path,
                 format!("connector key `{}` is defined more than once", r.key),
@@ -173,20 +172,6 @@ pub fn conflicts(set: &[(usize, &Refurbisher)]) -> Vec<(usize, Diagnostic)> {
         out.extend(d.into_vec().into_iter().map(|diag| (*i, diag)));
     }
     out
-}
-
-impl Diagnostics {
-    /// Append one diagnostic.
-    pub fn extend_one(&mut self, diag: Diagnostic) {
-        let mut tmp = Diagnostics::new();
-        let pushed = match diag.severity {
-            Severity::Error => tmp.error(&diag.path, diag.message.clone()),
-            Severity::Warning => tmp.warning(&diag.path, diag.message.clone()),
-        };
-        pushed.help = diag.help.clone();
-        pushed.position = diag.position;
-        self.extend(tmp);
-    }
 }
 
 /// Render one diagnostic like a compiler: `file:line:col: error: path: message`, then an

@@ -212,7 +212,7 @@ impl<'v> Obj<'v> {
         }
     }
 
-    /// An integer in `min..=max`; `null` counts as absent when `nullable`.
+    /// An integer in `min..=max`.
     fn int(&self, d: &mut Diagnostics, key: &str, min: i64, max: i64) -> Option<i64> {
         let v = self.get(key)?;
         let n = match v {
