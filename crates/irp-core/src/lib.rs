@@ -9,6 +9,7 @@
 //! - [`secret_ref`]: `${env:NAME}` / `${secret:NAME}` references inside document strings.
 
 pub mod config;
+pub mod feed;
 pub mod fuzzing;
 pub mod mapping;
 pub mod money;
