@@ -232,44 +232,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sealed_values_open_only_with_their_key_and_name() {
-        let key = SecretKey::generate().unwrap();
-        let sealed = key.seal("flexit.password", "hunter2").unwrap();
-        assert!(sealed.starts_with("v1:"));
-        assert!(!sealed.contains("hunter2"));
-        assert_eq!(key.open("flexit.password", &sealed).unwrap(), "hunter2");
-        assert!(key.open("other.name", &sealed).is_err());
-        let other = SecretKey::generate().unwrap();
-        assert!(other.open("flexit.password", &sealed).is_err());
-        assert_ne!(
-            sealed,
-            key.seal("flexit.password", "hunter2").unwrap(),
-            "nonces differ"
-        );
-    }
-
-    #[test]
-    fn keys_are_32_bytes_of_base64_and_never_debug_printed() {
-        let key = SecretKey::generate().unwrap();
-        let again = SecretKey::from_base64(&key.to_base64()).unwrap();
-        assert_eq!(again.0, key.0);
-        assert_eq!(format!("{key:?}"), "SecretKey(********)");
-        assert!(matches!(
-            SecretKey::from_base64("c2hvcnQ="),
-            Err(SecretError::BadKey(_))
-        ));
-        assert!(matches!(
-            SecretKey::from_base64("not base64!"),
-            Err(SecretError::BadKey(_))
-        ));
-    }
-}
-
 /// A document with every `${env:…}` and `${secret:…}` replaced by its value. It holds
 /// credentials: its `Debug` hides them, and [`Resolved::expose`] is the one way in.
 pub struct Resolved(serde_json::Value);
@@ -372,5 +334,43 @@ impl Store {
         substitute(doc, &Prefetched(values))
             .map(Resolved)
             .map_err(StoreError::Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_name() {
+        let key = SecretKey::generate().unwrap();
+        let sealed = key.seal("flexit.password", "hunter2").unwrap();
+        assert!(sealed.starts_with("v1:"));
+        assert!(!sealed.contains("hunter2"));
+        assert_eq!(key.open("flexit.password", &sealed).unwrap(), "hunter2");
+        assert!(key.open("other.name", &sealed).is_err());
+        let other = SecretKey::generate().unwrap();
+        assert!(other.open("flexit.password", &sealed).is_err());
+        assert_ne!(
+            sealed,
+            key.seal("flexit.password", "hunter2").unwrap(),
+            "nonces differ"
+        );
+    }
+
+    #[test]
+    fn keys_are_32_bytes_of_base64_and_never_debug_printed() {
+        let key = SecretKey::generate().unwrap();
+        let again = SecretKey::from_base64(&key.to_base64()).unwrap();
+        assert_eq!(again.0, key.0);
+        assert_eq!(format!("{key:?}"), "SecretKey(********)");
+        assert!(matches!(
+            SecretKey::from_base64("c2hvcnQ="),
+            Err(SecretError::BadKey(_))
+        ));
+        assert!(matches!(
+            SecretKey::from_base64("not base64!"),
+            Err(SecretError::BadKey(_))
+        ));
     }
 }
