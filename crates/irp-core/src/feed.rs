@@ -242,7 +242,11 @@ impl OfferMapper {
             problems.push(format!(
                 "the heading row has no column {}; it has {}",
                 missing_columns.join(", "),
-                heading.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
+                heading
+                    .iter()
+                    .map(|h| format!("{h:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         if !problems.is_empty() {
