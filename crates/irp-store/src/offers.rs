@@ -1,0 +1,557 @@
+//! Offers and feed runs: a run's accepted rows are staged, diffed against the refurbisher's
+//! stored offers, and applied in one transaction (or kept, when the run is quarantined).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
+
+/// One accepted feed row, as stored (money in minor units of `currency`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedOffer {
+    /// The refurbisher's SKU.
+    pub sku: String,
+    /// Row (CSV: line) number in the feed.
+    pub row_number: i64,
+    /// EAN/GTIN.
+    pub ean: String,
+    /// Name.
+    pub name: String,
+    /// Stock the refurbisher reports.
+    pub stock_available: i64,
+    /// Purchase price excl. VAT, minor units.
+    pub price_purchase_minor: i64,
+    /// Consumer price excl. VAT, minor units.
+    pub price_consumer_minor: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// VAT percentage as an exact decimal string.
+    pub tax_percentage: Option<String>,
+    /// Further attributes (brand, category, grade, extra), sorted by name.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl StagedOffer {
+    /// A hash of every stored field, to tell unchanged offers apart cheaply.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [
+            self.ean.as_str(),
+            self.name.as_str(),
+            &self.stock_available.to_string(),
+            &self.price_purchase_minor.to_string(),
+            &self.price_consumer_minor.to_string(),
+            self.currency.as_str(),
+            self.tax_percentage.as_deref().unwrap_or("-"),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        for (k, v) in &self.attributes {
+            h.update(k.as_bytes());
+            h.update([1]);
+            h.update(v.as_bytes());
+            h.update([0]);
+        }
+        let digest = h.finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A row error as stored with its run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct StoredRowError {
+    /// Row (CSV: line) number.
+    pub row_number: i64,
+    /// Canonical field, when one.
+    pub field: Option<String>,
+    /// Raw value, when one.
+    pub value: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// How a run's staged offers differ from the stored ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotDiff {
+    /// Offers the feed has and the store does not (or has inactive).
+    pub created: i64,
+    /// Offers whose stored fields change.
+    pub updated: i64,
+    /// Offers that stay as they are.
+    pub unchanged: i64,
+    /// Active offers the feed no longer has (they are deactivated, never deleted).
+    pub removed: i64,
+    /// Active offers before the run.
+    pub active_before: i64,
+    /// Per canonical field, how many updated offers change it.
+    pub field_changes: BTreeMap<String, i64>,
+}
+
+/// A feed run as stored.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct FeedRun {
+    /// Run id.
+    pub id: i64,
+    /// The refurbisher.
+    pub refurbisher_id: i64,
+    /// What started it: `schedule`, `manual`, `upload`, `api`.
+    pub triggered_by: String,
+    /// `running`, `succeeded`, `partial`, `unchanged`, `quarantined`, `failed`.
+    pub status: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// HTTP status of the fetch, when HTTP.
+    pub http_status: Option<i64>,
+    /// Bytes fetched.
+    pub bytes: i64,
+    /// Duration in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// Records read.
+    pub rows_read: i64,
+    /// Records accepted.
+    pub rows_accepted: i64,
+    /// Records rejected.
+    pub rows_rejected: i64,
+    /// Offers created.
+    pub created: i64,
+    /// Offers updated.
+    pub updated: i64,
+    /// Offers unchanged.
+    pub unchanged: i64,
+    /// Offers removed (deactivated).
+    pub removed: i64,
+    /// Row errors beyond the stored ones.
+    pub errors_dropped: i64,
+    /// Per field, how many offers changed it.
+    pub field_changes: Json<Value>,
+    /// Why it failed or was quarantined.
+    pub message: Option<String>,
+    /// When its offers were applied.
+    pub applied_at: Option<DateTime<Utc>>,
+}
+
+/// Counts a finished run reports.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Final status.
+    pub status: String,
+    /// HTTP status of the fetch, when HTTP.
+    pub http_status: Option<i64>,
+    /// Bytes read.
+    pub bytes: i64,
+    /// Duration in milliseconds.
+    pub duration_ms: i64,
+    /// Records read.
+    pub rows_read: i64,
+    /// Records accepted.
+    pub rows_accepted: i64,
+    /// Records rejected.
+    pub rows_rejected: i64,
+    /// The diff, when one was made.
+    pub diff: Option<SnapshotDiff>,
+    /// Row errors beyond the stored ones.
+    pub errors_dropped: i64,
+    /// Why it failed or was quarantined.
+    pub message: Option<String>,
+}
+
+/// One stored offer, for listings.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct StoredOffer {
+    /// Offer id.
+    pub id: i64,
+    /// The refurbisher.
+    pub refurbisher_id: i64,
+    /// SKU.
+    pub sku: String,
+    /// EAN.
+    pub ean: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Stock.
+    pub stock_available: i64,
+    /// Purchase price excl. VAT, minor units.
+    pub price_purchase_minor: i64,
+    /// Consumer price excl. VAT, minor units.
+    pub price_consumer_minor: Option<i64>,
+    /// Currency.
+    pub currency: String,
+    /// VAT percentage.
+    pub tax_percentage: Option<String>,
+    /// Attributes.
+    pub attributes: Json<Value>,
+    /// Whether the latest applied feed had it.
+    pub active: bool,
+    /// First seen.
+    pub first_seen_at: DateTime<Utc>,
+    /// Last seen in an applied feed.
+    pub last_seen_at: DateTime<Utc>,
+    /// Last changed.
+    pub last_changed_at: DateTime<Utc>,
+}
+
+const FIELD_CHECKS: [(&str, &str); 8] = [
+    ("name", "o.name IS DISTINCT FROM s.name"),
+    ("ean", "o.ean IS DISTINCT FROM s.ean"),
+    (
+        "stock_available",
+        "o.stock_available IS DISTINCT FROM s.stock_available",
+    ),
+    (
+        "price_purchase_amount",
+        "o.price_purchase_minor IS DISTINCT FROM s.price_purchase_minor",
+    ),
+    (
+        "price_consumer_amount",
+        "o.price_consumer_minor IS DISTINCT FROM s.price_consumer_minor",
+    ),
+    ("currency_iso", "o.currency IS DISTINCT FROM s.currency"),
+    (
+        "tax_percentage",
+        "o.tax_percentage IS DISTINCT FROM s.tax_percentage",
+    ),
+    ("attributes", "o.attributes IS DISTINCT FROM s.attributes"),
+];
+
+async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
+    const COUNTS: &str = "SELECT \
+        CAST((SELECT COUNT(*) FROM feed_staging s LEFT JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
+              WHERE s.feed_run_id = $2 AND (o.id IS NULL OR NOT o.active)) AS BIGINT), \
+        CAST((SELECT COUNT(*) FROM feed_staging s JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
+              WHERE s.feed_run_id = $2 AND o.active AND o.content_hash <> s.content_hash) AS BIGINT), \
+        CAST((SELECT COUNT(*) FROM feed_staging s JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
+              WHERE s.feed_run_id = $2 AND o.active AND o.content_hash = s.content_hash) AS BIGINT), \
+        CAST((SELECT COUNT(*) FROM offers o WHERE o.refurbisher_id = $1 AND o.active AND NOT EXISTS \
+              (SELECT 1 FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = o.sku)) AS BIGINT), \
+        CAST((SELECT COUNT(*) FROM offers o WHERE o.refurbisher_id = $1 AND o.active) AS BIGINT)";
+    let (created, updated, unchanged, removed, active_before): (i64, i64, i64, i64, i64) =
+        with_tx!(tx, |t| sqlx::query_as(COUNTS)
+            .bind(refurbisher_id)
+            .bind(run_id)
+            .fetch_one(&mut **t)
+            .await)?;
+    let mut field_changes = BTreeMap::new();
+    if updated > 0 {
+        let sums: Vec<String> = FIELD_CHECKS
+            .iter()
+            .map(|(_, cond)| format!("CAST(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS BIGINT)"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM feed_staging s JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
+             WHERE s.feed_run_id = $2 AND o.active AND o.content_hash <> s.content_hash",
+            sums.join(", ")
+        );
+        let row: (i64, i64, i64, i64, i64, i64, i64, i64) =
+            with_tx!(tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(refurbisher_id)
+                .bind(run_id)
+                .fetch_one(&mut **t)
+                .await)?;
+        let counts = [row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7];
+        for ((field, _), n) in FIELD_CHECKS.iter().zip(counts) {
+            if n > 0 {
+                field_changes.insert((*field).to_owned(), n);
+            }
+        }
+    }
+    Ok(SnapshotDiff {
+        created,
+        updated,
+        unchanged,
+        removed,
+        active_before,
+        field_changes,
+    })
+}
+
+impl Store {
+    /// Start a feed run (status `running`).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_run_start(&self, refurbisher_id: i64, triggered_by: &str) -> Result<i64> {
+        const SQL: &str = "INSERT INTO feed_runs (refurbisher_id, triggered_by, status, started_at) VALUES ($1, $2, 'running', $3) RETURNING id";
+        let at = now();
+        let (id,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .bind(triggered_by)
+            .bind(at)
+            .fetch_one(p)
+            .await)?;
+        Ok(id)
+    }
+
+    /// Stage accepted rows of a run (a batch; call as often as needed). A SKU already staged
+    /// for the run is skipped; the number of rows actually staged is returned.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_stage(&self, run_id: i64, rows: &[StagedOffer]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        const HEAD: &str = "INSERT INTO feed_staging (feed_run_id, sku, row_number, ean, name, stock_available, price_purchase_minor, \
+             price_consumer_minor, currency, tax_percentage, attributes, content_hash) ";
+        let mut n = 0;
+        // 12 parameters a row; 400 rows stay far below both backends' parameter limits.
+        for chunk in rows.chunks(400) {
+            n += with_db!(self.db(), |p| {
+                let mut qb = sqlx::QueryBuilder::new(HEAD);
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(run_id)
+                        .push_bind(r.sku.clone())
+                        .push_bind(r.row_number)
+                        .push_bind(r.ean.clone())
+                        .push_bind(r.name.clone())
+                        .push_bind(r.stock_available)
+                        .push_bind(r.price_purchase_minor)
+                        .push_bind(r.price_consumer_minor)
+                        .push_bind(r.currency.clone())
+                        .push_bind(r.tax_percentage.clone())
+                        .push_bind(Json(r.attributes.clone()))
+                        .push_bind(r.content_hash());
+                });
+                qb.push(" ON CONFLICT (feed_run_id, sku) DO NOTHING");
+                qb.build().execute(p).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(n)
+    }
+
+    /// Store row errors of a run.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_row_errors_add(&self, run_id: i64, errors: &[StoredRowError]) -> Result<()> {
+        const HEAD: &str =
+            "INSERT INTO feed_row_errors (feed_run_id, row_number, field, value, message) ";
+        for chunk in errors.chunks(500) {
+            with_db!(self.db(), |p| {
+                let mut qb = sqlx::QueryBuilder::new(HEAD);
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(run_id)
+                        .push_bind(e.row_number)
+                        .push_bind(e.field.clone())
+                        .push_bind(e.value.clone())
+                        .push_bind(e.message.clone());
+                });
+                qb.build().execute(p).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// How the staged rows of `run_id` differ from the stored offers.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_diff(&self, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
+        let mut tx = self.begin().await?;
+        let d = diff_in(&mut tx, refurbisher_id, run_id).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    /// Apply the staged rows of `run_id` in one transaction: create and update offers,
+    /// deactivate the ones the feed no longer has, mark the run applied with `status`, and
+    /// drop its staging rows. Returns the diff that was applied.
+    ///
+    /// # Errors
+    /// The run is not the refurbisher's or was applied already; a database error.
+    pub async fn feed_apply(
+        &self,
+        refurbisher_id: i64,
+        run_id: i64,
+        status: &str,
+    ) -> Result<SnapshotDiff> {
+        let mut tx = self.begin().await?;
+        const CHECK: &str = "SELECT refurbisher_id, applied_at FROM feed_runs WHERE id = $1";
+        let row: Option<(i64, Option<DateTime<Utc>>)> =
+            with_tx!(&mut tx, |t| sqlx::query_as(CHECK)
+                .bind(run_id)
+                .fetch_optional(&mut **t)
+                .await)?;
+        match row {
+            None => return Err(StoreError::NotFound(format!("no feed run {run_id}"))),
+            Some((r, _)) if r != refurbisher_id => {
+                return Err(StoreError::Conflict(format!(
+                    "feed run {run_id} belongs to another refurbisher"
+                )));
+            }
+            Some((_, Some(at))) => {
+                return Err(StoreError::Conflict(format!(
+                    "feed run {run_id} was applied already, at {at}"
+                )));
+            }
+            Some(_) => {}
+        }
+        let diff = diff_in(&mut tx, refurbisher_id, run_id).await?;
+        let at = now();
+        const UPSERT: &str = "INSERT INTO offers (refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, \
+                 currency, tax_percentage, attributes, content_hash, active, first_seen_at, last_seen_at, last_changed_at) \
+             SELECT $1, s.sku, s.ean, s.name, s.stock_available, s.price_purchase_minor, s.price_consumer_minor, s.currency, s.tax_percentage, \
+                 s.attributes, s.content_hash, TRUE, $3, $3, $3 FROM feed_staging s WHERE s.feed_run_id = $2 \
+             ON CONFLICT (refurbisher_id, sku) DO UPDATE SET ean = excluded.ean, name = excluded.name, stock_available = excluded.stock_available, \
+                 price_purchase_minor = excluded.price_purchase_minor, price_consumer_minor = excluded.price_consumer_minor, \
+                 currency = excluded.currency, tax_percentage = excluded.tax_percentage, attributes = excluded.attributes, \
+                 last_changed_at = CASE WHEN offers.content_hash <> excluded.content_hash OR NOT offers.active THEN excluded.last_changed_at ELSE offers.last_changed_at END, \
+                 content_hash = excluded.content_hash, active = TRUE, last_seen_at = excluded.last_seen_at";
+        const DEACTIVATE: &str = "UPDATE offers SET active = FALSE, last_changed_at = $3 WHERE refurbisher_id = $1 AND active \
+             AND NOT EXISTS (SELECT 1 FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = offers.sku)";
+        const MARK: &str = "UPDATE feed_runs SET status = $2, applied_at = $3, created = $4, updated = $5, unchanged = $6, removed = $7, \
+             field_changes = $8 WHERE id = $1";
+        const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
+        with_tx!(&mut tx, |t| sqlx::query(UPSERT)
+            .bind(refurbisher_id)
+            .bind(run_id)
+            .bind(at)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        with_tx!(&mut tx, |t| sqlx::query(DEACTIVATE)
+            .bind(refurbisher_id)
+            .bind(run_id)
+            .bind(at)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        with_tx!(&mut tx, |t| sqlx::query(MARK)
+            .bind(run_id)
+            .bind(status)
+            .bind(at)
+            .bind(diff.created)
+            .bind(diff.updated)
+            .bind(diff.unchanged)
+            .bind(diff.removed)
+            .bind(Json(&diff.field_changes))
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        with_tx!(&mut tx, |t| sqlx::query(CLEAN)
+            .bind(run_id)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        tx.commit().await?;
+        Ok(diff)
+    }
+
+    /// Record how a run ended (counts, status, message). Applying is separate: see
+    /// [`Store::feed_apply`].
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_run_finish(&self, run_id: i64, report: &RunReport) -> Result<()> {
+        const SQL: &str = "UPDATE feed_runs SET status = CASE WHEN applied_at IS NULL THEN $2 ELSE status END, finished_at = $3, http_status = $4, \
+             bytes = $5, duration_ms = $6, rows_read = $7, rows_accepted = $8, rows_rejected = $9, created = $10, updated = $11, \
+             unchanged = $12, removed = $13, errors_dropped = $14, message = $15, field_changes = $16 WHERE id = $1";
+        let d = report.diff.clone().unwrap_or_default();
+        let at = now();
+        with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(run_id)
+            .bind(&report.status)
+            .bind(at)
+            .bind(report.http_status)
+            .bind(report.bytes)
+            .bind(report.duration_ms)
+            .bind(report.rows_read)
+            .bind(report.rows_accepted)
+            .bind(report.rows_rejected)
+            .bind(d.created)
+            .bind(d.updated)
+            .bind(d.unchanged)
+            .bind(d.removed)
+            .bind(report.errors_dropped)
+            .bind(&report.message)
+            .bind(Json(&d.field_changes))
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Drop the staged rows of a run that will not be applied (failed or discarded).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_discard(&self, run_id: i64) -> Result<()> {
+        const SQL: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
+        with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(run_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// A run.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_run(&self, run_id: i64) -> Result<Option<FeedRun>> {
+        const SQL: &str = "SELECT id, refurbisher_id, triggered_by, status, started_at, finished_at, http_status, bytes, duration_ms, rows_read, \
+             rows_accepted, rows_rejected, created, updated, unchanged, removed, errors_dropped, field_changes, message, applied_at \
+             FROM feed_runs WHERE id = $1";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(run_id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    /// The latest `limit` runs of a refurbisher, newest first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_runs(&self, refurbisher_id: i64, limit: i64) -> Result<Vec<FeedRun>> {
+        const SQL: &str = "SELECT id, refurbisher_id, triggered_by, status, started_at, finished_at, http_status, bytes, duration_ms, rows_read, \
+             rows_accepted, rows_rejected, created, updated, unchanged, removed, errors_dropped, field_changes, message, applied_at \
+             FROM feed_runs WHERE refurbisher_id = $1 ORDER BY id DESC LIMIT $2";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .bind(limit)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// The stored row errors of a run, by row.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_row_errors(&self, run_id: i64) -> Result<Vec<StoredRowError>> {
+        const SQL: &str = "SELECT row_number, field, value, message FROM feed_row_errors WHERE feed_run_id = $1 ORDER BY row_number, id";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(run_id)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// Offers of a refurbisher by SKU; inactive ones only when `include_inactive`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn offers_list(
+        &self,
+        refurbisher_id: i64,
+        include_inactive: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StoredOffer>> {
+        const SQL: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
+             tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at FROM offers \
+             WHERE refurbisher_id = $1 AND (active OR $2) ORDER BY sku LIMIT $3 OFFSET $4";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .bind(include_inactive)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await)?)
+    }
+}

@@ -1,0 +1,245 @@
+//! Feed runs, staging, snapshot diff and apply, on both backends.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use std::collections::BTreeMap;
+
+use irp_core::config::parse_document;
+use irp_store::db_tests;
+use irp_store::offers::{RunReport, StagedOffer, StoredRowError};
+use irp_store::testkit::TestDb;
+
+async fn flexit(db: &TestDb) -> i64 {
+    let path = format!(
+        "{}/../../config/refurbishers/flexit.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let doc = parse_document(&std::fs::read_to_string(path).unwrap());
+    db.store
+        .refurbisher_apply(&doc.refurbishers, "test")
+        .await
+        .unwrap()[0]
+        .refurbisher_id
+}
+
+fn offer(sku: &str, stock: i64, price: i64) -> StagedOffer {
+    StagedOffer {
+        sku: sku.into(),
+        row_number: 1,
+        ean: "4006381333931".into(),
+        name: format!("Device {sku}"),
+        stock_available: stock,
+        price_purchase_minor: price,
+        price_consumer_minor: price * 2,
+        currency: "EUR".into(),
+        tax_percentage: None,
+        attributes: BTreeMap::new(),
+    }
+}
+
+async fn run_with(db: &TestDb, rid: i64, offers: &[StagedOffer]) -> i64 {
+    let run = db.store.feed_run_start(rid, "manual").await.unwrap();
+    db.store.feed_stage(run, offers).await.unwrap();
+    run
+}
+
+db_tests!(
+    a_first_run_creates_and_a_second_diffs_field_by_field,
+    removed_offers_are_deactivated_not_deleted_and_come_back,
+    a_run_is_applied_once_and_only_for_its_refurbisher,
+    duplicate_skus_are_staged_once,
+    runs_keep_their_report_and_row_errors,
+);
+
+async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
+    let rid = flexit(&db).await;
+    let s = &db.store;
+    let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
+    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    assert_eq!(
+        (
+            d.created,
+            d.updated,
+            d.unchanged,
+            d.removed,
+            d.active_before
+        ),
+        (2, 0, 0, 0, 0)
+    );
+
+    let run = run_with(
+        &db,
+        rid,
+        &[offer("A", 4, 1000), offer("B", 1, 2100), offer("C", 9, 500)],
+    )
+    .await;
+    let d = s.feed_diff(rid, run).await.unwrap();
+    assert_eq!(
+        (
+            d.created,
+            d.updated,
+            d.unchanged,
+            d.removed,
+            d.active_before
+        ),
+        (1, 2, 0, 0, 2)
+    );
+    assert_eq!(
+        d.field_changes,
+        BTreeMap::from([
+            ("price_consumer_amount".to_owned(), 1),
+            ("price_purchase_amount".to_owned(), 1),
+            ("stock_available".to_owned(), 1)
+        ])
+    );
+    s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let offers = s.offers_list(rid, false, 100, 0).await.unwrap();
+    let shown: Vec<(String, i64, i64)> = offers
+        .iter()
+        .map(|o| (o.sku.clone(), o.stock_available, o.price_purchase_minor))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("A".into(), 4, 1000),
+            ("B".into(), 1, 2100),
+            ("C".into(), 9, 500)
+        ]
+    );
+
+    // The same feed again: everything unchanged.
+    let run = run_with(
+        &db,
+        rid,
+        &[offer("A", 4, 1000), offer("B", 1, 2100), offer("C", 9, 500)],
+    )
+    .await;
+    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    assert_eq!((d.created, d.updated, d.unchanged, d.removed), (0, 0, 3, 0));
+}
+
+async fn removed_offers_are_deactivated_not_deleted_and_come_back(db: TestDb) {
+    let rid = flexit(&db).await;
+    let s = &db.store;
+    let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
+    s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
+    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    assert_eq!((d.removed, d.unchanged), (1, 1));
+    assert_eq!(s.offers_list(rid, false, 100, 0).await.unwrap().len(), 1);
+    let all = s.offers_list(rid, true, 100, 0).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|o| (o.sku.as_str(), o.active))
+            .collect::<Vec<_>>(),
+        [("A", true), ("B", false)]
+    );
+    // B returns: it is created again (from the store's point of view it was not on sale).
+    let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
+    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    assert_eq!((d.created, d.unchanged, d.removed), (1, 1, 0));
+    assert!(
+        s.offers_list(rid, false, 100, 0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.active)
+    );
+}
+
+async fn a_run_is_applied_once_and_only_for_its_refurbisher(db: TestDb) {
+    let rid = flexit(&db).await;
+    let s = &db.store;
+    let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
+    s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let err = s.feed_apply(rid, run, "succeeded").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("feed run {run} was applied already")),
+        "{err}"
+    );
+    let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
+    assert_eq!(
+        s.feed_apply(rid + 1, run, "succeeded")
+            .await
+            .unwrap_err()
+            .to_string(),
+        format!("feed run {run} belongs to another refurbisher")
+    );
+    assert_eq!(
+        s.feed_apply(rid, 9999, "succeeded")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "no feed run 9999"
+    );
+}
+
+async fn duplicate_skus_are_staged_once(db: TestDb) {
+    let rid = flexit(&db).await;
+    let run = db.store.feed_run_start(rid, "manual").await.unwrap();
+    assert_eq!(
+        db.store
+            .feed_stage(run, &[offer("A", 1, 1), offer("A", 2, 2)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        db.store
+            .feed_stage(run, &[offer("A", 3, 3), offer("B", 1, 1)])
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn runs_keep_their_report_and_row_errors(db: TestDb) {
+    let rid = flexit(&db).await;
+    let s = &db.store;
+    let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
+    s.feed_row_errors_add(
+        run,
+        &[StoredRowError {
+            row_number: 3,
+            field: Some("ean".into()),
+            value: Some("123".into()),
+            message: "bad".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let diff = s.feed_apply(rid, run, "partial").await.unwrap();
+    s.feed_run_finish(
+        run,
+        &RunReport {
+            status: "partial".into(),
+            rows_read: 2,
+            rows_accepted: 1,
+            rows_rejected: 1,
+            bytes: 120,
+            duration_ms: 7,
+            diff: Some(diff),
+            ..RunReport::default()
+        },
+    )
+    .await
+    .unwrap();
+    let r = s.feed_run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            r.status.as_str(),
+            r.rows_read,
+            r.rows_accepted,
+            r.rows_rejected,
+            r.created
+        ),
+        ("partial", 2, 1, 1, 1)
+    );
+    assert!(r.applied_at.is_some() && r.finished_at.is_some());
+    assert_eq!(
+        s.feed_row_errors(run).await.unwrap()[0].value.as_deref(),
+        Some("123")
+    );
+    assert_eq!(s.feed_runs(rid, 10).await.unwrap().len(), 1);
+}
