@@ -7,6 +7,7 @@
 //! without the mapped columns, a truncated file) is a [`FeedError`] and the run fails.
 
 pub mod formats;
+pub mod import;
 
 use irp_core::config::model::{Format, OffersConfig};
 use irp_core::feed::{Offer, RowError};

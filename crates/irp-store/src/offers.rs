@@ -160,6 +160,8 @@ pub struct RunReport {
     pub errors_dropped: i64,
     /// Why it failed or was quarantined.
     pub message: Option<String>,
+    /// SHA-256 of the feed's bytes, to recognise an identical feed next time.
+    pub content_hash: Option<String>,
 }
 
 /// One stored offer, for listings.
@@ -451,7 +453,7 @@ impl Store {
     pub async fn feed_run_finish(&self, run_id: i64, report: &RunReport) -> Result<()> {
         const SQL: &str = "UPDATE feed_runs SET status = CASE WHEN applied_at IS NULL THEN $2 ELSE status END, finished_at = $3, http_status = $4, \
              bytes = $5, duration_ms = $6, rows_read = $7, rows_accepted = $8, rows_rejected = $9, created = $10, updated = $11, \
-             unchanged = $12, removed = $13, errors_dropped = $14, message = $15, field_changes = $16 WHERE id = $1";
+             unchanged = $12, removed = $13, errors_dropped = $14, message = $15, field_changes = $16, content_hash = $17 WHERE id = $1";
         let d = report.diff.clone().unwrap_or_default();
         let at = now();
         with_db!(self.db(), |p| sqlx::query(SQL)
@@ -471,10 +473,64 @@ impl Store {
             .bind(report.errors_dropped)
             .bind(&report.message)
             .bind(Json(&d.field_changes))
+            .bind(&report.content_hash)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// The content hash of the refurbisher's latest run whose offers are what is stored
+    /// (applied, or found identical to the applied one).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn feed_current_hash(&self, refurbisher_id: i64) -> Result<Option<String>> {
+        const SQL: &str = "SELECT content_hash FROM feed_runs WHERE refurbisher_id = $1 AND status IN ('succeeded', 'partial', 'unchanged') \
+             AND content_hash IS NOT NULL ORDER BY id DESC LIMIT 1";
+        let row: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.and_then(|r| r.0))
+    }
+
+    /// Open an alert.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn alert_open(
+        &self,
+        refurbisher_id: Option<i64>,
+        metric: &str,
+        value: &str,
+        threshold: &str,
+        message: &str,
+    ) -> Result<i64> {
+        const SQL: &str = "INSERT INTO alerts (refurbisher_id, metric, value, threshold, message, opened_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        let at = now();
+        let (id,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .bind(metric)
+            .bind(value)
+            .bind(threshold)
+            .bind(message)
+            .bind(at)
+            .fetch_one(p)
+            .await)?;
+        Ok(id)
+    }
+
+    /// Open alerts of a refurbisher, newest first: (metric, message).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn alerts_open(&self, refurbisher_id: i64) -> Result<Vec<(String, String)>> {
+        const SQL: &str = "SELECT metric, message FROM alerts WHERE refurbisher_id = $1 AND resolved_at IS NULL ORDER BY id DESC";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .fetch_all(p)
+            .await)?)
     }
 
     /// Drop the staged rows of a run that will not be applied (failed or discarded).

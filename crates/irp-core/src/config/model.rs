@@ -188,6 +188,9 @@ pub struct OffersConfig {
     pub price_locale: String,
     /// Canonical offer field → source field (column name, 1-based column number, or dotted path).
     pub mapping: Map<String, Value>,
+    /// A run that would deactivate more than this fraction of the active offers is
+    /// quarantined instead of applied. Default: 0.5.
+    pub max_removal_ratio: Decimal,
 }
 
 /// Credentials of an offer feed.

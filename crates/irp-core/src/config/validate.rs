@@ -58,6 +58,7 @@ pub const OFFERS_KEYS: &[&str] = &[
     "encoding",
     "price_locale",
     "mapping",
+    "max_removal_ratio",
 ];
 
 /// Keys of `offers.auth` for an `sftp` connection.
@@ -915,6 +916,29 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         },
     };
     let mapping = offer_mapping(&o, d, heading == Some(false));
+    let max_removal_ratio = match o.get("max_removal_ratio") {
+        None => Decimal::new(5, 1),
+        Some(v) => {
+            let parsed = match v {
+                Value::Number(n) => money::parse_plain_decimal(&n.to_string()),
+                Value::String(s) => money::parse_plain_decimal(s),
+                _ => None,
+            };
+            match parsed {
+                Some(r) if r > Decimal::ZERO && r <= Decimal::ONE => r.normalize(),
+                _ => {
+                    d.error(
+                        &o.at("max_removal_ratio"),
+                        format!(
+                            "expected a fraction above 0 and at most 1, like 0.5, got {}",
+                            describe(v)
+                        ),
+                    );
+                    Decimal::new(5, 1)
+                }
+            }
+        }
+    };
 
     if d.error_count() > errors_before {
         return None;
@@ -934,6 +958,7 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         encoding,
         price_locale,
         mapping,
+        max_removal_ratio,
     })
 }
 

@@ -1,0 +1,527 @@
+//! One feed run end to end: read the feed, stage its offers, diff them against the stored
+//! ones, and apply them atomically — or fail, or quarantine, without touching the offers.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use irp_core::config::model::OffersConfig;
+use irp_core::feed::{Offer, RowError};
+use irp_core::money;
+use irp_store::Store;
+use irp_store::offers::{RunReport, SnapshotDiff, StagedOffer, StoredRowError};
+use irp_store::refurbishers::StoredRefurbisher;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use crate::{FeedError, RowOutcome, read_offers};
+
+/// Row errors stored per run; the rest are counted.
+pub const MAX_STORED_ROW_ERRORS: usize = 1000;
+const BATCH: usize = 1000;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Applied; every row was accepted.
+    Succeeded,
+    /// Applied; some rows were rejected.
+    Partial,
+    /// The feed is identical to the one already applied; nothing to do.
+    Unchanged,
+    /// Suspicious (empty, or removing too much): nothing applied, kept for an operator.
+    Quarantined,
+    /// The feed could not be read: nothing applied.
+    Failed,
+}
+
+impl RunStatus {
+    /// The status as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Unchanged => "unchanged",
+            RunStatus::Quarantined => "quarantined",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The report of one run, as `irp feed import --json` prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportReport {
+    /// The run id.
+    pub run_id: i64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// HTTP status of the fetch, when HTTP.
+    pub http_status: Option<i64>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Records read (= accepted + rejected, always).
+    pub rows_read: u64,
+    /// Records that became offers.
+    pub rows_accepted: u64,
+    /// Records rejected.
+    pub rows_rejected: u64,
+    /// Offers created.
+    pub created: i64,
+    /// Offers updated.
+    pub updated: i64,
+    /// Offers unchanged.
+    pub unchanged: i64,
+    /// Offers removed (deactivated).
+    pub removed: i64,
+    /// Per field, how many offers changed it.
+    pub field_changes: std::collections::BTreeMap<String, i64>,
+    /// The first row errors.
+    pub errors: Vec<ErrorEntry>,
+    /// Row errors beyond those listed.
+    pub errors_dropped: u64,
+    /// Why it failed or was quarantined.
+    pub message: Option<String>,
+    /// Milliseconds the run took.
+    pub duration_ms: u64,
+}
+
+/// One row error in a report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorEntry {
+    /// Row (CSV: line) number.
+    pub row: u64,
+    /// Canonical field, when one.
+    pub field: Option<String>,
+    /// Raw value, when one.
+    pub value: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl From<&RowError> for ErrorEntry {
+    fn from(e: &RowError) -> Self {
+        ErrorEntry {
+            row: e.row,
+            field: e.field.clone(),
+            value: e.value.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// Errors that stop a run before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The refurbisher has no offers connector.
+    #[error("refurbisher `{0}` has no `offers` connector")]
+    NoConnector(String),
+    /// The feed file cannot be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] irp_store::StoreError),
+    /// A worker failed.
+    #[error("the feed reader stopped unexpectedly: {0}")]
+    Worker(String),
+}
+
+/// Decide whether a read feed may be applied: `Some(reason)` quarantines it.
+pub fn guard(
+    rows_read: u64,
+    rows_accepted: u64,
+    diff: &SnapshotDiff,
+    max_removal_ratio: Decimal,
+) -> Option<String> {
+    if rows_accepted == 0 {
+        return Some(if rows_read == 0 {
+            "the feed has no offers; applying it would deactivate every offer".to_owned()
+        } else {
+            format!(
+                "none of the {rows_read} rows of the feed is valid; applying it would deactivate every offer"
+            )
+        });
+    }
+    if diff.active_before > 0 && diff.removed > 0 {
+        let limit = max_removal_ratio * Decimal::from(diff.active_before);
+        if Decimal::from(diff.removed) > limit {
+            let pct = Decimal::from(diff.removed * 100) / Decimal::from(diff.active_before);
+            return Some(format!(
+                "the feed would deactivate {} of {} active offers ({}%), more than max_removal_ratio {} allows",
+                diff.removed,
+                diff.active_before,
+                pct.round_dp(1).normalize(),
+                max_removal_ratio
+            ));
+        }
+    }
+    None
+}
+
+/// Convert an offer to its stored form (prices in minor units of its currency).
+///
+/// # Errors
+/// A price with more decimals than the currency has.
+pub fn stage(offer: Offer, row: u64) -> Result<StagedOffer, Vec<RowError>> {
+    let digits = money::minor_digits(&offer.currency_iso);
+    let mut errors = Vec::new();
+    let mut minor = |field: &str, d: Decimal| {
+        money::to_minor(d, digits).or_else(|| {
+            errors.push(RowError {
+                row,
+                field: Some(field.to_owned()),
+                value: Some(d.to_string()),
+                message: format!(
+                    "has more decimals than {} has ({digits})",
+                    offer.currency_iso
+                ),
+            });
+            None
+        })
+    };
+    let p = minor("price_purchase_amount", offer.price_purchase_amount);
+    let c = minor("price_consumer_amount", offer.price_consumer_amount);
+    match (p, c) {
+        (Some(p), Some(c)) => Ok(StagedOffer {
+            sku: offer.sku,
+            row_number: i64::try_from(row).unwrap_or(i64::MAX),
+            ean: offer.ean,
+            name: offer.name,
+            stock_available: offer.stock_available,
+            price_purchase_minor: p,
+            price_consumer_minor: c,
+            currency: offer.currency_iso,
+            tax_percentage: offer.tax_percentage.map(|t| t.to_string()),
+            attributes: offer.attributes,
+        }),
+        _ => Err(errors),
+    }
+}
+
+enum Msg {
+    Offers(Vec<StagedOffer>),
+    Errors(Vec<RowError>),
+}
+
+struct Tally {
+    rows_read: u64,
+    rows_accepted: u64,
+    rows_rejected: u64,
+}
+
+/// Read `input` on a blocking thread, sending staged batches and row errors to `tx`.
+/// Duplicate SKUs and prices too precise for the currency are row errors here.
+fn read_blocking(
+    offers: &OffersConfig,
+    currency: &str,
+    input: impl Read,
+    tx: &tokio::sync::mpsc::Sender<Msg>,
+) -> Result<Tally, FeedError> {
+    let mut seen: HashMap<u64, u64> = HashMap::new();
+    let hasher = RandomState::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut tally = Tally {
+        rows_read: 0,
+        rows_accepted: 0,
+        rows_rejected: 0,
+    };
+    let reject = |tally: &mut Tally, errors: Vec<RowError>| {
+        tally.rows_rejected += 1;
+        let _ = tx.blocking_send(Msg::Errors(errors));
+    };
+    read_offers(offers, currency, input, &mut |o| {
+        tally.rows_read += 1;
+        match o {
+            RowOutcome::Rejected(errors) => reject(&mut tally, errors),
+            RowOutcome::Offer { row, offer } => {
+                let key = hasher.hash_one(offer.sku.as_str());
+                if let Some(first) = seen.get(&key) {
+                    let sku = offer.sku.clone();
+                    reject(
+                        &mut tally,
+                        vec![RowError {
+                            row,
+                            field: Some("sku".into()),
+                            value: Some(sku),
+                            message: format!(
+                                "SKU already seen in this feed at row {first}; this row is skipped"
+                            ),
+                        }],
+                    );
+                    return;
+                }
+                match stage(offer, row) {
+                    Err(errors) => reject(&mut tally, errors),
+                    Ok(staged) => {
+                        seen.insert(key, row);
+                        tally.rows_accepted += 1;
+                        batch.push(staged);
+                        if batch.len() == BATCH {
+                            let _ = tx.blocking_send(Msg::Offers(std::mem::replace(
+                                &mut batch,
+                                Vec::with_capacity(BATCH),
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    })?;
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(Msg::Offers(batch));
+    }
+    Ok(tally)
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        bytes,
+    ))
+}
+
+/// Import a feed file for a refurbisher: one run, stored with its report.
+///
+/// # Errors
+/// The refurbisher has no offers connector, the file cannot be opened, or the store fails.
+/// A feed that cannot be read is not an error here: the run ends `failed` and says why.
+pub async fn import_file(
+    store: &Store,
+    r: &StoredRefurbisher,
+    path: &Path,
+    trigger: &str,
+) -> Result<ImportReport, ImportError> {
+    let offers = r
+        .model
+        .offers
+        .clone()
+        .ok_or_else(|| ImportError::NoConnector(r.key.clone()))?;
+    let started = Instant::now();
+    let open = |path: &Path| {
+        std::fs::File::open(path).map_err(|source| ImportError::Open {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    open(path)?;
+    let run_id = store.feed_run_start(r.id, trigger).await?;
+    let owned = path.to_owned();
+    let (hash, bytes) = tokio::task::spawn_blocking(move || sha256_file(&owned))
+        .await
+        .map_err(|e| ImportError::Worker(e.to_string()))?
+        .map_err(|source| ImportError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let mut report = ImportReport {
+        run_id,
+        status: RunStatus::Failed,
+        http_status: None,
+        bytes,
+        rows_read: 0,
+        rows_accepted: 0,
+        rows_rejected: 0,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        removed: 0,
+        field_changes: Default::default(),
+        errors: Vec::new(),
+        errors_dropped: 0,
+        message: None,
+        duration_ms: 0,
+    };
+
+    if store.feed_current_hash(r.id).await?.as_deref() == Some(hash.as_str()) {
+        report.status = RunStatus::Unchanged;
+        report.message = Some("the feed is identical to the one already applied".into());
+        finish(store, &mut report, None, Some(hash), started).await?;
+        return Ok(report);
+    }
+
+    let file = open(path)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
+    let currency = r.model.currency.clone();
+    let cfg = offers.clone();
+    let reader = tokio::task::spawn_blocking(move || read_blocking(&cfg, &currency, file, &tx));
+    let mut stored_errors = Vec::new();
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Offers(batch) => {
+                store.feed_stage(run_id, &batch).await?;
+            }
+            Msg::Errors(errors) => {
+                for e in &errors {
+                    if report.errors.len() < MAX_STORED_ROW_ERRORS {
+                        report.errors.push(ErrorEntry::from(e));
+                        stored_errors.push(StoredRowError {
+                            row_number: i64::try_from(e.row).unwrap_or(i64::MAX),
+                            field: e.field.clone(),
+                            value: e.value.clone(),
+                            message: e.message.clone(),
+                        });
+                    } else {
+                        report.errors_dropped += 1;
+                    }
+                }
+                if stored_errors.len() >= 500 {
+                    store
+                        .feed_row_errors_add(run_id, &std::mem::take(&mut stored_errors))
+                        .await?;
+                }
+            }
+        }
+    }
+    store.feed_row_errors_add(run_id, &stored_errors).await?;
+    let read = reader
+        .await
+        .map_err(|e| ImportError::Worker(e.to_string()))?;
+    let tally = match read {
+        Ok(t) => t,
+        Err(e) => {
+            store.feed_discard(run_id).await?;
+            report.status = RunStatus::Failed;
+            report.message = Some(e.to_string());
+            finish(store, &mut report, None, Some(hash), started).await?;
+            return Ok(report);
+        }
+    };
+    report.rows_read = tally.rows_read;
+    report.rows_accepted = tally.rows_accepted;
+    report.rows_rejected = tally.rows_rejected;
+
+    let diff = store.feed_diff(r.id, run_id).await?;
+    if let Some(reason) = guard(
+        tally.rows_read,
+        tally.rows_accepted,
+        &diff,
+        offers.max_removal_ratio,
+    ) {
+        report.status = RunStatus::Quarantined;
+        report.message = Some(format!(
+            "{reason}; nothing was applied. Check the feed, then `irp feed apply {run_id}` to apply it anyway"
+        ));
+        store
+            .alert_open(
+                Some(r.id),
+                "feed_quarantined",
+                &run_id.to_string(),
+                &offers.max_removal_ratio.to_string(),
+                &format!("feed run {run_id} of `{}` quarantined: {reason}", r.key),
+            )
+            .await?;
+        finish(store, &mut report, Some(diff), Some(hash), started).await?;
+        return Ok(report);
+    }
+    report.status = if tally.rows_rejected > 0 {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    };
+    let applied = store
+        .feed_apply(r.id, run_id, report.status.as_str())
+        .await?;
+    finish(store, &mut report, Some(applied), Some(hash), started).await?;
+    Ok(report)
+}
+
+async fn finish(
+    store: &Store,
+    report: &mut ImportReport,
+    diff: Option<SnapshotDiff>,
+    hash: Option<String>,
+    started: Instant,
+) -> Result<(), ImportError> {
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Some(d) = &diff {
+        report.created = d.created;
+        report.updated = d.updated;
+        report.unchanged = d.unchanged;
+        report.removed = d.removed;
+        report.field_changes = d.field_changes.clone();
+    }
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    store
+        .feed_run_finish(
+            report.run_id,
+            &RunReport {
+                status: report.status.as_str().to_owned(),
+                http_status: report.http_status,
+                bytes: as_i64(report.bytes),
+                duration_ms: as_i64(report.duration_ms),
+                rows_read: as_i64(report.rows_read),
+                rows_accepted: as_i64(report.rows_accepted),
+                rows_rejected: as_i64(report.rows_rejected),
+                diff,
+                errors_dropped: as_i64(report.errors_dropped),
+                message: report.message.clone(),
+                content_hash: hash,
+            },
+        )
+        .await?;
+    tracing::info!(
+        run = report.run_id,
+        status = report.status.as_str(),
+        rows_read = report.rows_read,
+        rows_rejected = report.rows_rejected,
+        "Feed run finished"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(active_before: i64, removed: i64) -> SnapshotDiff {
+        SnapshotDiff {
+            active_before,
+            removed,
+            ..SnapshotDiff::default()
+        }
+    }
+
+    #[test]
+    fn guards_quarantine_empty_feeds_and_mass_removal() {
+        let half = Decimal::new(5, 1);
+        assert_eq!(
+            guard(0, 0, &diff(0, 0), half).unwrap(),
+            "the feed has no offers; applying it would deactivate every offer"
+        );
+        assert!(
+            guard(10, 0, &diff(0, 0), half)
+                .unwrap()
+                .starts_with("none of the 10 rows")
+        );
+        assert_eq!(
+            guard(10, 10, &diff(100, 50), half),
+            None,
+            "exactly half may go"
+        );
+        assert_eq!(
+            guard(10, 10, &diff(100, 51), half).unwrap(),
+            "the feed would deactivate 51 of 100 active offers (51%), more than max_removal_ratio 0.5 allows"
+        );
+        assert_eq!(guard(1, 1, &diff(0, 0), half), None, "a first feed creates");
+    }
+}

@@ -1,0 +1,236 @@
+//! Feed runs end to end on both databases: files in, offers out, and every way a feed can be
+//! bad leaves the stored offers as they were.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use irp_core::config::parse_document;
+use irp_pipeline::import::{RunStatus, import_file};
+use irp_store::db_tests;
+use irp_store::refurbishers::StoredRefurbisher;
+use irp_store::testkit::TestDb;
+
+async fn refurbisher(db: &TestDb, file: &str) -> StoredRefurbisher {
+    let path = format!(
+        "{}/../../config/refurbishers/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let doc = parse_document(&std::fs::read_to_string(path).unwrap());
+    let out = db
+        .store
+        .refurbisher_apply(&doc.refurbishers, "test")
+        .await
+        .unwrap();
+    db.store
+        .refurbisher_get(&out[0].key)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+const HEAD: &str = "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n";
+
+fn flexit_feed(rows: &[(&str, i64, &str)]) -> String {
+    let mut s = HEAD.to_owned();
+    for (sku, stock, price) in rows {
+        s.push_str(&format!(
+            "{sku};Device {sku};{stock};4006381333931;{price};999,00\n"
+        ));
+    }
+    s
+}
+
+struct Feed(tempfile::TempDir);
+
+impl Feed {
+    fn new() -> Feed {
+        Feed(tempfile::tempdir().unwrap())
+    }
+    fn write(&self, text: &str) -> std::path::PathBuf {
+        let p = self.0.path().join(format!("feed-{}.csv", text.len()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+async fn skus(db: &TestDb, rid: i64) -> Vec<(String, i64, i64)> {
+    db.store
+        .offers_list(rid, false, 1000, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.sku, o.stock_available, o.price_purchase_minor))
+        .collect()
+}
+
+db_tests!(
+    a_flexit_feed_imports_then_reimports_unchanged,
+    bad_rows_are_reported_and_the_rest_applied,
+    an_empty_feed_is_quarantined_and_removes_nothing,
+    mass_removal_is_quarantined_until_applied_on_purpose,
+    an_unreadable_feed_fails_and_removes_nothing,
+);
+
+async fn a_flexit_feed_imports_then_reimports_unchanged(db: TestDb) {
+    let r = refurbisher(&db, "flexit.json").await;
+    let f = Feed::new();
+    let path = f.write(&flexit_feed(&[("A", 5, "1.234,56"), ("B", 0, "10,00")]));
+    let rep = import_file(&db.store, &r, &path, "manual").await.unwrap();
+    assert_eq!(rep.status, RunStatus::Succeeded, "{rep:?}");
+    assert_eq!(
+        (
+            rep.rows_read,
+            rep.rows_accepted,
+            rep.rows_rejected,
+            rep.created
+        ),
+        (2, 2, 0, 2)
+    );
+    assert_eq!(
+        skus(&db, r.id).await,
+        [("A".into(), 5, 123_456), ("B".into(), 0, 1000)]
+    );
+    let again = import_file(&db.store, &r, &path, "manual").await.unwrap();
+    assert_eq!(again.status, RunStatus::Unchanged);
+    let run = db.store.feed_run(again.run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, "unchanged");
+}
+
+async fn bad_rows_are_reported_and_the_rest_applied(db: TestDb) {
+    let r = refurbisher(&db, "flexit.json").await;
+    let f = Feed::new();
+    let mut text = flexit_feed(&[("A", 5, "12,50"), ("A", 6, "12,50"), ("C", -1, "1,00")]);
+    text.push_str("D;x;1;4006381333931;12.50;1,00\n");
+    let rep = import_file(&db.store, &r, &f.write(&text), "manual")
+        .await
+        .unwrap();
+    assert_eq!(rep.status, RunStatus::Partial);
+    assert_eq!(rep.rows_read, rep.rows_accepted + rep.rows_rejected);
+    assert_eq!((rep.rows_accepted, rep.rows_rejected), (1, 3));
+    let errors: Vec<String> = rep
+        .errors
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}={:?}: {}",
+                e.row,
+                e.field.as_deref().unwrap_or("-"),
+                e.value.as_deref().unwrap_or(""),
+                e.message
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "3 sku=\"A\": SKU already seen in this feed at row 2; this row is skipped",
+            "4 stock_available=\"-1\": must not be negative",
+            "5 price_purchase_amount=\"12.50\": expected a price written as in nl_NL (like 1.234,56)",
+        ]
+    );
+    assert_eq!(db.store.feed_row_errors(rep.run_id).await.unwrap().len(), 3);
+    assert_eq!(skus(&db, r.id).await, [("A".into(), 5, 1250)]);
+}
+
+async fn an_empty_feed_is_quarantined_and_removes_nothing(db: TestDb) {
+    let r = refurbisher(&db, "flexit.json").await;
+    let f = Feed::new();
+    import_file(
+        &db.store,
+        &r,
+        &f.write(&flexit_feed(&[("A", 5, "1,00")])),
+        "manual",
+    )
+    .await
+    .unwrap();
+    let rep = import_file(&db.store, &r, &f.write(HEAD), "manual")
+        .await
+        .unwrap();
+    assert_eq!(rep.status, RunStatus::Quarantined);
+    assert!(
+        rep.message
+            .as_deref()
+            .unwrap()
+            .starts_with("the feed has no offers"),
+        "{:?}",
+        rep.message
+    );
+    assert_eq!(skus(&db, r.id).await, [("A".into(), 5, 100)]);
+    let alerts = db.store.alerts_open(r.id).await.unwrap();
+    assert_eq!(alerts[0].0, "feed_quarantined");
+}
+
+async fn mass_removal_is_quarantined_until_applied_on_purpose(db: TestDb) {
+    let r = refurbisher(&db, "flexit.json").await;
+    let f = Feed::new();
+    import_file(
+        &db.store,
+        &r,
+        &f.write(&flexit_feed(&[
+            ("A", 1, "1,00"),
+            ("B", 1, "1,00"),
+            ("C", 1, "1,00"),
+        ])),
+        "manual",
+    )
+    .await
+    .unwrap();
+    let rep = import_file(
+        &db.store,
+        &r,
+        &f.write(&flexit_feed(&[("A", 1, "1,00")])),
+        "manual",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rep.status, RunStatus::Quarantined);
+    assert_eq!(rep.removed, 2);
+    assert_eq!(skus(&db, r.id).await.len(), 3, "nothing applied");
+    // An operator looks at it and applies it anyway.
+    db.store
+        .feed_apply(r.id, rep.run_id, "succeeded")
+        .await
+        .unwrap();
+    assert_eq!(skus(&db, r.id).await, [("A".into(), 1, 100)]);
+}
+
+async fn an_unreadable_feed_fails_and_removes_nothing(db: TestDb) {
+    let r = refurbisher(&db, "iused-stores.json").await;
+    let f = Feed::new();
+    let good = r#"{"offers":[{"description":"iPad","sku":"IU-1","quantity":3,"ean":"4006381333931","costPrice":199.95,"priceConsumer":329,"currencyIso":"EUR","taxPercentage":21}]}"#;
+    assert_eq!(
+        import_file(&db.store, &r, &f.write(good), "manual")
+            .await
+            .unwrap()
+            .status,
+        RunStatus::Succeeded
+    );
+    let truncated = &good[..good.len() - 10];
+    let rep = import_file(&db.store, &r, &f.write(truncated), "manual")
+        .await
+        .unwrap();
+    assert_eq!(rep.status, RunStatus::Failed);
+    assert!(
+        rep.message
+            .as_deref()
+            .unwrap()
+            .starts_with("JSON is not valid at line 1"),
+        "{:?}",
+        rep.message
+    );
+    assert_eq!(
+        db.store
+            .offers_list(r.id, false, 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let rep = import_file(&db.store, &r, &f.write(r#"{"data": []}"#), "manual")
+        .await
+        .unwrap();
+    assert_eq!(rep.status, RunStatus::Failed);
+    assert_eq!(
+        rep.message.as_deref(),
+        Some("offer_location `offers` is not in the feed; check `offer_location`")
+    );
+}
