@@ -43,9 +43,10 @@ pub struct Global {
     #[arg(long, env = "IRP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
-    /// Log filter, e.g. `info` or `irp=debug,sqlx=warn`.
-    #[arg(long, env = "IRP_LOG", default_value = "info,sqlx=warn", global = true)]
-    pub log: String,
+    /// Log filter, e.g. `info` or `irp=debug,sqlx=warn`. Default: `info,sqlx=warn` for `serve`,
+    /// `warn` for the other commands (their results are printed, not logged).
+    #[arg(long, env = "IRP_LOG", global = true)]
+    pub log: Option<String>,
 }
 
 /// Log output format.
@@ -73,6 +74,91 @@ pub enum Command {
     /// The encrypted secret store (values referenced as `${secret:NAME}`).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Offer feeds: preview, import, runs.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+    /// Stored offers.
+    #[command(subcommand)]
+    Offers(OffersCommand),
+}
+
+/// `irp feed …`.
+#[derive(Debug, Subcommand)]
+pub enum FeedCommand {
+    /// Read a feed and show what it would give, without writing anything.
+    Preview {
+        /// Connector key.
+        key: String,
+        /// Read this file instead of fetching the feed.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// How many offers to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a feed now: one run, applied atomically unless it fails or is quarantined.
+    ///
+    /// Exits 0 when the run succeeded, was partial or unchanged; 1 when it failed or was
+    /// quarantined.
+    Import {
+        /// Connector key.
+        key: String,
+        /// Import this file (a manual upload) instead of fetching the feed.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The latest runs of a refurbisher.
+    Runs {
+        /// Connector key.
+        key: String,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run with its row errors.
+    Show {
+        /// Run id.
+        run_id: i64,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply a quarantined run on purpose.
+    Apply {
+        /// Run id.
+        run_id: i64,
+    },
+}
+
+/// `irp offers …`.
+#[derive(Debug, Subcommand)]
+pub enum OffersCommand {
+    /// A refurbisher's offers, by SKU (prices as decimal strings).
+    List {
+        /// Connector key.
+        key: String,
+        /// Include offers the latest feed no longer has.
+        #[arg(long)]
+        all: bool,
+        /// How many offers.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Skip this many.
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `irp serve`.

@@ -16,7 +16,7 @@ use crate::cli::{ConfigCommand, Global, RefurbisherCommand, SecretCommand};
 use crate::secret_key;
 
 /// Who the CLI acts as, for the audit log.
-fn actor() -> String {
+pub fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -282,7 +282,7 @@ fn status_json(r: &StoredRefurbisher) -> Value {
 }
 
 /// Print rows as aligned columns.
-fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, c) in row.iter().enumerate() {
@@ -445,6 +445,32 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The refurbisher `key`, or an error that suggests a close key.
+pub async fn refurbisher_or_hint(store: &Store, key: &str) -> Result<StoredRefurbisher> {
+    if let Some(r) = store.refurbisher_get(key).await? {
+        return Ok(r);
+    }
+    let known: Vec<String> = store
+        .refurbisher_list()
+        .await?
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    let hint = irp_core::config::suggest::did_you_mean(key, known.iter().map(String::as_str))
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_else(|| {
+            format!(
+                "; known: {}",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )
+        });
+    bail!("no refurbisher `{key}`{hint}")
 }
 
 /// `irp secret …`.

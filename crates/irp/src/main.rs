@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod cli;
 mod commands;
+mod feed_cmd;
 mod secret_key;
 mod server;
 
@@ -38,7 +39,15 @@ fn init_tracing(format: LogFormat, filter: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.log_format, &cli.global.log);
+    let default_filter = if matches!(cli.command, Command::Serve(_)) {
+        "info,sqlx=warn"
+    } else {
+        "warn"
+    };
+    init_tracing(
+        cli.global.log_format,
+        cli.global.log.as_deref().unwrap_or(default_filter),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,6 +65,8 @@ fn main() -> ExitCode {
             Command::Config(c) => commands::config(&cli.global, c).await,
             Command::Refurbisher(c) => commands::refurbisher(&cli.global, c).await,
             Command::Secret(c) => commands::secret(&cli.global, c).await,
+            Command::Feed(c) => feed_cmd::feed(&cli.global, c).await,
+            Command::Offers(c) => feed_cmd::offers(&cli.global, c).await,
         }
     });
     match result {

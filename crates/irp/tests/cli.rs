@@ -211,6 +211,7 @@ db_tests!(
     a_document_with_errors_applies_nothing,
     secret_values_never_appear_in_any_output,
     serve_answers_health_metrics_and_home_and_stops_on_sigterm,
+    a_feed_file_is_previewed_imported_and_listed,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -492,4 +493,129 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
             .any(|l| l.contains("SIGTERM received, shutting down")),
         "{rest:?}"
     );
+}
+
+async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    assert!(
+        irp.run(&[
+            "refurbisher",
+            "apply",
+            "-f",
+            "config/refurbishers/flexit.json"
+        ])
+        .status
+        .success()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("FlexIT_Feed.csv");
+    std::fs::write(
+        &feed,
+        "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\r\n\
+         FLX-1;iPhone 13 128GB;5;0194252707234;1.234,56;1.499,00\r\n\
+         FLX-2;\"Galaxy; S21\";2;4006381333931;99,5;149\r\n\
+         FLX-3;Pixel;1;123;12,50;20,00\r\n",
+    )
+    .unwrap();
+    let file = feed.to_str().unwrap();
+
+    // Without --file, an SFTP feed cannot be fetched yet, and IRP says so.
+    let out = irp.run(&["feed", "import", "flexit"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("fetching feeds over `sftp` is not built yet; import a downloaded copy of the feed with --file PATH"), "{}", stderr(&out));
+
+    let out = irp.run(&["feed", "preview", "flexit", "--file", file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 rows read, 2 accepted, 1 rejected (nothing was written)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        db.store.feed_runs(15, 10).await.unwrap().is_empty(),
+        "preview writes nothing"
+    );
+
+    let out = irp.run(&["feed", "import", "flexit", "--file", file, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["status"], "partial");
+    assert_eq!(rep["http_status"], Value::Null);
+    assert_eq!(
+        (
+            rep["rows_read"].as_u64(),
+            rep["rows_accepted"].as_u64(),
+            rep["rows_rejected"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(
+        (
+            rep["created"].as_i64(),
+            rep["updated"].as_i64(),
+            rep["unchanged"].as_i64(),
+            rep["removed"].as_i64()
+        ),
+        (Some(2), Some(0), Some(0), Some(0))
+    );
+    assert_eq!(
+        rep["errors"][0],
+        serde_json::json!({"row": 4, "field": "ean", "value": "123", "message": "not a valid EAN/GTIN: expected 8, 12, 13 or 14 digits, got 3"})
+    );
+
+    let out = irp.run(&["offers", "list", "flexit", "--json"]);
+    let offers: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(offers[0]["sku"], "FLX-1");
+    assert_eq!(offers[0]["price_purchase_amount"], "1234.56");
+    assert_eq!(offers[1]["price_consumer_amount"], "149.00");
+
+    let out = irp.run(&["feed", "import", "flexit", "--file", file]);
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some(
+            format!(
+                "run {} of flexit: unchanged",
+                rep["run_id"].as_i64().unwrap() + 1
+            )
+            .as_str()
+        )
+    );
+
+    // A header-only feed is quarantined (exit 1) and applied only on purpose.
+    std::fs::write(
+        &feed,
+        "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\r\n",
+    )
+    .unwrap();
+    let out = irp.run(&["feed", "import", "flexit", "--file", file, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["status"], "quarantined");
+    assert_eq!(
+        db.store.offers_list(15, false, 10, 0).await.unwrap().len(),
+        2
+    );
+    let run = rep["run_id"].as_i64().unwrap().to_string();
+    let out = irp.run(&["feed", "apply", &run]);
+    assert_eq!(
+        stdout(&out),
+        format!("applied run {run}: 0 created, 0 updated, 0 unchanged, 2 removed\n")
+    );
+    assert!(
+        db.store
+            .offers_list(15, false, 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let out = irp.run(&["feed", "runs", "flexit", "--json"]);
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["succeeded", "unchanged", "partial"]);
 }

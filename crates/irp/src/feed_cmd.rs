@@ -1,0 +1,446 @@
+//! `irp feed …` and `irp offers …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use irp_core::config::model::Connection;
+use irp_core::feed::RowError;
+use irp_core::money;
+use irp_pipeline::import::{ImportReport, RunStatus, import_file};
+use irp_pipeline::{RowOutcome, read_offers};
+use irp_store::Store;
+use irp_store::refurbishers::StoredRefurbisher;
+use serde_json::json;
+
+use crate::cli::{FeedCommand, Global, OffersCommand};
+use crate::commands::{actor, open_store, refurbisher_or_hint, table};
+
+/// The file to read for `r`: `--file`, or the `file` connection's path (references resolved).
+async fn feed_file(
+    global: &Global,
+    store: &Store,
+    r: &StoredRefurbisher,
+    file: Option<PathBuf>,
+) -> Result<PathBuf> {
+    if let Some(f) = file {
+        return Ok(f);
+    }
+    let Some(offers) = &r.model.offers else {
+        bail!(
+            "refurbisher `{}` has no `offers` connector; import a file with --file PATH",
+            r.key
+        );
+    };
+    match offers.connection {
+        Connection::File => {
+            let raw = offers.path.clone().unwrap_or_default();
+            let key = crate::secret_key::load(&global.secret_key_file, false).ok();
+            let resolved = store.resolve_references(key.as_ref(), &json!(raw)).await?;
+            Ok(PathBuf::from(
+                resolved.expose().as_str().unwrap_or_default(),
+            ))
+        }
+        Connection::Upload => bail!(
+            "`{}` receives its offers by upload: import a file with --file PATH",
+            r.key
+        ),
+        other => bail!(
+            "fetching feeds over `{}` is not built yet; import a downloaded copy of the feed with --file PATH",
+            serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+fn amount(minor: i64, currency: &str) -> String {
+    money::from_minor(minor, money::minor_digits(currency)).to_string()
+}
+
+fn print_errors(errors: &[(u64, Option<String>, Option<String>, String)], total: u64) {
+    if errors.is_empty() {
+        return;
+    }
+    outln!("  rejected rows: {total}; errors:");
+    for (row, field, value, message) in errors {
+        let field = field.as_deref().unwrap_or("-");
+        match value {
+            Some(v) => outln!(
+                "    row {row}  {field} {}: {message}",
+                serde_json::Value::String(v.clone())
+            ),
+            None => outln!("    row {row}  {field}: {message}"),
+        }
+    }
+}
+
+fn print_report(key: &str, rep: &ImportReport) {
+    outln!("run {} of {key}: {}", rep.run_id, rep.status.as_str());
+    if let Some(m) = &rep.message {
+        outln!("  {m}");
+    }
+    if matches!(rep.status, RunStatus::Unchanged) {
+        return;
+    }
+    outln!(
+        "  rows: {} read, {} accepted, {} rejected ({} bytes, {} ms)",
+        rep.rows_read,
+        rep.rows_accepted,
+        rep.rows_rejected,
+        rep.bytes,
+        rep.duration_ms
+    );
+    if rep.status != RunStatus::Failed {
+        let fields = if rep.field_changes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                rep.field_changes
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let verb = if rep.status == RunStatus::Quarantined {
+            "would be"
+        } else {
+            "offers"
+        };
+        outln!(
+            "  {verb}: {} created, {} updated{fields}, {} unchanged, {} removed",
+            rep.created,
+            rep.updated,
+            rep.unchanged,
+            rep.removed
+        );
+    }
+    let errors: Vec<_> = rep
+        .errors
+        .iter()
+        .map(|e| (e.row, e.field.clone(), e.value.clone(), e.message.clone()))
+        .collect();
+    print_errors(&errors, rep.rows_rejected);
+}
+
+/// `irp feed …`.
+pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
+    let store = open_store(global).await?;
+    match cmd {
+        FeedCommand::Preview {
+            key,
+            file,
+            limit,
+            json,
+        } => {
+            let r = refurbisher_or_hint(&store, &key).await?;
+            let path = feed_file(global, &store, &r, file).await?;
+            let Some(offers) = r.model.offers.clone() else {
+                bail!("refurbisher `{key}` has no `offers` connector")
+            };
+            let currency = r.model.currency.clone();
+            let shown_path = path.display().to_string();
+            let (stats, shown, errors, read_error) = tokio::task::spawn_blocking(move || {
+                let mut shown = Vec::new();
+                let mut errors: Vec<RowError> = Vec::new();
+                let file = std::fs::File::open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                let result = read_offers(
+                    &offers,
+                    &currency,
+                    std::io::BufReader::new(file),
+                    &mut |o| match o {
+                        RowOutcome::Offer { row, offer } => {
+                            if shown.len() < limit {
+                                shown.push((row, offer));
+                            }
+                        }
+                        RowOutcome::Rejected(e) => {
+                            if errors.len() < 1000 {
+                                errors.extend(e);
+                            }
+                        }
+                    },
+                );
+                let (stats, read_error) = match result {
+                    Ok(s) => (s, None),
+                    Err(e) => (irp_pipeline::ReadStats::default(), Some(e.to_string())),
+                };
+                anyhow::Ok((stats, shown, errors, read_error))
+            })
+            .await??;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "file": shown_path,
+                        "error": read_error,
+                        "rows_read": stats.rows_read,
+                        "rows_accepted": stats.rows_accepted,
+                        "rows_rejected": stats.rows_rejected,
+                        "offers": shown.iter().map(|(row, o)| json!({"row": row, "offer": o})).collect::<Vec<_>>(),
+                        "errors": errors,
+                    }))?
+                );
+            } else {
+                if let Some(e) = &read_error {
+                    outln!("the feed cannot be read: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                outln!(
+                    "{shown_path}: {} rows read, {} accepted, {} rejected (nothing was written)",
+                    stats.rows_read,
+                    stats.rows_accepted,
+                    stats.rows_rejected
+                );
+                let rows: Vec<Vec<String>> = shown
+                    .iter()
+                    .map(|(row, o)| {
+                        vec![
+                            row.to_string(),
+                            o.sku.clone(),
+                            o.ean.clone(),
+                            o.name.chars().take(40).collect(),
+                            o.stock_available.to_string(),
+                            o.price_purchase_amount.to_string(),
+                            o.price_consumer_amount.to_string(),
+                            o.currency_iso.clone(),
+                        ]
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    table(
+                        &[
+                            "ROW", "SKU", "EAN", "NAME", "STOCK", "PURCHASE", "CONSUMER", "CUR",
+                        ],
+                        &rows,
+                    );
+                }
+                let errs: Vec<_> = errors
+                    .iter()
+                    .take(50)
+                    .map(|e| (e.row, e.field.clone(), e.value.clone(), e.message.clone()))
+                    .collect();
+                print_errors(&errs, stats.rows_rejected);
+            }
+            Ok(if read_error.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        FeedCommand::Import { key, file, json } => {
+            let r = refurbisher_or_hint(&store, &key).await?;
+            let trigger = if file.is_some() { "upload" } else { "manual" };
+            let path = feed_file(global, &store, &r, file).await?;
+            let rep = import_file(&store, &r, &path, trigger).await?;
+            store
+                .audit(&actor(), "feed.import", &key, json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "file": path.display().to_string() }))
+                .await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                print_report(&key, &rep);
+            }
+            Ok(match rep.status {
+                RunStatus::Succeeded | RunStatus::Partial | RunStatus::Unchanged => {
+                    ExitCode::SUCCESS
+                }
+                RunStatus::Failed | RunStatus::Quarantined => ExitCode::FAILURE,
+            })
+        }
+        FeedCommand::Runs { key, limit, json } => {
+            let r = refurbisher_or_hint(&store, &key).await?;
+            let runs = store.feed_runs(r.id, limit).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&runs)?);
+            } else if runs.is_empty() {
+                outln!("no feed runs for `{key}` yet: run `irp feed import {key}`");
+            } else {
+                let rows: Vec<Vec<String>> = runs
+                    .iter()
+                    .map(|run| {
+                        vec![
+                            run.id.to_string(),
+                            run.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            run.triggered_by.clone(),
+                            run.status.clone(),
+                            run.http_status.map_or("-".into(), |s| s.to_string()),
+                            run.rows_read.to_string(),
+                            run.rows_rejected.to_string(),
+                            format!("+{} ~{} -{}", run.created, run.updated, run.removed),
+                            run.message
+                                .clone()
+                                .unwrap_or_default()
+                                .chars()
+                                .take(60)
+                                .collect(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "RUN",
+                        "STARTED (UTC)",
+                        "TRIGGER",
+                        "STATUS",
+                        "HTTP",
+                        "ROWS",
+                        "REJECTED",
+                        "OFFERS",
+                        "MESSAGE",
+                    ],
+                    &rows,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeedCommand::Show { run_id, json } => {
+            let Some(run) = store.feed_run(run_id).await? else {
+                bail!("no feed run {run_id}")
+            };
+            let errors = store.feed_row_errors(run_id).await?;
+            if json {
+                let mut v = serde_json::to_value(&run)?;
+                v["errors"] = serde_json::to_value(&errors)?;
+                outln!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                outln!("run {} ({}): {}", run.id, run.triggered_by, run.status);
+                if let Some(m) = &run.message {
+                    outln!("  {m}");
+                }
+                outln!(
+                    "  started {}, {} bytes, {} ms",
+                    run.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    run.bytes,
+                    run.duration_ms.unwrap_or(0)
+                );
+                outln!(
+                    "  rows: {} read, {} accepted, {} rejected",
+                    run.rows_read,
+                    run.rows_accepted,
+                    run.rows_rejected
+                );
+                outln!(
+                    "  offers: {} created, {} updated, {} unchanged, {} removed",
+                    run.created,
+                    run.updated,
+                    run.unchanged,
+                    run.removed
+                );
+                let errs: Vec<_> = errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            u64::try_from(e.row_number).unwrap_or(0),
+                            e.field.clone(),
+                            e.value.clone(),
+                            e.message.clone(),
+                        )
+                    })
+                    .collect();
+                print_errors(&errs, u64::try_from(run.rows_rejected).unwrap_or(0));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeedCommand::Apply { run_id } => {
+            let Some(run) = store.feed_run(run_id).await? else {
+                bail!("no feed run {run_id}")
+            };
+            if run.status != "quarantined" {
+                bail!(
+                    "feed run {run_id} is {}, not quarantined; only quarantined runs are applied by hand",
+                    run.status
+                );
+            }
+            let status = if run.rows_rejected > 0 {
+                "partial"
+            } else {
+                "succeeded"
+            };
+            let diff = store.feed_apply(run.refurbisher_id, run_id, status).await?;
+            store
+                .audit(
+                    &actor(),
+                    "feed.apply",
+                    &run_id.to_string(),
+                    json!({ "refurbisher_id": run.refurbisher_id, "diff": diff }),
+                )
+                .await?;
+            outln!(
+                "applied run {run_id}: {} created, {} updated, {} unchanged, {} removed",
+                diff.created,
+                diff.updated,
+                diff.unchanged,
+                diff.removed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `irp offers …`.
+pub async fn offers(global: &Global, cmd: OffersCommand) -> Result<ExitCode> {
+    let store = open_store(global).await?;
+    let OffersCommand::List {
+        key,
+        all,
+        limit,
+        offset,
+        json,
+    } = cmd;
+    let r = refurbisher_or_hint(&store, &key).await?;
+    let offers = store.offers_list(r.id, all, limit, offset).await?;
+    if json {
+        let rows: Vec<serde_json::Value> = offers
+            .iter()
+            .map(|o| {
+                json!({
+                    "sku": o.sku,
+                    "ean": o.ean,
+                    "name": o.name,
+                    "stock_available": o.stock_available,
+                    "price_purchase_amount": amount(o.price_purchase_minor, &o.currency),
+                    "price_consumer_amount": o.price_consumer_minor.map(|m| amount(m, &o.currency)),
+                    "currency_iso": o.currency,
+                    "tax_percentage": o.tax_percentage,
+                    "attributes": o.attributes.0,
+                    "active": o.active,
+                    "last_seen_at": o.last_seen_at,
+                    "last_changed_at": o.last_changed_at,
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if offers.is_empty() {
+        outln!("no offers for `{key}`: import its feed with `irp feed import {key}`");
+    } else {
+        let rows: Vec<Vec<String>> = offers
+            .iter()
+            .map(|o| {
+                vec![
+                    o.sku.clone(),
+                    o.ean.clone().unwrap_or_default(),
+                    o.name.chars().take(40).collect(),
+                    o.stock_available.to_string(),
+                    amount(o.price_purchase_minor, &o.currency),
+                    o.price_consumer_minor
+                        .map(|m| amount(m, &o.currency))
+                        .unwrap_or_default(),
+                    o.currency.clone(),
+                    if o.active { "yes" } else { "no" }.into(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "SKU", "EAN", "NAME", "STOCK", "PURCHASE", "CONSUMER", "CUR", "ACTIVE",
+            ],
+            &rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
