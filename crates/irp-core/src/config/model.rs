@@ -191,6 +191,12 @@ pub struct OffersConfig {
     /// A run that would deactivate more than this fraction of the active offers is
     /// quarantined instead of applied. Default: 0.5.
     pub max_removal_ratio: Decimal,
+    /// Seconds a whole fetch may take (connect, all pages, all retries). Default: 600.
+    pub timeout_secs: i64,
+    /// Seconds to establish a connection. Default: 10.
+    pub connect_timeout_secs: i64,
+    /// A feed larger than this many bytes fails the run. Default: 4 GiB.
+    pub max_bytes: i64,
 }
 
 /// Credentials of an offer feed.

@@ -59,6 +59,9 @@ pub const OFFERS_KEYS: &[&str] = &[
     "price_locale",
     "mapping",
     "max_removal_ratio",
+    "timeout_secs",
+    "connect_timeout_secs",
+    "max_bytes",
 ];
 
 /// Keys of `offers.auth` for an `sftp` connection.
@@ -83,6 +86,9 @@ pub const ORDER_KEYS: &[&str] = &[
     "item_object",
     "response_object",
 ];
+
+/// Default size cap of a fetched feed: 4 GiB.
+pub const DEFAULT_MAX_BYTES: i64 = 4 * 1024 * 1024 * 1024;
 
 /// Text encodings a CSV feed may declare.
 pub const ENCODINGS: &[&str] = &[
@@ -916,6 +922,11 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         },
     };
     let mapping = offer_mapping(&o, d, heading == Some(false));
+    let timeout_secs = o.int(d, "timeout_secs", 1, 24 * 3600).unwrap_or(600);
+    let connect_timeout_secs = o.int(d, "connect_timeout_secs", 1, 600).unwrap_or(10);
+    let max_bytes = o
+        .int(d, "max_bytes", 1, i64::MAX)
+        .unwrap_or(DEFAULT_MAX_BYTES);
     let max_removal_ratio = match o.get("max_removal_ratio") {
         None => Decimal::new(5, 1),
         Some(v) => {
@@ -959,6 +970,9 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         price_locale,
         mapping,
         max_removal_ratio,
+        timeout_secs,
+        connect_timeout_secs,
+        max_bytes,
     })
 }
 
