@@ -128,6 +128,19 @@ async fn big() -> Response {
     "x".repeat(10_000).into_response()
 }
 
+/// Answers only clients that accept gzip; the compression layer then gzips the answer.
+async fn gzipped(headers: HeaderMap) -> Response {
+    let accepts = headers
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    if accepts {
+        IUSED_FEED.into_response()
+    } else {
+        (StatusCode::NOT_ACCEPTABLE, "gzip expected").into_response()
+    }
+}
+
 async fn serve() -> (String, Hits) {
     let hits = Hits::default();
     let app = Router::new()
@@ -144,7 +157,7 @@ async fn serve() -> (String, Hits) {
         .route("/cursored", get(cursored))
         .route("/slow", get(slow))
         .route("/big", get(big))
-        .route("/gzipped", get(|| async { IUSED_FEED.repeat(1) }))
+        .route("/gzipped", get(gzipped))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(hits.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
