@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use irp_core::config::model::OffersConfig;
+use irp_core::config::model::{Connection, OffersConfig};
 use irp_core::feed::{Offer, RowError};
 use irp_core::money;
 use irp_store::Store;
@@ -300,7 +300,8 @@ fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     ))
 }
 
-/// Import a feed file for a refurbisher: one run, stored with its report.
+/// Import a feed file for a refurbisher (an upload, or a `file` connection): one run, stored
+/// with its report.
 ///
 /// # Errors
 /// The refurbisher has no offers connector, the file cannot be opened, or the store fails.
@@ -316,28 +317,60 @@ pub async fn import_file(
         .offers
         .clone()
         .ok_or_else(|| ImportError::NoConnector(r.key.clone()))?;
-    let started = Instant::now();
-    let open = |path: &Path| {
-        std::fs::File::open(path).map_err(|source| ImportError::Open {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    open(path)?;
+    std::fs::File::open(path).map_err(|source| ImportError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
     let run_id = store.feed_run_start(r.id, trigger).await?;
-    let owned = path.to_owned();
-    let (hash, bytes) = tokio::task::spawn_blocking(move || sha256_file(&owned))
-        .await
-        .map_err(|e| ImportError::Worker(e.to_string()))?
-        .map_err(|source| ImportError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-    let mut report = ImportReport {
+    import_into_run(store, r, &offers, run_id, path, None, Instant::now()).await
+}
+
+/// Why a connector's references could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveFailure {
+    /// A reference has no value (named, never the value).
+    #[error("{0}")]
+    Missing(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(irp_store::StoreError),
+}
+
+/// The refurbisher's `offers` connector with its `${secret:…}` / `${env:…}` references
+/// resolved, for fetching only: never store, print or log it. Only the `offers` part is
+/// resolved, so a missing order secret does not stop a feed.
+///
+/// # Errors
+/// A reference without a value, or a store failure.
+pub async fn resolved_offers(
+    store: &Store,
+    r: &StoredRefurbisher,
+    secret_key: Option<&irp_store::secrets::SecretKey>,
+) -> Result<OffersConfig, ResolveFailure> {
+    let part = serde_json::json!({ (r.key.clone()): { "offers": r.document["offers"] } });
+    let resolved = match store.resolve_references(secret_key, &part).await {
+        Ok(v) => v,
+        Err(irp_store::StoreError::NotFound(why)) => return Err(ResolveFailure::Missing(why)),
+        Err(e) => return Err(ResolveFailure::Store(e)),
+    };
+    irp_core::config::parse_document(&resolved.expose().to_string())
+        .refurbishers
+        .into_iter()
+        .next()
+        .and_then(|m| m.offers)
+        .ok_or_else(|| {
+            ResolveFailure::Missing(
+                "the offers connector with its references resolved is not valid".into(),
+            )
+        })
+}
+
+fn empty_report(run_id: i64, http_status: Option<i64>) -> ImportReport {
+    ImportReport {
         run_id,
         status: RunStatus::Failed,
-        http_status: None,
-        bytes,
+        http_status,
+        bytes: 0,
         rows_read: 0,
         rows_accepted: 0,
         rows_rejected: 0,
@@ -350,7 +383,123 @@ pub async fn import_file(
         errors_dropped: 0,
         message: None,
         duration_ms: 0,
+    }
+}
+
+/// Fetch a refurbisher's feed from its connector and import it: one run, stored with its
+/// report, the fetch's HTTP status included. References (`${secret:…}`, `${env:…}`) are
+/// resolved for the fetch only; a failed fetch ends the run `failed` with the offers untouched.
+///
+/// # Errors
+/// The refurbisher has no offers connector, or the store fails.
+pub async fn import_fetched(
+    store: &Store,
+    r: &StoredRefurbisher,
+    trigger: &str,
+    secret_key: Option<&irp_store::secrets::SecretKey>,
+) -> Result<ImportReport, ImportError> {
+    let offers = r
+        .model
+        .offers
+        .clone()
+        .ok_or_else(|| ImportError::NoConnector(r.key.clone()))?;
+    let started = Instant::now();
+    let run_id = store.feed_run_start(r.id, trigger).await?;
+    let fail = |mut report: ImportReport, message: String| async move {
+        report.message = Some(message);
+        finish(store, &mut report, None, None, started).await?;
+        Ok::<_, ImportError>(report)
     };
+    let unsupported = match offers.connection {
+        Connection::Upload => Some(format!(
+            "`{}` receives its offers by upload; there is nothing to fetch",
+            r.key
+        )),
+        Connection::Sftp => Some(
+            "fetching feeds over `sftp` is not built yet; import a downloaded copy with --file"
+                .to_owned(),
+        ),
+        Connection::File | Connection::Web | Connection::WebPost => None,
+    };
+    if let Some(message) = unsupported {
+        return fail(empty_report(run_id, None), message).await;
+    }
+    let resolved_offers = match resolved_offers(store, r, secret_key).await {
+        Ok(o) => o,
+        Err(ResolveFailure::Missing(why)) => {
+            return fail(
+                empty_report(run_id, None),
+                format!("cannot fetch the feed: {why}"),
+            )
+            .await;
+        }
+        Err(ResolveFailure::Store(e)) => return Err(e.into()),
+    };
+    if offers.connection == Connection::File {
+        let path = PathBuf::from(resolved_offers.path.clone().unwrap_or_default());
+        if let Err(e) = std::fs::File::open(&path) {
+            return fail(
+                empty_report(run_id, None),
+                format!("cannot open {}: {e}", path.display()),
+            )
+            .await;
+        }
+        import_into_run(store, r, &offers, run_id, &path, None, started).await
+    } else {
+        let dir = tempfile::tempdir()
+            .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;
+        let dest = dir.path().join("feed");
+        match irp_sources::http::fetch(&resolved_offers, &dest).await {
+            Err(failure) => {
+                let mut report = empty_report(run_id, failure.record.http_status.map(i64::from));
+                report.bytes = failure.record.bytes;
+                fail(report, failure.to_string()).await
+            }
+            Ok(fetched) => {
+                let mut read_cfg = offers.clone();
+                if let Some(loc) = fetched.offer_location {
+                    read_cfg.offer_location = Some(loc);
+                }
+                import_into_run(
+                    store,
+                    r,
+                    &read_cfg,
+                    run_id,
+                    &dest,
+                    fetched.record.http_status.map(i64::from),
+                    started,
+                )
+                .await
+            }
+        }
+    }
+}
+
+async fn import_into_run(
+    store: &Store,
+    r: &StoredRefurbisher,
+    offers: &OffersConfig,
+    run_id: i64,
+    path: &Path,
+    http_status: Option<i64>,
+    started: Instant,
+) -> Result<ImportReport, ImportError> {
+    let open = |path: &Path| {
+        std::fs::File::open(path).map_err(|source| ImportError::Open {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let owned = path.to_owned();
+    let (hash, bytes) = tokio::task::spawn_blocking(move || sha256_file(&owned))
+        .await
+        .map_err(|e| ImportError::Worker(e.to_string()))?
+        .map_err(|source| ImportError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let mut report = empty_report(run_id, http_status);
+    report.bytes = bytes;
 
     if store.feed_current_hash(r.id).await?.as_deref() == Some(hash.as_str()) {
         report.status = RunStatus::Unchanged;

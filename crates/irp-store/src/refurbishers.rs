@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use irp_core::config::{self, Change, Refurbisher};
 use serde_json::{Value, json};
-use sqlx::types::Json;
 
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
@@ -31,14 +30,21 @@ struct Row {
     id: i64,
     key: String,
     version: i64,
-    document: Json<Value>,
+    /// JSON text (TEXT on both backends, so the document's key order survives).
+    document: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
 impl Row {
     fn into_stored(self) -> Result<StoredRefurbisher> {
-        let text = json!({ (self.key.clone()): self.document.0 }).to_string();
+        let document: Value = serde_json::from_str(&self.document).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "refurbisher `{}`: stored document is not JSON: {e}",
+                self.key
+            ))
+        })?;
+        let text = json!({ (self.key.clone()): document }).to_string();
         let doc = config::parse_document(&text);
         let Some(model) = doc.refurbishers.into_iter().next() else {
             let why = doc
@@ -56,7 +62,7 @@ impl Row {
             id: self.id,
             key: self.key,
             version: self.version,
-            document: self.document.0,
+            document,
             model,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -144,7 +150,7 @@ async fn write(
         .bind(r.enabled)
         .bind(r.approved_refurbished)
         .bind(r.internal)
-        .bind(Json(document))
+        .bind(document.to_string())
         .bind(at)
         .execute(&mut **t)
         .await
@@ -211,7 +217,13 @@ impl Store {
             let (action, changes) = match &existing {
                 None => (ApplyAction::Created, config::diff(&json!({}), &document)),
                 Some(row) => {
-                    let changes = config::diff(&row.document.0, &document);
+                    let stored: Value = serde_json::from_str(&row.document).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "refurbisher `{}`: stored document is not JSON: {e}",
+                            row.key
+                        ))
+                    })?;
+                    let changes = config::diff(&stored, &document);
                     if changes.is_empty() {
                         (ApplyAction::Unchanged, changes)
                     } else {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use irp_core::config::model::Connection;
 use irp_core::feed::RowError;
 use irp_core::money;
-use irp_pipeline::import::{ImportReport, RunStatus, import_file};
+use irp_pipeline::import::{ImportReport, RunStatus, import_fetched, import_file};
 use irp_pipeline::{RowOutcome, read_offers};
 use irp_store::Store;
 use irp_store::refurbishers::StoredRefurbisher;
@@ -16,43 +16,62 @@ use serde_json::json;
 use crate::cli::{FeedCommand, Global, OffersCommand};
 use crate::commands::{actor, open_store, refurbisher_or_hint, table};
 
-/// The file to read for `r`: `--file`, or the `file` connection's path (references resolved).
-async fn feed_file(
+/// A local copy of the feed to read: `--file`, a `file` connection's path, or a fresh download
+/// of an HTTP feed (kept in `_dir` while it is read).
+struct Local {
+    path: PathBuf,
+    offer_location: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn local_feed(
     global: &Global,
     store: &Store,
     r: &StoredRefurbisher,
     file: Option<PathBuf>,
-) -> Result<PathBuf> {
-    if let Some(f) = file {
-        return Ok(f);
+) -> Result<Local> {
+    if let Some(path) = file {
+        return Ok(Local {
+            path,
+            offer_location: None,
+            _dir: None,
+        });
     }
     let Some(offers) = &r.model.offers else {
         bail!(
-            "refurbisher `{}` has no `offers` connector; import a file with --file PATH",
+            "refurbisher `{}` has no `offers` connector; read a file with --file PATH",
             r.key
         );
     };
     match offers.connection {
-        Connection::File => {
-            let raw = offers.path.clone().unwrap_or_default();
-            let key = crate::secret_key::load(&global.secret_key_file, false).ok();
-            let resolved = store.resolve_references(key.as_ref(), &json!(raw)).await?;
-            Ok(PathBuf::from(
-                resolved.expose().as_str().unwrap_or_default(),
-            ))
-        }
         Connection::Upload => bail!(
-            "`{}` receives its offers by upload: import a file with --file PATH",
+            "`{}` receives its offers by upload: read a file with --file PATH",
             r.key
         ),
-        other => bail!(
-            "fetching feeds over `{}` is not built yet; import a downloaded copy of the feed with --file PATH",
-            serde_json::to_value(other)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
+        Connection::Sftp => bail!(
+            "fetching feeds over `sftp` is not built yet; read a downloaded copy of the feed with --file PATH"
         ),
+        Connection::File | Connection::Web | Connection::WebPost => {}
     }
+    let key = crate::secret_key::load(&global.secret_key_file, false).ok();
+    let resolved = irp_pipeline::import::resolved_offers(store, r, key.as_ref()).await?;
+    if offers.connection == Connection::File {
+        return Ok(Local {
+            path: PathBuf::from(resolved.path.clone().unwrap_or_default()),
+            offer_location: None,
+            _dir: None,
+        });
+    }
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let path = dir.path().join("feed");
+    let fetched = irp_sources::http::fetch(&resolved, &path)
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    Ok(Local {
+        path,
+        offer_location: fetched.offer_location,
+        _dir: Some(dir),
+    })
 }
 
 fn amount(minor: i64, currency: &str) -> String {
@@ -137,12 +156,20 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
             json,
         } => {
             let r = refurbisher_or_hint(&store, &key).await?;
-            let path = feed_file(global, &store, &r, file).await?;
-            let Some(offers) = r.model.offers.clone() else {
+            let local = local_feed(global, &store, &r, file).await?;
+            let path = local.path.clone();
+            let Some(mut offers) = r.model.offers.clone() else {
                 bail!("refurbisher `{key}` has no `offers` connector")
             };
+            if let Some(loc) = &local.offer_location {
+                offers.offer_location = Some(loc.clone());
+            }
             let currency = r.model.currency.clone();
-            let shown_path = path.display().to_string();
+            let shown_path = if local._dir.is_some() {
+                format!("{key} (fetched)")
+            } else {
+                path.display().to_string()
+            };
             let (stats, shown, errors, read_error) = tokio::task::spawn_blocking(move || {
                 let mut shown = Vec::new();
                 let mut errors: Vec<RowError> = Vec::new();
@@ -234,11 +261,18 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
         }
         FeedCommand::Import { key, file, json } => {
             let r = refurbisher_or_hint(&store, &key).await?;
-            let trigger = if file.is_some() { "upload" } else { "manual" };
-            let path = feed_file(global, &store, &r, file).await?;
-            let rep = import_file(&store, &r, &path, trigger).await?;
+            let rep = match &file {
+                Some(path) => import_file(&store, &r, path, "upload").await?,
+                None => {
+                    let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
+                    import_fetched(&store, &r, "manual", secret_key.as_ref()).await?
+                }
+            };
+            let source = file
+                .as_ref()
+                .map_or_else(|| "fetched".to_owned(), |p| p.display().to_string());
             store
-                .audit(&actor(), "feed.import", &key, json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "file": path.display().to_string() }))
+                .audit(&actor(), "feed.import", &key, json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": source }))
                 .await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&rep)?);

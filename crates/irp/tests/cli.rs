@@ -519,10 +519,22 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
     .unwrap();
     let file = feed.to_str().unwrap();
 
-    // Without --file, an SFTP feed cannot be fetched yet, and IRP says so.
+    // Without --file, an SFTP feed cannot be fetched yet: the preview says so, the import is a
+    // failed run that says so.
+    let out = irp.run(&["feed", "preview", "flexit"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("fetching feeds over `sftp` is not built yet; read a downloaded copy of the feed with --file PATH"), "{}", stderr(&out));
     let out = irp.run(&["feed", "import", "flexit"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("fetching feeds over `sftp` is not built yet; import a downloaded copy of the feed with --file PATH"), "{}", stderr(&out));
+    let text = stdout(&out);
+    let first: Vec<&str> = text.lines().take(2).collect();
+    assert_eq!(
+        first,
+        [
+            "run 1 of flexit: failed",
+            "  fetching feeds over `sftp` is not built yet; import a downloaded copy with --file"
+        ]
+    );
 
     let out = irp.run(&["feed", "preview", "flexit", "--file", file]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -531,9 +543,10 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
         "{}",
         stdout(&out)
     );
-    assert!(
-        db.store.feed_runs(15, 10).await.unwrap().is_empty(),
-        "preview writes nothing"
+    assert_eq!(
+        db.store.feed_runs(15, 10).await.unwrap().len(),
+        1,
+        "preview writes nothing (the one run is the failed import)"
     );
 
     let out = irp.run(&["feed", "import", "flexit", "--file", file, "--json"]);
@@ -617,5 +630,5 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
         .iter()
         .map(|r| r["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["succeeded", "unchanged", "partial"]);
+    assert_eq!(statuses, ["succeeded", "unchanged", "partial", "failed"]);
 }

@@ -11,7 +11,7 @@ CREATE TABLE refurbishers (
     enabled          BOOLEAN NOT NULL DEFAULT TRUE,
     approved         BOOLEAN NOT NULL DEFAULT FALSE,
     internal         BOOLEAN NOT NULL DEFAULT FALSE,
-    document         JSONB NOT NULL,                  -- canonical refurbisher document (JSON)
+    document         TEXT NOT NULL,                   -- canonical refurbisher document (JSON text: key order kept)
     version          BIGINT NOT NULL DEFAULT 1,     -- +1 on every change
     webhook_token_hash        TEXT,
     webhook_token_created_at  TIMESTAMPTZ,
