@@ -8,6 +8,7 @@
 //! logged or in errors.
 
 pub mod http;
+pub mod sftp;
 
 /// How a fetch went (also when it failed, as far as it got).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
