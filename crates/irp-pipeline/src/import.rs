@@ -410,18 +410,11 @@ pub async fn import_fetched(
         finish(store, &mut report, None, None, started).await?;
         Ok::<_, ImportError>(report)
     };
-    let unsupported = match offers.connection {
-        Connection::Upload => Some(format!(
+    if offers.connection == Connection::Upload {
+        let message = format!(
             "`{}` receives its offers by upload; there is nothing to fetch",
             r.key
-        )),
-        Connection::Sftp => Some(
-            "fetching feeds over `sftp` is not built yet; import a downloaded copy with --file"
-                .to_owned(),
-        ),
-        Connection::File | Connection::Web | Connection::WebPost => None,
-    };
-    if let Some(message) = unsupported {
+        );
         return fail(empty_report(run_id, None), message).await;
     }
     let resolved_offers = match resolved_offers(store, r, secret_key).await {
@@ -445,6 +438,31 @@ pub async fn import_fetched(
             .await;
         }
         import_into_run(store, r, &offers, run_id, &path, None, started).await
+    } else if offers.connection == Connection::Sftp {
+        let dir = tempfile::tempdir()
+            .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;
+        let dest = dir.path().join("feed");
+        let (host, port) = match &resolved_offers.auth {
+            Some(irp_core::config::model::OffersAuth::Sftp(a)) => (a.host.clone(), a.port),
+            _ => (String::new(), 22),
+        };
+        let known = store.known_host(&host, port).await?;
+        match irp_sources::sftp::fetch(&resolved_offers, &dest, known.as_deref()).await {
+            Err(failure) => {
+                let mut report = empty_report(run_id, None);
+                report.bytes = failure.record.bytes;
+                fail(report, failure.to_string()).await
+            }
+            Ok(fetched) => {
+                if known.is_none() {
+                    store
+                        .known_host_record(&host, port, &fetched.fingerprint)
+                        .await?;
+                    tracing::info!(%host, port, fingerprint = %fetched.fingerprint, "Recorded the SFTP host key on first use");
+                }
+                import_into_run(store, r, &offers, run_id, &dest, None, started).await
+            }
+        }
     } else {
         let dir = tempfile::tempdir()
             .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;

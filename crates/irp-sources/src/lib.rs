@@ -9,6 +9,8 @@
 
 pub mod http;
 pub mod sftp;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 /// How a fetch went (also when it failed, as far as it got).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -43,15 +43,11 @@ async fn local_feed(
             r.key
         );
     };
-    match offers.connection {
-        Connection::Upload => bail!(
+    if offers.connection == Connection::Upload {
+        bail!(
             "`{}` receives its offers by upload: read a file with --file PATH",
             r.key
-        ),
-        Connection::Sftp => bail!(
-            "fetching feeds over `sftp` is not built yet; read a downloaded copy of the feed with --file PATH"
-        ),
-        Connection::File | Connection::Web | Connection::WebPost => {}
+        );
     }
     let key = crate::secret_key::load(&global.secret_key_file, false).ok();
     let resolved = irp_pipeline::import::resolved_offers(store, r, key.as_ref()).await?;
@@ -64,6 +60,20 @@ async fn local_feed(
     }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let path = dir.path().join("feed");
+    if let Some(irp_core::config::model::OffersAuth::Sftp(a)) = &resolved.auth
+        && offers.connection == Connection::Sftp
+    {
+        // A preview checks a recorded host key but records none (it writes nothing).
+        let known = store.known_host(&a.host, a.port).await?;
+        irp_sources::sftp::fetch(&resolved, &path, known.as_deref())
+            .await
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        return Ok(Local {
+            path,
+            offer_location: None,
+            _dir: Some(dir),
+        });
+    }
     let fetched = irp_sources::http::fetch(&resolved, &path)
         .await
         .map_err(|f| anyhow::anyhow!("{f}"))?;

@@ -519,21 +519,21 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
     .unwrap();
     let file = feed.to_str().unwrap();
 
-    // Without --file, an SFTP feed cannot be fetched yet: the preview says so, the import is a
-    // failed run that says so.
+    // Without --file the feed is fetched over SFTP, which needs the password from the secret
+    // store: without it, the preview says so and the import is a failed run that says so.
     let out = irp.run(&["feed", "preview", "flexit"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("fetching feeds over `sftp` is not built yet; read a downloaded copy of the feed with --file PATH"), "{}", stderr(&out));
+    let needs_key =
+        "flexit.offers.auth.password: ${secret:flexit.offers.auth.password} needs the secret key";
+    assert!(stderr(&out).contains(needs_key), "{}", stderr(&out));
     let out = irp.run(&["feed", "import", "flexit"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let first: Vec<&str> = text.lines().take(2).collect();
-    assert_eq!(
-        first,
-        [
-            "run 1 of flexit: failed",
-            "  fetching feeds over `sftp` is not built yet; import a downloaded copy with --file"
-        ]
+    assert_eq!(first[0], "run 1 of flexit: failed");
+    assert!(
+        first[1].starts_with(&format!("  cannot fetch the feed: {needs_key}")),
+        "{text}"
     );
 
     let out = irp.run(&["feed", "preview", "flexit", "--file", file]);

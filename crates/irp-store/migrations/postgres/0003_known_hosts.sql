@@ -1,0 +1,9 @@
+-- SFTP host keys recorded on first use (when a connector pins none), checked on every later
+-- connection to the same host and port, like OpenSSH's known_hosts.
+CREATE TABLE known_hosts (
+    host         TEXT NOT NULL,
+    port         BIGINT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    recorded_at  TIMESTAMPTZ NOT NULL,
+    CONSTRAINT known_hosts_host_port PRIMARY KEY (host, port)
+);
