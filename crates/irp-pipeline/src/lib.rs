@@ -8,6 +8,7 @@
 
 pub mod formats;
 pub mod import;
+pub mod poller;
 
 use irp_core::config::model::{Format, OffersConfig};
 use irp_core::feed::{Offer, RowError};

@@ -138,7 +138,7 @@ async fn write(
     const INSERT: &str = "INSERT INTO refurbishers (id, key, name, supplier_id, odoo_vendor_id, enabled, approved, internal, document, version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)";
     const UPDATE: &str = "UPDATE refurbishers SET key = $2, name = $3, supplier_id = $4, odoo_vendor_id = $5, enabled = $6, approved = $7, internal = $8, \
-         document = $9, version = version + 1, updated_at = $10 WHERE id = $1";
+         document = $9, version = version + 1, updated_at = $10, next_poll_at = NULL WHERE id = $1";
     let at = now();
     let sql = if insert { INSERT } else { UPDATE };
     with_tx!(tx, |t| sqlx::query(sql)
@@ -280,5 +280,76 @@ impl Store {
             .fetch_optional(p)
             .await)?;
         row.map(Row::into_stored).transpose()
+    }
+}
+
+/// A refurbisher whose feed is due, claimed by one instance until `lease_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollClaim {
+    /// The refurbisher id.
+    pub refurbisher_id: i64,
+    /// Its key.
+    pub key: String,
+}
+
+impl Store {
+    /// Claim one refurbisher whose feed is due (`next_poll_at` passed or never set, enabled, not
+    /// leased by a live instance) for `owner` until `lease_until`. Several instances on one
+    /// database never claim the same one: the claim is a compare-and-set on the lease.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn poll_claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<PollClaim>> {
+        const CANDIDATES: &str = "SELECT id, key FROM refurbishers WHERE enabled AND (next_poll_at IS NULL OR next_poll_at <= $1) \
+             AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT 10";
+        const CLAIM: &str = "UPDATE refurbishers SET lease_owner = $1, lease_until = $2 WHERE id = $3 \
+             AND (lease_until IS NULL OR lease_until < $4) AND (next_poll_at IS NULL OR next_poll_at <= $4)";
+        let candidates: Vec<(i64, String)> = with_db!(self.db(), |p| sqlx::query_as(CANDIDATES)
+            .bind(now)
+            .fetch_all(p)
+            .await)?;
+        for (id, key) in candidates {
+            let n = with_db!(self.db(), |p| sqlx::query(CLAIM)
+                .bind(owner)
+                .bind(lease_until)
+                .bind(id)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()))?;
+            if n == 1 {
+                return Ok(Some(PollClaim {
+                    refurbisher_id: id,
+                    key,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Release a claim and set when the feed is due next. Only the lease owner can release.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn poll_release(
+        &self,
+        refurbisher_id: i64,
+        owner: &str,
+        next_poll_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        const SQL: &str = "UPDATE refurbishers SET lease_owner = NULL, lease_until = NULL, next_poll_at = $3 WHERE id = $1 AND lease_owner = $2";
+        let n = with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(refurbisher_id)
+            .bind(owner)
+            .bind(next_poll_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 }

@@ -167,6 +167,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "IRP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Seconds between checks for due feeds; 0 disables polling in this instance.
+    #[arg(long, env = "IRP_POLL_TICK_SECS", default_value_t = 5)]
+    pub poll_tick_secs: u64,
     /// Refurbisher documents to apply at start (idempotent), e.g. config/refurbishers/*.json.
     #[arg(long, value_name = "FILE", num_args = 1.., env = "IRP_APPLY", value_delimiter = ',')]
     pub apply: Vec<PathBuf>,

@@ -42,6 +42,7 @@ impl Irp {
             .env_remove("IRP_SECRET_KEY")
             .env_remove("IRP_LISTEN")
             .env_remove("IRP_APPLY")
+            .env_remove("IRP_POLL_TICK_SECS")
             .env_remove("IRP_LOG");
         c
     }

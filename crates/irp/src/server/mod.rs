@@ -165,10 +165,45 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "IRP portal listening on http://{addr}/");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = (args.poll_tick_secs > 0).then(|| {
+        let owner = format!(
+            "{}:{}:{:x}",
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "irp".into()),
+            std::process::id(),
+            std::hash::BuildHasher::hash_one(
+                &std::hash::RandomState::new(),
+                std::time::SystemTime::now()
+            )
+        );
+        let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
+        tokio::spawn(irp_pipeline::poller::run(
+            store.clone(),
+            owner,
+            secret_key,
+            std::time::Duration::from_secs(args.poll_tick_secs),
+            stop_rx,
+        ))
+    });
+    if poller.is_none() {
+        tracing::info!("Feed polling is off in this instance (IRP_POLL_TICK_SECS=0)");
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    if let Some(handle) = poller {
+        let _ = stop_tx.send(true);
+        // A feed being imported gets a moment to finish; past that its claim simply expires.
+        if tokio::time::timeout(std::time::Duration::from_secs(30), handle)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The feed poller did not stop within 30 s; its claim will expire");
+        }
+    }
     store.close().await;
     tracing::info!("Stopped");
     Ok(std::process::ExitCode::SUCCESS)

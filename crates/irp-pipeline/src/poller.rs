@@ -1,0 +1,145 @@
+//! The feed poller: each enabled refurbisher's feed is imported every `poll_interval_secs`
+//! (with ±10 % jitter, so feeds do not all start together), never twice at once — also with
+//! several IRP instances on one database, which claim a due refurbisher through a lease.
+//!
+//! A job is a single step plus a loop: [`poll_once`] does one refurbisher (tests call it
+//! directly); [`run`] only repeats it, sleeping between ticks.
+
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use irp_core::config::model::Connection;
+use irp_store::Store;
+use irp_store::secrets::SecretKey;
+
+use crate::import::{ImportError, RunStatus, import_fetched};
+
+/// How long a claim holds before another instance may take the refurbisher over (a crashed
+/// instance's claims expire after this).
+pub const LEASE: TimeDelta = TimeDelta::minutes(45);
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A feed was imported.
+    Polled {
+        /// The refurbisher.
+        key: String,
+        /// How the run ended.
+        status: RunStatus,
+    },
+    /// A due refurbisher has nothing to poll (no offers connector, uploads only, polling off);
+    /// it is looked at again in a day or when its document changes.
+    Skipped {
+        /// The refurbisher.
+        key: String,
+    },
+    /// Nothing is due.
+    Idle,
+}
+
+/// `interval` seconds from `now`, ±10 %.
+pub fn next_due(now: DateTime<Utc>, interval_secs: i64) -> DateTime<Utc> {
+    let spread = interval_secs / 10;
+    let jitter = if spread > 0 {
+        let r = RandomState::new().hash_one(now.timestamp_nanos_opt().unwrap_or(0));
+        i64::try_from(r % u64::try_from(2 * spread + 1).unwrap_or(1)).unwrap_or(0) - spread
+    } else {
+        0
+    };
+    now + TimeDelta::seconds(interval_secs + jitter)
+}
+
+/// Claim one due refurbisher and import its feed.
+///
+/// # Errors
+/// The store failed; the claim is released so the feed is tried again at its next due time.
+pub async fn poll_once(
+    store: &Store,
+    owner: &str,
+    secret_key: Option<&SecretKey>,
+) -> Result<Outcome, ImportError> {
+    let now = irp_store::now();
+    let Some(claim) = store.poll_claim(owner, now, now + LEASE).await? else {
+        return Ok(Outcome::Idle);
+    };
+    let Some(r) = store.refurbisher_get(&claim.key).await? else {
+        return Ok(Outcome::Idle);
+    };
+    let pollable = r
+        .model
+        .offers
+        .as_ref()
+        .is_some_and(|o| o.connection != Connection::Upload)
+        && r.model.poll_interval_secs > 0;
+    if !pollable {
+        store
+            .poll_release(r.id, owner, now + TimeDelta::days(1))
+            .await?;
+        return Ok(Outcome::Skipped { key: r.key });
+    }
+    let result = import_fetched(store, &r, "schedule", secret_key).await;
+    let next = next_due(irp_store::now(), r.model.poll_interval_secs);
+    store.poll_release(r.id, owner, next).await?;
+    let report = result?;
+    Ok(Outcome::Polled {
+        key: r.key,
+        status: report.status,
+    })
+}
+
+/// Poll until `stop` turns true: one step after another while feeds are due, then a sleep of
+/// `tick`. Each step's outcome is logged.
+pub async fn run(
+    store: Store,
+    owner: String,
+    secret_key: Option<SecretKey>,
+    tick: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    tracing::info!(%owner, tick_secs = tick.as_secs(), "Feed poller started");
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let outcome = poll_once(&store, &owner, secret_key.as_ref()).await;
+        let busy = match &outcome {
+            Ok(Outcome::Polled { key, status }) => {
+                tracing::info!(refurbisher = %key, status = status.as_str(), "Polled feed");
+                true
+            }
+            Ok(Outcome::Skipped { key }) => {
+                tracing::debug!(refurbisher = %key, "Nothing to poll");
+                true
+            }
+            Ok(Outcome::Idle) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "Polling a feed failed");
+                false
+            }
+        };
+        if !busy {
+            tokio::select! {
+                () = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+    tracing::info!("Feed poller stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_poll_is_within_ten_percent_of_the_interval() {
+        let now = Utc::now();
+        for _ in 0..200 {
+            let d = (next_due(now, 3600) - now).num_seconds();
+            assert!((3240..=3960).contains(&d), "{d}");
+        }
+        assert_eq!((next_due(now, 5) - now).num_seconds(), 5);
+    }
+}

@@ -1,0 +1,146 @@
+//! The poller on both databases: due feeds are imported once, claims never overlap between
+//! instances, and a crashed instance's claim expires.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use chrono::TimeDelta;
+use irp_core::config::parse_document;
+use irp_pipeline::import::RunStatus;
+use irp_pipeline::poller::{LEASE, Outcome, poll_once};
+use irp_store::db_tests;
+use irp_store::testkit::TestDb;
+
+const HEAD: &str = "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n";
+
+async fn file_refurbisher(db: &TestDb, dir: &std::path::Path) {
+    let feed = dir.join("feed.csv");
+    std::fs::write(&feed, format!("{HEAD}A;Device;5;4006381333931;1,00;2,00\n")).unwrap();
+    let doc = format!(
+        r#"{{ "local": {{ "default_margin": 10, "poll_interval_secs": 600, "offers": {{ "connection": "file", "path": {}, "type": "csv",
+        "separator": ";", "price_locale": "nl_NL", "mapping": {{ "name": "Description", "sku": "Flex IT Part Number", "stock_available": "Stock Quantity",
+        "ean": "EAN", "price_purchase_amount": "Sales Price", "price_consumer_amount": "SRP" }} }} }},
+        "manual": {{ "default_margin": 10, "offers": {{ "connection": "upload", "type": "csv", "mapping": {{ "name": "n", "sku": "s",
+        "stock_available": "q", "ean": "e", "price_purchase_amount": "p", "price_consumer_amount": "c" }} }} }} }}"#,
+        serde_json::to_string(&feed.display().to_string()).unwrap()
+    );
+    let d = parse_document(&doc);
+    assert!(d.is_ok(), "{:?}", d.diagnostics);
+    db.store
+        .refurbisher_apply(&d.refurbishers, "test")
+        .await
+        .unwrap();
+}
+
+db_tests!(
+    due_feeds_are_polled_once_and_then_wait_their_interval,
+    claims_never_overlap_and_expire_with_their_lease
+);
+
+async fn due_feeds_are_polled_once_and_then_wait_their_interval(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    file_refurbisher(&db, dir.path()).await;
+    let mut outcomes = Vec::new();
+    loop {
+        match poll_once(&db.store, "instance-a", None).await.unwrap() {
+            Outcome::Idle => break,
+            o => outcomes.push(o),
+        }
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Polled {
+                key: "local".into(),
+                status: RunStatus::Succeeded
+            },
+            Outcome::Skipped {
+                key: "manual".into()
+            }
+        ]
+    );
+    let r = db.store.refurbisher_get("local").await.unwrap().unwrap();
+    assert_eq!(
+        db.store
+            .offers_list(r.id, false, 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        db.store.feed_runs(r.id, 10).await.unwrap()[0].triggered_by,
+        "schedule"
+    );
+    // Nothing is due now; applying a changed document makes it due again.
+    assert_eq!(
+        poll_once(&db.store, "instance-a", None).await.unwrap(),
+        Outcome::Idle
+    );
+    let mut changed = r.model.clone();
+    changed.poll_interval_secs = 900;
+    db.store
+        .refurbisher_apply(&[changed], "test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        poll_once(&db.store, "instance-a", None).await.unwrap(),
+        Outcome::Polled { .. }
+    ));
+}
+
+async fn claims_never_overlap_and_expire_with_their_lease(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    file_refurbisher(&db, dir.path()).await;
+    let now = irp_store::now();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .poll_claim(&format!("instance-{i}"), now, now + LEASE)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut claimed = Vec::new();
+    for t in tasks {
+        if let Some(c) = t.await.unwrap() {
+            claimed.push(c.key);
+        }
+    }
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        ["local", "manual"],
+        "each due refurbisher is claimed exactly once"
+    );
+    assert_eq!(
+        db.store.poll_claim("late", now, now + LEASE).await.unwrap(),
+        None
+    );
+    // The instance holding `local` dies; after its lease another instance takes over.
+    let later = now + LEASE + TimeDelta::minutes(1);
+    let taken = db
+        .store
+        .poll_claim("survivor", later, later + LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !db.store
+            .poll_release(taken.refurbisher_id, "someone-else", later)
+            .await
+            .unwrap(),
+        "only the owner releases"
+    );
+    assert!(
+        db.store
+            .poll_release(
+                taken.refurbisher_id,
+                "survivor",
+                later + TimeDelta::hours(1)
+            )
+            .await
+            .unwrap()
+    );
+}
