@@ -20,7 +20,7 @@ use crate::{FeedError, RowOutcome, read_offers};
 
 /// Row errors stored per run; the rest are counted.
 pub const MAX_STORED_ROW_ERRORS: usize = 1000;
-const BATCH: usize = 1000;
+const BATCH: usize = 5000;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -577,7 +577,18 @@ async fn import_into_run(
     report.rows_accepted = tally.rows_accepted;
     report.rows_rejected = tally.rows_rejected;
 
+    let t_diff = Instant::now();
+    tracing::debug!(
+        run = run_id,
+        read_stage_ms = started.elapsed().as_millis(),
+        "Feed read and staged"
+    );
     let diff = store.feed_diff(r.id, run_id).await?;
+    tracing::debug!(
+        run = run_id,
+        diff_ms = t_diff.elapsed().as_millis(),
+        "Feed diffed"
+    );
     if let Some(reason) = guard(
         tally.rows_read,
         tally.rows_accepted,

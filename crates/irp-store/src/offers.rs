@@ -193,7 +193,8 @@ pub struct StoredOffer {
     pub active: bool,
     /// First seen.
     pub first_seen_at: DateTime<Utc>,
-    /// Last seen in an applied feed.
+    /// When an applied feed last wrote this offer (created, changed or brought back). An
+    /// active offer is in the refurbisher's latest applied feed.
     pub last_seen_at: DateTime<Utc>,
     /// Last changed.
     pub last_changed_at: DateTime<Utc>,
@@ -221,6 +222,47 @@ const FIELD_CHECKS: [(&str, &str); 8] = [
     ),
     ("attributes", "o.attributes IS DISTINCT FROM s.attributes"),
 ];
+
+/// One row in PostgreSQL's `COPY … FROM STDIN` text format.
+fn copy_row(buf: &mut String, run_id: i64, r: &StagedOffer) {
+    fn text(buf: &mut String, s: &str) {
+        for c in s.chars() {
+            match c {
+                '\\' => buf.push_str("\\\\"),
+                '\t' => buf.push_str("\\t"),
+                '\n' => buf.push_str("\\n"),
+                '\r' => buf.push_str("\\r"),
+                c => buf.push(c),
+            }
+        }
+    }
+    use std::fmt::Write as _;
+    let _ = write!(buf, "{run_id}\t");
+    text(buf, &r.sku);
+    let _ = write!(buf, "\t{}\t", r.row_number);
+    text(buf, &r.ean);
+    buf.push('\t');
+    text(buf, &r.name);
+    let _ = write!(
+        buf,
+        "\t{}\t{}\t{}\t",
+        r.stock_available, r.price_purchase_minor, r.price_consumer_minor
+    );
+    text(buf, &r.currency);
+    buf.push('\t');
+    match &r.tax_percentage {
+        Some(t) => text(buf, t),
+        None => buf.push_str("\\N"),
+    }
+    buf.push('\t');
+    text(
+        buf,
+        &serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".into()),
+    );
+    buf.push('\t');
+    buf.push_str(&r.content_hash());
+    buf.push('\n');
+}
 
 async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
     const COUNTS: &str = "SELECT \
@@ -290,8 +332,10 @@ impl Store {
         Ok(id)
     }
 
-    /// Stage accepted rows of a run (a batch; call as often as needed). A SKU already staged
-    /// for the run is skipped; the number of rows actually staged is returned.
+    /// Stage accepted rows of a run (a batch; call as often as needed). The caller has made the
+    /// SKUs of a run unique (a repeated SKU is a row error); on SQLite a SKU already staged is
+    /// skipped, on PostgreSQL (where rows arrive by `COPY`) it is an error. Returns the number of
+    /// rows staged.
     ///
     /// # Errors
     /// A database error.
@@ -299,32 +343,51 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
-        const HEAD: &str = "INSERT INTO feed_staging (feed_run_id, sku, row_number, ean, name, stock_available, price_purchase_minor, \
-             price_consumer_minor, currency, tax_percentage, attributes, content_hash) ";
-        let mut n = 0;
-        // 12 parameters a row; 400 rows stay far below both backends' parameter limits.
-        for chunk in rows.chunks(400) {
-            n += with_db!(self.db(), |p| {
-                let mut qb = sqlx::QueryBuilder::new(HEAD);
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(run_id)
-                        .push_bind(r.sku.clone())
-                        .push_bind(r.row_number)
-                        .push_bind(r.ean.clone())
-                        .push_bind(r.name.clone())
-                        .push_bind(r.stock_available)
-                        .push_bind(r.price_purchase_minor)
-                        .push_bind(r.price_consumer_minor)
-                        .push_bind(r.currency.clone())
-                        .push_bind(r.tax_percentage.clone())
-                        .push_bind(Json(r.attributes.clone()))
-                        .push_bind(r.content_hash());
-                });
-                qb.push(" ON CONFLICT (feed_run_id, sku) DO NOTHING");
-                qb.build().execute(p).await.map(|r| r.rows_affected())
-            })?;
+        match self.db() {
+            crate::Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let mut copy = conn
+                    .copy_in_raw(
+                        "COPY feed_staging (feed_run_id, sku, row_number, ean, name, stock_available, price_purchase_minor, \
+                         price_consumer_minor, currency, tax_percentage, attributes, content_hash) FROM STDIN",
+                    )
+                    .await?;
+                let mut buf = String::with_capacity(rows.len() * 160);
+                for r in rows {
+                    copy_row(&mut buf, run_id, r);
+                }
+                copy.send(buf.as_bytes()).await?;
+                Ok(copy.finish().await?)
+            }
+            crate::Db::Sqlite(pool) => {
+                const HEAD: &str = "INSERT INTO feed_staging (feed_run_id, sku, row_number, ean, name, stock_available, price_purchase_minor, \
+                     price_consumer_minor, currency, tax_percentage, attributes, content_hash) ";
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut n = 0;
+                // 12 parameters a row; 400 rows stay below SQLite's parameter limit.
+                for chunk in rows.chunks(400) {
+                    let mut qb = sqlx::QueryBuilder::new(HEAD);
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(run_id)
+                            .push_bind(r.sku.clone())
+                            .push_bind(r.row_number)
+                            .push_bind(r.ean.clone())
+                            .push_bind(r.name.clone())
+                            .push_bind(r.stock_available)
+                            .push_bind(r.price_purchase_minor)
+                            .push_bind(r.price_consumer_minor)
+                            .push_bind(r.currency.clone())
+                            .push_bind(r.tax_percentage.clone())
+                            .push_bind(Json(r.attributes.clone()))
+                            .push_bind(r.content_hash());
+                    });
+                    qb.push(" ON CONFLICT (feed_run_id, sku) DO NOTHING");
+                    n += qb.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
         }
-        Ok(n)
     }
 
     /// Store row errors of a run.
@@ -399,7 +462,9 @@ impl Store {
         const UPSERT: &str = "INSERT INTO offers (refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, \
                  currency, tax_percentage, attributes, content_hash, active, first_seen_at, last_seen_at, last_changed_at) \
              SELECT $1, s.sku, s.ean, s.name, s.stock_available, s.price_purchase_minor, s.price_consumer_minor, s.currency, s.tax_percentage, \
-                 s.attributes, s.content_hash, TRUE, $3, $3, $3 FROM feed_staging s WHERE s.feed_run_id = $2 \
+                 s.attributes, s.content_hash, TRUE, $3, $3, $3 FROM feed_staging s \
+                 LEFT JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
+             WHERE s.feed_run_id = $2 AND (o.id IS NULL OR NOT o.active OR o.content_hash <> s.content_hash) \
              ON CONFLICT (refurbisher_id, sku) DO UPDATE SET ean = excluded.ean, name = excluded.name, stock_available = excluded.stock_available, \
                  price_purchase_minor = excluded.price_purchase_minor, price_consumer_minor = excluded.price_consumer_minor, \
                  currency = excluded.currency, tax_percentage = excluded.tax_percentage, attributes = excluded.attributes, \

@@ -47,7 +47,7 @@ db_tests!(
     a_first_run_creates_and_a_second_diffs_field_by_field,
     removed_offers_are_deactivated_not_deleted_and_come_back,
     a_run_is_applied_once_and_only_for_its_refurbisher,
-    duplicate_skus_are_staged_once,
+    staging_counts_its_rows,
     runs_keep_their_report_and_row_errors,
 );
 
@@ -175,23 +175,35 @@ async fn a_run_is_applied_once_and_only_for_its_refurbisher(db: TestDb) {
     );
 }
 
-async fn duplicate_skus_are_staged_once(db: TestDb) {
+async fn staging_counts_its_rows(db: TestDb) {
     let rid = flexit(&db).await;
     let run = db.store.feed_run_start(rid, "manual").await.unwrap();
+    let mut tricky = offer("C", 1, 1);
+    tricky.name = "tab\there, newline\nthere, backslash \\ and ; too".into();
+    tricky.tax_percentage = Some("21".into());
+    tricky.attributes.insert("grade".into(), "A\tB".into());
     assert_eq!(
         db.store
-            .feed_stage(run, &[offer("A", 1, 1), offer("A", 2, 2)])
+            .feed_stage(run, &[offer("A", 1, 1), offer("B", 2, 2)])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        db.store
+            .feed_stage(run, std::slice::from_ref(&tricky))
             .await
             .unwrap(),
         1
     );
+    db.store.feed_apply(rid, run, "succeeded").await.unwrap();
+    let stored = db.store.offers_list(rid, false, 10, 0).await.unwrap();
     assert_eq!(
-        db.store
-            .feed_stage(run, &[offer("A", 3, 3), offer("B", 1, 1)])
-            .await
-            .unwrap(),
-        1
+        stored[2].name, tricky.name,
+        "COPY escaping keeps the text exact"
     );
+    assert_eq!(stored[2].tax_percentage.as_deref(), Some("21"));
+    assert_eq!(stored[2].attributes.0["grade"], "A\tB");
 }
 
 async fn runs_keep_their_report_and_row_errors(db: TestDb) {

@@ -1,0 +1,255 @@
+//! Feed import benchmark (issue 3): a generated FlexIT-format CSV served by a local OpenSSH
+//! sshd, imported end to end (SFTP download, parse, check, stage, diff, apply) into an empty
+//! store, then again with 1 % of the rows changed; peak RSS of each import; on SQLite and
+//! PostgreSQL. References measured in the same run: `sqlite3 .import` and PostgreSQL `\copy` of
+//! the same file into a plain 6-column table.
+//!
+//! ```sh
+//! cargo run --release -p irp-pipeline --example feed_bench -- 1000000
+//! ```
+//! (as root: it starts sshd and uses the `irptest` user; PostgreSQL from IRP_TEST_PG_URL or
+//! 127.0.0.1:5432, as the tests.)
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark program
+
+use std::io::Write as _;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use irp_core::config::parse_document;
+use irp_core::values::gtin::check_digit;
+use irp_pipeline::import::import_fetched;
+use irp_sources::testkit::{PASSWORD, Sshd};
+use irp_store::Backend;
+use irp_store::secrets::SecretKey;
+use irp_store::testkit::TestDb;
+
+fn ean(i: u64) -> String {
+    let body: Vec<u8> = format!("871{:09}", i % 1_000_000_000)
+        .bytes()
+        .map(|b| b - b'0')
+        .collect();
+    let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
+    s.push(char::from(b'0' + check_digit(&body)));
+    s
+}
+
+fn price(cents: u64) -> String {
+    let euros = cents / 100;
+    let grouped = if euros >= 1000 {
+        format!("{}.{:03}", euros / 1000, euros % 1000)
+    } else {
+        euros.to_string()
+    };
+    format!("{grouped},{:02}", cents % 100)
+}
+
+fn generate(path: &std::path::Path, rows: u64, changed_every: Option<u64>) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(
+        f,
+        "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP"
+    )
+    .unwrap();
+    for i in 0..rows {
+        let mut buy = 5_000 + (i * 7919) % 150_000;
+        if changed_every.is_some_and(|n| i % n == 0) {
+            buy += 100;
+        }
+        writeln!(
+            f,
+            "FLX-{i:07};Refurbished smartphone model {} 128GB Grade A;{};{};{};{}",
+            i % 5000,
+            i % 50,
+            ean(i),
+            price(buy),
+            price(buy * 13 / 10)
+        )
+        .unwrap();
+    }
+    f.flush().unwrap();
+}
+
+/// Reset the peak RSS counter of this process (Linux).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn time_cmd(cmd: &mut Command) -> Duration {
+    let t = Instant::now();
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::var_os("IRP_BENCH_LOG").is_some() {
+        tracing_subscriber_init();
+    }
+    let rows: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let sshd = Sshd::start();
+    let path = sshd.write("FlexIT_Feed.csv", b"");
+    let local = sshd.files.join("Outbound/FlexIT_Feed.csv");
+    let t = Instant::now();
+    generate(&local, rows, None);
+    let size = std::fs::metadata(&local).unwrap().len();
+    println!(
+        "generated {rows} rows, {:.1} MB, in {}",
+        size as f64 / 1e6,
+        secs(t.elapsed())
+    );
+    let doc = parse_document(&sshd.flexit_document(
+        &path,
+        r#""password": "${secret:flexit.offers.auth.password}""#,
+    ));
+    let key = SecretKey::generate().unwrap();
+
+    // Parse and check alone (no store), for the profile of where the time goes.
+    {
+        let offers = doc.refurbishers[0].offers.clone().unwrap();
+        let t = Instant::now();
+        let file = std::io::BufReader::new(std::fs::File::open(&local).unwrap());
+        let mut n = 0u64;
+        irp_pipeline::read_offers(&offers, "EUR", file, &mut |o| {
+            if let irp_pipeline::RowOutcome::Offer { offer, row } = o {
+                n += 1;
+                let _ = irp_pipeline::import::stage(offer, row).map(|s| s.content_hash());
+            }
+        })
+        .unwrap();
+        println!("parse + check + hash alone: {n} offers in {}", secs(t.elapsed()));
+    }
+
+    let mut results = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        generate(&local, rows, None);
+        let db = TestDb::new(backend).await;
+        db.store
+            .refurbisher_apply(&doc.refurbishers, "bench")
+            .await
+            .unwrap();
+        db.store
+            .secret_set(&key, "flexit.offers.auth.password", PASSWORD)
+            .await
+            .unwrap();
+        let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+
+        reset_peak();
+        let t = Instant::now();
+        let rep = import_fetched(&db.store, &r, "bench", Some(&key))
+            .await
+            .unwrap();
+        let full = t.elapsed();
+        let peak_full = peak_mib();
+        assert_eq!(rep.rows_accepted, rows, "{rep:?}");
+
+        generate(&local, rows, Some(100));
+        reset_peak();
+        let t = Instant::now();
+        let rep = import_fetched(&db.store, &r, "bench", Some(&key))
+            .await
+            .unwrap();
+        let delta = t.elapsed();
+        let peak_delta = peak_mib();
+        assert_eq!(
+            rep.updated,
+            i64::try_from(rows.div_ceil(100)).unwrap(),
+            "{rep:?}"
+        );
+        println!(
+            "{backend}: full import {}, 1% changed {}, peak RSS {peak_full:.0} / {peak_delta:.0} MiB",
+            secs(full),
+            secs(delta)
+        );
+        results.push((backend, full, delta, peak_full.max(peak_delta)));
+    }
+
+    // References on the same file.
+    generate(&local, rows, None);
+    let dir = tempfile::tempdir().unwrap();
+    let refdb = dir.path().join("ref.db");
+    let sqlite_ref = time_cmd(
+        Command::new("sqlite3")
+            .arg(&refdb)
+            .arg("CREATE TABLE t(sku TEXT, name TEXT, stock TEXT, ean TEXT, buy TEXT, srp TEXT);")
+            .arg(".mode csv")
+            .arg(".separator ;")
+            .arg(format!(".import --skip 1 {} t", local.display())),
+    );
+    let pg = TestDb::new(Backend::Postgres).await;
+    let psql = |sql: &str| {
+        let mut c = Command::new("psql");
+        c.arg(&pg.url)
+            .arg("-q")
+            .arg("-v")
+            .arg("ON_ERROR_STOP=1")
+            .arg("-c")
+            .arg(sql);
+        c
+    };
+    time_cmd(&mut psql(
+        "CREATE TABLE t(sku TEXT, name TEXT, stock TEXT, ean TEXT, buy TEXT, srp TEXT)",
+    ));
+    let pg_ref = time_cmd(&mut psql(&format!(
+        "\\copy t FROM '{}' WITH (FORMAT csv, DELIMITER ';', HEADER true)",
+        local.display()
+    )));
+    println!(
+        "references: sqlite3 .import {}, PostgreSQL \\copy {}",
+        secs(sqlite_ref),
+        secs(pg_ref)
+    );
+
+    println!();
+    println!(
+        "| Store | (a) full import | target | (b) 1 % changed | target ≤ 0.5×(a) | (c) peak RSS | target |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (backend, full, delta, peak) in results {
+        let (reference, factor, name) = match backend {
+            Backend::Sqlite => (sqlite_ref, 1.5, "sqlite3 .import"),
+            Backend::Postgres => (pg_ref, 2.0, "\\copy"),
+        };
+        let limit = reference.mul_f64(factor);
+        let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+        println!(
+            "| {backend} | {} | ≤ {factor}× {name} = {} ({}) | {} | {} ({}) | {peak:.0} MiB | ≤ 100 MiB ({}) |",
+            secs(full),
+            secs(limit),
+            mark(full <= limit),
+            secs(delta),
+            secs(full.mul_f64(0.5)),
+            mark(delta <= full.mul_f64(0.5)),
+            mark(peak <= 100.0)
+        );
+    }
+}
+
+fn tracing_subscriber_init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("irp_pipeline=debug,irp_sources=info")
+        .try_init();
+}
