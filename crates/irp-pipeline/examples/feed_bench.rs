@@ -140,7 +140,10 @@ async fn main() {
             }
         })
         .unwrap();
-        println!("parse + check + hash alone: {n} offers in {}", secs(t.elapsed()));
+        println!(
+            "parse + check + hash alone: {n} offers in {}",
+            secs(t.elapsed())
+        );
     }
 
     let mut results = Vec::new();

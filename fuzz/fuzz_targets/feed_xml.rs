@@ -1,0 +1,4 @@
+//! Fuzz target: see `irp_pipeline::fuzzing::xml`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| irp_pipeline::fuzzing::xml(data));
