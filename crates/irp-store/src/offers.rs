@@ -586,6 +586,22 @@ impl Store {
         Ok(id)
     }
 
+    /// Resolve the open alerts of a refurbisher for `metric`; returns how many.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn alerts_resolve(&self, refurbisher_id: i64, metric: &str) -> Result<u64> {
+        const SQL: &str = "UPDATE alerts SET resolved_at = $3 WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
+        let at = now();
+        Ok(with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(refurbisher_id)
+            .bind(metric)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
     /// Open alerts of a refurbisher, newest first: (metric, message).
     ///
     /// # Errors

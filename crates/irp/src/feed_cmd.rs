@@ -406,6 +406,10 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 "succeeded"
             };
             let diff = store.feed_apply(run.refurbisher_id, run_id, status).await?;
+            // The operator has decided: the quarantine alert is dealt with.
+            store
+                .alerts_resolve(run.refurbisher_id, "feed_quarantined")
+                .await?;
             store
                 .audit(
                     &actor(),

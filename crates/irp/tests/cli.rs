@@ -622,6 +622,10 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
             .unwrap()
             .is_empty()
     );
+    assert!(
+        db.store.alerts_open(15).await.unwrap().is_empty(),
+        "applying resolves the quarantine alert"
+    );
 
     let out = irp.run(&["feed", "runs", "flexit", "--json"]);
     let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
