@@ -381,28 +381,7 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
         }
         RefurbisherCommand::Show { key, json } => {
             let store = open_store(global).await?;
-            let Some(r) = store.refurbisher_get(&key).await? else {
-                let known: Vec<String> = store
-                    .refurbisher_list()
-                    .await?
-                    .into_iter()
-                    .map(|r| r.key)
-                    .collect();
-                let hint =
-                    irp_core::config::suggest::did_you_mean(&key, known.iter().map(String::as_str))
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            format!(
-                                "; known: {}",
-                                if known.is_empty() {
-                                    "none".into()
-                                } else {
-                                    known.join(", ")
-                                }
-                            )
-                        });
-                bail!("no refurbisher `{key}`{hint}");
-            };
+            let r = refurbisher_or_hint(&store, &key).await?;
             let document = json!({ (r.key.clone()): config::redact(&r.document) });
             if json {
                 let mut v = status_json(&r);
