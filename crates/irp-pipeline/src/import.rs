@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use irp_core::config::model::{Connection, OffersConfig};
@@ -224,6 +226,7 @@ fn read_blocking(
     currency: &str,
     input: impl Read,
     tx: &tokio::sync::mpsc::Sender<Msg>,
+    progress: Option<Arc<AtomicU64>>,
 ) -> Result<Tally, FeedError> {
     let mut seen: HashMap<u64, u64> = HashMap::new();
     let hasher = RandomState::new();
@@ -239,6 +242,9 @@ fn read_blocking(
     };
     read_offers(offers, currency, input, &mut |o| {
         tally.rows_read += 1;
+        if let Some(p) = &progress {
+            p.fetch_add(1, Ordering::Relaxed);
+        }
         match o {
             RowOutcome::Rejected(errors) => reject(&mut tally, errors),
             RowOutcome::Offer { row, offer } => {
@@ -312,6 +318,20 @@ pub async fn import_file(
     path: &Path,
     trigger: &str,
 ) -> Result<ImportReport, ImportError> {
+    import_file_counting(store, r, path, trigger, None).await
+}
+
+/// [`import_file`], counting the rows read into `progress` as it goes (for a progress display).
+///
+/// # Errors
+/// As [`import_file`].
+pub async fn import_file_counting(
+    store: &Store,
+    r: &StoredRefurbisher,
+    path: &Path,
+    trigger: &str,
+    progress: Option<&Arc<AtomicU64>>,
+) -> Result<ImportReport, ImportError> {
     let offers = r
         .model
         .offers
@@ -322,7 +342,13 @@ pub async fn import_file(
         source,
     })?;
     let run_id = store.feed_run_start(r.id, trigger).await?;
-    import_into_run(store, r, &offers, run_id, path, None, Instant::now()).await
+    let run = Run {
+        id: run_id,
+        http_status: None,
+        started: Instant::now(),
+        progress,
+    };
+    import_into_run(store, r, &offers, path, run).await
 }
 
 /// Why a connector's references could not be resolved.
@@ -398,6 +424,20 @@ pub async fn import_fetched(
     trigger: &str,
     secret_key: Option<&irp_store::secrets::SecretKey>,
 ) -> Result<ImportReport, ImportError> {
+    import_fetched_counting(store, r, trigger, secret_key, None).await
+}
+
+/// [`import_fetched`], counting the rows read into `progress` as it goes.
+///
+/// # Errors
+/// As [`import_fetched`].
+pub async fn import_fetched_counting(
+    store: &Store,
+    r: &StoredRefurbisher,
+    trigger: &str,
+    secret_key: Option<&irp_store::secrets::SecretKey>,
+    progress: Option<&Arc<AtomicU64>>,
+) -> Result<ImportReport, ImportError> {
     let offers = r
         .model
         .offers
@@ -437,7 +477,13 @@ pub async fn import_fetched(
             )
             .await;
         }
-        import_into_run(store, r, &offers, run_id, &path, None, started).await
+        let run = Run {
+            id: run_id,
+            http_status: None,
+            started,
+            progress,
+        };
+        import_into_run(store, r, &offers, &path, run).await
     } else if offers.connection == Connection::Sftp {
         let dir = tempfile::tempdir()
             .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;
@@ -460,7 +506,13 @@ pub async fn import_fetched(
                         .await?;
                     tracing::info!(%host, port, fingerprint = %fetched.fingerprint, "Recorded the SFTP host key on first use");
                 }
-                import_into_run(store, r, &offers, run_id, &dest, None, started).await
+                let run = Run {
+                    id: run_id,
+                    http_status: None,
+                    started,
+                    progress,
+                };
+                import_into_run(store, r, &offers, &dest, run).await
             }
         }
     } else {
@@ -478,30 +530,39 @@ pub async fn import_fetched(
                 if let Some(loc) = fetched.offer_location {
                     read_cfg.offer_location = Some(loc);
                 }
-                import_into_run(
-                    store,
-                    r,
-                    &read_cfg,
-                    run_id,
-                    &dest,
-                    fetched.record.http_status.map(i64::from),
+                let run = Run {
+                    id: run_id,
+                    http_status: fetched.record.http_status.map(i64::from),
                     started,
-                )
-                .await
+                    progress,
+                };
+                import_into_run(store, r, &read_cfg, &dest, run).await
             }
         }
     }
+}
+
+/// A started run: its id, the fetch's HTTP status, when it started, and where to count rows.
+struct Run<'a> {
+    id: i64,
+    http_status: Option<i64>,
+    started: Instant,
+    progress: Option<&'a Arc<AtomicU64>>,
 }
 
 async fn import_into_run(
     store: &Store,
     r: &StoredRefurbisher,
     offers: &OffersConfig,
-    run_id: i64,
     path: &Path,
-    http_status: Option<i64>,
-    started: Instant,
+    run: Run<'_>,
 ) -> Result<ImportReport, ImportError> {
+    let Run {
+        id: run_id,
+        http_status,
+        started,
+        progress,
+    } = run;
     let open = |path: &Path| {
         std::fs::File::open(path).map_err(|source| ImportError::Open {
             path: path.to_owned(),
@@ -530,7 +591,9 @@ async fn import_into_run(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
     let currency = r.model.currency.clone();
     let cfg = offers.clone();
-    let reader = tokio::task::spawn_blocking(move || read_blocking(&cfg, &currency, file, &tx));
+    let progress = progress.cloned();
+    let reader =
+        tokio::task::spawn_blocking(move || read_blocking(&cfg, &currency, file, &tx, progress));
     let mut stored_errors = Vec::new();
     while let Some(msg) = rx.recv().await {
         match msg {

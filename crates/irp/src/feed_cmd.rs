@@ -1,13 +1,18 @@
 //! `irp feed …` and `irp offers …`.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use irp_core::config::model::Connection;
 use irp_core::feed::RowError;
 use irp_core::money;
-use irp_pipeline::import::{ImportReport, RunStatus, import_fetched, import_file};
+use irp_pipeline::import::{
+    ImportReport, RunStatus, import_fetched_counting, import_file_counting,
+};
 use irp_pipeline::{RowOutcome, read_offers};
 use irp_store::Store;
 use irp_store::refurbishers::StoredRefurbisher;
@@ -155,6 +160,21 @@ fn print_report(key: &str, rep: &ImportReport) {
     print_errors(&errors, rep.rows_rejected);
 }
 
+/// On a terminal: the rows read so far and the rate, redrawn four times a second on stderr.
+async fn show_progress(rows: Arc<AtomicU64>) {
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let n = rows.load(Ordering::Relaxed);
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        eprint!(
+            "\r\x1b[2K  {n} rows read, {:.0} rows/s, {:.0} s",
+            n as f64 / secs,
+            secs
+        );
+    }
+}
+
 /// `irp feed …`.
 pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
     let store = open_store(global).await?;
@@ -271,13 +291,22 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
         }
         FeedCommand::Import { key, file, json } => {
             let r = refurbisher_or_hint(&store, &key).await?;
-            let rep = match &file {
-                Some(path) => import_file(&store, &r, path, "upload").await?,
+            let rows = Arc::new(AtomicU64::new(0));
+            let ticker = (!json && std::io::stderr().is_terminal())
+                .then(|| tokio::spawn(show_progress(Arc::clone(&rows))));
+            let result = match &file {
+                Some(path) => import_file_counting(&store, &r, path, "upload", Some(&rows)).await,
                 None => {
                     let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
-                    import_fetched(&store, &r, "manual", secret_key.as_ref()).await?
+                    import_fetched_counting(&store, &r, "manual", secret_key.as_ref(), Some(&rows))
+                        .await
                 }
             };
+            if let Some(t) = ticker {
+                t.abort();
+                eprint!("\r\x1b[2K");
+            }
+            let rep = result?;
             let source = file
                 .as_ref()
                 .map_or_else(|| "fetched".to_owned(), |p| p.display().to_string());
