@@ -484,55 +484,24 @@ pub async fn import_fetched_counting(
             progress,
         };
         import_into_run(store, r, &offers, &path, run).await
-    } else if offers.connection == Connection::Sftp {
-        let dir = tempfile::tempdir()
-            .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;
-        let dest = dir.path().join("feed");
-        let (host, port) = match &resolved_offers.auth {
-            Some(irp_core::config::model::OffersAuth::Sftp(a)) => (a.host.clone(), a.port),
-            _ => (String::new(), 22),
-        };
-        let known = store.known_host(&host, port).await?;
-        match irp_sources::sftp::fetch(&resolved_offers, &dest, known.as_deref()).await {
-            Err(failure) => {
-                let mut report = empty_report(run_id, None);
-                report.bytes = failure.record.bytes;
-                fail(report, failure.to_string()).await
-            }
-            Ok(fetched) => {
-                if known.is_none() {
-                    store
-                        .known_host_record(&host, port, &fetched.fingerprint)
-                        .await?;
-                    tracing::info!(%host, port, fingerprint = %fetched.fingerprint, "Recorded the SFTP host key on first use");
-                }
-                let run = Run {
-                    id: run_id,
-                    http_status: None,
-                    started,
-                    progress,
-                };
-                import_into_run(store, r, &offers, &dest, run).await
-            }
-        }
     } else {
         let dir = tempfile::tempdir()
             .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;
         let dest = dir.path().join("feed");
-        match irp_sources::http::fetch(&resolved_offers, &dest).await {
+        match download(store, &resolved_offers, &dest, true).await? {
             Err(failure) => {
                 let mut report = empty_report(run_id, failure.record.http_status.map(i64::from));
                 report.bytes = failure.record.bytes;
-                fail(report, failure.to_string()).await
+                fail(report, scrub(&failure.to_string(), &resolved_offers)).await
             }
-            Ok(fetched) => {
+            Ok(downloaded) => {
                 let mut read_cfg = offers.clone();
-                if let Some(loc) = fetched.offer_location {
+                if let Some(loc) = downloaded.offer_location {
                     read_cfg.offer_location = Some(loc);
                 }
                 let run = Run {
                     id: run_id,
-                    http_status: fetched.record.http_status.map(i64::from),
+                    http_status: downloaded.http_status,
                     started,
                     progress,
                 };
@@ -540,6 +509,89 @@ pub async fn import_fetched_counting(
             }
         }
     }
+}
+
+/// `message` with every credential of `resolved` (token, password, client id and secret,
+/// header/query value, private key, passphrase) replaced by `********`: a server may echo a
+/// credential back in an error answer, and messages are stored and shown.
+pub fn scrub(message: &str, resolved: &OffersConfig) -> String {
+    use irp_core::config::model::{HttpAuth, OffersAuth};
+    let secrets: Vec<&str> = match &resolved.auth {
+        Some(OffersAuth::Http(HttpAuth::Bearer { token })) => vec![token],
+        Some(OffersAuth::Http(HttpAuth::Basic { password, .. })) => vec![password],
+        Some(OffersAuth::Http(HttpAuth::Header { value, .. } | HttpAuth::Query { value, .. })) => {
+            vec![value]
+        }
+        Some(OffersAuth::Http(HttpAuth::ClientIdSecret {
+            client_id,
+            client_secret,
+            ..
+        })) => vec![client_id, client_secret],
+        Some(OffersAuth::Sftp(a)) => [&a.password, &a.private_key, &a.passphrase]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect(),
+        Some(OffersAuth::Http(HttpAuth::None)) | None => Vec::new(),
+    };
+    secrets
+        .into_iter()
+        .filter(|v| v.len() >= 4)
+        .fold(message.to_owned(), |m, v| {
+            m.replace(v, irp_core::config::REDACTED)
+        })
+}
+
+/// A feed downloaded into a local file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    /// The HTTP status of the last response (HTTP feeds).
+    pub http_status: Option<i64>,
+    /// For paginated feeds: the `offer_location` to read the file with (the pages' offers are
+    /// joined into one array).
+    pub offer_location: Option<String>,
+}
+
+/// Download the feed of a `web`, `web_post` or `sftp` connector (references resolved) into
+/// `dest`. For SFTP, a host key recorded earlier must match; with `record_host_key`, the key is
+/// recorded on first use (a preview passes false: it writes nothing).
+///
+/// # Errors
+/// The outer error is a store failure; the inner one how the download failed.
+pub async fn download(
+    store: &Store,
+    resolved: &OffersConfig,
+    dest: &Path,
+    record_host_key: bool,
+) -> Result<Result<Downloaded, irp_sources::FetchFailure>, ImportError> {
+    if let Some(irp_core::config::model::OffersAuth::Sftp(a)) = &resolved.auth
+        && resolved.connection == Connection::Sftp
+    {
+        let known = store.known_host(&a.host, a.port).await?;
+        return Ok(
+            match irp_sources::sftp::fetch(resolved, dest, known.as_deref()).await {
+                Err(failure) => Err(failure),
+                Ok(fetched) => {
+                    if known.is_none() && record_host_key {
+                        store
+                            .known_host_record(&a.host, a.port, &fetched.fingerprint)
+                            .await?;
+                        tracing::info!(host = %a.host, port = a.port, fingerprint = %fetched.fingerprint, "Recorded the SFTP host key on first use");
+                    }
+                    Ok(Downloaded {
+                        http_status: None,
+                        offer_location: None,
+                    })
+                }
+            },
+        );
+    }
+    Ok(irp_sources::http::fetch(resolved, dest)
+        .await
+        .map(|f| Downloaded {
+            http_status: f.record.http_status.map(i64::from),
+            offer_location: f.offer_location,
+        }))
 }
 
 /// A started run: its id, the fetch's HTTP status, when it started, and where to count rows.
@@ -577,12 +629,24 @@ async fn import_into_run(
             path: path.to_owned(),
             source,
         })?;
+    // The same bytes read with another mapping or locale are another feed: the hash covers both.
+    let hash = {
+        let mut h = Sha256::new();
+        h.update(hash.as_bytes());
+        h.update(serde_json::to_vec(offers).unwrap_or_default());
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     let mut report = empty_report(run_id, http_status);
     report.bytes = bytes;
 
     if store.feed_current_hash(r.id).await?.as_deref() == Some(hash.as_str()) {
         report.status = RunStatus::Unchanged;
-        report.message = Some("the feed is identical to the one already applied".into());
+        report.message = Some(
+            "the feed and its connector config are identical to the ones already applied".into(),
+        );
         finish(store, &mut report, None, Some(hash), started).await?;
         return Ok(report);
     }
@@ -740,6 +804,25 @@ mod tests {
             removed,
             ..SnapshotDiff::default()
         }
+    }
+
+    #[test]
+    fn credentials_echoed_in_a_message_are_scrubbed() {
+        let doc = r#"{ "x": { "default_margin": 1, "offers": { "connection": "web", "endpoint": "https://f.example/x",
+            "auth": { "type": "bearer", "token": "tok-123456" }, "type": "json",
+            "mapping": { "sku": "a", "name": "b", "ean": "c", "stock_available": "d", "price_purchase_amount": "e", "price_consumer_amount": "f" } } } }"#;
+        let offers = irp_core::config::parse_document(doc)
+            .refurbishers
+            .remove(0)
+            .offers
+            .unwrap();
+        assert_eq!(
+            scrub(
+                "the feed endpoint answered HTTP 401: bad token tok-123456",
+                &offers
+            ),
+            "the feed endpoint answered HTTP 401: bad token ********"
+        );
     }
 
     #[test]

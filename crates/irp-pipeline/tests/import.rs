@@ -93,6 +93,26 @@ async fn a_flexit_feed_imports_then_reimports_unchanged(db: TestDb) {
     assert_eq!(again.status, RunStatus::Unchanged);
     let run = db.store.feed_run(again.run_id).await.unwrap().unwrap();
     assert_eq!(run.status, "unchanged");
+
+    // The same file read with another mapping is another feed: it is read again, not skipped.
+    let mut remapped = r.model.clone();
+    remapped
+        .offers
+        .as_mut()
+        .unwrap()
+        .mapping
+        .insert("name".into(), "Flex IT Part Number".into());
+    db.store
+        .refurbisher_apply(&[remapped], "test")
+        .await
+        .unwrap();
+    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let rep = import_file(&db.store, &r, &path, "manual").await.unwrap();
+    assert_eq!(
+        (rep.status, rep.updated),
+        (RunStatus::Succeeded, 2),
+        "{rep:?}"
+    );
 }
 
 async fn bad_rows_are_reported_and_the_rest_applied(db: TestDb) {

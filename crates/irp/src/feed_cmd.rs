@@ -65,26 +65,14 @@ async fn local_feed(
     }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let path = dir.path().join("feed");
-    if let Some(irp_core::config::model::OffersAuth::Sftp(a)) = &resolved.auth
-        && offers.connection == Connection::Sftp
-    {
-        // A preview checks a recorded host key but records none (it writes nothing).
-        let known = store.known_host(&a.host, a.port).await?;
-        irp_sources::sftp::fetch(&resolved, &path, known.as_deref())
-            .await
-            .map_err(|f| anyhow::anyhow!("{f}"))?;
-        return Ok(Local {
-            path,
-            offer_location: None,
-            _dir: Some(dir),
-        });
-    }
-    let fetched = irp_sources::http::fetch(&resolved, &path)
-        .await
-        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    let downloaded = irp_pipeline::import::download(store, &resolved, &path, false)
+        .await?
+        .map_err(|f| {
+            anyhow::anyhow!("{}", irp_pipeline::import::scrub(&f.to_string(), &resolved))
+        })?;
     Ok(Local {
         path,
-        offer_location: fetched.offer_location,
+        offer_location: downloaded.offer_location,
         _dir: Some(dir),
     })
 }
