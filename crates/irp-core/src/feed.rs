@@ -144,10 +144,36 @@ pub struct RowError {
 /// A mapping made ready for records: canonical field → source.
 #[derive(Debug, Clone)]
 pub struct OfferMapper {
-    fields: Vec<(String, Source)>,
+    /// Per canonical field (in the order of [`REQUIRED_OFFER_FIELDS`] then
+    /// [`OPTIONAL_OFFER_FIELDS`]), where it is read from.
+    fields: [Option<Source>; FIELD_COUNT],
     extra: Vec<(String, Source)>,
     locale: PriceLocale,
     currency: String,
+}
+
+const FIELD_COUNT: usize = REQUIRED_OFFER_FIELDS.len() + OPTIONAL_OFFER_FIELDS.len();
+
+const F_SKU: usize = 0;
+const F_NAME: usize = 1;
+const F_EAN: usize = 2;
+const F_STOCK: usize = 3;
+const F_PURCHASE: usize = 4;
+const F_CONSUMER: usize = 5;
+const F_CURRENCY: usize = 6;
+const F_TAX: usize = 7;
+const F_BRAND: usize = 8;
+const F_CATEGORY: usize = 9;
+const F_GRADE: usize = 10;
+
+/// The canonical field at position `i` of [`OfferMapper`]'s table.
+fn field_name(i: usize) -> &'static str {
+    REQUIRED_OFFER_FIELDS
+        .iter()
+        .chain(OPTIONAL_OFFER_FIELDS.iter())
+        .nth(i)
+        .copied()
+        .unwrap_or("?")
 }
 
 /// How a mapping's source names are turned into [`Source`]s.
@@ -217,15 +243,14 @@ impl OfferMapper {
                 }
             }
         };
-        let mut fields = Vec::new();
-        for f in REQUIRED_OFFER_FIELDS
-            .iter()
-            .chain(OPTIONAL_OFFER_FIELDS.iter())
-        {
-            if let Some(v) = offers.mapping.get(*f)
-                && let Some(s) = one(f, v)
-            {
-                fields.push(((*f).to_owned(), s));
+        let mut fields: [Option<Source>; FIELD_COUNT] = Default::default();
+        for (slot, f) in fields.iter_mut().zip(
+            REQUIRED_OFFER_FIELDS
+                .iter()
+                .chain(OPTIONAL_OFFER_FIELDS.iter()),
+        ) {
+            if let Some(v) = offers.mapping.get(*f) {
+                *slot = one(f, v);
             }
         }
         let mut extra = Vec::new();
@@ -260,8 +285,8 @@ impl OfferMapper {
         })
     }
 
-    fn source(&self, field: &str) -> Option<&Source> {
-        self.fields.iter().find(|(f, _)| f == field).map(|(_, s)| s)
+    fn source_at(&self, i: usize) -> Option<&Source> {
+        self.fields[i].as_ref()
     }
 
     /// Map one record. Every problem of the record is reported, not only the first.
@@ -279,13 +304,14 @@ impl OfferMapper {
                     message,
                 });
             };
-        let cell = |field: &str| {
-            self.source(field)
+        let cell = |i: usize| {
+            self.source_at(i)
                 .and_then(|s| record.get(s))
                 .filter(|c| !c.is_blank())
         };
-        let required = |errors: &mut Vec<RowError>, field: &str| -> Option<Cell<'_>> {
-            let c = cell(field);
+        let required = |errors: &mut Vec<RowError>, i: usize| -> Option<Cell<'_>> {
+            let field = field_name(i);
+            let c = cell(i);
             if c.is_none() {
                 err(errors, field, None, "missing: the field is required".into());
             }
@@ -308,9 +334,9 @@ impl OfferMapper {
             }
         };
 
-        let sku = required(&mut errors, "sku").and_then(|c| text(&mut errors, "sku", c));
-        let name = required(&mut errors, "name").and_then(|c| text(&mut errors, "name", c));
-        let ean = required(&mut errors, "ean").and_then(|c| {
+        let sku = required(&mut errors, F_SKU).and_then(|c| text(&mut errors, "sku", c));
+        let name = required(&mut errors, F_NAME).and_then(|c| text(&mut errors, "name", c));
+        let ean = required(&mut errors, F_EAN).and_then(|c| {
             let raw = text(&mut errors, "ean", c)?;
             match parse_gtin(&raw) {
                 Ok(e) => Some(e),
@@ -325,7 +351,7 @@ impl OfferMapper {
                 }
             }
         });
-        let stock = required(&mut errors, "stock_available").and_then(|c| {
+        let stock = required(&mut errors, F_STOCK).and_then(|c| {
             let raw = c.raw();
             let n = match &c {
                 Cell::Number(n) => n.as_i64().or_else(|| {
@@ -379,12 +405,11 @@ impl OfferMapper {
                 }
             }
         };
-        let purchase = required(&mut errors, "price_purchase_amount")
+        let purchase = required(&mut errors, F_PURCHASE)
             .and_then(|c| price(&mut errors, "price_purchase_amount", c));
-        let consumer = required(&mut errors, "price_consumer_amount")
+        let consumer = required(&mut errors, F_CONSUMER)
             .and_then(|c| price(&mut errors, "price_consumer_amount", c));
-        let currency = match cell("currency_iso").and_then(|c| text(&mut errors, "currency_iso", c))
-        {
+        let currency = match cell(F_CURRENCY).and_then(|c| text(&mut errors, "currency_iso", c)) {
             None => Some(self.currency.clone()),
             Some(c) => {
                 let up = c.to_uppercase();
@@ -401,7 +426,7 @@ impl OfferMapper {
                 }
             }
         };
-        let tax = match cell("tax_percentage") {
+        let tax = match cell(F_TAX) {
             None => None,
             Some(c) => {
                 let raw = c.raw();
@@ -429,8 +454,12 @@ impl OfferMapper {
             }
         };
         let mut attributes = BTreeMap::new();
-        for f in ["brand", "category", "grade"] {
-            if let Some(c) = cell(f)
+        for (i, f) in [
+            (F_BRAND, "brand"),
+            (F_CATEGORY, "category"),
+            (F_GRADE, "grade"),
+        ] {
+            if let Some(c) = cell(i)
                 && let Some(t) = text(&mut errors, f, c)
             {
                 attributes.insert(f.to_owned(), t);
@@ -486,6 +515,26 @@ mod tests {
             .split(';')
             .map(str::to_owned)
             .collect()
+    }
+
+    #[test]
+    fn field_positions_match_the_canonical_field_lists() {
+        for (i, f) in [
+            (F_SKU, "sku"),
+            (F_NAME, "name"),
+            (F_EAN, "ean"),
+            (F_STOCK, "stock_available"),
+            (F_PURCHASE, "price_purchase_amount"),
+            (F_CONSUMER, "price_consumer_amount"),
+            (F_CURRENCY, "currency_iso"),
+            (F_TAX, "tax_percentage"),
+            (F_BRAND, "brand"),
+            (F_CATEGORY, "category"),
+            (F_GRADE, "grade"),
+        ] {
+            assert_eq!(field_name(i), f);
+        }
+        assert_eq!(FIELD_COUNT, 11);
     }
 
     #[test]

@@ -145,6 +145,9 @@ async fn main() {
             secs(t.elapsed())
         );
     }
+    if std::env::var_os("IRP_BENCH_PARSE_ONLY").is_some() {
+        return;
+    }
 
     let mut results = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {

@@ -32,8 +32,11 @@ pub fn parse_gtin(raw: &str) -> Result<String, GtinError> {
     if !matches!(code.len(), 8 | 12 | 13 | 14) {
         return Err(GtinError::Length(code.len()));
     }
-    let digits: Vec<u8> = code.bytes().map(|b| b - b'0').collect();
-    let (body, check) = digits.split_at(digits.len() - 1);
+    let mut digits = [0u8; 14];
+    for (d, b) in digits.iter_mut().zip(code.bytes()) {
+        *d = b - b'0';
+    }
+    let (body, check) = digits[..code.len()].split_at(code.len() - 1);
     let expected = check_digit(body);
     if check[0] != expected {
         return Err(GtinError::CheckDigit {

@@ -170,12 +170,13 @@ impl PriceLocale {
         {
             return Err(expected());
         }
-        let digits = self.ungroup(int).ok_or_else(expected)?;
         let mut text = String::with_capacity(s.len() + 1);
         if negative {
             text.push('-');
         }
-        text.push_str(&digits);
+        if !self.ungroup_into(int, &mut text) {
+            return Err(expected());
+        }
         if let Some(f) = frac {
             text.push('.');
             text.push_str(f);
@@ -183,24 +184,26 @@ impl PriceLocale {
         Decimal::from_str_exact(&text).map_err(|_| expected())
     }
 
-    /// Remove group separators from the integer part, checking that groups after the first
-    /// have exactly three digits.
-    fn ungroup(&self, int: &str) -> Option<String> {
+    /// Append the integer part without its group separators to `out`, checking that groups
+    /// after the first have exactly three digits. False when it is not a grouped number.
+    fn ungroup_into(&self, int: &str, out: &mut String) -> bool {
         if int.is_empty() {
-            return Some("0".into());
+            out.push('0');
+            return true;
         }
-        let parts: Vec<&str> = int.split(|c| self.groups.contains(&c)).collect();
-        let first = parts[0];
-        if first.is_empty() || first.len() > 3 && parts.len() > 1 {
-            return None;
+        let mut count = 0usize;
+        let mut long_first = false;
+        for (i, part) in int.split(|c| self.groups.contains(&c)).enumerate() {
+            let digits = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            if !digits || (i > 0 && part.len() != 3) {
+                return false;
+            }
+            long_first |= i == 0 && part.len() > 3;
+            count += 1;
+            out.push_str(part);
         }
-        if parts.iter().any(|p| !p.chars().all(|c| c.is_ascii_digit())) {
-            return None;
-        }
-        if parts[1..].iter().any(|p| p.len() != 3) {
-            return None;
-        }
-        Some(parts.concat())
+        // `12345.678` is not a grouped number: a first group is at most three digits long.
+        !(long_first && count > 1)
     }
 
     fn example(&self) -> String {

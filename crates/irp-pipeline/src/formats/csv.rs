@@ -7,7 +7,7 @@ use std::io::Read;
 use std::rc::Rc;
 
 use irp_core::config::model::OffersConfig;
-use irp_core::feed::{OfferMapper, Resolve, RowError};
+use irp_core::feed::{Cell, OfferMapper, Record, Resolve, RowError, Source};
 
 use super::{decoded, outcome};
 use crate::{FeedError, RowOutcome};
@@ -27,23 +27,53 @@ struct LineStarts<R> {
 impl<R: Read> Read for LineStarts<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let bytes = &buf[..n];
         let mut starts = self.starts.borrow_mut();
-        for (i, b) in buf[..n].iter().enumerate() {
-            match (*b, self.at_line_start) {
-                (b'\n', _) => {
+        let mut i = 0;
+        while i < n {
+            if self.at_line_start {
+                match bytes[i] {
+                    b'\n' => {
+                        self.line += 1;
+                        i += 1;
+                        continue;
+                    }
+                    b'\r' => {
+                        i += 1;
+                        continue;
+                    }
+                    _ => {
+                        starts.push_back((self.offset + i as u64, self.line));
+                        self.at_line_start = false;
+                    }
+                }
+            }
+            match memchr::memchr(b'\n', &bytes[i..]) {
+                Some(p) => {
+                    i += p + 1;
                     self.line += 1;
                     self.at_line_start = true;
                 }
-                (b'\r', true) => {}
-                (_, true) => {
-                    starts.push_back((self.offset + i as u64, self.line));
-                    self.at_line_start = false;
-                }
-                (_, false) => {}
+                None => break,
             }
         }
         self.offset += n as u64;
         Ok(n)
+    }
+}
+
+/// A CSV record whose fields are all valid UTF-8, read without copying them.
+struct CsvRow<'a>(&'a csv::ByteRecord);
+
+impl Record for CsvRow<'_> {
+    fn get(&self, source: &Source) -> Option<Cell<'_>> {
+        match source {
+            Source::Column(i) => self
+                .0
+                .get(*i)
+                .map(|f| Cell::Text(String::from_utf8_lossy(f))),
+            Source::Path(_) => None,
+        }
     }
 }
 
@@ -109,7 +139,6 @@ pub fn read(
     } else {
         OfferMapper::new(offers, currency, Resolve::Numbers).map_err(|e| FeedError::Mapping(e.0))?
     };
-    let mut fields: Vec<String> = Vec::new();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => return Ok(()),
@@ -128,28 +157,19 @@ pub fn read(
         if record.iter().all(<[u8]>::is_empty) {
             continue; // a blank line
         }
-        fields.clear();
-        let mut bad_utf8 = None;
-        for (i, f) in record.iter().enumerate() {
-            match std::str::from_utf8(f) {
-                Ok(s) => fields.push(s.to_owned()),
-                Err(_) => {
-                    bad_utf8.get_or_insert(i + 1);
-                    fields.push(String::from_utf8_lossy(f).into_owned());
-                }
-            }
-        }
-        if let Some(col) = bad_utf8 {
+        if let Some(col) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
+            let raw = String::from_utf8_lossy(&record[col]).into_owned();
             each(RowOutcome::Rejected(vec![RowError {
                 row: line,
                 field: None,
-                value: Some(fields[col - 1].clone()),
+                value: Some(raw),
                 message: format!(
-                    "column {col} is not valid UTF-8; if the file is in another encoding, set `encoding` (e.g. \"windows-1252\")"
+                    "column {} is not valid UTF-8; if the file is in another encoding, set `encoding` (e.g. \"windows-1252\")",
+                    col + 1
                 ),
             }]));
             continue;
         }
-        each(outcome(&mapper, fields.as_slice(), line));
+        each(outcome(&mapper, &CsvRow(&record), line));
     }
 }
