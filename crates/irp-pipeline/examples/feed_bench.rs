@@ -150,7 +150,11 @@ async fn main() {
     }
 
     let mut results = Vec::new();
+    let only = std::env::var("IRP_BENCH_ONLY").ok();
     for backend in [Backend::Sqlite, Backend::Postgres] {
+        if only.as_deref().is_some_and(|o| o != backend.to_string()) {
+            continue;
+        }
         generate(&local, rows, None);
         let db = TestDb::new(backend).await;
         db.store
@@ -256,6 +260,6 @@ async fn main() {
 
 fn tracing_subscriber_init() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("irp_pipeline=debug,irp_sources=info")
+        .with_env_filter("irp_pipeline=debug,irp_store=trace,irp_sources=info")
         .try_init();
 }

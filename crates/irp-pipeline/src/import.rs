@@ -1,8 +1,6 @@
 //! One feed run end to end: read the feed, stage its offers, diff them against the stored
 //! ones, and apply them atomically — or fail, or quarantine, without touching the offers.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,16 +11,17 @@ use irp_core::config::model::{Connection, OffersConfig};
 use irp_core::feed::{Offer, RowError};
 use irp_core::money;
 use irp_store::Store;
-use irp_store::offers::{RunReport, SnapshotDiff, StagedOffer, StoredRowError};
+use irp_store::feed_write::{Batches, FeedWrite, IndexVersion, OfferBatch, ReadCounts};
+use irp_store::offers::{RunReport, SnapshotDiff, StagedOffer, StoredRowError, hash_parse};
 use irp_store::refurbishers::StoredRefurbisher;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+use crate::sku_index::{Seen, SkuIndex};
 use crate::{FeedError, RowOutcome, read_offers};
 
 /// Row errors stored per run; the rest are counted.
 pub const MAX_STORED_ROW_ERRORS: usize = 1000;
-const BATCH: usize = 5000;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -208,83 +207,172 @@ pub fn stage(offer: Offer, row: u64) -> Result<StagedOffer, Vec<RowError>> {
     }
 }
 
-enum Msg {
-    Offers(Vec<StagedOffer>),
-    Errors(Vec<RowError>),
-}
-
+/// What the reader found besides the batches it sent.
 struct Tally {
     rows_read: u64,
     rows_accepted: u64,
     rows_rejected: u64,
+    counts: ReadCounts,
+    errors: Vec<RowError>,
+    errors_dropped: u64,
 }
 
-/// Read `input` on a blocking thread, sending staged batches and row errors to `tx`.
-/// Duplicate SKUs and prices too precise for the currency are row errors here.
+/// Offers per batch handed to the writer.
+const BATCH: usize = 5000;
+/// Rows held back before the apply transaction is opened (on SQLite it locks out other
+/// writers): a re-import that changes fewer rows opens it only once the feed is read.
+const HOLD_ROWS: usize = 50_000;
+
+/// Read `input` on a blocking thread: map and check every row, compare it with `index` (the
+/// stored offers), and send what is new or changed to `tx` in batches. Duplicate SKUs and
+/// prices too precise for the currency are row errors here. Unchanged rows are only counted.
 fn read_blocking(
     offers: &OffersConfig,
     currency: &str,
     input: impl Read,
-    tx: &tokio::sync::mpsc::Sender<Msg>,
+    index: &mut SkuIndex,
+    tx: &tokio::sync::mpsc::Sender<OfferBatch>,
     progress: Option<Arc<AtomicU64>>,
 ) -> Result<Tally, FeedError> {
-    let mut seen: HashMap<u64, u64> = HashMap::new();
-    let hasher = RandomState::new();
-    let mut batch = Vec::with_capacity(BATCH);
     let mut tally = Tally {
         rows_read: 0,
         rows_accepted: 0,
         rows_rejected: 0,
+        counts: ReadCounts::default(),
+        errors: Vec::new(),
+        errors_dropped: 0,
     };
+    let mut new = Vec::with_capacity(BATCH);
+    let mut changed = Vec::new();
+    let mut stopped: Option<FeedError> = None;
     let reject = |tally: &mut Tally, errors: Vec<RowError>| {
         tally.rows_rejected += 1;
-        let _ = tx.blocking_send(Msg::Errors(errors));
+        for e in errors {
+            if tally.errors.len() < MAX_STORED_ROW_ERRORS {
+                tally.errors.push(e);
+            } else {
+                tally.errors_dropped += 1;
+            }
+        }
+    };
+    let t_start = Instant::now();
+    let blocked = std::cell::Cell::new(std::time::Duration::ZERO);
+    let send = |batch: OfferBatch, stopped: &mut Option<FeedError>| {
+        let t = Instant::now();
+        if stopped.is_none() && tx.blocking_send(batch).is_err() {
+            *stopped = Some(FeedError::Io("the import was stopped".into()));
+        }
+        blocked.set(blocked.get() + t.elapsed());
     };
     read_offers(offers, currency, input, &mut |o| {
         tally.rows_read += 1;
         if let Some(p) = &progress {
             p.fetch_add(1, Ordering::Relaxed);
         }
-        match o {
-            RowOutcome::Rejected(errors) => reject(&mut tally, errors),
-            RowOutcome::Offer { row, offer } => {
-                let key = hasher.hash_one(offer.sku.as_str());
-                if let Some(first) = seen.get(&key) {
-                    let sku = offer.sku.clone();
-                    reject(
-                        &mut tally,
-                        vec![RowError {
-                            row,
-                            field: Some("sku".into()),
-                            value: Some(sku),
-                            message: format!(
-                                "SKU already seen in this feed at row {first}; this row is skipped"
-                            ),
-                        }],
-                    );
-                    return;
+        let (row, offer) = match o {
+            RowOutcome::Rejected(errors) => return reject(&mut tally, errors),
+            RowOutcome::Offer { row, offer } => (row, offer),
+        };
+        let staged = match stage(offer, row) {
+            Err(errors) => return reject(&mut tally, errors),
+            Ok(s) => s,
+        };
+        let seen = match index.observe(&staged.sku, staged.content_hash64(), row) {
+            Ok(seen) => seen,
+            Err(full) => {
+                stopped.get_or_insert(FeedError::Structure(full.to_string()));
+                return;
+            }
+        };
+        match seen {
+            Seen::Duplicate { first_row } => {
+                let sku = staged.sku;
+                return reject(
+                    &mut tally,
+                    vec![RowError {
+                        row,
+                        field: Some("sku".into()),
+                        value: Some(sku),
+                        message: format!(
+                            "SKU already seen in this feed at row {first_row}; this row is skipped"
+                        ),
+                    }],
+                );
+            }
+            Seen::Unchanged => tally.counts.unchanged += 1,
+            Seen::New => {
+                tally.counts.new += 1;
+                new.push(staged);
+                if new.len() == BATCH {
+                    let full = std::mem::replace(&mut new, Vec::with_capacity(BATCH));
+                    send(OfferBatch::New(full), &mut stopped);
                 }
-                match stage(offer, row) {
-                    Err(errors) => reject(&mut tally, errors),
-                    Ok(staged) => {
-                        seen.insert(key, row);
-                        tally.rows_accepted += 1;
-                        batch.push(staged);
-                        if batch.len() == BATCH {
-                            let _ = tx.blocking_send(Msg::Offers(std::mem::replace(
-                                &mut batch,
-                                Vec::with_capacity(BATCH),
-                            )));
-                        }
-                    }
+            }
+            Seen::Changed | Seen::Reactivated => {
+                if seen == Seen::Changed {
+                    tally.counts.changed += 1;
+                } else {
+                    tally.counts.reactivated += 1;
+                }
+                changed.push(staged);
+                if changed.len() == BATCH {
+                    send(
+                        OfferBatch::Changed(std::mem::take(&mut changed)),
+                        &mut stopped,
+                    );
                 }
             }
         }
+        tally.rows_accepted += 1;
     })?;
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(Msg::Offers(batch));
+    if let Some(e) = stopped {
+        return Err(e);
     }
-    Ok(tally)
+    let mut stopped = None;
+    for batch in [OfferBatch::New(new), OfferBatch::Changed(changed)] {
+        if !batch.is_empty() {
+            send(batch, &mut stopped);
+        }
+    }
+    tracing::debug!(
+        total_ms = t_start.elapsed().as_millis(),
+        blocked_ms = blocked.get().as_millis(),
+        "Reader done"
+    );
+    match stopped {
+        Some(e) => Err(e),
+        None => Ok(tally),
+    }
+}
+
+/// Stage every accepted row of the feed at `path` for a later `irp feed apply` (a quarantined
+/// run keeps its whole snapshot).
+async fn stage_snapshot(
+    store: &Store,
+    run_id: i64,
+    offers: &OffersConfig,
+    currency: &str,
+    path: &Path,
+) -> Result<(), ImportError> {
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<OfferBatch>(4);
+    let cfg = offers.clone();
+    let currency = currency.to_owned();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut index = SkuIndex::new();
+        read_blocking(&cfg, &currency, file, &mut index, &tx, None).map(|_| ())
+    });
+    while let Some(batch) = rx.recv().await {
+        let (OfferBatch::New(rows) | OfferBatch::Changed(rows)) = batch;
+        store.feed_stage(run_id, &rows).await?;
+    }
+    reader
+        .await
+        .map_err(|e| ImportError::Worker(e.to_string()))?
+        .map_err(|e| ImportError::Worker(e.to_string()))
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
@@ -615,12 +703,6 @@ async fn import_into_run(
         started,
         progress,
     } = run;
-    let open = |path: &Path| {
-        std::fs::File::open(path).map_err(|source| ImportError::Open {
-            path: path.to_owned(),
-            source,
-        })
-    };
     let owned = path.to_owned();
     let (hash, bytes) = tokio::task::spawn_blocking(move || sha256_file(&owned))
         .await
@@ -651,77 +733,137 @@ async fn import_into_run(
         return Ok(report);
     }
 
-    let file = open(path)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
+    // The stored offers, to compare the feed with as it is read; the table gets room for
+    // them and for a feed of short rows.
+    let mut index = SkuIndex::with_capacity(
+        usize::try_from(store.offers_count(r.id).await? + bytes / 64).unwrap_or(0),
+    );
+    let mut full = None;
+    let version = store
+        .offers_index(r.id, &mut |sku, h, active| {
+            if let Err(e) = index.insert_stored(sku, hash_parse(h), active) {
+                full = Some(e);
+            }
+        })
+        .await?;
+    if let Some(e) = full {
+        report.message = Some(e.to_string());
+        finish(store, &mut report, None, Some(hash), started).await?;
+        return Ok(report);
+    }
+    tracing::debug!(
+        run = run_id,
+        stored = index.active_before(),
+        index_ms = started.elapsed().as_millis(),
+        "Stored offers indexed"
+    );
+
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<OfferBatch>(4);
     let currency = r.model.currency.clone();
     let cfg = offers.clone();
     let progress = progress.cloned();
-    let reader =
-        tokio::task::spawn_blocking(move || read_blocking(&cfg, &currency, file, &tx, progress));
-    let mut stored_errors = Vec::new();
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            Msg::Offers(batch) => {
-                store.feed_stage(run_id, &batch).await?;
+    let reader = tokio::task::spawn_blocking(move || {
+        let read = read_blocking(&cfg, &currency, file, &mut index, &tx, progress);
+        (read, index)
+    });
+
+    // Hold back the first batches; open the transaction once there is enough to write.
+    let mut batches = Batches {
+        held: std::collections::VecDeque::new(),
+        rx,
+    };
+    let mut held_rows = 0;
+    while held_rows < HOLD_ROWS {
+        match batches.rx.recv().await {
+            Some(b) => {
+                held_rows += b.len();
+                batches.held.push_back(b);
             }
-            Msg::Errors(errors) => {
-                for e in &errors {
-                    if report.errors.len() < MAX_STORED_ROW_ERRORS {
-                        report.errors.push(ErrorEntry::from(e));
-                        stored_errors.push(StoredRowError {
-                            row_number: i64::try_from(e.row).unwrap_or(i64::MAX),
-                            field: e.field.clone(),
-                            value: e.value.clone(),
-                            message: e.message.clone(),
-                        });
-                    } else {
-                        report.errors_dropped += 1;
-                    }
-                }
-                if stored_errors.len() >= 500 {
-                    store
-                        .feed_row_errors_add(run_id, &std::mem::take(&mut stored_errors))
-                        .await?;
-                }
-            }
+            None => break,
         }
     }
-    store.feed_row_errors_add(run_id, &stored_errors).await?;
-    let read = reader
+    let mut writer = None;
+    let mut write_error = None;
+    if held_rows >= HOLD_ROWS {
+        match write(store, r.id, run_id, version, &mut batches).await {
+            Ok(w) => writer = Some(w),
+            Err(e) => write_error = Some(e),
+        }
+        // Stop the reader if writing failed: its sends fail once the channel is gone.
+        drop(batches.rx);
+        batches = Batches {
+            held: std::collections::VecDeque::new(),
+            rx: tokio::sync::mpsc::channel(1).1,
+        };
+    }
+    let (read, index) = reader
         .await
         .map_err(|e| ImportError::Worker(e.to_string()))?;
+    let fail = |mut report: ImportReport, message: String| {
+        report.status = RunStatus::Failed;
+        report.message = Some(message);
+        report
+    };
+    if let Some(e) = write_error {
+        let report = fail(report, format!("writing the offers failed: {e}"));
+        return done(store, report, &[], None, hash, started).await;
+    }
     let tally = match read {
         Ok(t) => t,
         Err(e) => {
-            store.feed_discard(run_id).await?;
-            report.status = RunStatus::Failed;
-            report.message = Some(e.to_string());
-            finish(store, &mut report, None, Some(hash), started).await?;
-            return Ok(report);
+            if let Some(w) = writer {
+                w.rollback().await?;
+            }
+            let report = fail(report, e.to_string());
+            return done(store, report, &[], None, hash, started).await;
         }
     };
     report.rows_read = tally.rows_read;
     report.rows_accepted = tally.rows_accepted;
     report.rows_rejected = tally.rows_rejected;
+    report.errors_dropped = tally.errors_dropped;
+    tracing::debug!(
+        run = run_id,
+        read_ms = started.elapsed().as_millis(),
+        "Feed read"
+    );
 
-    let t_diff = Instant::now();
-    tracing::debug!(
-        run = run_id,
-        read_stage_ms = started.elapsed().as_millis(),
-        "Feed read and staged"
-    );
-    let diff = store.feed_diff(r.id, run_id).await?;
-    tracing::debug!(
-        run = run_id,
-        diff_ms = t_diff.elapsed().as_millis(),
-        "Feed diffed"
-    );
+    // Whatever was held back is written now (the reader is done, so this is the rest).
+    let mut writer = match writer {
+        Some(w) => w,
+        None => match write(store, r.id, run_id, version, &mut batches).await {
+            Ok(w) => w,
+            Err(e) => {
+                let report = fail(report, format!("writing the offers failed: {e}"));
+                return done(store, report, &tally.errors, None, hash, started).await;
+            }
+        },
+    };
+    let tsc = Instant::now();
+    let (updated, field_changes) = writer.staged_changes().await?;
+    tracing::debug!(ms = tsc.elapsed().as_millis(), "staged changes compared");
+    let c = &tally.counts;
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let diff = SnapshotDiff {
+        created: c.new + c.reactivated,
+        updated,
+        unchanged: c.unchanged + (c.changed - updated),
+        removed: as_i64(index.removed_count()),
+        active_before: as_i64(index.active_before()),
+        field_changes,
+    };
     if let Some(reason) = guard(
         tally.rows_read,
         tally.rows_accepted,
         &diff,
         offers.max_removal_ratio,
     ) {
+        writer.rollback().await?;
+        stage_snapshot(store, run_id, offers, &r.model.currency, path).await?;
         report.status = RunStatus::Quarantined;
         report.message = Some(format!(
             "{reason}; nothing was applied. Check the feed, then `irp feed apply {run_id}` to apply it anyway"
@@ -735,18 +877,66 @@ async fn import_into_run(
                 &format!("feed run {run_id} of `{}` quarantined: {reason}", r.key),
             )
             .await?;
-        finish(store, &mut report, Some(diff), Some(hash), started).await?;
-        return Ok(report);
+        return done(store, report, &tally.errors, Some(diff), hash, started).await;
     }
     report.status = if tally.rows_rejected > 0 {
         RunStatus::Partial
     } else {
         RunStatus::Succeeded
     };
-    let applied = store
-        .feed_apply(r.id, run_id, report.status.as_str())
+    let removed: Vec<String> = index.removed().collect();
+    drop(index);
+    if let Err(e) = writer.commit(&removed, report.status.as_str(), &diff).await {
+        let report = fail(report, format!("writing the offers failed: {e}"));
+        return done(store, report, &tally.errors, None, hash, started).await;
+    }
+    tracing::debug!(
+        run = run_id,
+        applied_ms = started.elapsed().as_millis(),
+        "Feed applied"
+    );
+    done(store, report, &tally.errors, Some(diff), hash, started).await
+}
+
+/// Open the run's apply transaction and write `batches` into it.
+async fn write(
+    store: &Store,
+    refurbisher_id: i64,
+    run_id: i64,
+    version: IndexVersion,
+    batches: &mut Batches,
+) -> Result<FeedWrite, irp_store::StoreError> {
+    let mut w = store
+        .feed_write_begin(refurbisher_id, run_id, version)
         .await?;
-    finish(store, &mut report, Some(applied), Some(hash), started).await?;
+    if let Err(e) = w.write_all(batches).await {
+        let _ = w.rollback().await;
+        return Err(e);
+    }
+    Ok(w)
+}
+
+/// Store the run's row errors and its report.
+async fn done(
+    store: &Store,
+    mut report: ImportReport,
+    errors: &[RowError],
+    diff: Option<SnapshotDiff>,
+    hash: String,
+    started: Instant,
+) -> Result<ImportReport, ImportError> {
+    report.errors = errors.iter().map(ErrorEntry::from).collect();
+    let stored: Vec<StoredRowError> = errors
+        .iter()
+        .map(|e| StoredRowError {
+            row_number: i64::try_from(e.row).unwrap_or(i64::MAX),
+            field: e.field.clone(),
+            value: e.value.clone(),
+            message: e.message.clone(),
+        })
+        .collect();
+    store.feed_row_errors_add(report.run_id, &stored).await?;
+    finish(store, &mut report, diff, Some(hash), started).await?;
     Ok(report)
 }
 

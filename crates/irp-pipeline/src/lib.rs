@@ -10,6 +10,7 @@ pub mod formats;
 pub mod fuzzing;
 pub mod import;
 pub mod poller;
+pub mod sku_index;
 
 use irp_core::config::model::{Format, OffersConfig};
 use irp_core::feed::{Offer, RowError};

@@ -68,6 +68,8 @@ db_tests!(
     an_empty_feed_is_quarantined_and_removes_nothing,
     mass_removal_is_quarantined_until_applied_on_purpose,
     an_unreadable_feed_fails_and_removes_nothing,
+    a_reimport_updates_reactivates_and_removes_with_field_counts,
+    a_large_feed_streams_through_many_batches,
 );
 
 async fn a_flexit_feed_imports_then_reimports_unchanged(db: TestDb) {
@@ -252,5 +254,133 @@ async fn an_unreadable_feed_fails_and_removes_nothing(db: TestDb) {
     assert_eq!(
         rep.message.as_deref(),
         Some("offer_location `offers` is not in the feed; check `offer_location`")
+    );
+}
+
+async fn a_reimport_updates_reactivates_and_removes_with_field_counts(db: TestDb) {
+    let r = refurbisher(&db, "flexit.json").await;
+    let f = Feed::new();
+    let first = flexit_feed(&[
+        ("A", 1, "1,00"),
+        ("B", 1, "1,00"),
+        ("C", 1, "1,00"),
+        ("D", 1, "1,00"),
+    ]);
+    import_file(&db.store, &r, &f.write(&first), "manual")
+        .await
+        .unwrap();
+    // D goes (1 of 4 is within the default max_removal_ratio), B changes stock, C its price.
+    let second = flexit_feed(&[("A", 1, "1,00"), ("B", 7, "1,00"), ("C", 1, "2,50")]);
+    let rep = import_file(&db.store, &r, &f.write(&second), "manual")
+        .await
+        .unwrap();
+    assert_eq!(rep.status, RunStatus::Succeeded, "{rep:?}");
+    assert_eq!(
+        (rep.created, rep.updated, rep.unchanged, rep.removed),
+        (0, 2, 1, 1),
+        "{rep:?}"
+    );
+    assert_eq!(
+        rep.field_changes.into_iter().collect::<Vec<_>>(),
+        [
+            ("price_purchase_amount".to_owned(), 1),
+            ("stock_available".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        skus(&db, r.id).await,
+        [
+            ("A".into(), 1, 100),
+            ("B".into(), 7, 100),
+            ("C".into(), 1, 250)
+        ]
+    );
+    let run = db.store.feed_run(rep.run_id).await.unwrap().unwrap();
+    assert_eq!(
+        (run.status.as_str(), run.updated, run.removed),
+        ("succeeded", 2, 1)
+    );
+    assert!(run.applied_at.is_some());
+
+    // D comes back: created again, with the feed's values.
+    let third = flexit_feed(&[
+        ("A", 1, "1,00"),
+        ("B", 7, "1,00"),
+        ("C", 1, "2,50"),
+        ("D", 3, "4,00"),
+    ]);
+    let rep = import_file(&db.store, &r, &f.write(&third), "manual")
+        .await
+        .unwrap();
+    assert_eq!(
+        (rep.created, rep.updated, rep.unchanged, rep.removed),
+        (1, 0, 3, 0),
+        "{rep:?}"
+    );
+    assert_eq!(skus(&db, r.id).await[3], ("D".into(), 3, 400));
+}
+
+fn numbered_feed(rows: u64, price: impl Fn(u64) -> u64) -> String {
+    let mut s = HEAD.to_owned();
+    for i in 0..rows {
+        let cents = price(i);
+        s.push_str(&format!(
+            "N{i:06};Device {i};{};4006381333931;{},{:02};999,00\n",
+            i % 7,
+            cents / 100,
+            cents % 100
+        ));
+    }
+    s
+}
+
+/// More rows than the writer holds back and many batches of both kinds: the transaction opens
+/// while the feed is still read, new and changed batches alternate, and the counts still add up.
+async fn a_large_feed_streams_through_many_batches(db: TestDb) {
+    let r = refurbisher(&db, "flexit.json").await;
+    let f = Feed::new();
+    let rows = 70_000;
+    let rep = import_file(
+        &db.store,
+        &r,
+        &f.write(&numbered_feed(rows, |_| 100)),
+        "manual",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (rep.status, rep.created),
+        (RunStatus::Succeeded, 70_000),
+        "{rep:?}"
+    );
+    // Every third row changes its price, and 10,000 new rows follow; the last 5,000 go.
+    let mut text = numbered_feed(rows - 5_000, |i| if i % 3 == 0 { 250 } else { 100 });
+    for i in 0..10_000u64 {
+        text.push_str(&format!("M{i:06};New {i};1;4006381333931;1,00;2,00\n"));
+    }
+    let rep = import_file(&db.store, &r, &f.write(&text), "manual")
+        .await
+        .unwrap();
+    assert_eq!(rep.status, RunStatus::Succeeded, "{rep:?}");
+    assert_eq!(rep.rows_read, 75_000);
+    assert_eq!(
+        (rep.created, rep.updated, rep.unchanged, rep.removed),
+        (10_000, 21_667, 43_333, 5_000),
+        "{rep:?}"
+    );
+    let active = db.store.offers_list(r.id, false, 100_000, 0).await.unwrap();
+    assert_eq!(active.len(), 75_000);
+    assert_eq!(
+        active
+            .iter()
+            .filter(|o| o.price_purchase_minor == 250)
+            .count(),
+        21_667
+    );
+    let all = db.store.offers_list(r.id, true, 100_000, 0).await.unwrap();
+    assert_eq!(
+        all.len(),
+        80_000,
+        "removed offers are deactivated, not deleted"
     );
 }

@@ -229,7 +229,7 @@ pub struct StoredOffer {
     pub last_changed_at: DateTime<Utc>,
 }
 
-const FIELD_CHECKS: [(&str, &str); 8] = [
+pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
     ("name", "o.name IS DISTINCT FROM s.name"),
     ("ean", "o.ean IS DISTINCT FROM s.ean"),
     (

@@ -1,0 +1,701 @@
+//! Applying a feed run as it is read: the pipeline compares the feed with an in-memory index of
+//! the stored offers ([`Store::offers_index`]) and hands over only what changes. New offers are
+//! written straight into `offers` (PostgreSQL: one `COPY` stream), changed and returning ones
+//! are staged and merged, and the offers the feed no longer has are deactivated — all in one
+//! transaction, which commits only when the whole feed was read and passed its guards.
+//!
+//! On SQLite the transaction holds the database's write lock, so [`Batches`] lets the caller
+//! hold back the first batches until there is enough to write: a re-import that changes little
+//! takes the lock only at its end.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use sqlx::Arguments as _;
+use sqlx::sqlite::SqliteArguments;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use crate::offers::{FIELD_CHECKS, SnapshotDiff, StagedOffer};
+use crate::{Result, Store, StoreError, Tx, now, with_tx};
+
+/// Rows of a run handed to the writer.
+#[derive(Debug)]
+pub enum OfferBatch {
+    /// Offers the store does not have at all: inserted.
+    New(Vec<StagedOffer>),
+    /// Offers the store has with other content, or inactive: staged and merged.
+    Changed(Vec<StagedOffer>),
+}
+
+impl OfferBatch {
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        match self {
+            OfferBatch::New(r) | OfferBatch::Changed(r) => r.len(),
+        }
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Batches still to write: some held back in memory, the rest still arriving.
+pub struct Batches {
+    /// Held back, written first.
+    pub held: VecDeque<OfferBatch>,
+    /// Arriving; closed when the feed has been read.
+    pub rx: tokio::sync::mpsc::Receiver<OfferBatch>,
+}
+
+impl Batches {
+    async fn next(&mut self) -> Option<OfferBatch> {
+        match self.held.pop_front() {
+            Some(b) => Some(b),
+            None => self.rx.recv().await,
+        }
+    }
+}
+
+/// Which applied run a refurbisher's stored offers come from, when [`Store::offers_index`]
+/// read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexVersion(pub i64);
+
+/// An open apply transaction of one run.
+pub struct FeedWrite {
+    tx: Tx,
+    refurbisher_id: i64,
+    run_id: i64,
+    at: DateTime<Utc>,
+    /// Rows written, by kind.
+    pub inserted: u64,
+    /// Rows staged to be merged.
+    pub staged: u64,
+}
+
+/// What the pipeline counted while it compared the feed with the index.
+#[derive(Debug, Clone, Default)]
+pub struct ReadCounts {
+    /// Offers the store did not have.
+    pub new: i64,
+    /// Offers the store had inactive (they come back).
+    pub reactivated: i64,
+    /// Offers whose content hash differs (their fields are compared in the database).
+    pub changed: i64,
+    /// Offers with the same content hash.
+    pub unchanged: i64,
+    /// Active offers before the run.
+    pub active_before: i64,
+}
+
+const OFFER_COLUMNS: &str = "refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, \
+     currency, tax_percentage, attributes, content_hash, active, first_seen_at, last_seen_at, last_changed_at";
+const STAGING_COLUMNS: &str = "feed_run_id, sku, row_number, ean, name, stock_available, price_purchase_minor, \
+     price_consumer_minor, currency, tax_percentage, attributes, content_hash";
+/// SQLite: offers per `INSERT` (15 parameters each; below the limit of 32,766).
+const SQLITE_ROWS: usize = 2000;
+
+fn attributes_json(r: &StagedOffer) -> String {
+    if r.attributes.is_empty() {
+        "{}".to_owned()
+    } else {
+        serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// Append `s` escaped for PostgreSQL's `COPY … FROM STDIN` text format.
+fn copy_text(buf: &mut String, s: &str) {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        buf.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            c => buf.push(c),
+        }
+    }
+}
+
+/// The common middle of an offers row and a staging row in `COPY` text format:
+/// `ean, name, stock, purchase, consumer, currency, tax, attributes, content_hash`.
+fn copy_fields(buf: &mut String, r: &StagedOffer) {
+    copy_text(buf, &r.ean);
+    buf.push('\t');
+    copy_text(buf, &r.name);
+    let _ = write!(
+        buf,
+        "\t{}\t{}\t{}\t",
+        r.stock_available, r.price_purchase_minor, r.price_consumer_minor
+    );
+    copy_text(buf, &r.currency);
+    buf.push('\t');
+    match &r.tax_percentage {
+        Some(t) => copy_text(buf, t),
+        None => buf.push_str("\\N"),
+    }
+    buf.push('\t');
+    copy_text(buf, &attributes_json(r));
+    buf.push('\t');
+    buf.push_str(&r.content_hash());
+}
+
+/// One `offers` row in `COPY` text format.
+fn copy_offer(buf: &mut String, refurbisher_id: i64, r: &StagedOffer, at: &str) {
+    let _ = write!(buf, "{refurbisher_id}\t");
+    copy_text(buf, &r.sku);
+    buf.push('\t');
+    copy_fields(buf, r);
+    let _ = writeln!(buf, "\tt\t{at}\t{at}\t{at}");
+}
+
+/// One `feed_staging` row in `COPY` text format.
+pub(crate) fn copy_staged(buf: &mut String, run_id: i64, r: &StagedOffer) {
+    let _ = write!(buf, "{run_id}\t");
+    copy_text(buf, &r.sku);
+    let _ = write!(buf, "\t{}\t", r.row_number);
+    copy_fields(buf, r);
+    buf.push('\n');
+}
+
+/// `{head} VALUES (?, …), …` for `rows` rows of `per_row` parameters on SQLite. Only
+/// anonymous parameters: SQLite looks numbered ones up in a list, which makes binding thousands
+/// of them quadratic.
+fn sqlite_values(head: &str, rows: usize, per_row: usize) -> String {
+    let mut one = String::from("(?");
+    for _ in 1..per_row {
+        one.push_str(",?");
+    }
+    one.push(')');
+    let mut sql = String::with_capacity(head.len() + 8 + rows * (one.len() + 1));
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&one);
+    }
+    sql
+}
+
+/// A time as sqlx writes it into SQLite (so that stored times compare as text).
+fn sqlite_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
+impl Store {
+    /// How many offers (active or not) a refurbisher has.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn offers_count(&self, refurbisher_id: i64) -> Result<u64> {
+        const SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM offers WHERE refurbisher_id = $1";
+        let (n,): (i64,) = crate::with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .fetch_one(p)
+            .await)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Read the stored offers of a refurbisher for an import: `each(sku, content_hash, active)`
+    /// for every offer, in no particular order. Returns the version to pass to
+    /// [`Store::feed_write_begin`], which refuses to write when another run applied offers of
+    /// the refurbisher in between.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn offers_index(
+        &self,
+        refurbisher_id: i64,
+        each: &mut (dyn FnMut(&str, &str, bool) + Send),
+    ) -> Result<IndexVersion> {
+        use futures_util::TryStreamExt as _;
+        const VERSION: &str = "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
+        const ROWS: &str = "SELECT sku, content_hash, active FROM offers WHERE refurbisher_id = $1";
+        // The version is read first: an apply committed between the two reads makes the
+        // version older than the index, which only causes a needless conflict, never a stale
+        // index.
+        let (version,): (i64,) = crate::with_db!(self.db(), |p| sqlx::query_as(VERSION)
+            .bind(refurbisher_id)
+            .fetch_one(p)
+            .await)?;
+        match self.db() {
+            crate::Db::Postgres(p) => {
+                let mut rows = sqlx::query_as::<_, (String, String, bool)>(ROWS)
+                    .bind(refurbisher_id)
+                    .fetch(p);
+                while let Some((sku, hash, active)) = rows.try_next().await? {
+                    each(&sku, &hash, active);
+                }
+            }
+            crate::Db::Sqlite(p) => {
+                // Rows cross from SQLite's worker thread one message each; 8,192 offers to a
+                // JSON array make that a few hundred messages for a million offers.
+                const CHUNKS: &str = "SELECT json_group_array(json_array(sku, content_hash, active)) \
+                     FROM offers WHERE refurbisher_id = $1 GROUP BY id / 8192";
+                let mut chunks = sqlx::query_as::<_, (String,)>(CHUNKS)
+                    .bind(refurbisher_id)
+                    .fetch(p);
+                while let Some((chunk,)) = chunks.try_next().await? {
+                    let rows: Vec<(String, String, i64)> =
+                        serde_json::from_str(&chunk).map_err(|e| {
+                            StoreError::Corrupt(format!("reading the offers index: {e}"))
+                        })?;
+                    for (sku, hash, active) in rows {
+                        each(&sku, &hash, active != 0);
+                    }
+                }
+            }
+        }
+        Ok(IndexVersion(version))
+    }
+
+    /// Open the apply transaction of `run_id`. Refuses (a conflict) when offers of the
+    /// refurbisher were applied since [`Store::offers_index`] returned `version`: the run's
+    /// comparison would be stale.
+    ///
+    /// # Errors
+    /// The conflict; a database error.
+    pub async fn feed_write_begin(
+        &self,
+        refurbisher_id: i64,
+        run_id: i64,
+        version: IndexVersion,
+    ) -> Result<FeedWrite> {
+        let mut tx = self.begin().await?;
+        // PostgreSQL: the refurbisher's row lock serialises runs of one refurbisher (SQLite's
+        // BEGIN IMMEDIATE serialises every writer).
+        const LOCK: &str = "SELECT id FROM refurbishers WHERE id = $1 FOR UPDATE";
+        const VERSION: &str = "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
+        if let Tx::Postgres(t) = &mut tx {
+            sqlx::query(LOCK)
+                .bind(refurbisher_id)
+                .execute(&mut **t)
+                .await?;
+        }
+        let (now_version,): (i64,) = with_tx!(&mut tx, |t| sqlx::query_as(VERSION)
+            .bind(refurbisher_id)
+            .fetch_one(&mut **t)
+            .await)?;
+        if now_version != version.0 {
+            return Err(StoreError::Conflict(format!(
+                "feed run {now_version} applied offers of this refurbisher while run {run_id} read its feed; run it again"
+            )));
+        }
+        Ok(FeedWrite {
+            tx,
+            refurbisher_id,
+            run_id,
+            at: now(),
+            inserted: 0,
+            staged: 0,
+        })
+    }
+}
+
+impl FeedWrite {
+    /// Write every batch: new offers into `offers`, changed ones into the run's staging rows.
+    /// Returns when the channel is closed and everything held was written.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn write_all(&mut self, batches: &mut Batches) -> Result<()> {
+        match &mut self.tx {
+            Tx::Postgres(t) => {
+                let at = self.at.to_rfc3339();
+                let mut pending = batches.next().await;
+                while let Some(batch) = pending.take() {
+                    let (sql, new) = match &batch {
+                        OfferBatch::New(_) => {
+                            (format!("COPY offers ({OFFER_COLUMNS}) FROM STDIN"), true)
+                        }
+                        OfferBatch::Changed(_) => (
+                            format!("COPY feed_staging ({STAGING_COLUMNS}) FROM STDIN"),
+                            false,
+                        ),
+                    };
+                    // One COPY stream for a run of batches of the same kind.
+                    let mut copy = t.copy_in_raw(&sql).await?;
+                    let mut next = Some(batch);
+                    let mut buf = String::new();
+                    while let Some(b) = next.take() {
+                        match (b, new) {
+                            (OfferBatch::New(rows), true) => {
+                                buf.clear();
+                                for r in &rows {
+                                    copy_offer(&mut buf, self.refurbisher_id, r, &at);
+                                }
+                                self.inserted += rows.len() as u64;
+                            }
+                            (OfferBatch::Changed(rows), false) => {
+                                buf.clear();
+                                for r in &rows {
+                                    copy_staged(&mut buf, self.run_id, r);
+                                }
+                                self.staged += rows.len() as u64;
+                            }
+                            (other, _) => {
+                                pending = Some(other);
+                                break;
+                            }
+                        }
+                        copy.send(buf.as_bytes()).await?;
+                        next = batches.next().await;
+                    }
+                    copy.finish().await?;
+                }
+            }
+            Tx::Sqlite(t) => {
+                // Binding a statement's values takes about a third of the time SQLite takes
+                // to insert them: a task builds the next statements while this one runs.
+                let held = std::mem::take(&mut batches.held);
+                let rx = std::mem::replace(&mut batches.rx, tokio::sync::mpsc::channel(1).1);
+                let mut source = Batches { held, rx };
+                let (built_tx, mut built) = tokio::sync::mpsc::channel::<Built>(2);
+                let (refurbisher_id, run_id) = (self.refurbisher_id, self.run_id);
+                let at: Arc<str> = Arc::from(sqlite_time(self.at));
+                let builder = tokio::spawn(async move {
+                    let mut sql_new = SqlCache::default();
+                    let mut sql_staged = SqlCache::default();
+                    while let Some(batch) = source.next().await {
+                        let (new, rows) = match batch {
+                            OfferBatch::New(rows) => (true, rows),
+                            OfferBatch::Changed(rows) => (false, rows),
+                        };
+                        let mut rows = rows.into_iter().peekable();
+                        while rows.peek().is_some() {
+                            let chunk: Vec<StagedOffer> = rows.by_ref().take(SQLITE_ROWS).collect();
+                            let n = chunk.len();
+                            let built = if new {
+                                Built {
+                                    sql: sql_new.get(n, || {
+                                        sqlite_values(
+                                            &format!("INSERT INTO offers ({OFFER_COLUMNS})"),
+                                            n,
+                                            15,
+                                        )
+                                    }),
+                                    args: offer_args(refurbisher_id, &at, chunk),
+                                    new,
+                                    rows: n,
+                                }
+                            } else {
+                                Built {
+                                    sql: sql_staged.get(n, || {
+                                        sqlite_values(
+                                            &format!(
+                                                "INSERT INTO feed_staging ({STAGING_COLUMNS})"
+                                            ),
+                                            n,
+                                            12,
+                                        )
+                                    }),
+                                    args: staging_args(run_id, chunk),
+                                    new,
+                                    rows: n,
+                                }
+                            };
+                            if built_tx.send(built).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+                let (mut waited, mut execd) =
+                    (std::time::Duration::ZERO, std::time::Duration::ZERO);
+                loop {
+                    let w = std::time::Instant::now();
+                    let Some(b) = built.recv().await else { break };
+                    waited += w.elapsed();
+                    let w = std::time::Instant::now();
+                    let args = b
+                        .args
+                        .map_err(|e| StoreError::Corrupt(format!("binding an offer: {e}")))?;
+                    sqlx::query_with(sqlx::AssertSqlSafe(b.sql.to_string()), args)
+                        .execute(&mut **t)
+                        .await?;
+                    if b.new {
+                        self.inserted += b.rows as u64;
+                    } else {
+                        self.staged += b.rows as u64;
+                    }
+                    execd += w.elapsed();
+                }
+                tracing::debug!(
+                    waited_ms = waited.as_millis(),
+                    exec_ms = execd.as_millis(),
+                    "Writer done"
+                );
+                builder.await.map_err(|e| {
+                    StoreError::Corrupt(format!("the statement builder stopped: {e}"))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compare the staged (changed) rows with the stored offers field by field: how many
+    /// really change, and which fields. A row whose hash differs but whose fields do not (a
+    /// hash stored in an older form) counts as unchanged.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn staged_changes(&mut self) -> Result<(i64, BTreeMap<String, i64>)> {
+        if self.staged == 0 {
+            return Ok((0, BTreeMap::new()));
+        }
+        let any = FIELD_CHECKS
+            .iter()
+            .map(|(_, c)| *c)
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut sums: Vec<String> = FIELD_CHECKS
+            .iter()
+            .map(|(_, cond)| {
+                format!("CAST(COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS BIGINT)")
+            })
+            .collect();
+        sums.push(format!(
+            "CAST(COALESCE(SUM(CASE WHEN {any} THEN 1 ELSE 0 END), 0) AS BIGINT)"
+        ));
+        let sql = format!(
+            // CROSS JOIN: SQLite then walks the (few) staged rows and looks each offer up,
+            // instead of walking every offer of the refurbisher.
+            "SELECT {} FROM feed_staging s CROSS JOIN offers o \
+             WHERE s.feed_run_id = $2 AND o.refurbisher_id = $1 AND o.sku = s.sku AND o.active",
+            sums.join(", ")
+        );
+        type Row = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
+        let row: Row = with_tx!(&mut self.tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(self.refurbisher_id)
+        .bind(self.run_id)
+        .fetch_one(&mut **t)
+        .await)?;
+        let counts = [row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7];
+        let mut fields = BTreeMap::new();
+        for ((field, _), n) in FIELD_CHECKS.iter().zip(counts) {
+            if n > 0 {
+                fields.insert((*field).to_owned(), n);
+            }
+        }
+        Ok((row.8, fields))
+    }
+
+    /// Merge the staged rows, deactivate `removed` (SKUs of active offers the feed does not
+    /// have), mark the run applied with `status` and the diff, and commit.
+    ///
+    /// # Errors
+    /// A database error; nothing is applied then.
+    pub async fn commit(
+        mut self,
+        removed: &[String],
+        status: &str,
+        diff: &SnapshotDiff,
+    ) -> Result<()> {
+        let at = self.at;
+        let t0 = std::time::Instant::now();
+        let refurbisher_id = self.refurbisher_id;
+        let run_id = self.run_id;
+        if self.staged > 0 {
+            let changed = FIELD_CHECKS
+                .iter()
+                .map(|(_, c)| c.replace("o.", "offers."))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            // Every staged row is an offer the refurbisher has (changed, or coming back). The
+            // `IN` makes both databases walk the staged rows and look each offer up.
+            let merge = format!(
+                "UPDATE offers SET (ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
+                     tax_percentage, attributes, last_changed_at, content_hash) = \
+                     (SELECT s.ean, s.name, s.stock_available, s.price_purchase_minor, s.price_consumer_minor, s.currency, \
+                         s.tax_percentage, s.attributes, \
+                         CASE WHEN NOT offers.active OR {changed} THEN $3 ELSE offers.last_changed_at END, s.content_hash \
+                      FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = offers.sku), \
+                     active = TRUE, last_seen_at = $3 \
+                 WHERE refurbisher_id = $1 AND sku IN (SELECT sku FROM feed_staging WHERE feed_run_id = $2)"
+            );
+            let t_merge = std::time::Instant::now();
+            let merged = with_tx!(&mut self.tx, |t| sqlx::query(sqlx::AssertSqlSafe(
+                merge.clone()
+            ))
+            .bind(refurbisher_id)
+            .bind(run_id)
+            .bind(at)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+            tracing::debug!(
+                merged,
+                ms = t_merge.elapsed().as_millis(),
+                "Staged offers merged"
+            );
+            const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
+            with_tx!(&mut self.tx, |t| sqlx::query(CLEAN)
+                .bind(run_id)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        match &mut self.tx {
+            Tx::Postgres(t) => {
+                const SQL: &str = "UPDATE offers SET active = FALSE, last_changed_at = $2 WHERE refurbisher_id = $1 AND active AND sku = ANY($3)";
+                for chunk in removed.chunks(10_000) {
+                    sqlx::query(SQL)
+                        .bind(refurbisher_id)
+                        .bind(at)
+                        .bind(chunk)
+                        .execute(&mut **t)
+                        .await?;
+                }
+            }
+            Tx::Sqlite(t) => {
+                for chunk in removed.chunks(500) {
+                    let mut sql = String::from(
+                        "UPDATE offers SET active = FALSE, last_changed_at = ? WHERE refurbisher_id = ? AND active AND sku IN (?",
+                    );
+                    for _ in 1..chunk.len() {
+                        sql.push_str(",?");
+                    }
+                    sql.push(')');
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(at)
+                        .bind(refurbisher_id);
+                    for sku in chunk {
+                        q = q.bind(sku);
+                    }
+                    q.execute(&mut **t).await?;
+                }
+            }
+        }
+        const MARK: &str = "UPDATE feed_runs SET status = $2, applied_at = $3, created = $4, updated = $5, unchanged = $6, removed = $7, \
+             field_changes = $8 WHERE id = $1";
+        with_tx!(&mut self.tx, |t| sqlx::query(MARK)
+            .bind(run_id)
+            .bind(status)
+            .bind(at)
+            .bind(diff.created)
+            .bind(diff.updated)
+            .bind(diff.unchanged)
+            .bind(diff.removed)
+            .bind(Json(&diff.field_changes))
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let t1 = t0.elapsed();
+        match self.tx {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        tracing::debug!(
+            statements_ms = t1.as_millis(),
+            total_ms = t0.elapsed().as_millis(),
+            "Run committed"
+        );
+        Ok(())
+    }
+
+    /// Give up: nothing of the run is applied.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn rollback(self) -> Result<()> {
+        match self.tx {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A statement built for the SQLite writer.
+struct Built {
+    sql: Arc<str>,
+    args: std::result::Result<SqliteArguments, sqlx::error::BoxDynError>,
+    new: bool,
+    rows: usize,
+}
+
+/// The statement text for full chunks, built once.
+#[derive(Default)]
+struct SqlCache(Option<(usize, Arc<str>)>);
+
+impl SqlCache {
+    fn get(&mut self, rows: usize, build: impl FnOnce() -> String) -> Arc<str> {
+        match &self.0 {
+            Some((n, sql)) if *n == rows => Arc::clone(sql),
+            _ => {
+                let sql: Arc<str> = Arc::from(build());
+                if rows == SQLITE_ROWS {
+                    self.0 = Some((rows, Arc::clone(&sql)));
+                }
+                sql
+            }
+        }
+    }
+}
+
+fn offer_args(
+    refurbisher_id: i64,
+    at: &Arc<str>,
+    rows: Vec<StagedOffer>,
+) -> std::result::Result<SqliteArguments, sqlx::error::BoxDynError> {
+    let mut a = SqliteArguments::default();
+    for r in rows {
+        let attributes = attributes_json(&r);
+        let hash = r.content_hash();
+        a.add(refurbisher_id)?;
+        a.add(r.sku)?;
+        a.add(r.ean)?;
+        a.add(r.name)?;
+        a.add(r.stock_available)?;
+        a.add(r.price_purchase_minor)?;
+        a.add(r.price_consumer_minor)?;
+        a.add(r.currency)?;
+        a.add(r.tax_percentage)?;
+        a.add(attributes)?;
+        a.add(hash)?;
+        a.add(true)?;
+        a.add(Arc::clone(at))?;
+        a.add(Arc::clone(at))?;
+        a.add(Arc::clone(at))?;
+    }
+    Ok(a)
+}
+
+fn staging_args(
+    run_id: i64,
+    rows: Vec<StagedOffer>,
+) -> std::result::Result<SqliteArguments, sqlx::error::BoxDynError> {
+    let mut a = SqliteArguments::default();
+    for r in rows {
+        let attributes = attributes_json(&r);
+        let hash = r.content_hash();
+        a.add(run_id)?;
+        a.add(r.sku)?;
+        a.add(r.row_number)?;
+        a.add(r.ean)?;
+        a.add(r.name)?;
+        a.add(r.stock_available)?;
+        a.add(r.price_purchase_minor)?;
+        a.add(r.price_consumer_minor)?;
+        a.add(r.currency)?;
+        a.add(r.tax_percentage)?;
+        a.add(attributes)?;
+        a.add(hash)?;
+    }
+    Ok(a)
+}
