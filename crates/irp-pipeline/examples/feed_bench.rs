@@ -70,11 +70,6 @@ fn generate(path: &std::path::Path, rows: u64, changed_every: Option<u64>) {
     f.flush().unwrap();
 }
 
-/// Reset the peak RSS counter of this process (Linux).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 fn peak_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let kb: f64 = status
@@ -101,10 +96,52 @@ fn time_cmd(cmd: &mut Command) -> Duration {
     t.elapsed()
 }
 
+/// One import in a process of its own, so that its peak RSS is its own: prints
+/// `<seconds> <peak MiB> <report JSON>`.
+async fn child(url: &str, key: &str) {
+    let store = irp_store::Store::connect(url).await.unwrap();
+    let key = SecretKey::from_base64(key).unwrap();
+    let r = store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let t = Instant::now();
+    let rep = import_fetched(&store, &r, "bench", Some(&key))
+        .await
+        .unwrap();
+    let elapsed = t.elapsed();
+    let peak = peak_mib();
+    println!(
+        "{} {peak:.1} {}",
+        elapsed.as_secs_f64(),
+        serde_json::to_string(&rep).unwrap()
+    );
+}
+
+/// Run one import in a child process: (duration, peak RSS in MiB, report).
+fn import_in_child(url: &str, key: &SecretKey) -> (Duration, f64, serde_json::Value) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--child")
+        .arg(url)
+        .arg(key.to_base64())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the import process failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().last().unwrap();
+    let mut parts = line.splitn(3, ' ');
+    let secs: f64 = parts.next().unwrap().parse().unwrap();
+    let peak: f64 = parts.next().unwrap().parse().unwrap();
+    let report: serde_json::Value = serde_json::from_str(parts.next().unwrap()).unwrap();
+    (Duration::from_secs_f64(secs), peak, report)
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::var_os("IRP_BENCH_LOG").is_some() {
         tracing_subscriber_init();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        return child(&args[2], &args[3]).await;
     }
     let rows: u64 = std::env::args()
         .nth(1)
@@ -165,30 +202,15 @@ async fn main() {
             .secret_set(&key, "flexit.offers.auth.password", PASSWORD)
             .await
             .unwrap();
-        let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
 
-        reset_peak();
-        let t = Instant::now();
-        let rep = import_fetched(&db.store, &r, "bench", Some(&key))
-            .await
-            .unwrap();
-        let full = t.elapsed();
-        let peak_full = peak_mib();
-        assert_eq!(rep.rows_accepted, rows, "{rep:?}");
+        let (full, peak_full, rep) = import_in_child(&db.url, &key);
+        assert_eq!(rep["rows_accepted"], rows, "{rep}");
+        assert_eq!(rep["created"], rows, "{rep}");
 
         generate(&local, rows, Some(100));
-        reset_peak();
-        let t = Instant::now();
-        let rep = import_fetched(&db.store, &r, "bench", Some(&key))
-            .await
-            .unwrap();
-        let delta = t.elapsed();
-        let peak_delta = peak_mib();
-        assert_eq!(
-            rep.updated,
-            i64::try_from(rows.div_ceil(100)).unwrap(),
-            "{rep:?}"
-        );
+        let (delta, peak_delta, rep) = import_in_child(&db.url, &key);
+        assert_eq!(rep["updated"], rows.div_ceil(100), "{rep}");
+        assert_eq!(rep["unchanged"], rows - rows.div_ceil(100), "{rep}");
         println!(
             "{backend}: full import {}, 1% changed {}, peak RSS {peak_full:.0} / {peak_delta:.0} MiB",
             secs(full),
@@ -260,6 +282,6 @@ async fn main() {
 
 fn tracing_subscriber_init() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("irp_pipeline=debug,irp_store=trace,irp_sources=info")
+        .with_env_filter("irp_pipeline=debug,irp_store=debug,irp_sources=info")
         .try_init();
 }

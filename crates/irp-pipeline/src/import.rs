@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::sku_index::{Seen, SkuIndex};
 use crate::{FeedError, RowOutcome, read_offers};
+use irp_sources::follow::{FinishOnDrop, FollowReader, Growing};
 
 /// Row errors stored per run; the rest are counted.
 pub const MAX_STORED_ROW_ERRORS: usize = 1000;
@@ -436,7 +437,7 @@ pub async fn import_file_counting(
         started: Instant::now(),
         progress,
     };
-    import_into_run(store, r, &offers, path, run).await
+    import_into_run(store, r, &offers, path, run, Input::File).await
 }
 
 /// Why a connector's references could not be resolved.
@@ -571,11 +572,41 @@ pub async fn import_fetched_counting(
             started,
             progress,
         };
-        import_into_run(store, r, &offers, &path, run).await
+        import_into_run(store, r, &offers, &path, run, Input::File).await
     } else {
         let dir = tempfile::tempdir()
             .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;
         let dest = dir.path().join("feed");
+        if offers.connection == Connection::Sftp {
+            // Read the feed while it arrives: the download writes the file, the reader follows.
+            std::fs::File::create(&dest).map_err(|source| ImportError::Open {
+                path: dest.clone(),
+                source,
+            })?;
+            let growing = Growing::new();
+            let download = tokio::spawn({
+                let (store, resolved, dest) =
+                    (store.clone(), resolved_offers.clone(), dest.clone());
+                let guard = FinishOnDrop(Arc::clone(&growing));
+                async move {
+                    let d = download_growing(&store, &resolved, &dest, true, Some(&guard.0)).await;
+                    drop(guard);
+                    d
+                }
+            });
+            let run = Run {
+                id: run_id,
+                http_status: None,
+                started,
+                progress,
+            };
+            let input = Input::Growing {
+                growing,
+                download,
+                resolved: Box::new(resolved_offers),
+            };
+            return import_into_run(store, r, &offers, &dest, run, input).await;
+        }
         match download(store, &resolved_offers, &dest, true).await? {
             Err(failure) => {
                 let mut report = empty_report(run_id, failure.record.http_status.map(i64::from));
@@ -593,7 +624,7 @@ pub async fn import_fetched_counting(
                     started,
                     progress,
                 };
-                import_into_run(store, r, &read_cfg, &dest, run).await
+                import_into_run(store, r, &read_cfg, &dest, run, Input::File).await
             }
         }
     }
@@ -652,12 +683,27 @@ pub async fn download(
     dest: &Path,
     record_host_key: bool,
 ) -> Result<Result<Downloaded, irp_sources::FetchFailure>, ImportError> {
+    download_growing(store, resolved, dest, record_host_key, None).await
+}
+
+/// [`download`], announcing an SFTP download's progress on `growing` as it writes `dest`.
+///
+/// # Errors
+/// As [`download`].
+pub async fn download_growing(
+    store: &Store,
+    resolved: &OffersConfig,
+    dest: &Path,
+    record_host_key: bool,
+    growing: Option<&Growing>,
+) -> Result<Result<Downloaded, irp_sources::FetchFailure>, ImportError> {
     if let Some(irp_core::config::model::OffersAuth::Sftp(a)) = &resolved.auth
         && resolved.connection == Connection::Sftp
     {
         let known = store.known_host(&a.host, a.port).await?;
         return Ok(
-            match irp_sources::sftp::fetch(resolved, dest, known.as_deref()).await {
+            match irp_sources::sftp::fetch_growing(resolved, dest, known.as_deref(), growing).await
+            {
                 Err(failure) => Err(failure),
                 Ok(fetched) => {
                     if known.is_none() && record_host_key {
@@ -682,6 +728,53 @@ pub async fn download(
         }))
 }
 
+type DownloadTask =
+    tokio::task::JoinHandle<Result<Result<Downloaded, irp_sources::FetchFailure>, ImportError>>;
+
+/// Where a run's feed comes from.
+enum Input {
+    /// A complete local file.
+    File,
+    /// A file an SFTP download is still writing.
+    Growing {
+        /// How far it is.
+        growing: Arc<Growing>,
+        /// The download; the run applies nothing unless it succeeds.
+        download: DownloadTask,
+        /// The connector with its references resolved (to scrub the download's messages).
+        resolved: Box<OffersConfig>,
+    },
+}
+
+/// Hashes (SHA-256) and counts what is read through it.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The hash a run is recognised by: the feed's bytes and the connector config it was read
+/// with (the same bytes read with another mapping or locale are another feed).
+fn run_hash(file_hash: &str, offers: &OffersConfig) -> String {
+    let mut h = Sha256::new();
+    h.update(file_hash.as_bytes());
+    h.update(serde_json::to_vec(offers).unwrap_or_default());
+    hex(&h.finalize())
+}
+
 /// A started run: its id, the fetch's HTTP status, when it started, and where to count rows.
 struct Run<'a> {
     id: i64,
@@ -696,6 +789,7 @@ async fn import_into_run(
     offers: &OffersConfig,
     path: &Path,
     run: Run<'_>,
+    input: Input,
 ) -> Result<ImportReport, ImportError> {
     let Run {
         id: run_id,
@@ -703,40 +797,38 @@ async fn import_into_run(
         started,
         progress,
     } = run;
-    let owned = path.to_owned();
-    let (hash, bytes) = tokio::task::spawn_blocking(move || sha256_file(&owned))
-        .await
-        .map_err(|e| ImportError::Worker(e.to_string()))?
-        .map_err(|source| ImportError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-    // The same bytes read with another mapping or locale are another feed: the hash covers both.
-    let hash = {
-        let mut h = Sha256::new();
-        h.update(hash.as_bytes());
-        h.update(serde_json::to_vec(offers).unwrap_or_default());
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
     let mut report = empty_report(run_id, http_status);
-    report.bytes = bytes;
-
-    if store.feed_current_hash(r.id).await?.as_deref() == Some(hash.as_str()) {
-        report.status = RunStatus::Unchanged;
-        report.message = Some(
-            "the feed and its connector config are identical to the ones already applied".into(),
-        );
-        finish(store, &mut report, None, Some(hash), started).await?;
-        return Ok(report);
+    let current = store.feed_current_hash(r.id).await?;
+    let mut bytes = 0;
+    if matches!(input, Input::File) {
+        // A local file is hashed first: an identical feed is not read at all.
+        let owned = path.to_owned();
+        let (file_hash, size) = tokio::task::spawn_blocking(move || sha256_file(&owned))
+            .await
+            .map_err(|e| ImportError::Worker(e.to_string()))?
+            .map_err(|source| ImportError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let hash = run_hash(&file_hash, offers);
+        bytes = size;
+        if current.as_deref() == Some(hash.as_str()) {
+            report.bytes = size;
+            report.status = RunStatus::Unchanged;
+            report.message = Some(
+                "the feed and its connector config are identical to the ones already applied"
+                    .into(),
+            );
+            finish(store, &mut report, None, Some(hash), started).await?;
+            return Ok(report);
+        }
     }
 
-    // The stored offers, to compare the feed with as it is read; the table gets room for
-    // them and for a feed of short rows.
+    // The stored offers, to compare the feed with as it is read. The table gets room for them,
+    // or for as many rows as the file may have (at 64 bytes a row), whichever is more.
+    let stored = store.offers_count(r.id).await?;
     let mut index = SkuIndex::with_capacity(
-        usize::try_from(store.offers_count(r.id).await? + bytes / 64).unwrap_or(0),
+        usize::try_from(stored.max(bytes / 64).saturating_mul(9) / 8).unwrap_or(0),
     );
     let mut full = None;
     let version = store
@@ -748,7 +840,7 @@ async fn import_into_run(
         .await?;
     if let Some(e) = full {
         report.message = Some(e.to_string());
-        finish(store, &mut report, None, Some(hash), started).await?;
+        finish(store, &mut report, None, None, started).await?;
         return Ok(report);
     }
     tracing::debug!(
@@ -758,17 +850,28 @@ async fn import_into_run(
         "Stored offers indexed"
     );
 
-    let file = std::fs::File::open(path).map_err(|source| ImportError::Open {
+    let open_err = |source| ImportError::Open {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let file: Box<dyn Read + Send> = match &input {
+        Input::File => Box::new(std::fs::File::open(path).map_err(open_err)?),
+        Input::Growing { growing, .. } => {
+            Box::new(FollowReader::open(path, Arc::clone(growing)).map_err(open_err)?)
+        }
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<OfferBatch>(4);
     let currency = r.model.currency.clone();
     let cfg = offers.clone();
     let progress = progress.cloned();
     let reader = tokio::task::spawn_blocking(move || {
-        let read = read_blocking(&cfg, &currency, file, &mut index, &tx, progress);
-        (read, index)
+        let mut input = Hashing {
+            inner: file,
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        let read = read_blocking(&cfg, &currency, &mut input, &mut index, &tx, progress);
+        (read, index, hex(&input.hash.finalize()), input.bytes)
     });
 
     // Hold back the first batches; open the transaction once there is enough to write.
@@ -800,9 +903,43 @@ async fn import_into_run(
             rx: tokio::sync::mpsc::channel(1).1,
         };
     }
-    let (read, index) = reader
+    let (read, index, file_hash, read_bytes) = reader
         .await
         .map_err(|e| ImportError::Worker(e.to_string()))?;
+    report.bytes = read_bytes;
+    let hash = run_hash(&file_hash, offers);
+    let streamed = match input {
+        Input::File => false,
+        Input::Growing {
+            download, resolved, ..
+        } => {
+            // Nothing is applied unless the whole file arrived as it was on the server.
+            let outcome = download
+                .await
+                .map_err(|e| ImportError::Worker(e.to_string()))?;
+            let failure = match outcome {
+                Ok(Ok(_)) => None,
+                Ok(Err(failure)) => Some(failure),
+                Err(e) => {
+                    if let Some(w) = writer {
+                        w.rollback().await?;
+                    }
+                    return Err(e);
+                }
+            };
+            if let Some(failure) = failure {
+                if let Some(w) = writer {
+                    w.rollback().await?;
+                }
+                report.http_status = failure.record.http_status.map(i64::from);
+                report.bytes = failure.record.bytes;
+                report.status = RunStatus::Failed;
+                report.message = Some(scrub(&failure.to_string(), &resolved));
+                return done(store, report, &[], None, hash, started).await;
+            }
+            true
+        }
+    };
     let fail = |mut report: ImportReport, message: String| {
         report.status = RunStatus::Failed;
         report.message = Some(message);
@@ -856,6 +993,20 @@ async fn import_into_run(
         active_before: as_i64(index.active_before()),
         field_changes,
     };
+    if streamed
+        && current.as_deref() == Some(hash.as_str())
+        && diff.created == 0
+        && diff.updated == 0
+        && diff.removed == 0
+    {
+        // Read while it arrived, the feed turned out identical to the applied one.
+        writer.rollback().await?;
+        report.status = RunStatus::Unchanged;
+        report.message = Some(
+            "the feed and its connector config are identical to the ones already applied".into(),
+        );
+        return done(store, report, &tally.errors, Some(diff), hash, started).await;
+    }
     if let Some(reason) = guard(
         tally.rows_read,
         tally.rows_accepted,

@@ -15,7 +15,10 @@ FLX-IPH13-128;Apple iPhone 13 128GB Midnight;5;0194252707234;1.234,56;1.499,00\r
 FLX-S21;\"Samsung Galaxy S21; 5G\";0;4006381333931;299,95;399,00\r\n\
 FLX-BAD;Broken row;x;123;abc;1,00\r\n";
 
-db_tests!(the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store);
+db_tests!(
+    the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store,
+    a_feed_still_growing_on_the_server_fails_and_changes_nothing,
+);
 
 async fn the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store(db: TestDb) {
     let sshd = Sshd::start();
@@ -76,4 +79,64 @@ async fn the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store
         .await
         .unwrap();
     assert_eq!(again.status, RunStatus::Unchanged);
+}
+
+/// The feed is read while it arrives; a file that grows meanwhile fails the run at the end of
+/// the download, and what was read and written until then is rolled back.
+async fn a_feed_still_growing_on_the_server_fails_and_changes_nothing(db: TestDb) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let sshd = Sshd::start();
+    let path = sshd.write("FlexIT_Feed.csv", FEED.as_bytes());
+    let doc = parse_document(&sshd.flexit_document(&path, &format!(r#""password": "{PASSWORD}""#)));
+    db.store
+        .refurbisher_apply(&doc.refurbishers, "test")
+        .await
+        .unwrap();
+    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let first = import_fetched(&db.store, &r, "schedule", None)
+        .await
+        .unwrap();
+    assert_eq!(first.created, 2, "{first:?}");
+
+    // 300,000 rows (more than the writer holds back), then rows keep being appended.
+    let mut big = FEED.as_bytes().to_vec();
+    for i in 0..300_000 {
+        big.extend_from_slice(
+            format!("FLX-{i};Device {i};1;0194252707234;1,00;2,00\r\n").as_bytes(),
+        );
+    }
+    sshd.write("FlexIT_Feed.csv", &big);
+    let local = sshd.files.join("Outbound").join("FlexIT_Feed.csv");
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(local)
+                .unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                f.write_all(b"FLX-late;Late;1;0194252707234;1,00;2,00\r\n")
+                    .unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let rep = import_fetched(&db.store, &r, "schedule", None)
+        .await
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(rep.status, RunStatus::Failed, "{rep:?}");
+    assert!(
+        rep.message
+            .as_deref()
+            .unwrap()
+            .contains("changed while it was read"),
+        "{:?}",
+        rep.message
+    );
+    let offers = db.store.offers_list(r.id, true, 10, 0).await.unwrap();
+    assert_eq!(offers.len(), 2, "nothing of the growing feed was applied");
 }

@@ -7,6 +7,7 @@
 //! errors, 5xx and 429 (honouring `Retry-After`). Credentials never appear in URLs that are
 //! logged or in errors.
 
+pub mod follow;
 pub mod http;
 pub mod sftp;
 #[cfg(feature = "testkit")]

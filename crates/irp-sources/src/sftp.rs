@@ -75,6 +75,33 @@ pub async fn fetch(
     dest: &Path,
     known_fingerprint: Option<&str>,
 ) -> Result<SftpFetched, FetchFailure> {
+    fetch_growing(offers, dest, known_fingerprint, None).await
+}
+
+/// [`fetch`], announcing every chunk written to `dest` on `growing` (so that the feed can be
+/// read while it arrives), and how the download ended.
+///
+/// # Errors
+/// As [`fetch`].
+pub async fn fetch_growing(
+    offers: &OffersConfig,
+    dest: &Path,
+    known_fingerprint: Option<&str>,
+    growing: Option<&crate::follow::Growing>,
+) -> Result<SftpFetched, FetchFailure> {
+    let result = fetch_inner(offers, dest, known_fingerprint, growing).await;
+    if let Some(g) = growing {
+        g.finish(result.is_ok());
+    }
+    result
+}
+
+async fn fetch_inner(
+    offers: &OffersConfig,
+    dest: &Path,
+    known_fingerprint: Option<&str>,
+    growing: Option<&crate::follow::Growing>,
+) -> Result<SftpFetched, FetchFailure> {
     let started = Instant::now();
     let timeout = Duration::from_secs(u64::try_from(offers.timeout_secs).unwrap_or(600));
     let mut record = FetchRecord {
@@ -83,7 +110,7 @@ pub async fn fetch(
     };
     let result = tokio::time::timeout(
         timeout,
-        download(offers, dest, known_fingerprint, &mut record),
+        download(offers, dest, known_fingerprint, &mut record, growing),
     )
     .await;
     record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -108,6 +135,7 @@ async fn download(
     dest: &Path,
     known: Option<&str>,
     record: &mut FetchRecord,
+    growing: Option<&crate::follow::Growing>,
 ) -> Result<String, FetchError> {
     let auth = sftp_auth(offers)?;
     let expected = auth
@@ -223,6 +251,13 @@ async fn download(
             .write_all(&buf[..n])
             .await
             .map_err(|e| FetchError::Io(e.to_string()))?;
+        if let Some(g) = growing {
+            local
+                .flush()
+                .await
+                .map_err(|e| FetchError::Io(e.to_string()))?;
+            g.advance(n as u64);
+        }
     }
     local
         .flush()
