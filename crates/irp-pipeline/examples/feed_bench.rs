@@ -255,6 +255,40 @@ async fn main() {
         secs(pg_ref)
     );
 
+    // Floors: the same rows written into IRP's own `offers` table (its columns, indexes and,
+    // on SQLite, WAL journal) by the database alone, with nothing to parse or check.
+    const COLS: &str = "refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, \
+        currency, tax_percentage, attributes, content_hash, active, first_seen_at, last_seen_at, last_changed_at";
+    const AT: &str = "2026-11-23T10:00:00.000000+00:00";
+    let lite = TestDb::new(Backend::Sqlite).await;
+    let lite_path = lite.url.trim_start_matches("sqlite:").to_owned();
+    lite.store.close().await;
+    let sqlite_floor = time_cmd(
+        Command::new("sqlite3")
+            .arg(&lite_path)
+            .arg(format!("ATTACH '{}' AS r", refdb.display()))
+            .arg(format!(
+                "INSERT INTO offers ({COLS}) SELECT 15, sku, ean, name, CAST(stock AS INTEGER), \
+                 CAST(replace(replace(buy, '.', ''), ',', '') AS INTEGER), CAST(replace(replace(srp, '.', ''), ',', '') AS INTEGER), \
+                 'EUR', NULL, '{{}}', '0123456789abcdef', 1, '{AT}', '{AT}', '{AT}' FROM r.t"
+            )),
+    );
+    let tsv = dir.path().join("offers.tsv");
+    time_cmd(&mut psql(&format!(
+        "\\copy (SELECT 15, sku, ean, name, stock::bigint, replace(replace(buy, '.', ''), ',', '')::bigint, \
+         replace(replace(srp, '.', ''), ',', '')::bigint, 'EUR', NULL, '{{}}', '0123456789abcdef', true, '{AT}', '{AT}', '{AT}' FROM t) TO '{}'",
+        tsv.display()
+    )));
+    let pg_floor = time_cmd(&mut psql(&format!(
+        "\\copy offers ({COLS}) FROM '{}'",
+        tsv.display()
+    )));
+    println!(
+        "floors (the same rows into IRP's offers table, by the database alone): SQLite INSERT … SELECT {}, PostgreSQL \\copy {}",
+        secs(sqlite_floor),
+        secs(pg_floor)
+    );
+
     println!();
     println!(
         "| Store | (a) full import | target | (b) 1 % changed | target ≤ 0.5×(a) | (c) peak RSS | target |"
@@ -282,6 +316,7 @@ async fn main() {
 
 fn tracing_subscriber_init() {
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter("irp_pipeline=debug,irp_store=debug,irp_sources=info")
         .try_init();
 }

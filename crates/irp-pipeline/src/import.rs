@@ -219,10 +219,10 @@ struct Tally {
 }
 
 /// Offers per batch handed to the writer.
-const BATCH: usize = 5000;
+const BATCH: usize = 2000;
 /// Rows held back before the apply transaction is opened (on SQLite it locks out other
 /// writers): a re-import that changes fewer rows opens it only once the feed is read.
-const HOLD_ROWS: usize = 50_000;
+const HOLD_ROWS: usize = 20_000;
 
 /// Read `input` on a blocking thread: map and check every row, compare it with `index` (the
 /// stored offers), and send what is new or changed to `tx` in batches. Duplicate SKUs and
@@ -584,13 +584,26 @@ pub async fn import_fetched_counting(
                 source,
             })?;
             let growing = Growing::new();
+            // The host key is recorded after the run: on SQLite the run's transaction holds
+            // the write lock until the download has ended.
+            let first_key = Arc::new(std::sync::Mutex::new(None));
             let download = tokio::spawn({
                 let (store, resolved, dest) =
                     (store.clone(), resolved_offers.clone(), dest.clone());
                 let guard = FinishOnDrop(Arc::clone(&growing));
+                let first_key = Arc::clone(&first_key);
                 async move {
-                    let d = download_growing(&store, &resolved, &dest, true, Some(&guard.0)).await;
+                    let d = download_growing(&store, &resolved, &dest, false, Some(&guard.0)).await;
                     drop(guard);
+                    if let Ok(Ok(Downloaded {
+                        unrecorded_host_key: Some(k),
+                        ..
+                    })) = &d
+                    {
+                        *first_key
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(k.clone());
+                    }
                     d
                 }
             });
@@ -600,12 +613,26 @@ pub async fn import_fetched_counting(
                 started,
                 progress,
             };
+            let host = match &resolved_offers.auth {
+                Some(irp_core::config::model::OffersAuth::Sftp(a)) => {
+                    Some((a.host.clone(), a.port))
+                }
+                _ => None,
+            };
             let input = Input::Growing {
                 growing,
                 download,
                 resolved: Box::new(resolved_offers),
             };
-            return import_into_run(store, r, &offers, &dest, run, input).await;
+            let report = import_into_run(store, r, &offers, &dest, run, input).await?;
+            let key = first_key
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let (Some(k), Some((host, port))) = (key, host) {
+                record_host(store, &host, port, &k).await?;
+            }
+            return Ok(report);
         }
         match download(store, &resolved_offers, &dest, true).await? {
             Err(failure) => {
@@ -666,6 +693,9 @@ pub fn scrub(message: &str, resolved: &OffersConfig) -> String {
 pub struct Downloaded {
     /// The HTTP status of the last response (HTTP feeds).
     pub http_status: Option<i64>,
+    /// The SFTP server's host key fingerprint when none was recorded before and it was not
+    /// recorded by the download (`record_host_key` false): the caller records it.
+    pub unrecorded_host_key: Option<String>,
     /// For paginated feeds: the `offer_location` to read the file with (the pages' offers are
     /// joined into one array).
     pub offer_location: Option<String>,
@@ -706,14 +736,17 @@ pub async fn download_growing(
             {
                 Err(failure) => Err(failure),
                 Ok(fetched) => {
-                    if known.is_none() && record_host_key {
-                        store
-                            .known_host_record(&a.host, a.port, &fetched.fingerprint)
-                            .await?;
-                        tracing::info!(host = %a.host, port = a.port, fingerprint = %fetched.fingerprint, "Recorded the SFTP host key on first use");
+                    let mut unrecorded = None;
+                    if known.is_none() {
+                        if record_host_key {
+                            record_host(store, &a.host, a.port, &fetched.fingerprint).await?;
+                        } else {
+                            unrecorded = Some(fetched.fingerprint);
+                        }
                     }
                     Ok(Downloaded {
                         http_status: None,
+                        unrecorded_host_key: unrecorded,
                         offer_location: None,
                     })
                 }
@@ -724,8 +757,21 @@ pub async fn download_growing(
         .await
         .map(|f| Downloaded {
             http_status: f.record.http_status.map(i64::from),
+            unrecorded_host_key: None,
             offer_location: f.offer_location,
         }))
+}
+
+/// Record an SFTP server's host key on first use.
+async fn record_host(
+    store: &Store,
+    host: &str,
+    port: u16,
+    fingerprint: &str,
+) -> Result<(), ImportError> {
+    store.known_host_record(host, port, fingerprint).await?;
+    tracing::info!(%host, port, %fingerprint, "Recorded the SFTP host key on first use");
+    Ok(())
 }
 
 type DownloadTask =

@@ -61,8 +61,8 @@ impl Batches {
     }
 }
 
-/// Which applied run a refurbisher's stored offers come from, when [`Store::offers_index`]
-/// read them.
+/// How many runs had applied offers of a refurbisher when [`Store::offers_index`] read them
+/// (applies are never undone, so another apply changes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexVersion(pub i64);
 
@@ -222,7 +222,7 @@ impl Store {
         each: &mut (dyn FnMut(&str, &str, bool) + Send),
     ) -> Result<IndexVersion> {
         use futures_util::TryStreamExt as _;
-        const VERSION: &str = "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
+        const VERSION: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
         const ROWS: &str = "SELECT sku, content_hash, active FROM offers WHERE refurbisher_id = $1";
         // The version is read first: an apply committed between the two reads makes the
         // version older than the index, which only causes a needless conflict, never a stale
@@ -278,7 +278,7 @@ impl Store {
         // PostgreSQL: the refurbisher's row lock serialises runs of one refurbisher (SQLite's
         // BEGIN IMMEDIATE serialises every writer).
         const LOCK: &str = "SELECT id FROM refurbishers WHERE id = $1 FOR UPDATE";
-        const VERSION: &str = "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
+        const VERSION: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
         if let Tx::Postgres(t) = &mut tx {
             sqlx::query(LOCK)
                 .bind(refurbisher_id)
@@ -291,7 +291,7 @@ impl Store {
             .await)?;
         if now_version != version.0 {
             return Err(StoreError::Conflict(format!(
-                "feed run {now_version} applied offers of this refurbisher while run {run_id} read its feed; run it again"
+                "another feed run applied offers of this refurbisher while run {run_id} read its feed; run it again"
             )));
         }
         Ok(FeedWrite {

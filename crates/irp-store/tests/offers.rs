@@ -49,6 +49,7 @@ db_tests!(
     a_run_is_applied_once_and_only_for_its_refurbisher,
     staging_counts_its_rows,
     runs_keep_their_report_and_row_errors,
+    a_run_whose_index_went_stale_is_refused,
 );
 
 async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
@@ -254,4 +255,44 @@ async fn runs_keep_their_report_and_row_errors(db: TestDb) {
         Some("123")
     );
     assert_eq!(s.feed_runs(rid, 10).await.unwrap().len(), 1);
+}
+
+/// A run compares its feed with an index of the stored offers read before; when another run
+/// applies offers in between (here: a quarantined run applied by an operator), writing is
+/// refused instead of applying a stale comparison.
+async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
+    let rid = flexit(&db).await;
+    let s = &db.store;
+    let mut seen = Vec::new();
+    let version = s
+        .offers_index(rid, &mut |sku, _, active| {
+            seen.push((sku.to_owned(), active))
+        })
+        .await
+        .unwrap();
+    assert!(seen.is_empty());
+    let late = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
+    let reading = s.feed_run_start(rid, "manual").await.unwrap();
+    s.feed_apply(rid, late, "succeeded").await.unwrap();
+    let err = match s.feed_write_begin(rid, reading, version).await {
+        Ok(_) => panic!("a stale index was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        format!(
+            "another feed run applied offers of this refurbisher while run {reading} read its feed; run it again"
+        )
+    );
+    // Read afresh, it may write.
+    let mut seen = Vec::new();
+    let version = s
+        .offers_index(rid, &mut |sku, _, active| {
+            seen.push((sku.to_owned(), active))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, [("A".to_owned(), true)]);
+    let w = s.feed_write_begin(rid, reading, version).await.unwrap();
+    w.rollback().await.unwrap();
 }
