@@ -62,6 +62,18 @@ impl Ctx<'_> {
             .filter(|d| !d.is_zero())
             .ok_or(FetchError::Timeout(self.timeout.as_secs()))
     }
+
+    /// How long to wait for the next bytes of a body, and the error when they do not come:
+    /// `read_timeout_secs`, or what is left of `timeout_secs` when that is shorter.
+    fn next_read(&self) -> Result<(Duration, FetchError), FetchError> {
+        let remaining = self.remaining()?;
+        let read = Duration::from_secs(u64::try_from(self.offers.read_timeout_secs).unwrap_or(60));
+        Ok(if read < remaining {
+            (read, FetchError::Stalled(read.as_secs()))
+        } else {
+            (remaining, FetchError::Timeout(self.timeout.as_secs()))
+        })
+    }
 }
 
 fn token_cache() -> &'static Mutex<HashMap<String, (String, Instant)>> {
@@ -353,9 +365,9 @@ async fn body_to_file(
 ) -> Result<(), FetchError> {
     let limit = u64::try_from(ctx.offers.max_bytes).unwrap_or(u64::MAX);
     loop {
-        let remaining = ctx.remaining()?;
-        let chunk = match tokio::time::timeout(remaining, resp.chunk()).await {
-            Err(_) => return Err(FetchError::Timeout(ctx.timeout.as_secs())),
+        let (wait, stalled) = ctx.next_read()?;
+        let chunk = match tokio::time::timeout(wait, resp.chunk()).await {
+            Err(_) => return Err(stalled),
             Ok(Err(e)) => {
                 return Err(FetchError::Network(format!(
                     "the feed download broke off: {}",
@@ -379,9 +391,9 @@ async fn body_bytes(ctx: &mut Ctx<'_>, mut resp: Response) -> Result<Vec<u8>, Fe
     let limit = u64::try_from(ctx.offers.max_bytes).unwrap_or(u64::MAX);
     let mut out = Vec::new();
     loop {
-        let remaining = ctx.remaining()?;
-        match tokio::time::timeout(remaining, resp.chunk()).await {
-            Err(_) => return Err(FetchError::Timeout(ctx.timeout.as_secs())),
+        let (wait, stalled) = ctx.next_read()?;
+        match tokio::time::timeout(wait, resp.chunk()).await {
+            Err(_) => return Err(stalled),
             Ok(Err(e)) => {
                 return Err(FetchError::Network(format!(
                     "the feed download broke off: {}",

@@ -48,6 +48,9 @@ pub enum FetchError {
     /// The fetch took longer than `timeout_secs`.
     #[error("the fetch took longer than timeout_secs ({0} s)")]
     Timeout(u64),
+    /// The server sent nothing for `read_timeout_secs`.
+    #[error("the feed server sent nothing for read_timeout_secs ({0} s): the download stalled")]
+    Stalled(u64),
     /// The network failed (after retries).
     #[error("{0}")]
     Network(String),

@@ -234,11 +234,12 @@ async fn download(
     let mut local = tokio::fs::File::create(dest)
         .await
         .map_err(|e| FetchError::Io(e.to_string()))?;
+    let read_timeout = Duration::from_secs(u64::try_from(offers.read_timeout_secs).unwrap_or(60));
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = remote
-            .read(&mut buf)
+        let n = tokio::time::timeout(read_timeout, remote.read(&mut buf))
             .await
+            .map_err(|_| FetchError::Stalled(read_timeout.as_secs()))?
             .map_err(|e| FetchError::Network(format!("reading `{path}` on {where_}: {e}")))?;
         if n == 0 {
             break;

@@ -124,6 +124,19 @@ async fn slow() -> Response {
     IUSED_FEED.into_response()
 }
 
+/// Starts its answer, then sends nothing for 10 s.
+async fn stalling() -> Response {
+    use futures_util::StreamExt as _;
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(b"{\"offers\": ["))
+    });
+    let rest = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(Bytes::from_static(b"]}"))
+    });
+    axum::body::Body::from_stream(first.chain(rest)).into_response()
+}
+
 async fn big() -> Response {
     "x".repeat(10_000).into_response()
 }
@@ -156,6 +169,7 @@ async fn serve() -> (String, Hits) {
         .route("/paged", get(paged))
         .route("/cursored", get(cursored))
         .route("/slow", get(slow))
+        .route("/stalling", get(stalling))
         .route("/big", get(big))
         .route("/gzipped", get(gzipped))
         .layer(tower_http::compression::CompressionLayer::new())
@@ -363,6 +377,25 @@ async fn timeouts_size_caps_and_gzip() {
     .await
     .unwrap_err();
     assert_eq!(err.error, FetchError::Timeout(1));
+
+    // A server that stops sending is given up after read_timeout_secs, long before timeout_secs.
+    let t = Instant::now();
+    let err = fetch(
+        &web(
+            &base,
+            "/stalling",
+            r#""timeout_secs": 60, "read_timeout_secs": 1,"#,
+        ),
+        &dir.path().join("s"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error, FetchError::Stalled(1), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the feed server sent nothing for read_timeout_secs (1 s): the download stalled"
+    );
+    assert!(t.elapsed() < Duration::from_secs(9), "{:?}", t.elapsed());
 
     let err = fetch(
         &web(&base, "/big", r#""max_bytes": 1000,"#),

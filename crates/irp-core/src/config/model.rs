@@ -195,6 +195,9 @@ pub struct OffersConfig {
     pub timeout_secs: i64,
     /// Seconds to establish a connection. Default: 10.
     pub connect_timeout_secs: i64,
+    /// Seconds a download may wait for its next bytes before it is given up as stalled.
+    /// Default: 60.
+    pub read_timeout_secs: i64,
     /// A feed larger than this many bytes fails the run. Default: 4 GiB.
     pub max_bytes: i64,
 }

@@ -61,6 +61,7 @@ pub const OFFERS_KEYS: &[&str] = &[
     "max_removal_ratio",
     "timeout_secs",
     "connect_timeout_secs",
+    "read_timeout_secs",
     "max_bytes",
 ];
 
@@ -924,6 +925,7 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
     let mapping = offer_mapping(&o, d, heading == Some(false));
     let timeout_secs = o.int(d, "timeout_secs", 1, 24 * 3600).unwrap_or(600);
     let connect_timeout_secs = o.int(d, "connect_timeout_secs", 1, 600).unwrap_or(10);
+    let read_timeout_secs = o.int(d, "read_timeout_secs", 1, 3600).unwrap_or(60);
     let max_bytes = o
         .int(d, "max_bytes", 1, i64::MAX)
         .unwrap_or(DEFAULT_MAX_BYTES);
@@ -972,6 +974,7 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         max_removal_ratio,
         timeout_secs,
         connect_timeout_secs,
+        read_timeout_secs,
         max_bytes,
     })
 }
