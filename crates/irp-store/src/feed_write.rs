@@ -195,6 +195,17 @@ fn sqlite_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
+/// One offer of a SQLite index chunk, `[sku, content_hash, active]`, borrowed from the chunk
+/// where no escapes get in the way.
+#[derive(serde::Deserialize)]
+struct IndexRow<'a> {
+    #[serde(borrow)]
+    sku: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    hash: std::borrow::Cow<'a, str>,
+    active: i64,
+}
+
 impl Store {
     /// How many offers (active or not) a refurbisher has.
     ///
@@ -241,21 +252,34 @@ impl Store {
                 }
             }
             crate::Db::Sqlite(p) => {
-                // Rows cross from SQLite's worker thread one message each; 8,192 offers to a
-                // JSON array make that a few hundred messages for a million offers.
-                const CHUNKS: &str = "SELECT json_group_array(json_array(sku, content_hash, active)) \
-                     FROM offers WHERE refurbisher_id = $1 GROUP BY id / 8192";
-                let mut chunks = sqlx::query_as::<_, (String,)>(CHUNKS)
+                // Rows cross from SQLite's worker thread one message each: 8,192 offers to a
+                // JSON array make that a few hundred messages for a million offers. Chunks are
+                // rowid ranges, which SQLite walks in order (`+` keeps it from using the
+                // refurbisher's SKU index instead, which would walk every offer per chunk).
+                const RANGE: &str = "SELECT CAST(COALESCE(MIN(id), 0) AS BIGINT), CAST(COALESCE(MAX(id), -1) AS BIGINT) \
+                     FROM offers WHERE refurbisher_id = $1";
+                const CHUNK: &str = "SELECT json_group_array(json_array(sku, content_hash, active)) \
+                     FROM offers WHERE id >= $2 AND id < $3 AND +refurbisher_id = $1";
+                const STEP: i64 = 8192;
+                let (first, last): (i64, i64) = sqlx::query_as(RANGE)
                     .bind(refurbisher_id)
-                    .fetch(p);
-                while let Some((chunk,)) = chunks.try_next().await? {
-                    let rows: Vec<(String, String, i64)> =
-                        serde_json::from_str(&chunk).map_err(|e| {
-                            StoreError::Corrupt(format!("reading the offers index: {e}"))
-                        })?;
-                    for (sku, hash, active) in rows {
-                        each(&sku, &hash, active != 0);
+                    .fetch_one(p)
+                    .await?;
+                let mut from = first;
+                while from <= last {
+                    let (chunk,): (String,) = sqlx::query_as(CHUNK)
+                        .bind(refurbisher_id)
+                        .bind(from)
+                        .bind(from.saturating_add(STEP))
+                        .fetch_one(p)
+                        .await?;
+                    let rows: Vec<IndexRow<'_>> = serde_json::from_str(&chunk).map_err(|e| {
+                        StoreError::Corrupt(format!("reading the offers index: {e}"))
+                    })?;
+                    for r in rows {
+                        each(&r.sku, &r.hash, r.active != 0);
                     }
+                    from = from.saturating_add(STEP);
                 }
             }
         }

@@ -50,6 +50,7 @@ db_tests!(
     staging_counts_its_rows,
     runs_keep_their_report_and_row_errors,
     a_run_whose_index_went_stale_is_refused,
+    the_index_reads_every_offer_with_any_sku,
 );
 
 async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
@@ -295,4 +296,34 @@ async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
     assert_eq!(seen, [("A".to_owned(), true)]);
     let w = s.feed_write_begin(rid, reading, version).await.unwrap();
     w.rollback().await.unwrap();
+}
+
+/// SKUs with quotes, backslashes, tabs and non-ASCII text come back from the index as stored,
+/// with their hash and state, also across the chunks the index is read in.
+async fn the_index_reads_every_offer_with_any_sku(db: TestDb) {
+    let rid = flexit(&db).await;
+    let s = &db.store;
+    let odd = ["say \"hi\"", "back\\slash", "tab\there", "Größe-€", "日本"];
+    let mut offers: Vec<StagedOffer> = odd.iter().map(|k| offer(k, 1, 100)).collect();
+    offers.extend((0..20_000).map(|i| offer(&format!("N{i:05}"), 1, 100)));
+    let run = run_with(&db, rid, &offers).await;
+    s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let gone = run_with(&db, rid, &offers[1..]).await;
+    s.feed_apply(rid, gone, "succeeded").await.unwrap();
+    let mut seen = BTreeMap::new();
+    s.offers_index(rid, &mut |sku, hash, active| {
+        seen.insert(sku.to_owned(), (hash.to_owned(), active));
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen.len(), 20_005);
+    assert_eq!(
+        seen[odd[0]],
+        (offers[0].content_hash(), false),
+        "deactivated"
+    );
+    for (k, o) in odd.iter().zip(&offers).skip(1) {
+        assert_eq!(seen[*k], (o.content_hash(), true), "{k}");
+    }
+    assert_eq!(s.offers_count(rid).await.unwrap(), 20_005);
 }
