@@ -1,5 +1,8 @@
-//! One feed run end to end: read the feed, stage its offers, diff them against the stored
-//! ones, and apply them atomically — or fail, or quarantine, without touching the offers.
+//! One feed run end to end: read the feed (an SFTP feed while it arrives), compare every
+//! accepted row with an in-memory index of the stored offers ([`crate::sku_index`]), write what
+//! is new or changed in one transaction ([`irp_store::feed_write`]), and commit it when the
+//! feed was read whole and passed its guards — or fail, or quarantine, without touching the
+//! offers.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

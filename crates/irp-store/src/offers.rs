@@ -1,5 +1,7 @@
-//! Offers and feed runs: a run's accepted rows are staged, diffed against the refurbisher's
-//! stored offers, and applied in one transaction (or kept, when the run is quarantined).
+//! Offers and feed runs: runs, their reports and row errors, alerts, listings, and the staging
+//! table. A run is normally written as it is read ([`crate::feed_write`]); a quarantined run's
+//! whole snapshot is staged here, diffed against the refurbisher's stored offers, and applied in
+//! one transaction when an operator says so ([`Store::feed_apply`]).
 
 use std::collections::BTreeMap;
 
