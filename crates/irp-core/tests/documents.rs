@@ -285,3 +285,25 @@ fn diff_names_each_changed_field_and_hides_credentials() {
     "#);
     assert!(config::diff(&new, &new).is_empty());
 }
+
+#[test]
+fn pagination_must_fit_the_feed_format() {
+    let doc = |format: &str, paginate: &str| {
+        parse_document(&format!(
+            r#"{{ "x": {{ "default_margin": 1, "offers": {{ "connection": "web", "endpoint": "https://f.example/feed",
+            {format}, "paginate": {paginate},
+            "mapping": {{ "sku": "a", "name": "b", "ean": "c", "stock_available": "d", "price_purchase_amount": "e", "price_consumer_amount": "f" }} }} }} }}"#
+        ))
+    };
+    let csv = r#""type": "csv", "separator": ";""#;
+    assert!(doc(csv, r#"{ "type": "page" }"#).is_ok());
+    assert!(doc(csv, r#"{ "type": "offset", "limit": 500 }"#).is_ok());
+    assert!(doc(csv, r#"{ "type": "link" }"#).is_ok());
+    let d = doc(csv, r#"{ "type": "cursor", "cursor_path": "next" }"#);
+    insta::assert_snapshot!(report("x.json", &d), @"x.json:2:46: error: x.offers.paginate: a `csv` page has no place for a cursor or a next link: use `page`, `offset`, or `link` without `next_path` (the `Link` header)");
+    let d = doc(
+        r#""type": "xml", "record_path": "offers.offer""#,
+        r#"{ "type": "page" }"#,
+    );
+    insta::assert_snapshot!(report("x.json", &d), @"x.json:2:59: error: x.offers.paginate: `paginate` works for `json` and `csv` feeds; an `xml` feed is fetched in one request");
+}

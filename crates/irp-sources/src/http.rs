@@ -478,6 +478,11 @@ pub async fn fetch(offers: &OffersConfig, dest: &Path) -> Result<Fetched, FetchF
         .map_err(|e| ctx.fail(FetchError::Io(e.to_string())))?;
     let result = match &offers.paginate {
         Pagination::None => single(&mut ctx, &url, &mut file).await.map(|()| None),
+        p if offers.format == irp_core::config::model::Format::Csv => {
+            paginated_csv(&mut ctx, &url, p, &mut file)
+                .await
+                .map(|()| None)
+        }
         p => paginated(&mut ctx, &url, p, &mut file)
             .await
             .map(|()| Some(String::new())),
@@ -520,7 +525,7 @@ async fn paginated(
     let location = ctx.offers.offer_location.clone().unwrap_or_default();
     if ctx.offers.format != irp_core::config::model::Format::Json {
         return Err(FetchError::Unsupported(
-            "`paginate` is supported for `json` feeds".into(),
+            "`paginate` is supported for `json` and `csv` feeds".into(),
         ));
     }
     let max_pages = match p {
@@ -644,6 +649,156 @@ async fn paginated(
     file.write_all(b"]")
         .await
         .map_err(|e| FetchError::Io(e.to_string()))?;
+    Ok(())
+}
+
+/// The query of the next page for page-number and offset pagination.
+fn page_url(current: &Url, p: &Pagination, page_no: i64, offset: i64) -> Url {
+    let mut url = current.clone();
+    match p {
+        Pagination::Page {
+            param,
+            size_param,
+            size,
+            ..
+        } => {
+            url.query_pairs_mut()
+                .append_pair(param, &page_no.to_string());
+            if let (Some(sp), Some(n)) = (size_param, size) {
+                url.query_pairs_mut().append_pair(sp, &n.to_string());
+            }
+        }
+        Pagination::Offset {
+            param,
+            limit_param,
+            limit,
+            ..
+        } => {
+            url.query_pairs_mut()
+                .append_pair(param, &offset.to_string())
+                .append_pair(limit_param, &limit.to_string());
+        }
+        Pagination::Cursor { .. } | Pagination::Link { .. } | Pagination::None => {}
+    }
+    url
+}
+
+/// The records of a CSV text (quoted fields may hold separators and line breaks), blank lines
+/// not counted.
+fn csv_records(text: &[u8], delimiter: u8) -> Result<i64, FetchError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text);
+    let mut n = 0;
+    for r in reader.byte_records() {
+        let r = r.map_err(|e| FetchError::Pagination(format!("a page is not valid CSV: {e}")))?;
+        if !r.iter().all(<[u8]>::is_empty) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Page-number, offset and `Link`-header pagination of a CSV feed: the pages are joined into
+/// one file with one heading row (every page must repeat the first page's heading row).
+async fn paginated_csv(
+    ctx: &mut Ctx<'_>,
+    base: &Url,
+    p: &Pagination,
+    file: &mut tokio::fs::File,
+) -> Result<(), FetchError> {
+    let (max_pages, start) = match p {
+        Pagination::Page {
+            max_pages, start, ..
+        } => (*max_pages, *start),
+        Pagination::Offset { max_pages, .. } | Pagination::Link { max_pages, .. } => {
+            (*max_pages, 0)
+        }
+        Pagination::Cursor { .. } | Pagination::None => {
+            return Err(FetchError::Unsupported(
+                "a `csv` feed pages by `page`, `offset` or the `Link` header".into(),
+            ));
+        }
+    };
+    let max_pages = u32::try_from(max_pages).unwrap_or(u32::MAX);
+    let heading = ctx.offers.heading.unwrap_or(true);
+    let delimiter = u8::try_from(ctx.offers.separator.unwrap_or(',')).unwrap_or(b',');
+    let mut first_heading: Option<Vec<u8>> = None;
+    let (mut page_no, mut offset) = (start, 0i64);
+    let mut next = Some(base.clone());
+    while let Some(current) = next.take() {
+        if ctx.record.pages >= max_pages {
+            return Err(FetchError::Pagination(format!(
+                "the feed has more than max_pages ({max_pages}) pages; raise `paginate.max_pages` if it is really this long"
+            )));
+        }
+        let url = page_url(&current, p, page_no, offset);
+        let resp = request(ctx, &url).await?;
+        ctx.record.pages += 1;
+        let link = link_next(resp.headers());
+        let bytes = body_bytes(ctx, resp).await?;
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let rows: &[u8] = if heading && !body.is_empty() {
+            let end = body
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(body.len(), |i| i + 1);
+            let line = body[..end].strip_suffix(b"\n").unwrap_or(&body[..end]);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match &first_heading {
+                None => {
+                    file.write_all(line)
+                        .await
+                        .map_err(|e| FetchError::Io(e.to_string()))?;
+                    file.write_all(b"\n")
+                        .await
+                        .map_err(|e| FetchError::Io(e.to_string()))?;
+                    first_heading = Some(line.to_vec());
+                }
+                Some(h) if h.as_slice() == line => {}
+                Some(h) => {
+                    return Err(FetchError::Pagination(format!(
+                        "page {} starts with another heading row than page 1: {:?} instead of {:?}",
+                        ctx.record.pages,
+                        String::from_utf8_lossy(line),
+                        String::from_utf8_lossy(h)
+                    )));
+                }
+            }
+            &body[end..]
+        } else {
+            body
+        };
+        let n = csv_records(rows, delimiter)?;
+        if n > 0 {
+            file.write_all(rows)
+                .await
+                .map_err(|e| FetchError::Io(e.to_string()))?;
+            if !rows.ends_with(b"\n") {
+                file.write_all(b"\n")
+                    .await
+                    .map_err(|e| FetchError::Io(e.to_string()))?;
+            }
+        }
+        next = match p {
+            Pagination::Page { .. } => {
+                page_no += 1;
+                (n > 0).then(|| current.clone())
+            }
+            Pagination::Offset { limit, .. } => {
+                offset += n;
+                (n > 0 && n >= *limit).then(|| current.clone())
+            }
+            _ => match link.filter(|t| !t.is_empty()) {
+                None => None,
+                Some(t) => Some(current.join(&t).map_err(|e| {
+                    FetchError::Pagination(format!("the next-page link is not a URL: {e}"))
+                })?),
+            },
+        };
+    }
     Ok(())
 }
 

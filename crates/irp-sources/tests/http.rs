@@ -137,6 +137,21 @@ async fn stalling() -> Response {
     axum::body::Body::from_stream(first.chain(rest)).into_response()
 }
 
+/// A CSV export in pages of two rows (`?page=1..`), each page with the heading row; page 3 is
+/// empty. Page 8 has rows too, and page 9 another heading row.
+async fn csv_paged(Query(q): Query<HashMap<String, String>>) -> Response {
+    let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let head = "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\r\n";
+    match page {
+        1 | 2 | 8 => format!(
+            "\u{feff}{head}P{page}-0;\"Phone; 5G\";1;0194252707234;1,00;2,00\r\nP{page}-1;Phone;2;0194252707234;1,00;2,00\r\n"
+        )
+        .into_response(),
+        9 => "SKU;Name\r\nX;Y\r\n".into_response(),
+        _ => head.into_response(),
+    }
+}
+
 async fn big() -> Response {
     "x".repeat(10_000).into_response()
 }
@@ -170,6 +185,7 @@ async fn serve() -> (String, Hits) {
         .route("/cursored", get(cursored))
         .route("/slow", get(slow))
         .route("/stalling", get(stalling))
+        .route("/csv-paged", get(csv_paged))
         .route("/big", get(big))
         .route("/gzipped", get(gzipped))
         .layer(tower_http::compression::CompressionLayer::new())
@@ -411,4 +427,39 @@ async fn timeouts_size_caps_and_gzip() {
     let dest = dir.path().join("c");
     fetch(&web(&base, "/gzipped", ""), &dest).await.unwrap();
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), IUSED_FEED);
+}
+
+#[tokio::test]
+async fn csv_pages_are_joined_under_one_heading_row() {
+    let (base, _) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let offers = cfg(&format!(
+        r#"{{ "connection": "web", "endpoint": "{base}/csv-paged", "type": "csv", "separator": ";",
+        "paginate": {{ "type": "page" }},
+        "mapping": {{ "sku": "Flex IT Part Number", "name": "Description", "ean": "EAN", "stock_available": "Stock Quantity",
+            "price_purchase_amount": "Sales Price", "price_consumer_amount": "SRP" }} }}"#
+    ));
+    let dest = dir.path().join("paged.csv");
+    let got = fetch(&offers, &dest).await.unwrap();
+    assert_eq!(got.record.pages, 3);
+    assert_eq!(got.offer_location, None);
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n\
+         P1-0;\"Phone; 5G\";1;0194252707234;1,00;2,00\r\nP1-1;Phone;2;0194252707234;1,00;2,00\r\n\
+         P2-0;\"Phone; 5G\";1;0194252707234;1,00;2,00\r\nP2-1;Phone;2;0194252707234;1,00;2,00\r\n"
+    );
+
+    // A page with another heading row is not joined.
+    let offers = cfg(&format!(
+        r#"{{ "connection": "web", "endpoint": "{base}/csv-paged", "type": "csv", "separator": ";",
+        "paginate": {{ "type": "page", "start": 8 }},
+        "mapping": {{ "sku": "Flex IT Part Number", "name": "Description", "ean": "EAN", "stock_available": "Stock Quantity",
+            "price_purchase_amount": "Sales Price", "price_consumer_amount": "SRP" }} }}"#
+    ));
+    let err = fetch(&offers, &dir.path().join("b.csv")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "page 2 starts with another heading row than page 1: \"SKU;Name\" instead of \"Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\""
+    );
 }

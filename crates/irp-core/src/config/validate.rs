@@ -902,6 +902,28 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         }
         None => {}
     }
+    match (&paginate, format) {
+        (Pagination::None, _) | (_, Some(Format::Json) | None) => {}
+        (_, Some(Format::Xml)) => {
+            d.error(
+                &o.at("paginate"),
+                "`paginate` works for `json` and `csv` feeds; an `xml` feed is fetched in one request",
+            );
+        }
+        (
+            Pagination::Cursor { .. }
+            | Pagination::Link {
+                next_path: Some(_), ..
+            },
+            Some(Format::Csv),
+        ) => {
+            d.error(
+                &o.at("paginate"),
+                "a `csv` page has no place for a cursor or a next link: use `page`, `offset`, or `link` without `next_path` (the `Link` header)",
+            );
+        }
+        (_, Some(Format::Csv)) => {}
+    }
     let price_locale = match o.string(d, "price_locale") {
         None => "en_US".to_owned(),
         Some(l) => match PriceLocale::from_name(&l) {
