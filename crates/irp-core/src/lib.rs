@@ -13,5 +13,6 @@ pub mod feed;
 pub mod fuzzing;
 pub mod mapping;
 pub mod money;
+pub mod pricing;
 pub mod secret_ref;
 pub mod values;
