@@ -184,7 +184,7 @@ fn a_broken_document_reports_every_error_with_its_path() {
         help: write 17 for a 17 % markup
     broken.json:8:5: error: acme.poll_interval_secs: must be at least 60 (or 0 to disable polling), got 5
     broken.json:9:5: error: acme.colour: unknown key `colour` in a refurbisher
-        help: expected one of: name, refurbisher_id, supplier_id, odoo_vendor_id, public_name, currency, shipping_costs, home_copy_tax, default_margin, stock_threshold, approved_refurbished, drop_ship, internal, enabled, poll_interval_secs, monitoring, offers, order
+        help: expected one of: name, refurbisher_id, supplier_id, odoo_vendor_id, public_name, currency, shipping_costs, home_copy_tax, default_margin, margin_rules, default_tax_percentage, price_rounding, stock_threshold, approved_refurbished, drop_ship, internal, enabled, poll_interval_secs, monitoring, offers, order
     broken.json:10:21: error: acme.monitoring.latest_order_hours: must be between 0 and 8784, got -1
     broken.json:10:47: warning: acme.monitoring.offers_endpoint_http_status: 151 is an informational HTTP status, never the final answer of a feed request, so this threshold would always alert
         help: the offers endpoint is expected to answer 200
@@ -306,4 +306,51 @@ fn pagination_must_fit_the_feed_format() {
         r#"{ "type": "page" }"#,
     );
     insta::assert_snapshot!(report("x.json", &d), @"x.json:2:59: error: x.offers.paginate: `paginate` works for `json` and `csv` feeds; an `xml` feed is fetched in one request");
+}
+
+#[test]
+fn pricing_keys_are_read_checked_and_kept() {
+    let text = r#"{ "x": { "default_margin": 17, "default_tax_percentage": "9", "price_rounding": ".99",
+        "margin_rules": [ { "ean": "0194252707234", "margin": 12 }, { "sku_prefix": "FLX-IPH", "margin": "13.5%" },
+                          { "brand": "Apple", "margin": 15 } ] } }"#;
+    let doc = parse_document(text);
+    assert!(doc.is_ok(), "{}", report("x.json", &doc));
+    let r = &doc.refurbishers[0];
+    assert_eq!(r.default_tax_percentage.to_string(), "9");
+    assert_eq!(r.price_rounding, ".99");
+    let rules: Vec<_> = r.margin_rules.iter().map(|m| m.to_rule()).collect();
+    let m = irp_core::pricing::margin_for(
+        &rules,
+        r.default_margin,
+        "refurbisher x",
+        irp_core::pricing::OfferKeys {
+            ean: "1",
+            sku: "FLX-IPH13",
+            brand: Some("apple"),
+            category: None,
+        },
+    );
+    assert_eq!(
+        (m.value.to_string(), m.source.as_str()),
+        (
+            "13.5".into(),
+            "refurbisher x: margin rule sku prefix FLX-IPH"
+        )
+    );
+    // What is shown reads back to the same refurbisher.
+    let canonical = serde_json::json!({ (r.key.clone()): r.to_canonical_json() });
+    let again = parse_document(&canonical.to_string());
+    assert_eq!(&again.refurbishers[0], r);
+
+    let bad = r#"{ "x": { "default_margin": 17, "default_tax_percentage": 121, "price_rounding": "99",
+        "margin_rules": [ { "brand": "Apple", "category": "Phones", "margin": 10 }, { "ean": "123", "margin": -1 }, { "sku_prefix": "A" } ] } }"#;
+    insta::assert_snapshot!(report("x.json", &parse_document(bad)), @r#"
+    x.json:1:32: error: x.default_tax_percentage: must be between 0 and 100 (percent), got 121
+    x.json:1:63: error: x.price_rounding: unknown price_rounding "99", expected one of "none", ".99", ".95", "whole"
+        help: did you mean `.99`?
+    x.json:2:27: error: x.margin_rules[0]: a margin rule matches by exactly one of `ean`, `sku_prefix`, `brand`, `category`; this one has 2
+    x.json:2:87: error: x.margin_rules[1].ean: not a valid EAN/GTIN: expected 8, 12, 13 or 14 digits, got 3
+    x.json:2:101: error: x.margin_rules[1].margin: must be between 0 and 1000 (percent), got -1
+    x.json:2:117: error: x.margin_rules[2]: a margin rule needs its `margin` in percent
+    "#);
 }

@@ -33,6 +33,17 @@ pub struct Refurbisher {
     pub home_copy_tax: Decimal,
     /// Markup on cost in percent (`99` doubles the cost minus 1 %). Default: 0.
     pub default_margin: Decimal,
+    /// Margins for some offers instead of `default_margin`; the most specific matching rule
+    /// wins (EAN, then the longest SKU prefix, then brand, then category). Default: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub margin_rules: Vec<MarginRuleConfig>,
+    /// VAT percentage for offers whose feed states none. Default: 21.
+    #[serde(skip_serializing_if = "is_default_vat")]
+    pub default_tax_percentage: Decimal,
+    /// How prices incl. VAT are rounded after the cents, always up: `none`, `.99`, `.95`,
+    /// `whole`. Default: `none`.
+    #[serde(skip_serializing_if = "is_no_rounding")]
+    pub price_rounding: String,
     /// Units held back from the stock the feed reports. Default: 0.
     pub stock_threshold: i64,
     /// Whether the refurbisher's offers may be sold. Default: false.
@@ -53,6 +64,55 @@ pub struct Refurbisher {
     /// The order connector; `None` is `"order": {}` (no automated order placement).
     #[serde(serialize_with = "ser_order")]
     pub order: Option<OrderConfig>,
+}
+
+/// The VAT percentage when a refurbisher sets none (the Netherlands' standard rate).
+pub const DEFAULT_TAX_PERCENTAGE: i64 = 21;
+
+fn is_default_vat(d: &Decimal) -> bool {
+    *d == Decimal::from(DEFAULT_TAX_PERCENTAGE)
+}
+
+fn is_no_rounding(r: &str) -> bool {
+    r == "none"
+}
+
+/// One margin rule of a refurbisher: exactly one of `ean`, `sku_prefix`, `brand`, `category`,
+/// and the `margin` in percent for the offers it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarginRuleConfig {
+    /// An EAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ean: Option<String>,
+    /// A SKU prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku_prefix: Option<String>,
+    /// A brand (any case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    /// A category (any case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Markup on cost in percent.
+    pub margin: Decimal,
+}
+
+impl MarginRuleConfig {
+    /// The rule for the price engine.
+    pub fn to_rule(&self) -> crate::pricing::MarginRule {
+        use crate::pricing::MarginMatch;
+        let matches = match (&self.ean, &self.sku_prefix, &self.brand, &self.category) {
+            (Some(e), ..) => MarginMatch::Ean(e.clone()),
+            (_, Some(p), ..) => MarginMatch::SkuPrefix(p.clone()),
+            (_, _, Some(b), _) => MarginMatch::Brand(b.clone()),
+            (_, _, _, Some(c)) => MarginMatch::Category(c.clone()),
+            _ => MarginMatch::SkuPrefix(String::new()),
+        };
+        crate::pricing::MarginRule {
+            matches,
+            margin: self.margin,
+        }
+    }
 }
 
 fn ser_order<S: serde::Serializer>(o: &Option<OrderConfig>, s: S) -> Result<S::Ok, S::Error> {

@@ -23,6 +23,9 @@ pub const REFURBISHER_KEYS: &[&str] = &[
     "shipping_costs",
     "home_copy_tax",
     "default_margin",
+    "margin_rules",
+    "default_tax_percentage",
+    "price_rounding",
     "stock_threshold",
     "approved_refurbished",
     "drop_ship",
@@ -309,6 +312,31 @@ pub(crate) fn refurbisher(
     let shipping_costs = amount(d, "shipping_costs");
     let home_copy_tax = amount(d, "home_copy_tax");
     let default_margin = margin(&o, d);
+    let margin_rules = margin_rules(&o, d);
+    let default_tax_percentage = match o.get("default_tax_percentage") {
+        None => Decimal::from(DEFAULT_TAX_PERCENTAGE),
+        Some(v) => percent(v, &o.at("default_tax_percentage"), d, Decimal::ONE_HUNDRED)
+            .unwrap_or(Decimal::from(DEFAULT_TAX_PERCENTAGE)),
+    };
+    let price_rounding = match o.string(d, "price_rounding") {
+        None => "none".to_owned(),
+        Some(r) if crate::pricing::Rounding::from_name(&r).is_some() => r,
+        Some(r) => {
+            let names = crate::pricing::Rounding::NAMES;
+            let diag = d.error(
+                &o.at("price_rounding"),
+                format!(
+                    "unknown price_rounding {}, expected one of {}",
+                    Value::String(r.clone()),
+                    names.map(|n| format!("\"{n}\"")).join(", ")
+                ),
+            );
+            if let Some(s) = did_you_mean(&r, names) {
+                diag.help(format!("did you mean `{s}`?"));
+            }
+            "none".to_owned()
+        }
+    };
     let stock_threshold = o.int(d, "stock_threshold", 0, 1_000_000).unwrap_or(0);
     let approved_refurbished = o.bool(d, "approved_refurbished").unwrap_or(false);
     let drop_ship = o.bool(d, "drop_ship").unwrap_or(true);
@@ -351,6 +379,9 @@ pub(crate) fn refurbisher(
         shipping_costs,
         home_copy_tax,
         default_margin,
+        margin_rules,
+        default_tax_percentage,
+        price_rounding,
         stock_threshold,
         approved_refurbished,
         drop_ship,
@@ -361,6 +392,100 @@ pub(crate) fn refurbisher(
         offers,
         order,
     })
+}
+
+/// A percentage: a number, or a string like "17.5" or "17.5%", from 0 to `max`.
+fn percent(v: &Value, path: &JsonPath, d: &mut Diagnostics, max: Decimal) -> Option<Decimal> {
+    let text = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim_end_matches('%').trim().to_owned(),
+        _ => String::new(),
+    };
+    let Some(p) = money::parse_plain_decimal(&text) else {
+        d.error(
+            path,
+            format!(
+                "expected a percentage like 21 or \"17.5\", got {}",
+                describe(v)
+            ),
+        );
+        return None;
+    };
+    if (p.is_sign_negative() && !p.is_zero()) || p > max {
+        d.error(
+            path,
+            format!("must be between 0 and {max} (percent), got {p}"),
+        );
+        return None;
+    }
+    Some(p.normalize())
+}
+
+/// Keys of a margin rule.
+pub const MARGIN_RULE_KEYS: &[&str] = &["ean", "sku_prefix", "brand", "category", "margin"];
+
+fn margin_rules(o: &Obj<'_>, d: &mut Diagnostics) -> Vec<MarginRuleConfig> {
+    let path = o.at("margin_rules");
+    let items = match o.get("margin_rules") {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(v) => {
+            d.error(
+                &path,
+                format!(
+                    "expected a list of rules like [{{\"brand\": \"Apple\", \"margin\": 15}}], got {}",
+                    describe(v)
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut rules = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = path.index(i);
+        let Some(r) = Obj::of(item, &at, d, "a margin rule") else {
+            continue;
+        };
+        r.unknown_keys(d, MARGIN_RULE_KEYS, "a margin rule");
+        let text = |d: &mut Diagnostics, k: &str| {
+            r.string(d, k)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let ean = text(d, "ean");
+        if let Some(e) = &ean
+            && let Err(err) = crate::values::gtin::parse_gtin(e)
+        {
+            d.error(&r.at("ean"), format!("not a valid EAN/GTIN: {err}"));
+        }
+        let rule = MarginRuleConfig {
+            ean,
+            sku_prefix: text(d, "sku_prefix"),
+            brand: text(d, "brand"),
+            category: text(d, "category"),
+            margin: match r.get("margin") {
+                None => {
+                    d.error(&at, "a margin rule needs its `margin` in percent");
+                    Decimal::ZERO
+                }
+                Some(v) => percent(v, &r.at("margin"), d, Decimal::from(1000)).unwrap_or_default(),
+            },
+        };
+        let matchers = [&rule.ean, &rule.sku_prefix, &rule.brand, &rule.category]
+            .iter()
+            .filter(|m| m.is_some())
+            .count();
+        if matchers != 1 {
+            d.error(
+                &at,
+                format!(
+                    "a margin rule matches by exactly one of `ean`, `sku_prefix`, `brand`, `category`; this one has {matchers}"
+                ),
+            );
+        }
+        rules.push(rule);
+    }
+    rules
 }
 
 fn margin(o: &Obj<'_>, d: &mut Diagnostics) -> Decimal {
