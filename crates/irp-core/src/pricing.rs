@@ -216,6 +216,34 @@ pub fn price(input: &PriceInput) -> Breakdown {
     }
 }
 
+/// The price input of one offer of refurbisher `r`: its purchase price, its VAT from the feed
+/// (else the refurbisher's `default_tax_percentage`), and the refurbisher's home copy tax,
+/// shipping costs, margin (rules, else `default_margin`) and rounding, each with its source.
+pub fn offer_price_input(
+    r: &crate::config::model::Refurbisher,
+    purchase: Decimal,
+    feed_tax_percentage: Option<Decimal>,
+    keys: OfferKeys<'_>,
+) -> PriceInput {
+    let owner = format!("refurbisher {}", r.key);
+    let rules: Vec<MarginRule> = r.margin_rules.iter().map(|m| m.to_rule()).collect();
+    PriceInput {
+        purchase: Sourced::new(purchase, "feed: price_purchase_amount"),
+        home_copy_tax: Sourced::new(r.home_copy_tax, format!("{owner}: home_copy_tax")),
+        shipping: Sourced::new(r.shipping_costs, format!("{owner}: shipping_costs")),
+        margin: margin_for(&rules, r.default_margin, &owner, keys),
+        vat: match feed_tax_percentage {
+            Some(t) => Sourced::new(t, "feed: tax_percentage"),
+            None => Sourced::new(
+                r.default_tax_percentage,
+                format!("{owner}: default_tax_percentage"),
+            ),
+        },
+        rounding: Rounding::from_name(&r.price_rounding).unwrap_or_default(),
+        minor_digits: crate::money::minor_digits(&r.currency),
+    }
+}
+
 /// Stock the storefront may sell: what the refurbisher has above its threshold.
 pub fn sellable(stock_available: i64, stock_threshold: i64) -> i64 {
     stock_available.saturating_sub(stock_threshold).max(0)

@@ -700,6 +700,21 @@ impl Store {
             .await)?)
     }
 
+    /// One offer of a refurbisher, active or not.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn offer_get(&self, refurbisher_id: i64, sku: &str) -> Result<Option<StoredOffer>> {
+        const SQL: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
+             tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at FROM offers \
+             WHERE refurbisher_id = $1 AND sku = $2";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .bind(sku)
+            .fetch_optional(p)
+            .await)?)
+    }
+
     /// Offers of a refurbisher by SKU; inactive ones only when `include_inactive`.
     ///
     /// # Errors

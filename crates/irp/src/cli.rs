@@ -142,6 +142,16 @@ pub enum FeedCommand {
 /// `irp offers …`.
 #[derive(Debug, Subcommand)]
 pub enum OffersCommand {
+    /// One offer with its selling price explained step by step, and its sellable stock.
+    Show {
+        /// Connector key.
+        key: String,
+        /// The refurbisher's SKU.
+        sku: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A refurbisher's offers, by SKU (prices as decimal strings).
     List {
         /// Connector key.

@@ -450,13 +450,18 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
 /// `irp offers …`.
 pub async fn offers(global: &Global, cmd: OffersCommand) -> Result<ExitCode> {
     let store = open_store(global).await?;
-    let OffersCommand::List {
-        key,
-        all,
-        limit,
-        offset,
-        json,
-    } = cmd;
+    let (key, all, limit, offset, json) = match cmd {
+        OffersCommand::Show { key, sku, json } => {
+            return offer_show(&store, &key, &sku, json).await;
+        }
+        OffersCommand::List {
+            key,
+            all,
+            limit,
+            offset,
+            json,
+        } => (key, all, limit, offset, json),
+    };
     let r = refurbisher_or_hint(&store, &key).await?;
     let offers = store.offers_list(r.id, all, limit, offset).await?;
     if json {
@@ -506,6 +511,79 @@ pub async fn offers(global: &Global, cmd: OffersCommand) -> Result<ExitCode> {
             ],
             &rows,
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `irp offers show KEY SKU`.
+async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<ExitCode> {
+    use irp_core::pricing;
+    let r = refurbisher_or_hint(store, key).await?;
+    let Some(o) = store.offer_get(r.id, sku).await? else {
+        eprintln!(
+            "error: `{key}` has no offer with SKU {sku:?}; see `irp offers list {key} --all`"
+        );
+        return Ok(ExitCode::from(1));
+    };
+    let digits = irp_core::money::minor_digits(&o.currency);
+    let purchase = irp_core::money::from_minor(o.price_purchase_minor, digits);
+    let tax = o
+        .tax_percentage
+        .as_deref()
+        .and_then(irp_core::money::parse_plain_decimal);
+    let attr = |k: &str| o.attributes.0.get(k).and_then(|v| v.as_str());
+    let keys = pricing::OfferKeys {
+        ean: o.ean.as_deref().unwrap_or_default(),
+        sku: &o.sku,
+        brand: attr("brand"),
+        category: attr("category"),
+    };
+    let b = pricing::price(&pricing::offer_price_input(&r.model, purchase, tax, keys));
+    let sellable = pricing::sellable(o.stock_available, r.model.stock_threshold);
+    if json {
+        let out = json!({
+            "sku": o.sku,
+            "ean": o.ean,
+            "name": o.name,
+            "active": o.active,
+            "currency_iso": o.currency,
+            "stock_available": o.stock_available,
+            "stock_threshold": r.model.stock_threshold,
+            "sellable": sellable,
+            "price": {
+                "cost": b.cost.normalize(),
+                "excl_vat": b.excl_vat.normalize(),
+                "incl_vat": b.incl_vat.round_dp(digits),
+                "inputs": b.inputs.iter().map(|(name, s)| json!({"name": name, "value": s.value.normalize(), "source": s.source})).collect::<Vec<_>>(),
+                "steps": b.steps,
+            },
+        });
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!(
+        "{} of {key}: {}{}",
+        o.sku,
+        o.name,
+        if o.active {
+            ""
+        } else {
+            " (inactive: the latest feed no longer has it)"
+        }
+    );
+    outln!("  EAN {}", o.ean.as_deref().unwrap_or("-"));
+    outln!(
+        "  stock {} − stock_threshold {} = {sellable} sellable",
+        o.stock_available,
+        r.model.stock_threshold
+    );
+    outln!(
+        "  selling price incl. VAT: {} {}",
+        b.incl_vat.round_dp(digits),
+        o.currency
+    );
+    for line in b.lines() {
+        outln!("    {line}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -583,6 +583,42 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
     assert_eq!(offers[0]["price_purchase_amount"], "1234.56");
     assert_eq!(offers[1]["price_consumer_amount"], "149.00");
 
+    // The selling price explains itself: FlexIT's 17 % margin, €10.00 shipping, €3.18 home copy
+    // tax, 21 % VAT (the feed states none), stock threshold 1.
+    let out = irp.run(&["offers", "show", "flexit", "FLX-1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        concat!(
+            "FLX-1 of flexit: iPhone 13 128GB\n",
+            "  EAN 0194252707234\n",
+            "  stock 5 − stock_threshold 1 = 4 sellable\n",
+            "  selling price incl. VAT: 1766.43 EUR\n",
+            "    purchase            1234.56  (feed: price_purchase_amount)\n",
+            "    home copy tax          3.18  (refurbisher flexit: home_copy_tax)\n",
+            "    shipping                 10  (refurbisher flexit: shipping_costs)\n",
+            "    margin %                 17  (refurbisher flexit: default_margin)\n",
+            "    VAT %                    21  (refurbisher flexit: default_tax_percentage)\n",
+            "    cost                1247.74  = 1234.56 + 3.18 + 10 (purchase + home copy tax + shipping)\n",
+            "    excl. VAT         1459.8558  = 1247.74 × (1 + 17%) (margin)\n",
+            "    incl. VAT           1766.43  = 1459.8558 × (1 + 21%) (VAT), half-up to 2 decimals\n",
+        )
+    );
+    let out = irp.run(&["offers", "show", "flexit", "FLX-1", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["price"]["incl_vat"], "1766.43");
+    assert_eq!(shown["sellable"], 4);
+    assert_eq!(
+        shown["price"]["inputs"][3]["source"],
+        "refurbisher flexit: default_margin"
+    );
+    let out = irp.run(&["offers", "show", "flexit", "NOPE"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: `flexit` has no offer with SKU \"NOPE\"; see `irp offers list flexit --all`\n"
+    );
+
     let out = irp.run(&["feed", "import", "flexit", "--file", file]);
     assert_eq!(
         stdout(&out).lines().next(),
