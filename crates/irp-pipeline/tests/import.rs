@@ -70,6 +70,7 @@ db_tests!(
     an_unreadable_feed_fails_and_removes_nothing,
     a_reimport_updates_reactivates_and_removes_with_field_counts,
     a_large_feed_streams_through_many_batches,
+    text_with_tabs_backslashes_and_line_breaks_is_stored_as_read,
 );
 
 async fn a_flexit_feed_imports_then_reimports_unchanged(db: TestDb) {
@@ -383,4 +384,37 @@ async fn a_large_feed_streams_through_many_batches(db: TestDb) {
         80_000,
         "removed offers are deactivated, not deleted"
     );
+}
+
+/// PostgreSQL receives new offers as `COPY` text, where tabs, backslashes and line breaks are
+/// special: they must arrive as they were in the feed (also when staged as changes).
+async fn text_with_tabs_backslashes_and_line_breaks_is_stored_as_read(db: TestDb) {
+    let r = refurbisher(&db, "flexit.json").await;
+    let f = Feed::new();
+    let odd = "Tab\there \\N back\\slash \"two\nlines\" ünïcödé";
+    let feed = |name: &str| {
+        format!(
+            "{HEAD}T-1;\"{}\";1;4006381333931;1,00;2,00\nT-\\2;plain;1;4006381333931;1,00;2,00\n",
+            name.replace('"', "\"\"")
+        )
+    };
+    let rep = import_file(&db.store, &r, &f.write(&feed(odd)), "manual")
+        .await
+        .unwrap();
+    assert_eq!(
+        (rep.status, rep.created),
+        (RunStatus::Succeeded, 2),
+        "{rep:?}"
+    );
+    let offers = db.store.offers_list(r.id, false, 10, 0).await.unwrap();
+    assert_eq!(offers[0].name, odd);
+    assert_eq!(offers[1].sku, "T-\\2");
+    // Changed: the new name goes through the staging COPY and the merge.
+    let changed = format!("{odd} v2");
+    let rep = import_file(&db.store, &r, &f.write(&feed(&changed)), "manual")
+        .await
+        .unwrap();
+    assert_eq!((rep.updated, rep.unchanged), (1, 1), "{rep:?}");
+    let offers = db.store.offers_list(r.id, false, 10, 0).await.unwrap();
+    assert_eq!(offers[0].name, changed);
 }
