@@ -380,22 +380,9 @@ async fn stage_snapshot(
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut bytes = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-        bytes,
-    ))
+    let mut input = Hashing::new(std::fs::File::open(path)?, true);
+    std::io::copy(&mut input, &mut std::io::sink())?;
+    Ok(input.finish())
 }
 
 /// Import a feed file for a refurbisher (an upload, or a `file` connection): one run, stored
@@ -795,17 +782,37 @@ enum Input {
     },
 }
 
-/// Hashes (SHA-256) and counts what is read through it.
+/// Counts what is read through it, and hashes it (SHA-256) when asked to.
 struct Hashing<R> {
     inner: R,
-    hash: Sha256,
+    hash: Option<Sha256>,
     bytes: u64,
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R, hash: bool) -> Self {
+        Hashing {
+            inner,
+            hash: hash.then(Sha256::new),
+            bytes: 0,
+        }
+    }
+
+    /// The hash in hex (empty when not hashing) and the bytes read.
+    fn finish(self) -> (String, u64) {
+        (
+            self.hash.map(|h| hex(&h.finalize())).unwrap_or_default(),
+            self.bytes,
+        )
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
+        if let Some(h) = &mut self.hash {
+            h.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -849,6 +856,7 @@ async fn import_into_run(
     let mut report = empty_report(run_id, http_status);
     let current = store.feed_current_hash(r.id).await?;
     let mut bytes = 0;
+    let mut known_hash = None;
     if matches!(input, Input::File) {
         // A local file is hashed first: an identical feed is not read at all.
         let owned = path.to_owned();
@@ -871,6 +879,7 @@ async fn import_into_run(
             finish(store, &mut report, None, Some(hash), started).await?;
             return Ok(report);
         }
+        known_hash = Some(hash);
     }
 
     // The stored offers, to compare the feed with as it is read. The table gets room for them,
@@ -913,14 +922,13 @@ async fn import_into_run(
     let currency = r.model.currency.clone();
     let cfg = offers.clone();
     let progress = progress.cloned();
+    // A file arriving while it is read is hashed as it is read (a local one was already).
+    let hash_while_reading = known_hash.is_none();
     let reader = tokio::task::spawn_blocking(move || {
-        let mut input = Hashing {
-            inner: file,
-            hash: Sha256::new(),
-            bytes: 0,
-        };
+        let mut input = Hashing::new(file, hash_while_reading);
         let read = read_blocking(&cfg, &currency, &mut input, &mut index, &tx, progress);
-        (read, index, hex(&input.hash.finalize()), input.bytes)
+        let (file_hash, read_bytes) = input.finish();
+        (read, index, file_hash, read_bytes)
     });
 
     // Hold back the first batches; open the transaction once there is enough to write.
@@ -956,7 +964,7 @@ async fn import_into_run(
         .await
         .map_err(|e| ImportError::Worker(e.to_string()))?;
     report.bytes = read_bytes;
-    let hash = run_hash(&file_hash, offers);
+    let hash = known_hash.unwrap_or_else(|| run_hash(&file_hash, offers));
     let streamed = match input {
         Input::File => false,
         Input::Growing {

@@ -84,7 +84,6 @@ async fn the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store
 /// The feed is read while it arrives; a file that grows meanwhile fails the run at the end of
 /// the download, and what was read and written until then is rolled back.
 async fn a_feed_still_growing_on_the_server_fails_and_changes_nothing(db: TestDb) {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let sshd = Sshd::start();
     let path = sshd.write("FlexIT_Feed.csv", FEED.as_bytes());
     let doc = parse_document(&sshd.flexit_document(&path, &format!(r#""password": "{PASSWORD}""#)));
@@ -106,28 +105,14 @@ async fn a_feed_still_growing_on_the_server_fails_and_changes_nothing(db: TestDb
         );
     }
     sshd.write("FlexIT_Feed.csv", &big);
-    let local = sshd.files.join("Outbound").join("FlexIT_Feed.csv");
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            use std::io::Write as _;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(local)
-                .unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                f.write_all(b"FLX-late;Late;1;0194252707234;1,00;2,00\r\n")
-                    .unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        })
-    };
+    let appending = sshd.keep_appending(
+        "FlexIT_Feed.csv",
+        b"FLX-late;Late;1;0194252707234;1,00;2,00\r\n",
+    );
     let rep = import_fetched(&db.store, &r, "schedule", None)
         .await
         .unwrap();
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    drop(appending);
     assert_eq!(rep.status, RunStatus::Failed, "{rep:?}");
     assert!(
         rep.message

@@ -528,22 +528,12 @@ async fn paginated(
             "`paginate` is supported for `json` and `csv` feeds".into(),
         ));
     }
-    let max_pages = match p {
-        Pagination::Page { max_pages, .. }
-        | Pagination::Offset { max_pages, .. }
-        | Pagination::Cursor { max_pages, .. }
-        | Pagination::Link { max_pages, .. } => u32::try_from(*max_pages).unwrap_or(u32::MAX),
-        Pagination::None => 1,
-    };
+    let (max_pages, mut page_no) = page_limits(p);
     file.write_all(b"[")
         .await
         .map_err(|e| FetchError::Io(e.to_string()))?;
     let mut first_offer = true;
     let mut next: Option<Url> = Some(base.clone());
-    let mut page_no: i64 = match p {
-        Pagination::Page { start, .. } => *start,
-        _ => 0,
-    };
     let mut offset: i64 = 0;
     let mut cursor: Option<String> = None;
     while let Some(current) = next.take() {
@@ -552,36 +542,9 @@ async fn paginated(
                 "the feed has more than max_pages ({max_pages}) pages; raise `paginate.max_pages` if it is really this long"
             )));
         }
-        let mut url = current.clone();
-        match p {
-            Pagination::Page {
-                param,
-                size_param,
-                size,
-                ..
-            } => {
-                url.query_pairs_mut()
-                    .append_pair(param, &page_no.to_string());
-                if let (Some(sp), Some(n)) = (size_param, size) {
-                    url.query_pairs_mut().append_pair(sp, &n.to_string());
-                }
-            }
-            Pagination::Offset {
-                param,
-                limit_param,
-                limit,
-                ..
-            } => {
-                url.query_pairs_mut()
-                    .append_pair(param, &offset.to_string())
-                    .append_pair(limit_param, &limit.to_string());
-            }
-            Pagination::Cursor { param, .. } => {
-                if let Some(c) = &cursor {
-                    url.query_pairs_mut().append_pair(param, c);
-                }
-            }
-            Pagination::Link { .. } | Pagination::None => {}
+        let mut url = page_url(&current, p, page_no, offset);
+        if let (Pagination::Cursor { param, .. }, Some(c)) = (p, &cursor) {
+            url.query_pairs_mut().append_pair(param, c);
         }
         let resp = request(ctx, &url).await?;
         ctx.record.pages += 1;
@@ -613,14 +576,6 @@ async fn paginated(
         }
         let n = i64::try_from(offers.len()).unwrap_or(i64::MAX);
         next = match p {
-            Pagination::Page { .. } => {
-                page_no += 1;
-                (n > 0).then(|| current.clone())
-            }
-            Pagination::Offset { limit, .. } => {
-                offset += n;
-                (n > 0 && n >= *limit).then(|| current.clone())
-            }
             Pagination::Cursor { cursor_path, .. } => {
                 cursor = match at_path(&doc, cursor_path) {
                     Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -629,27 +584,35 @@ async fn paginated(
                 };
                 cursor.as_ref().map(|_| current.clone())
             }
-            Pagination::Link { next_path, .. } => {
-                let target = match next_path {
-                    Some(path) => at_path(&doc, path)
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    None => link,
-                };
-                match target.filter(|t| !t.is_empty()) {
-                    None => None,
-                    Some(t) => Some(current.join(&t).map_err(|e| {
-                        FetchError::Pagination(format!("the next-page link is not a URL: {e}"))
-                    })?),
-                }
+            Pagination::Link {
+                next_path: Some(path),
+                ..
+            } => {
+                let target = at_path(&doc, path)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                next_link(&current, target)?
             }
-            Pagination::None => None,
+            _ => next_page(&current, p, n, &mut page_no, &mut offset, link)?,
         };
     }
     file.write_all(b"]")
         .await
         .map_err(|e| FetchError::Io(e.to_string()))?;
     Ok(())
+}
+
+/// The request cap of a pagination, and its first page number.
+fn page_limits(p: &Pagination) -> (u32, i64) {
+    match p {
+        Pagination::Page {
+            max_pages, start, ..
+        } => (u32::try_from(*max_pages).unwrap_or(u32::MAX), *start),
+        Pagination::Offset { max_pages, .. }
+        | Pagination::Cursor { max_pages, .. }
+        | Pagination::Link { max_pages, .. } => (u32::try_from(*max_pages).unwrap_or(u32::MAX), 0),
+        Pagination::None => (1, 0),
+    }
 }
 
 /// The query of the next page for page-number and offset pagination.
@@ -683,6 +646,41 @@ fn page_url(current: &Url, p: &Pagination, page_no: i64, offset: i64) -> Url {
     url
 }
 
+/// The next page after one with `n` offers: page-number and offset pagination ask again (with
+/// the next number or offset) until a page comes back empty (or, for offsets, short); `Link`
+/// pagination follows `link`, the next page's URL (relative to `current`), while there is one.
+fn next_page(
+    current: &Url,
+    p: &Pagination,
+    n: i64,
+    page_no: &mut i64,
+    offset: &mut i64,
+    link: Option<String>,
+) -> Result<Option<Url>, FetchError> {
+    Ok(match p {
+        Pagination::Page { .. } => {
+            *page_no += 1;
+            (n > 0).then(|| current.clone())
+        }
+        Pagination::Offset { limit, .. } => {
+            *offset += n;
+            (n > 0 && n >= *limit).then(|| current.clone())
+        }
+        Pagination::Link { .. } => next_link(current, link)?,
+        Pagination::Cursor { .. } | Pagination::None => None,
+    })
+}
+
+fn next_link(current: &Url, target: Option<String>) -> Result<Option<Url>, FetchError> {
+    match target.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => current
+            .join(&t)
+            .map(Some)
+            .map_err(|e| FetchError::Pagination(format!("the next-page link is not a URL: {e}"))),
+    }
+}
+
 /// The records of a CSV text (quoted fields may hold separators and line breaks), blank lines
 /// not counted.
 fn csv_records(text: &[u8], delimiter: u8) -> Result<i64, FetchError> {
@@ -709,20 +707,12 @@ async fn paginated_csv(
     p: &Pagination,
     file: &mut tokio::fs::File,
 ) -> Result<(), FetchError> {
-    let (max_pages, start) = match p {
-        Pagination::Page {
-            max_pages, start, ..
-        } => (*max_pages, *start),
-        Pagination::Offset { max_pages, .. } | Pagination::Link { max_pages, .. } => {
-            (*max_pages, 0)
-        }
-        Pagination::Cursor { .. } | Pagination::None => {
-            return Err(FetchError::Unsupported(
-                "a `csv` feed pages by `page`, `offset` or the `Link` header".into(),
-            ));
-        }
-    };
-    let max_pages = u32::try_from(max_pages).unwrap_or(u32::MAX);
+    if matches!(p, Pagination::Cursor { .. } | Pagination::None) {
+        return Err(FetchError::Unsupported(
+            "a `csv` feed pages by `page`, `offset` or the `Link` header".into(),
+        ));
+    }
+    let (max_pages, start) = page_limits(p);
     let heading = ctx.offers.heading.unwrap_or(true);
     let delimiter = u8::try_from(ctx.offers.separator.unwrap_or(',')).unwrap_or(b',');
     let mut first_heading: Option<Vec<u8>> = None;
@@ -782,22 +772,7 @@ async fn paginated_csv(
                     .map_err(|e| FetchError::Io(e.to_string()))?;
             }
         }
-        next = match p {
-            Pagination::Page { .. } => {
-                page_no += 1;
-                (n > 0).then(|| current.clone())
-            }
-            Pagination::Offset { limit, .. } => {
-                offset += n;
-                (n > 0 && n >= *limit).then(|| current.clone())
-            }
-            _ => match link.filter(|t| !t.is_empty()) {
-                None => None,
-                Some(t) => Some(current.join(&t).map_err(|e| {
-                    FetchError::Pagination(format!("the next-page link is not a URL: {e}"))
-                })?),
-            },
-        };
+        next = next_page(&current, p, n, &mut page_no, &mut offset, link)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -170,6 +171,30 @@ impl Sshd {
         format!("{}/Outbound/{name}", self.relative)
     }
 
+    /// Keep appending `line` to `name` (as [`Sshd::write`] names it) every 5 ms until the
+    /// returned guard is dropped: a feed the refurbisher is still writing.
+    pub fn keep_appending(&self, name: &str, line: &'static [u8]) -> Appending {
+        use std::io::Write as _;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.files.join("Outbound").join(name))
+            .unwrap();
+        let writer = std::thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    f.write_all(line).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        });
+        Appending {
+            stop,
+            writer: Some(writer),
+        }
+    }
+
     /// The FlexIT refurbisher document (the seed's values), its offers pointed at this server;
     /// `login` holds the auth keys to add (`"password": …` or `"private_key": …`).
     pub fn flexit_document(&self, path: &str, login: &str) -> String {
@@ -190,5 +215,20 @@ impl Sshd {
         let d = parse_document(&self.flexit_document(path, login));
         assert!(d.is_ok(), "{:?}", d.diagnostics);
         d.refurbishers.into_iter().next().unwrap().offers.unwrap()
+    }
+}
+
+/// Appends to a served file until dropped (see [`Sshd::keep_appending`]).
+pub struct Appending {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Appending {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
     }
 }

@@ -130,23 +130,10 @@ async fn a_file_still_growing_on_the_server_is_not_taken() {
         );
     }
     let path = sshd.write("FlexIT_Feed.csv", &big);
-    let local = sshd.files.join("Outbound").join("FlexIT_Feed.csv");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            use std::io::Write as _;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(local)
-                .unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                f.write_all(b"FLX-late;Late;1;0194252707234;1,00;2,00\r\n")
-                    .unwrap();
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let appending = sshd.keep_appending(
+        "FlexIT_Feed.csv",
+        b"FLX-late;Late;1;0194252707234;1,00;2,00\r\n",
+    );
     let dest = sshd.dir.path().join("got.csv");
     let err = fetch(
         &sshd.flexit(&path, &format!(r#""password": "{PASSWORD}""#)),
@@ -155,8 +142,7 @@ async fn a_file_still_growing_on_the_server_is_not_taken() {
     )
     .await
     .unwrap_err();
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    drop(appending);
     assert!(
         err.to_string().contains("changed while it was read"),
         "{err}"

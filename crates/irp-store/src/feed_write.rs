@@ -72,10 +72,8 @@ pub struct FeedWrite {
     refurbisher_id: i64,
     run_id: i64,
     at: DateTime<Utc>,
-    /// Rows written, by kind.
-    pub inserted: u64,
     /// Rows staged to be merged.
-    pub staged: u64,
+    staged: u64,
 }
 
 /// What the pipeline counted while it compared the feed with the index.
@@ -161,7 +159,7 @@ fn copy_offer(buf: &mut String, refurbisher_id: i64, r: &StagedOffer, at: &str) 
 }
 
 /// One `feed_staging` row in `COPY` text format.
-pub(crate) fn copy_staged(buf: &mut String, run_id: i64, r: &StagedOffer) {
+fn copy_staged(buf: &mut String, run_id: i64, r: &StagedOffer) {
     let _ = write!(buf, "{run_id}\t");
     copy_text(buf, &r.sku);
     let _ = write!(buf, "\t{}\t", r.row_number);
@@ -194,6 +192,9 @@ fn sqlite_values(head: &str, rows: usize, per_row: usize) -> String {
 fn sqlite_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
+
+/// Runs that applied offers of a refurbisher: an [`IndexVersion`].
+const VERSION: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
 
 /// One offer of a SQLite index chunk, `[sku, content_hash, active]`, borrowed from the chunk
 /// where no escapes get in the way.
@@ -233,7 +234,6 @@ impl Store {
         each: &mut (dyn FnMut(&str, &str, bool) + Send),
     ) -> Result<IndexVersion> {
         use futures_util::TryStreamExt as _;
-        const VERSION: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
         const ROWS: &str = "SELECT sku, content_hash, active FROM offers WHERE refurbisher_id = $1";
         // The version is read first: an apply committed between the two reads makes the
         // version older than the index, which only causes a needless conflict, never a stale
@@ -302,7 +302,6 @@ impl Store {
         // PostgreSQL: the refurbisher's row lock serialises runs of one refurbisher (SQLite's
         // BEGIN IMMEDIATE serialises every writer).
         const LOCK: &str = "SELECT id FROM refurbishers WHERE id = $1 FOR UPDATE";
-        const VERSION: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM feed_runs WHERE refurbisher_id = $1 AND applied_at IS NOT NULL";
         if let Tx::Postgres(t) = &mut tx {
             sqlx::query(LOCK)
                 .bind(refurbisher_id)
@@ -323,7 +322,6 @@ impl Store {
             refurbisher_id,
             run_id,
             at: now(),
-            inserted: 0,
             staged: 0,
         })
     }
@@ -361,7 +359,6 @@ impl FeedWrite {
                                 for r in &rows {
                                     copy_offer(&mut buf, self.refurbisher_id, r, &at);
                                 }
-                                self.inserted += rows.len() as u64;
                             }
                             (OfferBatch::Changed(rows), false) => {
                                 buf.clear();
@@ -417,15 +414,7 @@ impl FeedWrite {
                                 }
                             } else {
                                 Built {
-                                    sql: sql_staged.get(n, || {
-                                        sqlite_values(
-                                            &format!(
-                                                "INSERT INTO feed_staging ({STAGING_COLUMNS})"
-                                            ),
-                                            n,
-                                            12,
-                                        )
-                                    }),
+                                    sql: sql_staged.get(n, || staging_sql(n, false)),
                                     args: staging_args(run_id, chunk),
                                     new,
                                     rows: n,
@@ -450,9 +439,7 @@ impl FeedWrite {
                     sqlx::query_with(sqlx::AssertSqlSafe(b.sql.to_string()), args)
                         .execute(&mut **t)
                         .await?;
-                    if b.new {
-                        self.inserted += b.rows as u64;
-                    } else {
+                    if !b.new {
                         self.staged += b.rows as u64;
                     }
                     execd += w.elapsed();
@@ -672,26 +659,35 @@ impl SqlCache {
     }
 }
 
+/// Bind what an `offers` row and a `feed_staging` row share: `ean, name, stock, purchase,
+/// consumer, currency, tax, attributes, content_hash`.
+fn add_fields(
+    a: &mut SqliteArguments,
+    r: StagedOffer,
+) -> std::result::Result<(), sqlx::error::BoxDynError> {
+    let attributes = attributes_json(&r);
+    let hash = r.content_hash();
+    a.add(r.ean)?;
+    a.add(r.name)?;
+    a.add(r.stock_available)?;
+    a.add(r.price_purchase_minor)?;
+    a.add(r.price_consumer_minor)?;
+    a.add(r.currency)?;
+    a.add(r.tax_percentage)?;
+    a.add(attributes)?;
+    a.add(hash)
+}
+
 fn offer_args(
     refurbisher_id: i64,
     at: &Arc<str>,
     rows: Vec<StagedOffer>,
 ) -> std::result::Result<SqliteArguments, sqlx::error::BoxDynError> {
     let mut a = SqliteArguments::default();
-    for r in rows {
-        let attributes = attributes_json(&r);
-        let hash = r.content_hash();
+    for mut r in rows {
         a.add(refurbisher_id)?;
-        a.add(r.sku)?;
-        a.add(r.ean)?;
-        a.add(r.name)?;
-        a.add(r.stock_available)?;
-        a.add(r.price_purchase_minor)?;
-        a.add(r.price_consumer_minor)?;
-        a.add(r.currency)?;
-        a.add(r.tax_percentage)?;
-        a.add(attributes)?;
-        a.add(hash)?;
+        a.add(std::mem::take(&mut r.sku))?;
+        add_fields(&mut a, r)?;
         a.add(true)?;
         a.add(Arc::clone(at))?;
         a.add(Arc::clone(at))?;
@@ -705,21 +701,64 @@ fn staging_args(
     rows: Vec<StagedOffer>,
 ) -> std::result::Result<SqliteArguments, sqlx::error::BoxDynError> {
     let mut a = SqliteArguments::default();
-    for r in rows {
-        let attributes = attributes_json(&r);
-        let hash = r.content_hash();
+    for mut r in rows {
         a.add(run_id)?;
-        a.add(r.sku)?;
+        a.add(std::mem::take(&mut r.sku))?;
         a.add(r.row_number)?;
-        a.add(r.ean)?;
-        a.add(r.name)?;
-        a.add(r.stock_available)?;
-        a.add(r.price_purchase_minor)?;
-        a.add(r.price_consumer_minor)?;
-        a.add(r.currency)?;
-        a.add(r.tax_percentage)?;
-        a.add(attributes)?;
-        a.add(hash)?;
+        add_fields(&mut a, r)?;
     }
     Ok(a)
+}
+
+/// `INSERT INTO feed_staging …` for `rows` rows; `skip_duplicates` skips a SKU the run has
+/// staged already.
+fn staging_sql(rows: usize, skip_duplicates: bool) -> String {
+    let mut sql = sqlite_values(
+        &format!("INSERT INTO feed_staging ({STAGING_COLUMNS})"),
+        rows,
+        12,
+    );
+    if skip_duplicates {
+        sql.push_str(" ON CONFLICT (feed_run_id, sku) DO NOTHING");
+    }
+    sql
+}
+
+/// Stage `rows` of a run on SQLite (in `tx`); returns the rows staged.
+pub(crate) async fn sqlite_stage(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    run_id: i64,
+    rows: &[StagedOffer],
+    skip_duplicates: bool,
+) -> Result<u64> {
+    let mut n = 0;
+    for chunk in rows.chunks(SQLITE_ROWS) {
+        let args = staging_args(run_id, chunk.to_vec())
+            .map_err(|e| StoreError::Corrupt(format!("binding an offer: {e}")))?;
+        n += sqlx::query_with(
+            sqlx::AssertSqlSafe(staging_sql(chunk.len(), skip_duplicates)),
+            args,
+        )
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(n)
+}
+
+/// Stage `rows` of a run on PostgreSQL with one `COPY`; returns the rows staged.
+pub(crate) async fn pg_stage(
+    conn: &mut sqlx::PgConnection,
+    run_id: i64,
+    rows: &[StagedOffer],
+) -> Result<u64> {
+    let mut copy = conn
+        .copy_in_raw(&format!("COPY feed_staging ({STAGING_COLUMNS}) FROM STDIN"))
+        .await?;
+    let mut buf = String::with_capacity(rows.len() * 160);
+    for r in rows {
+        copy_staged(&mut buf, run_id, r);
+    }
+    copy.send(buf.as_bytes()).await?;
+    Ok(copy.finish().await?)
 }

@@ -254,47 +254,6 @@ pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
     ("attributes", "o.attributes IS DISTINCT FROM s.attributes"),
 ];
 
-/// One row in PostgreSQL's `COPY … FROM STDIN` text format.
-fn copy_row(buf: &mut String, run_id: i64, r: &StagedOffer) {
-    fn text(buf: &mut String, s: &str) {
-        for c in s.chars() {
-            match c {
-                '\\' => buf.push_str("\\\\"),
-                '\t' => buf.push_str("\\t"),
-                '\n' => buf.push_str("\\n"),
-                '\r' => buf.push_str("\\r"),
-                c => buf.push(c),
-            }
-        }
-    }
-    use std::fmt::Write as _;
-    let _ = write!(buf, "{run_id}\t");
-    text(buf, &r.sku);
-    let _ = write!(buf, "\t{}\t", r.row_number);
-    text(buf, &r.ean);
-    buf.push('\t');
-    text(buf, &r.name);
-    let _ = write!(
-        buf,
-        "\t{}\t{}\t{}\t",
-        r.stock_available, r.price_purchase_minor, r.price_consumer_minor
-    );
-    text(buf, &r.currency);
-    buf.push('\t');
-    match &r.tax_percentage {
-        Some(t) => text(buf, t),
-        None => buf.push_str("\\N"),
-    }
-    buf.push('\t');
-    text(
-        buf,
-        &serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".into()),
-    );
-    buf.push('\t');
-    buf.push_str(&r.content_hash());
-    buf.push('\n');
-}
-
 async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
     const COUNTS: &str = "SELECT \
         CAST((SELECT COUNT(*) FROM feed_staging s LEFT JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
@@ -377,44 +336,11 @@ impl Store {
         match self.db() {
             crate::Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                let mut copy = conn
-                    .copy_in_raw(
-                        "COPY feed_staging (feed_run_id, sku, row_number, ean, name, stock_available, price_purchase_minor, \
-                         price_consumer_minor, currency, tax_percentage, attributes, content_hash) FROM STDIN",
-                    )
-                    .await?;
-                let mut buf = String::with_capacity(rows.len() * 160);
-                for r in rows {
-                    copy_row(&mut buf, run_id, r);
-                }
-                copy.send(buf.as_bytes()).await?;
-                Ok(copy.finish().await?)
+                crate::feed_write::pg_stage(&mut conn, run_id, rows).await
             }
             crate::Db::Sqlite(pool) => {
-                const HEAD: &str = "INSERT INTO feed_staging (feed_run_id, sku, row_number, ean, name, stock_available, price_purchase_minor, \
-                     price_consumer_minor, currency, tax_percentage, attributes, content_hash) ";
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let mut n = 0;
-                // 12 parameters a row; 400 rows stay below SQLite's parameter limit.
-                for chunk in rows.chunks(400) {
-                    let mut qb = sqlx::QueryBuilder::new(HEAD);
-                    qb.push_values(chunk, |mut b, r| {
-                        b.push_bind(run_id)
-                            .push_bind(r.sku.clone())
-                            .push_bind(r.row_number)
-                            .push_bind(r.ean.clone())
-                            .push_bind(r.name.clone())
-                            .push_bind(r.stock_available)
-                            .push_bind(r.price_purchase_minor)
-                            .push_bind(r.price_consumer_minor)
-                            .push_bind(r.currency.clone())
-                            .push_bind(r.tax_percentage.clone())
-                            .push_bind(Json(r.attributes.clone()))
-                            .push_bind(r.content_hash());
-                    });
-                    qb.push(" ON CONFLICT (feed_run_id, sku) DO NOTHING");
-                    n += qb.build().execute(&mut *tx).await?.rows_affected();
-                }
+                let n = crate::feed_write::sqlite_stage(&mut tx, run_id, rows, true).await?;
                 tx.commit().await?;
                 Ok(n)
             }
