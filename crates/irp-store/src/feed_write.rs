@@ -16,7 +16,6 @@ use sqlx::Arguments as _;
 use sqlx::sqlite::SqliteArguments;
 
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 
 use crate::offers::{FIELD_CHECKS, SnapshotDiff, StagedOffer};
 use crate::{Result, Store, StoreError, Tx, now, with_tx};
@@ -592,20 +591,7 @@ impl FeedWrite {
                 }
             }
         }
-        const MARK: &str = "UPDATE feed_runs SET status = $2, applied_at = $3, created = $4, updated = $5, unchanged = $6, removed = $7, \
-             field_changes = $8 WHERE id = $1";
-        with_tx!(&mut self.tx, |t| sqlx::query(MARK)
-            .bind(run_id)
-            .bind(status)
-            .bind(at)
-            .bind(diff.created)
-            .bind(diff.updated)
-            .bind(diff.unchanged)
-            .bind(diff.removed)
-            .bind(Json(&diff.field_changes))
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected()))?;
+        crate::offers::mark_applied(&mut self.tx, run_id, status, at, diff).await?;
         let t1 = t0.elapsed();
         match self.tx {
             Tx::Sqlite(t) => t.commit().await?,

@@ -254,6 +254,31 @@ pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
     ("attributes", "o.attributes IS DISTINCT FROM s.attributes"),
 ];
 
+/// Mark a run applied, in the transaction that applies it, with its status and diff.
+pub(crate) async fn mark_applied(
+    tx: &mut Tx,
+    run_id: i64,
+    status: &str,
+    at: DateTime<Utc>,
+    diff: &SnapshotDiff,
+) -> Result<()> {
+    const MARK: &str = "UPDATE feed_runs SET status = $2, applied_at = $3, created = $4, updated = $5, unchanged = $6, removed = $7, \
+         field_changes = $8 WHERE id = $1";
+    with_tx!(tx, |t| sqlx::query(MARK)
+        .bind(run_id)
+        .bind(status)
+        .bind(at)
+        .bind(diff.created)
+        .bind(diff.updated)
+        .bind(diff.unchanged)
+        .bind(diff.removed)
+        .bind(Json(&diff.field_changes))
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
     const COUNTS: &str = "SELECT \
         CAST((SELECT COUNT(*) FROM feed_staging s LEFT JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
@@ -429,8 +454,6 @@ impl Store {
                  content_hash = excluded.content_hash, active = TRUE, last_seen_at = excluded.last_seen_at";
         const DEACTIVATE: &str = "UPDATE offers SET active = FALSE, last_changed_at = $3 WHERE refurbisher_id = $1 AND active \
              AND NOT EXISTS (SELECT 1 FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = offers.sku)";
-        const MARK: &str = "UPDATE feed_runs SET status = $2, applied_at = $3, created = $4, updated = $5, unchanged = $6, removed = $7, \
-             field_changes = $8 WHERE id = $1";
         const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
         with_tx!(&mut tx, |t| sqlx::query(UPSERT)
             .bind(refurbisher_id)
@@ -446,18 +469,7 @@ impl Store {
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected()))?;
-        with_tx!(&mut tx, |t| sqlx::query(MARK)
-            .bind(run_id)
-            .bind(status)
-            .bind(at)
-            .bind(diff.created)
-            .bind(diff.updated)
-            .bind(diff.unchanged)
-            .bind(diff.removed)
-            .bind(Json(&diff.field_changes))
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected()))?;
+        mark_applied(&mut tx, run_id, status, at, &diff).await?;
         with_tx!(&mut tx, |t| sqlx::query(CLEAN)
             .bind(run_id)
             .execute(&mut **t)

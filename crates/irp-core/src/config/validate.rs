@@ -394,14 +394,18 @@ pub(crate) fn refurbisher(
     })
 }
 
+/// A number, or a string like "17.5" or "17.5%", as a decimal.
+fn percent_number(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Number(n) => money::parse_plain_decimal(&n.to_string()),
+        Value::String(s) => money::parse_plain_decimal(s.trim_end_matches('%').trim()),
+        _ => None,
+    }
+}
+
 /// A percentage: a number, or a string like "17.5" or "17.5%", from 0 to `max`.
 fn percent(v: &Value, path: &JsonPath, d: &mut Diagnostics, max: Decimal) -> Option<Decimal> {
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim_end_matches('%').trim().to_owned(),
-        _ => String::new(),
-    };
-    let Some(p) = money::parse_plain_decimal(&text) else {
+    let Some(p) = percent_number(v) else {
         d.error(
             path,
             format!(
@@ -498,12 +502,7 @@ fn margin(o: &Obj<'_>, d: &mut Diagnostics) -> Decimal {
         .help("set the markup on cost in percent, e.g. \"default_margin\": 17");
         return Decimal::ZERO;
     };
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim_end_matches('%').trim().to_owned(),
-        _ => String::new(),
-    };
-    let Some(m) = money::parse_plain_decimal(&text) else {
+    let Some(m) = percent_number(v) else {
         d.error(
             &path,
             format!(
