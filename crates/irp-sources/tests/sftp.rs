@@ -3,9 +3,6 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
 use irp_sources::sftp::fetch;
 use irp_sources::testkit::{PASSWORD, Sshd, USER};
 
