@@ -8,6 +8,7 @@
 //! - [`money`]: exact amounts and currencies;
 //! - [`secret_ref`]: `${env:NAME}` / `${secret:NAME}` references inside document strings.
 
+pub mod catalog;
 pub mod config;
 pub mod feed;
 pub mod fuzzing;

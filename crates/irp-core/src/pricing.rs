@@ -153,15 +153,37 @@ impl Breakdown {
     }
 }
 
+/// The three amounts of a price: cost, excl. VAT (exact), incl. VAT (rounded to the minor unit,
+/// then by the rule). The arithmetic of [`price`], without the explanation.
+pub fn amounts(
+    purchase: Decimal,
+    home_copy_tax: Decimal,
+    shipping: Decimal,
+    margin: Decimal,
+    vat: Decimal,
+    rounding: Rounding,
+    minor_digits: u32,
+) -> (Decimal, Decimal, Decimal, Decimal) {
+    let hundred = Decimal::ONE_HUNDRED;
+    let cost = purchase + home_copy_tax + shipping;
+    let excl = cost * (Decimal::ONE + margin / hundred);
+    let incl_exact = excl * (Decimal::ONE + vat / hundred);
+    let cents =
+        incl_exact.round_dp_with_strategy(minor_digits, RoundingStrategy::MidpointAwayFromZero);
+    (cost, excl, cents, rounding.apply(cents))
+}
+
 /// Compute the selling price of one offer.
 pub fn price(input: &PriceInput) -> Breakdown {
-    let hundred = Decimal::ONE_HUNDRED;
-    let cost = input.purchase.value + input.home_copy_tax.value + input.shipping.value;
-    let excl = cost * (Decimal::ONE + input.margin.value / hundred);
-    let incl_exact = excl * (Decimal::ONE + input.vat.value / hundred);
-    let cents = incl_exact
-        .round_dp_with_strategy(input.minor_digits, RoundingStrategy::MidpointAwayFromZero);
-    let incl = input.rounding.apply(cents);
+    let (cost, excl, cents, incl) = amounts(
+        input.purchase.value,
+        input.home_copy_tax.value,
+        input.shipping.value,
+        input.margin.value,
+        input.vat.value,
+        input.rounding,
+        input.minor_digits,
+    );
     let n = |d: Decimal| d.normalize().to_string();
     let mut steps = vec![
         Step {
@@ -285,6 +307,37 @@ pub struct OfferKeys<'a> {
     pub category: Option<&'a str>,
 }
 
+/// The most specific margin rule matching an offer, if any.
+pub fn margin_rule<'r>(rules: &'r [MarginRule], offer: OfferKeys<'_>) -> Option<&'r MarginRule> {
+    let same = |a: &str, b: Option<&str>| b.is_some_and(|b| a.eq_ignore_ascii_case(b.trim()));
+    let by_ean = rules
+        .iter()
+        .find(|r| matches!(&r.matches, MarginMatch::Ean(e) if e == offer.ean));
+    by_ean
+        .or_else(|| {
+            rules
+                .iter()
+                .filter_map(|r| match &r.matches {
+                    MarginMatch::SkuPrefix(p) if offer.sku.starts_with(p.as_str()) => {
+                        Some((p.len(), r))
+                    }
+                    _ => None,
+                })
+                .max_by_key(|(len, _)| *len)
+                .map(|(_, r)| r)
+        })
+        .or_else(|| {
+            rules
+                .iter()
+                .find(|r| matches!(&r.matches, MarginMatch::Brand(b) if same(b, offer.brand)))
+        })
+        .or_else(|| {
+            rules.iter().find(
+                |r| matches!(&r.matches, MarginMatch::Category(c) if same(c, offer.category)),
+            )
+        })
+}
+
 /// The margin for an offer: the most specific matching rule, else the refurbisher's default.
 /// `owner` names where the rules and the default come from (`refurbisher flexit`).
 pub fn margin_for(
@@ -293,25 +346,7 @@ pub fn margin_for(
     owner: &str,
     offer: OfferKeys<'_>,
 ) -> Sourced {
-    let same = |a: &str, b: Option<&str>| b.is_some_and(|b| a.eq_ignore_ascii_case(b.trim()));
-    let by_ean = rules
-        .iter()
-        .find(|r| matches!(&r.matches, MarginMatch::Ean(e) if e == offer.ean));
-    let by_prefix = rules
-        .iter()
-        .filter_map(|r| match &r.matches {
-            MarginMatch::SkuPrefix(p) if offer.sku.starts_with(p.as_str()) => Some((p.len(), r)),
-            _ => None,
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, r)| r);
-    let by_brand = rules
-        .iter()
-        .find(|r| matches!(&r.matches, MarginMatch::Brand(b) if same(b, offer.brand)));
-    let by_category = rules
-        .iter()
-        .find(|r| matches!(&r.matches, MarginMatch::Category(c) if same(c, offer.category)));
-    match by_ean.or(by_prefix).or(by_brand).or(by_category) {
+    match margin_rule(rules, offer) {
         Some(r) => {
             let what = match &r.matches {
                 MarginMatch::Ean(e) => format!("ean {e}"),
@@ -332,18 +367,17 @@ pub struct Candidate {
     pub offer_id: i64,
     /// Its refurbisher.
     pub refurbisher_id: i64,
-    /// Whether the latest feed has it.
-    pub active: bool,
     /// Sellable stock.
     pub sellable: i64,
-    /// Whether the refurbisher is approved and enabled.
-    pub refurbisher_may_sell: bool,
     /// Selling price incl. VAT, minor units.
     pub price_incl_minor: i64,
+    /// Why the offer may not compete at all (inactive, refurbisher not approved, not sold in
+    /// the channel, …); `None` when it may.
+    pub excluded: Option<Verdict>,
 }
 
 /// Why an offer is or is not a product's best offer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The best offer.
@@ -357,14 +391,47 @@ pub enum Verdict {
     NoSellableStock,
     /// The refurbisher is not approved or not enabled.
     RefurbisherMayNotSell,
+    /// The channel does not sell this refurbisher's offers.
+    NotInChannel,
+    /// The offer is in another currency than the channel (or catalog) sells in.
+    OtherCurrency,
 }
 
-/// The best offer of a product: active, sellable stock > 0, refurbisher approved and enabled;
-/// the lowest price incl. VAT, then the most sellable stock, then the lowest refurbisher id, then
-/// the lowest offer id — the same answer for the same offers in any order. Returns the verdict
-/// for every candidate, in their order, and the index of the best one.
+impl Verdict {
+    /// Why, in words, for the CLI and the UI.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Verdict::Best => "best offer",
+            Verdict::Outranked => "outranked: another offer is cheaper, or as cheap with more stock, or from a lower refurbisher id",
+            Verdict::Inactive => "inactive: not in the refurbisher's latest feed",
+            Verdict::NoSellableStock => "no sellable stock above the refurbisher's stock_threshold",
+            Verdict::RefurbisherMayNotSell => "refurbisher not approved_refurbished or not enabled",
+            Verdict::NotInChannel => "the channel does not sell this refurbisher",
+            Verdict::OtherCurrency => "in another currency than the channel sells in",
+        }
+    }
+
+    /// The verdict's stable name (`best`, `no_sellable_stock`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Best => "best",
+            Verdict::Outranked => "outranked",
+            Verdict::Inactive => "inactive",
+            Verdict::NoSellableStock => "no_sellable_stock",
+            Verdict::RefurbisherMayNotSell => "refurbisher_may_not_sell",
+            Verdict::NotInChannel => "not_in_channel",
+            Verdict::OtherCurrency => "other_currency",
+        }
+    }
+}
+
+/// The best offer of a product: not excluded (active, refurbisher approved and enabled, sold in
+/// the channel), sellable stock > 0; the lowest price incl. VAT, then the most sellable stock,
+/// then the lowest refurbisher id, then the lowest offer id — the same answer for the same
+/// offers in any order. Returns the index of the best one and the verdict for every candidate,
+/// in their order.
 pub fn best_offer(candidates: &[Candidate]) -> (Option<usize>, Vec<Verdict>) {
-    let eligible = |c: &Candidate| c.active && c.sellable > 0 && c.refurbisher_may_sell;
+    let eligible = |c: &Candidate| c.excluded.is_none() && c.sellable > 0;
     let best = candidates
         .iter()
         .enumerate()
@@ -381,18 +448,11 @@ pub fn best_offer(candidates: &[Candidate]) -> (Option<usize>, Vec<Verdict>) {
     let verdicts = candidates
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            if !c.active {
-                Verdict::Inactive
-            } else if !c.refurbisher_may_sell {
-                Verdict::RefurbisherMayNotSell
-            } else if c.sellable <= 0 {
-                Verdict::NoSellableStock
-            } else if Some(i) == best {
-                Verdict::Best
-            } else {
-                Verdict::Outranked
-            }
+        .map(|(i, c)| match c.excluded {
+            Some(v) => v,
+            None if c.sellable <= 0 => Verdict::NoSellableStock,
+            None if Some(i) == best => Verdict::Best,
+            None => Verdict::Outranked,
         })
         .collect();
     (best, verdicts)
@@ -548,10 +608,9 @@ mod tests {
         Candidate {
             offer_id,
             refurbisher_id,
-            active: true,
             sellable,
-            refurbisher_may_sell: true,
             price_incl_minor: price,
+            excluded: None,
         }
     }
 
@@ -564,11 +623,11 @@ mod tests {
             cand(4, 11, 9_500, 2),
             cand(5, 9, 9_500, 1),
             Candidate {
-                active: false,
+                excluded: Some(Verdict::Inactive),
                 ..cand(6, 1, 100, 5)
             },
             Candidate {
-                refurbisher_may_sell: false,
+                excluded: Some(Verdict::RefurbisherMayNotSell),
                 ..cand(7, 2, 100, 5)
             },
         ];
@@ -624,7 +683,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &(price, refurbisher, stock, may))| Candidate {
-                    refurbisher_may_sell: may,
+                    excluded: (!may).then_some(Verdict::RefurbisherMayNotSell),
                     ..cand(i as i64, refurbisher, price, stock)
                 })
                 .collect();

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 pub use diag::{Diagnostic, Diagnostics, JsonPath, Severity};
 pub use jsonpos::{Position, PositionIndex};
-pub use model::Refurbisher;
+pub use model::{Channel, Refurbisher};
 
 /// The outcome of reading one document.
 #[derive(Debug)]
@@ -44,49 +44,13 @@ impl Document {
 /// read as if wrapped in `{ }`, with a warning.
 pub fn parse_document(text: &str) -> Document {
     let mut d = Diagnostics::new();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (value, source) = match serde_json::from_str::<Value>(text) {
-        Ok(v) => (v, text.to_owned()),
-        Err(e) => {
-            let wrapped = format!("{{{text}\n}}");
-            match serde_json::from_str::<Value>(&wrapped) {
-                Ok(v) if text.trim_start().starts_with('"') => {
-                    d.warning(
-                        &JsonPath::root(),
-                        "the document is a bare `\"key\": { … }` member; read it as if wrapped in { }",
-                    )
-                    .help("wrap the whole document in { and } to make it a JSON object");
-                    (v, wrapped)
-                }
-                _ => {
-                    let diag = d.error(
-                        &JsonPath::root(),
-                        format!("invalid JSON: {}", strip_location(&e)),
-                    );
-                    diag.position = Some(Position {
-                        line: e.line().max(1),
-                        column: e.column().max(1),
-                    });
-                    return Document {
-                        refurbishers: Vec::new(),
-                        diagnostics: d,
-                        positions: PositionIndex::default(),
-                    };
-                }
-            }
-        }
+    let Some((value, positions)) = read_json(text, &mut d) else {
+        return Document {
+            refurbishers: Vec::new(),
+            diagnostics: d,
+            positions: PositionIndex::default(),
+        };
     };
-    let positions = PositionIndex::build(&source);
-    for (path, _) in &positions.duplicates {
-        d.error(
-            path,
-            format!(
-                "`{}` appears more than once in the same object; only the last would count",
-                path.last_key().unwrap_or("")
-            ),
-        )
-        .help("remove or rename one of them");
-    }
     let mut refurbishers = Vec::new();
     match &value {
         Value::Object(map) => {
@@ -115,16 +79,108 @@ pub fn parse_document(text: &str) -> Document {
     for (_, diag) in conflicts(&set) {
         d.push(diag);
     }
+    locate(&mut d, &positions);
+    Document {
+        refurbishers,
+        diagnostics: d,
+        positions,
+    }
+}
+
+/// Read a document's JSON and where each of its values is; report invalid JSON (with its
+/// line and column) and keys that appear twice. A bare `"key": { … }` member is read as if
+/// wrapped in `{ }`, with a warning.
+fn read_json(text: &str, d: &mut Diagnostics) -> Option<(Value, PositionIndex)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (value, source) = match serde_json::from_str::<Value>(text) {
+        Ok(v) => (v, text.to_owned()),
+        Err(e) => {
+            let wrapped = format!("{{{text}\n}}");
+            match serde_json::from_str::<Value>(&wrapped) {
+                Ok(v) if text.trim_start().starts_with('"') => {
+                    d.warning(
+                        &JsonPath::root(),
+                        "the document is a bare `\"key\": { … }` member; read it as if wrapped in { }",
+                    )
+                    .help("wrap the whole document in { and } to make it a JSON object");
+                    (v, wrapped)
+                }
+                _ => {
+                    let diag = d.error(
+                        &JsonPath::root(),
+                        format!("invalid JSON: {}", strip_location(&e)),
+                    );
+                    diag.position = Some(Position {
+                        line: e.line().max(1),
+                        column: e.column().max(1),
+                    });
+                    return None;
+                }
+            }
+        }
+    };
+    let positions = PositionIndex::build(&source);
+    for (path, _) in &positions.duplicates {
+        d.error(
+            path,
+            format!(
+                "`{}` appears more than once in the same object; only the last would count",
+                path.last_key().unwrap_or("")
+            ),
+        )
+        .help("remove or rename one of them");
+    }
+    Some((value, positions))
+}
+
+/// Fill in the position of every diagnostic that has none and sort them by position.
+fn locate(d: &mut Diagnostics, positions: &PositionIndex) {
     for diag in d.iter_mut() {
         if diag.position.is_none() {
             diag.position = positions.locate(&diag.path);
         }
     }
     d.sort_by_position();
-    Document {
-        refurbishers,
+}
+
+/// The outcome of reading a channels document.
+#[derive(Debug)]
+pub struct ChannelsDocument {
+    /// Channels without errors, in document order.
+    pub channels: Vec<model::Channel>,
+    /// Everything found, with positions.
+    pub diagnostics: Diagnostics,
+}
+
+impl ChannelsDocument {
+    /// Whether the document can be applied.
+    pub fn is_ok(&self) -> bool {
+        !self.diagnostics.has_errors()
+    }
+}
+
+/// Whether `text` is a channels document (`{"channels": { … }}`) rather than a refurbisher
+/// document; used to accept both kinds where files are applied.
+pub fn is_channels_document(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    matches!(serde_json::from_str::<Value>(text), Ok(Value::Object(m)) if m.len() == 1 && m.contains_key("channels"))
+}
+
+/// Parse and validate a channels document: `{"channels": {"<key>": { "name": …, … }}}`, the
+/// storefronts IRP prices and syncs products for.
+pub fn parse_channels(text: &str) -> ChannelsDocument {
+    let mut d = Diagnostics::new();
+    let Some((value, positions)) = read_json(text, &mut d) else {
+        return ChannelsDocument {
+            channels: Vec::new(),
+            diagnostics: d,
+        };
+    };
+    let channels = validate::channels(&value, &mut d);
+    locate(&mut d, &positions);
+    ChannelsDocument {
+        channels,
         diagnostics: d,
-        positions,
     }
 }
 

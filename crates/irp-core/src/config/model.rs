@@ -44,6 +44,10 @@ pub struct Refurbisher {
     /// `whole`. Default: `none`.
     #[serde(skip_serializing_if = "is_no_rounding")]
     pub price_rounding: String,
+    /// How far a purchase price may move against the last applied one, as a fraction of it,
+    /// before the change is held for an operator (0.5: by half). Default: 0.5.
+    #[serde(skip_serializing_if = "is_default_price_change_ratio")]
+    pub max_price_change_ratio: Decimal,
     /// Units held back from the stock the feed reports. Default: 0.
     pub stock_threshold: i64,
     /// Whether the refurbisher's offers may be sold. Default: false.
@@ -68,6 +72,13 @@ pub struct Refurbisher {
 
 /// The VAT percentage when a refurbisher sets none (the Netherlands' standard rate).
 pub const DEFAULT_TAX_PERCENTAGE: i64 = 21;
+
+/// The default `max_price_change_ratio`, in tenths (0.5).
+pub const DEFAULT_MAX_PRICE_CHANGE_RATIO_TENTHS: i64 = 5;
+
+fn is_default_price_change_ratio(d: &Decimal) -> bool {
+    *d == Decimal::new(DEFAULT_MAX_PRICE_CHANGE_RATIO_TENTHS, 1)
+}
 
 fn is_default_vat(d: &Decimal) -> bool {
     *d == Decimal::from(DEFAULT_TAX_PERCENTAGE)
@@ -590,4 +601,26 @@ impl Refurbisher {
             }
         }
     }
+}
+
+/// A storefront channel (seed 003: the Shopware instances Refurbished Direct and Econocom):
+/// what IRP prices products for and syncs them to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Channel {
+    /// The channel key (`refurbished-direct`), unique, never changes.
+    pub key: String,
+    /// Display name. Default: the key.
+    pub name: String,
+    /// ISO 4217 currency the channel sells in; offers in another currency are not sold there.
+    /// Default: `EUR`.
+    pub currency: String,
+    /// VAT percentage for offers whose feed states none. Default: 21.
+    pub default_tax_percentage: Decimal,
+    /// Connector keys of the refurbishers whose offers the channel sells; `None`: every
+    /// approved and enabled refurbisher. Default: none (all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refurbishers: Option<Vec<String>>,
+    /// Percentage points added to each offer's margin in this channel (`-2` lowers a 17 %
+    /// margin to 15 %); the margin never goes below 0. Default: 0.
+    pub margin_adjustment: Decimal,
 }

@@ -26,6 +26,7 @@ pub const REFURBISHER_KEYS: &[&str] = &[
     "margin_rules",
     "default_tax_percentage",
     "price_rounding",
+    "max_price_change_ratio",
     "stock_threshold",
     "approved_refurbished",
     "drop_ship",
@@ -283,23 +284,7 @@ pub(crate) fn refurbisher(
     let supplier_id = o.id(d, "supplier_id");
     let odoo_vendor_id = o.id(d, "odoo_vendor_id");
     let public_name = o.string(d, "public_name").unwrap_or_else(|| name.clone());
-    let currency = match o.string(d, "currency") {
-        None => "EUR".to_owned(),
-        Some(c) if money::is_currency(&c) => c,
-        Some(c) => {
-            let diag = d.error(
-                &o.at("currency"),
-                format!(
-                    "unknown currency {}, expected an ISO 4217 code like \"EUR\"",
-                    Value::String(c.clone())
-                ),
-            );
-            if money::is_currency(&c.to_uppercase()) {
-                diag.help(format!("write it in capitals: \"{}\"", c.to_uppercase()));
-            }
-            "EUR".to_owned()
-        }
-    };
+    let currency = currency(&o, d);
     let amount = |d: &mut Diagnostics, k: &str| -> Decimal {
         match o.get(k) {
             None => Decimal::ZERO,
@@ -313,11 +298,7 @@ pub(crate) fn refurbisher(
     let home_copy_tax = amount(d, "home_copy_tax");
     let default_margin = margin(&o, d);
     let margin_rules = margin_rules(&o, d);
-    let default_tax_percentage = match o.get("default_tax_percentage") {
-        None => Decimal::from(DEFAULT_TAX_PERCENTAGE),
-        Some(v) => percent(v, &o.at("default_tax_percentage"), d, Decimal::ONE_HUNDRED)
-            .unwrap_or(Decimal::from(DEFAULT_TAX_PERCENTAGE)),
-    };
+    let default_tax_percentage = default_tax_percentage(&o, d);
     let price_rounding = match o.string(d, "price_rounding") {
         None => "none".to_owned(),
         Some(r) if crate::pricing::Rounding::from_name(&r).is_some() => r,
@@ -336,6 +317,22 @@ pub(crate) fn refurbisher(
             }
             "none".to_owned()
         }
+    };
+    let max_price_change_ratio = match o.get("max_price_change_ratio") {
+        None => Decimal::new(DEFAULT_MAX_PRICE_CHANGE_RATIO_TENTHS, 1),
+        Some(v) => match percent_number(v) {
+            Some(r) if r > Decimal::ZERO && r <= Decimal::ONE_HUNDRED => r.normalize(),
+            _ => {
+                d.error(
+                    &o.at("max_price_change_ratio"),
+                    format!(
+                        "expected a fraction above 0 and at most 100, like 0.5 (a purchase price may move by half), got {}",
+                        describe(v)
+                    ),
+                );
+                Decimal::new(DEFAULT_MAX_PRICE_CHANGE_RATIO_TENTHS, 1)
+            }
+        },
     };
     let stock_threshold = o.int(d, "stock_threshold", 0, 1_000_000).unwrap_or(0);
     let approved_refurbished = o.bool(d, "approved_refurbished").unwrap_or(false);
@@ -382,6 +379,7 @@ pub(crate) fn refurbisher(
         margin_rules,
         default_tax_percentage,
         price_rounding,
+        max_price_change_ratio,
         stock_threshold,
         approved_refurbished,
         drop_ship,
@@ -392,6 +390,140 @@ pub(crate) fn refurbisher(
         offers,
         order,
     })
+}
+
+/// `currency`: an ISO 4217 code, default `EUR`.
+fn currency(o: &Obj<'_>, d: &mut Diagnostics) -> String {
+    match o.string(d, "currency") {
+        None => "EUR".to_owned(),
+        Some(c) if money::is_currency(&c) => c,
+        Some(c) => {
+            let diag = d.error(
+                &o.at("currency"),
+                format!(
+                    "unknown currency {}, expected an ISO 4217 code like \"EUR\"",
+                    Value::String(c.clone())
+                ),
+            );
+            if money::is_currency(&c.to_uppercase()) {
+                diag.help(format!("write it in capitals: \"{}\"", c.to_uppercase()));
+            }
+            "EUR".to_owned()
+        }
+    }
+}
+
+/// `default_tax_percentage`: 0 to 100, default 21.
+fn default_tax_percentage(o: &Obj<'_>, d: &mut Diagnostics) -> Decimal {
+    match o.get("default_tax_percentage") {
+        None => Decimal::from(DEFAULT_TAX_PERCENTAGE),
+        Some(v) => percent(v, &o.at("default_tax_percentage"), d, Decimal::ONE_HUNDRED)
+            .unwrap_or(Decimal::from(DEFAULT_TAX_PERCENTAGE)),
+    }
+}
+
+/// Keys of a channel.
+pub const CHANNEL_KEYS: &[&str] = &[
+    "name",
+    "currency",
+    "default_tax_percentage",
+    "refurbishers",
+    "margin_adjustment",
+];
+
+/// The channels of a channels document (`{"channels": {"<key>": { … }}}`).
+pub(crate) fn channels(v: &Value, d: &mut Diagnostics) -> Vec<Channel> {
+    let root = JsonPath::root();
+    let Some(top) = Obj::of(v, &root, d, "a channels document") else {
+        return Vec::new();
+    };
+    top.unknown_keys(d, &["channels"], "a channels document");
+    let Some(list) = top.get("channels") else {
+        d.error(
+            &top.at("channels"),
+            "missing `channels`: write {\"channels\": {\"refurbished-direct\": {\"name\": \"Refurbished Direct\"}}}",
+        );
+        return Vec::new();
+    };
+    let Some(list) = Obj::of(list, &top.at("channels"), d, "channels keyed by channel key") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, v) in list.map {
+        let path = list.at(key);
+        let errors_before = d.error_count();
+        if !valid_connector_key(key) {
+            d.error(
+                &path,
+                format!(
+                    "invalid channel key {}: use lower-case letters, digits, `-` and `_` (like `refurbished-direct`), at most 64 characters",
+                    Value::String(key.clone())
+                ),
+            );
+        }
+        let Some(o) = Obj::of(v, &path, d, "a channel") else {
+            continue;
+        };
+        o.unknown_keys(d, CHANNEL_KEYS, "a channel");
+        let name = o.string(d, "name").unwrap_or_else(|| key.clone());
+        let currency = currency(&o, d);
+        let default_tax_percentage = default_tax_percentage(&o, d);
+        let refurbishers = match o.get("refurbishers") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let mut keys = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(k) if valid_connector_key(k) => keys.push(k.clone()),
+                        other => {
+                            d.error(
+                                &o.at("refurbishers").index(i),
+                                format!("expected a refurbisher's connector key like \"flexit\", got {}", describe(other)),
+                            );
+                        }
+                    }
+                }
+                Some(keys)
+            }
+            Some(other) => {
+                d.error(
+                    &o.at("refurbishers"),
+                    format!(
+                        "expected a list of connector keys like [\"flexit\", \"iused-stores\"] (leave it out for every refurbisher), got {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+        };
+        let margin_adjustment = match o.get("margin_adjustment") {
+            None => Decimal::ZERO,
+            Some(v) => match percent_number(v) {
+                Some(p) if p.abs() <= Decimal::from(1000) => p.normalize(),
+                _ => {
+                    d.error(
+                        &o.at("margin_adjustment"),
+                        format!(
+                            "expected percentage points between -1000 and 1000, like 2 or \"-1.5\", got {}",
+                            describe(v)
+                        ),
+                    );
+                    Decimal::ZERO
+                }
+            },
+        };
+        if d.error_count() == errors_before {
+            out.push(Channel {
+                key: key.clone(),
+                name,
+                currency,
+                default_tax_percentage,
+                refurbishers,
+                margin_adjustment,
+            });
+        }
+    }
+    out
 }
 
 /// A number, or a string like "17.5" or "17.5%", as a decimal.

@@ -1,0 +1,72 @@
+-- Pricing, the catalog and the storefront channels. Keep in step with ../sqlite/0005_catalog.sql.
+
+-- The price guard: a purchase price that moved more than the refurbisher's
+-- max_price_change_ratio is held. `applied_purchase_minor` is then the purchase price pricing
+-- keeps using (NULL: the feed's price applies); `price_hold` is `pending` until an operator
+-- accepts (the hold goes) or rejects it (`rejected`: the old price stays until the feed
+-- sends another price).
+ALTER TABLE offers ADD COLUMN applied_purchase_minor BIGINT;
+ALTER TABLE offers ADD COLUMN price_hold TEXT;
+ALTER TABLE offers ADD COLUMN price_held_at TIMESTAMPTZ;
+CREATE INDEX offers_price_hold ON offers (price_hold) WHERE price_hold IS NOT NULL;
+
+-- What the catalog computed for a product (name, brand, … come from the PIM).
+ALTER TABLE products ADD COLUMN feed_name TEXT;                         -- the best offer's feed name
+ALTER TABLE products ADD COLUMN price_incl_minor BIGINT;               -- best offer, incl. VAT
+ALTER TABLE products ADD COLUMN currency TEXT;
+ALTER TABLE products ADD COLUMN sellable BIGINT NOT NULL DEFAULT 0;    -- of the best offer
+ALTER TABLE products ADD COLUMN offers_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE products ADD COLUMN computed_at TIMESTAMPTZ;
+ALTER TABLE products ADD COLUMN pim_sku TEXT;
+CREATE INDEX products_pim_sku ON products (pim_sku);
+
+-- EANs whose product must be recomputed: written in the same transaction as what changed them
+-- (a feed run, a refurbisher's settings, a decision on a held price, PIM data), drained right
+-- after by the catalog recompute.
+CREATE TABLE catalog_dirty (
+    ean  TEXT PRIMARY KEY
+);
+
+-- Storefront channels (seed 003: Shopware Refurbished Direct, Econocom).
+CREATE TABLE channels (
+    key         TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    document    TEXT NOT NULL,                      -- canonical channel document (JSON)
+    version     BIGINT NOT NULL DEFAULT 1,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+-- What each channel sells of each product, and what was last pushed to it. `revision` counts
+-- changes of the computed values; a push records the revision it sent, so a late push never
+-- overwrites a newer value, and `dirty` marks rows whose computed values were not pushed yet.
+CREATE TABLE channel_products (
+    channel                  TEXT NOT NULL REFERENCES channels (key),
+    ean                      TEXT NOT NULL,
+    offer_id                 BIGINT,
+    refurbisher_id           BIGINT,
+    price_incl_minor         BIGINT,
+    tax_percentage           TEXT,
+    purchase_minor           BIGINT,
+    currency                 TEXT NOT NULL,
+    stock                    BIGINT NOT NULL,
+    active                   BOOLEAN NOT NULL,
+    revision                 BIGINT NOT NULL DEFAULT 1,
+    computed_at TIMESTAMPTZ NOT NULL,
+    dirty                    BOOLEAN NOT NULL DEFAULT TRUE,
+    pushed_revision          BIGINT,
+    pushed_price_incl_minor  BIGINT,
+    pushed_stock             BIGINT,
+    pushed_active            BOOLEAN,
+    pushed_at TIMESTAMPTZ,
+    PRIMARY KEY (channel, ean)
+);
+CREATE INDEX channel_products_dirty ON channel_products (channel, ean) WHERE dirty;
+
+-- PIM (Ergonode) sync state: the stream cursor persisted between runs.
+CREATE TABLE pim_state (
+    source      TEXT PRIMARY KEY,
+    cursor      TEXT,
+    synced_at TIMESTAMPTZ,
+    products    BIGINT NOT NULL DEFAULT 0
+);
