@@ -140,12 +140,8 @@ fn channel_margin(base: Decimal, channel: &Channel) -> Decimal {
 pub fn price_input(seller: &Seller, offer: &OfferFacts, scope: Scope<'_>) -> PriceInput {
     let digits = money::minor_digits(&offer.currency);
     let purchase = money::from_minor(offer.purchase_minor, digits);
-    let mut input = pricing::offer_price_input(
-        &seller.model,
-        purchase,
-        offer.tax_percentage,
-        keys(offer),
-    );
+    let mut input =
+        pricing::offer_price_input(&seller.model, purchase, offer.tax_percentage, keys(offer));
     input.minor_digits = digits;
     if let Some(new) = offer.held_purchase_minor {
         input.purchase.source = format!(
@@ -277,6 +273,8 @@ pub fn evaluate(
 }
 
 #[cfg(test)]
+// Amounts in cents read best as euros_cents: 160_23 is €160.23.
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use super::*;
     use std::str::FromStr;
@@ -361,7 +359,11 @@ mod tests {
             );
         }
         let b = explain(&s[&15], &o, Scope::Channel(&channel));
-        assert_eq!(b.inputs[3].1.value, Decimal::ZERO, "17 - 20 is floored at 0");
+        assert_eq!(
+            b.inputs[3].1.value,
+            Decimal::ZERO,
+            "17 - 20 is floored at 0"
+        );
         assert!(b.inputs[3].1.source.contains("not below 0"), "{b:?}");
         assert_eq!(b.inputs[4].1.source, "feed: tax_percentage");
     }

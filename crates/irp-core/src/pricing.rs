@@ -332,9 +332,9 @@ pub fn margin_rule<'r>(rules: &'r [MarginRule], offer: OfferKeys<'_>) -> Option<
                 .find(|r| matches!(&r.matches, MarginMatch::Brand(b) if same(b, offer.brand)))
         })
         .or_else(|| {
-            rules.iter().find(
-                |r| matches!(&r.matches, MarginMatch::Category(c) if same(c, offer.category)),
-            )
+            rules
+                .iter()
+                .find(|r| matches!(&r.matches, MarginMatch::Category(c) if same(c, offer.category)))
         })
 }
 
@@ -402,7 +402,9 @@ impl Verdict {
     pub fn explain(self) -> &'static str {
         match self {
             Verdict::Best => "best offer",
-            Verdict::Outranked => "outranked: another offer is cheaper, or as cheap with more stock, or from a lower refurbisher id",
+            Verdict::Outranked => {
+                "outranked: another offer is cheaper, or as cheap with more stock, or from a lower refurbisher id"
+            }
             Verdict::Inactive => "inactive: not in the refurbisher's latest feed",
             Verdict::NoSellableStock => "no sellable stock above the refurbisher's stock_threshold",
             Verdict::RefurbisherMayNotSell => "refurbisher not approved_refurbished or not enabled",

@@ -91,6 +91,11 @@ pub struct ImportReport {
     pub message: Option<String>,
     /// Milliseconds the run took.
     pub duration_ms: u64,
+    /// Offers whose new purchase price moved more than `max_price_change_ratio` and was held
+    /// for an operator (`irp prices held`).
+    pub price_holds: u64,
+    /// What recomputing the products of the offers the run changed did.
+    pub catalog: Option<irp_store::catalog::RecomputeStats>,
 }
 
 /// One row error in a report.
@@ -488,7 +493,50 @@ fn empty_report(run_id: i64, http_status: Option<i64>) -> ImportReport {
         errors_dropped: 0,
         message: None,
         duration_ms: 0,
+        price_holds: 0,
+        catalog: None,
     }
+}
+
+/// `max_price_change_ratio` of a refurbisher in millionths, as the store's price guard takes it.
+pub fn price_change_ppm(model: &irp_core::config::Refurbisher) -> i64 {
+    (model.max_price_change_ratio * Decimal::from(1_000_000))
+        .trunc()
+        .try_into()
+        .unwrap_or(i64::MAX)
+}
+
+/// After a run applied offers: raise the refurbisher's `price_change_held` alert when the run
+/// held price changes (one open alert, not one per run), and recompute the products the run
+/// touched.
+///
+/// # Errors
+/// The store fails.
+pub async fn after_apply(
+    store: &Store,
+    refurbisher_id: i64,
+    key: &str,
+    run_id: i64,
+    price_holds: u64,
+) -> Result<irp_store::catalog::RecomputeStats, irp_store::StoreError> {
+    if price_holds > 0 {
+        let open = store.alerts_open(refurbisher_id).await?;
+        if !open.iter().any(|(metric, _)| metric == "price_change_held") {
+            store
+                .alert_open(
+                    Some(refurbisher_id),
+                    "price_change_held",
+                    &price_holds.to_string(),
+                    "max_price_change_ratio",
+                    &format!(
+                        "feed run {run_id} of `{key}` held {price_holds} purchase price change(s) beyond max_price_change_ratio; \
+                         review them with `irp prices held {key}`"
+                    ),
+                )
+                .await?;
+        }
+    }
+    store.catalog_recompute().await
 }
 
 /// Fetch a refurbisher's feed from its connector and import it: one run, stored with its
@@ -920,6 +968,7 @@ async fn import_into_run(
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<OfferBatch>(4);
     let currency = r.model.currency.clone();
+    let ppm = price_change_ppm(&r.model);
     let cfg = offers.clone();
     let progress = progress.cloned();
     // A file arriving while it is read is hashed as it is read (a local one was already).
@@ -949,7 +998,7 @@ async fn import_into_run(
     let mut writer = None;
     let mut write_error = None;
     if held_rows >= HOLD_ROWS {
-        match write(store, r.id, run_id, version, &mut batches).await {
+        match write(store, r.id, run_id, version, ppm, &mut batches).await {
             Ok(w) => writer = Some(w),
             Err(e) => write_error = Some(e),
         }
@@ -1029,7 +1078,7 @@ async fn import_into_run(
     // Whatever was held back is written now (the reader is done, so this is the rest).
     let mut writer = match writer {
         Some(w) => w,
-        None => match write(store, r.id, run_id, version, &mut batches).await {
+        None => match write(store, r.id, run_id, version, ppm, &mut batches).await {
             Ok(w) => w,
             Err(e) => {
                 let report = fail(report, format!("writing the offers failed: {e}"));
@@ -1094,9 +1143,22 @@ async fn import_into_run(
     };
     let removed: Vec<String> = index.removed().collect();
     drop(index);
-    if let Err(e) = writer.commit(&removed, report.status.as_str(), &diff).await {
-        let report = fail(report, format!("writing the offers failed: {e}"));
-        return done(store, report, &tally.errors, None, hash, started).await;
+    match writer.commit(&removed, report.status.as_str(), &diff).await {
+        Ok(applied) => {
+            report.price_holds = applied.price_holds;
+            match after_apply(store, r.id, &r.key, run_id, applied.price_holds).await {
+                Ok(stats) => report.catalog = Some(stats),
+                // The offers are applied and the products stay marked: the next recompute
+                // (the next run, or `serve`) catches up.
+                Err(e) => {
+                    tracing::warn!(run = run_id, error = %e, "Recomputing the catalog failed")
+                }
+            }
+        }
+        Err(e) => {
+            let report = fail(report, format!("writing the offers failed: {e}"));
+            return done(store, report, &tally.errors, None, hash, started).await;
+        }
     }
     tracing::debug!(
         run = run_id,
@@ -1112,10 +1174,11 @@ async fn write(
     refurbisher_id: i64,
     run_id: i64,
     version: IndexVersion,
+    max_price_change_ppm: i64,
     batches: &mut Batches,
 ) -> Result<FeedWrite, irp_store::StoreError> {
     let mut w = store
-        .feed_write_begin(refurbisher_id, run_id, version)
+        .feed_write_begin(refurbisher_id, run_id, version, max_price_change_ppm)
         .await?;
     if let Err(e) = w.write_all(batches).await {
         let _ = w.rollback().await;

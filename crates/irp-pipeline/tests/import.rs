@@ -210,7 +210,7 @@ async fn mass_removal_is_quarantined_until_applied_on_purpose(db: TestDb) {
     assert_eq!(skus(&db, r.id).await.len(), 3, "nothing applied");
     // An operator looks at it and applies it anyway.
     db.store
-        .feed_apply(r.id, rep.run_id, "succeeded")
+        .feed_apply(r.id, rep.run_id, "succeeded", 500_000)
         .await
         .unwrap();
     assert_eq!(skus(&db, r.id).await, [("A".into(), 1, 100)]);

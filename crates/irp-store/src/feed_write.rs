@@ -73,6 +73,60 @@ pub struct FeedWrite {
     at: DateTime<Utc>,
     /// Rows staged to be merged.
     staged: u64,
+    /// `max_price_change_ratio` in millionths.
+    max_price_change_ppm: i64,
+    /// EANs of the new offers written (see [`NEW_EANS_MAX`]).
+    new_eans: Vec<String>,
+    /// More new offers than [`NEW_EANS_MAX`]: every EAN of the refurbisher is marked instead.
+    new_eans_overflow: bool,
+}
+
+/// New offers whose EANs a run remembers for the catalog; a larger run (a first import) marks
+/// every product of the refurbisher instead.
+const NEW_EANS_MAX: usize = 100_000;
+
+/// Keep the EANs of new `rows`, up to one more than [`NEW_EANS_MAX`] in all (one more tells
+/// the run that there were too many).
+fn keep_eans(kept: &mut Vec<Vec<String>>, rows: &[StagedOffer]) {
+    let so_far: usize = kept.iter().map(Vec::len).sum();
+    if so_far <= NEW_EANS_MAX {
+        kept.push(
+            rows.iter()
+                .take(NEW_EANS_MAX + 1 - so_far)
+                .map(|r| r.ean.clone())
+                .collect(),
+        );
+    }
+}
+
+/// What applying a run did besides the offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Offers whose new purchase price was held by the price guard in this run.
+    pub price_holds: u64,
+}
+
+/// The price guard, as the three columns a merge sets. `old` is the stored row (`offers`),
+/// `new_price` the incoming purchase price, `$3` the run's time and `$4` the refurbisher's
+/// `max_price_change_ratio` in millionths. The price in use is the last applied one
+/// (`applied_purchase_minor` while a change is held, else the stored price); a new price that
+/// moves more than the ratio against it is held (`pending`), a price already rejected stays
+/// rejected, and a price back within the ratio lifts the hold.
+pub(crate) fn price_guard(old: &str, new_price: &str) -> [String; 3] {
+    let applied = format!("COALESCE({old}.applied_purchase_minor, {old}.price_purchase_minor)");
+    let out_of_range =
+        format!("({applied} > 0 AND ABS({new_price} - {applied}) * 1000000 > $4 * {applied})");
+    [
+        format!("CASE WHEN {out_of_range} THEN {applied} ELSE NULL END"),
+        format!(
+            "CASE WHEN NOT {out_of_range} THEN NULL \
+             WHEN {old}.price_hold = 'rejected' AND {old}.price_purchase_minor = {new_price} THEN 'rejected' ELSE 'pending' END"
+        ),
+        format!(
+            "CASE WHEN NOT {out_of_range} THEN NULL \
+             WHEN {old}.price_hold IS NOT NULL AND {old}.price_purchase_minor = {new_price} THEN {old}.price_held_at ELSE $3 END"
+        ),
+    ]
 }
 
 /// What the pipeline counted while it compared the feed with the index.
@@ -296,6 +350,7 @@ impl Store {
         refurbisher_id: i64,
         run_id: i64,
         version: IndexVersion,
+        max_price_change_ppm: i64,
     ) -> Result<FeedWrite> {
         let mut tx = self.begin().await?;
         // PostgreSQL: the refurbisher's row lock serialises runs of one refurbisher (SQLite's
@@ -322,17 +377,32 @@ impl Store {
             run_id,
             at: now(),
             staged: 0,
+            max_price_change_ppm,
+            new_eans: Vec::new(),
+            new_eans_overflow: false,
         })
     }
 }
 
 impl FeedWrite {
+    fn remember_new_eans(&mut self, eans: Vec<String>) {
+        if self.new_eans_overflow {
+            return;
+        }
+        self.new_eans.extend(eans);
+        if self.new_eans.len() > NEW_EANS_MAX {
+            self.new_eans = Vec::new();
+            self.new_eans_overflow = true;
+        }
+    }
+
     /// Write every batch: new offers into `offers`, changed ones into the run's staging rows.
     /// Returns when the channel is closed and everything held was written.
     ///
     /// # Errors
     /// A database error.
     pub async fn write_all(&mut self, batches: &mut Batches) -> Result<()> {
+        let mut new_batches: Vec<Vec<String>> = Vec::new();
         match &mut self.tx {
             Tx::Postgres(t) => {
                 let at = self.at.to_rfc3339();
@@ -358,6 +428,7 @@ impl FeedWrite {
                                 for r in &rows {
                                     copy_offer(&mut buf, self.refurbisher_id, r, &at);
                                 }
+                                keep_eans(&mut new_batches, &rows);
                             }
                             (OfferBatch::Changed(rows), false) => {
                                 buf.clear();
@@ -389,11 +460,15 @@ impl FeedWrite {
                 let builder = tokio::spawn(async move {
                     let mut sql_new = SqlCache::default();
                     let mut sql_staged = SqlCache::default();
+                    let mut new_batches = Vec::new();
                     while let Some(batch) = source.next().await {
                         let (new, rows) = match batch {
                             OfferBatch::New(rows) => (true, rows),
                             OfferBatch::Changed(rows) => (false, rows),
                         };
+                        if new {
+                            keep_eans(&mut new_batches, &rows);
+                        }
                         let mut rows = rows.into_iter().peekable();
                         while rows.peek().is_some() {
                             let chunk: Vec<StagedOffer> = rows.by_ref().take(SQLITE_ROWS).collect();
@@ -420,10 +495,11 @@ impl FeedWrite {
                                 }
                             };
                             if built_tx.send(built).await.is_err() {
-                                return;
+                                return new_batches;
                             }
                         }
                     }
+                    new_batches
                 });
                 let (mut waited, mut execd) =
                     (std::time::Duration::ZERO, std::time::Duration::ZERO);
@@ -448,10 +524,13 @@ impl FeedWrite {
                     exec_ms = execd.as_millis(),
                     "Writer done"
                 );
-                builder.await.map_err(|e| {
+                new_batches = builder.await.map_err(|e| {
                     StoreError::Corrupt(format!("the statement builder stopped: {e}"))
                 })?;
             }
+        }
+        for eans in new_batches {
+            self.remember_new_eans(eans);
         }
         Ok(())
     }
@@ -515,25 +594,37 @@ impl FeedWrite {
         removed: &[String],
         status: &str,
         diff: &SnapshotDiff,
-    ) -> Result<()> {
+    ) -> Result<Applied> {
         let at = self.at;
         let t0 = std::time::Instant::now();
         let refurbisher_id = self.refurbisher_id;
         let run_id = self.run_id;
+        let mut applied = Applied::default();
         if self.staged > 0 {
+            // The products of the EANs the changed offers had and get.
+            let ids = [refurbisher_id, run_id];
+            crate::catalog::mark_dirty_where(
+                &mut self.tx,
+                "SELECT ean FROM offers WHERE refurbisher_id = $1 AND sku IN (SELECT sku FROM feed_staging WHERE feed_run_id = $2) \
+                 UNION ALL SELECT ean FROM feed_staging WHERE feed_run_id = $2",
+                &ids,
+            )
+            .await?;
             let changed = FIELD_CHECKS
                 .iter()
                 .map(|(_, c)| c.replace("o.", "offers."))
                 .collect::<Vec<_>>()
                 .join(" OR ");
+            let [hold_price, hold, held_at] = price_guard("offers", "s.price_purchase_minor");
             // Every staged row is an offer the refurbisher has (changed, or coming back). The
             // `IN` makes both databases walk the staged rows and look each offer up.
             let merge = format!(
                 "UPDATE offers SET (ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
-                     tax_percentage, attributes, last_changed_at, content_hash) = \
+                     tax_percentage, attributes, last_changed_at, content_hash, applied_purchase_minor, price_hold, price_held_at) = \
                      (SELECT s.ean, s.name, s.stock_available, s.price_purchase_minor, s.price_consumer_minor, s.currency, \
                          s.tax_percentage, s.attributes, \
-                         CASE WHEN NOT offers.active OR {changed} THEN $3 ELSE offers.last_changed_at END, s.content_hash \
+                         CASE WHEN NOT offers.active OR {changed} THEN $3 ELSE offers.last_changed_at END, s.content_hash, \
+                         {hold_price}, {hold}, {held_at} \
                       FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = offers.sku), \
                      active = TRUE, last_seen_at = $3 \
                  WHERE refurbisher_id = $1 AND sku IN (SELECT sku FROM feed_staging WHERE feed_run_id = $2)"
@@ -545,6 +636,7 @@ impl FeedWrite {
             .bind(refurbisher_id)
             .bind(run_id)
             .bind(at)
+            .bind(self.max_price_change_ppm)
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected()))?;
@@ -553,6 +645,8 @@ impl FeedWrite {
                 ms = t_merge.elapsed().as_millis(),
                 "Staged offers merged"
             );
+            applied.price_holds =
+                crate::offers::holds_opened(&mut self.tx, refurbisher_id, at).await?;
             const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
             with_tx!(&mut self.tx, |t| sqlx::query(CLEAN)
                 .bind(run_id)
@@ -560,16 +654,19 @@ impl FeedWrite {
                 .await
                 .map(|r| r.rows_affected()))?;
         }
+        let mut removed_eans: Vec<String> = Vec::new();
         match &mut self.tx {
             Tx::Postgres(t) => {
-                const SQL: &str = "UPDATE offers SET active = FALSE, last_changed_at = $2 WHERE refurbisher_id = $1 AND active AND sku = ANY($3)";
+                const SQL: &str = "UPDATE offers SET active = FALSE, last_changed_at = $2 WHERE refurbisher_id = $1 AND active AND sku = ANY($3) \
+                     RETURNING ean";
                 for chunk in removed.chunks(10_000) {
-                    sqlx::query(SQL)
+                    let eans: Vec<Option<String>> = sqlx::query_scalar(SQL)
                         .bind(refurbisher_id)
                         .bind(at)
                         .bind(chunk)
-                        .execute(&mut **t)
+                        .fetch_all(&mut **t)
                         .await?;
+                    removed_eans.extend(eans.into_iter().flatten());
                 }
             }
             Tx::Sqlite(t) => {
@@ -580,16 +677,24 @@ impl FeedWrite {
                     for _ in 1..chunk.len() {
                         sql.push_str(",?");
                     }
-                    sql.push(')');
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    sql.push_str(") RETURNING ean");
+                    let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                         .bind(at)
                         .bind(refurbisher_id);
                     for sku in chunk {
                         q = q.bind(sku);
                     }
-                    q.execute(&mut **t).await?;
+                    let eans: Vec<Option<String>> = q.fetch_all(&mut **t).await?;
+                    removed_eans.extend(eans.into_iter().flatten());
                 }
             }
+        }
+        crate::catalog::mark_dirty(&mut self.tx, &removed_eans).await?;
+        if self.new_eans_overflow {
+            crate::catalog::mark_refurbisher_dirty(&mut self.tx, refurbisher_id).await?;
+        } else {
+            let eans = std::mem::take(&mut self.new_eans);
+            crate::catalog::mark_dirty(&mut self.tx, &eans).await?;
         }
         crate::offers::mark_applied(&mut self.tx, run_id, status, at, diff).await?;
         let t1 = t0.elapsed();
@@ -602,7 +707,7 @@ impl FeedWrite {
             total_ms = t0.elapsed().as_millis(),
             "Run committed"
         );
-        Ok(())
+        Ok(applied)
     }
 
     /// Give up: nothing of the run is applied.

@@ -7,6 +7,7 @@
 //! embedded per backend (`migrations/sqlite`, `migrations/postgres`) with the same versions.
 
 pub mod audit;
+pub mod catalog;
 pub mod feed_write;
 pub mod offers;
 pub mod refurbishers;

@@ -229,7 +229,17 @@ pub struct StoredOffer {
     pub last_seen_at: DateTime<Utc>,
     /// Last changed.
     pub last_changed_at: DateTime<Utc>,
+    /// While a purchase price change is held: the purchase price pricing still uses.
+    pub applied_purchase_minor: Option<i64>,
+    /// `pending` (held, waiting for an operator) or `rejected` (the old price stays).
+    pub price_hold: Option<String>,
+    /// When the change was held.
+    pub price_held_at: Option<DateTime<Utc>>,
 }
+
+/// The columns of [`StoredOffer`].
+const OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
+     tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at, applied_purchase_minor, price_hold, price_held_at FROM offers";
 
 pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
     ("name", "o.name IS DISTINCT FROM s.name"),
@@ -255,6 +265,24 @@ pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
 ];
 
 /// Mark a run applied, in the transaction that applies it, with its status and diff.
+/// Offers of the refurbisher whose price change was held at `at` (by the run applying now).
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn holds_opened(
+    tx: &mut Tx,
+    refurbisher_id: i64,
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    const SQL: &str = "SELECT COUNT(*) FROM offers WHERE price_hold = 'pending' AND refurbisher_id = $1 AND price_held_at = $2";
+    let (n,): (i64,) = with_tx!(tx, |t| sqlx::query_as(SQL)
+        .bind(refurbisher_id)
+        .bind(at)
+        .fetch_one(&mut **t)
+        .await)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 pub(crate) async fn mark_applied(
     tx: &mut Tx,
     run_id: i64,
@@ -417,7 +445,8 @@ impl Store {
         refurbisher_id: i64,
         run_id: i64,
         status: &str,
-    ) -> Result<SnapshotDiff> {
+        max_price_change_ppm: i64,
+    ) -> Result<(SnapshotDiff, crate::feed_write::Applied)> {
         let mut tx = self.begin().await?;
         const CHECK: &str = "SELECT refurbisher_id, applied_at FROM feed_runs WHERE id = $1";
         let row: Option<(i64, Option<DateTime<Utc>>)> =
@@ -441,24 +470,33 @@ impl Store {
         }
         let diff = diff_in(&mut tx, refurbisher_id, run_id).await?;
         let at = now();
-        const UPSERT: &str = "INSERT INTO offers (refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, \
+        let [hold_price, hold, held_at] =
+            crate::feed_write::price_guard("offers", "excluded.price_purchase_minor");
+        let upsert = format!(
+            "INSERT INTO offers (refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, \
                  currency, tax_percentage, attributes, content_hash, active, first_seen_at, last_seen_at, last_changed_at) \
              SELECT $1, s.sku, s.ean, s.name, s.stock_available, s.price_purchase_minor, s.price_consumer_minor, s.currency, s.tax_percentage, \
                  s.attributes, s.content_hash, TRUE, $3, $3, $3 FROM feed_staging s \
                  LEFT JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
              WHERE s.feed_run_id = $2 AND (o.id IS NULL OR NOT o.active OR o.content_hash <> s.content_hash) \
              ON CONFLICT (refurbisher_id, sku) DO UPDATE SET ean = excluded.ean, name = excluded.name, stock_available = excluded.stock_available, \
+                 applied_purchase_minor = {hold_price}, price_hold = {hold}, price_held_at = {held_at}, \
                  price_purchase_minor = excluded.price_purchase_minor, price_consumer_minor = excluded.price_consumer_minor, \
                  currency = excluded.currency, tax_percentage = excluded.tax_percentage, attributes = excluded.attributes, \
                  last_changed_at = CASE WHEN offers.content_hash <> excluded.content_hash OR NOT offers.active THEN excluded.last_changed_at ELSE offers.last_changed_at END, \
-                 content_hash = excluded.content_hash, active = TRUE, last_seen_at = excluded.last_seen_at";
+                 content_hash = excluded.content_hash, active = TRUE, last_seen_at = excluded.last_seen_at"
+        );
         const DEACTIVATE: &str = "UPDATE offers SET active = FALSE, last_changed_at = $3 WHERE refurbisher_id = $1 AND active \
              AND NOT EXISTS (SELECT 1 FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = offers.sku)";
         const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
-        with_tx!(&mut tx, |t| sqlx::query(UPSERT)
+        // The products of every EAN the refurbisher had and gets (an operator's apply of a
+        // quarantined run is rare: all of them).
+        crate::catalog::mark_refurbisher_dirty(&mut tx, refurbisher_id).await?;
+        with_tx!(&mut tx, |t| sqlx::query(sqlx::AssertSqlSafe(upsert))
             .bind(refurbisher_id)
             .bind(run_id)
             .bind(at)
+            .bind(max_price_change_ppm)
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected()))?;
@@ -469,6 +507,10 @@ impl Store {
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected()))?;
+        let applied = crate::feed_write::Applied {
+            price_holds: holds_opened(&mut tx, refurbisher_id, at).await?,
+        };
+        crate::catalog::mark_refurbisher_dirty(&mut tx, refurbisher_id).await?;
         mark_applied(&mut tx, run_id, status, at, &diff).await?;
         with_tx!(&mut tx, |t| sqlx::query(CLEAN)
             .bind(run_id)
@@ -476,7 +518,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         tx.commit().await?;
-        Ok(diff)
+        Ok((diff, applied))
     }
 
     /// Record how a run ended (counts, status, message). Applying is separate: see
@@ -527,6 +569,108 @@ impl Store {
             .fetch_optional(p)
             .await)?;
         Ok(row.and_then(|r| r.0))
+    }
+
+    /// Offers with a held purchase price change (`pending`; also `rejected` ones when
+    /// `include_rejected`), of one refurbisher or all, oldest first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn prices_held(
+        &self,
+        refurbisher_id: Option<i64>,
+        include_rejected: bool,
+        limit: i64,
+    ) -> Result<Vec<StoredOffer>> {
+        let sql = format!(
+            "{OFFER_SELECT} WHERE price_hold IS NOT NULL AND (price_hold = 'pending' OR $2) \
+             AND ($1 IS NULL OR refurbisher_id = $1) ORDER BY price_held_at, id LIMIT $3"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(refurbisher_id)
+        .bind(include_rejected)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// An operator's decision on a held purchase price change: `accept` applies the feed's
+    /// price (the product is recomputed), reject keeps the old one until the feed sends another
+    /// price. Audited; the refurbisher's `price_change_held` alert is resolved when nothing is
+    /// pending any more. Returns the offer as it is now.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the offer does not exist or holds nothing to decide; a
+    /// database error.
+    pub async fn price_decide(
+        &self,
+        refurbisher_id: i64,
+        sku: &str,
+        accept: bool,
+        actor: &str,
+    ) -> Result<StoredOffer> {
+        let Some(offer) = self.offer_get(refurbisher_id, sku).await? else {
+            return Err(StoreError::NotFound(format!("no offer with SKU {sku:?}")));
+        };
+        let decidable = match offer.price_hold.as_deref() {
+            Some("pending") => true,
+            Some("rejected") => accept,
+            _ => false,
+        };
+        if !decidable {
+            return Err(StoreError::NotFound(format!(
+                "offer {sku:?} has no {} price change to {}",
+                if accept { "held" } else { "pending" },
+                if accept { "accept" } else { "reject" }
+            )));
+        }
+        let mut tx = self.begin().await?;
+        let sql = if accept {
+            "UPDATE offers SET applied_purchase_minor = NULL, price_hold = NULL, price_held_at = NULL WHERE id = $1"
+        } else {
+            "UPDATE offers SET price_hold = 'rejected' WHERE id = $1"
+        };
+        with_tx!(&mut tx, |t| sqlx::query(sql)
+            .bind(offer.id)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if accept && let Some(ean) = &offer.ean {
+            crate::catalog::mark_dirty(&mut tx, std::slice::from_ref(ean)).await?;
+        }
+        tx.audit(
+            actor,
+            if accept {
+                "price.accept"
+            } else {
+                "price.reject"
+            },
+            &format!("{refurbisher_id}/{sku}"),
+            serde_json::json!({
+                "applied_purchase_minor": offer.applied_purchase_minor,
+                "feed_purchase_minor": offer.price_purchase_minor,
+            }),
+        )
+        .await?;
+        const PENDING: &str =
+            "SELECT COUNT(*) FROM offers WHERE price_hold = 'pending' AND refurbisher_id = $1";
+        let (pending,): (i64,) = with_tx!(&mut tx, |t| sqlx::query_as(PENDING)
+            .bind(refurbisher_id)
+            .fetch_one(&mut **t)
+            .await)?;
+        tx.commit().await?;
+        if pending == 0 {
+            self.alerts_resolve(refurbisher_id, "price_change_held")
+                .await?;
+        }
+        if accept {
+            self.catalog_recompute().await?;
+        }
+        self.offer_get(refurbisher_id, sku)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no offer with SKU {sku:?}")))
     }
 
     /// Open an alert.
@@ -643,14 +787,14 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn offer_get(&self, refurbisher_id: i64, sku: &str) -> Result<Option<StoredOffer>> {
-        const SQL: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
-             tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at FROM offers \
-             WHERE refurbisher_id = $1 AND sku = $2";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(refurbisher_id)
-            .bind(sku)
-            .fetch_optional(p)
-            .await)?)
+        let sql = format!("{OFFER_SELECT} WHERE refurbisher_id = $1 AND sku = $2");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(refurbisher_id)
+        .bind(sku)
+        .fetch_optional(p)
+        .await)?)
     }
 
     /// Offers of a refurbisher by SKU; inactive ones only when `include_inactive`.
@@ -664,16 +808,18 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<StoredOffer>> {
-        const SQL: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
-             tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at FROM offers \
-             WHERE refurbisher_id = $1 AND (active OR $2) ORDER BY sku LIMIT $3 OFFSET $4";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(refurbisher_id)
-            .bind(include_inactive)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(p)
-            .await)?)
+        let sql = format!(
+            "{OFFER_SELECT} WHERE refurbisher_id = $1 AND (active OR $2) ORDER BY sku LIMIT $3 OFFSET $4"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(refurbisher_id)
+        .bind(include_inactive)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)?)
     }
 }
 

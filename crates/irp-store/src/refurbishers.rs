@@ -182,6 +182,7 @@ impl Store {
                 .await?;
         }
         let mut outcomes = Vec::new();
+        let mut recompute = false;
         for r in order {
             let existing = find_by_key(&mut tx, &r.key).await?;
             let id = match (r.refurbisher_id, &existing) {
@@ -231,6 +232,10 @@ impl Store {
                     }
                 }
             };
+            if action == ApplyAction::Updated && config::changes_catalog(&changes) {
+                crate::catalog::mark_refurbisher_dirty(&mut tx, id).await?;
+                recompute = true;
+            }
             if action != ApplyAction::Unchanged {
                 write(&mut tx, id, &model, &document, existing.is_none()).await?;
                 let verb = if action == ApplyAction::Created {
@@ -254,6 +259,9 @@ impl Store {
             });
         }
         tx.commit().await?;
+        if recompute {
+            self.catalog_recompute().await?;
+        }
         // Report in the order of the document.
         outcomes.sort_by_key(|o| refurbishers.iter().position(|r| r.key == o.key));
         Ok(outcomes)

@@ -9,6 +9,9 @@ use irp_store::db_tests;
 use irp_store::offers::{RunReport, StagedOffer, StoredRowError};
 use irp_store::testkit::TestDb;
 
+/// `max_price_change_ratio` 0.5 in millionths.
+const PPM: i64 = 500_000;
+
 async fn flexit(db: &TestDb) -> i64 {
     let path = format!(
         "{}/../../config/refurbishers/flexit.json",
@@ -57,7 +60,7 @@ async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
     let rid = flexit(&db).await;
     let s = &db.store;
     let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
-    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
     assert_eq!(
         (
             d.created,
@@ -94,7 +97,7 @@ async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
             ("stock_available".to_owned(), 1)
         ])
     );
-    s.feed_apply(rid, run, "succeeded").await.unwrap();
+    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
     let offers = s.offers_list(rid, false, 100, 0).await.unwrap();
     let shown: Vec<(String, i64, i64)> = offers
         .iter()
@@ -116,7 +119,7 @@ async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
         &[offer("A", 4, 1000), offer("B", 1, 2100), offer("C", 9, 500)],
     )
     .await;
-    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
     assert_eq!((d.created, d.updated, d.unchanged, d.removed), (0, 0, 3, 0));
 }
 
@@ -124,9 +127,9 @@ async fn removed_offers_are_deactivated_not_deleted_and_come_back(db: TestDb) {
     let rid = flexit(&db).await;
     let s = &db.store;
     let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
-    s.feed_apply(rid, run, "succeeded").await.unwrap();
+    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
     let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
-    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
     assert_eq!((d.removed, d.unchanged), (1, 1));
     assert_eq!(s.offers_list(rid, false, 100, 0).await.unwrap().len(), 1);
     let all = s.offers_list(rid, true, 100, 0).await.unwrap();
@@ -138,7 +141,7 @@ async fn removed_offers_are_deactivated_not_deleted_and_come_back(db: TestDb) {
     );
     // B returns: it is created again (from the store's point of view it was not on sale).
     let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
-    let d = s.feed_apply(rid, run, "succeeded").await.unwrap();
+    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
     assert_eq!((d.created, d.unchanged, d.removed), (1, 1, 0));
     assert!(
         s.offers_list(rid, false, 100, 0)
@@ -153,8 +156,8 @@ async fn a_run_is_applied_once_and_only_for_its_refurbisher(db: TestDb) {
     let rid = flexit(&db).await;
     let s = &db.store;
     let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
-    s.feed_apply(rid, run, "succeeded").await.unwrap();
-    let err = s.feed_apply(rid, run, "succeeded").await.unwrap_err();
+    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
+    let err = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap_err();
     assert!(
         err.to_string()
             .starts_with(&format!("feed run {run} was applied already")),
@@ -162,14 +165,14 @@ async fn a_run_is_applied_once_and_only_for_its_refurbisher(db: TestDb) {
     );
     let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
     assert_eq!(
-        s.feed_apply(rid + 1, run, "succeeded")
+        s.feed_apply(rid + 1, run, "succeeded", PPM)
             .await
             .unwrap_err()
             .to_string(),
         format!("feed run {run} belongs to another refurbisher")
     );
     assert_eq!(
-        s.feed_apply(rid, 9999, "succeeded")
+        s.feed_apply(rid, 9999, "succeeded", PPM)
             .await
             .unwrap_err()
             .to_string(),
@@ -198,7 +201,10 @@ async fn staging_counts_its_rows(db: TestDb) {
             .unwrap(),
         1
     );
-    db.store.feed_apply(rid, run, "succeeded").await.unwrap();
+    db.store
+        .feed_apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap();
     let stored = db.store.offers_list(rid, false, 10, 0).await.unwrap();
     assert_eq!(
         stored[2].name, tricky.name,
@@ -223,7 +229,7 @@ async fn runs_keep_their_report_and_row_errors(db: TestDb) {
     )
     .await
     .unwrap();
-    let diff = s.feed_apply(rid, run, "partial").await.unwrap();
+    let diff = s.feed_apply(rid, run, "partial", PPM).await.unwrap().0;
     s.feed_run_finish(
         run,
         &RunReport {
@@ -274,8 +280,8 @@ async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
     assert!(seen.is_empty());
     let late = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
     let reading = s.feed_run_start(rid, "manual").await.unwrap();
-    s.feed_apply(rid, late, "succeeded").await.unwrap();
-    let err = match s.feed_write_begin(rid, reading, version).await {
+    s.feed_apply(rid, late, "succeeded", PPM).await.unwrap();
+    let err = match s.feed_write_begin(rid, reading, version, PPM).await {
         Ok(_) => panic!("a stale index was accepted"),
         Err(e) => e.to_string(),
     };
@@ -294,7 +300,10 @@ async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(seen, [("A".to_owned(), true)]);
-    let w = s.feed_write_begin(rid, reading, version).await.unwrap();
+    let w = s
+        .feed_write_begin(rid, reading, version, PPM)
+        .await
+        .unwrap();
     w.rollback().await.unwrap();
 }
 
@@ -307,9 +316,9 @@ async fn the_index_reads_every_offer_with_any_sku(db: TestDb) {
     let mut offers: Vec<StagedOffer> = odd.iter().map(|k| offer(k, 1, 100)).collect();
     offers.extend((0..20_000).map(|i| offer(&format!("N{i:05}"), 1, 100)));
     let run = run_with(&db, rid, &offers).await;
-    s.feed_apply(rid, run, "succeeded").await.unwrap();
+    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
     let gone = run_with(&db, rid, &offers[1..]).await;
-    s.feed_apply(rid, gone, "succeeded").await.unwrap();
+    s.feed_apply(rid, gone, "succeeded", PPM).await.unwrap();
     let mut seen = BTreeMap::new();
     s.offers_index(rid, &mut |sku, hash, active| {
         seen.insert(sku.to_owned(), (hash.to_owned(), active));

@@ -422,7 +422,18 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
             } else {
                 "succeeded"
             };
-            let diff = store.feed_apply(run.refurbisher_id, run_id, status).await?;
+            let Some(r) = store
+                .refurbisher_list()
+                .await?
+                .into_iter()
+                .find(|r| r.id == run.refurbisher_id)
+            else {
+                bail!("feed run {run_id} belongs to no registered refurbisher")
+            };
+            let ppm = irp_pipeline::import::price_change_ppm(&r.model);
+            let (diff, applied) = store
+                .feed_apply(run.refurbisher_id, run_id, status, ppm)
+                .await?;
             // The operator has decided: the quarantine alert is dealt with.
             store
                 .alerts_resolve(run.refurbisher_id, "feed_quarantined")
@@ -441,6 +452,27 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 diff.updated,
                 diff.unchanged,
                 diff.removed
+            );
+            let stats = irp_pipeline::import::after_apply(
+                &store,
+                r.id,
+                &r.key,
+                run_id,
+                applied.price_holds,
+            )
+            .await?;
+            if applied.price_holds > 0 {
+                outln!(
+                    "{} purchase price change(s) held for review: irp prices held {}",
+                    applied.price_holds,
+                    r.key
+                );
+            }
+            outln!(
+                "catalog: {} product(s) recomputed, {} changed, {} channel row(s) to push",
+                stats.eans,
+                stats.products_changed,
+                stats.channel_rows_changed
             );
             Ok(ExitCode::SUCCESS)
         }

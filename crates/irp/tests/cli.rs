@@ -649,7 +649,10 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
     let out = irp.run(&["feed", "apply", &run]);
     assert_eq!(
         stdout(&out),
-        format!("applied run {run}: 0 created, 0 updated, 0 unchanged, 2 removed\n")
+        format!(
+            "applied run {run}: 0 created, 0 updated, 0 unchanged, 2 removed\n\
+             catalog: 2 product(s) recomputed, 2 changed, 0 channel row(s) to push\n"
+        )
     );
     assert!(
         db.store

@@ -312,6 +312,28 @@ pub struct Change {
     pub new: Option<Value>,
 }
 
+/// Refurbisher keys whose change changes the prices, stock or eligibility of its offers.
+pub const CATALOG_KEYS: &[&str] = &[
+    "currency",
+    "shipping_costs",
+    "home_copy_tax",
+    "default_margin",
+    "margin_rules",
+    "default_tax_percentage",
+    "price_rounding",
+    "stock_threshold",
+    "approved_refurbished",
+    "enabled",
+];
+
+/// Whether `changes` (of one refurbisher) touch any of [`CATALOG_KEYS`].
+pub fn changes_catalog(changes: &[Change]) -> bool {
+    changes.iter().any(|c| {
+        let head = c.path.split(['.', '[']).next().unwrap_or("");
+        CATALOG_KEYS.contains(&head)
+    })
+}
+
 /// Field-by-field differences between two canonical documents, in a stable order.
 /// Credentials are compared in clear but reported as [`REDACTED`].
 pub fn diff(old: &Value, new: &Value) -> Vec<Change> {

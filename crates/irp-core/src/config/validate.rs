@@ -445,7 +445,12 @@ pub(crate) fn channels(v: &Value, d: &mut Diagnostics) -> Vec<Channel> {
         );
         return Vec::new();
     };
-    let Some(list) = Obj::of(list, &top.at("channels"), d, "channels keyed by channel key") else {
+    let Some(list) = Obj::of(
+        list,
+        &top.at("channels"),
+        d,
+        "channels keyed by channel key",
+    ) else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -1,0 +1,1085 @@
+//! The catalog: products keyed by EAN with their best offer, and what each storefront channel
+//! sells of them.
+//!
+//! Whatever changes a product's offers or their pricing (a feed run, a refurbisher's settings,
+//! a decision on a held price, PIM data, the channels) marks the product's EAN in
+//! `catalog_dirty`, in the same transaction as the change. [`Store::catalog_recompute`] drains
+//! those marks right after, in one transaction: it prices the offers of each marked EAN
+//! ([`irp_core::catalog::evaluate`]), picks the best one for the catalog and for every channel,
+//! and writes only what changed. A channel row that changes gets a new `revision` and the
+//! `dirty` mark the channel sync pushes from. Only the marked EANs are read, so a run that
+//! changes 1 % of a catalog recomputes 1 % of it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use irp_core::catalog::{self, Evaluation, OfferFacts, Scope, Seller};
+use irp_core::config::{self, Channel};
+use irp_core::money;
+use serde_json::{Value, json};
+use sqlx::Arguments as _;
+
+use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
+
+/// The currency the catalog overview compares offers in (channels use their own).
+pub const CATALOG_CURRENCY: &str = "EUR";
+
+/// EANs per recompute step (one read of their offers, one write of what changed).
+const STEP: usize = 5000;
+
+/// What pricing needs besides the offers: every refurbisher and every channel.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogContext {
+    /// Refurbishers by refurbisher id.
+    pub sellers: HashMap<i64, Seller>,
+    /// Channels by key.
+    pub channels: Vec<Channel>,
+}
+
+impl CatalogContext {
+    /// Whether any refurbisher has a margin rule by brand or category (only then are the
+    /// offers' brand and category read).
+    fn needs_brand(&self) -> bool {
+        self.sellers.values().any(|s| {
+            s.model
+                .margin_rules
+                .iter()
+                .any(|r| r.brand.is_some() || r.category.is_some())
+        })
+    }
+}
+
+/// What a recompute did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RecomputeStats {
+    /// EANs recomputed.
+    pub eans: u64,
+    /// Product rows written (created or changed).
+    pub products_changed: u64,
+    /// Channel rows written (created or changed; now dirty).
+    pub channel_rows_changed: u64,
+    /// Offers whose feed consumer price is below the computed selling price (excl. VAT).
+    pub consumer_below: u64,
+    /// Milliseconds.
+    pub ms: u64,
+}
+
+/// A product as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredProduct {
+    /// EAN.
+    pub ean: String,
+    /// Name from the PIM.
+    pub name: Option<String>,
+    /// The best offer's feed name.
+    pub feed_name: Option<String>,
+    /// Brand from the PIM.
+    pub brand: Option<String>,
+    /// Model from the PIM.
+    pub model: Option<String>,
+    /// Category from the PIM.
+    pub category: Option<String>,
+    /// The best offer.
+    pub best_offer_id: Option<i64>,
+    /// Its price incl. VAT, minor units.
+    pub price_incl_minor: Option<i64>,
+    /// Its currency.
+    pub currency: Option<String>,
+    /// Its sellable stock.
+    pub sellable: i64,
+    /// Offers with this EAN (active or not).
+    pub offers_count: i64,
+    /// When the PIM data was imported.
+    pub pim_synced_at: Option<DateTime<Utc>>,
+    /// When the catalog last computed it.
+    pub computed_at: Option<DateTime<Utc>>,
+}
+
+impl StoredProduct {
+    /// The name to show: the PIM's, else the best offer's feed name.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .or(self.feed_name.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// What a channel sells of a product, and what was last pushed to it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct ChannelProduct {
+    /// Channel key.
+    pub channel: String,
+    /// EAN.
+    pub ean: String,
+    /// The channel's best offer.
+    pub offer_id: Option<i64>,
+    /// Its refurbisher.
+    pub refurbisher_id: Option<i64>,
+    /// Price incl. VAT, minor units.
+    pub price_incl_minor: Option<i64>,
+    /// The VAT percentage of that price.
+    pub tax_percentage: Option<String>,
+    /// The refurbisher's purchase price, minor units.
+    pub purchase_minor: Option<i64>,
+    /// The channel's currency.
+    pub currency: String,
+    /// Sellable stock.
+    pub stock: i64,
+    /// Whether the channel sells it now.
+    pub active: bool,
+    /// +1 on every change of the values above.
+    pub revision: i64,
+    /// Changed since the last push.
+    pub dirty: bool,
+    /// The revision last pushed.
+    pub pushed_revision: Option<i64>,
+    /// The price last pushed.
+    pub pushed_price_incl_minor: Option<i64>,
+    /// The stock last pushed.
+    pub pushed_stock: Option<i64>,
+    /// The availability last pushed.
+    pub pushed_active: Option<bool>,
+    /// When it was last pushed.
+    pub pushed_at: Option<DateTime<Utc>>,
+}
+
+/// A stored channel.
+#[derive(Debug, Clone)]
+pub struct StoredChannel {
+    /// The channel.
+    pub channel: Channel,
+    /// +1 on every change.
+    pub version: i64,
+}
+
+/// What applying a channels document did to one channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelApply {
+    /// Channel key.
+    pub key: String,
+    /// `created`, `updated` or `unchanged`.
+    pub action: &'static str,
+}
+
+/// One offer row read for pricing.
+#[derive(sqlx::FromRow)]
+struct OfferRow {
+    id: i64,
+    refurbisher_id: i64,
+    sku: String,
+    ean: String,
+    name: String,
+    active: bool,
+    stock_available: i64,
+    price_purchase_minor: i64,
+    applied_purchase_minor: Option<i64>,
+    price_consumer_minor: Option<i64>,
+    currency: String,
+    tax_percentage: Option<String>,
+    brand: Option<String>,
+    category: Option<String>,
+}
+
+impl OfferRow {
+    fn facts(self, pim: Option<&(Option<String>, Option<String>)>) -> OfferFacts {
+        let (pim_brand, pim_category) = match pim {
+            Some((b, c)) => (b.clone(), c.clone()),
+            None => (None, None),
+        };
+        OfferFacts {
+            offer_id: self.id,
+            refurbisher_id: self.refurbisher_id,
+            sku: self.sku,
+            ean: self.ean,
+            name: self.name,
+            active: self.active,
+            stock_available: self.stock_available,
+            purchase_minor: self
+                .applied_purchase_minor
+                .unwrap_or(self.price_purchase_minor),
+            held_purchase_minor: self
+                .applied_purchase_minor
+                .map(|_| self.price_purchase_minor),
+            consumer_minor: self.price_consumer_minor,
+            currency: self.currency,
+            tax_percentage: self
+                .tax_percentage
+                .as_deref()
+                .and_then(money::parse_plain_decimal),
+            brand: pim_brand.or(self.brand),
+            category: pim_category.or(self.category),
+        }
+    }
+}
+
+/// The product row the catalog computes (compared with the stored one before writing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProductValues {
+    feed_name: Option<String>,
+    best_offer_id: Option<i64>,
+    price_incl_minor: Option<i64>,
+    currency: Option<String>,
+    sellable: i64,
+    offers_count: i64,
+}
+
+/// The channel row the catalog computes.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct ChannelValues {
+    offer_id: Option<i64>,
+    refurbisher_id: Option<i64>,
+    price_incl_minor: Option<i64>,
+    tax_percentage: Option<String>,
+    purchase_minor: Option<i64>,
+    currency: String,
+    stock: i64,
+    active: bool,
+}
+
+fn offer_select(backend_pg: bool, with_brand: bool) -> String {
+    let (brand, category) = match (with_brand, backend_pg) {
+        (false, _) => ("NULL", "NULL"),
+        (true, true) => ("o.attributes->>'brand'", "o.attributes->>'category'"),
+        (true, false) => (
+            "json_extract(o.attributes, '$.brand')",
+            "json_extract(o.attributes, '$.category')",
+        ),
+    };
+    format!(
+        "SELECT o.id, o.refurbisher_id, o.sku, o.ean, o.name, o.active, o.stock_available, o.price_purchase_minor, \
+             o.applied_purchase_minor, o.price_consumer_minor, o.currency, o.tax_percentage, \
+             CAST({brand} AS TEXT) AS brand, CAST({category} AS TEXT) AS category FROM offers o"
+    )
+}
+
+/// `?, ?, …` for SQLite, `n` of them.
+fn marks(n: usize) -> String {
+    let mut s = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s
+}
+
+/// Mark `eans` dirty (in the caller's transaction).
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_dirty(tx: &mut Tx, eans: &[String]) -> Result<()> {
+    if eans.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(t) => {
+            const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT DISTINCT e FROM UNNEST($1::text[]) AS u(e) WHERE e <> '' ON CONFLICT DO NOTHING";
+            for chunk in eans.chunks(50_000) {
+                sqlx::query(SQL).bind(chunk).execute(&mut **t).await?;
+            }
+        }
+        Tx::Sqlite(t) => {
+            for chunk in eans.chunks(10_000) {
+                const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT value FROM json_each(?) WHERE value <> '' ON CONFLICT DO NOTHING";
+                let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+                sqlx::query(SQL).bind(list).execute(&mut **t).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mark the EANs `select` returns dirty; `select` is a `SELECT ean FROM …` with `$1…` bound to
+/// `ids`.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_dirty_where(tx: &mut Tx, select: &str, ids: &[i64]) -> Result<u64> {
+    let sql = format!(
+        "INSERT INTO catalog_dirty (ean) SELECT DISTINCT ean FROM ({select}) AS m WHERE ean IS NOT NULL AND ean <> '' ON CONFLICT DO NOTHING"
+    );
+    Ok(with_tx!(tx, |t| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **t).await.map(|r| r.rows_affected())
+    })?)
+}
+
+/// Every EAN the refurbisher has offers for, marked dirty in the caller's transaction.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_refurbisher_dirty(tx: &mut Tx, refurbisher_id: i64) -> Result<u64> {
+    mark_dirty_where(
+        tx,
+        "SELECT ean FROM offers WHERE refurbisher_id = $1",
+        &[refurbisher_id],
+    )
+    .await
+}
+
+impl Store {
+    /// Every refurbisher (as a [`Seller`]) and every channel.
+    ///
+    /// # Errors
+    /// A database error; a stored document that no longer validates.
+    pub async fn catalog_context(&self) -> Result<CatalogContext> {
+        let mut sellers = HashMap::new();
+        for r in self.refurbisher_list().await? {
+            let may_sell = r.model.approved_refurbished && r.model.enabled;
+            sellers.insert(r.id, Seller::new(r.model, may_sell));
+        }
+        let channels = self
+            .channels_list()
+            .await?
+            .into_iter()
+            .map(|c| c.channel)
+            .collect();
+        Ok(CatalogContext { sellers, channels })
+    }
+
+    /// Mark every product of a refurbisher for recomputing (its settings changed).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn catalog_mark_refurbisher(&self, refurbisher_id: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = mark_refurbisher_dirty(&mut tx, refurbisher_id).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Mark every product for recomputing.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn catalog_mark_all(&self) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = mark_all_dirty(&mut tx).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// EANs waiting to be recomputed.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn catalog_dirty_count(&self) -> Result<i64> {
+        const SQL: &str = "SELECT COUNT(*) FROM catalog_dirty";
+        let (n,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_one(p).await)?;
+        Ok(n)
+    }
+
+    /// Recompute every product marked dirty, in one transaction, and clear the marks.
+    ///
+    /// # Errors
+    /// A database error; nothing is written then and the marks stay.
+    pub async fn catalog_recompute(&self) -> Result<RecomputeStats> {
+        let ctx = self.catalog_context().await?;
+        self.catalog_recompute_with(&ctx).await
+    }
+
+    /// [`Store::catalog_recompute`] with a context already loaded.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn catalog_recompute_with(&self, ctx: &CatalogContext) -> Result<RecomputeStats> {
+        let started = std::time::Instant::now();
+        let mut stats = RecomputeStats::default();
+        let mut tx = self.begin().await?;
+        let pg = matches!(tx, Tx::Postgres(_));
+        let select = offer_select(pg, ctx.needs_brand());
+        let at = now();
+        loop {
+            let eans: Vec<String> = match &mut tx {
+                Tx::Postgres(t) => sqlx::query_scalar(
+                    "SELECT ean FROM catalog_dirty ORDER BY ean LIMIT $1 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(STEP as i64)
+                .fetch_all(&mut **t)
+                .await?,
+                Tx::Sqlite(t) => {
+                    sqlx::query_scalar("SELECT ean FROM catalog_dirty ORDER BY ean LIMIT $1")
+                        .bind(STEP as i64)
+                        .fetch_all(&mut **t)
+                        .await?
+                }
+            };
+            if eans.is_empty() {
+                break;
+            }
+            stats.eans += eans.len() as u64;
+            recompute_step(&mut tx, ctx, &select, &eans, at, &mut stats).await?;
+        }
+        tx.commit().await?;
+        stats.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if stats.eans > 0 {
+            tracing::info!(
+                eans = stats.eans,
+                products = stats.products_changed,
+                channel_rows = stats.channel_rows_changed,
+                consumer_below = stats.consumer_below,
+                ms = stats.ms,
+                "Catalog recomputed"
+            );
+        }
+        Ok(stats)
+    }
+
+    /// A product.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn product_get(&self, ean: &str) -> Result<Option<StoredProduct>> {
+        let sql = format!("{PRODUCT_SELECT} WHERE ean = $1");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(ean)
+        .fetch_optional(p)
+        .await)?)
+    }
+
+    /// Products by EAN, optionally those whose EAN starts with or whose name contains `query`,
+    /// and only those with a best offer when `sellable_only`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn products_list(
+        &self,
+        query: Option<&str>,
+        sellable_only: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StoredProduct>> {
+        let sql = format!(
+            "{PRODUCT_SELECT} WHERE ($1 = '' OR ean LIKE $2 OR LOWER(COALESCE(name, feed_name, '')) LIKE $3) \
+             AND (NOT $4 OR best_offer_id IS NOT NULL) ORDER BY ean LIMIT $5 OFFSET $6"
+        );
+        let q = query.unwrap_or("").trim().to_owned();
+        let escaped = q.replace('\\', "").replace(['%', '_'], "");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(&q)
+        .bind(format!("{escaped}%"))
+        .bind(format!("%{}%", escaped.to_lowercase()))
+        .bind(sellable_only)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Every offer with `ean`, as pricing sees it (PIM brand and category first), by offer id.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn product_offers(&self, ean: &str) -> Result<Vec<OfferFacts>> {
+        let pg = matches!(self.db(), crate::Db::Postgres(_));
+        let sql = format!("{} WHERE o.ean = $1 ORDER BY o.id", offer_select(pg, true));
+        let rows: Vec<OfferRow> =
+            with_db!(self.db(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(ean)
+                .fetch_all(p)
+                .await)?;
+        let pim = self.product_get(ean).await?.map(|p| (p.brand, p.category));
+        Ok(rows.into_iter().map(|r| r.facts(pim.as_ref())).collect())
+    }
+
+    /// What every channel sells of `ean`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn channel_products_of(&self, ean: &str) -> Result<Vec<ChannelProduct>> {
+        let sql = format!("{CHANNEL_PRODUCT_SELECT} WHERE ean = $1 ORDER BY channel");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(ean)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Up to `limit` rows of `channel` changed since their last push, by EAN: what the channel
+    /// sync sends next.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn channel_products_dirty(
+        &self,
+        channel: &str,
+        limit: i64,
+    ) -> Result<Vec<ChannelProduct>> {
+        let sql =
+            format!("{CHANNEL_PRODUCT_SELECT} WHERE channel = $1 AND dirty ORDER BY ean LIMIT $2");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(channel)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Record that `row` (as read, with its revision) was pushed. A row that changed since it
+    /// was read keeps its dirty mark, and a push older than the last recorded one is ignored,
+    /// so an older value never counts as the pushed one. Returns whether it was recorded.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn channel_product_pushed(&self, row: &ChannelProduct) -> Result<bool> {
+        const SQL: &str = "UPDATE channel_products SET pushed_revision = $3, pushed_price_incl_minor = $4, pushed_stock = $5, \
+                 pushed_active = $6, pushed_at = $7, dirty = (revision <> $3) \
+             WHERE channel = $1 AND ean = $2 AND (pushed_revision IS NULL OR pushed_revision < $3)";
+        let n = with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(&row.channel)
+            .bind(&row.ean)
+            .bind(row.revision)
+            .bind(row.price_incl_minor)
+            .bind(row.stock)
+            .bind(row.active)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Mark every row of `channel` dirty (a full resync).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn channel_products_mark_all(&self, channel: &str) -> Result<u64> {
+        const SQL: &str =
+            "UPDATE channel_products SET dirty = TRUE WHERE channel = $1 AND NOT dirty";
+        Ok(with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(channel)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// Channels by key.
+    ///
+    /// # Errors
+    /// A database error; a stored document that no longer validates.
+    pub async fn channels_list(&self) -> Result<Vec<StoredChannel>> {
+        const SQL: &str = "SELECT key, document, version FROM channels ORDER BY key";
+        let rows: Vec<(String, String, i64)> =
+            with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(key, document, version)| {
+                let doc = json!({ "channels": { (key.clone()): serde_json::from_str::<Value>(&document)
+                    .map_err(|e| StoreError::Corrupt(format!("channel `{key}`: {e}")))? } });
+                let parsed = config::parse_channels(&doc.to_string());
+                let channel = parsed.channels.into_iter().next().ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "channel `{key}`: {}",
+                        parsed
+                            .diagnostics
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))
+                })?;
+                Ok(StoredChannel { channel, version })
+            })
+            .collect()
+    }
+
+    /// Apply validated channels: create new ones, update changed ones, in one transaction. Each
+    /// channel's `refurbishers` must name registered refurbishers. A change marks every product
+    /// for recomputing.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] naming an unknown refurbisher; a database error.
+    pub async fn channels_apply(
+        &self,
+        channels: &[Channel],
+        actor: &str,
+    ) -> Result<Vec<ChannelApply>> {
+        let known: Vec<String> = self
+            .refurbisher_list()
+            .await?
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        for c in channels {
+            for k in c.refurbishers.iter().flatten() {
+                if !known.contains(k) {
+                    let hint = irp_core::config::suggest::did_you_mean(
+                        k,
+                        known.iter().map(String::as_str),
+                    )
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                    return Err(StoreError::Conflict(format!(
+                        "channel `{}`: refurbishers: no refurbisher `{k}` is registered{hint}; registered: {}",
+                        c.key,
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    )));
+                }
+            }
+        }
+        let mut tx = self.begin().await?;
+        let at = now();
+        let mut out = Vec::new();
+        let mut changed = false;
+        for c in channels {
+            let document = channel_document(c);
+            let existing: Option<(String,)> = with_tx!(&mut tx, |t| sqlx::query_as(
+                "SELECT document FROM channels WHERE key = $1"
+            )
+            .bind(&c.key)
+            .fetch_optional(&mut **t)
+            .await)?;
+            let action = match existing {
+                None => {
+                    with_tx!(&mut tx, |t| {
+                        sqlx::query(
+                        "INSERT INTO channels (key, name, document, version, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4)"
+                    )
+                    .bind(&c.key)
+                    .bind(&c.name)
+                    .bind(&document)
+                    .bind(at)
+                    .execute(&mut **t)
+                    .await
+                    .map(|r| r.rows_affected())
+                    })?;
+                    "created"
+                }
+                Some((old,)) if old == document => "unchanged",
+                Some(_) => {
+                    with_tx!(&mut tx, |t| {
+                        sqlx::query(
+                        "UPDATE channels SET name = $2, document = $3, version = version + 1, updated_at = $4 WHERE key = $1"
+                    )
+                    .bind(&c.key)
+                    .bind(&c.name)
+                    .bind(&document)
+                    .bind(at)
+                    .execute(&mut **t)
+                    .await
+                    .map(|r| r.rows_affected())
+                    })?;
+                    "updated"
+                }
+            };
+            if action != "unchanged" {
+                changed = true;
+                tx.audit(
+                    actor,
+                    &format!("channel.{}", if action == "created" { "create" } else { "update" }),
+                    &c.key,
+                    json!({ "document": serde_json::from_str::<Value>(&document).unwrap_or(Value::Null) }),
+                )
+                .await?;
+            }
+            out.push(ChannelApply {
+                key: c.key.clone(),
+                action,
+            });
+        }
+        if changed {
+            mark_all_dirty(&mut tx).await?;
+        }
+        tx.commit().await?;
+        if changed {
+            self.catalog_recompute().await?;
+        }
+        Ok(out)
+    }
+}
+
+/// A channel's canonical document (without its key).
+fn channel_document(c: &Channel) -> String {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("key");
+    }
+    v.to_string()
+}
+
+async fn mark_all_dirty(tx: &mut Tx) -> Result<u64> {
+    const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT DISTINCT ean FROM offers WHERE ean IS NOT NULL AND ean <> '' \
+         UNION SELECT ean FROM products ON CONFLICT DO NOTHING";
+    Ok(with_tx!(tx, |t| sqlx::query(SQL)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
+const PRODUCT_SELECT: &str = "SELECT ean, name, feed_name, brand, model, category, best_offer_id, price_incl_minor, currency, \
+     sellable, offers_count, pim_synced_at, computed_at FROM products";
+const CHANNEL_PRODUCT_SELECT: &str = "SELECT channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, \
+     currency, stock, active, revision, dirty, pushed_revision, pushed_price_incl_minor, pushed_stock, pushed_active, pushed_at \
+     FROM channel_products";
+
+/// Rows for the `IN (…)` or `= ANY(…)` of one step: SQLite gets `json_each` of a JSON list.
+fn in_list(pg: bool, column: &str) -> String {
+    if pg {
+        format!("{column} = ANY($1)")
+    } else {
+        format!("{column} IN (SELECT value FROM json_each($1))")
+    }
+}
+
+async fn fetch_step<T>(tx: &mut Tx, sql: String, eans: &[String]) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    Ok(match tx {
+        Tx::Postgres(t) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(eans)
+                .fetch_all(&mut **t)
+                .await?
+        }
+        Tx::Sqlite(t) => {
+            let list = serde_json::to_string(eans).unwrap_or_else(|_| "[]".into());
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(list)
+                .fetch_all(&mut **t)
+                .await?
+        }
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    ean: String,
+    brand: Option<String>,
+    category: Option<String>,
+    feed_name: Option<String>,
+    best_offer_id: Option<i64>,
+    price_incl_minor: Option<i64>,
+    currency: Option<String>,
+    sellable: i64,
+    offers_count: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChannelRow {
+    channel: String,
+    ean: String,
+    #[sqlx(flatten)]
+    values: ChannelValues,
+}
+
+fn channel_values(ch: &Channel, offers: &[OfferFacts], e: &Evaluation) -> ChannelValues {
+    match e.best {
+        Some(i) => {
+            let (o, r) = (&offers[i], &e.offers[i]);
+            ChannelValues {
+                offer_id: Some(o.offer_id),
+                refurbisher_id: Some(o.refurbisher_id),
+                price_incl_minor: Some(r.price_incl_minor),
+                tax_percentage: Some(r.vat.normalize().to_string()),
+                purchase_minor: Some(o.purchase_minor),
+                currency: ch.currency.clone(),
+                stock: r.sellable,
+                active: true,
+            }
+        }
+        None => ChannelValues {
+            offer_id: None,
+            refurbisher_id: None,
+            price_incl_minor: None,
+            tax_percentage: None,
+            purchase_minor: None,
+            currency: ch.currency.clone(),
+            stock: 0,
+            active: false,
+        },
+    }
+}
+
+/// Recompute the products of `eans` and write what changed.
+async fn recompute_step(
+    tx: &mut Tx,
+    ctx: &CatalogContext,
+    select: &str,
+    eans: &[String],
+    at: DateTime<Utc>,
+    stats: &mut RecomputeStats,
+) -> Result<()> {
+    let pg = matches!(tx, Tx::Postgres(_));
+    let offers: Vec<OfferRow> = fetch_step(
+        tx,
+        format!(
+            "{select} WHERE {} ORDER BY o.ean, o.id",
+            in_list(pg, "o.ean")
+        ),
+        eans,
+    )
+    .await?;
+    let products: Vec<ProductRow> = fetch_step(
+        tx,
+        format!(
+            "SELECT ean, brand, category, feed_name, best_offer_id, price_incl_minor, currency, sellable, offers_count \
+             FROM products WHERE {}",
+            in_list(pg, "ean")
+        ),
+        eans,
+    )
+    .await?;
+    let channel_rows: Vec<ChannelRow> = if ctx.channels.is_empty() {
+        Vec::new()
+    } else {
+        fetch_step(
+            tx,
+            format!(
+                "SELECT channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, currency, stock, active \
+                 FROM channel_products WHERE {}",
+                in_list(pg, "ean")
+            ),
+            eans,
+        )
+        .await?
+    };
+    let products: HashMap<String, ProductRow> =
+        products.into_iter().map(|p| (p.ean.clone(), p)).collect();
+    let channel_rows: HashMap<(String, String), ChannelValues> = channel_rows
+        .into_iter()
+        .map(|r| ((r.channel, r.ean), r.values))
+        .collect();
+    let mut by_ean: BTreeMap<String, Vec<OfferFacts>> = BTreeMap::new();
+    for row in offers {
+        let pim = products
+            .get(&row.ean)
+            .map(|p| (p.brand.clone(), p.category.clone()));
+        by_ean
+            .entry(row.ean.clone())
+            .or_default()
+            .push(row.facts(pim.as_ref()));
+    }
+    let mut product_writes: Vec<(String, ProductValues)> = Vec::new();
+    let mut channel_writes: Vec<(String, String, ChannelValues)> = Vec::new();
+    let empty = Vec::new();
+    for ean in eans {
+        let offers = by_ean.get(ean).unwrap_or(&empty);
+        let e = catalog::evaluate(offers, &ctx.sellers, Scope::Catalog(CATALOG_CURRENCY));
+        stats.consumer_below += e.offers.iter().filter(|r| r.consumer_below).count() as u64;
+        let values = match e.best {
+            Some(i) => ProductValues {
+                feed_name: Some(offers[i].name.clone()),
+                best_offer_id: Some(offers[i].offer_id),
+                price_incl_minor: Some(e.offers[i].price_incl_minor),
+                currency: Some(offers[i].currency.clone()),
+                sellable: e.offers[i].sellable,
+                offers_count: offers.len() as i64,
+            },
+            None => ProductValues {
+                // Keep a name while no offer sells: the first offer's.
+                feed_name: offers.first().map(|o| o.name.clone()),
+                best_offer_id: None,
+                price_incl_minor: None,
+                currency: None,
+                sellable: 0,
+                offers_count: offers.len() as i64,
+            },
+        };
+        let stored = products.get(ean).map(|p| ProductValues {
+            feed_name: p.feed_name.clone(),
+            best_offer_id: p.best_offer_id,
+            price_incl_minor: p.price_incl_minor,
+            currency: p.currency.clone(),
+            sellable: p.sellable,
+            offers_count: p.offers_count,
+        });
+        let exists = stored.is_some();
+        if (exists || !offers.is_empty()) && stored.as_ref() != Some(&values) {
+            product_writes.push((ean.clone(), values));
+        }
+        for ch in &ctx.channels {
+            let ce = catalog::evaluate(offers, &ctx.sellers, Scope::Channel(ch));
+            let values = channel_values(ch, offers, &ce);
+            let key = (ch.key.clone(), ean.clone());
+            match channel_rows.get(&key) {
+                Some(old) if *old == values => {}
+                None if !values.active => {}
+                _ => channel_writes.push((key.0, key.1, values)),
+            }
+        }
+    }
+    stats.products_changed += product_writes.len() as u64;
+    stats.channel_rows_changed += channel_writes.len() as u64;
+    write_products(tx, &product_writes, at).await?;
+    write_channel_rows(tx, &channel_writes, at).await?;
+    match tx {
+        Tx::Postgres(t) => {
+            sqlx::query("DELETE FROM catalog_dirty WHERE ean = ANY($1)")
+                .bind(eans)
+                .execute(&mut **t)
+                .await?;
+        }
+        Tx::Sqlite(t) => {
+            let list = serde_json::to_string(eans).unwrap_or_else(|_| "[]".into());
+            sqlx::query("DELETE FROM catalog_dirty WHERE ean IN (SELECT value FROM json_each($1))")
+                .bind(list)
+                .execute(&mut **t)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// SQLite rows per multi-row statement (10 parameters each).
+const SQLITE_ROWS: usize = 1000;
+
+async fn write_products(
+    tx: &mut Tx,
+    rows: &[(String, ProductValues)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const COLUMNS: &str = "ean, feed_name, best_offer_id, price_incl_minor, currency, sellable, offers_count, computed_at, updated_at";
+    const SET: &str = "ON CONFLICT (ean) DO UPDATE SET feed_name = excluded.feed_name, best_offer_id = excluded.best_offer_id, \
+         price_incl_minor = excluded.price_incl_minor, currency = excluded.currency, sellable = excluded.sellable, \
+         offers_count = excluded.offers_count, computed_at = excluded.computed_at, updated_at = excluded.updated_at";
+    match tx {
+        Tx::Postgres(t) => {
+            let sql = format!(
+                "INSERT INTO products ({COLUMNS}) SELECT u.*, $8, $8 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], \
+                 $5::text[], $6::int8[], $7::int8[]) AS u {SET}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+                .bind(
+                    rows.iter()
+                        .map(|r| r.1.feed_name.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(rows.iter().map(|r| r.1.best_offer_id).collect::<Vec<_>>())
+                .bind(
+                    rows.iter()
+                        .map(|r| r.1.price_incl_minor)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    rows.iter()
+                        .map(|r| r.1.currency.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(rows.iter().map(|r| r.1.sellable).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.1.offers_count).collect::<Vec<_>>())
+                .bind(at)
+                .execute(&mut **t)
+                .await?;
+        }
+        Tx::Sqlite(t) => {
+            for chunk in rows.chunks(SQLITE_ROWS) {
+                let one = format!("({},?,?)", marks(7));
+                let values = vec![one; chunk.len()].join(",");
+                let sql = format!("INSERT INTO products ({COLUMNS}) VALUES {values} {SET}");
+                let mut args = sqlx::sqlite::SqliteArguments::default();
+                for (ean, v) in chunk {
+                    let _ = args.add(ean.clone());
+                    let _ = args.add(v.feed_name.clone());
+                    let _ = args.add(v.best_offer_id);
+                    let _ = args.add(v.price_incl_minor);
+                    let _ = args.add(v.currency.clone());
+                    let _ = args.add(v.sellable);
+                    let _ = args.add(v.offers_count);
+                    let _ = args.add(at);
+                    let _ = args.add(at);
+                }
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                    .execute(&mut **t)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn write_channel_rows(
+    tx: &mut Tx,
+    rows: &[(String, String, ChannelValues)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const COLUMNS: &str = "channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, currency, stock, active, \
+         computed_at";
+    const SET: &str = "ON CONFLICT (channel, ean) DO UPDATE SET offer_id = excluded.offer_id, refurbisher_id = excluded.refurbisher_id, \
+         price_incl_minor = excluded.price_incl_minor, tax_percentage = excluded.tax_percentage, purchase_minor = excluded.purchase_minor, \
+         currency = excluded.currency, stock = excluded.stock, active = excluded.active, computed_at = excluded.computed_at, \
+         revision = channel_products.revision + 1, dirty = TRUE";
+    match tx {
+        Tx::Postgres(t) => {
+            let sql = format!(
+                "INSERT INTO channel_products ({COLUMNS}) SELECT u.*, $11 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], \
+                 $5::int8[], $6::text[], $7::int8[], $8::text[], $9::int8[], $10::bool[]) AS u {SET}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.2.offer_id).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.2.refurbisher_id).collect::<Vec<_>>())
+                .bind(
+                    rows.iter()
+                        .map(|r| r.2.price_incl_minor)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    rows.iter()
+                        .map(|r| r.2.tax_percentage.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(rows.iter().map(|r| r.2.purchase_minor).collect::<Vec<_>>())
+                .bind(
+                    rows.iter()
+                        .map(|r| r.2.currency.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(rows.iter().map(|r| r.2.stock).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.2.active).collect::<Vec<_>>())
+                .bind(at)
+                .execute(&mut **t)
+                .await?;
+        }
+        Tx::Sqlite(t) => {
+            for chunk in rows.chunks(SQLITE_ROWS) {
+                let one = format!("({})", marks(11));
+                let values = vec![one; chunk.len()].join(",");
+                let sql = format!("INSERT INTO channel_products ({COLUMNS}) VALUES {values} {SET}");
+                let mut args = sqlx::sqlite::SqliteArguments::default();
+                for (channel, ean, v) in chunk {
+                    let _ = args.add(channel.clone());
+                    let _ = args.add(ean.clone());
+                    let _ = args.add(v.offer_id);
+                    let _ = args.add(v.refurbisher_id);
+                    let _ = args.add(v.price_incl_minor);
+                    let _ = args.add(v.tax_percentage.clone());
+                    let _ = args.add(v.purchase_minor);
+                    let _ = args.add(v.currency.clone());
+                    let _ = args.add(v.stock);
+                    let _ = args.add(v.active);
+                    let _ = args.add(at);
+                }
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                    .execute(&mut **t)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
