@@ -81,6 +81,10 @@ pub struct StoredProduct {
     pub category: Option<String>,
     /// The best offer.
     pub best_offer_id: Option<i64>,
+    /// Its SKU.
+    pub best_sku: Option<String>,
+    /// Its refurbisher.
+    pub best_refurbisher_id: Option<i64>,
     /// Its price incl. VAT, minor units.
     pub price_incl_minor: Option<i64>,
     /// Its currency.
@@ -435,7 +439,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn product_get(&self, ean: &str) -> Result<Option<StoredProduct>> {
-        let sql = format!("{PRODUCT_SELECT} WHERE ean = $1");
+        let sql = format!("{PRODUCT_SELECT} WHERE p.ean = $1");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
         )
@@ -457,8 +461,8 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<StoredProduct>> {
         let sql = format!(
-            "{PRODUCT_SELECT} WHERE ($1 = '' OR ean LIKE $2 OR LOWER(COALESCE(name, feed_name, '')) LIKE $3) \
-             AND (NOT $4 OR best_offer_id IS NOT NULL) ORDER BY ean LIMIT $5 OFFSET $6"
+            "{PRODUCT_SELECT} WHERE ($1 = '' OR p.ean LIKE $2 OR LOWER(COALESCE(p.name, p.feed_name, '')) LIKE $3) \
+             AND (NOT $4 OR p.best_offer_id IS NOT NULL) ORDER BY p.ean LIMIT $5 OFFSET $6"
         );
         let q = query.unwrap_or("").trim().to_owned();
         let escaped = q.replace('\\', "").replace(['%', '_'], "");
@@ -475,20 +479,18 @@ impl Store {
         .await)?)
     }
 
-    /// Every offer with `ean`, as pricing sees it (PIM brand and category first), by offer id.
+    /// Every offer with `ean`, by offer id.
     ///
     /// # Errors
     /// A database error.
-    pub async fn product_offers(&self, ean: &str) -> Result<Vec<OfferFacts>> {
-        let pg = matches!(self.db(), crate::Db::Postgres(_));
-        let sql = format!("{} WHERE o.ean = $1 ORDER BY o.id", offer_select(pg, true));
-        let rows: Vec<OfferRow> =
-            with_db!(self.db(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(ean)
-                .fetch_all(p)
-                .await)?;
-        let pim = self.product_get(ean).await?.map(|p| (p.brand, p.category));
-        Ok(rows.into_iter().map(|r| r.facts(pim.as_ref())).collect())
+    pub async fn product_offers(&self, ean: &str) -> Result<Vec<crate::offers::StoredOffer>> {
+        let sql = format!("{} WHERE ean = $1 ORDER BY id", crate::offers::OFFER_SELECT);
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(ean)
+        .fetch_all(p)
+        .await)?)
     }
 
     /// What every channel sells of `ean`.
@@ -712,16 +714,18 @@ fn channel_document(c: &Channel) -> String {
 }
 
 async fn mark_all_dirty(tx: &mut Tx) -> Result<u64> {
-    const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT DISTINCT ean FROM offers WHERE ean IS NOT NULL AND ean <> '' \
-         UNION SELECT ean FROM products ON CONFLICT DO NOTHING";
+    // (The outer WHERE keeps SQLite from reading ON CONFLICT as part of the SELECT.)
+    const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT ean FROM (SELECT ean FROM offers WHERE ean IS NOT NULL AND ean <> '' \
+         UNION SELECT ean FROM products) AS u WHERE TRUE ON CONFLICT DO NOTHING";
     Ok(with_tx!(tx, |t| sqlx::query(SQL)
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected()))?)
 }
 
-const PRODUCT_SELECT: &str = "SELECT ean, name, feed_name, brand, model, category, best_offer_id, price_incl_minor, currency, \
-     sellable, offers_count, pim_synced_at, computed_at FROM products";
+const PRODUCT_SELECT: &str = "SELECT p.ean, p.name, p.feed_name, p.brand, p.model, p.category, p.best_offer_id, o.sku AS best_sku, \
+     o.refurbisher_id AS best_refurbisher_id, p.price_incl_minor, p.currency, p.sellable, p.offers_count, p.pim_synced_at, p.computed_at \
+     FROM products p LEFT JOIN offers o ON o.id = p.best_offer_id";
 const CHANNEL_PRODUCT_SELECT: &str = "SELECT channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, \
      currency, stock, active, revision, dirty, pushed_revision, pushed_price_incl_minor, pushed_stock, pushed_active, pushed_at \
      FROM channel_products";

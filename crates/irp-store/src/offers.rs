@@ -237,8 +237,49 @@ pub struct StoredOffer {
     pub price_held_at: Option<DateTime<Utc>>,
 }
 
+impl StoredOffer {
+    /// The offer as pricing sees it; `pim` is the product's brand and category from the PIM,
+    /// which win over the feed's attributes.
+    pub fn facts(
+        &self,
+        pim: Option<(Option<String>, Option<String>)>,
+    ) -> irp_core::catalog::OfferFacts {
+        let attr = |k: &str| {
+            self.attributes
+                .0
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let (brand, category) = pim.unwrap_or_default();
+        irp_core::catalog::OfferFacts {
+            offer_id: self.id,
+            refurbisher_id: self.refurbisher_id,
+            sku: self.sku.clone(),
+            ean: self.ean.clone().unwrap_or_default(),
+            name: self.name.clone(),
+            active: self.active,
+            stock_available: self.stock_available,
+            purchase_minor: self
+                .applied_purchase_minor
+                .unwrap_or(self.price_purchase_minor),
+            held_purchase_minor: self
+                .applied_purchase_minor
+                .map(|_| self.price_purchase_minor),
+            consumer_minor: self.price_consumer_minor,
+            currency: self.currency.clone(),
+            tax_percentage: self
+                .tax_percentage
+                .as_deref()
+                .and_then(irp_core::money::parse_plain_decimal),
+            brand: brand.or_else(|| attr("brand")),
+            category: category.or_else(|| attr("category")),
+        }
+    }
+}
+
 /// The columns of [`StoredOffer`].
-const OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
+pub(crate) const OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
      tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at, applied_purchase_minor, price_hold, price_held_at FROM offers";
 
 pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [

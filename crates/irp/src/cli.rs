@@ -80,6 +80,108 @@ pub enum Command {
     /// Stored offers.
     #[command(subcommand)]
     Offers(OffersCommand),
+    /// Products (by EAN): their offers priced and ranked, and what each channel sells.
+    #[command(subcommand)]
+    Products(ProductsCommand),
+    /// Purchase price changes held by the price guard (`max_price_change_ratio`).
+    #[command(subcommand)]
+    Prices(PricesCommand),
+    /// Storefront channels (Refurbished Direct, Econocom).
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// The catalog: recompute products.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProductsCommand {
+    /// List products with their best offer, price incl. VAT and sellable stock.
+    List {
+        /// Only EANs starting with this, or names containing it (any case).
+        #[arg(long, short = 'q')]
+        query: Option<String>,
+        /// Only products that have a best offer (sold now).
+        #[arg(long)]
+        sellable: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every offer of a product priced, which one wins and why; the same per channel.
+    Show {
+        /// The product's EAN.
+        ean: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Offers whose new purchase price is held, oldest first.
+    Held {
+        /// Only this refurbisher's.
+        key: Option<String>,
+        /// Rejected ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a held purchase price: the offer is priced from it.
+    Accept {
+        /// The refurbisher's connector key.
+        key: String,
+        /// The offer's SKU.
+        sku: String,
+    },
+    /// Reject a held purchase price: the old one stays until the feed sends another price.
+    Reject {
+        /// The refurbisher's connector key.
+        key: String,
+        /// The offer's SKU.
+        sku: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Apply channels documents (`{"channels": {"<key>": {…}}}`); changes recompute the catalog.
+    Apply {
+        #[arg(short = 'f', long = "file", required = true, value_name = "FILE", num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the channels.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Recompute the products marked as changed (feed runs do this themselves).
+    Recompute {
+        /// Every product, not only the marked ones.
+        #[arg(long)]
+        all: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `irp feed …`.

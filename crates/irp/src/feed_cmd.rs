@@ -140,6 +140,21 @@ fn print_report(key: &str, rep: &ImportReport) {
             rep.removed
         );
     }
+    if rep.price_holds > 0 {
+        outln!(
+            "  prices: {} purchase price change(s) beyond max_price_change_ratio held; see `irp prices held {key}`",
+            rep.price_holds
+        );
+    }
+    if let Some(c) = &rep.catalog {
+        outln!(
+            "  catalog: {} product(s) recomputed, {} changed, {} channel row(s) to push ({} ms)",
+            c.eans,
+            c.products_changed,
+            c.channel_rows_changed,
+            c.ms
+        );
+    }
     let errors: Vec<_> = rep
         .errors
         .iter()
@@ -558,19 +573,17 @@ async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<E
         return Ok(ExitCode::from(1));
     };
     let digits = irp_core::money::minor_digits(&o.currency);
-    let purchase = irp_core::money::from_minor(o.price_purchase_minor, digits);
-    let tax = o
-        .tax_percentage
-        .as_deref()
-        .and_then(irp_core::money::parse_plain_decimal);
-    let attr = |k: &str| o.attributes.0.get(k).and_then(|v| v.as_str());
-    let keys = pricing::OfferKeys {
-        ean: o.ean.as_deref().unwrap_or_default(),
-        sku: &o.sku,
-        brand: attr("brand"),
-        category: attr("category"),
+    let pim = match o.ean.as_deref() {
+        Some(ean) => store.product_get(ean).await?.map(|p| (p.brand, p.category)),
+        None => None,
     };
-    let b = pricing::price(&pricing::offer_price_input(&r.model, purchase, tax, keys));
+    let may_sell = r.model.approved_refurbished && r.model.enabled;
+    let seller = irp_core::catalog::Seller::new(r.model.clone(), may_sell);
+    let b = irp_core::catalog::explain(
+        &seller,
+        &o.facts(pim),
+        irp_core::catalog::Scope::Catalog(irp_store::catalog::CATALOG_CURRENCY),
+    );
     let sellable = pricing::sellable(o.stock_available, r.model.stock_threshold);
     if json {
         let out = json!({
@@ -582,6 +595,8 @@ async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<E
             "stock_available": o.stock_available,
             "stock_threshold": r.model.stock_threshold,
             "sellable": sellable,
+            "price_hold": o.price_hold,
+            "feed_purchase_price": irp_core::money::from_minor(o.price_purchase_minor, digits),
             "price": {
                 "cost": b.cost.normalize(),
                 "excl_vat": b.excl_vat.normalize(),
@@ -616,6 +631,21 @@ async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<E
     );
     for line in b.lines() {
         outln!("    {line}");
+    }
+    match o.price_hold.as_deref() {
+        Some("pending") => outln!(
+            "  held: the feed's purchase price {} moved more than max_price_change_ratio {}; \
+             `irp prices accept {key} {}` or `irp prices reject {key} {}`",
+            irp_core::money::from_minor(o.price_purchase_minor, digits),
+            r.model.max_price_change_ratio,
+            o.sku,
+            o.sku
+        ),
+        Some("rejected") => outln!(
+            "  rejected: the feed's purchase price {} is not used until the feed sends another one",
+            irp_core::money::from_minor(o.price_purchase_minor, digits)
+        ),
+        _ => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ macro_rules! outln {
     }};
 }
 
+mod catalog_cmd;
 mod cli;
 mod commands;
 mod feed_cmd;
@@ -67,6 +68,10 @@ fn main() -> ExitCode {
             Command::Secret(c) => commands::secret(&cli.global, c).await,
             Command::Feed(c) => feed_cmd::feed(&cli.global, c).await,
             Command::Offers(c) => feed_cmd::offers(&cli.global, c).await,
+            Command::Products(c) => catalog_cmd::products(&cli.global, c).await,
+            Command::Prices(c) => catalog_cmd::prices(&cli.global, c).await,
+            Command::Channel(c) => catalog_cmd::channel(&cli.global, c).await,
+            Command::Catalog(c) => catalog_cmd::catalog_cmd(&cli.global, c).await,
         }
     });
     match result {

@@ -144,8 +144,21 @@ async fn shutdown_signal() {
 pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitCode> {
     let store = crate::commands::open_store(global).await?;
     tracing::info!(database = %store.url(), "Database ready");
-    if !args.apply.is_empty() {
-        let Some(outcomes) = crate::commands::apply_files(&store, &args.apply, "serve").await?
+    // Refurbisher documents first, then channels documents (which name refurbishers).
+    let mut channel_files = Vec::new();
+    let mut refurbisher_files = Vec::new();
+    for f in &args.apply {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        if irp_core::config::is_channels_document(&text) {
+            channel_files.push(f.clone());
+        } else {
+            refurbisher_files.push(f.clone());
+        }
+    }
+    if !refurbisher_files.is_empty() {
+        let Some(outcomes) =
+            crate::commands::apply_files(&store, &refurbisher_files, "serve").await?
         else {
             anyhow::bail!(
                 "the documents given with --apply have errors; fix them or start without --apply"
@@ -155,6 +168,23 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             tracing::info!(refurbisher = %o.key, refurbisher_id = o.refurbisher_id, action = ?o.action, changes = o.changes.len(), "Applied refurbisher");
         }
     }
+    if !channel_files.is_empty() {
+        let Some(outcomes) =
+            crate::catalog_cmd::apply_channels(&store, &channel_files, "serve").await?
+        else {
+            anyhow::bail!(
+                "the channels documents given with --apply have errors; fix them or start without them"
+            );
+        };
+        for o in outcomes {
+            tracing::info!(channel = %o.key, action = o.action, "Applied channel");
+        }
+    }
+    // Products a previous process marked but did not recompute (it stopped in between).
+    store
+        .catalog_recompute()
+        .await
+        .context("recomputing the catalog")?;
     let state = AppState {
         store: store.clone(),
         metrics: metrics_handle(),
