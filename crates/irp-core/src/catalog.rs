@@ -272,6 +272,52 @@ pub fn evaluate(
     }
 }
 
+/// Why offer `i` of `e` has its verdict, in words; for an outranked offer, what the winner has
+/// over it (`name` names an offer for the reader, e.g. `flexit FLX-1`).
+pub fn reason(
+    offers: &[OfferFacts],
+    e: &Evaluation,
+    i: usize,
+    name: impl Fn(&OfferFacts) -> String,
+) -> String {
+    let r = &e.offers[i];
+    match (r.verdict, e.best) {
+        (Verdict::Outranked, Some(b)) => {
+            let (w, wr) = (&offers[b], &e.offers[b]);
+            let digits = money::minor_digits(&w.currency);
+            let p = |m: i64| money::from_minor(m, digits);
+            if wr.price_incl_minor < r.price_incl_minor {
+                format!(
+                    "outranked: {} is cheaper ({} vs {})",
+                    name(w),
+                    p(wr.price_incl_minor),
+                    p(r.price_incl_minor)
+                )
+            } else if wr.sellable > r.sellable {
+                format!(
+                    "outranked: {} is as cheap with more sellable stock ({} vs {})",
+                    name(w),
+                    wr.sellable,
+                    r.sellable
+                )
+            } else if w.refurbisher_id < offers[i].refurbisher_id {
+                format!(
+                    "outranked: {} is as cheap and as stocked, from a lower refurbisher id ({} vs {})",
+                    name(w),
+                    w.refurbisher_id,
+                    offers[i].refurbisher_id
+                )
+            } else {
+                format!(
+                    "outranked: {} ties on everything and has the lower offer id",
+                    name(w)
+                )
+            }
+        }
+        (v, _) => v.explain().to_owned(),
+    }
+}
+
 #[cfg(test)]
 // Amounts in cents read best as euros_cents: 160_23 is €160.23.
 #[allow(clippy::inconsistent_digit_grouping)]
@@ -329,6 +375,10 @@ mod tests {
         assert_eq!(e.offers[1].price_incl_minor, 251_34);
         assert_eq!(e.offers[0].sellable, 1, "FlexIT holds one back");
         assert_eq!(e.offers[1].verdict, Verdict::Outranked);
+        assert_eq!(
+            reason(&offers, &e, 1, |o| o.sku.clone()),
+            "outranked: SKU-1 is cheaper (160.23 vs 251.34)"
+        );
         // FlexIT's only unit above its threshold is gone: iUsed wins.
         let offers = [offer(1, 15, 100_00, 1), offer(2, 12, 100_00, 5)];
         let e = evaluate(&offers, &sellers(), Scope::Catalog("EUR"));

@@ -3,7 +3,8 @@
 
 use irp_core::config::model::{OPTIONAL_OFFER_FIELDS, REQUIRED_OFFER_FIELDS};
 use irp_core::config::validate::{
-    ENCODINGS, MONITORING_KEYS, OFFERS_KEYS, ORDER_KEYS, REFURBISHER_KEYS, SFTP_AUTH_KEYS,
+    CHANNEL_KEYS, ENCODINGS, MARGIN_RULE_KEYS, MONITORING_KEYS, OFFERS_KEYS, ORDER_KEYS,
+    REFURBISHER_KEYS, SFTP_AUTH_KEYS,
 };
 use irp_core::mapping::asserts::RULE_NAMES;
 use irp_core::mapping::context::{Scope, paths};
@@ -34,6 +35,8 @@ fn the_configuration_reference_names_every_key() {
         .chain(REQUIRED_OFFER_FIELDS.iter())
         .chain(OPTIONAL_OFFER_FIELDS.iter())
         .chain(ENCODINGS)
+        .chain(CHANNEL_KEYS)
+        .chain(MARGIN_RULE_KEYS)
         .copied()
         .chain(irp_core::config::model::HttpAuth::NAMES)
         .chain([

@@ -25,7 +25,7 @@ use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 pub const CATALOG_CURRENCY: &str = "EUR";
 
 /// EANs per recompute step (one read of their offers, one write of what changed).
-const STEP: usize = 5000;
+const STEP: usize = 10_000;
 
 /// What pricing needs besides the offers: every refurbisher and every channel.
 #[derive(Debug, Clone, Default)]
@@ -167,13 +167,14 @@ pub struct ChannelApply {
 }
 
 /// One offer row read for pricing.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct OfferRow {
     id: i64,
     refurbisher_id: i64,
     sku: String,
     ean: String,
     name: String,
+    #[serde(deserialize_with = "de_bool")]
     active: bool,
     stock_available: i64,
     price_purchase_minor: i64,
@@ -229,7 +230,7 @@ struct ProductValues {
 }
 
 /// The channel row the catalog computes.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct ChannelValues {
     offer_id: Option<i64>,
     refurbisher_id: Option<i64>,
@@ -241,7 +242,8 @@ struct ChannelValues {
     active: bool,
 }
 
-fn offer_select(backend_pg: bool, with_brand: bool) -> String {
+/// The columns of [`OfferRow`] (`o` is `offers`).
+fn offer_columns(backend_pg: bool, with_brand: bool) -> String {
     let (brand, category) = match (with_brand, backend_pg) {
         (false, _) => ("NULL", "NULL"),
         (true, true) => ("o.attributes->>'brand'", "o.attributes->>'category'"),
@@ -251,9 +253,12 @@ fn offer_select(backend_pg: bool, with_brand: bool) -> String {
         ),
     };
     format!(
-        "SELECT o.id, o.refurbisher_id, o.sku, o.ean, o.name, o.active, o.stock_available, o.price_purchase_minor, \
+        "o.id, o.refurbisher_id, o.sku, o.ean, o.name, o.active, o.stock_available, o.price_purchase_minor, \
              o.applied_purchase_minor, o.price_consumer_minor, o.currency, o.tax_percentage, \
-             CAST({brand} AS TEXT) AS brand, CAST({category} AS TEXT) AS category FROM offers o"
+             CAST({brand} AS TEXT){b}, CAST({category} AS TEXT){c}",
+        // PostgreSQL reads columns by name; SQLite's JSON arrays take no aliases.
+        b = if backend_pg { " AS brand" } else { "" },
+        c = if backend_pg { " AS category" } else { "" },
     )
 }
 
@@ -395,27 +400,57 @@ impl Store {
         let started = std::time::Instant::now();
         let mut stats = RecomputeStats::default();
         let mut tx = self.begin().await?;
+        if let Tx::Postgres(t) = &mut tx {
+            // Each step is a few index lookups; PostgreSQL's JIT, triggered by the estimates of
+            // tables not analysed yet, would spend far longer compiling them than running them.
+            sqlx::query("SET LOCAL jit = off").execute(&mut **t).await?;
+            sqlx::query(
+                "CREATE TEMPORARY TABLE catalog_step (ean TEXT PRIMARY KEY) ON COMMIT DROP",
+            )
+            .execute(&mut **t)
+            .await?;
+        }
         let pg = matches!(tx, Tx::Postgres(_));
-        let select = offer_select(pg, ctx.needs_brand());
+        let select = offer_columns(pg, ctx.needs_brand());
         let at = now();
+        // Keyset order: each step starts after the last EAN of the one before (PostgreSQL
+        // would otherwise walk past every mark this transaction already deleted, each step).
+        let mut after = String::new();
         loop {
             let eans: Vec<String> = match &mut tx {
-                Tx::Postgres(t) => sqlx::query_scalar(
-                    "SELECT ean FROM catalog_dirty ORDER BY ean LIMIT $1 FOR UPDATE SKIP LOCKED",
-                )
-                .bind(STEP as i64)
-                .fetch_all(&mut **t)
-                .await?,
+                Tx::Postgres(t) => {
+                    // Claim the step's marks (another instance skips them), move them into
+                    // `catalog_step`, and read them back sorted.
+                    let mut eans: Vec<String> = sqlx::query_scalar(
+                        "WITH d AS (DELETE FROM catalog_dirty WHERE ean IN \
+                             (SELECT ean FROM catalog_dirty WHERE ean > $2 ORDER BY ean LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING ean) \
+                         INSERT INTO catalog_step (ean) SELECT ean FROM d RETURNING ean",
+                    )
+                    .bind(STEP as i64)
+                    .bind(&after)
+                    .fetch_all(&mut **t)
+                    .await?;
+                    eans.sort_unstable();
+                    // The planner needs the step's size to pick index lookups.
+                    sqlx::query("ANALYZE catalog_step")
+                        .execute(&mut **t)
+                        .await?;
+                    eans
+                }
                 Tx::Sqlite(t) => {
-                    sqlx::query_scalar("SELECT ean FROM catalog_dirty ORDER BY ean LIMIT $1")
-                        .bind(STEP as i64)
-                        .fetch_all(&mut **t)
-                        .await?
+                    sqlx::query_scalar(
+                        "SELECT ean FROM catalog_dirty WHERE ean > $2 ORDER BY ean LIMIT $1",
+                    )
+                    .bind(STEP as i64)
+                    .bind(&after)
+                    .fetch_all(&mut **t)
+                    .await?
                 }
             };
-            if eans.is_empty() {
+            let Some(last) = eans.last() else {
                 break;
-            }
+            };
+            after.clone_from(last);
             stats.eans += eans.len() as u64;
             recompute_step(&mut tx, ctx, &select, &eans, at, &mut stats).await?;
         }
@@ -730,40 +765,65 @@ const CHANNEL_PRODUCT_SELECT: &str = "SELECT channel, ean, offer_id, refurbisher
      currency, stock, active, revision, dirty, pushed_revision, pushed_price_incl_minor, pushed_stock, pushed_active, pushed_at \
      FROM channel_products";
 
-/// Rows for the `IN (…)` or `= ANY(…)` of one step: SQLite gets `json_each` of a JSON list.
+/// The step's EANs in SQL. PostgreSQL: the `catalog_step` temporary table the step's marks were
+/// moved into (sqlx 0.9 does not set TCP_NODELAY, so every statement with a large parameter
+/// waits about 40 ms for a delayed ACK; the EANs are therefore sent nowhere). SQLite: `json_each`
+/// of the JSON list bound as `$1`.
 fn in_list(pg: bool, column: &str) -> String {
     if pg {
-        format!("{column} = ANY($1)")
+        format!("{column} IN (SELECT ean FROM catalog_step)")
     } else {
         format!("{column} IN (SELECT value FROM json_each($1))")
     }
 }
 
-async fn fetch_step<T>(tx: &mut Tx, sql: String, eans: &[String]) -> Result<Vec<T>>
+/// `SELECT {columns} {from}` for one step's EANs (`$1`). PostgreSQL returns rows; SQLite
+/// returns them as one JSON array of arrays (`json_group_array`), because reading many small
+/// rows through the SQLite driver costs more than the query itself (10,000 offers: 100 ms as
+/// rows, a fraction as JSON).
+async fn fetch_step<T>(tx: &mut Tx, columns: &str, from: &str, eans: &[String]) -> Result<Vec<T>>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + serde::de::DeserializeOwned
         + Send
         + Unpin,
 {
     Ok(match tx {
         Tx::Postgres(t) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(eans)
+            let _ = eans;
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {columns} {from}")))
                 .fetch_all(&mut **t)
                 .await?
         }
         Tx::Sqlite(t) => {
             let list = serde_json::to_string(eans).unwrap_or_else(|_| "[]".into());
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(list)
-                .fetch_all(&mut **t)
-                .await?
+            let json: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT json_group_array(json_array({columns})) {from}"
+            )))
+            .bind(list)
+            .fetch_one(&mut **t)
+            .await?;
+            match json {
+                None => Vec::new(),
+                Some(j) => serde_json::from_str(&j)
+                    .map_err(|e| StoreError::Corrupt(format!("reading the catalog step: {e}")))?,
+            }
         }
     })
 }
 
-#[derive(sqlx::FromRow)]
+/// A boolean as SQLite's JSON writes it (0 or 1) or as JSON writes it.
+fn de_bool<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    match <Value as serde::Deserialize>::deserialize(d)? {
+        Value::Bool(b) => Ok(b),
+        Value::Number(n) => Ok(n.as_i64() != Some(0)),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a boolean, got {other}"
+        ))),
+    }
+}
+
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct ProductRow {
     ean: String,
     brand: Option<String>,
@@ -776,12 +836,37 @@ struct ProductRow {
     offers_count: i64,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct ChannelRow {
     channel: String,
     ean: String,
-    #[sqlx(flatten)]
-    values: ChannelValues,
+    offer_id: Option<i64>,
+    refurbisher_id: Option<i64>,
+    price_incl_minor: Option<i64>,
+    tax_percentage: Option<String>,
+    purchase_minor: Option<i64>,
+    currency: String,
+    stock: i64,
+    #[serde(deserialize_with = "de_bool")]
+    active: bool,
+}
+
+impl ChannelRow {
+    fn values(self) -> ((String, String), ChannelValues) {
+        (
+            (self.channel, self.ean),
+            ChannelValues {
+                offer_id: self.offer_id,
+                refurbisher_id: self.refurbisher_id,
+                price_incl_minor: self.price_incl_minor,
+                tax_percentage: self.tax_percentage,
+                purchase_minor: self.purchase_minor,
+                currency: self.currency,
+                stock: self.stock,
+                active: self.active,
+            },
+        )
+    }
 }
 
 fn channel_values(ch: &Channel, offers: &[OfferFacts], e: &Evaluation) -> ChannelValues {
@@ -822,22 +907,19 @@ async fn recompute_step(
     stats: &mut RecomputeStats,
 ) -> Result<()> {
     let pg = matches!(tx, Tx::Postgres(_));
-    let offers: Vec<OfferRow> = fetch_step(
+    let t0 = std::time::Instant::now();
+    let mut offers: Vec<OfferRow> = fetch_step(
         tx,
-        format!(
-            "{select} WHERE {} ORDER BY o.ean, o.id",
-            in_list(pg, "o.ean")
-        ),
+        select,
+        &format!("FROM offers o WHERE {}", in_list(pg, "o.ean")),
         eans,
     )
     .await?;
+    offers.sort_unstable_by(|a, b| (&a.ean, a.id).cmp(&(&b.ean, b.id)));
     let products: Vec<ProductRow> = fetch_step(
         tx,
-        format!(
-            "SELECT ean, brand, category, feed_name, best_offer_id, price_incl_minor, currency, sellable, offers_count \
-             FROM products WHERE {}",
-            in_list(pg, "ean")
-        ),
+        "ean, brand, category, feed_name, best_offer_id, price_incl_minor, currency, sellable, offers_count",
+        &format!("FROM products WHERE {}", in_list(pg, "ean")),
         eans,
     )
     .await?;
@@ -846,21 +928,17 @@ async fn recompute_step(
     } else {
         fetch_step(
             tx,
-            format!(
-                "SELECT channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, currency, stock, active \
-                 FROM channel_products WHERE {}",
-                in_list(pg, "ean")
-            ),
+            "channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, currency, stock, active",
+            &format!("FROM channel_products WHERE {}", in_list(pg, "ean")),
             eans,
         )
         .await?
     };
+    let t_read = t0.elapsed();
     let products: HashMap<String, ProductRow> =
         products.into_iter().map(|p| (p.ean.clone(), p)).collect();
-    let channel_rows: HashMap<(String, String), ChannelValues> = channel_rows
-        .into_iter()
-        .map(|r| ((r.channel, r.ean), r.values))
-        .collect();
+    let channel_rows: HashMap<(String, String), ChannelValues> =
+        channel_rows.into_iter().map(ChannelRow::values).collect();
     let mut by_ean: BTreeMap<String, Vec<OfferFacts>> = BTreeMap::new();
     for row in offers {
         let pim = products
@@ -920,14 +998,14 @@ async fn recompute_step(
             }
         }
     }
+    let t_compute = t0.elapsed();
     stats.products_changed += product_writes.len() as u64;
     stats.channel_rows_changed += channel_writes.len() as u64;
-    write_products(tx, &product_writes, at).await?;
-    write_channel_rows(tx, &channel_writes, at).await?;
+    write_step(tx, &product_writes, &channel_writes, at).await?;
     match tx {
         Tx::Postgres(t) => {
-            sqlx::query("DELETE FROM catalog_dirty WHERE ean = ANY($1)")
-                .bind(eans)
+            // The marks were deleted when the step claimed them.
+            sqlx::query("DELETE FROM catalog_step")
                 .execute(&mut **t)
                 .await?;
         }
@@ -939,151 +1017,142 @@ async fn recompute_step(
                 .await?;
         }
     }
+    tracing::debug!(
+        eans = eans.len(),
+        read_ms = t_read.as_millis(),
+        compute_ms = (t_compute - t_read).as_millis(),
+        write_ms = (t0.elapsed() - t_compute).as_millis(),
+        "Catalog step"
+    );
     Ok(())
 }
 
 /// SQLite rows per multi-row statement (10 parameters each).
 const SQLITE_ROWS: usize = 1000;
 
-async fn write_products(
-    tx: &mut Tx,
-    rows: &[(String, ProductValues)],
-    at: DateTime<Utc>,
-) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    const COLUMNS: &str = "ean, feed_name, best_offer_id, price_incl_minor, currency, sellable, offers_count, computed_at, updated_at";
-    const SET: &str = "ON CONFLICT (ean) DO UPDATE SET feed_name = excluded.feed_name, best_offer_id = excluded.best_offer_id, \
+const PRODUCT_COLUMNS: &str = "ean, feed_name, best_offer_id, price_incl_minor, currency, sellable, offers_count, computed_at, updated_at";
+const PRODUCT_SET: &str = "ON CONFLICT (ean) DO UPDATE SET feed_name = excluded.feed_name, best_offer_id = excluded.best_offer_id, \
          price_incl_minor = excluded.price_incl_minor, currency = excluded.currency, sellable = excluded.sellable, \
          offers_count = excluded.offers_count, computed_at = excluded.computed_at, updated_at = excluded.updated_at";
+const CHANNEL_COLUMNS: &str = "channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, currency, stock, active, \
+         computed_at";
+const CHANNEL_SET: &str = "ON CONFLICT (channel, ean) DO UPDATE SET offer_id = excluded.offer_id, refurbisher_id = excluded.refurbisher_id, \
+         price_incl_minor = excluded.price_incl_minor, tax_percentage = excluded.tax_percentage, purchase_minor = excluded.purchase_minor, \
+         currency = excluded.currency, stock = excluded.stock, active = excluded.active, computed_at = excluded.computed_at, \
+         revision = channel_products.revision + 1, dirty = TRUE";
+
+/// Write a step's changed products and channel rows. PostgreSQL: one statement for both (each
+/// statement carrying data costs a delayed-ACK wait, see [`in_list`]).
+async fn write_step(
+    tx: &mut Tx,
+    products: &[(String, ProductValues)],
+    channels: &[(String, String, ChannelValues)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if products.is_empty() && channels.is_empty() {
+        return Ok(());
+    }
     match tx {
         Tx::Postgres(t) => {
             let sql = format!(
-                "INSERT INTO products ({COLUMNS}) SELECT u.*, $8, $8 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], \
-                 $5::text[], $6::int8[], $7::int8[]) AS u {SET}"
+                "WITH p AS (INSERT INTO products ({PRODUCT_COLUMNS}) SELECT u.*, $18, $18 FROM UNNEST($1::text[], $2::text[], \
+                     $3::int8[], $4::int8[], $5::text[], $6::int8[], $7::int8[]) AS u {PRODUCT_SET} RETURNING 1), \
+                 c AS (INSERT INTO channel_products ({CHANNEL_COLUMNS}) SELECT u.*, $18 FROM UNNEST($8::text[], $9::text[], \
+                     $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::int8[], $15::text[], $16::int8[], $17::bool[]) AS u \
+                     {CHANNEL_SET} RETURNING 1) \
+                 SELECT (SELECT COUNT(*) FROM p) + (SELECT COUNT(*) FROM c)"
             );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+            let (p, c) = (products, channels);
+            let _: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(p.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+                .bind(p.iter().map(|r| r.1.feed_name.clone()).collect::<Vec<_>>())
+                .bind(p.iter().map(|r| r.1.best_offer_id).collect::<Vec<_>>())
+                .bind(p.iter().map(|r| r.1.price_incl_minor).collect::<Vec<_>>())
+                .bind(p.iter().map(|r| r.1.currency.clone()).collect::<Vec<_>>())
+                .bind(p.iter().map(|r| r.1.sellable).collect::<Vec<_>>())
+                .bind(p.iter().map(|r| r.1.offers_count).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.2.offer_id).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.2.refurbisher_id).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.2.price_incl_minor).collect::<Vec<_>>())
                 .bind(
-                    rows.iter()
-                        .map(|r| r.1.feed_name.clone())
+                    c.iter()
+                        .map(|r| r.2.tax_percentage.clone())
                         .collect::<Vec<_>>(),
                 )
-                .bind(rows.iter().map(|r| r.1.best_offer_id).collect::<Vec<_>>())
-                .bind(
-                    rows.iter()
-                        .map(|r| r.1.price_incl_minor)
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    rows.iter()
-                        .map(|r| r.1.currency.clone())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(rows.iter().map(|r| r.1.sellable).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.1.offers_count).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.2.purchase_minor).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.2.currency.clone()).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.2.stock).collect::<Vec<_>>())
+                .bind(c.iter().map(|r| r.2.active).collect::<Vec<_>>())
                 .bind(at)
-                .execute(&mut **t)
+                .fetch_one(&mut **t)
                 .await?;
         }
         Tx::Sqlite(t) => {
-            for chunk in rows.chunks(SQLITE_ROWS) {
-                let one = format!("({},?,?)", marks(7));
-                let values = vec![one; chunk.len()].join(",");
-                let sql = format!("INSERT INTO products ({COLUMNS}) VALUES {values} {SET}");
-                let mut args = sqlx::sqlite::SqliteArguments::default();
-                for (ean, v) in chunk {
-                    let _ = args.add(ean.clone());
-                    let _ = args.add(v.feed_name.clone());
-                    let _ = args.add(v.best_offer_id);
-                    let _ = args.add(v.price_incl_minor);
-                    let _ = args.add(v.currency.clone());
-                    let _ = args.add(v.sellable);
-                    let _ = args.add(v.offers_count);
-                    let _ = args.add(at);
-                    let _ = args.add(at);
-                }
-                sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                    .execute(&mut **t)
-                    .await?;
-            }
+            sqlite_write_products(t, products, at).await?;
+            sqlite_write_channel_rows(t, channels, at).await?;
         }
     }
     Ok(())
 }
 
-async fn write_channel_rows(
-    tx: &mut Tx,
+async fn sqlite_write_products(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    rows: &[(String, ProductValues)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    for chunk in rows.chunks(SQLITE_ROWS) {
+        let one = format!("({},?,?)", marks(7));
+        let values = vec![one; chunk.len()].join(",");
+        let sql = format!("INSERT INTO products ({PRODUCT_COLUMNS}) VALUES {values} {PRODUCT_SET}");
+        let mut args = sqlx::sqlite::SqliteArguments::default();
+        for (ean, v) in chunk {
+            let _ = args.add(ean.clone());
+            let _ = args.add(v.feed_name.clone());
+            let _ = args.add(v.best_offer_id);
+            let _ = args.add(v.price_incl_minor);
+            let _ = args.add(v.currency.clone());
+            let _ = args.add(v.sellable);
+            let _ = args.add(v.offers_count);
+            let _ = args.add(at);
+            let _ = args.add(at);
+        }
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn sqlite_write_channel_rows(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     rows: &[(String, String, ChannelValues)],
     at: DateTime<Utc>,
 ) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    const COLUMNS: &str = "channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, purchase_minor, currency, stock, active, \
-         computed_at";
-    const SET: &str = "ON CONFLICT (channel, ean) DO UPDATE SET offer_id = excluded.offer_id, refurbisher_id = excluded.refurbisher_id, \
-         price_incl_minor = excluded.price_incl_minor, tax_percentage = excluded.tax_percentage, purchase_minor = excluded.purchase_minor, \
-         currency = excluded.currency, stock = excluded.stock, active = excluded.active, computed_at = excluded.computed_at, \
-         revision = channel_products.revision + 1, dirty = TRUE";
-    match tx {
-        Tx::Postgres(t) => {
-            let sql = format!(
-                "INSERT INTO channel_products ({COLUMNS}) SELECT u.*, $11 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], \
-                 $5::int8[], $6::text[], $7::int8[], $8::text[], $9::int8[], $10::bool[]) AS u {SET}"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.2.offer_id).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.2.refurbisher_id).collect::<Vec<_>>())
-                .bind(
-                    rows.iter()
-                        .map(|r| r.2.price_incl_minor)
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    rows.iter()
-                        .map(|r| r.2.tax_percentage.clone())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(rows.iter().map(|r| r.2.purchase_minor).collect::<Vec<_>>())
-                .bind(
-                    rows.iter()
-                        .map(|r| r.2.currency.clone())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(rows.iter().map(|r| r.2.stock).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.2.active).collect::<Vec<_>>())
-                .bind(at)
-                .execute(&mut **t)
-                .await?;
+    for chunk in rows.chunks(SQLITE_ROWS) {
+        let one = format!("({})", marks(11));
+        let values = vec![one; chunk.len()].join(",");
+        let sql = format!(
+            "INSERT INTO channel_products ({CHANNEL_COLUMNS}) VALUES {values} {CHANNEL_SET}"
+        );
+        let mut args = sqlx::sqlite::SqliteArguments::default();
+        for (channel, ean, v) in chunk {
+            let _ = args.add(channel.clone());
+            let _ = args.add(ean.clone());
+            let _ = args.add(v.offer_id);
+            let _ = args.add(v.refurbisher_id);
+            let _ = args.add(v.price_incl_minor);
+            let _ = args.add(v.tax_percentage.clone());
+            let _ = args.add(v.purchase_minor);
+            let _ = args.add(v.currency.clone());
+            let _ = args.add(v.stock);
+            let _ = args.add(v.active);
+            let _ = args.add(at);
         }
-        Tx::Sqlite(t) => {
-            for chunk in rows.chunks(SQLITE_ROWS) {
-                let one = format!("({})", marks(11));
-                let values = vec![one; chunk.len()].join(",");
-                let sql = format!("INSERT INTO channel_products ({COLUMNS}) VALUES {values} {SET}");
-                let mut args = sqlx::sqlite::SqliteArguments::default();
-                for (channel, ean, v) in chunk {
-                    let _ = args.add(channel.clone());
-                    let _ = args.add(ean.clone());
-                    let _ = args.add(v.offer_id);
-                    let _ = args.add(v.refurbisher_id);
-                    let _ = args.add(v.price_incl_minor);
-                    let _ = args.add(v.tax_percentage.clone());
-                    let _ = args.add(v.purchase_minor);
-                    let _ = args.add(v.currency.clone());
-                    let _ = args.add(v.stock);
-                    let _ = args.add(v.active);
-                    let _ = args.add(at);
-                }
-                sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                    .execute(&mut **t)
-                    .await?;
-            }
-        }
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .execute(&mut **t)
+            .await?;
     }
     Ok(())
 }

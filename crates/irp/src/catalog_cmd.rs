@@ -148,12 +148,14 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
     let overview = catalog::evaluate(&facts, &ctx.sellers, Scope::Catalog(CATALOG_CURRENCY));
     let channel_rows = store.channel_products_of(ean).await?;
     let key_of = |id: i64| keys.get(&id).cloned().unwrap_or_else(|| id.to_string());
+    let name = |o: &OfferFacts| format!("{} {}", key_of(o.refurbisher_id), o.sku);
     let offer_rows = |e: &catalog::Evaluation| -> Vec<Value> {
         stored
             .iter()
             .zip(&facts)
             .zip(&e.offers)
-            .map(|((o, f), r)| {
+            .enumerate()
+            .map(|(i, ((o, f), r))| {
                 let digits = money::minor_digits(&o.currency);
                 let breakdown = ctx
                     .sellers
@@ -171,7 +173,7 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
                     "tax_percentage": r.vat.normalize(),
                     "sellable": r.sellable,
                     "verdict": r.verdict.name(),
-                    "reason": r.verdict.explain(),
+                    "reason": catalog::reason(&facts, e, i, name),
                     "consumer_price_below_selling_price": r.consumer_below,
                     "price_hold": o.price_hold,
                     "steps": breakdown.map(|b| b.lines()),
@@ -189,14 +191,14 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
                 "channel": ch.key,
                 "name": ch.name,
                 "stored": row,
-                "offers": e.offers.iter().zip(&stored).map(|(r, o)| json!({
+                "offers": e.offers.iter().zip(&stored).enumerate().map(|(i, (r, o))| json!({
                     "offer_id": o.id,
                     "refurbisher": key_of(o.refurbisher_id),
                     "sku": o.sku,
                     "price_incl_vat": money::from_minor(r.price_incl_minor, money::minor_digits(&o.currency)),
                     "sellable": r.sellable,
                     "verdict": r.verdict.name(),
-                    "reason": r.verdict.explain(),
+                    "reason": catalog::reason(&facts, &e, i, name),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -247,7 +249,8 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
     let rows: Vec<Vec<String>> = stored
         .iter()
         .zip(&overview.offers)
-        .map(|(o, r)| {
+        .enumerate()
+        .map(|(i, (o, r))| {
             vec![
                 key_of(o.refurbisher_id),
                 o.sku.clone(),
@@ -255,7 +258,7 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
                 r.sellable.to_string(),
                 format!(
                     "{}{}",
-                    r.verdict.explain(),
+                    catalog::reason(&facts, &overview, i, name),
                     match o.price_hold.as_deref() {
                         Some("pending") => " [purchase price change held]",
                         Some("rejected") => " [new purchase price rejected]",

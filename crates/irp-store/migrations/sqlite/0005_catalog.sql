@@ -62,6 +62,7 @@ CREATE TABLE channel_products (
     PRIMARY KEY (channel, ean)
 );
 CREATE INDEX channel_products_dirty ON channel_products (channel, ean) WHERE dirty;
+CREATE INDEX channel_products_ean ON channel_products (ean);
 
 -- PIM (Ergonode) sync state: the stream cursor persisted between runs.
 CREATE TABLE pim_state (
