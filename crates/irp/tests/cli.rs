@@ -213,6 +213,7 @@ db_tests!(
     secret_values_never_appear_in_any_output,
     serve_answers_health_metrics_and_home_and_stops_on_sigterm,
     a_feed_file_is_previewed_imported_and_listed,
+    products_show_every_offer_ranked_and_held_prices_wait_for_an_operator,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -675,4 +676,139 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["succeeded", "unchanged", "partial", "failed"]);
+}
+
+async fn products_show_every_offer_ranked_and_held_prices_wait_for_an_operator(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let out = irp.run(&[
+        "refurbisher",
+        "apply",
+        "-f",
+        "config/refurbishers/flexit.json",
+        "config/refurbishers/iused-stores.json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = irp.run(&["channel", "apply", "-f", "config/channels.json"]);
+    assert_eq!(
+        stdout(&out),
+        "created refurbished-direct\ncreated econocom\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let flexit = dir.path().join("flexit.csv");
+    let csv = |price: &str| {
+        format!(
+            "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n\
+             FLX-1;Galaxy S21;2;4006381333931;{price};100,00\n"
+        )
+    };
+    std::fs::write(&flexit, csv("99,50")).unwrap();
+    let iused = dir.path().join("iused.json");
+    std::fs::write(
+        &iused,
+        r#"{"offers":[{"description":"Galaxy S21 (iUsed)","sku":"IU-1","quantity":3,"ean":"4006381333931",
+            "costPrice":60.00,"priceConsumer":329,"currencyIso":"EUR","taxPercentage":21}]}"#,
+    )
+    .unwrap();
+    let out = irp.run(&[
+        "feed",
+        "import",
+        "flexit",
+        "--file",
+        flexit.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&out)
+            .contains("  catalog: 1 product(s) recomputed, 1 changed, 2 channel row(s) to push"),
+        "{}",
+        stdout(&out)
+    );
+    let out = irp.run(&[
+        "feed",
+        "import",
+        "iused-alumio",
+        "--file",
+        iused.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = irp.run(&["products", "list"]);
+    assert_eq!(
+        stdout(&out),
+        "EAN            NAME                BEST OFFER         PRICE INCL. VAT  SELLABLE  OFFERS\n\
+         4006381333931  Galaxy S21 (iUsed)  iused-alumio IU-1  155.02 EUR       3         2\n"
+    );
+    let out = irp.run(&["products", "show", "4006381333931"]);
+    assert_eq!(
+        stdout(&out),
+        "4006381333931  Galaxy S21 (iUsed) (name from the best offer's feed)\n\
+         \x20 best offer: iused-alumio IU-1 at 155.02 EUR incl. VAT, 3 sellable\n\
+         \n\
+         offers (catalog, in EUR):\n\
+         REFURBISHER   SKU    PRICE INCL. VAT  SELLABLE  VERDICT\n\
+         flexit        FLX-1  159.52 EUR       1         outranked: iused-alumio IU-1 is cheaper (155.02 vs 159.52)\n\
+         iused-alumio  IU-1   155.02 EUR       3         best offer\n\
+         \x20 note: flexit FLX-1: the feed's consumer price 100.00 EUR excl. VAT is below the selling price 131.84 EUR excl. VAT\n\
+         \n\
+         channels:\n\
+         CHANNEL             BEST OFFER         PRICE INCL. VAT  STOCK  STATE\n\
+         econocom            iused-alumio IU-1  155.02 EUR       3      active, revision 2, never pushed\n\
+         refurbished-direct  iused-alumio IU-1  155.02 EUR       3      active, revision 2, never pushed\n"
+    );
+    let out = irp.run(&["products", "show", "4006381333931", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["best_offer"]["refurbisher"], "iused-alumio");
+    assert_eq!(shown["offer_list"][0]["verdict"], "outranked");
+    assert_eq!(
+        shown["offer_list"][0]["consumer_price_below_selling_price"],
+        true
+    );
+    assert_eq!(shown["channels"][0]["stored"]["dirty"], true);
+    let out = irp.run(&["products", "show", "1234567890128"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no product with EAN"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A price ten times too high (a digit too many, or a point taken for a thousands
+    // separator): 9.950 is 9,950.00 in nl_NL, and is held.
+    std::fs::write(&flexit, csv("9.950")).unwrap();
+    let out = irp.run(&[
+        "feed",
+        "import",
+        "flexit",
+        "--file",
+        flexit.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&out).contains(
+            "  prices: 1 purchase price change(s) beyond max_price_change_ratio held; see `irp prices held flexit`"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let out = irp.run(&["prices", "held", "--json"]);
+    let held: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(held[0]["sku"], "FLX-1");
+    assert_eq!(held[0]["applied_purchase_price"], "99.50");
+    assert_eq!(held[0]["feed_purchase_price"], "9950.00");
+    let out = irp.run(&["prices", "reject", "flexit", "FLX-1"]);
+    assert_eq!(
+        stdout(&out),
+        "rejected: flexit FLX-1 keeps the purchase price 99.50 EUR until its feed sends another price than 9950.00 EUR\n"
+    );
+    let out = irp.run(&["prices", "reject", "flexit", "FLX-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: flexit: offer \"FLX-1\" has no pending price change to reject; see `irp prices held flexit --all`\n"
+    );
+    let out = irp.run(&["prices", "accept", "flexit", "FLX-1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = irp.run(&["offers", "show", "flexit", "FLX-1", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["price_hold"], Value::Null);
+    // (9950 + 13.18) × 1.17 × 1.21 = 14,104.87.
+    assert_eq!(shown["price"]["incl_vat"], "14104.87");
 }
