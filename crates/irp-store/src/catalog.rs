@@ -186,12 +186,23 @@ struct OfferRow {
     category: Option<String>,
 }
 
+/// The purchase price pricing uses (the last applied one while a change is held, else the
+/// feed's) and, while a change is held, the feed's new one.
+pub(crate) fn priced_purchase(feed_minor: i64, applied_minor: Option<i64>) -> (i64, Option<i64>) {
+    (
+        applied_minor.unwrap_or(feed_minor),
+        applied_minor.map(|_| feed_minor),
+    )
+}
+
 impl OfferRow {
     fn facts(self, pim: Option<&(Option<String>, Option<String>)>) -> OfferFacts {
         let (pim_brand, pim_category) = match pim {
             Some((b, c)) => (b.clone(), c.clone()),
             None => (None, None),
         };
+        let (purchase, held) =
+            priced_purchase(self.price_purchase_minor, self.applied_purchase_minor);
         OfferFacts {
             offer_id: self.id,
             refurbisher_id: self.refurbisher_id,
@@ -200,12 +211,8 @@ impl OfferRow {
             name: self.name,
             active: self.active,
             stock_available: self.stock_available,
-            purchase_minor: self
-                .applied_purchase_minor
-                .unwrap_or(self.price_purchase_minor),
-            held_purchase_minor: self
-                .applied_purchase_minor
-                .map(|_| self.price_purchase_minor),
+            purchase_minor: purchase,
+            held_purchase_minor: held,
             consumer_minor: self.price_consumer_minor,
             currency: self.currency,
             tax_percentage: self
@@ -351,17 +358,6 @@ impl Store {
         Ok(CatalogContext { sellers, channels })
     }
 
-    /// Mark every product of a refurbisher for recomputing (its settings changed).
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn catalog_mark_refurbisher(&self, refurbisher_id: i64) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        let n = mark_refurbisher_dirty(&mut tx, refurbisher_id).await?;
-        tx.commit().await?;
-        Ok(n)
-    }
-
     /// Mark every product for recomputing.
     ///
     /// # Errors
@@ -388,15 +384,7 @@ impl Store {
     /// # Errors
     /// A database error; nothing is written then and the marks stay.
     pub async fn catalog_recompute(&self) -> Result<RecomputeStats> {
-        let ctx = self.catalog_context().await?;
-        self.catalog_recompute_with(&ctx).await
-    }
-
-    /// [`Store::catalog_recompute`] with a context already loaded.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn catalog_recompute_with(&self, ctx: &CatalogContext) -> Result<RecomputeStats> {
+        let ctx = &self.catalog_context().await?;
         let started = std::time::Instant::now();
         let mut stats = RecomputeStats::default();
         let mut tx = self.begin().await?;
@@ -585,20 +573,6 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(n > 0)
-    }
-
-    /// Mark every row of `channel` dirty (a full resync).
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn channel_products_mark_all(&self, channel: &str) -> Result<u64> {
-        const SQL: &str =
-            "UPDATE channel_products SET dirty = TRUE WHERE channel = $1 AND NOT dirty";
-        Ok(with_db!(self.db(), |p| sqlx::query(SQL)
-            .bind(channel)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?)
     }
 
     /// Channels by key.

@@ -252,6 +252,8 @@ impl StoredOffer {
                 .map(str::to_owned)
         };
         let (brand, category) = pim.unwrap_or_default();
+        let (purchase, held) =
+            crate::catalog::priced_purchase(self.price_purchase_minor, self.applied_purchase_minor);
         irp_core::catalog::OfferFacts {
             offer_id: self.id,
             refurbisher_id: self.refurbisher_id,
@@ -260,12 +262,8 @@ impl StoredOffer {
             name: self.name.clone(),
             active: self.active,
             stock_available: self.stock_available,
-            purchase_minor: self
-                .applied_purchase_minor
-                .unwrap_or(self.price_purchase_minor),
-            held_purchase_minor: self
-                .applied_purchase_minor
-                .map(|_| self.price_purchase_minor),
+            purchase_minor: purchase,
+            held_purchase_minor: held,
             consumer_minor: self.price_consumer_minor,
             currency: self.currency.clone(),
             tax_percentage: self

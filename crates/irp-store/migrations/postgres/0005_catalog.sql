@@ -63,11 +63,3 @@ CREATE TABLE channel_products (
 );
 CREATE INDEX channel_products_dirty ON channel_products (channel, ean) WHERE dirty;
 CREATE INDEX channel_products_ean ON channel_products (ean);
-
--- PIM (Ergonode) sync state: the stream cursor persisted between runs.
-CREATE TABLE pim_state (
-    source      TEXT PRIMARY KEY,
-    cursor      TEXT,
-    synced_at TIMESTAMPTZ,
-    products    BIGINT NOT NULL DEFAULT 0
-);
