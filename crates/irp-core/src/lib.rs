@@ -6,6 +6,8 @@
 //! - [`values`]: how feed values are read (prices in a locale, EAN/GTIN);
 //! - [`mapping`]: the order mapping language and the supplier-order context;
 //! - [`money`]: exact amounts and currencies;
+//! - [`pricing`] and [`catalog`]: selling prices, the best offer per product and per channel;
+//! - [`pim`]: product data from Ergonode (GraphQL streams mapped onto product fields);
 //! - [`secret_ref`]: `${env:NAME}` / `${secret:NAME}` references inside document strings.
 
 pub mod catalog;
@@ -14,6 +16,7 @@ pub mod feed;
 pub mod fuzzing;
 pub mod mapping;
 pub mod money;
+pub mod pim;
 pub mod pricing;
 pub mod secret_ref;
 pub mod values;

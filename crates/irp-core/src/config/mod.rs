@@ -18,7 +18,7 @@ use serde_json::Value;
 
 pub use diag::{Diagnostic, Diagnostics, JsonPath, Severity};
 pub use jsonpos::{Position, PositionIndex};
-pub use model::{Channel, Refurbisher};
+pub use model::{Channel, PimConfig, Refurbisher};
 
 /// The outcome of reading one document.
 #[derive(Debug)]
@@ -181,6 +181,51 @@ pub fn parse_channels(text: &str) -> ChannelsDocument {
     ChannelsDocument {
         channels,
         diagnostics: d,
+    }
+}
+
+/// The outcome of reading a PIM document.
+#[derive(Debug)]
+pub struct PimDocument {
+    /// The PIM source, when the document has no errors.
+    pub pim: Option<model::PimConfig>,
+    /// Everything found, with positions.
+    pub diagnostics: Diagnostics,
+}
+
+/// Whether `text` is a PIM document (`{"pim": { … }}`).
+pub fn is_pim_document(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    matches!(serde_json::from_str::<Value>(text), Ok(Value::Object(m)) if m.len() == 1 && m.contains_key("pim"))
+}
+
+/// Parse and validate a PIM document: `{"pim": {"source": "ergonode", "url": …, "api_key": …}}`,
+/// where product data comes from.
+pub fn parse_pim(text: &str) -> PimDocument {
+    let mut d = Diagnostics::new();
+    let Some((value, positions)) = read_json(text, &mut d) else {
+        return PimDocument {
+            pim: None,
+            diagnostics: d,
+        };
+    };
+    let pim = validate::pim(&value, &mut d);
+    locate(&mut d, &positions);
+    PimDocument {
+        pim,
+        diagnostics: d,
+    }
+}
+
+impl model::PimConfig {
+    /// The canonical document with a literal API key replaced by [`REDACTED`] (a
+    /// `${secret:…}` reference is kept: it names the secret, it does not hold it).
+    pub fn redacted(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if !crate::secret_ref::has_references(&self.api_key) {
+            v["api_key"] = Value::String(REDACTED.into());
+        }
+        v
     }
 }
 

@@ -624,3 +624,76 @@ pub struct Channel {
     /// margin to 15 %); the margin never goes below 0. Default: 0.
     pub margin_adjustment: Decimal,
 }
+
+/// Where product data (name, brand, model, category, attributes) comes from (seed 003:
+/// "Ergonode (PIM) → Refurbisher Portal"). Canonical form of a PIM document's `pim` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PimConfig {
+    /// The PIM product: `ergonode` (its GraphQL API).
+    pub source: String,
+    /// The GraphQL endpoint, e.g. `https://acme.ergonode.app/api/graphql/`.
+    pub url: String,
+    /// The API key sent as `X-API-KEY`; best a `${secret:NAME}` reference.
+    pub api_key: String,
+    /// Languages to read translated values in, in order of preference (`nl_NL`, `en_GB`);
+    /// a value in none of them falls back to the first translation Ergonode has.
+    /// Default: `["en_GB"]`.
+    pub languages: Vec<String>,
+    /// Which Ergonode attribute gives each product field.
+    pub fields: PimFields,
+    /// Other attribute codes copied into the product's attributes: `"*"` (every one; the
+    /// default) or a list.
+    pub attributes: PimAttributes,
+    /// Products per GraphQL request. Default: 100 (1–200: Ergonode's limit for `first`).
+    pub page_size: i64,
+    /// Seconds between syncs in `irp serve`; 0: only `irp pim sync`. Default: 900.
+    pub poll_interval_secs: i64,
+    /// Seconds a request may take. Default: 60.
+    pub timeout_secs: i64,
+    /// Whether `serve` syncs. Default: true.
+    pub enabled: bool,
+}
+
+/// Which Ergonode attribute code gives each product field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PimFields {
+    /// The EAN (GTIN). Default: `ean`. A product without one whose SKU is a valid GTIN is keyed
+    /// by its SKU.
+    pub ean: String,
+    /// Default: `name`.
+    pub name: String,
+    /// Default: `brand`.
+    pub brand: Option<String>,
+    /// Default: `model`.
+    pub model: Option<String>,
+    /// An attribute code, or `null` (the default): the product's first category code.
+    pub category: Option<String>,
+}
+
+/// The attribute codes copied into a product's attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PimAttributes {
+    /// Every attribute.
+    All,
+    /// These codes only.
+    Only(Vec<String>),
+}
+
+impl PimAttributes {
+    /// Whether `code` is copied.
+    pub fn includes(&self, code: &str) -> bool {
+        match self {
+            PimAttributes::All => true,
+            PimAttributes::Only(codes) => codes.iter().any(|c| c == code),
+        }
+    }
+}
+
+impl Serialize for PimAttributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PimAttributes::All => s.serialize_str("*"),
+            PimAttributes::Only(codes) => codes.serialize(s),
+        }
+    }
+}
