@@ -154,7 +154,7 @@ async fn oauth_token(
 }
 
 /// A reqwest error's text without the URL in it (the URL may carry a query credential).
-fn without_url(e: &reqwest::Error) -> String {
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     if let Some(u) = e.url() {
         text = text.replace(u.as_str(), &shown_url(u));
@@ -337,11 +337,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500 * 2u64.pow(attempt.saturating_sub(1).min(6))).min(MAX_RETRY_WAIT)
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let secs: u64 = headers
         .get(RETRY_AFTER)?
         .to_str()
@@ -352,7 +352,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_RETRY_WAIT))
 }
 
-async fn excerpt(resp: Response) -> String {
+pub(crate) async fn excerpt(resp: Response) -> String {
     let bytes = resp.bytes().await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
     text.split_whitespace().collect::<Vec<_>>().join(" ")

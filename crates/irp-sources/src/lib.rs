@@ -6,7 +6,12 @@
 //! feeds, timeouts, a size cap, gzip, at most 3 redirects, and retries with backoff on network
 //! errors, 5xx and 429 (honouring `Retry-After`). Credentials never appear in URLs that are
 //! logged or in errors.
+//!
+//! Also the [`ergonode`] client, where product data (the PIM) comes from.
 
+pub mod ergonode;
+#[cfg(feature = "testkit")]
+pub mod fake_ergonode;
 pub mod follow;
 pub mod http;
 pub mod sftp;
