@@ -140,6 +140,8 @@ struct Data {
     /// Deleted SKUs by position in the deleted stream.
     deleted: BTreeMap<u64, String>,
     fail: Vec<u16>,
+    /// Requests still served before `fail` applies.
+    serve_first: u32,
     requests: u32,
     clock: u32,
 }
@@ -234,6 +236,13 @@ impl FakeErgonode {
         self.data.lock().unwrap().fail.extend_from_slice(statuses);
     }
 
+    /// Serve the next `ok` requests, then answer with these statuses (in order).
+    pub fn fail_after(&self, ok: u32, statuses: &[u16]) {
+        let mut d = self.data.lock().unwrap();
+        d.serve_first = ok;
+        d.fail.extend_from_slice(statuses);
+    }
+
     /// Requests received so far (also refused ones).
     pub fn requests(&self) -> u32 {
         self.data.lock().unwrap().requests
@@ -251,7 +260,12 @@ async fn graphql(AxumState(s): AxumState<Served>, headers: HeaderMap, body: Stri
     let injected = {
         let mut d = s.data.lock().unwrap();
         d.requests += 1;
-        (!d.fail.is_empty()).then(|| d.fail.remove(0))
+        if d.serve_first > 0 {
+            d.serve_first -= 1;
+            None
+        } else {
+            (!d.fail.is_empty()).then(|| d.fail.remove(0))
+        }
     };
     if let Some(status) = injected {
         let status = StatusCode::from_u16(status).unwrap();

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalog;
 pub mod feed_write;
 pub mod offers;
+pub mod pim;
 pub mod refurbishers;
 pub mod secrets;
 #[cfg(feature = "testkit")]
