@@ -207,6 +207,7 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
         let mut out = product
             .as_ref()
             .map_or_else(|| json!({ "ean": ean }), |p| product_json(p, &keys));
+        out["attributes"] = Value::Object(store.product_attributes(ean).await?);
         out["offer_list"] = Value::Array(offer_rows(&overview));
         out["channels"] = Value::Array(channels);
         outln!("{}", serde_json::to_string_pretty(&out)?);
@@ -231,6 +232,20 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
                 if let Some(v) = v {
                     outln!("  {label}: {v}");
                 }
+            }
+            let attributes = store.product_attributes(ean).await?;
+            if !attributes.is_empty() {
+                let shown: Vec<String> = attributes
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => format!("{k}={s}"),
+                        other => format!("{k}={other}"),
+                    })
+                    .collect();
+                outln!("  attributes: {}", shown.join(", "));
+            }
+            if let Some(t) = p.pim_synced_at {
+                outln!("  PIM data from {}", t.format("%Y-%m-%d %H:%M:%S UTC"));
             }
             match p.best_offer_id {
                 Some(_) => outln!(

@@ -65,7 +65,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema.
     Migrate,
-    /// Check refurbisher documents without touching the network.
+    /// Check refurbisher, channels and PIM documents without touching the network.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// The refurbisher registry.
@@ -92,6 +92,38 @@ pub enum Command {
     /// The catalog: recompute products.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Product data from the PIM (Ergonode): name, brand, model, category, attributes.
+    #[command(subcommand)]
+    Pim(PimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PimCommand {
+    /// Store the PIM source from a PIM document (`{"pim": {"source": "ergonode", …}}`).
+    Apply {
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The PIM source, where its streams were read up to and how the last sync went.
+    Show {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync product data now, from where the last sync stopped.
+    ///
+    /// Exits 0 when the sync succeeded (also with skipped products), 1 when it failed.
+    Sync {
+        /// Read every product again, from the start of Ergonode's streams.
+        #[arg(long)]
+        full: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,10 +311,12 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "IRP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Seconds between checks for due feeds; 0 disables polling in this instance.
+    /// Seconds between checks for due feeds and a due PIM sync; 0 disables both in this
+    /// instance.
     #[arg(long, env = "IRP_POLL_TICK_SECS", default_value_t = 5)]
     pub poll_tick_secs: u64,
-    /// Refurbisher documents to apply at start (idempotent), e.g. config/refurbishers/*.json.
+    /// Documents to apply at start (idempotent): refurbisher documents, channels documents and
+    /// a PIM document, e.g. config/refurbishers/*.json config/channels.json.
     #[arg(long, value_name = "FILE", num_args = 1.., env = "IRP_APPLY", value_delimiter = ',')]
     pub apply: Vec<PathBuf>,
 }
@@ -290,7 +324,8 @@ pub struct ServeArgs {
 /// `irp config …`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate refurbisher documents and report every problem with file, line and JSON path.
+    /// Validate refurbisher, channels and PIM documents and report every problem with file,
+    /// line and JSON path.
     ///
     /// Exits 0 when there are no errors (warnings are printed), 1 otherwise.
     Check {

@@ -77,6 +77,10 @@ pub async fn migrate(global: &Global) -> Result<ExitCode> {
 struct Loaded {
     file: String,
     doc: Document,
+    /// Channel keys, for a channels document.
+    channels: Vec<String>,
+    /// The PIM source, for a PIM document.
+    pim: Option<config::PimConfig>,
 }
 
 fn load_documents(files: &[PathBuf]) -> Result<Vec<Loaded>> {
@@ -84,10 +88,42 @@ fn load_documents(files: &[PathBuf]) -> Result<Vec<Loaded>> {
     for f in files {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        out.push(Loaded {
-            file: f.display().to_string(),
-            doc: config::parse_document(&text),
-        });
+        // Channels and PIM documents are checked too (they are applied the same way).
+        let positions =
+            || config::PositionIndex::build(text.strip_prefix('\u{feff}').unwrap_or(&text));
+        let loaded = if config::is_channels_document(&text) {
+            let c = config::parse_channels(&text);
+            Loaded {
+                file: f.display().to_string(),
+                channels: c.channels.iter().map(|c| c.key.clone()).collect(),
+                doc: Document {
+                    refurbishers: Vec::new(),
+                    diagnostics: c.diagnostics,
+                    positions: positions(),
+                },
+                pim: None,
+            }
+        } else if config::is_pim_document(&text) {
+            let p = config::parse_pim(&text);
+            Loaded {
+                file: f.display().to_string(),
+                channels: Vec::new(),
+                doc: Document {
+                    refurbishers: Vec::new(),
+                    diagnostics: p.diagnostics,
+                    positions: positions(),
+                },
+                pim: p.pim,
+            }
+        } else {
+            Loaded {
+                file: f.display().to_string(),
+                doc: config::parse_document(&text),
+                channels: Vec::new(),
+                pim: None,
+            }
+        };
+        out.push(loaded);
     }
     // Conflicts between files (the same key or id in two documents).
     let set: Vec<(usize, &Refurbisher)> = out
@@ -145,6 +181,9 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
             let doc = json!({ (r.key.clone()): r.to_canonical_json() });
             found.extend(config::references(&doc));
         }
+        if let Some(p) = &l.pim {
+            found.extend(config::references(&json!({ "pim": p })));
+        }
         for (path, reference) in found {
             let mut diags = config::Diagnostics::new();
             match reference.provider {
@@ -201,6 +240,8 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
                 json!({
                     "file": l.file,
                     "refurbishers": l.doc.refurbishers.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+                    "channels": l.channels,
+                    "pim": l.pim.is_some(),
                     "errors": l.doc.diagnostics.error_count(),
                     "warnings": l.doc.diagnostics.warning_count(),
                     "diagnostics": l.doc.diagnostics.iter().collect::<Vec<_>>(),
@@ -218,10 +259,19 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
         for n in &notes {
             outln!("note: {n}");
         }
+        let channels: usize = loaded.iter().map(|l| l.channels.len()).sum();
+        let pim = loaded.iter().filter(|l| l.pim.is_some()).count();
+        let mut what = vec![plural(refurbishers, "refurbisher")];
+        if channels > 0 {
+            what.push(plural(channels, "channel"));
+        }
+        if pim > 0 {
+            what.push(plural(pim, "PIM source"));
+        }
         outln!(
             "{}, {}: {}, {}",
             plural(loaded.len(), "file"),
-            plural(refurbishers, "refurbisher"),
+            what.join(", "),
             plural(errors, "error"),
             plural(warnings, "warning")
         );

@@ -214,6 +214,7 @@ db_tests!(
     serve_answers_health_metrics_and_home_and_stops_on_sigterm,
     a_feed_file_is_previewed_imported_and_listed,
     products_show_every_offer_ranked_and_held_prices_wait_for_an_operator,
+    pim_apply_sync_show_and_products_carry_the_pim_data,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -811,4 +812,123 @@ async fn products_show_every_offer_ranked_and_held_prices_wait_for_an_operator(d
     assert_eq!(shown["price_hold"], Value::Null);
     // (9950 + 13.18) × 1.17 × 1.21 = 14,104.87.
     assert_eq!(shown["price"]["incl_vat"], "14104.87");
+}
+
+/// Run the binary on a blocking thread, so servers of the test (the fake Ergonode) keep
+/// answering meanwhile.
+async fn run_async(irp: &std::sync::Arc<Irp>, args: &[&str]) -> Output {
+    let irp = irp.clone();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        irp.run(&args)
+    })
+    .await
+    .unwrap()
+}
+
+async fn pim_apply_sync_show_and_products_carry_the_pim_data(db: TestDb) {
+    use irp_sources::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
+    let fake = FakeErgonode::start("ergo-7f3a9c").await;
+    fake.put(FakeProduct::simple(
+        "IPH13-128",
+        &["smartphones"],
+        vec![
+            FakeValue::local(
+                "name",
+                &[("en_GB", "iPhone 13"), ("nl_NL", "iPhone 13 128 GB zwart")],
+            ),
+            FakeValue::text("ean", "0194252707227"),
+            FakeValue::Select {
+                code: "brand".into(),
+                option: "apple".into(),
+                names: vec![("en_GB".into(), "Apple".into())],
+            },
+            FakeValue::Number {
+                code: "storage_gb".into(),
+                value: 128.0,
+            },
+        ],
+    ));
+    fake.put(FakeProduct::simple("CASE-01", &["accessories"], vec![]));
+    let irp = std::sync::Arc::new(Irp::new(&db.url));
+    let out = irp.run(&["pim", "sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: no PIM source is configured: apply a PIM document with `irp pim apply -f config/pim.json`\n"
+    );
+    let out = irp.run_with_stdin(&["secret", "set", "pim.api_key"], "ergo-7f3a9c\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("pim.json");
+    std::fs::write(
+        &doc,
+        std::fs::read_to_string(root().join("config/pim.json"))
+            .unwrap()
+            .replace("https://refurbished.ergonode.app/api/graphql/", &fake.url),
+    )
+    .unwrap();
+    let doc = doc.to_str().unwrap();
+    let out = irp.run(&["pim", "apply", "-f", doc]);
+    assert_eq!(
+        stdout(&out),
+        "created pim source ergonode\nsync now with `irp pim sync`; `irp serve` syncs on its schedule\n"
+    );
+    let out = irp.run(&["pim", "apply", "-f", doc]);
+    assert_eq!(stdout(&out), "unchanged pim source ergonode\n");
+
+    let out = run_async(&irp, &["pim", "sync"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("PIM sync partial: 2 read (1 created, 0 updated, 0 unchanged), 1 skipped; 0 deleted in Ergonode; 0 cleared; 2 pages, 2 requests, "),
+        "{text}"
+    );
+    assert!(
+        text.contains("    CASE-01: no EAN: the product has no `ean` attribute value and its SKU is not a GTIN\n"),
+        "{text}"
+    );
+
+    let out = irp.run(&["products", "show", "0194252707227"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("0194252707227  iPhone 13 128 GB zwart (name from the PIM)\n  brand: Apple\n  category: smartphones\n  attributes: storage_gb=128\n  PIM data from "),
+        "{text}"
+    );
+
+    let out = irp.run(&["pim", "show"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "ergonode at {}\n  api_key: ${{secret:pim.api_key}}\n",
+            fake.url
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  fields: ean=ean name=name brand=brand model=model category=(first category)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("(partial)"), "{text}");
+
+    // A wrong key: exit 1, said plainly, the key never printed.
+    let out = irp.run_with_stdin(&["secret", "set", "pim.api_key"], "wrong-4d2e\n");
+    assert!(out.status.success());
+    let out = run_async(&irp, &["pim", "sync", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(
+        report["error"],
+        "Ergonode refused the API key (HTTP 401): check `api_key` (System Settings → API keys in Ergonode)"
+    );
+    let out = irp.run(&["pim", "show", "--json"]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains("wrong-4d2e") && !all.contains("ergo-7f3a9c"),
+        "{all}"
+    );
 }

@@ -144,14 +144,18 @@ async fn shutdown_signal() {
 pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitCode> {
     let store = crate::commands::open_store(global).await?;
     tracing::info!(database = %store.url(), "Database ready");
-    // Refurbisher documents first, then channels documents (which name refurbishers).
+    // Refurbisher documents first, then channels documents (which name refurbishers), then
+    // the PIM document.
     let mut channel_files = Vec::new();
     let mut refurbisher_files = Vec::new();
+    let mut pim_files = Vec::new();
     for f in &args.apply {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         if irp_core::config::is_channels_document(&text) {
             channel_files.push(f.clone());
+        } else if irp_core::config::is_pim_document(&text) {
+            pim_files.push(f.clone());
         } else {
             refurbisher_files.push(f.clone());
         }
@@ -180,6 +184,20 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             tracing::info!(channel = %o.key, action = o.action, "Applied channel");
         }
     }
+    if pim_files.len() > 1 {
+        anyhow::bail!(
+            "--apply names {} PIM documents; an installation has one PIM source",
+            pim_files.len()
+        );
+    }
+    for f in &pim_files {
+        let Some(action) = crate::pim_cmd::apply_pim(&store, f, "serve").await? else {
+            anyhow::bail!(
+                "the PIM document given with --apply has errors; fix it or start without it"
+            );
+        };
+        tracing::info!(action, "Applied PIM source");
+    }
     // Products a previous process marked but did not recompute (it stopped in between).
     store
         .catalog_recompute()
@@ -196,6 +214,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "IRP portal listening on http://{addr}/");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pim_stop = stop_rx.clone();
     let poller = (args.poll_tick_secs > 0).then(|| {
         let owner = format!(
             "{}:{}:{:x}",
@@ -209,16 +228,32 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             )
         );
         let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
-        tokio::spawn(irp_pipeline::poller::run(
+        let tick = std::time::Duration::from_secs(args.poll_tick_secs);
+        // The PIM sync checks its schedule every tick too (it runs when its interval passed).
+        let pim = tokio::spawn(irp_pipeline::pim::run(
+            store.clone(),
+            owner.clone(),
+            secret_key.clone(),
+            tick,
+            pim_stop,
+        ));
+        let feeds = tokio::spawn(irp_pipeline::poller::run(
             store.clone(),
             owner,
             secret_key,
-            std::time::Duration::from_secs(args.poll_tick_secs),
+            tick,
             stop_rx,
-        ))
+        ));
+        async move {
+            let _ = feeds.await;
+            let _ = pim.await;
+        }
     });
+    let poller = poller.map(tokio::spawn);
     if poller.is_none() {
-        tracing::info!("Feed polling is off in this instance (IRP_POLL_TICK_SECS=0)");
+        tracing::info!(
+            "Feed polling and the PIM sync are off in this instance (IRP_POLL_TICK_SECS=0)"
+        );
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -231,7 +266,9 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             .await
             .is_err()
         {
-            tracing::warn!("The feed poller did not stop within 30 s; its claim will expire");
+            tracing::warn!(
+                "The feed poller or the PIM sync did not stop within 30 s; its claim will expire"
+            );
         }
     }
     store.close().await;
