@@ -7,7 +7,7 @@
 
 use irp_core::config::{parse_document, parse_pim};
 use irp_pipeline::import::import_file;
-use irp_pipeline::pim::sync;
+use irp_pipeline::pim::{sync, sync_if_due};
 use irp_sources::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
 use irp_store::db_tests;
 use irp_store::secrets::SecretKey;
@@ -63,6 +63,7 @@ db_tests!(
     a_sync_imports_products_continues_from_its_cursor_and_clears_deleted_ones,
     a_failed_sync_keeps_the_pages_it_stored_and_the_next_one_continues,
     a_brand_from_the_pim_reprices_offers_through_a_margin_rule,
+    serve_syncs_when_due_and_one_instance_at_a_time,
 );
 
 async fn a_sync_imports_products_continues_from_its_cursor_and_clears_deleted_ones(db: TestDb) {
@@ -297,4 +298,63 @@ async fn a_brand_from_the_pim_reprices_offers_through_a_margin_rule(db: TestDb) 
     fake.put(phone("IPH13", E13, "iPhone 13 (2021)", "Apple"));
     let r = sync(&db.store, Some(&key), false).await.unwrap();
     assert_eq!((r.updated, r.catalog.is_none()), (1, true), "{r:?}");
+}
+
+async fn serve_syncs_when_due_and_one_instance_at_a_time(db: TestDb) {
+    let (fake, key) = setup(&db, 100).await;
+    fake.put(phone("IPH13", E13, "iPhone 13", "Apple"));
+    // Never synced: due. Another instance holding the claim keeps this one out.
+    let now = irp_store::now();
+    assert!(
+        db.store
+            .pim_claim("other", now, now + chrono::TimeDelta::minutes(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        sync_if_due(&db.store, "me", Some(&key))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    db.store.pim_release("other").await.unwrap();
+    let r = sync_if_due(&db.store, "me", Some(&key))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.created, 1);
+    // Synced: not due again before poll_interval_secs (900 s) passed.
+    assert!(
+        sync_if_due(&db.store, "me", Some(&key))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let next = db
+        .store
+        .pim_get()
+        .await
+        .unwrap()
+        .unwrap()
+        .next_sync_at
+        .unwrap();
+    let secs = (next - irp_store::now()).num_seconds();
+    assert!((890..=900).contains(&secs), "{secs}");
+
+    // poll_interval_secs 0: serve never syncs; `irp pim sync` still can.
+    let doc = parse_pim(&format!(
+        r#"{{"pim": {{"url": "{}", "api_key": "${{secret:pim.api_key}}", "poll_interval_secs": 0}}}}"#,
+        fake.url
+    ));
+    db.store.pim_apply(&doc.pim.unwrap(), "test").await.unwrap();
+    assert!(
+        sync_if_due(&db.store, "me", Some(&key))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        sync(&db.store, Some(&key), false).await.unwrap().status,
+        "ok"
+    );
 }
