@@ -8,7 +8,8 @@
 //! cargo run --release -p irp-pipeline --example catalog_bench -- 1000000
 //! ```
 //! (PostgreSQL from IRP_TEST_PG_URL or 127.0.0.1:5432, as the tests; IRP_BENCH_ONLY=sqlite or
-//! postgres runs one backend.)
+//! postgres runs one backend; IRP_BENCH_LOG=1 logs each step; IRP_BENCH_KEEP=1 keeps the
+//! database after the 1 % rounds, skipping the reference, to look at query plans.)
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark program
 
@@ -145,6 +146,13 @@ async fn bench(backend: Backend, offers: u64) {
             c.products_changed,
             c.channel_rows_changed
         );
+    }
+
+    if std::env::var_os("IRP_BENCH_KEEP").is_some() {
+        // Keep the database for a look at the query plans.
+        println!("kept: {}", db.url);
+        std::mem::forget(db);
+        return;
     }
 
     // Reference: the whole catalog.
