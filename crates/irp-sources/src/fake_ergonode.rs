@@ -306,28 +306,9 @@ async fn graphql(AxumState(s): AxumState<Served>, headers: HeaderMap, body: Stri
         .into_response()
 }
 
+/// base64 of "arrayconnection:<n>", as Ergonode's cursors look.
 fn cursor(n: u64) -> String {
-    use std::fmt::Write as _;
-    // base64 of "arrayconnection:<n>", as Ergonode's cursors look.
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = format!("arrayconnection:{n}").into_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].iter().enumerate() {
-            let _ = if i <= chunk.len() {
-                write!(out, "{}", char::from(T[((v >> shift) & 63) as usize]))
-            } else {
-                write!(out, "=")
-            };
-        }
-    }
-    out
+    crate::http::base64_encode(format!("arrayconnection:{n}").as_bytes())
 }
 
 fn decode_cursor(c: &str, latest: u64) -> async_graphql::Result<u64> {
@@ -336,15 +317,21 @@ fn decode_cursor(c: &str, latest: u64) -> async_graphql::Result<u64> {
         .ok_or_else(|| async_graphql::Error::new(format!("Invalid cursor \"{c}\"")))
 }
 
+/// The items after the cursor `after` (from the start without), at most `first`, and whether
+/// more follow. `cap`: the largest `first` allowed.
 fn window<T: Clone>(
     items: &BTreeMap<u64, T>,
     first: i32,
     after: Option<&str>,
     latest: u64,
+    cap: Option<i32>,
 ) -> async_graphql::Result<(Vec<(u64, T)>, bool)> {
-    if !(0..=MAX_FIRST).contains(&first) {
+    if first < 0 {
+        return Err(async_graphql::Error::new("\"first\" must not be negative"));
+    }
+    if let Some(cap) = cap.filter(|c| first > *c) {
         return Err(async_graphql::Error::new(format!(
-            "The limit for \"first\" is {MAX_FIRST}, got {first}"
+            "The limit for \"first\" is {cap}, got {first}"
         )));
     }
     let from = match after {
@@ -389,7 +376,7 @@ impl Query {
         after: Option<String>,
     ) -> async_graphql::Result<Option<ProductConnection>> {
         let d = ctx.data::<Arc<Mutex<Data>>>()?.lock().unwrap();
-        let (page, has_next) = window(&d.stream, first, after.as_deref(), d.seq)?;
+        let (page, has_next) = window(&d.stream, first, after.as_deref(), d.seq, Some(MAX_FIRST))?;
         Ok(Some(ProductConnection {
             total_count: Some(i32::try_from(d.stream.len()).unwrap()),
             page_info: Some(page_info(&page, has_next, after.is_some())),
@@ -412,7 +399,7 @@ impl Query {
         after: Option<String>,
     ) -> async_graphql::Result<Option<ProductDeletedConnection>> {
         let d = ctx.data::<Arc<Mutex<Data>>>()?.lock().unwrap();
-        let (page, has_next) = window(&d.deleted, first, after.as_deref(), d.seq)?;
+        let (page, has_next) = window(&d.deleted, first, after.as_deref(), d.seq, Some(MAX_FIRST))?;
         Ok(Some(ProductDeletedConnection {
             total_count: Some(i32::try_from(d.deleted.len()).unwrap()),
             page_info: Some(page_info(&page, has_next, after.is_some())),
@@ -542,33 +529,14 @@ struct AttributeValueEdge {
     node: AttributeValue,
 }
 
-fn nested<T>(
+fn nested<T: Clone>(
     all: Vec<T>,
     first: i32,
     after: Option<&str>,
-) -> async_graphql::Result<(Vec<(u64, T)>, bool)>
-where
-    T: Clone,
-{
-    let map: BTreeMap<u64, T> = all
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (i as u64, v))
-        .collect();
+) -> async_graphql::Result<(Vec<(u64, T)>, bool)> {
+    let map: BTreeMap<u64, T> = (0u64..).zip(all).collect();
     let latest = map.len() as u64;
-    if first < 0 {
-        return Err(async_graphql::Error::new("\"first\" must not be negative"));
-    }
-    let from = match after {
-        Some(c) => decode_cursor(c, latest)? + 1,
-        None => 0,
-    };
-    let mut rest = map.range(from..).map(|(k, v)| (*k, v.clone()));
-    let page: Vec<(u64, T)> = rest
-        .by_ref()
-        .take(usize::try_from(first).unwrap())
-        .collect();
-    Ok((page, rest.next().is_some()))
+    window(&map, first, after, latest, None)
 }
 
 fn categories(
@@ -623,74 +591,51 @@ fn attributes(
     })
 }
 
-#[Object]
-impl SimpleProduct {
-    async fn sku(&self) -> String {
-        self.0.sku.clone()
-    }
-    async fn created_at(&self) -> String {
-        self.0.created_at.clone()
-    }
-    async fn edited_at(&self) -> Option<String> {
-        self.0.edited_at.clone()
-    }
-    async fn template(&self) -> Template {
-        Template {
-            code: "phone".into(),
+/// The fields every Ergonode product type has (the `Product` interface), plus `$extra`.
+macro_rules! product_type {
+    ($name:ident { $($extra:tt)* }) => {
+        #[Object]
+        impl $name {
+            async fn sku(&self) -> String {
+                self.0.sku.clone()
+            }
+            async fn created_at(&self) -> String {
+                self.0.created_at.clone()
+            }
+            async fn edited_at(&self) -> Option<String> {
+                self.0.edited_at.clone()
+            }
+            async fn template(&self) -> Template {
+                Template {
+                    code: "phone".into(),
+                }
+            }
+            async fn category_list(
+                &self,
+                #[graphql(default = 50)] first: i32,
+                after: Option<String>,
+            ) -> async_graphql::Result<CategoryConnection> {
+                categories(&self.0, first, after)
+            }
+            async fn attribute_list(
+                &self,
+                #[graphql(default = 50)] first: i32,
+                after: Option<String>,
+                codes: Option<Vec<String>>,
+            ) -> async_graphql::Result<AttributeValueConnection> {
+                attributes(&self.0, first, after, codes)
+            }
+            $($extra)*
         }
-    }
+    };
+}
+
+product_type!(SimpleProduct {
     async fn is_variant(&self) -> bool {
         false
     }
-    async fn category_list(
-        &self,
-        #[graphql(default = 50)] first: i32,
-        after: Option<String>,
-    ) -> async_graphql::Result<CategoryConnection> {
-        categories(&self.0, first, after)
-    }
-    async fn attribute_list(
-        &self,
-        #[graphql(default = 50)] first: i32,
-        after: Option<String>,
-        codes: Option<Vec<String>>,
-    ) -> async_graphql::Result<AttributeValueConnection> {
-        attributes(&self.0, first, after, codes)
-    }
-}
-
-#[Object]
-impl VariableProduct {
-    async fn sku(&self) -> String {
-        self.0.sku.clone()
-    }
-    async fn created_at(&self) -> String {
-        self.0.created_at.clone()
-    }
-    async fn edited_at(&self) -> Option<String> {
-        self.0.edited_at.clone()
-    }
-    async fn template(&self) -> Template {
-        Template {
-            code: "phone".into(),
-        }
-    }
-    async fn category_list(
-        &self,
-        #[graphql(default = 50)] first: i32,
-        after: Option<String>,
-    ) -> async_graphql::Result<CategoryConnection> {
-        categories(&self.0, first, after)
-    }
-    async fn attribute_list(
-        &self,
-        #[graphql(default = 50)] first: i32,
-        after: Option<String>,
-        codes: Option<Vec<String>>,
-    ) -> async_graphql::Result<AttributeValueConnection> {
-        attributes(&self.0, first, after, codes)
-    }
-}
+});
+product_type!(VariableProduct {});
 
 /// Attribute scope.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
