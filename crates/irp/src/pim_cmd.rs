@@ -71,7 +71,9 @@ pub fn print_report(r: &PimReport) {
     );
     if let Some(e) = &r.error {
         outln!("  error: {e}");
-        outln!("  the pages stored before it are kept; the next sync continues after them");
+        if r.pages > 0 {
+            outln!("  the pages stored before it are kept; the next sync continues after them");
+        }
     }
     if !r.skipped_examples.is_empty() {
         outln!(
