@@ -426,10 +426,6 @@ impl Store {
                     .fetch_all(&mut **t)
                     .await?;
                     eans.sort_unstable();
-                    // The planner needs the step's size to pick index lookups.
-                    sqlx::query("ANALYZE catalog_step")
-                        .execute(&mut **t)
-                        .await?;
                     eans
                 }
                 Tx::Sqlite(t) => {
