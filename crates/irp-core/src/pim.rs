@@ -13,9 +13,9 @@ use crate::config::model::PimConfig;
 use crate::values::gtin::parse_gtin;
 
 /// Attribute values read per product in one request (Ergonode's products have tens).
-pub const ATTRIBUTES_PER_PRODUCT: u32 = 1000;
+const ATTRIBUTES_PER_PRODUCT: u32 = 1000;
 /// Category codes read per product.
-pub const CATEGORIES_PER_PRODUCT: u32 = 50;
+const CATEGORIES_PER_PRODUCT: u32 = 50;
 
 /// Which stream a request reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ impl Stream {
 
 /// The GraphQL document for one page of `stream`; variables `first` (Int!) and `after`
 /// (String, null for the start).
-pub fn stream_query(stream: Stream) -> String {
+fn stream_query(stream: Stream) -> String {
     match stream {
         Stream::Products => format!(
             "query IrpProductStream($first: Int!, $after: String) {{ productStream(first: $first, after: $after) {{ \
@@ -241,10 +241,7 @@ pub fn map_product(node: &Value, cfg: &PimConfig) -> Result<PimProduct, Skipped>
     };
     let ean = match values.get(cfg.fields.ean.as_str()) {
         Some(v) => {
-            let raw = match v {
-                Value::Number(n) => n.to_string(),
-                other => as_text(other).unwrap_or_default(),
-            };
+            let raw = as_text(v).unwrap_or_default();
             parse_gtin(&raw).map_err(|e| {
                 skip(format!(
                     "attribute `{}` holds {} which is not an EAN: {e}",
@@ -304,6 +301,11 @@ pub fn map_product(node: &Value, cfg: &PimConfig) -> Result<PimProduct, Skipped>
 /// code order.
 fn attribute_values(node: &Value, languages: &[String]) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
+    if node.pointer("/attributeList/pageInfo/hasNextPage") == Some(&Value::Bool(true)) {
+        return Err(format!(
+            "the product has more than {ATTRIBUTES_PER_PRODUCT} attribute values; IRP reads {ATTRIBUTES_PER_PRODUCT} per product"
+        ));
+    }
     let edges = match node.pointer("/attributeList/edges") {
         None | Some(Value::Null) => return Ok(out),
         Some(Value::Array(a)) => a,
@@ -500,6 +502,19 @@ mod tests {
         );
         let e = map_product(&json!({"__typename": "SimpleProduct"}), &cfg("")).unwrap_err();
         assert_eq!(e.sku, None);
+    }
+
+    #[test]
+    fn a_product_with_more_attributes_than_read_is_reported_not_cut_short() {
+        let mut n = node();
+        n["attributeList"]["pageInfo"]["hasNextPage"] = json!(true);
+        let e = map_product(&n, &cfg("")).unwrap_err();
+        assert_eq!(e.sku.as_deref(), Some("IPH13-128-BLK"));
+        assert!(
+            e.reason.contains("more than 1000 attribute values"),
+            "{}",
+            e.reason
+        );
     }
 
     #[test]

@@ -153,8 +153,8 @@ impl Breakdown {
     }
 }
 
-/// The three amounts of a price: cost, excl. VAT (exact), incl. VAT (rounded to the minor unit,
-/// then by the rule). The arithmetic of [`price`], without the explanation.
+/// The four amounts of a price: cost, excl. VAT (exact), incl. VAT rounded half-up to the minor
+/// unit, and that after the rounding rule. The arithmetic of [`price`], without the explanation.
 pub fn amounts(
     purchase: Decimal,
     home_copy_tax: Decimal,
@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn half_cents_round_up_and_rules_round_to_the_next_price_point() {
-        // 10 × 1.05 = 10.5 excl; × 1.0 VAT… build an exact half cent: 0.125 → 0.13.
+        // An exact half cent (0 margin, 0 VAT): 0.125 → 0.13.
         let mut i = input("0.125", "0", "0", "0", "0");
         assert_eq!(price(&i).incl_vat, d("0.13"));
         i = input("10.20", "0", "0", "0", "0");

@@ -211,7 +211,7 @@ fn a_broken_document_reports_every_error_with_its_path() {
     broken.json:31:22: error: acme.order.response_object.asserts.status: in "in:2001": `2001` in `in:2001` is not an HTTP status (100-599)
     broken.json:31:43: error: acme.order.response_object.asserts.OrderNumber: in "present|filed": unknown rule `filed`, expected one of in, not_in, present, filled, required, numeric, integer, string, boolean; did you mean `filled`?
     broken.json:32:21: error: acme.order.response_object.fields.externalOrderRef: unknown supplier-order field `externalOrderRef`, expected one of externalOrderReference
-    broken.json:36:3: error: ["Bad Key"]: invalid connector key "Bad Key": use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters
+    broken.json:36:3: error: ["Bad Key"]: invalid connector key "Bad Key": use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters, not `channels` or `pim`
     broken.json:36:3: warning: ["Bad Key"].default_margin: `default_margin` is not set, so it is 0 %: offers would sell at cost
         help: set the markup on cost in percent, e.g. "default_margin": 17
     "#);
@@ -353,4 +353,40 @@ fn pricing_keys_are_read_checked_and_kept() {
     x.json:2:101: error: x.margin_rules[1].margin: must be between 0 and 1000 (percent), got -1
     x.json:2:117: error: x.margin_rules[2]: a margin rule needs its `margin` in percent
     "#);
+}
+
+#[test]
+fn a_price_ratio_is_a_fraction_price_points_need_cents_and_document_keys_are_reserved() {
+    let bad = r#"{ "x": { "currency": "JPY", "price_rounding": ".99", "max_price_change_ratio": "50%" },
+        "pim": { "name": "PIM as a refurbisher" } }"#;
+    let text = report("x.json", &parse_document(bad));
+    assert!(
+        text.contains(
+            "x.price_rounding: price_rounding \".99\" needs a currency with cents; JPY has 0 decimals"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "x.max_price_change_ratio: expected a fraction from 0.000001 to 100, like 0.5"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("invalid connector key \"pim\""), "{text}");
+    let ok = parse_document(r#"{ "x": { "max_price_change_ratio": "0.25" } }"#);
+    assert!(ok.is_ok(), "{}", report("x.json", &ok));
+    assert_eq!(
+        ok.refurbishers[0].max_price_change_ratio.to_string(),
+        "0.25"
+    );
+}
+
+#[test]
+fn a_literal_pim_api_key_never_shows_in_debug_output() {
+    let doc = config::parse_pim(
+        r#"{"pim": {"url": "https://acme.ergonode.app/api/graphql/", "api_key": "k-8c1d0e"}}"#,
+    );
+    let shown = format!("{doc:?}");
+    assert!(!shown.contains("k-8c1d0e"), "{shown}");
+    assert!(shown.contains("api_key: \"********\""), "{shown}");
 }

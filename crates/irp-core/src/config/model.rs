@@ -627,7 +627,8 @@ pub struct Channel {
 
 /// Where product data (name, brand, model, category, attributes) comes from (seed 003:
 /// "Ergonode (PIM) → Refurbisher Portal"). Canonical form of a PIM document's `pim` object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `Debug` hides a literal `api_key`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct PimConfig {
     /// The PIM product: `ergonode` (its GraphQL API).
     pub source: String,
@@ -695,5 +696,27 @@ impl Serialize for PimAttributes {
             PimAttributes::All => s.serialize_str("*"),
             PimAttributes::Only(codes) => codes.serialize(s),
         }
+    }
+}
+
+impl std::fmt::Debug for PimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if crate::secret_ref::has_references(&self.api_key) {
+            self.api_key.as_str()
+        } else {
+            super::REDACTED
+        };
+        f.debug_struct("PimConfig")
+            .field("source", &self.source)
+            .field("url", &self.url)
+            .field("api_key", &key)
+            .field("languages", &self.languages)
+            .field("fields", &self.fields)
+            .field("attributes", &self.attributes)
+            .field("page_size", &self.page_size)
+            .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("enabled", &self.enabled)
+            .finish()
     }
 }

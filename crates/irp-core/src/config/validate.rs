@@ -118,11 +118,15 @@ pub const CREDENTIAL_KEYS: &[&str] = &[
     "value",
 ];
 
+/// Keys that name a kind of document at the top level, so no refurbisher may use them.
+pub const RESERVED_KEYS: &[&str] = &["channels", "pim"];
+
 /// Whether a connector key is acceptable: lower-case letters, digits, `-` and `_`, starting
-/// with a letter or digit, at most 64 characters.
+/// with a letter or digit, at most 64 characters, and none of [`RESERVED_KEYS`].
 pub fn valid_connector_key(key: &str) -> bool {
     let mut chars = key.chars();
-    key.len() <= 64
+    !RESERVED_KEYS.contains(&key)
+        && key.len() <= 64
         && chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -271,7 +275,7 @@ pub(crate) fn refurbisher(
         d.error(
             path,
             format!(
-                "invalid connector key {}: use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters",
+                "invalid connector key {}: use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters, not `channels` or `pim`",
                 Value::String(key.to_owned())
             ),
         );
@@ -318,21 +322,34 @@ pub(crate) fn refurbisher(
             "none".to_owned()
         }
     };
+    if matches!(price_rounding.as_str(), ".99" | ".95") && money::minor_digits(&currency) != 2 {
+        d.error(
+            &o.at("price_rounding"),
+            format!(
+                "price_rounding \"{price_rounding}\" needs a currency with cents; {currency} has {} decimals",
+                money::minor_digits(&currency)
+            ),
+        )
+        .help("use \"whole\" or \"none\"");
+    }
     let max_price_change_ratio = match o.get("max_price_change_ratio") {
         None => Decimal::new(DEFAULT_MAX_PRICE_CHANGE_RATIO_TENTHS, 1),
-        Some(v) => match percent_number(v) {
-            Some(r) if r > Decimal::ZERO && r <= Decimal::ONE_HUNDRED => r.normalize(),
-            _ => {
-                d.error(
+        // A fraction, not a percentage: "50%" would read as 50 (a move by 5,000 %).
+        Some(v) => {
+            match percent_number(v).filter(|_| !matches!(v, Value::String(t) if t.contains('%'))) {
+                Some(r) if r >= Decimal::new(1, 6) && r <= Decimal::ONE_HUNDRED => r.normalize(),
+                _ => {
+                    d.error(
                     &o.at("max_price_change_ratio"),
                     format!(
-                        "expected a fraction above 0 and at most 100, like 0.5 (a purchase price may move by half), got {}",
+                        "expected a fraction from 0.000001 to 100, like 0.5 (a purchase price may move by half; not \"50%\"), got {}",
                         describe(v)
                     ),
                 );
-                Decimal::new(DEFAULT_MAX_PRICE_CHANGE_RATIO_TENTHS, 1)
+                    Decimal::new(DEFAULT_MAX_PRICE_CHANGE_RATIO_TENTHS, 1)
+                }
             }
-        },
+        }
     };
     let stock_threshold = o.int(d, "stock_threshold", 0, 1_000_000).unwrap_or(0);
     let approved_refurbished = o.bool(d, "approved_refurbished").unwrap_or(false);
@@ -461,7 +478,7 @@ pub(crate) fn channels(v: &Value, d: &mut Diagnostics) -> Vec<Channel> {
             d.error(
                 &path,
                 format!(
-                    "invalid channel key {}: use lower-case letters, digits, `-` and `_` (like `refurbished-direct`), at most 64 characters",
+                    "invalid channel key {}: use lower-case letters, digits, `-` and `_` (like `refurbished-direct`), at most 64 characters, not `channels` or `pim`",
                     Value::String(key.clone())
                 ),
             );
