@@ -19,6 +19,7 @@ use irp_core::money;
 use serde_json::{Value, json};
 use sqlx::Arguments as _;
 
+use crate::feed_write::sqlite_values;
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
 /// The currency the catalog overview compares offers in (channels use their own).
@@ -269,18 +270,6 @@ fn offer_columns(backend_pg: bool, with_brand: bool) -> String {
     )
 }
 
-/// `?, ?, …` for SQLite, `n` of them.
-fn marks(n: usize) -> String {
-    let mut s = String::with_capacity(n * 2);
-    for i in 0..n {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push('?');
-    }
-    s
-}
-
 /// Mark `eans` dirty (in the caller's transaction).
 ///
 /// # Errors
@@ -384,10 +373,19 @@ impl Store {
     /// # Errors
     /// A database error; nothing is written then and the marks stay.
     pub async fn catalog_recompute(&self) -> Result<RecomputeStats> {
-        let ctx = &self.catalog_context().await?;
-        let started = std::time::Instant::now();
         let mut stats = RecomputeStats::default();
+        const ANY: &str = "SELECT EXISTS (SELECT 1 FROM catalog_dirty)";
+        let (any,): (bool,) = with_db!(self.db(), |p| sqlx::query_as(ANY).fetch_one(p).await)?;
+        if !any {
+            return Ok(stats);
+        }
+        let started = std::time::Instant::now();
         let mut tx = self.begin().await?;
+        lock_settings(&mut tx).await?;
+        // The settings, read once this transaction keeps them from changing under it (SQLite:
+        // its write lock; PostgreSQL: the settings lock refurbisher and channel changes take
+        // too). A change that commits later waits, and recomputes its own marks after.
+        let ctx = &self.catalog_context().await?;
         if let Tx::Postgres(t) = &mut tx {
             // Each step is a few index lookups; PostgreSQL's JIT, triggered by the estimates of
             // tables not analysed yet, would spend far longer compiling them than running them.
@@ -460,6 +458,14 @@ impl Store {
             );
         }
         Ok(stats)
+    }
+
+    /// The recompute right after a change was committed with its marks: a failure is logged,
+    /// not returned (the change is applied; its marks stay for the next recompute).
+    pub(crate) async fn recompute_after_commit(&self) {
+        if let Err(e) = self.catalog_recompute().await {
+            tracing::error!(error = %e, "Recomputing the catalog failed; the marked products wait for the next recompute");
+        }
     }
 
     /// A product.
@@ -648,6 +654,7 @@ impl Store {
             }
         }
         let mut tx = self.begin().await?;
+        lock_settings(&mut tx).await?;
         let at = now();
         let mut out = Vec::new();
         let mut changed = false;
@@ -712,10 +719,23 @@ impl Store {
         }
         tx.commit().await?;
         if changed {
-            self.catalog_recompute().await?;
+            self.recompute_after_commit().await;
         }
         Ok(out)
     }
+}
+
+/// PostgreSQL: the transaction-scoped advisory lock that orders catalog recomputes and changes
+/// of what pricing reads (refurbishers, channels), so a recompute never prices marks of a
+/// change with the settings from before it. SQLite's write lock does this by itself.
+pub(crate) async fn lock_settings(tx: &mut Tx) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        // 0x49525043 = "IRPC".
+        sqlx::query("SELECT pg_advisory_xact_lock(1230131267)")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A channel's canonical document (without its key).
@@ -1085,20 +1105,25 @@ async fn sqlite_write_products(
     at: DateTime<Utc>,
 ) -> Result<()> {
     for chunk in rows.chunks(SQLITE_ROWS) {
-        let one = format!("({},?,?)", marks(7));
-        let values = vec![one; chunk.len()].join(",");
-        let sql = format!("INSERT INTO products ({PRODUCT_COLUMNS}) VALUES {values} {PRODUCT_SET}");
+        let sql = format!(
+            "{} {PRODUCT_SET}",
+            sqlite_values(
+                &format!("INSERT INTO products ({PRODUCT_COLUMNS})"),
+                chunk.len(),
+                9
+            )
+        );
         let mut args = sqlx::sqlite::SqliteArguments::default();
         for (ean, v) in chunk {
-            let _ = args.add(ean.clone());
-            let _ = args.add(v.feed_name.clone());
-            let _ = args.add(v.best_offer_id);
-            let _ = args.add(v.price_incl_minor);
-            let _ = args.add(v.currency.clone());
-            let _ = args.add(v.sellable);
-            let _ = args.add(v.offers_count);
-            let _ = args.add(at);
-            let _ = args.add(at);
+            args.add(ean.clone()).map_err(sqlx::Error::Encode)?;
+            args.add(v.feed_name.clone()).map_err(sqlx::Error::Encode)?;
+            args.add(v.best_offer_id).map_err(sqlx::Error::Encode)?;
+            args.add(v.price_incl_minor).map_err(sqlx::Error::Encode)?;
+            args.add(v.currency.clone()).map_err(sqlx::Error::Encode)?;
+            args.add(v.sellable).map_err(sqlx::Error::Encode)?;
+            args.add(v.offers_count).map_err(sqlx::Error::Encode)?;
+            args.add(at).map_err(sqlx::Error::Encode)?;
+            args.add(at).map_err(sqlx::Error::Encode)?;
         }
         sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
             .execute(&mut **t)
@@ -1113,24 +1138,28 @@ async fn sqlite_write_channel_rows(
     at: DateTime<Utc>,
 ) -> Result<()> {
     for chunk in rows.chunks(SQLITE_ROWS) {
-        let one = format!("({})", marks(11));
-        let values = vec![one; chunk.len()].join(",");
         let sql = format!(
-            "INSERT INTO channel_products ({CHANNEL_COLUMNS}) VALUES {values} {CHANNEL_SET}"
+            "{} {CHANNEL_SET}",
+            sqlite_values(
+                &format!("INSERT INTO channel_products ({CHANNEL_COLUMNS})"),
+                chunk.len(),
+                11
+            )
         );
         let mut args = sqlx::sqlite::SqliteArguments::default();
         for (channel, ean, v) in chunk {
-            let _ = args.add(channel.clone());
-            let _ = args.add(ean.clone());
-            let _ = args.add(v.offer_id);
-            let _ = args.add(v.refurbisher_id);
-            let _ = args.add(v.price_incl_minor);
-            let _ = args.add(v.tax_percentage.clone());
-            let _ = args.add(v.purchase_minor);
-            let _ = args.add(v.currency.clone());
-            let _ = args.add(v.stock);
-            let _ = args.add(v.active);
-            let _ = args.add(at);
+            args.add(channel.clone()).map_err(sqlx::Error::Encode)?;
+            args.add(ean.clone()).map_err(sqlx::Error::Encode)?;
+            args.add(v.offer_id).map_err(sqlx::Error::Encode)?;
+            args.add(v.refurbisher_id).map_err(sqlx::Error::Encode)?;
+            args.add(v.price_incl_minor).map_err(sqlx::Error::Encode)?;
+            args.add(v.tax_percentage.clone())
+                .map_err(sqlx::Error::Encode)?;
+            args.add(v.purchase_minor).map_err(sqlx::Error::Encode)?;
+            args.add(v.currency.clone()).map_err(sqlx::Error::Encode)?;
+            args.add(v.stock).map_err(sqlx::Error::Encode)?;
+            args.add(v.active).map_err(sqlx::Error::Encode)?;
+            args.add(at).map_err(sqlx::Error::Encode)?;
         }
         sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
             .execute(&mut **t)

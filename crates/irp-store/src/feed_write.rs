@@ -223,7 +223,7 @@ fn copy_staged(buf: &mut String, run_id: i64, r: &StagedOffer) {
 /// `{head} VALUES (?, …), …` for `rows` rows of `per_row` parameters on SQLite. Only
 /// anonymous parameters: SQLite looks numbered ones up in a list, which makes binding thousands
 /// of them quadratic.
-fn sqlite_values(head: &str, rows: usize, per_row: usize) -> String {
+pub(crate) fn sqlite_values(head: &str, rows: usize, per_row: usize) -> String {
     let mut one = String::from("(?");
     for _ in 1..per_row {
         one.push_str(",?");

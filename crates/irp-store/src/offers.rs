@@ -303,7 +303,6 @@ pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
     ("attributes", "o.attributes IS DISTINCT FROM s.attributes"),
 ];
 
-/// Mark a run applied, in the transaction that applies it, with its status and diff.
 /// Offers of the refurbisher whose price change was held at `at` (by the run applying now).
 ///
 /// # Errors
@@ -322,6 +321,7 @@ pub(crate) async fn holds_opened(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// Mark a run applied, in the transaction that applies it, with its status and diff.
 pub(crate) async fn mark_applied(
     tx: &mut Tx,
     run_id: i64,
@@ -396,6 +396,9 @@ async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<Snapsh
         field_changes,
     })
 }
+
+/// Resolve the open alerts of refurbisher `$1` for metric `$2` at `$3`.
+const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3 WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
 
 impl Store {
     /// Start a feed run (status `running`).
@@ -475,7 +478,8 @@ impl Store {
 
     /// Apply the staged rows of `run_id` in one transaction: create and update offers,
     /// deactivate the ones the feed no longer has, mark the run applied with `status`, and
-    /// drop its staging rows. Returns the diff that was applied.
+    /// drop its staging rows, and mark the products of the EANs it touched for the catalog.
+    /// Returns the diff that was applied and how many price changes it held.
     ///
     /// # Errors
     /// The run is not the refurbisher's or was applied already; a database error.
@@ -666,16 +670,25 @@ impl Store {
             )));
         }
         let mut tx = self.begin().await?;
+        // Only the hold the operator saw: a feed run may have changed it since.
         let sql = if accept {
-            "UPDATE offers SET applied_purchase_minor = NULL, price_hold = NULL, price_held_at = NULL WHERE id = $1"
+            "UPDATE offers SET applied_purchase_minor = NULL, price_hold = NULL, price_held_at = NULL \
+             WHERE id = $1 AND price_hold = $2 AND price_purchase_minor = $3"
         } else {
-            "UPDATE offers SET price_hold = 'rejected' WHERE id = $1"
+            "UPDATE offers SET price_hold = 'rejected' WHERE id = $1 AND price_hold = $2 AND price_purchase_minor = $3"
         };
-        with_tx!(&mut tx, |t| sqlx::query(sql)
+        let n = with_tx!(&mut tx, |t| sqlx::query(sql)
             .bind(offer.id)
+            .bind(offer.price_hold.as_deref())
+            .bind(offer.price_purchase_minor)
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "offer {sku:?} changed while you decided (a feed run?); look at it again with `irp prices held`"
+            )));
+        }
         if accept && let Some(ean) = &offer.ean {
             crate::catalog::mark_dirty(&mut tx, std::slice::from_ref(ean)).await?;
         }
@@ -699,13 +712,19 @@ impl Store {
             .bind(refurbisher_id)
             .fetch_one(&mut **t)
             .await)?;
-        tx.commit().await?;
         if pending == 0 {
-            self.alerts_resolve(refurbisher_id, "price_change_held")
-                .await?;
+            let at = now();
+            with_tx!(&mut tx, |t| sqlx::query(RESOLVE_ALERT)
+                .bind(refurbisher_id)
+                .bind("price_change_held")
+                .bind(at)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()))?;
         }
+        tx.commit().await?;
         if accept {
-            self.catalog_recompute().await?;
+            self.recompute_after_commit().await;
         }
         self.offer_get(refurbisher_id, sku)
             .await?
@@ -743,9 +762,8 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn alerts_resolve(&self, refurbisher_id: i64, metric: &str) -> Result<u64> {
-        const SQL: &str = "UPDATE alerts SET resolved_at = $3 WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
         let at = now();
-        Ok(with_db!(self.db(), |p| sqlx::query(SQL)
+        Ok(with_db!(self.db(), |p| sqlx::query(RESOLVE_ALERT)
             .bind(refurbisher_id)
             .bind(metric)
             .bind(at)

@@ -174,6 +174,7 @@ impl Store {
         let mut order: Vec<&Refurbisher> = refurbishers.iter().collect();
         order.sort_by_key(|r| r.refurbisher_id.is_none());
         let mut tx = self.begin().await?;
+        crate::catalog::lock_settings(&mut tx).await?;
         // Serialize concurrent applies (id assignment reads MAX(id)). SQLite's BEGIN IMMEDIATE
         // already takes the write lock; PostgreSQL needs a table lock that still lets readers in.
         if let Tx::Postgres(t) = &mut tx {
@@ -260,7 +261,7 @@ impl Store {
         }
         tx.commit().await?;
         if recompute {
-            self.catalog_recompute().await?;
+            self.recompute_after_commit().await;
         }
         // Report in the order of the document.
         outcomes.sort_by_key(|o| refurbishers.iter().position(|r| r.key == o.key));
