@@ -8,7 +8,8 @@
 //! cargo run --release -p irp-pipeline --example catalog_bench -- 1000000
 //! ```
 //! (PostgreSQL from IRP_TEST_PG_URL or 127.0.0.1:5432, as the tests; IRP_BENCH_ONLY=sqlite or
-//! postgres runs one backend; IRP_BENCH_LOG=1 logs each step; IRP_BENCH_KEEP=1 keeps the
+//! postgres runs one backend; IRP_BENCH_LOG=1 logs each step (IRP_BENCH_FILTER sets the log
+//! filter, default `irp_store::catalog=debug,irp_pipeline=warn`); IRP_BENCH_KEEP=1 keeps the
 //! database after the 1 % rounds, skipping the reference, to look at query plans.)
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark program

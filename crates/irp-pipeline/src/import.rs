@@ -94,7 +94,8 @@ pub struct ImportReport {
     /// Offers whose new purchase price moved more than `max_price_change_ratio` and was held
     /// for an operator (`irp prices held`).
     pub price_holds: u64,
-    /// What recomputing the products of the offers the run changed did.
+    /// What the recompute after the run did: the products of the offers the run changed, and
+    /// any others marked as changed by then (another run, the PIM sync).
     pub catalog: Option<irp_store::catalog::RecomputeStats>,
 }
 
@@ -507,8 +508,8 @@ pub fn price_change_ppm(model: &irp_core::config::Refurbisher) -> i64 {
 }
 
 /// After a run applied offers: raise the refurbisher's `price_change_held` alert when the run
-/// held price changes (one open alert, not one per run), and recompute the products the run
-/// touched.
+/// held price changes (one open alert, not one per run), and recompute the products marked as
+/// changed (those the run touched, and any others marked by then).
 ///
 /// # Errors
 /// The store fails.

@@ -94,6 +94,30 @@ pub async fn sync(
     full: bool,
 ) -> Result<PimReport, SyncError> {
     let stored = store.pim_get().await?.ok_or(SyncError::NotConfigured)?;
+    match run_sync(store, secret_key, full, &stored).await {
+        Err(e @ (SyncError::Missing(_) | SyncError::Config(_))) => {
+            // Also a failed sync, to `irp pim show` and the schedule.
+            let next = (stored.config.poll_interval_secs > 0)
+                .then(|| irp_store::now() + TimeDelta::seconds(stored.config.poll_interval_secs));
+            store
+                .pim_finish(
+                    "failed",
+                    &json!({"status": "failed", "full": full, "error": e.to_string()}),
+                    next,
+                )
+                .await?;
+            Err(e)
+        }
+        other => other,
+    }
+}
+
+async fn run_sync(
+    store: &Store,
+    secret_key: Option<&SecretKey>,
+    full: bool,
+    stored: &irp_store::pim::StoredPim,
+) -> Result<PimReport, SyncError> {
     let cfg = &stored.config;
     let resolved = match store
         .resolve_references(
@@ -209,9 +233,15 @@ async fn read_stream(
             .await
             .map_err(StreamError::Pim)?;
         report.pages += 1;
+        if stream == Stream::Products {
+            report.total_count = page.total_count.or(report.total_count);
+        }
+        if page.edges.is_empty() && page.end_cursor.is_none() && !page.has_next_page {
+            // Nothing new since the last sync: nothing to write.
+            return Ok(());
+        }
         match stream {
             Stream::Products => {
-                report.total_count = page.total_count.or(report.total_count);
                 let mut products = Vec::with_capacity(page.edges.len());
                 for (_, node) in &page.edges {
                     report.products_read += 1;
@@ -274,9 +304,6 @@ async fn read_stream(
     ))))
 }
 
-/// How long a claim of the PIM sync holds before another instance may take it over.
-pub const LEASE: TimeDelta = TimeDelta::minutes(45);
-
 /// Sync product data every `poll_interval_secs` while the PIM source is enabled, until `stop`
 /// turns true; checks every `tick`. With several instances on one database only one syncs.
 pub async fn run(
@@ -317,21 +344,17 @@ pub async fn sync_if_due(
         return Ok(None);
     }
     let now = irp_store::now();
-    if !store.pim_claim(owner, now, now + LEASE).await? {
+    if !store
+        .pim_claim(owner, now, now + crate::poller::LEASE)
+        .await?
+    {
         return Ok(None);
     }
+    // A sync that ran, or could not start, has recorded its end and the next due time
+    // (`pim_finish`) before the claim is released.
     let result = sync(store, secret_key, false).await;
-    store.pim_release(owner).await?;
-    if let Err(e) = &result {
-        // Retry at the next interval, not every tick.
-        let next = irp_store::now() + TimeDelta::seconds(stored.config.poll_interval_secs);
-        store
-            .pim_finish(
-                "failed",
-                &json!({"status": "failed", "error": e.to_string()}),
-                Some(next),
-            )
-            .await?;
+    if let Err(e) = store.pim_release(owner).await {
+        tracing::warn!(error = %e, "Releasing the PIM sync claim failed; it expires by itself");
     }
     result.map(Some)
 }

@@ -150,8 +150,6 @@ struct Data {
 pub struct FakeErgonode {
     /// The GraphQL endpoint (`http://127.0.0.1:PORT/api/graphql/`).
     pub url: String,
-    /// The API key it accepts.
-    pub api_key: String,
     data: Arc<Mutex<Data>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -183,7 +181,6 @@ impl FakeErgonode {
         });
         FakeErgonode {
             url: format!("http://127.0.0.1:{port}/api/graphql/"),
-            api_key: api_key.to_owned(),
             data,
             task,
         }

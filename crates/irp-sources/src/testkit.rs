@@ -227,8 +227,11 @@ pub struct Appending {
 impl Drop for Appending {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        if let Some(w) = self.writer.take()
+            && let Err(panic) = w.join()
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(panic);
         }
     }
 }

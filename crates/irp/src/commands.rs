@@ -283,6 +283,14 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
     })
 }
 
+/// What a catalog recompute did, on one line.
+pub fn catalog_line(c: &irp_store::catalog::RecomputeStats) -> String {
+    format!(
+        "catalog: {} product(s) recomputed, {} changed, {} channel row(s) to push",
+        c.eans, c.products_changed, c.channel_rows_changed
+    )
+}
+
 fn show_value(v: &Option<Value>) -> String {
     match v {
         None => "(none)".into(),
@@ -298,6 +306,19 @@ pub async fn apply_files(
     actor: &str,
 ) -> Result<Option<Vec<irp_store::refurbishers::ApplyOutcome>>> {
     let loaded = load_documents(files)?;
+    for l in &loaded {
+        let other = if !l.channels.is_empty() {
+            Some("a channels document: apply it with `irp channel apply -f`")
+        } else if l.pim.is_some() {
+            Some("a PIM document: apply it with `irp pim apply -f`")
+        } else {
+            None
+        };
+        if let Some(why) = other {
+            eprintln!("{}: {why}; nothing was applied", l.file);
+            return Ok(None);
+        }
+    }
     print_diagnostics(&loaded, true);
     let errors: usize = loaded.iter().map(|l| l.doc.diagnostics.error_count()).sum();
     if errors > 0 {

@@ -147,13 +147,7 @@ fn print_report(key: &str, rep: &ImportReport) {
         );
     }
     if let Some(c) = &rep.catalog {
-        outln!(
-            "  catalog: {} product(s) recomputed, {} changed, {} channel row(s) to push ({} ms)",
-            c.eans,
-            c.products_changed,
-            c.channel_rows_changed,
-            c.ms
-        );
+        outln!("  {} ({} ms)", crate::commands::catalog_line(c), c.ms);
     }
     let errors: Vec<_> = rep
         .errors
@@ -468,6 +462,7 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 diff.unchanged,
                 diff.removed
             );
+            // The run is applied; a failing recompute leaves its marks for the next one.
             let stats = irp_pipeline::import::after_apply(
                 &store,
                 r.id,
@@ -475,7 +470,7 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 run_id,
                 applied.price_holds,
             )
-            .await?;
+            .await;
             if applied.price_holds > 0 {
                 outln!(
                     "{} purchase price change(s) held for review: irp prices held {}",
@@ -483,12 +478,12 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                     r.key
                 );
             }
-            outln!(
-                "catalog: {} product(s) recomputed, {} changed, {} channel row(s) to push",
-                stats.eans,
-                stats.products_changed,
-                stats.channel_rows_changed
-            );
+            match stats {
+                Ok(stats) => outln!("{}", crate::commands::catalog_line(&stats)),
+                Err(e) => eprintln!(
+                    "warning: recomputing the catalog failed ({e}); `irp catalog recompute` retries it"
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

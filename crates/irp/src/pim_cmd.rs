@@ -98,12 +98,7 @@ pub fn print_report(r: &PimReport) {
         );
     }
     if let Some(c) = &r.catalog {
-        outln!(
-            "  catalog: {} product(s) recomputed, {} changed, {} channel row(s) to push",
-            c.eans,
-            c.products_changed,
-            c.channel_rows_changed
-        );
+        outln!("  {}", crate::commands::catalog_line(c));
     }
 }
 

@@ -870,6 +870,13 @@ async fn pim_apply_sync_show_and_products_carry_the_pim_data(db: TestDb) {
     )
     .unwrap();
     let doc = doc.to_str().unwrap();
+    // A PIM document is not a refurbisher document: said so, nothing applied.
+    let out = irp.run(&["refurbisher", "apply", "-f", doc]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("{doc}: a PIM document: apply it with `irp pim apply -f`; nothing was applied\n")
+    );
     let out = irp.run(&["pim", "apply", "-f", doc]);
     assert_eq!(
         stdout(&out),

@@ -198,11 +198,16 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         };
         tracing::info!(action, "Applied PIM source");
     }
-    // Products a previous process marked but did not recompute (it stopped in between).
-    store
-        .catalog_recompute()
-        .await
-        .context("recomputing the catalog")?;
+    // Products a previous process marked but did not recompute (it stopped in between), in the
+    // background: the portal answers meanwhile.
+    tokio::spawn({
+        let store = store.clone();
+        async move {
+            if let Err(e) = store.catalog_recompute().await {
+                tracing::error!(error = %e, "Recomputing the marked products failed; `irp catalog recompute` retries it");
+            }
+        }
+    });
     let state = AppState {
         store: store.clone(),
         metrics: metrics_handle(),
