@@ -2,6 +2,8 @@
 //!
 //! The key `status` is the HTTP status; any other key is a dotted path into the JSON answer.
 
+use serde_json::{Map, Value};
+
 use crate::config::suggest::did_you_mean;
 
 /// One rule of an assert.
@@ -112,6 +114,158 @@ pub fn check_response_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The value at a dotted path of a JSON answer (`data.order.id`, `lines.0.id`); `None` when
+/// any segment is missing.
+pub fn lookup<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = body;
+    for seg in path.split('.') {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn filled(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.trim().is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+        _ => true,
+    }
+}
+
+/// How a value compares with the values of `in:` / `not_in:` (a string as it is, a number or
+/// boolean as JSON writes it).
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Check `value` (`None`: the key is absent) against `rules`. As in Laravel's validation, which
+/// the seed's rules come from, an absent key fails only `present` and `required`.
+///
+/// # Errors
+/// The first rule that fails, with the value.
+pub fn evaluate(rules: &[Rule], value: Option<&Value>) -> Result<(), String> {
+    let shown = |v: &Value| {
+        let t = v.to_string();
+        if t.chars().count() > 80 {
+            format!("{}…", t.chars().take(80).collect::<String>())
+        } else {
+            t
+        }
+    };
+    for rule in rules {
+        let Some(v) = value else {
+            match rule {
+                Rule::Present => return Err("`present`: the key is missing".into()),
+                Rule::Required => return Err("`required`: the key is missing".into()),
+                _ => continue,
+            }
+        };
+        let (ok, name) = match rule {
+            Rule::In(list) => (list.contains(&as_text(v)), format!("in:{}", list.join(","))),
+            Rule::NotIn(list) => (
+                !list.contains(&as_text(v)),
+                format!("not_in:{}", list.join(",")),
+            ),
+            Rule::Present => (true, "present".into()),
+            Rule::Filled => (filled(v), "filled".into()),
+            Rule::Required => (filled(v), "required".into()),
+            Rule::Numeric => (
+                match v {
+                    Value::Number(_) => true,
+                    Value::String(s) => crate::money::parse_plain_decimal(s).is_some(),
+                    _ => false,
+                },
+                "numeric".into(),
+            ),
+            Rule::Integer => (
+                match v {
+                    Value::Number(n) => n.is_i64() || n.is_u64(),
+                    Value::String(s) => s.trim().parse::<i64>().is_ok(),
+                    _ => false,
+                },
+                "integer".into(),
+            ),
+            Rule::String => (v.is_string(), "string".into()),
+            Rule::Boolean => (v.is_boolean(), "boolean".into()),
+        };
+        if !ok {
+            return Err(format!("`{name}` does not hold for {}", shown(v)));
+        }
+    }
+    Ok(())
+}
+
+/// Check an answer against `response_object.asserts`: `status` against the HTTP status, every
+/// other key against the JSON body (`None`: the body is not JSON, so every path is absent).
+///
+/// # Errors
+/// Every assert that fails, as `key "rules": why`; a rule that does not parse (only possible
+/// for a document that skipped `config check`) fails too.
+pub fn check_response(
+    asserts: &Map<String, Value>,
+    status: u16,
+    body: Option<&Value>,
+) -> Result<(), Vec<String>> {
+    let status_value = Value::from(status);
+    let mut failures = Vec::new();
+    for (key, rules) in asserts {
+        let src = rules.as_str().unwrap_or_default();
+        let outcome = parse_rules(src, key == "status").and_then(|rules| {
+            let value = if key == "status" {
+                Some(&status_value)
+            } else {
+                body.and_then(|b| lookup(b, key))
+            };
+            evaluate(&rules, value).map_err(|m| {
+                if key != "status" && body.is_none() {
+                    format!("{m} (the answer is not JSON)")
+                } else {
+                    m
+                }
+            })
+        });
+        if let Err(m) = outcome {
+            failures.push(format!("{key} {}: {m}", Value::String(src.to_owned())));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures)
+    }
+}
+
+/// The values `response_object.fields` copies from an answer: field → text (a string as it is,
+/// a number as JSON writes it; `None` when the path is absent or null).
+pub fn response_fields(
+    fields: &Map<String, Value>,
+    body: Option<&Value>,
+) -> Vec<(String, Option<String>)> {
+    fields
+        .iter()
+        .map(|(field, path)| {
+            let v = match (body, path.as_str()) {
+                (Some(b), Some(p)) => lookup(b, p),
+                _ => None,
+            };
+            let text = match v {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(as_text(v)),
+            };
+            (field.clone(), text)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +305,61 @@ mod tests {
             "rule `present` takes no values, got `present:1`"
         );
         assert!(parse_rules("present||filled", false).is_err());
+    }
+
+    #[test]
+    fn answers_are_checked_like_laravel_validation() {
+        let asserts: Map<String, Value> = serde_json::from_str(
+            r#"{"status": "in:201", "OrderNumber": "present|filled", "id": "integer"}"#,
+        )
+        .unwrap();
+        let body = serde_json::json!({"OrderNumber": "SO-1", "id": "42"});
+        assert_eq!(check_response(&asserts, 201, Some(&body)), Ok(()));
+        assert_eq!(
+            check_response(&asserts, 200, Some(&serde_json::json!({"OrderNumber": ""}))),
+            Err(vec![
+                "status \"in:201\": `in:201` does not hold for 200".to_owned(),
+                "OrderNumber \"present|filled\": `filled` does not hold for \"\"".to_owned(),
+            ])
+        );
+        assert_eq!(
+            check_response(&asserts, 201, None),
+            Err(vec![
+                "OrderNumber \"present|filled\": `present`: the key is missing (the answer is not JSON)"
+                    .to_owned()
+            ])
+        );
+        // Absent keys fail only present and required.
+        assert_eq!(evaluate(&[Rule::Filled, Rule::Integer], None), Ok(()));
+        assert!(evaluate(&[Rule::Required], None).is_err());
+        assert!(evaluate(&[Rule::Numeric], Some(&serde_json::json!("12,5"))).is_err());
+        assert_eq!(
+            evaluate(
+                &[Rule::NotIn(vec!["0".into()])],
+                Some(&serde_json::json!(0))
+            ),
+            Err("`not_in:0` does not hold for 0".into())
+        );
+        assert_eq!(
+            lookup(
+                &serde_json::json!({"data": {"lines": [{"id": 7}]}}),
+                "data.lines.0.id"
+            ),
+            Some(&serde_json::json!(7))
+        );
+    }
+
+    #[test]
+    fn fields_copy_text() {
+        let fields: Map<String, Value> =
+            serde_json::from_str(r#"{"externalOrderReference": "OrderNumber"}"#).unwrap();
+        assert_eq!(
+            response_fields(&fields, Some(&serde_json::json!({"OrderNumber": 123}))),
+            vec![("externalOrderReference".to_owned(), Some("123".to_owned()))]
+        );
+        assert_eq!(
+            response_fields(&fields, None),
+            vec![("externalOrderReference".to_owned(), None)]
+        );
     }
 }

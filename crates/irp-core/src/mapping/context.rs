@@ -299,6 +299,141 @@ pub fn paths(scope: Scope) -> Vec<(String, &'static str, &'static str)> {
     out
 }
 
+/// The supplier-order context as data: serialised, it has exactly the fields of
+/// [`SUPPLIER_ORDER`] (a test keeps the two in step). Decimals serialise as strings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SupplierOrderContext {
+    /// The supplier order id.
+    pub id: i64,
+    /// The customer order.
+    pub order: OrderContext,
+    /// Where the refurbisher ships to.
+    #[serde(rename = "orderShippingAddress")]
+    pub shipping_address: AddressContext,
+    /// The billing address (the shipping address when none was given).
+    #[serde(rename = "orderBillingAddress")]
+    pub billing_address: AddressContext,
+    /// The refurbisher.
+    pub refurbisher: RefurbisherContext,
+    /// The items.
+    pub items: Vec<ItemContext>,
+}
+
+/// `order`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrderContext {
+    /// IRP's order id.
+    pub id: i64,
+    /// The channel's order number.
+    pub order_number: String,
+    /// The channel key.
+    pub channel: String,
+    /// RFC 3339.
+    pub placed_at: String,
+    /// The customer's e-mail address.
+    pub email: String,
+}
+
+/// `orderShippingAddress` / `orderBillingAddress`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AddressContext {
+    /// First and last name joined by a space.
+    pub full_name: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Company, empty when none.
+    pub company: String,
+    /// Street.
+    pub street: String,
+    /// House number.
+    pub house_number: String,
+    /// Addition, empty when none.
+    pub house_number_addition: String,
+    /// Street, number and addition.
+    pub full_address: String,
+    /// Postal code.
+    pub zipcode: String,
+    /// City.
+    pub city: String,
+    /// Phone, empty when none.
+    pub phone: String,
+    /// The customer's e-mail address.
+    pub email: String,
+    /// The country.
+    pub country: CountryContext,
+}
+
+/// A country in the context.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CountryContext {
+    /// `NL`.
+    pub iso_alpha2: String,
+    /// `NLD`.
+    pub iso_alpha3: String,
+    /// `Netherlands`.
+    pub name: String,
+}
+
+/// `refurbisher`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefurbisherContext {
+    /// The connector key.
+    pub key: String,
+    /// The refurbisher id.
+    pub refurbisher_id: i64,
+    /// The supplier id.
+    pub supplier_id: i64,
+    /// The Odoo vendor id, when set.
+    pub odoo_vendor_id: Option<i64>,
+}
+
+/// One item of `items`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ItemContext {
+    /// The order line id.
+    pub id: i64,
+    /// Units.
+    pub quantity: i64,
+    /// The frozen purchase price per unit, excl. VAT.
+    pub unit_price_tax_excl: rust_decimal::Decimal,
+    /// The same incl. VAT.
+    pub unit_price_tax_incl: rust_decimal::Decimal,
+    /// The VAT percentage.
+    pub tax_percentage: rust_decimal::Decimal,
+    /// The product sold.
+    #[serde(rename = "productVariant")]
+    pub product_variant: VariantContext,
+}
+
+/// `productVariant`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VariantContext {
+    /// The product's EAN.
+    pub ean: String,
+    /// The product's SKU in IRP.
+    pub sku: String,
+    /// The product's name.
+    pub name: String,
+    /// The offer the line was routed to.
+    #[serde(rename = "refurbisherOffer")]
+    pub refurbisher_offer: OfferContext,
+}
+
+/// `productVariant.refurbisherOffer`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OfferContext {
+    /// The refurbisher's SKU.
+    pub sku: String,
+    /// The offer's EAN.
+    pub ean: String,
+    /// The offer's feed name.
+    pub name: String,
+    /// The frozen purchase price excl. VAT.
+    pub price_purchase_amount: rust_decimal::Decimal,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

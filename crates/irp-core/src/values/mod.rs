@@ -1,4 +1,5 @@
-//! Parsing of feed values: prices in a locale, EAN/GTIN codes.
+//! Parsing of values: prices in a locale, EAN/GTIN codes, countries.
 
+pub mod country;
 pub mod gtin;
 pub mod locale;
