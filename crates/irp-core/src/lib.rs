@@ -6,6 +6,7 @@
 //! - [`values`]: how feed values are read (prices in a locale, EAN/GTIN);
 //! - [`mapping`]: the order mapping language and the supplier-order context;
 //! - [`money`]: exact amounts and currencies;
+//! - [`orders`]: the channel-order document orders are taken in with;
 //! - [`pricing`] and [`catalog`]: selling prices, the best offer per product and per channel;
 //! - [`pim`]: product data from Ergonode (GraphQL streams mapped onto product fields);
 //! - [`secret_ref`]: `${env:NAME}` / `${secret:NAME}` references inside document strings.
@@ -16,6 +17,7 @@ pub mod feed;
 pub mod fuzzing;
 pub mod mapping;
 pub mod money;
+pub mod orders;
 pub mod pim;
 pub mod pricing;
 pub mod secret_ref;
