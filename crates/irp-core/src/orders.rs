@@ -87,7 +87,7 @@ impl fmt::Display for FieldError {
 }
 
 /// A postal address as given.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Address {
     /// First name.
     pub first_name: String,

@@ -86,7 +86,7 @@ fn context(items: Vec<ItemContext>) -> SupplierOrderContext {
         refurbisher: RefurbisherContext {
             key: "flexit".into(),
             refurbisher_id: 15,
-            supplier_id: 10,
+            supplier_id: Some(10),
             odoo_vendor_id: Some(21469),
         },
         items,

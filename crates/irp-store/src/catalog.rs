@@ -261,9 +261,15 @@ fn offer_columns(backend_pg: bool, with_brand: bool) -> String {
         ),
     };
     format!(
-        "o.id, o.refurbisher_id, o.sku, o.ean, o.name, o.active, o.stock_available, o.price_purchase_minor, \
+        "o.id, o.refurbisher_id, o.sku, o.ean, o.name, o.active, o.stock_available - o.reserved{s}, o.price_purchase_minor, \
              o.applied_purchase_minor, o.price_consumer_minor, o.currency, o.tax_percentage, \
              CAST({brand} AS TEXT){b}, CAST({category} AS TEXT){c}",
+        // Units ordered since the last feed are not sellable (see `orders`).
+        s = if backend_pg {
+            " AS stock_available"
+        } else {
+            ""
+        },
         // PostgreSQL reads columns by name; SQLite's JSON arrays take no aliases.
         b = if backend_pg { " AS brand" } else { "" },
         c = if backend_pg { " AS category" } else { "" },

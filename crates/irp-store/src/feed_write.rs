@@ -696,6 +696,7 @@ impl FeedWrite {
             let eans = std::mem::take(&mut self.new_eans);
             crate::catalog::mark_dirty(&mut self.tx, &eans).await?;
         }
+        crate::orders::clear_reservations(&mut self.tx, refurbisher_id).await?;
         crate::offers::mark_applied(&mut self.tx, run_id, status, at, diff).await?;
         let t1 = t0.elapsed();
         match self.tx {

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalog;
 pub mod feed_write;
 pub mod offers;
+pub mod orders;
 pub mod pim;
 pub mod refurbishers;
 pub mod secrets;
@@ -54,6 +55,9 @@ pub enum StoreError {
     /// Something that should exist does not.
     #[error("{0}")]
     NotFound(String),
+    /// Input that cannot be taken (each problem names its field).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<irp_core::orders::FieldError>),
     /// A stored value could not be read back.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

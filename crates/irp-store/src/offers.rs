@@ -208,8 +208,10 @@ pub struct StoredOffer {
     pub ean: Option<String>,
     /// Name.
     pub name: String,
-    /// Stock.
+    /// Stock in the refurbisher's latest applied feed.
     pub stock_available: i64,
+    /// Units ordered from this offer since that feed (not sellable until the next one).
+    pub reserved: i64,
     /// Purchase price excl. VAT, minor units.
     pub price_purchase_minor: i64,
     /// Consumer price excl. VAT, minor units.
@@ -261,7 +263,7 @@ impl StoredOffer {
             ean: self.ean.clone().unwrap_or_default(),
             name: self.name.clone(),
             active: self.active,
-            stock_available: self.stock_available,
+            stock_available: self.stock_available - self.reserved,
             purchase_minor: purchase,
             held_purchase_minor: held,
             consumer_minor: self.price_consumer_minor,
@@ -277,7 +279,7 @@ impl StoredOffer {
 }
 
 /// The columns of [`StoredOffer`].
-pub(crate) const OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, currency, \
+pub(crate) const OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, reserved, price_purchase_minor, price_consumer_minor, currency, \
      tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at, applied_purchase_minor, price_hold, price_held_at FROM offers";
 
 pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [

@@ -383,8 +383,8 @@ pub struct RefurbisherContext {
     pub key: String,
     /// The refurbisher id.
     pub refurbisher_id: i64,
-    /// The supplier id.
-    pub supplier_id: i64,
+    /// The supplier id, when set.
+    pub supplier_id: Option<i64>,
     /// The Odoo vendor id, when set.
     pub odoo_vendor_id: Option<i64>,
 }

@@ -1,0 +1,732 @@
+//! Orders: intake (idempotent on channel + order number), routing of each line to an offer, one
+//! supplier order per refurbisher, and the supplier-order context the order mapping reads.
+//!
+//! [`Store::order_create`] does all of it in one transaction: the order, its lines with the
+//! offer, refurbisher and purchase price frozen on them, and the supplier orders — `pending`
+//! (the outbox the submitter sends from) for a refurbisher with an order connector, `internal`
+//! for one without (`"order": {}`). A line that cannot be routed is kept as `needs_attention`
+//! with the reason; nothing in the order is dropped. Ordered units are reserved on their offers
+//! (sellable stock drops) until the refurbisher's next applied feed.
+
+use chrono::{DateTime, Utc};
+use irp_core::mapping::context::{
+    ItemContext, OfferContext, OrderContext, RefurbisherContext, SupplierOrderContext,
+    VariantContext,
+};
+use irp_core::money;
+use irp_core::orders::{FieldError, LineTarget, OrderDocument};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sqlx::types::Json;
+
+use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
+
+/// Order status: every line was routed.
+pub const ORDER_ROUTED: &str = "routed";
+/// Order / line / supplier-order status: an operator must look at it.
+pub const NEEDS_ATTENTION: &str = "needs_attention";
+/// Supplier-order status: waiting in the outbox to be sent.
+pub const PENDING: &str = "pending";
+/// Supplier-order status: a refurbisher without order integration (`"order": {}`).
+pub const INTERNAL: &str = "internal";
+/// Line status: routed to an offer.
+pub const LINE_ROUTED: &str = "routed";
+
+/// A stored customer order.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredOrder {
+    /// IRP's order id.
+    pub id: i64,
+    /// The channel key.
+    pub channel: String,
+    /// The channel's order number.
+    pub order_number: String,
+    /// When the customer placed it.
+    pub placed_at: DateTime<Utc>,
+    /// The customer's e-mail address.
+    pub customer_email: String,
+    /// The shipping address as given.
+    pub shipping_address: Json<Value>,
+    /// The billing address as given.
+    pub billing_address: Option<Json<Value>>,
+    /// `routed` or `needs_attention`.
+    pub status: String,
+    /// The document as received.
+    pub document: Json<Value>,
+    /// When IRP took it in.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One line of an order, with what it was routed to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredLine {
+    /// Line id.
+    pub id: i64,
+    /// The order.
+    pub order_id: i64,
+    /// 1-based position in the order.
+    pub line_number: i64,
+    /// The supplier order it is placed with (none while it needs attention).
+    pub supplier_order_id: Option<i64>,
+    /// EAN.
+    pub ean: Option<String>,
+    /// The refurbisher's SKU.
+    pub sku: Option<String>,
+    /// The offer's feed name.
+    pub name: Option<String>,
+    /// The refurbisher.
+    pub refurbisher_id: Option<i64>,
+    /// The offer.
+    pub offer_id: Option<i64>,
+    /// Units.
+    pub quantity: i64,
+    /// What the customer paid per unit incl. VAT, minor units of `currency`.
+    pub unit_price_incl_minor: i64,
+    /// The purchase price per unit excl. VAT, frozen at intake, minor units of
+    /// `purchase_currency`.
+    pub purchase_price_minor: Option<i64>,
+    /// Its currency.
+    pub purchase_currency: Option<String>,
+    /// VAT percentage.
+    pub tax_percentage: Option<String>,
+    /// The channel's currency.
+    pub currency: String,
+    /// `routed` or `needs_attention`.
+    pub status: String,
+    /// Why it needs attention.
+    pub attention_reason: Option<String>,
+}
+
+/// A supplier order: the part of an order one refurbisher fulfils.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredSupplierOrder {
+    /// Supplier order id.
+    pub id: i64,
+    /// The customer order.
+    pub order_id: i64,
+    /// The refurbisher.
+    pub refurbisher_id: i64,
+    /// `pending`, `submitting`, `submitted`, `needs_attention`, `failed`, `internal`, `shipped`,
+    /// `cancelled`.
+    pub status: String,
+    /// Sent with every attempt so the refurbisher can recognise a repeat.
+    pub idempotency_key: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The refurbisher's own order id.
+    pub external_order_reference: Option<String>,
+    /// Values copied from the refurbisher's answer.
+    pub external_fields: Json<Value>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What [`Store::order_create`] did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OrderIntake {
+    /// The order (the existing one for a repeat).
+    pub order: StoredOrder,
+    /// False when the order was already taken in (same channel and order number).
+    pub created: bool,
+}
+
+const ORDER_SELECT: &str = "SELECT id, channel, order_number, placed_at, customer_email, shipping_address, billing_address, status, \
+     document, created_at FROM orders";
+const LINE_SELECT: &str = "SELECT id, order_id, line_number, supplier_order_id, ean, sku, name, refurbisher_id, offer_id, quantity, \
+     unit_price_incl_minor, purchase_price_minor, purchase_currency, tax_percentage, currency, status, attention_reason FROM order_lines";
+const SUPPLIER_ORDER_SELECT: &str = "SELECT id, order_id, refurbisher_id, status, idempotency_key, attempts, next_attempt_at, \
+     external_order_reference, external_fields, last_error, created_at, updated_at FROM supplier_orders";
+
+/// The idempotency key of the supplier order of `refurbisher_id` in an order: the same for
+/// every attempt, different for every supplier order.
+fn idempotency_key(channel: &str, order_number: &str, refurbisher_id: i64) -> String {
+    let mut h = Sha256::new();
+    h.update(channel.as_bytes());
+    h.update([0]);
+    h.update(order_number.as_bytes());
+    h.update([0]);
+    h.update(refurbisher_id.to_string().as_bytes());
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("irp-{hex}")
+}
+
+/// The offer a line is routed to, as read for intake.
+#[derive(sqlx::FromRow)]
+struct RouteOffer {
+    id: i64,
+    refurbisher_id: i64,
+    sku: String,
+    ean: Option<String>,
+    name: String,
+    active: bool,
+    price_purchase_minor: i64,
+    applied_purchase_minor: Option<i64>,
+    currency: String,
+    tax_percentage: Option<String>,
+}
+
+const ROUTE_OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, active, price_purchase_minor, applied_purchase_minor, \
+     currency, tax_percentage FROM offers";
+
+/// A line as routed (before it is written).
+struct Routed {
+    line_number: i64,
+    ean: Option<String>,
+    sku: Option<String>,
+    name: Option<String>,
+    offer: Option<RouteOffer>,
+    tax: Option<String>,
+    quantity: i64,
+    unit_price_incl_minor: i64,
+    reason: Option<String>,
+}
+
+impl Store {
+    /// Take in an order: route each line, freeze what it was routed to, create one supplier
+    /// order per refurbisher, reserve the units — in one transaction. A repeat (same channel
+    /// and order number) returns the stored order and changes nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a channel that is not configured; a database error.
+    pub async fn order_create(
+        &self,
+        doc: &OrderDocument,
+        raw: &Value,
+        actor: &str,
+    ) -> Result<OrderIntake> {
+        if let Some(order) = self
+            .order_by_number(&doc.channel, &doc.order_number)
+            .await?
+        {
+            return Ok(OrderIntake {
+                order,
+                created: false,
+            });
+        }
+        let channels = self.channels_list().await?;
+        let Some(channel) = channels
+            .iter()
+            .map(|c| &c.channel)
+            .find(|c| c.key == doc.channel)
+        else {
+            let known: Vec<&str> = channels.iter().map(|c| c.channel.key.as_str()).collect();
+            return Err(StoreError::Invalid(vec![FieldError {
+                field: "channel".into(),
+                value: Value::String(doc.channel.clone()).to_string(),
+                expected: if known.is_empty() {
+                    "a configured channel; none is configured (irp channel apply -f channels.json)"
+                        .into()
+                } else {
+                    format!("a configured channel: {}", known.join(", "))
+                },
+            }]));
+        };
+        let refurbishers = self.refurbisher_list().await?;
+        let digits = money::minor_digits(&channel.currency);
+        let at = now();
+        let mut tx = self.begin().await?;
+
+        // The order first: a concurrent intake of the same order waits here, then finds it.
+        let billing = doc
+            .billing_address
+            .as_ref()
+            .map(|a| Json(serde_json::to_value(a).unwrap_or(Value::Null)));
+        let inserted: Option<i64> = with_tx!(&mut tx, |t| {
+            sqlx::query_scalar(
+            "INSERT INTO orders (channel, order_number, placed_at, customer_email, shipping_address, billing_address, status, document, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (channel, order_number) DO NOTHING RETURNING id"
+        )
+        .bind(&doc.channel)
+        .bind(&doc.order_number)
+        .bind(doc.placed_at)
+        .bind(&doc.email)
+        .bind(Json(serde_json::to_value(&doc.shipping_address).unwrap_or(Value::Null)))
+        .bind(billing)
+        .bind(ORDER_ROUTED)
+        .bind(Json(raw))
+        .bind(at)
+        .fetch_optional(&mut **t)
+        .await
+        })?;
+        let Some(order_id) = inserted else {
+            drop(tx);
+            let order = self
+                .order_by_number(&doc.channel, &doc.order_number)
+                .await?
+                .ok_or_else(|| StoreError::NotFound("the order vanished".into()))?;
+            return Ok(OrderIntake {
+                order,
+                created: false,
+            });
+        };
+
+        let mut routed = Vec::with_capacity(doc.lines.len());
+        for (i, line) in doc.lines.iter().enumerate() {
+            let unit_price_incl_minor =
+                money::to_minor(line.unit_price_incl_vat, digits).unwrap_or(i64::MAX);
+            let mut r = Routed {
+                line_number: i as i64 + 1,
+                ean: None,
+                sku: None,
+                name: None,
+                offer: None,
+                tax: None,
+                quantity: line.quantity,
+                unit_price_incl_minor,
+                reason: None,
+            };
+            match &line.target {
+                LineTarget::Ean { ean } => {
+                    r.ean = Some(ean.clone());
+                    let best: Option<(Option<i64>, i64, bool, Option<String>)> = with_tx!(
+                        &mut tx,
+                        |t| {
+                            sqlx::query_as(
+                            "SELECT offer_id, stock, active, tax_percentage FROM channel_products WHERE channel = $1 AND ean = $2"
+                        )
+                        .bind(&channel.key)
+                        .bind(ean)
+                        .fetch_optional(&mut **t)
+                        .await
+                        }
+                    )?;
+                    match best {
+                        Some((Some(offer_id), stock, true, tax)) if stock >= line.quantity => {
+                            let sql = format!("{ROUTE_OFFER_SELECT} WHERE id = $1");
+                            r.offer =
+                                with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                                    .bind(offer_id)
+                                    .fetch_optional(&mut **t)
+                                    .await)?;
+                            r.tax = tax;
+                        }
+                        Some((_, stock, true, _)) => {
+                            r.reason = Some(format!(
+                                "only {stock} sellable in channel `{}`, {} ordered",
+                                channel.key, line.quantity
+                            ));
+                        }
+                        _ => {
+                            r.reason = Some(format!(
+                                "no sellable offer for EAN {ean} in channel `{}`",
+                                channel.key
+                            ));
+                        }
+                    }
+                }
+                LineTarget::Offer { refurbisher, sku } => {
+                    r.sku = Some(sku.clone());
+                    match refurbishers.iter().find(|x| &x.key == refurbisher) {
+                        None => {
+                            r.reason = Some(format!("no refurbisher `{refurbisher}`"));
+                        }
+                        Some(x) => {
+                            let sql = format!(
+                                "{ROUTE_OFFER_SELECT} WHERE refurbisher_id = $1 AND sku = $2"
+                            );
+                            let offer: Option<RouteOffer> =
+                                with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                                    .bind(x.id)
+                                    .bind(sku)
+                                    .fetch_optional(&mut **t)
+                                    .await)?;
+                            match offer {
+                                Some(o) if o.active => {
+                                    r.tax = o.tax_percentage.clone().or_else(|| {
+                                        Some(channel.default_tax_percentage.normalize().to_string())
+                                    });
+                                    r.offer = Some(o);
+                                }
+                                Some(_) => {
+                                    r.reason = Some(format!(
+                                        "{refurbisher}'s offer {sku} is no longer in its feed"
+                                    ));
+                                }
+                                None => {
+                                    r.reason = Some(format!("{refurbisher} has no offer {sku}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(o) = &r.offer {
+                r.ean = o.ean.clone().or(r.ean.take());
+                r.sku = Some(o.sku.clone());
+                r.name = Some(o.name.clone());
+            } else if r.reason.is_none() {
+                r.reason = Some("the offer it was routed to is gone".into());
+            }
+            if unit_price_incl_minor == i64::MAX {
+                r.reason = Some("the unit price does not fit".into());
+                r.offer = None;
+            }
+            routed.push(r);
+        }
+
+        // One supplier order per refurbisher, in the order of their first line.
+        let mut supplier_orders: Vec<(i64, i64)> = Vec::new(); // (refurbisher id, supplier order id)
+        for r in &routed {
+            let Some(o) = &r.offer else { continue };
+            if supplier_orders
+                .iter()
+                .any(|(rid, _)| *rid == o.refurbisher_id)
+            {
+                continue;
+            }
+            let integrated = refurbishers
+                .iter()
+                .find(|x| x.id == o.refurbisher_id)
+                .is_some_and(|x| x.model.order.is_some());
+            let status = if integrated { PENDING } else { INTERNAL };
+            let key = idempotency_key(&doc.channel, &doc.order_number, o.refurbisher_id);
+            let id: i64 = with_tx!(&mut tx, |t| {
+                sqlx::query_scalar(
+                "INSERT INTO supplier_orders (order_id, refurbisher_id, status, idempotency_key, next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id"
+            )
+            .bind(order_id)
+            .bind(o.refurbisher_id)
+            .bind(status)
+            .bind(&key)
+            .bind(integrated.then_some(at))
+            .bind(at)
+            .fetch_one(&mut **t)
+            .await
+            })?;
+            supplier_orders.push((o.refurbisher_id, id));
+        }
+
+        let mut attention = 0;
+        let mut reserved_eans = Vec::new();
+        for r in &routed {
+            let supplier_order_id = r.offer.as_ref().and_then(|o| {
+                supplier_orders
+                    .iter()
+                    .find(|(rid, _)| *rid == o.refurbisher_id)
+                    .map(|(_, id)| *id)
+            });
+            if r.offer.is_none() {
+                attention += 1;
+            }
+            let (purchase, purchase_currency) = match &r.offer {
+                Some(o) => (
+                    Some(
+                        crate::catalog::priced_purchase(
+                            o.price_purchase_minor,
+                            o.applied_purchase_minor,
+                        )
+                        .0,
+                    ),
+                    Some(o.currency.clone()),
+                ),
+                None => (None, None),
+            };
+            with_tx!(&mut tx, |t| {
+                sqlx::query(
+                "INSERT INTO order_lines (order_id, line_number, supplier_order_id, ean, sku, name, refurbisher_id, offer_id, quantity, \
+                     unit_price_incl_minor, purchase_price_minor, purchase_currency, tax_percentage, currency, status, attention_reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            )
+            .bind(order_id)
+            .bind(r.line_number)
+            .bind(supplier_order_id)
+            .bind(&r.ean)
+            .bind(&r.sku)
+            .bind(&r.name)
+            .bind(r.offer.as_ref().map(|o| o.refurbisher_id))
+            .bind(r.offer.as_ref().map(|o| o.id))
+            .bind(r.quantity)
+            .bind(if r.unit_price_incl_minor == i64::MAX { 0 } else { r.unit_price_incl_minor })
+            .bind(purchase)
+            .bind(&purchase_currency)
+            .bind(&r.tax)
+            .bind(&channel.currency)
+            .bind(if r.offer.is_some() { LINE_ROUTED } else { NEEDS_ATTENTION })
+            .bind(&r.reason)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+            if let Some(o) = &r.offer {
+                with_tx!(&mut tx, |t| sqlx::query(
+                    "UPDATE offers SET reserved = reserved + $2 WHERE id = $1"
+                )
+                .bind(o.id)
+                .bind(r.quantity)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if let Some(e) = &o.ean {
+                    reserved_eans.push(e.clone());
+                }
+            }
+        }
+        if attention > 0 {
+            with_tx!(&mut tx, |t| sqlx::query(
+                "UPDATE orders SET status = $2 WHERE id = $1"
+            )
+            .bind(order_id)
+            .bind(NEEDS_ATTENTION)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        crate::catalog::mark_dirty(&mut tx, &reserved_eans).await?;
+        tx.audit(
+            actor,
+            "order.create",
+            &format!("{}/{}", doc.channel, doc.order_number),
+            json!({
+                "order_id": order_id,
+                "lines": routed.len(),
+                "needs_attention": attention,
+                "supplier_orders": supplier_orders.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        if !reserved_eans.is_empty() {
+            self.recompute_after_commit().await;
+        }
+        let order = self
+            .order_get(order_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
+        Ok(OrderIntake {
+            order,
+            created: true,
+        })
+    }
+
+    /// An order by id.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn order_get(&self, id: i64) -> Result<Option<StoredOrder>> {
+        let sql = format!("{ORDER_SELECT} WHERE id = $1");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?)
+    }
+
+    /// An order by channel and order number.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn order_by_number(
+        &self,
+        channel: &str,
+        order_number: &str,
+    ) -> Result<Option<StoredOrder>> {
+        let sql = format!("{ORDER_SELECT} WHERE channel = $1 AND order_number = $2");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(channel)
+        .bind(order_number)
+        .fetch_optional(p)
+        .await)?)
+    }
+
+    /// The newest orders first, optionally only those with `status`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn orders_list(&self, status: Option<&str>, limit: i64) -> Result<Vec<StoredOrder>> {
+        let sql =
+            format!("{ORDER_SELECT} WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// The lines of an order, in order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn order_lines(&self, order_id: i64) -> Result<Vec<StoredLine>> {
+        let sql = format!("{LINE_SELECT} WHERE order_id = $1 ORDER BY line_number");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(order_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// The supplier orders of an order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_orders_of(&self, order_id: i64) -> Result<Vec<StoredSupplierOrder>> {
+        let sql = format!("{SUPPLIER_ORDER_SELECT} WHERE order_id = $1 ORDER BY id");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(order_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// A supplier order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_order_get(&self, id: i64) -> Result<Option<StoredSupplierOrder>> {
+        let sql = format!("{SUPPLIER_ORDER_SELECT} WHERE id = $1");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?)
+    }
+
+    /// The supplier-order context the order mapping reads (`docs/order-mapping.md`).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown supplier order; a database error; stored data
+    /// that no longer reads.
+    pub async fn supplier_order_context(&self, id: i64) -> Result<SupplierOrderContext> {
+        let so = self
+            .supplier_order_get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no supplier order {id}")))?;
+        let order = self.order_get(so.order_id).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("supplier order {id}: its order is gone"))
+        })?;
+        let refurbisher = self
+            .refurbisher_list()
+            .await?
+            .into_iter()
+            .find(|r| r.id == so.refurbisher_id)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("supplier order {id}: its refurbisher is gone"))
+            })?;
+        let read_address = |v: &Value| -> Result<irp_core::orders::Address> {
+            serde_json::from_value::<irp_core::orders::Address>(v.clone())
+                .map_err(|e| StoreError::Corrupt(format!("order {}: address: {e}", order.id)))
+        };
+        let shipping = read_address(&order.shipping_address.0)?;
+        let billing = match &order.billing_address {
+            Some(b) => read_address(&b.0)?,
+            None => shipping.clone(),
+        };
+        let lines: Vec<StoredLine> = self
+            .order_lines(order.id)
+            .await?
+            .into_iter()
+            .filter(|l| l.supplier_order_id == Some(id))
+            .collect();
+        let mut items = Vec::with_capacity(lines.len());
+        for l in lines {
+            let digits = money::minor_digits(l.purchase_currency.as_deref().unwrap_or("EUR"));
+            let excl = money::from_minor(l.purchase_price_minor.unwrap_or(0), digits);
+            let tax = l
+                .tax_percentage
+                .as_deref()
+                .and_then(money::parse_plain_decimal)
+                .unwrap_or(Decimal::ZERO);
+            let incl = (excl * (Decimal::ONE + tax / Decimal::ONE_HUNDRED))
+                .round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero);
+            let ean = l.ean.clone().unwrap_or_default();
+            let product_name = self
+                .product_get(&ean)
+                .await?
+                .map(|p| p.display_name().to_owned())
+                .filter(|n| !n.is_empty());
+            let offer_name = l.name.clone().unwrap_or_default();
+            items.push(ItemContext {
+                id: l.id,
+                quantity: l.quantity,
+                unit_price_tax_excl: excl,
+                unit_price_tax_incl: incl,
+                tax_percentage: tax.normalize(),
+                product_variant: VariantContext {
+                    ean: ean.clone(),
+                    sku: ean.clone(),
+                    name: product_name.unwrap_or_else(|| offer_name.clone()),
+                    refurbisher_offer: OfferContext {
+                        sku: l.sku.clone().unwrap_or_default(),
+                        ean,
+                        name: offer_name,
+                        price_purchase_amount: excl,
+                    },
+                },
+            });
+        }
+        Ok(SupplierOrderContext {
+            id: so.id,
+            order: OrderContext {
+                id: order.id,
+                order_number: order.order_number.clone(),
+                channel: order.channel.clone(),
+                placed_at: order
+                    .placed_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                email: order.customer_email.clone(),
+            },
+            shipping_address: shipping.context(&order.customer_email),
+            billing_address: billing.context(&order.customer_email),
+            refurbisher: RefurbisherContext {
+                key: refurbisher.key.clone(),
+                refurbisher_id: refurbisher.id,
+                supplier_id: refurbisher.model.supplier_id,
+                odoo_vendor_id: refurbisher.model.odoo_vendor_id,
+            },
+            items,
+        })
+    }
+}
+
+/// Units ordered since the refurbisher's last applied feed count from its new stock now:
+/// clear the reservations (in the feed run's transaction) and mark their products.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn clear_reservations(tx: &mut Tx, refurbisher_id: i64) -> Result<()> {
+    crate::catalog::mark_dirty_where(
+        tx,
+        "SELECT ean FROM offers WHERE refurbisher_id = $1 AND reserved > 0",
+        &[refurbisher_id],
+    )
+    .await?;
+    with_tx!(tx, |t| sqlx::query(
+        "UPDATE offers SET reserved = 0 WHERE refurbisher_id = $1 AND reserved > 0"
+    )
+    .bind(refurbisher_id)
+    .execute(&mut **t)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_stable_and_distinct() {
+        let a = idempotency_key("rd", "RD-1", 15);
+        assert_eq!(a, idempotency_key("rd", "RD-1", 15));
+        assert_ne!(a, idempotency_key("rd", "RD-1", 16));
+        assert_ne!(a, idempotency_key("rd", "RD-11", 15));
+        assert_eq!(a.len(), 4 + 32);
+    }
+}
