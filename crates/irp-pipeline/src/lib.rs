@@ -9,6 +9,7 @@
 pub mod formats;
 pub mod fuzzing;
 pub mod import;
+pub mod orders;
 pub mod pim;
 pub mod poller;
 pub mod sku_index;

@@ -2,7 +2,9 @@
 //! named offer), the purchase price frozen, one supplier order per refurbisher (`pending` for a
 //! refurbisher with an order connector, `internal` for iUsed Stores' `"order": {}`), lines that
 //! cannot be routed kept as `needs_attention`, repeats idempotent, ordered units reserved until
-//! the next feed run, and the FlexIT seed mapping rendering the stored supplier order.
+//! the next feed run, and the FlexIT seed mapping rendering the stored supplier order. Then the
+//! outbox against a loopback HTTP server that plays FlexIT: the exact payload and credentials,
+//! and every failure mode ending in its documented state.
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 // Amounts in cents read best as euros_cents: 160_23 is €160.23.
@@ -82,7 +84,10 @@ async fn sellable(db: &TestDb, ean: &str) -> i64 {
     db.store.product_get(ean).await.unwrap().unwrap().sellable
 }
 
-db_tests!(an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once,);
+db_tests!(
+    an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once,
+    supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_its_state,
+);
 
 async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: TestDb) {
     let flexit = apply(&db, "flexit.json").await;
@@ -225,4 +230,423 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
         ),
         other => panic!("{other}"),
     }
+}
+
+/// What the fake FlexIT answers, in turn; the last one repeats.
+#[derive(Clone)]
+enum Answer {
+    /// Status and body.
+    Reply(u16, &'static str, Option<&'static str>),
+    /// Read the request, then say nothing for this long.
+    Hang(std::time::Duration),
+}
+
+/// The headers of interest and the body of one request.
+type Seen = (Vec<(String, String)>, Value);
+
+#[derive(Clone, Default)]
+struct FakeFlexit {
+    answers: std::sync::Arc<std::sync::Mutex<Vec<Answer>>>,
+    /// (headers of interest, body) of every request.
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl FakeFlexit {
+    async fn start() -> (FakeFlexit, String) {
+        use axum::http::{HeaderMap, StatusCode};
+        let fake = FakeFlexit::default();
+        let state = fake.clone();
+        let app = axum::Router::new().route(
+            "/order/api/order",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let keep: Vec<(String, String)> = [
+                        "client_id",
+                        "client_secret",
+                        "idempotency-key",
+                        "content-type",
+                    ]
+                    .iter()
+                    .filter_map(|h| {
+                        headers
+                            .get(*h)
+                            .map(|v| ((*h).to_owned(), v.to_str().unwrap_or("").to_owned()))
+                    })
+                    .collect();
+                    let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    state.seen.lock().unwrap().push((keep.clone(), json));
+                    // FlexIT checks its credentials first.
+                    let authorised = keep.contains(&("client_id".into(), "flexit-id".into()))
+                        && keep.contains(&("client_secret".into(), "flexit-secret".into()));
+                    let answer = {
+                        let mut a = state.answers.lock().unwrap();
+                        if a.len() > 1 {
+                            a.remove(0)
+                        } else {
+                            a[0].clone()
+                        }
+                    };
+                    if !authorised {
+                        return (
+                            StatusCode::UNAUTHORIZED,
+                            [("retry-after", "0".to_owned())],
+                            "{\"error\":\"unauthorized\"}".to_owned(),
+                        );
+                    }
+                    match answer {
+                        Answer::Reply(status, body, retry_after) => (
+                            StatusCode::from_u16(status).unwrap(),
+                            [("retry-after", retry_after.unwrap_or("").to_owned())],
+                            body.to_owned(),
+                        ),
+                        Answer::Hang(d) => {
+                            tokio::time::sleep(d).await;
+                            (
+                                StatusCode::CREATED,
+                                [("retry-after", String::new())],
+                                "{\"OrderNumber\":\"LATE\"}".to_owned(),
+                            )
+                        }
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (fake, format!("http://{addr}/order/api/order"))
+    }
+
+    fn answer(&self, answers: Vec<Answer>) {
+        *self.answers.lock().unwrap() = answers;
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+/// FlexIT's seed config with its order endpoint at the fake (and `extra` keys in `order`).
+async fn flexit_at(db: &TestDb, endpoint: &str, extra: &str) -> StoredRefurbisher {
+    let text = std::fs::read_to_string(format!(
+        "{}/../../config/refurbishers/flexit.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace(
+        "https://api.flexitdistribution.com/order/api/order",
+        endpoint,
+    )
+    .replace(
+        "\"connection\": \"web\",",
+        &format!("\"connection\": \"web\",{extra}"),
+    );
+    let doc = parse_document(&text);
+    assert!(doc.is_ok(), "{:?}", doc.diagnostics);
+    db.store
+        .refurbisher_apply(&doc.refurbishers, "test")
+        .await
+        .unwrap();
+    db.store.refurbisher_get("flexit").await.unwrap().unwrap()
+}
+
+async fn place_order(db: &TestDb, number: &str) -> irp_store::orders::StoredSupplierOrder {
+    let raw = order(
+        number,
+        json!([{"refurbisher": "flexit", "sku": "FLX-A", "quantity": 1, "unit_price_incl_vat": "160.23"}]),
+    );
+    let intake = db
+        .store
+        .order_create(&parse_order(&raw).unwrap(), &raw, "test")
+        .await
+        .unwrap();
+    let sos = db.store.supplier_orders_of(intake.order.id).await.unwrap();
+    assert_eq!(sos[0].status, "pending");
+    sos[0].clone()
+}
+
+async fn supplier_order(db: &TestDb, id: i64) -> irp_store::orders::StoredSupplierOrder {
+    db.store.supplier_order_get(id).await.unwrap().unwrap()
+}
+
+async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_its_state(
+    db: TestDb,
+) {
+    use irp_pipeline::orders::{recover, submit_one};
+    use irp_store::secrets::SecretKey;
+    let (fake, endpoint) = FakeFlexit::start().await;
+    let key = SecretKey::generate().unwrap();
+    db.store
+        .secret_set(&key, "flexit.order.auth.client_id", "flexit-id")
+        .await
+        .unwrap();
+    db.store
+        .secret_set(&key, "flexit.order.auth.client_secret", "flexit-secret")
+        .await
+        .unwrap();
+    let flexit = flexit_at(&db, &endpoint, "").await;
+    let channels = std::fs::read_to_string(format!(
+        "{}/../../config/channels.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    db.store
+        .channels_apply(&parse_channels(&channels).channels, "test")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    import(&db, &flexit, &dir, "flexit.csv", &flexit_feed(50)).await;
+    let owner = "test-submitter";
+
+    // 201 with an order number: submitted, the reference stored, the exact payload sent with
+    // the credentials from the secret store and the idempotency key.
+    fake.answer(vec![Answer::Reply(
+        201,
+        r#"{"OrderNumber":"SO-123"}"#,
+        None,
+    )]);
+    let so = place_order(&db, "RD-OK").await;
+    let done = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.outcome, done.status),
+        ("submitted", Some(201)),
+        "{done:?}"
+    );
+    let stored = supplier_order(&db, so.id).await;
+    assert_eq!(stored.status, "submitted");
+    assert_eq!(stored.external_order_reference.as_deref(), Some("SO-123"));
+    let (headers, body) = fake.seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        headers,
+        vec![
+            ("client_id".to_owned(), "flexit-id".to_owned()),
+            ("client_secret".to_owned(), "flexit-secret".to_owned()),
+            ("idempotency-key".to_owned(), so.idempotency_key.clone()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ]
+    );
+    assert_eq!(
+        body,
+        json!({
+            "customerNumber": 218535, "yourReference": "RD-OK", "externalDocumentNumber": so.id.to_string(),
+            "currencyCode": "EUR",
+            "shipping": {"isBlindShip": true,
+                "contact": {"name": "Jan de Vries", "email": "no-reply@iused.nl", "phoneNumber": "0612345678"},
+                "address": {"postalCode": "1012 LG", "name": "Jan de Vries", "countryCode": "NL", "city": "Amsterdam", "addressLine1": "Damrak 1 A"}},
+            "lines": [{"sku": "FLX-A", "quantity": 1, "unitPrice": 100.0}]
+        })
+    );
+    // The stored attempt has the request with the credentials redacted.
+    let attempts = db.store.supplier_order_attempts(so.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, "submitted");
+    let request = attempts[0].request.as_ref().unwrap().0.to_string();
+    assert!(
+        !request.contains("flexit-secret") && !request.contains("flexit-id"),
+        "{request}"
+    );
+    assert!(request.contains("[redacted]"), "{request}");
+    assert!(
+        submit_one(&db.store, Some(&key), owner)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing else is due"
+    );
+
+    // 500, then 201: retried after a backoff, with the same idempotency key.
+    fake.answer(vec![
+        Answer::Reply(500, "oops", None),
+        Answer::Reply(201, r#"{"OrderNumber":"SO-124"}"#, None),
+    ]);
+    let so = place_order(&db, "RD-500").await;
+    let first = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.outcome, first.status), ("retry", Some(500)));
+    assert_eq!(supplier_order(&db, so.id).await.status, "pending");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.outcome, second.attempt), ("submitted", 2));
+    let seen = fake.seen.lock().unwrap().clone();
+    let keys: Vec<&str> = seen[seen.len() - 2..]
+        .iter()
+        .map(|(h, _)| h[2].1.as_str())
+        .collect();
+    assert_eq!(keys, vec![so.idempotency_key.as_str(); 2]);
+
+    // 429 with Retry-After: not before it.
+    fake.answer(vec![Answer::Reply(429, "slow down", Some("30"))]);
+    let so = place_order(&db, "RD-429").await;
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, "retry");
+    let due = supplier_order(&db, so.id).await.next_attempt_at.unwrap();
+    let wait = (due - chrono::Utc::now()).num_seconds();
+    assert!((28..=30).contains(&wait), "{wait}");
+    assert!(
+        submit_one(&db.store, Some(&key), owner)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    db.store.supplier_order_cancel(so.id, "test").await.unwrap();
+
+    // 200: the `in:201` assert fails → failed, no retry.
+    fake.answer(vec![Answer::Reply(
+        200,
+        r#"{"OrderNumber":"SO-125"}"#,
+        None,
+    )]);
+    let so = place_order(&db, "RD-200").await;
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, "failed");
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "the answer (HTTP 200) fails response_object.asserts: status \"in:201\": `in:201` does not hold for 200"
+        )
+    );
+    assert_eq!(supplier_order(&db, so.id).await.status, "failed");
+
+    // Malformed JSON with 201 → failed, naming the assert.
+    fake.answer(vec![Answer::Reply(201, "<html>ok</html>", None)]);
+    let so = place_order(&db, "RD-HTML").await;
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, "failed");
+    assert!(
+        r.error.as_deref().unwrap().contains(
+            "OrderNumber \"present|filled\": `present`: the key is missing (the answer is not JSON)"
+        ),
+        "{r:?}"
+    );
+    // An operator retries it; this time FlexIT answers properly.
+    fake.answer(vec![Answer::Reply(
+        201,
+        r#"{"OrderNumber":"SO-126"}"#,
+        None,
+    )]);
+    db.store.supplier_order_retry(so.id, "test").await.unwrap();
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.outcome, r.external_order_reference.as_deref()),
+        ("submitted", Some("SO-126"))
+    );
+    assert!(
+        db.store.supplier_order_retry(so.id, "test").await.is_err(),
+        "a submitted order is not sent again"
+    );
+
+    // 422 → failed with the answer.
+    fake.answer(vec![Answer::Reply(422, r#"{"error":"unknown sku"}"#, None)]);
+    let so = place_order(&db, "RD-422").await;
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, "failed");
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 422: {\"error\":\"unknown sku\"}"),
+        "{r:?}"
+    );
+    assert_eq!(supplier_order(&db, so.id).await.status, "failed");
+
+    // A timeout after the request was read: the outcome is unknown → needs_attention, never
+    // sent again by itself.
+    flexit_at(&db, &endpoint, " \"timeout_secs\": 1,").await;
+    fake.answer(vec![Answer::Hang(std::time::Duration::from_secs(3))]);
+    let before = fake.requests();
+    let so = place_order(&db, "RD-HANG").await;
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, "needs_attention", "{r:?}");
+    assert_eq!(fake.requests(), before + 1, "the fake read the request");
+    assert_eq!(supplier_order(&db, so.id).await.status, "needs_attention");
+    assert!(
+        submit_one(&db.store, Some(&key), owner)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // …unless the connector says a repeat is safe.
+    flexit_at(
+        &db,
+        &endpoint,
+        " \"timeout_secs\": 1, \"retry_unknown\": true,",
+    )
+    .await;
+    let so = place_order(&db, "RD-HANG-SAFE").await;
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, "retry", "{r:?}");
+    assert_eq!(supplier_order(&db, so.id).await.status, "pending");
+    db.store.supplier_order_cancel(so.id, "test").await.unwrap();
+
+    // Nothing listening: not sent → retried, then failed after max_attempts.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{a}/order/api/order")
+    };
+    flexit_at(&db, &closed, " \"max_attempts\": 1,").await;
+    let so = place_order(&db, "RD-DOWN").await;
+    let r = submit_one(&db.store, Some(&key), owner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, "failed", "{r:?}");
+    assert!(
+        r.error.as_deref().unwrap().contains("not sent")
+            && r.error.as_deref().unwrap().contains("max_attempts 1"),
+        "{r:?}"
+    );
+    assert_eq!(supplier_order(&db, so.id).await.status, "failed");
+
+    // A claim whose process died during the call: recovered as needs_attention.
+    flexit_at(&db, &endpoint, "").await;
+    let so = place_order(&db, "RD-CRASH").await;
+    let claimed = db
+        .store
+        .supplier_order_claim(
+            "dead-process",
+            chrono::Utc::now() - chrono::TimeDelta::seconds(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.supplier_order.id, so.id);
+    assert_eq!(recover(&db.store).await.unwrap(), vec![so.id]);
+    let stored = supplier_order(&db, so.id).await;
+    assert_eq!(stored.status, "needs_attention");
+    assert_eq!(
+        db.store.supplier_order_attempts(so.id).await.unwrap()[0].outcome,
+        "unknown"
+    );
 }

@@ -83,7 +83,8 @@ fn token_cache() -> &'static Mutex<HashMap<String, (String, Instant)>> {
 
 /// An OAuth2 client-credentials token for `token_url`, cached until a minute before it expires.
 async fn oauth_token(
-    ctx: &Ctx<'_>,
+    client: &Client,
+    remaining: Duration,
     token_url: &str,
     client_id: &str,
     client_secret: &str,
@@ -108,11 +109,10 @@ async fn oauth_token(
     }
     let url = Url::parse(token_url)
         .map_err(|e| FetchError::Unsupported(format!("token_url is not a URL: {e}")))?;
-    let resp = ctx
-        .client
+    let resp = client
         .post(url.clone())
         .form(&form)
-        .timeout(ctx.remaining()?)
+        .timeout(remaining)
         .send()
         .await
         .map_err(|e| {
@@ -197,62 +197,17 @@ async fn request(ctx: &mut Ctx<'_>, url: &Url) -> Result<Response, FetchError> {
         ctx.record.attempts += 1;
         let mut url = url.clone();
         let mut headers = HeaderMap::new();
-        match ctx.offers.auth.as_ref() {
-            Some(OffersAuth::Http(auth)) => match auth {
-                HttpAuth::None => {}
-                HttpAuth::Bearer { token } => {
-                    let (n, v) = header("authorization", &format!("Bearer {token}"))?;
-                    headers.insert(n, v);
-                }
-                HttpAuth::Basic { username, password } => {
-                    use std::fmt::Write as _;
-                    let mut encoded = String::new();
-                    let raw = format!("{username}:{password}");
-                    let _ = write!(encoded, "Basic {}", base64_encode(raw.as_bytes()));
-                    let (n, v) = header("authorization", &encoded)?;
-                    headers.insert(n, v);
-                }
-                HttpAuth::Header { name, value } => {
-                    let (n, v) = header(name, value)?;
-                    headers.insert(n, v);
-                }
-                HttpAuth::Query { name, value } => {
-                    url.query_pairs_mut().append_pair(name, value);
-                }
-                HttpAuth::ClientIdSecret {
-                    client_id,
-                    client_secret,
-                    token_url: Some(token_url),
-                    scope,
-                    ..
-                } => {
-                    let token = oauth_token(
-                        ctx,
-                        token_url,
-                        client_id,
-                        client_secret,
-                        scope.as_deref(),
-                        refreshed_token,
-                    )
-                    .await?;
-                    let (n, v) = header("authorization", &format!("Bearer {token}"))?;
-                    headers.insert(n, v);
-                }
-                HttpAuth::ClientIdSecret {
-                    client_id,
-                    client_secret,
-                    token_url: None,
-                    client_id_header,
-                    client_secret_header,
-                    ..
-                } => {
-                    let (n, v) = header(client_id_header, client_id)?;
-                    headers.insert(n, v);
-                    let (n, v) = header(client_secret_header, client_secret)?;
-                    headers.insert(n, v);
-                }
-            },
-            Some(OffersAuth::Sftp(_)) | None => {}
+        if let Some(OffersAuth::Http(auth)) = ctx.offers.auth.as_ref() {
+            let remaining = ctx.remaining()?;
+            apply_auth(
+                &ctx.client,
+                auth,
+                &mut url,
+                &mut headers,
+                remaining,
+                refreshed_token,
+            )
+            .await?;
         }
         let builder = match ctx.offers.connection {
             Connection::WebPost => ctx
@@ -314,6 +269,75 @@ async fn request(ctx: &mut Ctx<'_>, url: &Url) -> Result<Response, FetchError> {
         let wait = retry_in.min(ctx.remaining()?);
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Add `auth` to a request: headers into `headers`, a query credential onto `url`. An OAuth2
+/// client-credentials token is fetched (or taken from the cache unless `fresh_token`) within
+/// `remaining`. Every credential header is marked sensitive.
+pub(crate) async fn apply_auth(
+    client: &Client,
+    auth: &HttpAuth,
+    url: &mut Url,
+    headers: &mut HeaderMap,
+    remaining: Duration,
+    fresh_token: bool,
+) -> Result<(), FetchError> {
+    match auth {
+        HttpAuth::None => {}
+        HttpAuth::Bearer { token } => {
+            let (n, v) = header("authorization", &format!("Bearer {token}"))?;
+            headers.insert(n, v);
+        }
+        HttpAuth::Basic { username, password } => {
+            let raw = format!("{username}:{password}");
+            let (n, v) = header(
+                "authorization",
+                &format!("Basic {}", base64_encode(raw.as_bytes())),
+            )?;
+            headers.insert(n, v);
+        }
+        HttpAuth::Header { name, value } => {
+            let (n, v) = header(name, value)?;
+            headers.insert(n, v);
+        }
+        HttpAuth::Query { name, value } => {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+        HttpAuth::ClientIdSecret {
+            client_id,
+            client_secret,
+            token_url: Some(token_url),
+            scope,
+            ..
+        } => {
+            let token = oauth_token(
+                client,
+                remaining,
+                token_url,
+                client_id,
+                client_secret,
+                scope.as_deref(),
+                fresh_token,
+            )
+            .await?;
+            let (n, v) = header("authorization", &format!("Bearer {token}"))?;
+            headers.insert(n, v);
+        }
+        HttpAuth::ClientIdSecret {
+            client_id,
+            client_secret,
+            token_url: None,
+            client_id_header,
+            client_secret_header,
+            ..
+        } => {
+            let (n, v) = header(client_id_header, client_id)?;
+            headers.insert(n, v);
+            let (n, v) = header(client_secret_header, client_secret)?;
+            headers.insert(n, v);
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn base64_encode(bytes: &[u8]) -> String {

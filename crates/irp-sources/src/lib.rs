@@ -7,13 +7,15 @@
 //! errors, 5xx and 429 (honouring `Retry-After`). Credentials never appear in URLs that are
 //! logged or in errors.
 //!
-//! Also the [`ergonode`] client, where product data (the PIM) comes from.
+//! Also the [`ergonode`] client, where product data (the PIM) comes from, and
+//! [`order_call`], one call to a refurbisher's order API.
 
 pub mod ergonode;
 #[cfg(feature = "testkit")]
 pub mod fake_ergonode;
 pub mod follow;
 pub mod http;
+pub mod order_call;
 pub mod sftp;
 #[cfg(feature = "testkit")]
 pub mod testkit;

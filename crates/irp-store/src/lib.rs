@@ -147,6 +147,8 @@ pub struct Store {
     url: String,
     /// SQLite: the WAL checkpointer, stopped when the last clone of the store goes.
     _checkpointer: Option<std::sync::Arc<Checkpointer>>,
+    /// Woken when a supplier order enters the outbox (see [`Store::outbox_signal`]).
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// SQLite's WAL checkpoints, moved out of commits: by default the connection whose commit takes
@@ -279,6 +281,7 @@ impl Store {
             db,
             url: shown,
             _checkpointer: checkpointer,
+            outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
     }
 

@@ -32,6 +32,14 @@ pub const PENDING: &str = "pending";
 pub const INTERNAL: &str = "internal";
 /// Line status: routed to an offer.
 pub const LINE_ROUTED: &str = "routed";
+/// Supplier-order status: claimed by a submitter, the call is under way.
+pub const SUBMITTING: &str = "submitting";
+/// Supplier-order status: the refurbisher accepted it.
+pub const SUBMITTED: &str = "submitted";
+/// Supplier-order status: refused, or retries used up; an operator may retry it.
+pub const FAILED: &str = "failed";
+/// Supplier-order status: cancelled by an operator.
+pub const CANCELLED: &str = "cancelled";
 
 /// A stored customer order.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
@@ -122,6 +130,12 @@ pub struct StoredSupplierOrder {
     pub external_fields: Json<Value>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// `attempts` when an operator last retried it (automatic retries count from there).
+    pub retry_from: i64,
+    /// Who holds the claim while `submitting`.
+    pub lease_owner: Option<String>,
+    /// Until when.
+    pub lease_until: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -142,7 +156,65 @@ const ORDER_SELECT: &str = "SELECT id, channel, order_number, placed_at, custome
 const LINE_SELECT: &str = "SELECT id, order_id, line_number, supplier_order_id, ean, sku, name, refurbisher_id, offer_id, quantity, \
      unit_price_incl_minor, purchase_price_minor, purchase_currency, tax_percentage, currency, status, attention_reason FROM order_lines";
 const SUPPLIER_ORDER_SELECT: &str = "SELECT id, order_id, refurbisher_id, status, idempotency_key, attempts, next_attempt_at, \
-     external_order_reference, external_fields, last_error, created_at, updated_at FROM supplier_orders";
+     external_order_reference, external_fields, last_error, retry_from, lease_owner, lease_until, created_at, updated_at FROM supplier_orders";
+const ATTEMPT_SELECT: &str = "SELECT id, supplier_order_id, attempt_number, started_at, finished_at, request, response_status, response_body, \
+     outcome, error FROM supplier_order_attempts";
+
+/// One call (or the claim of one) to a refurbisher's order API.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredAttempt {
+    /// Attempt id.
+    pub id: i64,
+    /// The supplier order.
+    pub supplier_order_id: i64,
+    /// 1, 2, …
+    pub attempt_number: i64,
+    /// When it was claimed.
+    pub started_at: DateTime<Utc>,
+    /// When its outcome was recorded.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The request as sent, credentials redacted.
+    pub request: Option<Json<Value>>,
+    /// The answer's HTTP status.
+    pub response_status: Option<i64>,
+    /// The answer's body (at most 64 KiB).
+    pub response_body: Option<String>,
+    /// `sending` while under way, then `submitted`, `retry`, `failed`, `needs_attention` or
+    /// `unknown` (the process stopped during the call).
+    pub outcome: String,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// A claimed supplier order: the submitter owns it until `lease_until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The supplier order (status `submitting`).
+    pub supplier_order: StoredSupplierOrder,
+    /// The attempt this claim is.
+    pub attempt: i64,
+}
+
+/// How an attempt ended, as the submitter records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptOutcome {
+    /// `submitted`, `retry`, `failed` or `needs_attention`.
+    pub outcome: &'static str,
+    /// The request, redacted.
+    pub request: Option<Value>,
+    /// The answer's status.
+    pub response_status: Option<i64>,
+    /// The answer's body.
+    pub response_body: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// `retry`: when.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// `submitted`: the refurbisher's order id.
+    pub external_order_reference: Option<String>,
+    /// `submitted`: every value `response_object.fields` copied.
+    pub external_fields: Value,
+}
 
 /// The idempotency key of the supplier order of `refurbisher_id` in an order: the same for
 /// every attempt, different for every supplier order.
@@ -494,6 +566,9 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        if !supplier_orders.is_empty() {
+            self.outbox.notify_one();
+        }
         if !reserved_eans.is_empty() {
             self.recompute_after_commit().await;
         }
@@ -692,6 +767,367 @@ impl Store {
             },
             items,
         })
+    }
+}
+
+impl Store {
+    /// Woken whenever a supplier order enters the outbox in this process (a submitter waits on
+    /// it; other instances find the order by polling).
+    pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox.clone()
+    }
+
+    /// Claim the supplier order that is due first: `submitting`, leased to `owner` until
+    /// `lease_until`, one more attempt, its attempt row `sending` — committed before anything
+    /// is sent, so a crash during the call leaves a trace. Several instances never claim the
+    /// same one (`FOR UPDATE SKIP LOCKED`; SQLite has one writer).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_order_claim(
+        &self,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Claimed>> {
+        let at = now();
+        let mut tx = self.begin().await?;
+        let lock = if matches!(tx, Tx::Postgres(_)) {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE supplier_orders SET status = '{SUBMITTING}', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
+             WHERE id = (SELECT id FROM supplier_orders WHERE status = '{PENDING}' AND next_attempt_at <= $3 \
+                         ORDER BY next_attempt_at, id LIMIT 1{lock}) \
+             RETURNING id, attempts"
+        );
+        let claimed: Option<(i64, i64)> =
+            with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(at)
+                .fetch_optional(&mut **t)
+                .await)?;
+        let Some((id, attempt)) = claimed else {
+            return Ok(None);
+        };
+        with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "INSERT INTO supplier_order_attempts (supplier_order_id, attempt_number, started_at, outcome) VALUES ($1, $2, $3, 'sending')"
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(at)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        tx.commit().await?;
+        let supplier_order = self
+            .supplier_order_get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("supplier order {id}")))?;
+        Ok(Some(Claimed {
+            supplier_order,
+            attempt,
+        }))
+    }
+
+    /// Record how a claimed attempt ended — only while the claim is still `owner`'s (a claim
+    /// that expired and was recovered meanwhile is not overwritten). Returns whether it was
+    /// recorded.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_order_finish(
+        &self,
+        claimed: &Claimed,
+        owner: &str,
+        o: &AttemptOutcome,
+    ) -> Result<bool> {
+        let status = match o.outcome {
+            "submitted" => SUBMITTED,
+            "retry" => PENDING,
+            "failed" => FAILED,
+            _ => NEEDS_ATTENTION,
+        };
+        let at = now();
+        let id = claimed.supplier_order.id;
+        let mut tx = self.begin().await?;
+        let n = with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "UPDATE supplier_orders SET status = $4, lease_owner = NULL, lease_until = NULL, next_attempt_at = $5, \
+                 external_order_reference = COALESCE($6, external_order_reference), external_fields = $7, last_error = $8, updated_at = $9 \
+             WHERE id = $1 AND status = 'submitting' AND lease_owner = $2 AND attempts = $3"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(claimed.attempt)
+        .bind(status)
+        .bind(o.next_attempt_at)
+        .bind(&o.external_order_reference)
+        .bind(Json(&o.external_fields))
+        .bind(&o.error)
+        .bind(at)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            return Ok(false);
+        }
+        with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "UPDATE supplier_order_attempts SET finished_at = $3, request = $4, response_status = $5, response_body = $6, outcome = $7, error = $8 \
+             WHERE supplier_order_id = $1 AND attempt_number = $2"
+        )
+        .bind(id)
+        .bind(claimed.attempt)
+        .bind(at)
+        .bind(o.request.as_ref().map(Json))
+        .bind(o.response_status)
+        .bind(&o.response_body)
+        .bind(o.outcome)
+        .bind(&o.error)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Supplier orders left `submitting` after their claim expired: the process that claimed
+    /// them stopped during the call, so whether the refurbisher got the order is unknown.
+    /// Each goes to `to_pending` ? `pending` (for a connector with `retry_unknown`) :
+    /// `needs_attention`, decided by `decide` from the refurbisher id. Returns the ids moved.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_orders_recover(&self, decide: impl Fn(i64) -> bool) -> Result<Vec<i64>> {
+        let at = now();
+        let sql = format!(
+            "{SUPPLIER_ORDER_SELECT} WHERE status = '{SUBMITTING}' AND lease_until < $1 ORDER BY id"
+        );
+        let expired: Vec<StoredSupplierOrder> =
+            with_db!(self.db(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(at)
+                .fetch_all(p)
+                .await)?;
+        let mut moved = Vec::new();
+        for so in expired {
+            let retry = decide(so.refurbisher_id);
+            let (status, error) = if retry {
+                (
+                    PENDING,
+                    "the process stopped during the call; sending again (retry_unknown)",
+                )
+            } else {
+                (
+                    NEEDS_ATTENTION,
+                    "the process stopped during the call: the refurbisher may have the order; check with them, then retry or cancel",
+                )
+            };
+            let mut tx = self.begin().await?;
+            let n = with_tx!(&mut tx, |t| {
+                sqlx::query(
+                "UPDATE supplier_orders SET status = $3, lease_owner = NULL, lease_until = NULL, next_attempt_at = $4, last_error = $5, updated_at = $4 \
+                 WHERE id = $1 AND status = 'submitting' AND attempts = $2 AND lease_until < $4"
+            )
+            .bind(so.id)
+            .bind(so.attempts)
+            .bind(status)
+            .bind(at)
+            .bind(error)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+            if n == 1 {
+                with_tx!(&mut tx, |t| {
+                    sqlx::query(
+                    "UPDATE supplier_order_attempts SET finished_at = $3, outcome = 'unknown', error = $4 \
+                     WHERE supplier_order_id = $1 AND attempt_number = $2 AND outcome = 'sending'"
+                )
+                .bind(so.id)
+                .bind(so.attempts)
+                .bind(at)
+                .bind(error)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected())
+                })?;
+                tx.commit().await?;
+                tracing::warn!(
+                    supplier_order = so.id,
+                    status,
+                    "A supplier order's call was interrupted"
+                );
+                moved.push(so.id);
+            }
+        }
+        if !moved.is_empty() {
+            self.outbox.notify_one();
+        }
+        Ok(moved)
+    }
+
+    /// When the next pending supplier order is due (none: the outbox is empty).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let sql =
+            format!("SELECT MIN(next_attempt_at) FROM supplier_orders WHERE status = '{PENDING}'");
+        Ok(with_db!(self.db(), |p| sqlx::query_scalar(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .fetch_one(p)
+        .await)?)
+    }
+
+    /// The attempts of a supplier order, first first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_order_attempts(&self, id: i64) -> Result<Vec<StoredAttempt>> {
+        let sql = format!("{ATTEMPT_SELECT} WHERE supplier_order_id = $1 ORDER BY attempt_number");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Supplier orders, newest first, optionally only those with `status`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_orders_list(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredSupplierOrder>> {
+        let sql = format!(
+            "{SUPPLIER_ORDER_SELECT} WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// An operator sends a `failed` or `needs_attention` supplier order again: `pending`, due
+    /// now, with a fresh budget of automatic retries.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Conflict`] naming the status it is in; a
+    /// database error.
+    pub async fn supplier_order_retry(&self, id: i64, actor: &str) -> Result<StoredSupplierOrder> {
+        self.supplier_order_move(id, actor, &[FAILED, NEEDS_ATTENTION], PENDING, "retry")
+            .await
+    }
+
+    /// An operator cancels a supplier order that is not under way or placed: `cancelled`, its
+    /// units no longer reserved.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Conflict`] naming the status it is in; a
+    /// database error.
+    pub async fn supplier_order_cancel(&self, id: i64, actor: &str) -> Result<StoredSupplierOrder> {
+        self.supplier_order_move(
+            id,
+            actor,
+            &[PENDING, FAILED, NEEDS_ATTENTION, INTERNAL],
+            CANCELLED,
+            "cancel",
+        )
+        .await
+    }
+
+    async fn supplier_order_move(
+        &self,
+        id: i64,
+        actor: &str,
+        from: &[&str],
+        to: &str,
+        action: &str,
+    ) -> Result<StoredSupplierOrder> {
+        let so = self
+            .supplier_order_get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no supplier order {id}")))?;
+        let conflict = |status: &str| {
+            StoreError::Conflict(format!(
+                "supplier order {id} is {status}; {action} works on {}",
+                from.join(", ")
+            ))
+        };
+        if !from.contains(&so.status.as_str()) {
+            return Err(conflict(&so.status));
+        }
+        let at = now();
+        let mut tx = self.begin().await?;
+        let list = from
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE supplier_orders SET status = $2, next_attempt_at = $3, retry_from = attempts, updated_at = $3 \
+             WHERE id = $1 AND status IN ({list})"
+        );
+        let n = with_tx!(&mut tx, |t| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(to)
+            .bind(at)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            drop(tx);
+            let now_status = self
+                .supplier_order_get(id)
+                .await?
+                .map_or_else(|| "gone".to_owned(), |s| s.status);
+            return Err(conflict(&now_status));
+        }
+        if to == CANCELLED {
+            // Its units are not coming: give them back to the offers (not below zero).
+            let eans: Vec<Option<String>> = with_tx!(&mut tx, |t| {
+                sqlx::query_scalar(
+                "UPDATE offers SET reserved = CASE WHEN reserved > l.q THEN reserved - l.q ELSE 0 END \
+                 FROM (SELECT offer_id, SUM(quantity) AS q FROM order_lines WHERE supplier_order_id = $1 GROUP BY offer_id) AS l \
+                 WHERE offers.id = l.offer_id RETURNING offers.ean"
+            )
+            .bind(id)
+            .fetch_all(&mut **t)
+            .await
+            })?;
+            let eans: Vec<String> = eans.into_iter().flatten().collect();
+            crate::catalog::mark_dirty(&mut tx, &eans).await?;
+        }
+        tx.audit(
+            actor,
+            &format!("supplier_order.{action}"),
+            &id.to_string(),
+            json!({ "from": so.status, "to": to }),
+        )
+        .await?;
+        tx.commit().await?;
+        if to == PENDING {
+            self.outbox.notify_one();
+        } else {
+            self.recompute_after_commit().await;
+        }
+        self.supplier_order_get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no supplier order {id}")))
     }
 }
 

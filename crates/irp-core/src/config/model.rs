@@ -524,6 +524,18 @@ pub struct OrderConfig {
     pub item_object: Option<Map<String, Value>>,
     /// Checks on the answer and values copied from it.
     pub response_object: ResponseObject,
+    /// Seconds one call may take. Default: 30.
+    pub timeout_secs: i64,
+    /// Attempts before a supplier order that keeps failing with network errors, 5xx or 429 is
+    /// `failed`. Default: 8.
+    pub max_attempts: i64,
+    /// Whether a call whose outcome is unknown (timeout or reset after the request was sent)
+    /// may be sent again: only for a refurbisher that recognises the idempotency key. Default:
+    /// false (the supplier order goes to `needs_attention`).
+    pub retry_unknown: bool,
+    /// The header the supplier order's idempotency key is sent in; `None` (configured as `""`)
+    /// sends none. Default: `Idempotency-Key`.
+    pub idempotency_header: Option<String>,
 }
 
 /// `response_object`: asserts and fields.

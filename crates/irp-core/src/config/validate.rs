@@ -90,7 +90,14 @@ pub const ORDER_KEYS: &[&str] = &[
     "order_object",
     "item_object",
     "response_object",
+    "timeout_secs",
+    "max_attempts",
+    "retry_unknown",
+    "idempotency_header",
 ];
+
+/// The header the idempotency key goes in unless `idempotency_header` says otherwise.
+pub const DEFAULT_IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// Default size cap of a fetched feed: 4 GiB.
 pub const DEFAULT_MAX_BYTES: i64 = 4 * 1024 * 1024 * 1024;
@@ -1523,6 +1530,25 @@ fn order(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OrderConfig>
         None => None,
         Some(v) => http_auth(v, &o.at("auth"), d),
     };
+    let timeout_secs = o.int(d, "timeout_secs", 1, 600).unwrap_or(30);
+    let max_attempts = o.int(d, "max_attempts", 1, 100).unwrap_or(8);
+    let retry_unknown = o.bool(d, "retry_unknown").unwrap_or(false);
+    let idempotency_header = match o.string(d, "idempotency_header") {
+        None => Some(DEFAULT_IDEMPOTENCY_HEADER.to_owned()),
+        Some(h) if h.is_empty() => None,
+        Some(h) => {
+            if !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                d.error(
+                    &o.at("idempotency_header"),
+                    format!("{} is not a header name (letters, digits, `-`, `_`), or \"\" to send no key", Value::String(h.clone())),
+                );
+            }
+            Some(h)
+        }
+    };
 
     let item_object = match o.get("item_object") {
         None => None,
@@ -1576,6 +1602,10 @@ fn order(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OrderConfig>
         order_object: order_object?,
         item_object,
         response_object,
+        timeout_secs,
+        max_attempts,
+        retry_unknown,
+        idempotency_header,
     })
 }
 

@@ -12,3 +12,6 @@ ALTER TABLE order_lines ADD COLUMN attention_reason TEXT;        -- status needs
 CREATE INDEX order_lines_order ON order_lines (order_id);
 CREATE INDEX order_lines_supplier_order ON order_lines (supplier_order_id);
 CREATE INDEX supplier_orders_order ON supplier_orders (order_id);
+
+-- The outbox: `attempts` at the operator's last retry (automatic retries count from there).
+ALTER TABLE supplier_orders ADD COLUMN retry_from INTEGER NOT NULL DEFAULT 0;

@@ -1,0 +1,467 @@
+//! Placing supplier orders at refurbishers: the outbox submitter.
+//!
+//! A supplier order enters the outbox (`pending`) in the transaction that takes the customer
+//! order in. The submitter claims one (committed: `submitting`, a lease, an attempt row
+//! `sending`), builds the body with the refurbisher's `order_object` from the supplier-order
+//! context, sends it with the connector's auth and the supplier order's idempotency key, checks
+//! the answer against `response_object.asserts`, and records the outcome — only while its
+//! claim still holds:
+//!
+//! | What happened | Outcome |
+//! |---|---|
+//! | 2xx and every assert holds (no asserts: any 2xx) | `submitted`, `fields` copied (`externalOrderReference`) |
+//! | nothing was sent (no connection, token endpoint down), 5xx, 429 | `pending` again after a capped exponential backoff with jitter (`Retry-After` honoured); `failed` after `max_attempts` |
+//! | any other status, or an assert fails | `failed` with the reason, no retry |
+//! | sent without an answer (timeout, reset) | `needs_attention` — never a blind resend — unless `retry_unknown` |
+//! | the body cannot be built, a secret is missing | `failed` with the reason |
+//!
+//! A process that dies during a call leaves its supplier order `submitting`; when the lease
+//! expires, [`recover`] moves it to `needs_attention` (or back to `pending` with
+//! `retry_unknown`). So an order is placed once, or waits for an operator — never twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use irp_core::config::model::OrderConfig;
+use irp_core::mapping::{asserts, render};
+use irp_sources::order_call::{self, CallResult};
+use irp_store::Store;
+use irp_store::orders::{AttemptOutcome, Claimed};
+use irp_store::refurbishers::StoredRefurbisher;
+use irp_store::secrets::SecretKey;
+use serde_json::Value;
+
+use crate::import::ResolveFailure;
+
+/// How long a claim holds: longer than any call may take (`timeout_secs` ≤ 600) plus the time
+/// to record it.
+pub const LEASE: TimeDelta = TimeDelta::seconds(660);
+/// The longest wait between automatic attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Supplier orders sent at the same time by one submitter.
+pub const CONCURRENCY: usize = 8;
+
+/// What one submission did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Submitted {
+    /// The supplier order.
+    pub supplier_order_id: i64,
+    /// The attempt.
+    pub attempt: i64,
+    /// `submitted`, `retry`, `failed` or `needs_attention`.
+    pub outcome: &'static str,
+    /// The answer's status.
+    pub status: Option<u16>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The refurbisher's order id.
+    pub external_order_reference: Option<String>,
+    /// False when the claim had expired and another process recovered the order meanwhile.
+    pub recorded: bool,
+}
+
+/// The wait before automatic attempt `n + 1` after `n` failed ones: 1 s, 2 s, 4 s, … capped at
+/// [`MAX_BACKOFF`], times a jitter between 0.5 and 1.
+pub fn backoff(n: i64, jitter: f64) -> Duration {
+    let exp = u32::try_from(n.clamp(1, 20) - 1).unwrap_or(0);
+    let base = Duration::from_secs(1u64 << exp).min(MAX_BACKOFF);
+    base.mul_f64(jitter.clamp(0.5, 1.0))
+}
+
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    0.5 + f64::from(nanos % 1000) / 2000.0
+}
+
+/// The refurbisher's `order` connector with its references resolved, for the call only: never
+/// store, print or log it.
+///
+/// # Errors
+/// A reference without a value, or a store failure.
+pub async fn resolved_order(
+    store: &Store,
+    r: &StoredRefurbisher,
+    secret_key: Option<&SecretKey>,
+) -> Result<Option<OrderConfig>, ResolveFailure> {
+    if r.model.order.is_none() {
+        return Ok(None);
+    }
+    let part = serde_json::json!({ (r.key.clone()): { "order": r.document["order"] } });
+    let resolved = match store.resolve_references(secret_key, &part).await {
+        Ok(v) => v,
+        Err(irp_store::StoreError::NotFound(why)) => return Err(ResolveFailure::Missing(why)),
+        Err(e) => return Err(ResolveFailure::Store(e)),
+    };
+    irp_core::config::parse_document(&resolved.expose().to_string())
+        .refurbishers
+        .into_iter()
+        .next()
+        .map(|m| m.order)
+        .ok_or_else(|| {
+            ResolveFailure::Missing(
+                "the order connector with its references resolved is not valid".into(),
+            )
+        })
+}
+
+/// The body `irp orders render` shows: what the next attempt would send.
+///
+/// # Errors
+/// A message naming what is missing or which mapping key failed.
+pub async fn render_supplier_order(
+    store: &Store,
+    supplier_order_id: i64,
+) -> Result<(StoredRefurbisher, Value), String> {
+    let so = store
+        .supplier_order_get(supplier_order_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no supplier order {supplier_order_id}"))?;
+    let r = refurbisher_by_id(store, so.refurbisher_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(order) = &r.model.order else {
+        return Err(format!(
+            "{} has no order connector (\"order\": {{}}): its supplier orders are internal, nothing is sent",
+            r.key
+        ));
+    };
+    let ctx = store
+        .supplier_order_context(supplier_order_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ctx = serde_json::to_value(&ctx).map_err(|e| e.to_string())?;
+    let body = render::render(order, &ctx).map_err(|e| e.to_string())?;
+    Ok((r, body))
+}
+
+async fn refurbisher_by_id(
+    store: &Store,
+    id: i64,
+) -> Result<StoredRefurbisher, irp_store::StoreError> {
+    store
+        .refurbisher_list()
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| irp_store::StoreError::NotFound(format!("no refurbisher with id {id}")))
+}
+
+fn outcome(o: &'static str, error: Option<String>) -> AttemptOutcome {
+    AttemptOutcome {
+        outcome: o,
+        request: None,
+        response_status: None,
+        response_body: None,
+        error,
+        next_attempt_at: None,
+        external_order_reference: None,
+        external_fields: Value::Object(serde_json::Map::new()),
+    }
+}
+
+/// A retry if the budget allows, else `failed`.
+fn retry_or_fail(
+    claimed: &Claimed,
+    max_attempts: i64,
+    wait: Duration,
+    error: String,
+) -> AttemptOutcome {
+    let so = &claimed.supplier_order;
+    let used = claimed.attempt - so.retry_from;
+    if used >= max_attempts {
+        return outcome(
+            "failed",
+            Some(format!(
+                "{error}; gave up after {used} attempts (max_attempts {max_attempts})"
+            )),
+        );
+    }
+    let mut o = outcome("retry", Some(error));
+    o.next_attempt_at = Some(Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero()));
+    o
+}
+
+/// Decide what an answer means.
+fn judge(
+    claimed: &Claimed,
+    order: &OrderConfig,
+    status: u16,
+    body: &str,
+    retry_after: Option<Duration>,
+) -> AttemptOutcome {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let excerpt: String = body.chars().take(300).collect();
+    let mut o = if status == 429 || (500..=599).contains(&status) {
+        let wait = retry_after
+            .map(|d| d.min(MAX_RETRY_AFTER))
+            .unwrap_or_else(|| {
+                backoff(
+                    claimed.attempt - claimed.supplier_order.retry_from,
+                    jitter(),
+                )
+            });
+        retry_or_fail(
+            claimed,
+            order.max_attempts,
+            wait,
+            format!("the refurbisher answered HTTP {status}: {excerpt}"),
+        )
+    } else if order.response_object.asserts.is_empty() && !(200..=299).contains(&status) {
+        outcome(
+            "failed",
+            Some(format!("the refurbisher answered HTTP {status}: {excerpt}")),
+        )
+    } else if (400..=499).contains(&status) {
+        outcome(
+            "failed",
+            Some(format!(
+                "the refurbisher refused the order: HTTP {status}: {excerpt}"
+            )),
+        )
+    } else {
+        match asserts::check_response(&order.response_object.asserts, status, json.as_ref()) {
+            Err(failures) => outcome(
+                "failed",
+                Some(format!(
+                    "the answer (HTTP {status}) fails response_object.asserts: {}",
+                    failures.join("; ")
+                )),
+            ),
+            Ok(()) => {
+                let fields = asserts::response_fields(&order.response_object.fields, json.as_ref());
+                let mut o = outcome("submitted", None);
+                let mut map = serde_json::Map::new();
+                for (k, v) in fields {
+                    if k == "externalOrderReference" {
+                        o.external_order_reference.clone_from(&v);
+                    }
+                    map.insert(k, v.map_or(Value::Null, Value::String));
+                }
+                o.external_fields = Value::Object(map);
+                o
+            }
+        }
+    };
+    o.response_status = Some(i64::from(status));
+    o.response_body = Some(body.to_owned());
+    o
+}
+
+/// Claim the supplier order due first and place it. `None`: nothing is due.
+///
+/// # Errors
+/// A database error (the claim, if made, expires and is recovered).
+pub async fn submit_one(
+    store: &Store,
+    secret_key: Option<&SecretKey>,
+    owner: &str,
+) -> Result<Option<Submitted>, irp_store::StoreError> {
+    let Some(claimed) = store
+        .supplier_order_claim(owner, Utc::now() + LEASE)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(place(store, secret_key, owner, &claimed).await?))
+}
+
+async fn place(
+    store: &Store,
+    secret_key: Option<&SecretKey>,
+    owner: &str,
+    claimed: &Claimed,
+) -> Result<Submitted, irp_store::StoreError> {
+    let so = &claimed.supplier_order;
+    let r = refurbisher_by_id(store, so.refurbisher_id).await?;
+    let mut status = None;
+    let o = match resolved_order(store, &r, secret_key).await {
+        Err(ResolveFailure::Store(e)) => return Err(e),
+        Err(ResolveFailure::Missing(why)) => outcome(
+            "failed",
+            Some(format!("{}'s order connector cannot be used: {why}", r.key)),
+        ),
+        Ok(None) => outcome(
+            "failed",
+            Some(format!(
+                "{} has no order connector any more (\"order\": {{}})",
+                r.key
+            )),
+        ),
+        Ok(Some(order)) => {
+            let ctx = serde_json::to_value(store.supplier_order_context(so.id).await?)
+                .unwrap_or(Value::Null);
+            match render::render(&order, &ctx) {
+                Err(e) => outcome("failed", Some(format!("building the request failed: {e}"))),
+                Ok(body) => {
+                    let (record, result) =
+                        order_call::place(&order, &so.idempotency_key, &body).await;
+                    let mut o = match result {
+                        CallResult::Answered {
+                            status: s,
+                            body,
+                            retry_after,
+                        } => {
+                            status = Some(s);
+                            judge(claimed, &order, s, &body, retry_after)
+                        }
+                        CallResult::NotSent(why) => retry_or_fail(
+                            claimed,
+                            order.max_attempts,
+                            backoff(claimed.attempt - so.retry_from, jitter()),
+                            format!("not sent: {why}"),
+                        ),
+                        CallResult::Unknown(why) if order.retry_unknown => retry_or_fail(
+                            claimed,
+                            order.max_attempts,
+                            backoff(claimed.attempt - so.retry_from, jitter()),
+                            format!("{why}; sending again (retry_unknown)"),
+                        ),
+                        CallResult::Unknown(why) => outcome(
+                            "needs_attention",
+                            Some(format!(
+                                "{why}. Check with {} whether it has the order, then retry or cancel",
+                                r.key
+                            )),
+                        ),
+                    };
+                    o.request = serde_json::to_value(&record).ok();
+                    o
+                }
+            }
+        }
+    };
+    let recorded = store.supplier_order_finish(claimed, owner, &o).await?;
+    if !recorded {
+        tracing::warn!(
+            supplier_order = so.id,
+            attempt = claimed.attempt,
+            "The claim expired before the outcome was recorded"
+        );
+    }
+    let level_error = matches!(o.outcome, "failed" | "needs_attention");
+    if level_error {
+        tracing::error!(supplier_order = so.id, refurbisher = %r.key, outcome = o.outcome, error = o.error.as_deref().unwrap_or(""), "Placing a supplier order did not succeed");
+    } else {
+        tracing::info!(supplier_order = so.id, refurbisher = %r.key, outcome = o.outcome, "Supplier order attempt");
+    }
+    Ok(Submitted {
+        supplier_order_id: so.id,
+        attempt: claimed.attempt,
+        outcome: o.outcome,
+        status,
+        error: o.error,
+        external_order_reference: o.external_order_reference,
+        recorded,
+    })
+}
+
+/// Supplier orders whose claim expired during a call: `needs_attention`, or `pending` again
+/// for a connector with `retry_unknown`.
+///
+/// # Errors
+/// A database error.
+pub async fn recover(store: &Store) -> Result<Vec<i64>, irp_store::StoreError> {
+    let refurbishers = store.refurbisher_list().await?;
+    store
+        .supplier_orders_recover(|rid| {
+            refurbishers
+                .iter()
+                .find(|r| r.id == rid)
+                .and_then(|r| r.model.order.as_ref())
+                .is_some_and(|o| o.retry_unknown)
+        })
+        .await
+}
+
+/// The submitter loop of `irp serve`: recovers expired claims, sends what is due (up to
+/// [`CONCURRENCY`] at a time), and waits for the next intake (woken at once in this process,
+/// polling every `tick` for other instances) or the next due retry.
+pub async fn run(
+    store: Store,
+    owner: String,
+    secret_key: Option<SecretKey>,
+    tick: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    tracing::info!(%owner, "Order submitter started");
+    let signal = store.outbox_signal();
+    let secret_key = Arc::new(secret_key);
+    let mut running = tokio::task::JoinSet::new();
+    let mut last_recover = std::time::Instant::now() - Duration::from_secs(3600);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if last_recover.elapsed() >= tick.max(Duration::from_secs(1)) {
+            if let Err(e) = recover(&store).await {
+                tracing::error!(error = %e, "Recovering interrupted supplier orders failed");
+            }
+            last_recover = std::time::Instant::now();
+        }
+        // Fill the free slots with due supplier orders.
+        let mut claimed_any = false;
+        while running.len() < CONCURRENCY {
+            match store.supplier_order_claim(&owner, Utc::now() + LEASE).await {
+                Ok(Some(claimed)) => {
+                    claimed_any = true;
+                    let (store, owner, key) = (store.clone(), owner.clone(), secret_key.clone());
+                    running.spawn(async move {
+                        if let Err(e) = place(&store, key.as_ref().as_ref(), &owner, &claimed).await {
+                            tracing::error!(error = %e, supplier_order = claimed.supplier_order.id, "Recording a supplier order attempt failed; the claim expires and is recovered");
+                        }
+                    });
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "Claiming a supplier order failed");
+                    break;
+                }
+            }
+        }
+        if claimed_any {
+            continue;
+        }
+        let wait = match store.outbox_next_due().await {
+            Ok(Some(due)) => until(due).min(tick),
+            _ => tick,
+        };
+        tokio::select! {
+            () = signal.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = stop.changed() => {}
+        }
+    }
+    while running.join_next().await.is_some() {}
+    tracing::info!("Order submitter stopped");
+}
+
+fn until(t: DateTime<Utc>) -> Duration {
+    (t - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        assert_eq!(backoff(1, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(4, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(30, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(4, 0.5), Duration::from_secs(4));
+        assert_eq!(
+            backoff(4, 0.1),
+            Duration::from_secs(4),
+            "jitter is at least 0.5"
+        );
+        let j = jitter();
+        assert!((0.5..=1.0).contains(&j));
+    }
+}

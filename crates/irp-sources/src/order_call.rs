@@ -1,0 +1,222 @@
+//! One call to a refurbisher's order API: the rendered body sent with the connector's method
+//! and auth and the supplier order's idempotency key, and what came back — an answer, a
+//! failure before anything was sent (safe to retry), or an unknown outcome (the request may
+//! have reached the refurbisher).
+
+use std::time::Duration;
+
+use irp_core::config::model::{Method, OrderConfig};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Client, StatusCode, Url};
+use serde_json::Value;
+
+use crate::http::{apply_auth, shown_url, without_url};
+
+/// The most of an answer's body that is kept.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What the call gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallResult {
+    /// The refurbisher answered (any status).
+    Answered {
+        /// HTTP status.
+        status: u16,
+        /// The body (at most [`MAX_BODY`] bytes, lossy UTF-8).
+        body: String,
+        /// The `Retry-After` of a 429 or 503, when given in seconds.
+        retry_after: Option<Duration>,
+    },
+    /// Nothing was sent: no connection, the token endpoint failed, a header could not be built.
+    NotSent(String),
+    /// The request was (or may have been) sent, but no answer came: a timeout or a connection
+    /// reset. The refurbisher may have placed the order.
+    Unknown(String),
+}
+
+/// The request as it is recorded: credentials redacted, the URL without its query.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallRecord {
+    /// `POST`, `PUT` or `PATCH`.
+    pub method: String,
+    /// The endpoint without its query string.
+    pub url: String,
+    /// The headers sent; credential values are `[redacted]`.
+    pub headers: Vec<(String, String)>,
+    /// The body sent.
+    pub body: Value,
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+    }
+}
+
+/// Send `body` to `order.endpoint`. `order` must have its references resolved; the record
+/// never holds a credential.
+pub async fn place(
+    order: &OrderConfig,
+    idempotency_key: &str,
+    body: &Value,
+) -> (CallRecord, CallResult) {
+    let mut record = CallRecord {
+        method: method_name(order.method).to_owned(),
+        url: order.endpoint.clone(),
+        headers: Vec::new(),
+        body: body.clone(),
+    };
+    let mut url = match Url::parse(&order.endpoint) {
+        Ok(u) => u,
+        Err(e) => {
+            return (
+                record,
+                CallResult::NotSent(format!("endpoint is not a URL: {e}")),
+            );
+        }
+    };
+    record.url = shown_url(&url);
+    let timeout = Duration::from_secs(u64::try_from(order.timeout_secs).unwrap_or(30));
+    let client = match Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        // A redirect would send the order again somewhere else: none are followed.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return (record, CallResult::NotSent(e.to_string())),
+    };
+    let oauth = matches!(
+        order.auth,
+        Some(irp_core::config::model::HttpAuth::ClientIdSecret {
+            token_url: Some(_),
+            ..
+        })
+    );
+    let mut fresh_token = false;
+    loop {
+        let mut headers = HeaderMap::new();
+        let mut target = url.clone();
+        if let Some(auth) = &order.auth
+            && let Err(e) = apply_auth(
+                &client,
+                auth,
+                &mut target,
+                &mut headers,
+                timeout,
+                fresh_token,
+            )
+            .await
+        {
+            return (record, CallResult::NotSent(format!("authentication: {e}")));
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(name) = &order.idempotency_header {
+            match (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(idempotency_key),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    headers.insert(n, v);
+                }
+                _ => {
+                    return (
+                        record,
+                        CallResult::NotSent(format!("`{name}` is not a valid header name")),
+                    );
+                }
+            }
+        }
+        record.headers = headers
+            .iter()
+            .map(|(n, v)| {
+                let shown = if v.is_sensitive() {
+                    "[redacted]".to_owned()
+                } else {
+                    v.to_str().unwrap_or("[binary]").to_owned()
+                };
+                (n.as_str().to_owned(), shown)
+            })
+            .collect();
+        if target.query().is_some() {
+            record.headers.push(("(query)".into(), "[redacted]".into()));
+        }
+        let builder = match order.method {
+            Method::Post => client.post(target),
+            Method::Put => client.put(target),
+            Method::Patch => client.patch(target),
+        };
+        let sent = builder
+            .headers(headers)
+            .body(body.to_string())
+            .timeout(timeout)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_connect() || e.is_builder() => {
+                return (
+                    record,
+                    CallResult::NotSent(format!("{}: {}", shown_url(&url), without_url(&e))),
+                );
+            }
+            Err(e) => {
+                return (
+                    record,
+                    CallResult::Unknown(format!(
+                        "{} {}: no answer ({}); the refurbisher may have received the order",
+                        method_name(order.method),
+                        shown_url(&url),
+                        without_url(&e)
+                    )),
+                );
+            }
+        };
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED && oauth && !fresh_token {
+            // A stale token: the order was refused, not placed. Once more with a new token.
+            fresh_token = true;
+            url = resp.url().clone();
+            continue;
+        }
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = read_body(resp).await;
+        return (
+            record,
+            CallResult::Answered {
+                status: status.as_u16(),
+                body,
+                retry_after,
+            },
+        );
+    }
+}
+
+async fn read_body(mut resp: reqwest::Response) -> String {
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                let room = MAX_BODY.saturating_sub(out.len());
+                out.extend_from_slice(&c[..c.len().min(room)]);
+                if out.len() >= MAX_BODY {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %without_url(&e), "Reading an order answer's body failed; keeping what arrived");
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
