@@ -95,6 +95,77 @@ pub enum Command {
     /// Product data from the PIM (Ergonode): name, brand, model, category, attributes.
     #[command(subcommand)]
     Pim(PimCommand),
+    /// Customer orders and the supplier orders placed at refurbishers.
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// Take in an order document (idempotent on channel + order number). `irp serve` places its
+    /// supplier orders; without it, `irp orders submit` does.
+    ///
+    /// Exits 0 when taken in (also a repeat), 1 when the document is refused.
+    Create {
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The newest orders.
+    List {
+        /// Only orders with this status (`routed`, `needs_attention`).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An order: its lines, what each was routed to, its supplier orders and their attempts.
+    Show {
+        /// The order id, or CHANNEL/ORDER_NUMBER.
+        order: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Supplier orders (the outbox and what became of it), newest first.
+    Supplier {
+        /// Only those with this status (`pending`, `submitted`, `failed`, `needs_attention`, …).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the request a supplier order's next attempt would send, without sending it.
+    Render {
+        /// The supplier order id.
+        supplier_order: i64,
+    },
+    /// Send the supplier orders that are due now (what `irp serve` does continuously).
+    Submit {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a `failed` or `needs_attention` supplier order again.
+    Retry {
+        /// The supplier order id.
+        supplier_order: i64,
+    },
+    /// Cancel a supplier order that is not under way or placed (its units are released).
+    Cancel {
+        /// The supplier order id.
+        supplier_order: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,7 @@ mod catalog_cmd;
 mod cli;
 mod commands;
 mod feed_cmd;
+mod orders_cmd;
 mod pim_cmd;
 mod secret_key;
 mod server;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
             Command::Channel(c) => catalog_cmd::channel(&cli.global, c).await,
             Command::Catalog(c) => catalog_cmd::catalog_cmd(&cli.global, c).await,
             Command::Pim(c) => pim_cmd::pim(&cli.global, c).await,
+            Command::Orders(c) => orders_cmd::orders(&cli.global, c).await,
         }
     });
     match result {

@@ -220,19 +220,29 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     tracing::info!(%addr, "IRP portal listening on http://{addr}/");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let pim_stop = stop_rx.clone();
+    // Who this instance is in leases and claims: host, process, a random part.
+    let owner = format!(
+        "{}:{}:{:x}",
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "irp".into()),
+        std::process::id(),
+        std::hash::BuildHasher::hash_one(
+            &std::hash::RandomState::new(),
+            std::time::SystemTime::now()
+        )
+    );
+    let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
+    // The order submitter always runs: a supplier order taken in here is sent at once; one
+    // taken in by another instance is found within a second.
+    let submitter = tokio::spawn(irp_pipeline::orders::run(
+        store.clone(),
+        owner.clone(),
+        secret_key.clone(),
+        std::time::Duration::from_secs(1),
+        stop_rx.clone(),
+    ));
     let poller = (args.poll_tick_secs > 0).then(|| {
-        let owner = format!(
-            "{}:{}:{:x}",
-            std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_else(|_| "irp".into()),
-            std::process::id(),
-            std::hash::BuildHasher::hash_one(
-                &std::hash::RandomState::new(),
-                std::time::SystemTime::now()
-            )
-        );
-        let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
         let tick = std::time::Duration::from_secs(args.poll_tick_secs);
         // The PIM sync checks its schedule every tick too (it runs when its interval passed).
         let pim = tokio::spawn(irp_pipeline::pim::run(
@@ -264,8 +274,16 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    let _ = stop_tx.send(true);
+    // A call under way gets a moment to finish; past that its claim expires and the supplier
+    // order is recovered (needs_attention: its outcome is unknown).
+    if tokio::time::timeout(std::time::Duration::from_secs(30), submitter)
+        .await
+        .is_err()
+    {
+        tracing::warn!("The order submitter did not stop within 30 s; its claims will expire");
+    }
     if let Some(handle) = poller {
-        let _ = stop_tx.send(true);
         // A feed being imported gets a moment to finish; past that its claim simply expires.
         if tokio::time::timeout(std::time::Duration::from_secs(30), handle)
             .await
