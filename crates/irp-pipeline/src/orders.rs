@@ -34,9 +34,26 @@ use serde_json::Value;
 
 use crate::import::ResolveFailure;
 
-/// How long a claim holds: longer than any call may take (`timeout_secs` ≤ 600) plus the time
-/// to record it.
-pub const LEASE: TimeDelta = TimeDelta::seconds(660);
+/// How long a claim holds beyond twice the longest `timeout_secs` of any order connector (a
+/// token request and the call each take at most that): time to record the outcome. A process
+/// that dies during a call leaves its supplier order to be recovered once the lease passed.
+pub const LEASE_MARGIN: TimeDelta = TimeDelta::seconds(10);
+
+/// The lease of a claim: 2 × the longest `timeout_secs` of the refurbishers' order
+/// connectors + [`LEASE_MARGIN`].
+///
+/// # Errors
+/// A database error.
+pub async fn lease(store: &Store) -> Result<TimeDelta, irp_store::StoreError> {
+    let longest = store
+        .refurbisher_list()
+        .await?
+        .iter()
+        .filter_map(|r| r.model.order.as_ref().map(|o| o.timeout_secs))
+        .max()
+        .unwrap_or(30);
+    Ok(TimeDelta::seconds(2 * longest) + LEASE_MARGIN)
+}
 /// The longest wait between automatic attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The longest `Retry-After` honoured.
@@ -262,8 +279,9 @@ pub async fn submit_one(
     secret_key: Option<&SecretKey>,
     owner: &str,
 ) -> Result<Option<Submitted>, irp_store::StoreError> {
+    let lease = lease(store).await?;
     let Some(claimed) = store
-        .supplier_order_claim(owner, Utc::now() + LEASE)
+        .supplier_order_claim(owner, Utc::now() + lease)
         .await?
     else {
         return Ok(None);
@@ -406,8 +424,15 @@ pub async fn run(
         }
         // Fill the free slots with due supplier orders.
         let mut claimed_any = false;
+        let lease = match lease(&store).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "Reading the order connectors failed");
+                TimeDelta::seconds(1210)
+            }
+        };
         while running.len() < CONCURRENCY {
-            match store.supplier_order_claim(&owner, Utc::now() + LEASE).await {
+            match store.supplier_order_claim(&owner, Utc::now() + lease).await {
                 Ok(Some(claimed)) => {
                     claimed_any = true;
                     let (store, owner, key) = (store.clone(), owner.clone(), secret_key.clone());

@@ -16,6 +16,7 @@ pub mod refurbishers;
 pub mod secrets;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tokens;
 
 use std::fmt;
 use std::str::FromStr;

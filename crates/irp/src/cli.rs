@@ -98,6 +98,32 @@ pub enum Command {
     /// Customer orders and the supplier orders placed at refurbishers.
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// API tokens for the REST API (`Authorization: Bearer <token>`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once and only its hash is stored.
+    Create {
+        /// What the token is for (`shopware-refurbished-direct`).
+        name: String,
+        /// `operator` (takes orders in, retries, cancels) or `viewer` (reads only).
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+    /// The tokens (names, first characters, last use).
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke {
+        /// Its name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

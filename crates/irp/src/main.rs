@@ -76,6 +76,7 @@ fn main() -> ExitCode {
             Command::Catalog(c) => catalog_cmd::catalog_cmd(&cli.global, c).await,
             Command::Pim(c) => pim_cmd::pim(&cli.global, c).await,
             Command::Orders(c) => orders_cmd::orders(&cli.global, c).await,
+            Command::Token(c) => orders_cmd::token(&cli.global, c).await,
         }
     });
     match result {

@@ -9,7 +9,7 @@ use irp_store::Store;
 use irp_store::orders::{StoredLine, StoredOrder, StoredSupplierOrder};
 use serde_json::{Value, json};
 
-use crate::cli::{Global, OrdersCommand};
+use crate::cli::{Global, OrdersCommand, TokenCommand};
 use crate::commands::{actor, open_store};
 
 fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
@@ -378,6 +378,65 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
                 Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// `irp token …`.
+///
+/// # Errors
+/// The store fails.
+pub async fn token(global: &Global, cmd: TokenCommand) -> Result<ExitCode> {
+    let store = open_store(global).await?;
+    match cmd {
+        TokenCommand::Create { name, role } => {
+            match store.token_create(&name, &role, &actor()).await {
+                Ok(token) => {
+                    outln!("{token}");
+                    eprintln!(
+                        "This is the only time the token is shown: store it where the caller keeps secrets. \
+                     Send it as `Authorization: Bearer <token>`."
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(irp_store::StoreError::Conflict(why)) => {
+                    eprintln!("error: {why}");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        TokenCommand::List { json } => {
+            let list = store.token_list().await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                outln!("No tokens. Make one with `irp token create NAME`.");
+            } else {
+                for t in &list {
+                    outln!(
+                        "{:<32} {:<9} {}…  created {}, last used {}{}",
+                        t.name,
+                        t.role,
+                        t.prefix.as_deref().unwrap_or("irp_"),
+                        time(Some(t.created_at)),
+                        time(t.last_used_at),
+                        t.revoked_at
+                            .map(|r| format!(", REVOKED {}", time(Some(r))))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { name } => {
+            if store.token_revoke(&name, &actor()).await? {
+                outln!("Revoked token `{name}`.");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no token named `{name}`");
+                Ok(ExitCode::FAILURE)
             }
         }
     }

@@ -215,6 +215,7 @@ db_tests!(
     a_feed_file_is_previewed_imported_and_listed,
     products_show_every_offer_ranked_and_held_prices_wait_for_an_operator,
     pim_apply_sync_show_and_products_carry_the_pim_data,
+    orders_come_in_by_the_api_and_are_placed_once_across_crashes,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -938,4 +939,355 @@ async fn pim_apply_sync_show_and_products_carry_the_pim_data(db: TestDb) {
         !all.contains("wrong-4d2e") && !all.contains("ergo-7f3a9c"),
         "{all}"
     );
+}
+
+/// A refurbisher order API on its own thread (the test blocks on processes meanwhile): answers
+/// 201 `{"OrderNumber": "SO-<n>"}` after `delay`, records each order's `yourReference` and when
+/// it arrived, and tells `arrived` about each.
+struct FakeOrderApi {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    arrived: std::sync::mpsc::Receiver<String>,
+}
+
+impl FakeOrderApi {
+    fn start() -> FakeOrderApi {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let delay_ms = std::sync::Arc::new(AtomicU64::new(0));
+        let (tx, arrived) = std::sync::mpsc::channel();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (seen2, delay2) = (seen.clone(), delay_ms.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/order",
+                    axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                        let (seen, delay, tx) = (seen2.clone(), delay2.clone(), tx.clone());
+                        async move {
+                            let ok = headers.get("client_secret").and_then(|v| v.to_str().ok())
+                                == Some("order-secret");
+                            if !ok {
+                                return (axum::http::StatusCode::UNAUTHORIZED, "{}".to_owned());
+                            }
+                            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                            let reference = v["yourReference"].as_str().unwrap_or("").to_owned();
+                            let n = {
+                                let mut s = seen.lock().unwrap();
+                                s.push((reference.clone(), Instant::now()));
+                                s.len()
+                            };
+                            let _ = tx.send(reference);
+                            let ms = delay.load(Ordering::SeqCst);
+                            if ms > 0 {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                            }
+                            (
+                                axum::http::StatusCode::CREATED,
+                                format!("{{\"OrderNumber\": \"SO-{n}\"}}"),
+                            )
+                        }
+                    }),
+                );
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        FakeOrderApi {
+            url: format!("http://{addr}/order"),
+            seen,
+            delay_ms,
+            arrived,
+        }
+    }
+
+    fn count(&self, reference: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _)| r == reference)
+            .count()
+    }
+
+    fn arrived_at(&self, reference: &str) -> Option<Instant> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(r, _)| r == reference)
+            .map(|(_, t)| *t)
+    }
+}
+
+/// `irp serve` on a free port with polling off; returns the process and its address.
+fn start_serve(irp: &Irp, extra: &[&str]) -> (std::process::Child, String) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut child = irp
+        .cmd(&args)
+        .env("IRP_POLL_TICK_SECS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        assert!(Instant::now() < deadline, "serve did not start");
+        let line = lines.next().expect("serve exited").unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            break line[i + "listening on http://".len()..]
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, addr)
+}
+
+fn order_doc(number: &str) -> Value {
+    serde_json::json!({
+        "channel": "refurbished-direct",
+        "order_number": number,
+        "placed_at": "2026-11-23T10:00:00Z",
+        "customer": {"email": "jan@example.nl"},
+        "shipping_address": {"first_name": "Jan", "last_name": "de Vries", "street": "Damrak",
+            "house_number": "1", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
+        "lines": [{"ean": "8712345678906", "quantity": 1, "unit_price_incl_vat": "160.23"}]
+    })
+}
+
+/// The supplier order status of an order, as the API shows it, once it is not `pending` or
+/// `submitting` (or after `wait`).
+async fn settled_status(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: i64,
+    wait: Duration,
+) -> String {
+    let deadline = Instant::now() + wait;
+    loop {
+        let v: Value = client
+            .get(format!("{base}/api/v1/orders/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = v["supplier_orders"][0]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if !matches!(status.as_str(), "pending" | "submitting") || Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let fake = FakeOrderApi::start();
+    // FlexIT's seed config, its order endpoint at the fake, calls timing out after 1 s.
+    let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace(
+            "https://api.flexitdistribution.com/order/api/order",
+            &fake.url,
+        )
+        .replace(
+            "\"connection\": \"web\",",
+            "\"connection\": \"web\", \"timeout_secs\": 1,",
+        );
+    let doc_path = irp.data.path().join("flexit.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let feed = irp.data.path().join("flexit.csv");
+    std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;8712345678906;100,00;999,00\n").unwrap();
+    for args in [
+        vec!["refurbisher", "apply", "-f", doc_path.to_str().unwrap()],
+        vec!["channel", "apply", "-f", "config/channels.json"],
+        vec!["feed", "import", "flexit", "--file", feed.to_str().unwrap()],
+    ] {
+        let out = irp.run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "order-id"),
+        ("flexit.order.auth.client_secret", "order-secret"),
+    ] {
+        let out = irp.run_with_stdin(&["secret", "set", name], value);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = irp.run(&["token", "create", "shop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_owned();
+    assert!(token.starts_with("irp_"), "{token}");
+
+    let (mut serve, addr) = start_serve(&irp, &[]);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+
+    // No token, a wrong token: 401. A bad document: 422 naming each field.
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .json(&order_doc("X"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth("irp_nope")
+        .json(&order_doc("X"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let mut bad = order_doc("BAD-1");
+    bad["shipping_address"]["country"] = serde_json::json!("Nederland");
+    bad["lines"][0]["quantity"] = serde_json::json!(-1);
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["shipping_address.country", "lines[0].quantity"],
+        "{v}"
+    );
+
+    // An order by the API is placed at once, exactly once; a repeat changes nothing.
+    let posted = Instant::now();
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&order_doc("RD-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let id = v["order"]["id"].as_i64().unwrap();
+    assert_eq!(
+        settled_status(&client, &base, &token, id, Duration::from_secs(10)).await,
+        "submitted"
+    );
+    let latency = fake.arrived_at("RD-1").unwrap() - posted;
+    assert!(
+        latency < Duration::from_secs(1),
+        "sent {latency:?} after intake"
+    );
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&order_doc("RD-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["created"], false);
+    assert_eq!(v["supplier_orders"][0]["external_order_reference"], "SO-1");
+    assert_eq!(fake.count("RD-1"), 1);
+
+    // Killed between intake and submission (the order was taken in by a process that is gone
+    // before it sent anything): the restarted serve places it, once.
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let path = irp.data.path().join("rd-2.json");
+    std::fs::write(&path, order_doc("RD-2").to_string()).unwrap();
+    let out = irp.run(&["orders", "create", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (mut serve, addr) = start_serve(&irp, &[]);
+    let base = format!("http://{addr}");
+    let id2 = db
+        .store
+        .order_by_number("refurbished-direct", "RD-2")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        settled_status(&client, &base, &token, id2, Duration::from_secs(10)).await,
+        "submitted"
+    );
+    assert_eq!(fake.count("RD-2"), 1);
+
+    // Killed while the refurbisher has the order but before IRP recorded the answer: after
+    // the claim's lease (2 × timeout_secs + 10 s) the order waits for an operator in
+    // needs_attention — it is never sent twice.
+    while fake.arrived.try_recv().is_ok() {}
+    fake.delay_ms
+        .store(500, std::sync::atomic::Ordering::SeqCst);
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&order_doc("RD-3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id3 = r.json::<Value>().await.unwrap()["order"]["id"]
+        .as_i64()
+        .unwrap();
+    let got = fake.arrived.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(got, "RD-3");
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    fake.delay_ms.store(0, std::sync::atomic::Ordering::SeqCst);
+    let (mut serve, addr) = start_serve(&irp, &[]);
+    let base = format!("http://{addr}");
+    assert_eq!(
+        settled_status(&client, &base, &token, id3, Duration::from_secs(30)).await,
+        "needs_attention"
+    );
+    assert_eq!(fake.count("RD-3"), 1);
+    let v: Value = client
+        .get(format!("{base}/api/v1/orders/{id3}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["supplier_orders"][0]["attempts_made"][0]["outcome"], "unknown",
+        "{v}"
+    );
+
+    let pid = serve.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(serve.wait().unwrap().success());
 }

@@ -15,3 +15,7 @@ CREATE INDEX supplier_orders_order ON supplier_orders (order_id);
 
 -- The outbox: `attempts` at the operator's last retry (automatic retries count from there).
 ALTER TABLE supplier_orders ADD COLUMN retry_from INTEGER NOT NULL DEFAULT 0;
+
+-- API tokens (`irp token create NAME`, table of 0001): the token's first characters, to
+-- recognise it in a list.
+ALTER TABLE api_tokens ADD COLUMN prefix TEXT;

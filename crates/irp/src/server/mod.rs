@@ -1,6 +1,7 @@
-//! The portal server: `/` (home page), `/healthz`, `/metrics`; later issues add the API,
-//! webhooks and the operator pages.
+//! The portal server: `/` (home page), `/healthz`, `/metrics`, the REST API under `/api/v1`
+//! ([`api`]); later issues add webhooks and the operator pages.
 
+pub mod api;
 mod pages;
 
 use std::sync::OnceLock;
@@ -49,6 +50,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// The router with all routes and middleware.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(api::routes(state.clone()))
         .route("/", get(pages::home))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))

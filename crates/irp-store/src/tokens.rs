@@ -1,0 +1,166 @@
+//! API tokens: `irp token create NAME` makes one, shown once; only its SHA-256 is stored, so a
+//! token is checked by hashing what the caller sent and looking the hash up. A token is a
+//! `viewer` (reads) or an `operator` (also takes orders in, retries and cancels).
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+use crate::{Result, Store, StoreError, now, with_db, with_tx};
+
+/// What starts every token (so a leaked one is recognisable in logs and scanners).
+pub const TOKEN_PREFIX: &str = "irp_";
+
+/// Token roles.
+pub const ROLES: [&str; 2] = ["viewer", "operator"];
+
+/// A stored token, without the token.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct TokenInfo {
+    /// Its name.
+    pub name: String,
+    /// `viewer` or `operator`.
+    pub role: String,
+    /// The token's first characters.
+    pub prefix: Option<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last authenticated a request.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Who a valid token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenOwner {
+    /// The token's name.
+    pub name: String,
+    /// `viewer` or `operator`.
+    pub role: String,
+}
+
+fn hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Make a token named `name` with `role`; returns the token, which is not stored and
+    /// cannot be shown again. A revoked token's name can be used again.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the name is taken or empty or the role unknown; no
+    /// randomness; a database error.
+    pub async fn token_create(&self, name: &str, role: &str, actor: &str) -> Result<String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(StoreError::Conflict(
+                "a token name is 1 to 100 characters".into(),
+            ));
+        }
+        if !ROLES.contains(&role) {
+            return Err(StoreError::Conflict(format!(
+                "unknown role `{role}`, expected {}",
+                ROLES.join(" or ")
+            )));
+        }
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Conflict(format!("no randomness available: {e}")))?;
+        let body: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let token = format!("{TOKEN_PREFIX}{body}");
+        let mut tx = self.begin().await?;
+        with_tx!(&mut tx, |t| sqlx::query(
+            "DELETE FROM api_tokens WHERE name = $1 AND revoked_at IS NOT NULL"
+        )
+        .bind(name)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+        let n = with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "INSERT INTO api_tokens (name, token_hash, role, prefix, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO NOTHING"
+        )
+        .bind(name)
+        .bind(hash(&token))
+        .bind(role)
+        .bind(&token[..TOKEN_PREFIX.len() + 6])
+        .bind(now())
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a token named `{name}` exists; revoke it first (irp token revoke {name})"
+            )));
+        }
+        tx.audit(
+            actor,
+            "token.create",
+            name,
+            serde_json::json!({ "role": role }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Whose token `token` is, when it is a valid one (and note its use).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn token_verify(&self, token: &str) -> Result<Option<TokenOwner>> {
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        Ok(with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL RETURNING name, role"
+        )
+        .bind(hash(token))
+        .bind(now())
+        .fetch_optional(p)
+        .await
+        })?)
+    }
+
+    /// Every token, by name.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn token_list(&self) -> Result<Vec<TokenInfo>> {
+        Ok(with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT name, role, prefix, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY name"
+        )
+        .fetch_all(p)
+        .await
+        })?)
+    }
+
+    /// Revoke a token (it stays listed as revoked). Returns whether a valid one was revoked.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn token_revoke(&self, name: &str, actor: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = with_tx!(&mut tx, |t| sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL"
+        )
+        .bind(name)
+        .bind(now())
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n > 0 {
+            tx.audit(actor, "token.revoke", name, serde_json::json!({}))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}
