@@ -170,7 +170,10 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
     assert_eq!(lines[1].supplier_order_id, Some(sos[1].id));
     assert_ne!(sos[0].idempotency_key, sos[1].idempotency_key);
 
-    // Two units of FLX-A are reserved until FlexIT's next feed run: 5 − 2 − 1 sellable.
+    // Two units of FLX-A are reserved until FlexIT's next feed run: 5 − 2 − 1 sellable (once
+    // the catalog is recomputed: serve does that in the background).
+    assert_eq!(sellable(&db, E1).await, 4);
+    db.store.catalog_recompute().await.unwrap();
     assert_eq!(sellable(&db, E1).await, 2);
 
     // A repeat returns the stored order and changes nothing.

@@ -150,6 +150,10 @@ pub struct Store {
     _checkpointer: Option<std::sync::Arc<Checkpointer>>,
     /// Woken when a supplier order enters the outbox (see [`Store::outbox_signal`]).
     outbox: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken when products were marked for recomputing and nobody recomputed them yet.
+    catalog: std::sync::Arc<tokio::sync::Notify>,
+    /// Parsed refurbisher documents.
+    models: std::sync::Arc<refurbishers::ModelCache>,
 }
 
 /// SQLite's WAL checkpoints, moved out of commits: by default the connection whose commit takes
@@ -283,6 +287,8 @@ impl Store {
             url: shown,
             _checkpointer: checkpointer,
             outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
+            catalog: std::sync::Arc::new(tokio::sync::Notify::new()),
+            models: std::sync::Arc::default(),
         })
     }
 

@@ -570,7 +570,10 @@ impl Store {
             self.outbox.notify_one();
         }
         if !reserved_eans.is_empty() {
-            self.recompute_after_commit().await;
+            // The reserved units leave the sellable stock at the next recompute: `serve`'s
+            // catalog task runs it (coalescing a burst of orders), the CLI right away. Intake
+            // does not wait for it.
+            self.catalog.notify_one();
         }
         let order = self
             .order_get(order_id)
@@ -775,6 +778,12 @@ impl Store {
     /// it; other instances find the order by polling).
     pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.outbox.clone()
+    }
+
+    /// Woken when products were marked for recomputing by a change that leaves the recompute
+    /// to a background task (order intake, a cancel): `serve` recomputes then.
+    pub fn catalog_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.catalog.clone()
     }
 
     /// Claim the supplier order that is due first: `submitting`, leased to `owner` until
@@ -1123,7 +1132,7 @@ impl Store {
         if to == PENDING {
             self.outbox.notify_one();
         } else {
-            self.recompute_after_commit().await;
+            self.catalog.notify_one();
         }
         self.supplier_order_get(id)
             .await?

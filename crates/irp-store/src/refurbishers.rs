@@ -36,14 +36,36 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
+/// Refurbisher documents already read back into their model, by id, with the stored text they
+/// came from: validating a document is far dearer than comparing its text, and every intake,
+/// submission and recompute reads the refurbishers.
+pub(crate) type ModelCache =
+    std::sync::Mutex<std::collections::HashMap<i64, (String, Refurbisher)>>;
+
 impl Row {
-    fn into_stored(self) -> Result<StoredRefurbisher> {
+    fn into_stored(self, cache: &ModelCache) -> Result<StoredRefurbisher> {
         let document: Value = serde_json::from_str(&self.document).map_err(|e| {
             StoreError::Corrupt(format!(
                 "refurbisher `{}`: stored document is not JSON: {e}",
                 self.key
             ))
         })?;
+        let cached = cache.lock().ok().and_then(|c| {
+            c.get(&self.id)
+                .filter(|(text, _)| *text == self.document)
+                .map(|(_, m)| m.clone())
+        });
+        if let Some(model) = cached {
+            return Ok(StoredRefurbisher {
+                id: self.id,
+                key: self.key,
+                version: self.version,
+                document,
+                model,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            });
+        }
         let text = json!({ (self.key.clone()): document }).to_string();
         let doc = config::parse_document(&text);
         let Some(model) = doc.refurbishers.into_iter().next() else {
@@ -58,6 +80,9 @@ impl Row {
                 self.key
             )));
         };
+        if let Ok(mut c) = cache.lock() {
+            c.insert(self.id, (self.document.clone(), model.clone()));
+        }
         Ok(StoredRefurbisher {
             id: self.id,
             key: self.key,
@@ -275,7 +300,9 @@ impl Store {
     pub async fn refurbisher_list(&self) -> Result<Vec<StoredRefurbisher>> {
         const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers ORDER BY id";
         let rows: Vec<Row> = with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_all(p).await)?;
-        rows.into_iter().map(Row::into_stored).collect()
+        rows.into_iter()
+            .map(|r| r.into_stored(&self.models))
+            .collect()
     }
 
     /// The refurbisher with connector key `key`.
@@ -288,7 +315,7 @@ impl Store {
             .bind(key)
             .fetch_optional(p)
             .await)?;
-        row.map(Row::into_stored).transpose()
+        row.map(|r| r.into_stored(&self.models)).transpose()
     }
 }
 

@@ -141,6 +141,9 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
                 Err(irp_store::StoreError::Invalid(errors)) => return Ok(refused(errors)),
                 Err(e) => return Err(e.into()),
             };
+            // The reserved units leave the sellable stock now (serve would do it in the
+            // background).
+            store.catalog_recompute().await?;
             let lines = store.order_lines(intake.order.id).await?;
             let sos = store.supplier_orders_of(intake.order.id).await?;
             if json {
@@ -359,6 +362,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             };
             match result {
                 Ok(so) => {
+                    store.catalog_recompute().await?;
                     outln!(
                         "Supplier order {} is {}{}",
                         so.id,

@@ -126,7 +126,11 @@ const OFFER: &[Field] = &[
 
 const VARIANT: &[Field] = &[
     f("ean", Ty::String, "the product's EAN"),
-    f("sku", Ty::String, "the product's SKU in IRP"),
+    f(
+        "sku",
+        Ty::String,
+        "the product's SKU in IRP (products are keyed by EAN, so this is the EAN)",
+    ),
     f("name", Ty::String, "the product's name"),
     f(
         "refurbisherOffer",

@@ -210,6 +210,23 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             }
         }
     });
+    // Products marked by order intake (reserved units) and cancels: recomputed in the
+    // background, a burst of orders at a time; marks of other instances within 5 s.
+    tokio::spawn({
+        let store = store.clone();
+        let signal = store.catalog_signal();
+        async move {
+            loop {
+                tokio::select! {
+                    () = signal.notified() => {}
+                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+                if let Err(e) = store.catalog_recompute().await {
+                    tracing::error!(error = %e, "Recomputing the marked products failed; retried in 5 s");
+                }
+            }
+        }
+    });
     let state = AppState {
         store: store.clone(),
         metrics: metrics_handle(),
