@@ -154,6 +154,11 @@ pub struct Store {
     catalog: std::sync::Arc<tokio::sync::Notify>,
     /// Parsed refurbisher documents.
     models: std::sync::Arc<refurbishers::ModelCache>,
+    /// SQLite: the one connection write transactions take turns on. SQLite has one writer at
+    /// a time anyway; queueing for this connection is first come, first served, where
+    /// connections competing for SQLite's lock back off in growing sleeps and a writer can
+    /// starve for seconds under a steady stream of orders.
+    writer: Option<sqlx::SqlitePool>,
 }
 
 /// SQLite's WAL checkpoints, moved out of commits: by default the connection whose commit takes
@@ -242,6 +247,7 @@ impl Store {
             url: shown.clone(),
             source,
         };
+        let mut sqlite_writer = None;
         let db = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(connect_err)?
@@ -257,6 +263,13 @@ impl Store {
             {
                 std::fs::create_dir_all(dir).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
             }
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(opts.clone())
+                .await
+                .map_err(connect_err)?;
+            sqlite_writer = Some(writer);
             Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(8)
@@ -289,6 +302,7 @@ impl Store {
             outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
             catalog: std::sync::Arc::new(tokio::sync::Notify::new()),
             models: std::sync::Arc::default(),
+            writer: sqlite_writer,
         })
     }
 
@@ -361,13 +375,22 @@ impl Store {
     /// The database refused.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => Tx::Sqlite(
+                self.writer
+                    .as_ref()
+                    .unwrap_or(p)
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await?,
+            ),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 
     /// Close the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         with_db!(&self.db, |p| p.close().await);
     }
 }

@@ -109,7 +109,8 @@ impl Store {
         Ok(token)
     }
 
-    /// Whose token `token` is, when it is a valid one (and note its use).
+    /// Whose token `token` is, when it is a valid one (and note its use, at most once a
+    /// minute).
     ///
     /// # Errors
     /// A database error.
@@ -117,15 +118,32 @@ impl Store {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        Ok(with_db!(self.db(), |p| {
+        let hashed = hash(token);
+        let found: Option<(String, String, Option<DateTime<Utc>>)> = with_db!(self.db(), |p| {
             sqlx::query_as(
-            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL RETURNING name, role"
-        )
-        .bind(hash(token))
-        .bind(now())
-        .fetch_optional(p)
-        .await
-        })?)
+                "SELECT name, role, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(&hashed)
+            .fetch_optional(p)
+            .await
+        })?;
+        let Some((name, role, last_used)) = found else {
+            return Ok(None);
+        };
+        // The last use is noted at most once a minute: a write per request would queue every
+        // API call behind the database's writer.
+        let at = now();
+        if last_used.is_none_or(|t| at - t > chrono::TimeDelta::minutes(1)) {
+            with_db!(self.db(), |p| sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1"
+            )
+            .bind(&hashed)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(Some(TokenOwner { name, role }))
     }
 
     /// Every token, by name.
