@@ -296,8 +296,10 @@ async fn place(
     claimed: &Claimed,
 ) -> Result<Submitted, irp_store::StoreError> {
     let so = &claimed.supplier_order;
+    let t0 = std::time::Instant::now();
     let r = refurbisher_by_id(store, so.refurbisher_id).await?;
     let mut status = None;
+    let mut timings = [0u128; 3];
     let o = match resolved_order(store, &r, secret_key).await {
         Err(ResolveFailure::Store(e)) => return Err(e),
         Err(ResolveFailure::Missing(why)) => outcome(
@@ -312,13 +314,16 @@ async fn place(
             )),
         ),
         Ok(Some(order)) => {
+            timings[0] = t0.elapsed().as_micros();
             let ctx = serde_json::to_value(store.supplier_order_context(so.id).await?)
                 .unwrap_or(Value::Null);
+            timings[1] = t0.elapsed().as_micros();
             match render::render(&order, &ctx) {
                 Err(e) => outcome("failed", Some(format!("building the request failed: {e}"))),
                 Ok(body) => {
                     let (record, result) =
                         order_call::place(&order, &so.idempotency_key, &body).await;
+                    timings[2] = t0.elapsed().as_micros();
                     let mut o = match result {
                         CallResult::Answered {
                             status: s,
@@ -355,6 +360,14 @@ async fn place(
         }
     };
     let recorded = store.supplier_order_finish(claimed, owner, &o).await?;
+    tracing::debug!(
+        supplier_order = so.id,
+        resolve_us = timings[0],
+        context_us = timings[1].saturating_sub(timings[0]),
+        call_us = timings[2].saturating_sub(timings[1]),
+        finish_us = t0.elapsed().as_micros().saturating_sub(timings[2]),
+        "Supplier order attempt timings"
+    );
     if !recorded {
         tracing::warn!(
             supplier_order = so.id,
@@ -412,6 +425,7 @@ pub async fn run(
     let secret_key = Arc::new(secret_key);
     let mut running = tokio::task::JoinSet::new();
     let mut last_recover = std::time::Instant::now() - Duration::from_secs(3600);
+    let mut lease = TimeDelta::seconds(1210);
     loop {
         if *stop.borrow() {
             break;
@@ -420,34 +434,49 @@ pub async fn run(
             if let Err(e) = recover(&store).await {
                 tracing::error!(error = %e, "Recovering interrupted supplier orders failed");
             }
+            // The connectors' timeouts, read again each tick (a changed connector counts from
+            // its next claim).
+            lease = match self::lease(&store).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "Reading the order connectors failed");
+                    TimeDelta::seconds(1210)
+                }
+            };
             last_recover = std::time::Instant::now();
         }
         // Fill the free slots with due supplier orders.
         let mut claimed_any = false;
-        let lease = match lease(&store).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "Reading the order connectors failed");
-                TimeDelta::seconds(1210)
-            }
-        };
-        while running.len() < CONCURRENCY {
-            match store.supplier_order_claim(&owner, Utc::now() + lease).await {
-                Ok(Some(claimed)) => {
-                    claimed_any = true;
-                    let (store, owner, key) = (store.clone(), owner.clone(), secret_key.clone());
-                    running.spawn(async move {
-                        if let Err(e) = place(&store, key.as_ref().as_ref(), &owner, &claimed).await {
-                            tracing::error!(error = %e, supplier_order = claimed.supplier_order.id, "Recording a supplier order attempt failed; the claim expires and is recovered");
-                        }
-                    });
+        if running.len() < CONCURRENCY {
+            let free = i64::try_from(CONCURRENCY - running.len()).unwrap_or(1);
+            match store
+                .supplier_orders_claim(&owner, Utc::now() + lease, free)
+                .await
+            {
+                Ok(batch) => {
+                    for claimed in batch {
+                        claimed_any = true;
+                        let (store, owner, key) =
+                            (store.clone(), owner.clone(), secret_key.clone());
+                        running.spawn(async move {
+                            if let Err(e) =
+                                place(&store, key.as_ref().as_ref(), &owner, &claimed).await
+                            {
+                                tracing::error!(error = %e, supplier_order = claimed.supplier_order.id, "Recording a supplier order attempt failed; the claim expires and is recovered");
+                            }
+                        });
+                    }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "Claiming a supplier order failed");
-                    break;
-                }
+                Err(e) => tracing::error!(error = %e, "Claiming supplier orders failed"),
             }
+        }
+        if running.len() >= CONCURRENCY {
+            // Every slot is busy: wait for one to free up.
+            tokio::select! {
+                Some(_) = running.join_next() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
         }
         if claimed_any {
             continue;

@@ -55,6 +55,26 @@ fn method_name(m: Method) -> &'static str {
     }
 }
 
+/// The client every order call shares: building one loads the TLS root certificates, far
+/// dearer than a call to a nearby refurbisher. Connections are not kept for reuse: a kept
+/// connection the refurbisher closed meanwhile fails after the request was written, which
+/// would make an order's outcome unknown for nothing.
+fn shared_client() -> Result<Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<Client, String>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(0)
+                // A redirect would send the order again somewhere else: none are followed.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
 /// Send `body` to `order.endpoint`. `order` must have its references resolved; the record
 /// never holds a credential.
 pub async fn place(
@@ -79,15 +99,9 @@ pub async fn place(
     };
     record.url = shown_url(&url);
     let timeout = Duration::from_secs(u64::try_from(order.timeout_secs).unwrap_or(30));
-    let client = match Client::builder()
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        // A redirect would send the order again somewhere else: none are followed.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+    let client = match shared_client() {
         Ok(c) => c,
-        Err(e) => return (record, CallResult::NotSent(e.to_string())),
+        Err(e) => return (record, CallResult::NotSent(e)),
     };
     let oauth = matches!(
         order.auth,

@@ -798,6 +798,24 @@ impl Store {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Claimed>> {
+        Ok(self
+            .supplier_orders_claim(owner, lease_until, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Claim up to `limit` due supplier orders at once, as [`Self::supplier_order_claim`]
+    /// does one: one durable commit for all of them.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn supplier_orders_claim(
+        &self,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Claimed>> {
         let at = now();
         let mut tx = self.begin().await?;
         let lock = if matches!(tx, Tx::Postgres(_)) {
@@ -807,40 +825,51 @@ impl Store {
         };
         let sql = format!(
             "UPDATE supplier_orders SET status = '{SUBMITTING}', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM supplier_orders WHERE status = '{PENDING}' AND next_attempt_at <= $3 \
-                         ORDER BY next_attempt_at, id LIMIT 1{lock}) \
+             WHERE id IN (SELECT id FROM supplier_orders WHERE status = '{PENDING}' AND next_attempt_at <= $3 \
+                          ORDER BY next_attempt_at, id LIMIT $4{lock}) \
              RETURNING id, attempts"
         );
-        let claimed: Option<(i64, i64)> =
+        let mut claimed: Vec<(i64, i64)> =
             with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(owner)
                 .bind(lease_until)
                 .bind(at)
-                .fetch_optional(&mut **t)
+                .bind(limit)
+                .fetch_all(&mut **t)
                 .await)?;
-        let Some((id, attempt)) = claimed else {
-            return Ok(None);
-        };
-        with_tx!(&mut tx, |t| {
-            sqlx::query(
-            "INSERT INTO supplier_order_attempts (supplier_order_id, attempt_number, started_at, outcome) VALUES ($1, $2, $3, 'sending')"
-        )
-        .bind(id)
-        .bind(attempt)
-        .bind(at)
-        .execute(&mut **t)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        claimed.sort_unstable();
+        let ids: Vec<String> = claimed.iter().map(|(id, _)| id.to_string()).collect();
+        // One statement for every attempt row (ids are integers the database returned).
+        let sql = format!(
+            "INSERT INTO supplier_order_attempts (supplier_order_id, attempt_number, started_at, outcome) \
+             SELECT id, attempts, $1, 'sending' FROM supplier_orders WHERE id IN ({})",
+            ids.join(", ")
+        );
+        with_tx!(&mut tx, |t| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(at)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let sql = format!(
+            "{SUPPLIER_ORDER_SELECT} WHERE id IN ({}) ORDER BY id",
+            ids.join(", ")
+        );
+        let rows: Vec<StoredSupplierOrder> =
+            with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut **t)
+                .await)?;
         tx.commit().await?;
-        let supplier_order = self
-            .supplier_order_get(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("supplier order {id}")))?;
-        Ok(Some(Claimed {
-            supplier_order,
-            attempt,
-        }))
+        Ok(rows
+            .into_iter()
+            .zip(claimed)
+            .map(|(supplier_order, (_, attempt))| Claimed {
+                supplier_order,
+                attempt,
+            })
+            .collect())
     }
 
     /// Record how a claimed attempt ended — only while the claim is still `owner`'s (a claim

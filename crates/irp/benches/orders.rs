@@ -78,8 +78,7 @@ impl Irp {
             .env("IRP_DATABASE_URL", &self.db_url)
             .env("IRP_SECRET_KEY_FILE", self.dir.path().join("secret.key"))
             .env("IRP_POLL_TICK_SECS", "0")
-            .env_remove("IRP_SECRET_KEY")
-            .env_remove("IRP_LOG");
+            .env_remove("IRP_SECRET_KEY");
         c
     }
 
@@ -119,7 +118,16 @@ impl Irp {
                 break line[i + 20..].split('/').next().unwrap().to_owned();
             }
         };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        // IRP_BENCH_SERVE_LOG=FILE keeps serve's log (with IRP_LOG set, its detail).
+        let keep = std::env::var("IRP_BENCH_SERVE_LOG").ok();
+        std::thread::spawn(move || {
+            let mut file = keep.map(|f| std::fs::File::create(f).unwrap());
+            for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        });
         (child, format!("http://{addr}"))
     }
 }
@@ -154,7 +162,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// Post `n` documents to `url` at `rate` per second; returns when each POST was sent, by
-/// order number, and the POSTs that failed.
+/// order number, how long each took to be answered, and the POSTs that failed.
 async fn post_all(
     client: &reqwest::Client,
     url: &str,
@@ -162,7 +170,7 @@ async fn post_all(
     prefix: &str,
     n: usize,
     rate: u64,
-) -> (HashMap<String, Instant>, usize) {
+) -> (HashMap<String, Instant>, Vec<Duration>, usize) {
     let mut sent = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
@@ -174,16 +182,23 @@ async fn post_all(
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        sent.insert(number, Instant::now());
-        tasks.spawn(async move { req.send().await.map(|r| r.status().is_success()) });
+        let at = Instant::now();
+        sent.insert(number, at);
+        tasks.spawn(async move {
+            let ok = req.send().await.map(|r| r.status().is_success());
+            (ok, at.elapsed())
+        });
     }
     let mut failed = 0;
+    let mut answered = Vec::with_capacity(n);
     while let Some(r) = tasks.join_next().await {
-        if !matches!(r, Ok(Ok(true))) {
-            failed += 1;
+        match r {
+            Ok((Ok(true), took)) => answered.push(took),
+            _ => failed += 1,
         }
     }
-    (sent, failed)
+    answered.sort();
+    (sent, answered, failed)
 }
 
 async fn bench(backend: Backend, n: usize, rate: u64) {
@@ -234,7 +249,7 @@ async fn bench(backend: Backend, n: usize, rate: u64) {
         .unwrap();
 
     // Reference: the same POSTs straight to the fake refurbisher.
-    let (ref_sent, _) = post_all(&client, &fake_url, None, "REF", n, rate).await;
+    let (ref_sent, _, _) = post_all(&client, &fake_url, None, "REF", n, rate).await;
     let mut reference: Vec<Duration> = {
         let s = seen.lock().unwrap();
         ref_sent
@@ -245,7 +260,7 @@ async fn bench(backend: Backend, n: usize, rate: u64) {
     reference.sort();
 
     let started = Instant::now();
-    let (sent, failed) = post_all(
+    let (sent, answered, failed) = post_all(
         &client,
         &format!("{base}/api/v1/orders"),
         Some(&token),
@@ -292,13 +307,39 @@ async fn bench(backend: Backend, n: usize, rate: u64) {
         .await
         .unwrap()
         .len();
+    // Where the time goes: intake commit → claim (the outbox wait), as the database saw it.
+    let mut waits = Vec::new();
+    for so in db
+        .store
+        .supplier_orders_list(None, 1_000_000)
+        .await
+        .unwrap()
+    {
+        if let Some(a) = db
+            .store
+            .supplier_order_attempts(so.id)
+            .await
+            .unwrap()
+            .first()
+        {
+            waits.push((a.started_at - so.created_at).to_std().unwrap_or_default());
+        }
+    }
+    waits.sort();
+    eprintln!(
+        "{backend:?}: intake → claim p50 {} p99 {}",
+        ms(percentile(&waits, 0.5)),
+        ms(percentile(&waits, 0.99))
+    );
     let _ = serve.kill();
     let _ = serve.wait();
     println!(
-        "| {backend:?} | {n} at {rate}/s ({post_secs:.1} s) | {} / {} / {} | {} / {} | {lost} | {duplicated} | {failed} | {submitted} |",
+        "| {backend:?} | {n} at {rate}/s ({post_secs:.1} s) | {} / {} / {} | {} / {} | {} / {} | {lost} | {duplicated} | {failed} | {submitted} |",
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
         ms(*latencies.last().unwrap_or(&Duration::ZERO)),
+        ms(percentile(&answered, 0.5)),
+        ms(percentile(&answered, 0.99)),
         ms(percentile(&reference, 0.5)),
         ms(percentile(&reference, 0.99)),
     );
@@ -319,9 +360,9 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "| Store | orders | intake → refurbisher call p50 / p99 / max | reference (POST straight to the fake) p50 / p99 | lost | placed twice | POSTs failed | submitted in the database |"
+        "| Store | orders | intake → refurbisher call p50 / p99 / max | POST answered p50 / p99 | reference (POST straight to the fake) p50 / p99 | lost | placed twice | POSTs failed | submitted in the database |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let name = format!("{backend:?}").to_lowercase();
         if only.as_deref().is_some_and(|o| o != name) {

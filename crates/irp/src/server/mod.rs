@@ -211,14 +211,19 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         }
     });
     // Products marked by order intake (reserved units) and cancels: recomputed in the
-    // background, a burst of orders at a time; marks of other instances within 5 s.
+    // background, a burst of orders at a time (within a quarter of a second); marks of other
+    // instances within 5 s.
     tokio::spawn({
         let store = store.clone();
         let signal = store.catalog_signal();
         async move {
             loop {
                 tokio::select! {
-                    () = signal.notified() => {}
+                    () = signal.notified() => {
+                        // Let a burst of orders mark their products first: one recompute for
+                        // all of them (each is a transaction of its own).
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    }
                     () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
                 }
                 if let Err(e) = store.catalog_recompute().await {
