@@ -447,19 +447,21 @@ pub enum ResolveFailure {
     Store(irp_store::StoreError),
 }
 
-/// The refurbisher's `offers` connector with its `${secret:…}` / `${env:…}` references
-/// resolved, for fetching only: never store, print or log it. Only the `offers` part is
-/// resolved, so a missing order secret does not stop a feed.
+/// The refurbisher's document with the references (`${secret:…}` / `${env:…}`) of one part
+/// (`offers` or `order`) resolved and read back: for using that connector only — never store,
+/// print or log it. Only that part is resolved, so a missing secret of the other does not stop
+/// it.
 ///
 /// # Errors
 /// A reference without a value, or a store failure.
-pub async fn resolved_offers(
+pub(crate) async fn resolved_part(
     store: &Store,
     r: &StoredRefurbisher,
+    part: &str,
     secret_key: Option<&irp_store::secrets::SecretKey>,
-) -> Result<OffersConfig, ResolveFailure> {
-    let part = serde_json::json!({ (r.key.clone()): { "offers": r.document["offers"] } });
-    let resolved = match store.resolve_references(secret_key, &part).await {
+) -> Result<irp_core::config::Refurbisher, ResolveFailure> {
+    let doc = serde_json::json!({ (r.key.clone()): { (part): r.document[part] } });
+    let resolved = match store.resolve_references(secret_key, &doc).await {
         Ok(v) => v,
         Err(irp_store::StoreError::NotFound(why)) => return Err(ResolveFailure::Missing(why)),
         Err(e) => return Err(ResolveFailure::Store(e)),
@@ -468,7 +470,25 @@ pub async fn resolved_offers(
         .refurbishers
         .into_iter()
         .next()
-        .and_then(|m| m.offers)
+        .ok_or_else(|| {
+            ResolveFailure::Missing(format!(
+                "the {part} connector with its references resolved is not valid"
+            ))
+        })
+}
+
+/// The refurbisher's `offers` connector with its references resolved, for fetching only.
+///
+/// # Errors
+/// A reference without a value, or a store failure.
+pub async fn resolved_offers(
+    store: &Store,
+    r: &StoredRefurbisher,
+    secret_key: Option<&irp_store::secrets::SecretKey>,
+) -> Result<OffersConfig, ResolveFailure> {
+    resolved_part(store, r, "offers", secret_key)
+        .await?
+        .offers
         .ok_or_else(|| {
             ResolveFailure::Missing(
                 "the offers connector with its references resolved is not valid".into(),

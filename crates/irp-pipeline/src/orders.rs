@@ -108,22 +108,9 @@ pub async fn resolved_order(
     if r.model.order.is_none() {
         return Ok(None);
     }
-    let part = serde_json::json!({ (r.key.clone()): { "order": r.document["order"] } });
-    let resolved = match store.resolve_references(secret_key, &part).await {
-        Ok(v) => v,
-        Err(irp_store::StoreError::NotFound(why)) => return Err(ResolveFailure::Missing(why)),
-        Err(e) => return Err(ResolveFailure::Store(e)),
-    };
-    irp_core::config::parse_document(&resolved.expose().to_string())
-        .refurbishers
-        .into_iter()
-        .next()
-        .map(|m| m.order)
-        .ok_or_else(|| {
-            ResolveFailure::Missing(
-                "the order connector with its references resolved is not valid".into(),
-            )
-        })
+    Ok(crate::import::resolved_part(store, r, "order", secret_key)
+        .await?
+        .order)
 }
 
 /// The body `irp orders render` shows: what the next attempt would send.
