@@ -34,12 +34,13 @@ use serde_json::Value;
 
 use crate::import::ResolveFailure;
 
-/// How long a claim holds beyond twice the longest `timeout_secs` of any order connector (a
-/// token request and the call each take at most that): time to record the outcome. A process
-/// that dies during a call leaves its supplier order to be recovered once the lease passed.
-pub const LEASE_MARGIN: TimeDelta = TimeDelta::seconds(10);
+/// How long a claim holds beyond four times the longest `timeout_secs` of any order
+/// connector (at most two token requests and two calls, each bounded by it): time to record
+/// the outcome. A process that dies during a call leaves its supplier order to be recovered
+/// once the lease passed; a live one never outlasts its lease.
+pub const LEASE_MARGIN: TimeDelta = TimeDelta::seconds(15);
 
-/// The lease of a claim: 2 × the longest `timeout_secs` of the refurbishers' order
+/// The lease of a claim: 4 × the longest `timeout_secs` of the refurbishers' order
 /// connectors + [`LEASE_MARGIN`].
 ///
 /// # Errors
@@ -52,7 +53,7 @@ pub async fn lease(store: &Store) -> Result<TimeDelta, irp_store::StoreError> {
         .filter_map(|r| r.model.order.as_ref().map(|o| o.timeout_secs))
         .max()
         .unwrap_or(30);
-    Ok(TimeDelta::seconds(2 * longest) + LEASE_MARGIN)
+    Ok(TimeDelta::seconds(4 * longest) + LEASE_MARGIN)
 }
 /// The longest wait between automatic attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -267,13 +268,93 @@ pub async fn submit_one(
     owner: &str,
 ) -> Result<Option<Submitted>, irp_store::StoreError> {
     let lease = lease(store).await?;
-    let Some(claimed) = store
-        .supplier_order_claim(owner, Utc::now() + lease)
-        .await?
-    else {
+    let Some(claimed) = store.supplier_order_claim(owner, lease).await? else {
         return Ok(None);
     };
     Ok(Some(place(store, secret_key, owner, &claimed).await?))
+}
+
+/// The most of an answer's body stored with an attempt.
+const STORED_BODY: usize = 64 * 1024;
+
+/// What to send and what to record of it: the body built from the resolved connector, and the
+/// body and endpoint built from the connector as configured (references unresolved).
+struct Prepared {
+    order: OrderConfig,
+    body: Value,
+    record_body: Value,
+    shown: String,
+}
+
+/// Everything before the call. `Err`: the attempt ends here, nothing was sent.
+async fn prepare(
+    store: &Store,
+    r: &StoredRefurbisher,
+    secret_key: Option<&SecretKey>,
+    claimed: &Claimed,
+) -> Result<Prepared, AttemptOutcome> {
+    let so = &claimed.supplier_order;
+    let not_sent_store = |e: irp_store::StoreError| {
+        // The database failed before anything was sent: try again later.
+        retry_or_fail(
+            claimed,
+            r.model.order.as_ref().map_or(1, |o| o.max_attempts),
+            backoff(claimed.attempt - so.retry_from, jitter()),
+            format!("not sent: reading the order failed: {e}"),
+        )
+    };
+    let order = match resolved_order(store, r, secret_key).await {
+        Err(ResolveFailure::Store(e)) => return Err(not_sent_store(e)),
+        Err(ResolveFailure::Missing(why)) => {
+            return Err(outcome(
+                "failed",
+                Some(format!("{}'s order connector cannot be used: {why}", r.key)),
+            ));
+        }
+        Ok(None) | Ok(Some(_)) if r.model.order.is_none() => {
+            return Err(outcome(
+                "failed",
+                Some(format!(
+                    "{} has no order connector any more (\"order\": {{}})",
+                    r.key
+                )),
+            ));
+        }
+        Ok(None) => {
+            return Err(outcome(
+                "failed",
+                Some(format!("{}'s order connector cannot be read", r.key)),
+            ));
+        }
+        Ok(Some(order)) => order,
+    };
+    let ctx = match store.supplier_order_context(so.id).await {
+        Ok(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+        Err(e @ irp_store::StoreError::Query(_)) => return Err(not_sent_store(e)),
+        Err(e) => {
+            return Err(outcome(
+                "failed",
+                Some(format!("building the request failed: {e}")),
+            ));
+        }
+    };
+    let body = render::render(&order, &ctx)
+        .map_err(|e| outcome("failed", Some(format!("building the request failed: {e}"))))?;
+    let configured = r.model.order.as_ref();
+    let record_body = configured
+        .and_then(|c| render::render(c, &ctx).ok())
+        .unwrap_or_else(|| {
+            Value::String("[not recorded: the body holds a secret reference]".into())
+        });
+    let shown = configured.map_or_else(String::new, |c| {
+        irp_sources::http::shown_endpoint(&c.endpoint)
+    });
+    Ok(Prepared {
+        order,
+        body,
+        record_body,
+        shown,
+    })
 }
 
 async fn place(
@@ -284,33 +365,32 @@ async fn place(
 ) -> Result<Submitted, irp_store::StoreError> {
     let so = &claimed.supplier_order;
     let t0 = std::time::Instant::now();
-    let r = refurbisher_by_id(store, so.refurbisher_id).await?;
     let mut status = None;
-    let mut timings = [0u128; 3];
-    let o = match resolved_order(store, &r, secret_key).await {
-        Err(ResolveFailure::Store(e)) => return Err(e),
-        Err(ResolveFailure::Missing(why)) => outcome(
-            "failed",
-            Some(format!("{}'s order connector cannot be used: {why}", r.key)),
+    let mut timings = [0u128; 2];
+    let (r, o) = match refurbisher_by_id(store, so.refurbisher_id).await {
+        Err(e) => (
+            None,
+            outcome(
+                "failed",
+                Some(format!(
+                    "the supplier order's refurbisher cannot be read: {e}"
+                )),
+            ),
         ),
-        Ok(None) => outcome(
-            "failed",
-            Some(format!(
-                "{} has no order connector any more (\"order\": {{}})",
-                r.key
-            )),
-        ),
-        Ok(Some(order)) => {
-            timings[0] = t0.elapsed().as_micros();
-            let ctx = serde_json::to_value(store.supplier_order_context(so.id).await?)
-                .unwrap_or(Value::Null);
-            timings[1] = t0.elapsed().as_micros();
-            match render::render(&order, &ctx) {
-                Err(e) => outcome("failed", Some(format!("building the request failed: {e}"))),
-                Ok(body) => {
-                    let (record, result) =
-                        order_call::place(&order, &so.idempotency_key, &body).await;
-                    timings[2] = t0.elapsed().as_micros();
+        Ok(r) => {
+            let o = match prepare(store, &r, secret_key, claimed).await {
+                Err(o) => o,
+                Ok(p) => {
+                    timings[0] = t0.elapsed().as_micros();
+                    let (record, result) = order_call::place(
+                        &p.order,
+                        &so.idempotency_key,
+                        &p.body,
+                        &p.shown,
+                        p.record_body,
+                    )
+                    .await;
+                    timings[1] = t0.elapsed().as_micros();
                     let mut o = match result {
                         CallResult::Answered {
                             status: s,
@@ -318,17 +398,17 @@ async fn place(
                             retry_after,
                         } => {
                             status = Some(s);
-                            judge(claimed, &order, s, &body, retry_after)
+                            judge(claimed, &p.order, s, &body, retry_after)
                         }
                         CallResult::NotSent(why) => retry_or_fail(
                             claimed,
-                            order.max_attempts,
+                            p.order.max_attempts,
                             backoff(claimed.attempt - so.retry_from, jitter()),
                             format!("not sent: {why}"),
                         ),
-                        CallResult::Unknown(why) if order.retry_unknown => retry_or_fail(
+                        CallResult::Unknown(why) if p.order.retry_unknown => retry_or_fail(
                             claimed,
-                            order.max_attempts,
+                            p.order.max_attempts,
                             backoff(claimed.attempt - so.retry_from, jitter()),
                             format!("{why}; sending again (retry_unknown)"),
                         ),
@@ -340,19 +420,42 @@ async fn place(
                             )),
                         ),
                     };
+                    if let Some(b) = &mut o.response_body
+                        && b.len() > STORED_BODY
+                    {
+                        let mut cut = STORED_BODY;
+                        while !b.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        b.truncate(cut);
+                        b.push_str("…[cut]");
+                    }
                     o.request = serde_json::to_value(&record).ok();
                     o
                 }
-            }
+            };
+            (Some(r), o)
         }
     };
-    let recorded = store.supplier_order_finish(claimed, owner, &o).await?;
+    // The outcome is known now: record it, however long the database takes (within the
+    // lease). Lost, the claim would expire and the order wait for an operator.
+    let mut tries = 0;
+    let recorded = loop {
+        match store.supplier_order_finish(claimed, owner, &o).await {
+            Ok(recorded) => break recorded,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                tracing::warn!(error = %e, supplier_order = so.id, tries, "Recording a supplier order attempt failed; trying again");
+                tokio::time::sleep(Duration::from_secs(1 << tries)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     tracing::debug!(
         supplier_order = so.id,
-        resolve_us = timings[0],
-        context_us = timings[1].saturating_sub(timings[0]),
-        call_us = timings[2].saturating_sub(timings[1]),
-        finish_us = t0.elapsed().as_micros().saturating_sub(timings[2]),
+        prepare_us = timings[0],
+        call_us = timings[1].saturating_sub(timings[0]),
+        finish_us = t0.elapsed().as_micros().saturating_sub(timings[1]),
         "Supplier order attempt timings"
     );
     if !recorded {
@@ -362,11 +465,11 @@ async fn place(
             "The claim expired before the outcome was recorded"
         );
     }
-    let level_error = matches!(o.outcome, "failed" | "needs_attention");
-    if level_error {
-        tracing::error!(supplier_order = so.id, refurbisher = %r.key, outcome = o.outcome, error = o.error.as_deref().unwrap_or(""), "Placing a supplier order did not succeed");
+    let key = r.as_ref().map_or("?", |r| r.key.as_str());
+    if matches!(o.outcome, "failed" | "needs_attention") {
+        tracing::error!(supplier_order = so.id, refurbisher = %key, outcome = o.outcome, error = o.error.as_deref().unwrap_or(""), "Placing a supplier order did not succeed");
     } else {
-        tracing::info!(supplier_order = so.id, refurbisher = %r.key, outcome = o.outcome, "Supplier order attempt");
+        tracing::info!(supplier_order = so.id, refurbisher = %key, outcome = o.outcome, "Supplier order attempt");
     }
     Ok(Submitted {
         supplier_order_id: so.id,
@@ -392,7 +495,8 @@ pub async fn recover(store: &Store) -> Result<Vec<i64>, irp_store::StoreError> {
                 .iter()
                 .find(|r| r.id == rid)
                 .and_then(|r| r.model.order.as_ref())
-                .is_some_and(|o| o.retry_unknown)
+                .filter(|o| o.retry_unknown)
+                .map(|o| o.max_attempts)
         })
         .await
 }
@@ -436,10 +540,7 @@ pub async fn run(
         let mut claimed_any = false;
         if running.len() < CONCURRENCY {
             let free = i64::try_from(CONCURRENCY - running.len()).unwrap_or(1);
-            match store
-                .supplier_orders_claim(&owner, Utc::now() + lease, free)
-                .await
-            {
+            match store.supplier_orders_claim(&owner, lease, free).await {
                 Ok(batch) => {
                     for claimed in batch {
                         claimed_any = true;

@@ -176,6 +176,23 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
     db.store.catalog_recompute().await.unwrap();
     assert_eq!(sellable(&db, E1).await, 2);
 
+    // The next order counts what this one reserved, even before the catalog shows it: 2 of
+    // 4 sellable are left, so 3 more cannot be routed.
+    let more = order(
+        "RD-MORE",
+        json!([{"ean": E1, "quantity": 3, "unit_price_incl_vat": "160.23"}]),
+    );
+    let m = db
+        .store
+        .order_create(&parse_order(&more).unwrap(), &more, "test")
+        .await
+        .unwrap();
+    let l = db.store.order_lines(m.order.id).await.unwrap();
+    assert_eq!(
+        l[0].attention_reason.as_deref(),
+        Some("only 2 sellable at flexit (SKU FLX-A), 3 ordered")
+    );
+
     // A repeat returns the stored order and changes nothing.
     let again = db.store.order_create(&doc, &raw, "test").await.unwrap();
     assert!(!again.created);
@@ -637,10 +654,7 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
     let so = place_order(&db, "RD-CRASH").await;
     let claimed = db
         .store
-        .supplier_order_claim(
-            "dead-process",
-            chrono::Utc::now() - chrono::TimeDelta::seconds(1),
-        )
+        .supplier_order_claim("dead-process", chrono::TimeDelta::seconds(-1))
         .await
         .unwrap()
         .unwrap();

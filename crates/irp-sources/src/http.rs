@@ -153,6 +153,12 @@ async fn oauth_token(
     Ok(token)
 }
 
+/// A configured URL as logs and records may show it: without its query string (a URL that
+/// does not parse is shown as written: configured text holds references, never secrets).
+pub fn shown_endpoint(url: &str) -> String {
+    Url::parse(url).map_or_else(|_| url.to_owned(), |u| shown_url(&u))
+}
+
 /// A reqwest error's text without the URL in it (the URL may carry a query credential).
 pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();

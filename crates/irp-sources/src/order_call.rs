@@ -10,10 +10,10 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::Value;
 
-use crate::http::{apply_auth, shown_url, without_url};
+use crate::http::apply_auth;
 
-/// The most of an answer's body that is kept.
-pub const MAX_BODY: usize = 64 * 1024;
+/// The most of an answer's body that is read (and checked against the asserts).
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// What the call gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum CallResult {
     Answered {
         /// HTTP status.
         status: u16,
-        /// The body (at most [`MAX_BODY`] bytes, lossy UTF-8).
+        /// The body (lossy UTF-8).
         body: String,
         /// The `Retry-After` of a 429 or 503, when given in seconds.
         retry_after: Option<Duration>,
@@ -75,29 +75,32 @@ fn shared_client() -> Result<Client, String> {
         .clone()
 }
 
-/// Send `body` to `order.endpoint`. `order` must have its references resolved; the record
-/// never holds a credential.
+/// Send `body` to `order.endpoint`. `order` must have its references resolved; what is
+/// recorded and said comes from the connector as configured instead — `shown` (its endpoint
+/// with references unresolved, no query) and `record_body` (the body built from it) — so no
+/// resolved secret reaches a record, an error or a log.
 pub async fn place(
     order: &OrderConfig,
     idempotency_key: &str,
     body: &Value,
+    shown: &str,
+    record_body: Value,
 ) -> (CallRecord, CallResult) {
     let mut record = CallRecord {
         method: method_name(order.method).to_owned(),
-        url: order.endpoint.clone(),
+        url: shown.to_owned(),
         headers: Vec::new(),
-        body: body.clone(),
+        body: record_body,
     };
     let mut url = match Url::parse(&order.endpoint) {
         Ok(u) => u,
-        Err(e) => {
+        Err(_) => {
             return (
                 record,
-                CallResult::NotSent(format!("endpoint is not a URL: {e}")),
+                CallResult::NotSent(format!("the endpoint {shown} is not a URL")),
             );
         }
     };
-    record.url = shown_url(&url);
     let timeout = Duration::from_secs(u64::try_from(order.timeout_secs).unwrap_or(30));
     let client = match shared_client() {
         Ok(c) => c,
@@ -174,17 +177,20 @@ pub async fn place(
             Err(e) if e.is_connect() || e.is_builder() => {
                 return (
                     record,
-                    CallResult::NotSent(format!("{}: {}", shown_url(&url), without_url(&e))),
+                    CallResult::NotSent(format!("{shown}: {}", connect_error(&e))),
                 );
             }
             Err(e) => {
                 return (
                     record,
                     CallResult::Unknown(format!(
-                        "{} {}: no answer ({}); the refurbisher may have received the order",
+                        "{} {shown}: no answer ({}); the refurbisher may have received the order",
                         method_name(order.method),
-                        shown_url(&url),
-                        without_url(&e)
+                        if e.is_timeout() {
+                            "timed out"
+                        } else {
+                            "the connection failed"
+                        }
                     )),
                 );
             }
@@ -202,7 +208,17 @@ pub async fn place(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = read_body(resp).await;
+        let (body, complete) = read_body(resp).await;
+        if !complete && status.is_success() {
+            // It said yes, but what it answered (the order reference) did not arrive whole.
+            return (
+                record,
+                CallResult::Unknown(format!(
+                    "{shown} answered HTTP {} but its answer could not be read whole; the refurbisher has the order",
+                    status.as_u16()
+                )),
+            );
+        }
         return (
             record,
             CallResult::Answered {
@@ -214,23 +230,33 @@ pub async fn place(
     }
 }
 
-async fn read_body(mut resp: reqwest::Response) -> String {
+/// The body, and whether it arrived whole (not cut off by an error or [`MAX_BODY`]).
+async fn read_body(mut resp: reqwest::Response) -> (String, bool) {
     let mut out: Vec<u8> = Vec::new();
-    loop {
+    let complete = loop {
         match resp.chunk().await {
             Ok(Some(c)) => {
                 let room = MAX_BODY.saturating_sub(out.len());
                 out.extend_from_slice(&c[..c.len().min(room)]);
-                if out.len() >= MAX_BODY {
-                    break;
+                if c.len() > room {
+                    break false;
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(error = %without_url(&e), "Reading an order answer's body failed; keeping what arrived");
-                break;
-            }
+            Ok(None) => break true,
+            Err(_) => break false,
         }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), complete)
+}
+
+/// A connection error without its URL (which may hold a resolved secret).
+fn connect_error(e: &reqwest::Error) -> String {
+    let mut text = String::from("cannot connect");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
     }
-    String::from_utf8_lossy(&out).into_owned()
+    text
 }

@@ -243,10 +243,12 @@ struct RouteOffer {
     applied_purchase_minor: Option<i64>,
     currency: String,
     tax_percentage: Option<String>,
+    stock_available: i64,
+    reserved: i64,
 }
 
 const ROUTE_OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, active, price_purchase_minor, applied_purchase_minor, \
-     currency, tax_percentage FROM offers";
+     currency, tax_percentage, stock_available, reserved FROM offers";
 
 /// A line as routed (before it is written).
 struct Routed {
@@ -340,6 +342,11 @@ impl Store {
             });
         };
 
+        let lock = if matches!(tx, Tx::Postgres(_)) {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let mut routed = Vec::with_capacity(doc.lines.len());
         for (i, line) in doc.lines.iter().enumerate() {
             let unit_price_incl_minor =
@@ -356,6 +363,9 @@ impl Store {
                 reason: None,
             };
             match &line.target {
+                _ if unit_price_incl_minor == i64::MAX => {
+                    r.reason = Some("the unit price does not fit".into());
+                }
                 LineTarget::Ean { ean } => {
                     r.ean = Some(ean.clone());
                     let best: Option<(Option<i64>, i64, bool, Option<String>)> = with_tx!(
@@ -371,20 +381,14 @@ impl Store {
                         }
                     )?;
                     match best {
-                        Some((Some(offer_id), stock, true, tax)) if stock >= line.quantity => {
-                            let sql = format!("{ROUTE_OFFER_SELECT} WHERE id = $1");
+                        Some((Some(offer_id), _, true, tax)) => {
+                            let sql = format!("{ROUTE_OFFER_SELECT} WHERE id = $1{lock}");
                             r.offer =
                                 with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
                                     .bind(offer_id)
                                     .fetch_optional(&mut **t)
                                     .await)?;
                             r.tax = tax;
-                        }
-                        Some((_, stock, true, _)) => {
-                            r.reason = Some(format!(
-                                "only {stock} sellable in channel `{}`, {} ordered",
-                                channel.key, line.quantity
-                            ));
                         }
                         _ => {
                             r.reason = Some(format!(
@@ -402,7 +406,7 @@ impl Store {
                         }
                         Some(x) => {
                             let sql = format!(
-                                "{ROUTE_OFFER_SELECT} WHERE refurbisher_id = $1 AND sku = $2"
+                                "{ROUTE_OFFER_SELECT} WHERE refurbisher_id = $1 AND sku = $2{lock}"
                             );
                             let offer: Option<RouteOffer> =
                                 with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -430,16 +434,43 @@ impl Store {
                     }
                 }
             }
+            // Sellable now, counting what earlier orders and lines reserved (the channel row
+            // may be a moment behind): the offer row is read locked, so concurrent intakes
+            // take turns on it.
+            if let Some(o) = &r.offer {
+                let threshold = refurbishers
+                    .iter()
+                    .find(|x| x.id == o.refurbisher_id)
+                    .map_or(0, |x| x.model.stock_threshold);
+                let sellable = (o.stock_available - o.reserved - threshold).max(0);
+                if sellable < line.quantity {
+                    r.reason = Some(format!(
+                        "only {sellable} sellable at {} (SKU {}), {} ordered",
+                        refurbishers
+                            .iter()
+                            .find(|x| x.id == o.refurbisher_id)
+                            .map_or("the refurbisher", |x| x.key.as_str()),
+                        o.sku,
+                        line.quantity
+                    ));
+                    r.sku = Some(o.sku.clone());
+                    r.offer = None;
+                }
+            }
             if let Some(o) = &r.offer {
                 r.ean = o.ean.clone().or(r.ean.take());
                 r.sku = Some(o.sku.clone());
                 r.name = Some(o.name.clone());
+                with_tx!(&mut tx, |t| sqlx::query(
+                    "UPDATE offers SET reserved = reserved + $2 WHERE id = $1"
+                )
+                .bind(o.id)
+                .bind(line.quantity)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()))?;
             } else if r.reason.is_none() {
                 r.reason = Some("the offer it was routed to is gone".into());
-            }
-            if unit_price_incl_minor == i64::MAX {
-                r.reason = Some("the unit price does not fit".into());
-                r.offer = None;
             }
             routed.push(r);
         }
@@ -505,8 +536,8 @@ impl Store {
             with_tx!(&mut tx, |t| {
                 sqlx::query(
                 "INSERT INTO order_lines (order_id, line_number, supplier_order_id, ean, sku, name, refurbisher_id, offer_id, quantity, \
-                     unit_price_incl_minor, purchase_price_minor, purchase_currency, tax_percentage, currency, status, attention_reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                     unit_price_incl_minor, purchase_price_minor, purchase_currency, tax_percentage, currency, status, attention_reason, reserved) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
             )
             .bind(order_id)
             .bind(r.line_number)
@@ -524,22 +555,13 @@ impl Store {
             .bind(&channel.currency)
             .bind(if r.offer.is_some() { LINE_ROUTED } else { NEEDS_ATTENTION })
             .bind(&r.reason)
+            .bind(if r.offer.is_some() { r.quantity } else { 0 })
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected())
             })?;
-            if let Some(o) = &r.offer {
-                with_tx!(&mut tx, |t| sqlx::query(
-                    "UPDATE offers SET reserved = reserved + $2 WHERE id = $1"
-                )
-                .bind(o.id)
-                .bind(r.quantity)
-                .execute(&mut **t)
-                .await
-                .map(|r| r.rows_affected()))?;
-                if let Some(e) = &o.ean {
-                    reserved_eans.push(e.clone());
-                }
+            if let Some(e) = r.offer.as_ref().and_then(|o| o.ean.as_ref()) {
+                reserved_eans.push(e.clone());
             }
         }
         if attention > 0 {
@@ -787,7 +809,7 @@ impl Store {
     }
 
     /// Claim the supplier order that is due first: `submitting`, leased to `owner` until
-    /// `lease_until`, one more attempt, its attempt row `sending` — committed before anything
+    /// now + `lease`, one more attempt, its attempt row `sending` — committed before anything
     /// is sent, so a crash during the call leaves a trace. Several instances never claim the
     /// same one (`FOR UPDATE SKIP LOCKED`; SQLite has one writer).
     ///
@@ -796,10 +818,10 @@ impl Store {
     pub async fn supplier_order_claim(
         &self,
         owner: &str,
-        lease_until: DateTime<Utc>,
+        lease: chrono::TimeDelta,
     ) -> Result<Option<Claimed>> {
         Ok(self
-            .supplier_orders_claim(owner, lease_until, 1)
+            .supplier_orders_claim(owner, lease, 1)
             .await?
             .into_iter()
             .next())
@@ -813,11 +835,13 @@ impl Store {
     pub async fn supplier_orders_claim(
         &self,
         owner: &str,
-        lease_until: DateTime<Utc>,
+        lease: chrono::TimeDelta,
         limit: i64,
     ) -> Result<Vec<Claimed>> {
-        let at = now();
         let mut tx = self.begin().await?;
+        // The lease runs from when the claim holds the database, not from before it waited.
+        let at = now();
+        let lease_until = at + lease;
         let lock = if matches!(tx, Tx::Postgres(_)) {
             " FOR UPDATE SKIP LOCKED"
         } else {
@@ -938,12 +962,16 @@ impl Store {
 
     /// Supplier orders left `submitting` after their claim expired: the process that claimed
     /// them stopped during the call, so whether the refurbisher got the order is unknown.
-    /// Each goes to `to_pending` ? `pending` (for a connector with `retry_unknown`) :
-    /// `needs_attention`, decided by `decide` from the refurbisher id. Returns the ids moved.
+    /// Each goes to `needs_attention`, or back to `pending` when `decide` (given the
+    /// refurbisher id) says its connector has `retry_unknown`, by returning its
+    /// `max_attempts`, and that budget is not used up. Returns the ids moved.
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_orders_recover(&self, decide: impl Fn(i64) -> bool) -> Result<Vec<i64>> {
+    pub async fn supplier_orders_recover(
+        &self,
+        decide: impl Fn(i64) -> Option<i64>,
+    ) -> Result<Vec<i64>> {
         let at = now();
         let sql = format!(
             "{SUPPLIER_ORDER_SELECT} WHERE status = '{SUBMITTING}' AND lease_until < $1 ORDER BY id"
@@ -955,7 +983,8 @@ impl Store {
                 .await)?;
         let mut moved = Vec::new();
         for so in expired {
-            let retry = decide(so.refurbisher_id);
+            let retry = decide(so.refurbisher_id)
+                .is_some_and(|max_attempts| so.attempts - so.retry_from < max_attempts);
             let (status, error) = if retry {
                 (
                     PENDING,
@@ -1140,13 +1169,21 @@ impl Store {
             let eans: Vec<Option<String>> = with_tx!(&mut tx, |t| {
                 sqlx::query_scalar(
                 "UPDATE offers SET reserved = CASE WHEN reserved > l.q THEN reserved - l.q ELSE 0 END \
-                 FROM (SELECT offer_id, SUM(quantity) AS q FROM order_lines WHERE supplier_order_id = $1 GROUP BY offer_id) AS l \
+                 FROM (SELECT offer_id, SUM(reserved) AS q FROM order_lines WHERE supplier_order_id = $1 AND reserved > 0 GROUP BY offer_id) AS l \
                  WHERE offers.id = l.offer_id RETURNING offers.ean"
             )
             .bind(id)
             .fetch_all(&mut **t)
             .await
             })?;
+            // (Only what its lines still hold: a feed run since released the rest.)
+            with_tx!(&mut tx, |t| sqlx::query(
+                "UPDATE order_lines SET reserved = 0 WHERE supplier_order_id = $1 AND reserved > 0"
+            )
+            .bind(id)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
             let eans: Vec<String> = eans.into_iter().flatten().collect();
             crate::catalog::mark_dirty(&mut tx, &eans).await?;
         }
@@ -1181,6 +1218,14 @@ pub(crate) async fn clear_reservations(tx: &mut Tx, refurbisher_id: i64) -> Resu
         &[refurbisher_id],
     )
     .await?;
+    with_tx!(tx, |t| sqlx::query(
+        "UPDATE order_lines SET reserved = 0 WHERE reserved > 0 AND offer_id IN \
+             (SELECT id FROM offers WHERE refurbisher_id = $1 AND reserved > 0)"
+    )
+    .bind(refurbisher_id)
+    .execute(&mut **t)
+    .await
+    .map(|r| r.rows_affected()))?;
     with_tx!(tx, |t| sqlx::query(
         "UPDATE offers SET reserved = 0 WHERE refurbisher_id = $1 AND reserved > 0"
     )

@@ -134,14 +134,18 @@ impl Store {
         // API call behind the database's writer.
         let at = now();
         if last_used.is_none_or(|t| at - t > chrono::TimeDelta::minutes(1)) {
-            with_db!(self.db(), |p| sqlx::query(
+            // Bookkeeping: a busy database must not refuse the request over it.
+            let noted = with_db!(self.db(), |p| sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1"
             )
             .bind(&hashed)
             .bind(at)
             .execute(p)
             .await
-            .map(|r| r.rows_affected()))?;
+            .map(|r| r.rows_affected()));
+            if let Err(e) = noted {
+                tracing::warn!(error = %e, token = %name, "Noting an API token's use failed");
+            }
         }
         Ok(Some(TokenOwner { name, role }))
     }

@@ -1239,7 +1239,7 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
     assert_eq!(fake.count("RD-2"), 1);
 
     // Killed while the refurbisher has the order but before IRP recorded the answer: after
-    // the claim's lease (2 × timeout_secs + 10 s) the order waits for an operator in
+    // the claim's lease (4 × timeout_secs + 15 s) the order waits for an operator in
     // needs_attention — it is never sent twice.
     while fake.arrived.try_recv().is_ok() {}
     fake.delay_ms
@@ -1263,7 +1263,7 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
     let (mut serve, addr) = start_serve(&irp, &[]);
     let base = format!("http://{addr}");
     assert_eq!(
-        settled_status(&client, &base, &token, id3, Duration::from_secs(30)).await,
+        settled_status(&client, &base, &token, id3, Duration::from_secs(45)).await,
         "needs_attention"
     );
     assert_eq!(fake.count("RD-3"), 1);
@@ -1312,7 +1312,7 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
             .unwrap()
             .unwrap_or_else(|| panic!("{number} was accepted but is lost"))
             .id;
-        let status = settled_status(&client, &base, &token, id, Duration::from_secs(30)).await;
+        let status = settled_status(&client, &base, &token, id, Duration::from_secs(45)).await;
         let sent = fake.count(number);
         assert!(
             (status == "submitted" && sent == 1) || (status == "needs_attention" && sent <= 1),

@@ -9,6 +9,7 @@ CREATE INDEX offers_reserved ON offers (refurbisher_id) WHERE reserved > 0;
 ALTER TABLE order_lines ADD COLUMN name TEXT;                    -- the offer's feed name
 ALTER TABLE order_lines ADD COLUMN purchase_currency TEXT;       -- of purchase_price_minor
 ALTER TABLE order_lines ADD COLUMN attention_reason TEXT;        -- status needs_attention: why
+ALTER TABLE order_lines ADD COLUMN reserved BIGINT NOT NULL DEFAULT 0; -- units it still holds on its offer (0 after the next feed run)
 CREATE INDEX order_lines_order ON order_lines (order_id);
 CREATE INDEX order_lines_supplier_order ON order_lines (supplier_order_id);
 CREATE INDEX supplier_orders_order ON supplier_orders (order_id);
