@@ -276,6 +276,28 @@ impl Store {
         raw: &Value,
         actor: &str,
     ) -> Result<OrderIntake> {
+        // Two intakes locking the same offers in opposite orders deadlock on PostgreSQL; it
+        // aborts one, which rolled back whole and is simply taken in again.
+        let mut tries = 0;
+        loop {
+            match self.order_create_once(doc, raw, actor).await {
+                Err(StoreError::Query(sqlx::Error::Database(e)))
+                    if tries < 3 && matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
+                {
+                    tries += 1;
+                    tracing::warn!(order = %doc.order_number, tries, "Order intake met a deadlock; taking it in again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn order_create_once(
+        &self,
+        doc: &OrderDocument,
+        raw: &Value,
+        actor: &str,
+    ) -> Result<OrderIntake> {
         if let Some(order) = self
             .order_by_number(&doc.channel, &doc.order_number)
             .await?
