@@ -8,6 +8,8 @@
 //! - [`money`]: exact amounts and currencies;
 //! - [`orders`]: the channel-order document orders are taken in with;
 //! - [`pricing`] and [`catalog`]: selling prices, the best offer per product and per channel;
+//! - [`shipments`]: shipment updates from the refurbishers' webhook calls;
+//! - [`monitoring`]: a refurbisher's facts against its monitoring thresholds;
 //! - [`pim`]: product data from Ergonode (GraphQL streams mapped onto product fields);
 //! - [`secret_ref`]: `${env:NAME}` / `${secret:NAME}` references inside document strings.
 
@@ -17,8 +19,10 @@ pub mod feed;
 pub mod fuzzing;
 pub mod mapping;
 pub mod money;
+pub mod monitoring;
 pub mod orders;
 pub mod pim;
 pub mod pricing;
 pub mod secret_ref;
+pub mod shipments;
 pub mod values;

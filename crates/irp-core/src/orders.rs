@@ -201,7 +201,7 @@ struct Check {
     errors: Vec<FieldError>,
 }
 
-fn shown(v: Option<&Value>) -> String {
+pub(crate) fn shown(v: Option<&Value>) -> String {
     let t = v.map_or_else(|| "nothing".to_owned(), Value::to_string);
     if t.chars().count() > 60 {
         format!("{}…", t.chars().take(60).collect::<String>())

@@ -14,6 +14,7 @@ pub mod orders;
 pub mod pim;
 pub mod refurbishers;
 pub mod secrets;
+pub mod shipments;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tokens;

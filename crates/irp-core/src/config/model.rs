@@ -62,6 +62,9 @@ pub struct Refurbisher {
     pub poll_interval_secs: i64,
     /// Monitoring thresholds.
     pub monitoring: Monitoring,
+    /// How the shipment webhook reads this refurbisher's payload. Default: the standard body.
+    #[serde(skip_serializing_if = "ShipmentConfig::is_default")]
+    pub shipment: ShipmentConfig,
     /// The offer feed connector; absent when offers only arrive by upload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offers: Option<OffersConfig>,
@@ -154,6 +157,35 @@ impl Default for Monitoring {
             open_order_days: 4,
             offers_endpoint_http_status: 200,
         }
+    }
+}
+
+/// The shipment webhook of a refurbisher (`shipment`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShipmentConfig {
+    /// Where its payload has each shipment field.
+    pub mapping: crate::shipments::ShipmentMapping,
+    /// Hours the previous webhook token keeps working after `irp webhook token` made a new
+    /// one. Default: 24.
+    pub token_grace_hours: i64,
+}
+
+/// The default `shipment.token_grace_hours`.
+pub const DEFAULT_TOKEN_GRACE_HOURS: i64 = 24;
+
+impl Default for ShipmentConfig {
+    fn default() -> Self {
+        Self {
+            mapping: crate::shipments::ShipmentMapping::default(),
+            token_grace_hours: DEFAULT_TOKEN_GRACE_HOURS,
+        }
+    }
+}
+
+impl ShipmentConfig {
+    /// Whether every field has its default (then the canonical document leaves it out).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }
 

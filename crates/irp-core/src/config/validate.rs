@@ -34,6 +34,7 @@ pub const REFURBISHER_KEYS: &[&str] = &[
     "enabled",
     "poll_interval_secs",
     "monitoring",
+    "shipment",
     "offers",
     "order",
 ];
@@ -45,6 +46,9 @@ pub const MONITORING_KEYS: &[&str] = &[
     "open_order_days",
     "offers_endpoint_http_status",
 ];
+
+/// Keys of `shipment`.
+pub const SHIPMENT_KEYS: &[&str] = &["mapping", "token_grace_hours"];
 
 /// Keys of `offers`.
 pub const OFFERS_KEYS: &[&str] = &[
@@ -375,6 +379,7 @@ pub(crate) fn refurbisher(
         Some(n) => n,
     };
     let monitoring = monitoring(&o, d, poll_interval_secs);
+    let shipment = shipment(&o, d);
 
     let offers = match o.get("offers") {
         None | Some(Value::Null) => None,
@@ -411,6 +416,7 @@ pub(crate) fn refurbisher(
         enabled,
         poll_interval_secs,
         monitoring,
+        shipment,
         offers,
         order,
     })
@@ -747,6 +753,55 @@ fn monitoring(o: &Obj<'_>, d: &mut Diagnostics, poll_interval_secs: i64) -> Moni
         }
     }
     m
+}
+
+fn shipment(o: &Obj<'_>, d: &mut Diagnostics) -> ShipmentConfig {
+    let mut cfg = ShipmentConfig::default();
+    let Some(v) = o.get("shipment") else {
+        return cfg;
+    };
+    let Some(so) = Obj::of(v, &o.at("shipment"), d, "the shipment webhook settings") else {
+        return cfg;
+    };
+    so.unknown_keys(d, SHIPMENT_KEYS, "`shipment`");
+    if let Some(n) = so.int(d, "token_grace_hours", 0, 24 * 30) {
+        cfg.token_grace_hours = n;
+    }
+    let Some(mv) = so.get("mapping") else {
+        return cfg;
+    };
+    let Some(mo) = Obj::of(mv, &so.at("mapping"), d, "the shipment mapping") else {
+        return cfg;
+    };
+    mo.unknown_keys(
+        d,
+        crate::shipments::MAPPING_KEYS,
+        "the shipment mapping (shipment fields)",
+    );
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for key in crate::shipments::MAPPING_KEYS {
+        let Some(path) = mo.string(d, key) else {
+            continue;
+        };
+        if let Err(e) = asserts::check_response_path(&path) {
+            d.error(
+                &mo.at(key),
+                e.replace("into the response", "into the shipment payload"),
+            )
+            .help("name where the refurbisher's payload has this field, e.g. `tracking.code`");
+            continue;
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == path) {
+            d.error(
+                &mo.at(key),
+                format!("`{path}` is already the path of `{other}`; each field is read from its own place"),
+            );
+            continue;
+        }
+        seen.push(((*key).to_owned(), path.clone()));
+        cfg.mapping.set(key, path);
+    }
+    cfg
 }
 
 /// Warn about a credential written literally, and tell how to move it into the secret store.

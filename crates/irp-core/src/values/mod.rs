@@ -1,5 +1,6 @@
-//! Parsing of values: prices in a locale, EAN/GTIN codes, countries.
+//! Parsing of values: prices in a locale, EAN/GTIN codes, IMEIs, countries.
 
 pub mod country;
 pub mod gtin;
+pub mod imei;
 pub mod locale;

@@ -1,0 +1,807 @@
+//! Shipment updates: the refurbishers' webhook tokens, shipments matched to their supplier
+//! orders (or kept for review), refused webhook requests, and the tracking queue for the
+//! channels.
+//!
+//! A webhook token is shown once by `irp webhook token KEY`; only its SHA-256 is stored, and a
+//! token is checked by comparing hashes in constant time. Rotating keeps the previous token
+//! working for a grace period, so the refurbisher can switch without losing a shipment.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use irp_core::shipments::Shipment;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::orders::{CANCELLED, FAILED, INTERNAL, NEEDS_ATTENTION, SUBMITTED};
+use crate::refurbishers::StoredRefurbisher;
+use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
+
+/// What starts every webhook token (recognisable in logs and by secret scanners).
+pub const WEBHOOK_TOKEN_PREFIX: &str = "irpwh_";
+
+/// Supplier-order status: the refurbisher reported it shipped.
+pub const SHIPPED: &str = "shipped";
+
+/// Shipment status: linked to its supplier order.
+pub const MATCHED: &str = "matched";
+/// Shipment status: no supplier order found; waiting for review (or for the order's
+/// reference to arrive).
+pub const UNMATCHED: &str = "unmatched";
+/// Shipment status: an operator decided it needs nothing.
+pub const DISMISSED: &str = "dismissed";
+
+/// Supplier-order statuses a shipment moves to `shipped` (statuses never move backwards:
+/// `pending` and `submitting` are still being placed, `cancelled` was given up).
+const SHIPPABLE: [&str; 5] = [SUBMITTED, NEEDS_ATTENTION, FAILED, INTERNAL, SHIPPED];
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether two hex hashes are equal, in time independent of where they differ.
+fn same_hash(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// A refurbisher's webhook token state, without the token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WebhookState {
+    /// When the current token was made; `None`: no token (the webhook is not configured).
+    pub token_created_at: Option<DateTime<Utc>>,
+    /// Until when the previous token still works, when that is in the future.
+    pub previous_valid_until: Option<DateTime<Utc>>,
+}
+
+impl WebhookState {
+    /// The seeds' Status-table wording: "Configured" or "Not configured".
+    pub fn label(&self) -> String {
+        match self.token_created_at {
+            Some(at) => format!("Configured (token of {})", at.format("%Y-%m-%d %H:%M UTC")),
+            None => "Not configured".into(),
+        }
+    }
+}
+
+/// A new webhook token, shown once.
+#[derive(Debug, Clone)]
+pub struct NewWebhookToken {
+    /// The token (the last path segment of the webhook URL).
+    pub token: String,
+    /// The supplier id (the segment before it).
+    pub supplier_id: i64,
+    /// Until when the previous token keeps working, when there was one.
+    pub previous_valid_until: Option<DateTime<Utc>>,
+}
+
+/// Where a valid shipment went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ShipmentOutcome {
+    /// Stored and linked to its supplier order, now `shipped`.
+    Matched {
+        /// The shipment.
+        shipment_id: i64,
+        /// Its supplier order.
+        supplier_order_id: i64,
+    },
+    /// Stored for review: no (single, shippable) supplier order has this reference.
+    Unmatched {
+        /// The shipment.
+        shipment_id: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The same shipment was stored before; nothing changed.
+    Repeat {
+        /// The shipment stored the first time.
+        shipment_id: i64,
+        /// Its status.
+        status: String,
+    },
+}
+
+/// A stored shipment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredShipment {
+    /// Shipment id.
+    pub id: i64,
+    /// The refurbisher that sent it.
+    pub refurbisher_id: i64,
+    /// Its connector key.
+    pub refurbisher: String,
+    /// `matched`, `unmatched` or `dismissed`.
+    pub status: String,
+    /// Why it is unmatched.
+    pub reason: Option<String>,
+    /// The supplier order it belongs to.
+    pub supplier_order_id: Option<i64>,
+    /// The channel order number of that supplier order.
+    pub order_number: Option<String>,
+    /// The refurbisher's order reference, as sent.
+    pub external_order_id: Option<String>,
+    /// The tracking code.
+    pub track_and_trace: Option<String>,
+    /// The carrier, when sent.
+    pub carrier: Option<String>,
+    /// Units whose IMEI fails its check digit.
+    pub bad_imeis: i64,
+    /// `POST`, `PUT` or `PATCH`.
+    pub method: Option<String>,
+    /// The sender's address.
+    pub source: Option<String>,
+    /// When it came in.
+    pub received_at: DateTime<Utc>,
+    /// When the channel got the tracking code (the Shopware sync sets it).
+    pub tracking_pushed_at: Option<DateTime<Utc>>,
+    /// When an operator matched or dismissed it.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who.
+    pub resolved_by: Option<String>,
+}
+
+/// One unit of a stored shipment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredUnit {
+    /// Its serial number.
+    pub serial_number: Option<String>,
+    /// Its IMEI.
+    pub imei: Option<String>,
+    /// Whether the IMEI passes its check digit.
+    pub imei_valid: Option<bool>,
+}
+
+/// A refused webhook request of a known refurbisher, kept for review.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct InboxEntry {
+    /// Entry id.
+    pub id: i64,
+    /// The refurbisher.
+    pub refurbisher_id: Option<i64>,
+    /// `POST`, `PUT`, `PATCH`.
+    pub method: String,
+    /// The body as received (lossy UTF-8).
+    pub payload: String,
+    /// What was wrong with it.
+    pub reason: String,
+    /// The sender's address.
+    pub source: Option<String>,
+    /// When.
+    pub received_at: DateTime<Utc>,
+}
+
+const SHIPMENT_SELECT: &str = "SELECT s.id, s.refurbisher_id, r.key AS refurbisher, s.status, s.reason, s.supplier_order_id, \
+     o.order_number, s.external_order_id, s.track_and_trace, s.carrier, s.bad_imeis, s.method, s.source, s.received_at, \
+     s.tracking_pushed_at, s.resolved_at, s.resolved_by \
+     FROM shipments s JOIN refurbishers r ON r.id = s.refurbisher_id \
+     LEFT JOIN supplier_orders so ON so.id = s.supplier_order_id LEFT JOIN orders o ON o.id = so.order_id";
+
+/// Which supplier order a shipment belongs to.
+enum Target {
+    Found(i64),
+    NotFound(String),
+}
+
+/// Find the supplier order of refurbisher `refurbisher_id` that `external_order_id` names: its
+/// answer's order reference first, else IRP's channel order number (some refurbishers quote
+/// ours).
+async fn find_target(tx: &mut Tx, refurbisher_id: i64, external_order_id: &str) -> Result<Target> {
+    let by_reference: Vec<(i64, String)> = with_tx!(tx, |t| {
+        sqlx::query_as(
+        "SELECT id, status FROM supplier_orders WHERE refurbisher_id = $1 AND external_order_reference = $2 ORDER BY id"
+    )
+    .bind(refurbisher_id)
+    .bind(external_order_id)
+    .fetch_all(&mut **t)
+    .await
+    })?;
+    let candidates = if by_reference.is_empty() {
+        with_tx!(tx, |t| sqlx::query_as(
+            "SELECT so.id, so.status FROM supplier_orders so JOIN orders o ON o.id = so.order_id \
+             WHERE so.refurbisher_id = $1 AND o.order_number = $2 ORDER BY so.id"
+        )
+        .bind(refurbisher_id)
+        .bind(external_order_id)
+        .fetch_all(&mut **t)
+        .await)?
+    } else {
+        by_reference
+    };
+    Ok(match candidates.as_slice() {
+        [] => Target::NotFound(format!(
+            "no supplier order of this refurbisher has the reference or order number {external_order_id:?}"
+        )),
+        [(id, status)] if SHIPPABLE.contains(&status.as_str()) => Target::Found(*id),
+        [(id, status)] if status == CANCELLED => Target::NotFound(format!(
+            "supplier order {id} was cancelled; check with the refurbisher before matching it"
+        )),
+        [(id, status)] => Target::NotFound(format!(
+            "supplier order {id} is still {status}; the shipment is matched once the order is placed"
+        )),
+        several => Target::NotFound(format!(
+            "{external_order_id:?} names {} supplier orders ({}); match it by hand",
+            several.len(),
+            several
+                .iter()
+                .map(|(id, _)| id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    })
+}
+
+/// Mark supplier order `id` shipped (from a shippable status only); whether it was.
+async fn mark_shipped(tx: &mut Tx, id: i64, at: DateTime<Utc>) -> Result<bool> {
+    let sql = format!(
+        "UPDATE supplier_orders SET status = '{SHIPPED}', shipped_at = COALESCE(shipped_at, $2), updated_at = $2 \
+         WHERE id = $1 AND status IN ({})",
+        SHIPPABLE
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let n = with_tx!(tx, |t| sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(id)
+        .bind(at)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+impl Store {
+    /// Make a new webhook token for refurbisher `key`, which needs a `supplier_id` (the URL
+    /// carries it). The previous token keeps working for `grace` (zero: it stops at once).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown key, [`StoreError::Conflict`] without a supplier
+    /// id or randomness; a database error.
+    pub async fn webhook_token_rotate(
+        &self,
+        key: &str,
+        grace: TimeDelta,
+        actor: &str,
+    ) -> Result<NewWebhookToken> {
+        let r = self
+            .refurbisher_get(key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no refurbisher `{key}`")))?;
+        let Some(supplier_id) = r.model.supplier_id else {
+            return Err(StoreError::Conflict(format!(
+                "refurbisher `{key}` has no supplier_id; the webhook URL /webhook/shipment/{{supplier_id}}/{{token}} needs one \
+                 (set \"supplier_id\" in its document and apply it)"
+            )));
+        };
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Conflict(format!("no randomness available: {e}")))?;
+        let token = format!(
+            "{WEBHOOK_TOKEN_PREFIX}{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let at = now();
+        let until = at + grace;
+        let mut tx = self.begin().await?;
+        let (had,): (Option<String>,) = with_tx!(&mut tx, |t| sqlx::query_as(
+            "SELECT webhook_token_hash FROM refurbishers WHERE id = $1"
+        )
+        .bind(r.id)
+        .fetch_one(&mut **t)
+        .await)?;
+        let keep_previous = had.is_some() && grace > TimeDelta::zero();
+        with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "UPDATE refurbishers SET webhook_prev_token_hash = CASE WHEN $4 THEN webhook_token_hash ELSE NULL END, \
+             webhook_prev_token_until = CASE WHEN $4 THEN $3 ELSE NULL END, \
+             webhook_token_hash = $2, webhook_token_created_at = $5 WHERE id = $1"
+        )
+        .bind(r.id)
+        .bind(sha256_hex(&token))
+        .bind(until)
+        .bind(keep_previous)
+        .bind(at)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        tx.audit(
+            actor,
+            if had.is_some() {
+                "webhook.token_rotate"
+            } else {
+                "webhook.token_create"
+            },
+            key,
+            serde_json::json!({
+                "previous_valid_until": keep_previous.then_some(until),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(NewWebhookToken {
+            token,
+            supplier_id,
+            previous_valid_until: keep_previous.then_some(until),
+        })
+    }
+
+    /// The webhook token state of refurbisher `refurbisher_id`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn webhook_state(&self, refurbisher_id: i64) -> Result<WebhookState> {
+        type Times = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let row: Option<Times> = with_db!(self.db(), |p| {
+            sqlx::query_as(
+                "SELECT webhook_token_created_at, webhook_prev_token_until FROM refurbishers WHERE id = $1"
+            )
+            .bind(refurbisher_id)
+            .fetch_optional(p)
+            .await
+        })?;
+        let (created, prev_until) = row.unwrap_or((None, None));
+        Ok(WebhookState {
+            token_created_at: created,
+            previous_valid_until: prev_until.filter(|u| *u > now()),
+        })
+    }
+
+    /// The refurbisher whose supplier id is `supplier_id` and whose current (or, within its
+    /// grace period, previous) webhook token is `token`. An unknown supplier and a wrong token
+    /// are the same `None`, and take the same work: a hash is compared either way.
+    ///
+    /// # Errors
+    /// A database error, or a stored document that no longer validates.
+    pub async fn webhook_authenticate(
+        &self,
+        supplier_id: i64,
+        token: &str,
+    ) -> Result<Option<StoredRefurbisher>> {
+        let presented = sha256_hex(token);
+        type Hashes = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        );
+        let row: Option<Hashes> = with_db!(self.db(), |p| sqlx::query_as(
+            "SELECT key, webhook_token_hash, webhook_prev_token_hash, webhook_prev_token_until \
+                 FROM refurbishers WHERE supplier_id = $1"
+        )
+        .bind(supplier_id)
+        .fetch_optional(p)
+        .await)?;
+        // A hash no token has: compared when there is nothing to compare with.
+        const NONE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+        let (key, current, previous, until) = row.unwrap_or_default();
+        let current_ok = same_hash(&presented, current.as_deref().unwrap_or(NONE));
+        let previous_ok = same_hash(&presented, previous.as_deref().unwrap_or(NONE))
+            && until.is_some_and(|u| u > now());
+        if !(current.is_some() && current_ok || previous.is_some() && previous_ok) {
+            return Ok(None);
+        }
+        self.refurbisher_get(&key).await
+    }
+
+    /// Store a valid shipment of refurbisher `refurbisher_id` and link it to its supplier
+    /// order, which becomes `shipped`; without one, store it `unmatched` for review. A repeat
+    /// of a stored shipment (the same order id, tracking code, carrier and units, however the
+    /// JSON was written) changes nothing.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipment_record(
+        &self,
+        refurbisher_id: i64,
+        shipment: &Shipment,
+        payload: &str,
+        method: &str,
+        source: Option<&str>,
+    ) -> Result<ShipmentOutcome> {
+        let dedupe = sha256_hex(&shipment.identity());
+        let at = now();
+        let mut tx = self.begin().await?;
+        let existing: Option<(i64, String)> = with_tx!(&mut tx, |t| sqlx::query_as(
+            "SELECT id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $2"
+        )
+        .bind(refurbisher_id)
+        .bind(&dedupe)
+        .fetch_optional(&mut **t)
+        .await)?;
+        if let Some((shipment_id, status)) = existing {
+            return Ok(ShipmentOutcome::Repeat {
+                shipment_id,
+                status,
+            });
+        }
+        let (supplier_order_id, reason) =
+            match find_target(&mut tx, refurbisher_id, &shipment.external_order_id).await? {
+                Target::Found(id) => {
+                    if mark_shipped(&mut tx, id, at).await? {
+                        (Some(id), None)
+                    } else {
+                        (None, Some(format!("supplier order {id} changed meanwhile")))
+                    }
+                }
+                Target::NotFound(why) => (None, Some(why)),
+            };
+        let status = if supplier_order_id.is_some() {
+            MATCHED
+        } else {
+            UNMATCHED
+        };
+        // Another instance may store the same shipment at the same moment: the unique key
+        // decides, and the loser's transaction (with its status change) is rolled back.
+        let inserted: Option<(i64,)> = with_tx!(&mut tx, |t| {
+            sqlx::query_as(
+            "INSERT INTO shipments (refurbisher_id, supplier_order_id, external_order_id, track_and_trace, carrier, dedupe_key, \
+             payload, received_at, status, reason, method, source, bad_imeis) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (refurbisher_id, dedupe_key) DO NOTHING RETURNING id"
+        )
+        .bind(refurbisher_id)
+        .bind(supplier_order_id)
+        .bind(&shipment.external_order_id)
+        .bind(&shipment.track_and_trace)
+        .bind(&shipment.carrier)
+        .bind(&dedupe)
+        .bind(payload)
+        .bind(at)
+        .bind(status)
+        .bind(&reason)
+        .bind(method)
+        .bind(source)
+        .bind(i64::try_from(shipment.bad_imeis()).unwrap_or(i64::MAX))
+        .fetch_optional(&mut **t)
+        .await
+        })?;
+        let Some((shipment_id,)) = inserted else {
+            drop(tx);
+            let (shipment_id, status): (i64, String) = with_db!(self.db(), |p| sqlx::query_as(
+                "SELECT id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $2"
+            )
+            .bind(refurbisher_id)
+            .bind(&dedupe)
+            .fetch_one(p)
+            .await)?;
+            return Ok(ShipmentOutcome::Repeat {
+                shipment_id,
+                status,
+            });
+        };
+        for (position, u) in shipment.units.iter().enumerate() {
+            with_tx!(&mut tx, |t| {
+                sqlx::query(
+                "INSERT INTO shipment_units (shipment_id, serial_number, imei, imei_valid, position) VALUES ($1, $2, $3, $4, $5)"
+            )
+            .bind(shipment_id)
+            .bind(&u.serial_number)
+            .bind(&u.imei)
+            .bind(u.imei_valid)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+        }
+        tx.commit().await?;
+        Ok(match (supplier_order_id, reason) {
+            (Some(supplier_order_id), _) => ShipmentOutcome::Matched {
+                shipment_id,
+                supplier_order_id,
+            },
+            (None, reason) => ShipmentOutcome::Unmatched {
+                shipment_id,
+                reason: reason.unwrap_or_default(),
+            },
+        })
+    }
+
+    /// Keep a refused webhook request of refurbisher `refurbisher_id` for review.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn webhook_inbox_add(
+        &self,
+        refurbisher_id: i64,
+        method: &str,
+        payload: &str,
+        reason: &str,
+        source: Option<&str>,
+    ) -> Result<i64> {
+        let (id,): (i64,) = with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "INSERT INTO webhook_inbox (refurbisher_id, method, payload, reason, received_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+        )
+        .bind(refurbisher_id)
+        .bind(method)
+        .bind(payload)
+        .bind(reason)
+        .bind(now())
+        .bind(source)
+        .fetch_one(p)
+        .await
+        })?;
+        Ok(id)
+    }
+
+    /// Refused webhook requests, newest first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn webhook_inbox_list(
+        &self,
+        refurbisher_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<InboxEntry>> {
+        Ok(with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT id, refurbisher_id, method, payload, reason, source, received_at FROM webhook_inbox \
+             WHERE ($1 IS NULL OR refurbisher_id = $1) ORDER BY id DESC LIMIT $2"
+        )
+        .bind(refurbisher_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await
+        })?)
+    }
+
+    /// Shipments, newest first, optionally of one refurbisher and/or in one status.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipments_list(
+        &self,
+        refurbisher_id: Option<i64>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredShipment>> {
+        let sql = format!(
+            "{SHIPMENT_SELECT} WHERE ($1 IS NULL OR s.refurbisher_id = $1) AND ($2 IS NULL OR s.status = $2) \
+             ORDER BY s.id DESC LIMIT $3"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(refurbisher_id)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Shipment `id` and its units.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipment_get(&self, id: i64) -> Result<Option<(StoredShipment, Vec<StoredUnit>)>> {
+        let sql = format!("{SHIPMENT_SELECT} WHERE s.id = $1");
+        let s: Option<StoredShipment> = with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        let Some(s) = s else {
+            return Ok(None);
+        };
+        let units: Vec<StoredUnit> = with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT serial_number, imei, imei_valid FROM shipment_units WHERE shipment_id = $1 ORDER BY position, id"
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await
+        })?;
+        Ok(Some((s, units)))
+    }
+
+    /// The shipments of supplier order `supplier_order_id`, oldest first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipments_of(&self, supplier_order_id: i64) -> Result<Vec<StoredShipment>> {
+        let sql = format!("{SHIPMENT_SELECT} WHERE s.supplier_order_id = $1 ORDER BY s.id");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(supplier_order_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// The raw payload of shipment `id`, as received.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipment_payload(&self, id: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> = with_db!(self.db(), |p| sqlx::query_as(
+            "SELECT payload FROM shipments WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|(p,)| p))
+    }
+
+    /// An operator links unmatched shipment `id` to supplier order `supplier_order_id` (of the
+    /// same refurbisher), which becomes `shipped` unless it was cancelled or is still being
+    /// placed.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] / [`StoreError::Conflict`] with the reason; a database error.
+    pub async fn shipment_match(
+        &self,
+        id: i64,
+        supplier_order_id: i64,
+        actor: &str,
+    ) -> Result<StoredShipment> {
+        let at = now();
+        let mut tx = self.begin().await?;
+        let row: Option<(i64, String)> = with_tx!(&mut tx, |t| sqlx::query_as(
+            "SELECT refurbisher_id, status FROM shipments WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(&mut **t)
+        .await)?;
+        let Some((refurbisher_id, status)) = row else {
+            return Err(StoreError::NotFound(format!("no shipment {id}")));
+        };
+        if status == MATCHED {
+            return Err(StoreError::Conflict(format!(
+                "shipment {id} is matched already"
+            )));
+        }
+        let so: Option<(i64, String)> = with_tx!(&mut tx, |t| sqlx::query_as(
+            "SELECT refurbisher_id, status FROM supplier_orders WHERE id = $1"
+        )
+        .bind(supplier_order_id)
+        .fetch_optional(&mut **t)
+        .await)?;
+        let Some((so_refurbisher, so_status)) = so else {
+            return Err(StoreError::NotFound(format!(
+                "no supplier order {supplier_order_id}"
+            )));
+        };
+        if so_refurbisher != refurbisher_id {
+            return Err(StoreError::Conflict(format!(
+                "supplier order {supplier_order_id} is another refurbisher's than shipment {id}"
+            )));
+        }
+        if !mark_shipped(&mut tx, supplier_order_id, at).await? {
+            return Err(StoreError::Conflict(format!(
+                "supplier order {supplier_order_id} is {so_status}; only {} supplier orders can be shipped",
+                SHIPPABLE.join(", ")
+            )));
+        }
+        with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "UPDATE shipments SET status = $2, supplier_order_id = $3, reason = NULL, resolved_at = $4, resolved_by = $5 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(MATCHED)
+        .bind(supplier_order_id)
+        .bind(at)
+        .bind(actor)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        tx.audit(
+            actor,
+            "shipment.match",
+            &id.to_string(),
+            serde_json::json!({ "supplier_order_id": supplier_order_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.shipment_get(id)
+            .await?
+            .map(|(s, _)| s)
+            .ok_or_else(|| StoreError::NotFound(format!("no shipment {id}")))
+    }
+
+    /// An operator sets unmatched shipment `id` aside (it stays stored, as `dismissed`).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] / [`StoreError::Conflict`]; a database error.
+    pub async fn shipment_dismiss(&self, id: i64, actor: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "UPDATE shipments SET status = $2, resolved_at = $3, resolved_by = $4 WHERE id = $1 AND status = $5"
+        )
+        .bind(id)
+        .bind(DISMISSED)
+        .bind(now())
+        .bind(actor)
+        .bind(UNMATCHED)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            return Err(match self.shipment_get(id).await? {
+                None => StoreError::NotFound(format!("no shipment {id}")),
+                Some((s, _)) => StoreError::Conflict(format!(
+                    "shipment {id} is {}; only unmatched shipments can be dismissed",
+                    s.status
+                )),
+            });
+        }
+        tx.audit(
+            actor,
+            "shipment.dismiss",
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Try the unmatched shipments again (their supplier order may have been placed since,
+    /// with the reference they quote); returns how many were matched now.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipments_rematch(&self) -> Result<u64> {
+        let waiting: Vec<(i64, i64, Option<String>)> = with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT id, refurbisher_id, external_order_id FROM shipments WHERE status = $1 ORDER BY id LIMIT 1000"
+        )
+        .bind(UNMATCHED)
+        .fetch_all(p)
+        .await
+        })?;
+        let mut matched = 0;
+        for (id, refurbisher_id, external) in waiting {
+            let Some(external) = external else { continue };
+            let at = now();
+            let mut tx = self.begin().await?;
+            let Target::Found(so) = find_target(&mut tx, refurbisher_id, &external).await? else {
+                continue;
+            };
+            if !mark_shipped(&mut tx, so, at).await? {
+                continue;
+            }
+            let n = with_tx!(&mut tx, |t| {
+                sqlx::query(
+                "UPDATE shipments SET status = $2, supplier_order_id = $3, reason = NULL WHERE id = $1 AND status = $4"
+            )
+            .bind(id)
+            .bind(MATCHED)
+            .bind(so)
+            .bind(UNMATCHED)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+            if n == 1 {
+                tx.commit().await?;
+                matched += 1;
+            }
+        }
+        Ok(matched)
+    }
+
+    /// Matched shipments whose tracking code the channel has not received yet, oldest first
+    /// (the queue the Shopware sync delivers from).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn tracking_queue(&self, limit: i64) -> Result<Vec<StoredShipment>> {
+        let sql = format!(
+            "{SHIPMENT_SELECT} WHERE s.status = '{MATCHED}' AND s.tracking_pushed_at IS NULL ORDER BY s.id LIMIT $1"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+}
