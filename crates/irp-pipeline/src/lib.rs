@@ -9,6 +9,7 @@
 pub mod formats;
 pub mod fuzzing;
 pub mod import;
+pub mod monitor;
 pub mod orders;
 pub mod pim;
 pub mod poller;

@@ -8,13 +8,14 @@
 //! logged or in errors.
 //!
 //! Also the [`ergonode`] client, where product data (the PIM) comes from, and
-//! [`order_call`], one call to a refurbisher's order API.
+//! [`order_call`], one call to a refurbisher's order API, and [`notify`], the alert webhook.
 
 pub mod ergonode;
 #[cfg(feature = "testkit")]
 pub mod fake_ergonode;
 pub mod follow;
 pub mod http;
+pub mod notify;
 pub mod order_call;
 pub mod sftp;
 #[cfg(feature = "testkit")]

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod feed_write;
+pub mod monitor;
 pub mod offers;
 pub mod orders;
 pub mod pim;

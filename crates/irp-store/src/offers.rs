@@ -400,7 +400,7 @@ async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<Snapsh
 }
 
 /// Resolve the open alerts of refurbisher `$1` for metric `$2` at `$3`.
-const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3 WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
+const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3, notify_next_at = $3 WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
 
 impl Store {
     /// Start a feed run (status `running`).
@@ -733,7 +733,8 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("no offer with SKU {sku:?}")))
     }
 
-    /// Open an alert.
+    /// Open an alert, unless one of this refurbisher and metric is open already; returns the
+    /// new alert's id.
     ///
     /// # Errors
     /// A database error.
@@ -744,19 +745,22 @@ impl Store {
         value: &str,
         threshold: &str,
         message: &str,
-    ) -> Result<i64> {
-        const SQL: &str = "INSERT INTO alerts (refurbisher_id, metric, value, threshold, message, opened_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-        let at = now();
-        let (id,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(refurbisher_id)
-            .bind(metric)
-            .bind(value)
-            .bind(threshold)
-            .bind(message)
-            .bind(at)
-            .fetch_one(p)
-            .await)?;
-        Ok(id)
+    ) -> Result<Option<i64>> {
+        match self
+            .alert_sync(
+                refurbisher_id,
+                metric,
+                true,
+                value,
+                threshold,
+                message,
+                now(),
+            )
+            .await?
+        {
+            crate::monitor::AlertChange::Opened(id) => Ok(Some(id)),
+            _ => Ok(None),
+        }
     }
 
     /// Resolve the open alerts of a refurbisher for `metric`; returns how many.

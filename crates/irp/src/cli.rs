@@ -101,6 +101,124 @@ pub enum Command {
     /// API tokens for the REST API (`Authorization: Bearer <token>`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The shipment webhook refurbishers post to.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Shipments received by the webhook: matched, and kept for review.
+    #[command(subcommand)]
+    Shipments(ShipmentsCommand),
+    /// Every refurbisher's monitoring metrics against its thresholds, and the open alerts.
+    ///
+    /// Exits 0 when nothing breaches, 2 when something does.
+    Monitor(MonitorArgs),
+    /// Alerts opened by the monitor, the feed guards and the price guard.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+/// `irp webhook …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Make (or rotate) a refurbisher's webhook token and print its full URL, once. Only a hash
+    /// is stored; the previous token keeps working for the grace period.
+    Token {
+        /// The refurbisher's connector key (it needs a `supplier_id`).
+        key: String,
+        /// Where refurbishers reach IRP, e.g. https://portal.iused.nl.
+        #[arg(long, env = "IRP_PUBLIC_URL")]
+        base_url: Option<String>,
+        /// Hours the previous token keeps working (0: it stops now). Default: the
+        /// refurbisher's `shipment.token_grace_hours` (24).
+        #[arg(long)]
+        grace_hours: Option<i64>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `irp shipments …`.
+#[derive(Debug, Subcommand)]
+pub enum ShipmentsCommand {
+    /// Shipments, newest first.
+    List {
+        /// Only this refurbisher's.
+        #[arg(long)]
+        refurbisher: Option<String>,
+        /// Only `matched`, `unmatched` (waiting for review) or `dismissed` ones.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One shipment: its units (serial, IMEI and its check), why it is unmatched, the payload.
+    Show {
+        /// Shipment id.
+        id: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Link an unmatched shipment to its supplier order (which becomes `shipped`).
+    Match {
+        /// Shipment id.
+        id: i64,
+        /// The supplier order (`irp orders supplier` lists them).
+        #[arg(long)]
+        supplier_order: i64,
+    },
+    /// Set an unmatched shipment aside; it stays stored.
+    Dismiss {
+        /// Shipment id.
+        id: i64,
+    },
+    /// Webhook requests of known refurbishers that were refused (bad body), newest first.
+    Inbox {
+        /// Only this refurbisher's.
+        #[arg(long)]
+        refurbisher: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `irp monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Only this refurbisher.
+    #[arg(long)]
+    pub refurbisher: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `irp alerts …`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Open alerts (with `--all`, resolved ones too), newest first.
+    List {
+        /// Resolved alerts too.
+        #[arg(long)]
+        all: bool,
+        /// Only this refurbisher's.
+        #[arg(long)]
+        refurbisher: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,6 +534,22 @@ pub struct ServeArgs {
     /// a PIM document, e.g. config/refurbishers/*.json config/channels.json.
     #[arg(long, value_name = "FILE", num_args = 1.., env = "IRP_APPLY", value_delimiter = ',')]
     pub apply: Vec<PathBuf>,
+    /// Seconds between monitor evaluations (thresholds → alerts); 0 disables the monitor in
+    /// this instance.
+    #[arg(long, env = "IRP_MONITOR_TICK_SECS", default_value_t = 60)]
+    pub monitor_tick_secs: u64,
+    /// Where alerts are posted when they open and resolve (JSON with a Slack-compatible
+    /// `text`). Treated as a secret: never printed.
+    #[arg(long, env = "IRP_NOTIFY_URL", hide_env_values = true)]
+    pub notify_url: Option<String>,
+    /// Shipment webhook requests a second per sender address (bursts of twice that); 0: no
+    /// limit.
+    #[arg(long, env = "IRP_WEBHOOK_RATE", default_value_t = 50)]
+    pub webhook_rate: u32,
+    /// Behind a proxy: the header whose first address is the sender's (`X-Forwarded-For`).
+    /// Only set it when the proxy overwrites that header.
+    #[arg(long, env = "IRP_WEBHOOK_CLIENT_IP_HEADER")]
+    pub webhook_client_ip_header: Option<String>,
 }
 
 /// `irp config …`.

@@ -332,7 +332,7 @@ pub async fn apply_files(
     Ok(Some(store.refurbisher_apply(&all, actor).await?))
 }
 
-fn status_json(r: &StoredRefurbisher) -> Value {
+fn status_json(r: &StoredRefurbisher, webhook: &irp_store::shipments::WebhookState) -> Value {
     let m = &r.model;
     json!({
         "refurbisher_id": r.id,
@@ -346,7 +346,9 @@ fn status_json(r: &StoredRefurbisher) -> Value {
         "internal": m.internal,
         "offer_connector": m.offer_connector_label(),
         "order_connector": m.order_connector_label(),
-        "shipment_webhook": "Not configured",
+        "shipment_webhook": if webhook.token_created_at.is_some() { "Configured" } else { "Not configured" },
+        "webhook_token_created_at": webhook.token_created_at,
+        "webhook_previous_token_valid_until": webhook.previous_valid_until,
         "version": r.version,
         "updated_at": r.updated_at,
     })
@@ -408,15 +410,24 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
         RefurbisherCommand::List { json } => {
             let store = open_store(global).await?;
             let all = store.refurbisher_list().await?;
+            let mut webhooks = Vec::with_capacity(all.len());
+            for r in &all {
+                webhooks.push(store.webhook_state(r.id).await?);
+            }
             if json {
-                let rows: Vec<Value> = all.iter().map(status_json).collect();
+                let rows: Vec<Value> = all
+                    .iter()
+                    .zip(&webhooks)
+                    .map(|(r, w)| status_json(r, w))
+                    .collect();
                 outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else if all.is_empty() {
                 outln!("no refurbishers yet: apply one with `irp refurbisher apply -f FILE`");
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
-                    .map(|r| {
+                    .zip(&webhooks)
+                    .map(|(r, w)| {
                         let m = &r.model;
                         vec![
                             r.id.to_string(),
@@ -428,7 +439,12 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
                             if m.approved_refurbished { "yes" } else { "no" }.into(),
                             m.offer_connector_label(),
                             m.order_connector_label(),
-                            "Not configured".into(),
+                            if w.token_created_at.is_some() {
+                                "Configured"
+                            } else {
+                                "Not configured"
+                            }
+                            .into(),
                         ]
                     })
                     .collect();
@@ -453,9 +469,10 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
         RefurbisherCommand::Show { key, json } => {
             let store = open_store(global).await?;
             let r = refurbisher_or_hint(&store, &key).await?;
+            let webhook = store.webhook_state(r.id).await?;
             let document = json!({ (r.key.clone()): config::redact(&r.document) });
             if json {
-                let mut v = status_json(&r);
+                let mut v = status_json(&r, &webhook);
                 v["created_at"] = json!(r.created_at);
                 v["document"] = document;
                 outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -475,7 +492,16 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
                     ),
                     ("Offer connector", m.offer_connector_label()),
                     ("Order connector", m.order_connector_label()),
-                    ("Shipment webhook", "Not configured".into()),
+                    ("Shipment webhook", {
+                        let mut l = webhook.label();
+                        if let Some(u) = webhook.previous_valid_until {
+                            l.push_str(&format!(
+                                "; the previous token works until {}",
+                                u.format("%Y-%m-%d %H:%M UTC")
+                            ));
+                        }
+                        l
+                    }),
                     ("Enabled", if m.enabled { "yes" } else { "no" }.into()),
                     (
                         "Version",

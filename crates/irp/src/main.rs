@@ -20,6 +20,7 @@ mod orders_cmd;
 mod pim_cmd;
 mod secret_key;
 mod server;
+mod shipments_cmd;
 
 use std::process::ExitCode;
 
@@ -77,6 +78,10 @@ fn main() -> ExitCode {
             Command::Pim(c) => pim_cmd::pim(&cli.global, c).await,
             Command::Orders(c) => orders_cmd::orders(&cli.global, c).await,
             Command::Token(c) => orders_cmd::token(&cli.global, c).await,
+            Command::Webhook(c) => shipments_cmd::webhook(&cli.global, c).await,
+            Command::Shipments(c) => shipments_cmd::shipments(&cli.global, c).await,
+            Command::Monitor(a) => shipments_cmd::monitor(&cli.global, a).await,
+            Command::Alerts(c) => shipments_cmd::alerts(&cli.global, c).await,
         }
     });
     match result {

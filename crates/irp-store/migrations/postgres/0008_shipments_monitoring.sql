@@ -36,3 +36,4 @@ ALTER TABLE alerts ADD COLUMN notify_attempts BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE alerts ADD COLUMN notify_next_at TIMESTAMPTZ;           -- when the next delivery is due
 ALTER TABLE alerts ADD COLUMN notify_error TEXT;
 CREATE INDEX alerts_notify ON alerts (notify_next_at) WHERE notify_next_at IS NOT NULL;
+CREATE INDEX supplier_orders_refurbisher_created ON supplier_orders (refurbisher_id, created_at);

@@ -1,8 +1,9 @@
 //! The portal server: `/` (home page), `/healthz`, `/metrics`, the REST API under `/api/v1`
-//! ([`api`]); later issues add webhooks and the operator pages.
+//! ([`api`]) and the shipment webhook ([`webhook`]); later issues add the operator pages.
 
 pub mod api;
 mod pages;
+pub mod webhook;
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// When the server started.
     pub started: Instant,
+    /// The shipment webhook's rate limiter and settings.
+    pub webhook: std::sync::Arc<webhook::WebhookSettings>,
 }
 
 /// The process-wide metrics recorder (installed once, however many apps a test starts).
@@ -51,13 +54,30 @@ pub fn metrics_handle() -> PrometheusHandle {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes(state.clone()))
+        .merge(webhook::routes())
         .route("/", get(pages::home))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
         .fallback(pages::not_found)
         .layer(middleware::from_fn(count_requests))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(RedactedSpan))
         .with_state(state)
+}
+
+/// Request spans as tower-http's default (method, path, version) with the webhook token of a
+/// path replaced by `***`, and no query string (which may carry anything).
+#[derive(Clone, Copy)]
+struct RedactedSpan;
+
+impl<B> tower_http::trace::MakeSpan<B> for RedactedSpan {
+    fn make_span(&mut self, req: &axum::http::Request<B>) -> tracing::Span {
+        tracing::debug_span!(
+            "request",
+            method = %req.method(),
+            path = %webhook::redact_path(req.uri().path()),
+            version = ?req.version(),
+        )
+    }
 }
 
 async fn count_requests(req: Request, next: Next) -> Response {
@@ -106,6 +126,9 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "Could not count refurbishers for /metrics"),
     }
+    if let Err(e) = monitor_metrics(&state.store).await {
+        tracing::warn!(error = %e, "Could not read the monitoring metrics for /metrics");
+    }
     state.metrics.run_upkeep();
     (
         [(
@@ -115,6 +138,54 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The monitor's readings as gauges, and the totals kept in the database as counters (so they
+/// count what every instance and CLI command did, and survive restarts).
+async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
+    for r in irp_pipeline::monitor::readings(store, irp_store::now()).await? {
+        if !r.enabled {
+            continue;
+        }
+        for reading in &r.readings {
+            let labels = [
+                ("refurbisher", r.key.clone()),
+                ("metric", reading.metric.to_owned()),
+            ];
+            if let Some(v) = reading.value {
+                metrics::gauge!("irp_monitor_value", &labels).set(v);
+            }
+            if let Some(t) = reading.threshold {
+                metrics::gauge!("irp_monitor_threshold", &labels).set(t);
+            }
+            metrics::gauge!("irp_monitor_breach", &labels).set(f64::from(u8::from(reading.breach)));
+        }
+    }
+    let totals = store.metric_totals().await?;
+    for ((refurbisher, status), n) in totals.feed_runs {
+        metrics::counter!("irp_feed_runs_total", "refurbisher" => refurbisher, "status" => status)
+            .absolute(n);
+    }
+    for ((refurbisher, outcome), n) in totals.feed_rows {
+        metrics::counter!("irp_feed_rows_total", "refurbisher" => refurbisher, "outcome" => outcome)
+            .absolute(n);
+    }
+    for (channel, n) in totals.orders {
+        metrics::counter!("irp_orders_total", "channel" => channel).absolute(n);
+    }
+    for ((refurbisher, outcome), n) in totals.order_attempts {
+        metrics::counter!("irp_supplier_order_attempts_total", "refurbisher" => refurbisher, "outcome" => outcome)
+            .absolute(n);
+    }
+    for ((refurbisher, status), n) in totals.shipments {
+        metrics::counter!("irp_shipments_total", "refurbisher" => refurbisher, "status" => status)
+            .absolute(n);
+    }
+    for ((refurbisher, metric), n) in totals.open_alerts {
+        metrics::gauge!("irp_alerts_open", "refurbisher" => refurbisher, "metric" => metric)
+            .set(n as f64);
+    }
+    Ok(())
 }
 
 /// Waits for Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
@@ -255,6 +326,10 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         store: store.clone(),
         metrics: metrics_handle(),
         started: Instant::now(),
+        webhook: std::sync::Arc::new(webhook::WebhookSettings::new(
+            args.webhook_rate,
+            args.webhook_client_ip_header.clone(),
+        )),
     };
     // Before "listening" is said: from then on a SIGTERM shuts down gracefully.
     let shutdown = shutdown_signal();
@@ -287,6 +362,23 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         std::time::Duration::from_secs(1),
         stop_rx.clone(),
     ));
+    // The monitor: thresholds every minute, alerts to the notification webhook.
+    let monitor = (args.monitor_tick_secs > 0).then(|| {
+        let notifier = args
+            .notify_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .map(irp_pipeline::monitor::Notifier::new);
+        if let Some(n) = &notifier {
+            tracing::info!(to = %irp_sources::notify::shown_host(&n.url), "Alerts are posted to the notification webhook");
+        }
+        tokio::spawn(irp_pipeline::monitor::run(
+            store.clone(),
+            std::time::Duration::from_secs(args.monitor_tick_secs),
+            notifier,
+            stop_rx.clone(),
+        ))
+    });
     let poller = (args.poll_tick_secs > 0).then(|| {
         let tick = std::time::Duration::from_secs(args.poll_tick_secs);
         // The PIM sync checks its schedule every tick too (it runs when its interval passed).
@@ -315,11 +407,21 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             "Feed polling and the PIM sync are off in this instance (IRP_POLL_TICK_SECS=0)"
         );
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving HTTP")?;
     let _ = stop_tx.send(true);
+    if let Some(m) = monitor
+        && tokio::time::timeout(std::time::Duration::from_secs(15), m)
+            .await
+            .is_err()
+    {
+        tracing::warn!("The monitor did not stop within 15 s");
+    }
     // A call under way gets a moment to finish; past that its claim expires and the supplier
     // order is recovered (needs_attention: its outcome is unknown).
     if tokio::time::timeout(std::time::Duration::from_secs(30), submitter)
