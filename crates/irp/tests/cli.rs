@@ -43,6 +43,10 @@ impl Irp {
             .env_remove("IRP_LISTEN")
             .env_remove("IRP_APPLY")
             .env_remove("IRP_POLL_TICK_SECS")
+            .env_remove("IRP_PUBLIC_URL")
+            .env_remove("IRP_NOTIFY_URL")
+            .env_remove("IRP_WEBHOOK_RATE")
+            .env_remove("IRP_MONITOR_TICK_SECS")
             .env_remove("IRP_LOG");
         c
     }
@@ -216,6 +220,7 @@ db_tests!(
     products_show_every_offer_ranked_and_held_prices_wait_for_an_operator,
     pim_apply_sync_show_and_products_carry_the_pim_data,
     orders_come_in_by_the_api_and_are_placed_once_across_crashes,
+    a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_reports,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -1029,10 +1034,27 @@ impl FakeOrderApi {
 
 /// `irp serve` on a free port with polling off; returns the process and its address.
 fn start_serve(irp: &Irp, extra: &[&str]) -> (std::process::Child, String) {
+    let (child, addr, _) = start_serve_logged(irp, extra, &[]);
+    (child, addr)
+}
+
+/// [`start_serve`] with extra environment; also returns its log lines as they come.
+fn start_serve_logged(
+    irp: &Irp,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
-    let mut child = irp
-        .cmd(&args)
+    let mut cmd = irp.cmd(&args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .env("IRP_POLL_TICK_SECS", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -1052,8 +1074,14 @@ fn start_serve(irp: &Irp, extra: &[&str]) -> (std::process::Child, String) {
         }
     };
     // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    (child, addr)
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.by_ref().map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (child, addr, log)
 }
 
 fn order_doc(number: &str) -> Value {
@@ -1335,4 +1363,243 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
             .success()
     );
     assert!(serve.wait().unwrap().success());
+}
+
+async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_reports(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let fake = FakeOrderApi::start();
+    let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace(
+            "https://api.flexitdistribution.com/order/api/order",
+            &fake.url,
+        );
+    let doc_path = irp.data.path().join("flexit.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let feed = irp.data.path().join("flexit.csv");
+    std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;8712345678906;100,00;999,00\n").unwrap();
+    for args in [
+        vec!["refurbisher", "apply", "-f", doc_path.to_str().unwrap()],
+        vec!["channel", "apply", "-f", "config/channels.json"],
+        vec!["feed", "import", "flexit", "--file", feed.to_str().unwrap()],
+    ] {
+        let out = irp.run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "order-id"),
+        ("flexit.order.auth.client_secret", "order-secret"),
+    ] {
+        let out = irp.run_with_stdin(&["secret", "set", name], value);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = irp.run(&["token", "create", "shop"]);
+    let api_token = stdout(&out).trim().to_owned();
+
+    // Not configured until a token is made; the URL is printed once, with the base URL.
+    let out = irp.run(&["refurbisher", "show", "flexit"]);
+    assert!(
+        stdout(&out).contains("Shipment webhook  Not configured"),
+        "{}",
+        stdout(&out)
+    );
+    let out = irp.run(&[
+        "webhook",
+        "token",
+        "flexit",
+        "--base-url",
+        "https://portal.example.nl/",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let url = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("https://portal.example.nl/webhook/shipment/10/irpwh_"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let out = irp.run(&["refurbisher", "show", "flexit"]);
+    assert!(
+        stdout(&out).contains("Shipment webhook  Configured"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains(&token));
+    // Without a supplier id there is no URL to make.
+    let out = irp.run(&["webhook", "token", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no refurbisher `nope`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let (mut serve, addr, log) = start_serve_logged(
+        &irp,
+        &[],
+        &[
+            ("IRP_LOG", "debug,sqlx=warn,hyper=info"),
+            ("IRP_WEBHOOK_RATE", "20"),
+        ],
+    );
+    let base = format!("http://{addr}");
+    let hook = url.replace("https://portal.example.nl", &base);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&api_token)
+        .json(&order_doc("RD-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let order_id = r.json::<Value>().await.unwrap()["order"]["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        settled_status(
+            &client,
+            &base,
+            &api_token,
+            order_id,
+            Duration::from_secs(10)
+        )
+        .await,
+        "submitted"
+    );
+
+    // The refurbisher posts its shipment: 200, the supplier order shipped; PUT of the same
+    // shipment is a repeat, stored once.
+    let body = serde_json::json!({"external_order_id": "SO-1", "track_and_trace": "3SABC1234567",
+        "carrier": "PostNL", "imei": "490154203237518"});
+    let r = client.post(&hook).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "shipped", "{v}");
+    let r = client.put(&hook).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "repeat");
+    assert_eq!(
+        settled_status(&client, &base, &api_token, order_id, Duration::from_secs(1)).await,
+        "shipped"
+    );
+
+    // Unknown supplier, wrong token, a supplier id that is no number: the same 404.
+    let mut answers = Vec::new();
+    for wrong in [
+        hook.replace("/shipment/10/", "/shipment/11/"),
+        format!("{hook}x"),
+        hook.replace("/shipment/10/", "/shipment/ten/"),
+    ] {
+        let r = client.post(&wrong).json(&body).send().await.unwrap();
+        answers.push((r.status().as_u16(), r.text().await.unwrap()));
+    }
+    assert_eq!(answers[0], (404, r#"{"error":"not found"}"#.to_owned()));
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+
+    // A bad body: 422 naming every field, kept in the inbox. Not JSON: 422 too.
+    let r = client
+        .patch(&hook)
+        .json(&serde_json::json!({"track_and_trace": "", "items": [{"imei": true}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["external_order_id", "track_and_trace", "items.0.imei"],
+        "{v}"
+    );
+    let r = client.post(&hook).body("track=1").send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let out = irp.run(&["shipments", "inbox"]);
+    assert!(
+        stdout(&out).contains("items.0.imei: got true, expected a string"),
+        "{}",
+        stdout(&out)
+    );
+    // Too large: 413.
+    let big = serde_json::json!({"external_order_id": "SO-1", "track_and_trace": "T", "imei": "1", "pad": "x".repeat(300 * 1024)});
+    let r = client.post(&hook).json(&big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    // No order with that id: 202, stored for review.
+    let r = client
+        .post(&hook)
+        .json(&serde_json::json!({"external_order_id": "SO-999", "track_and_trace": "T9", "serial_number": "C02"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let out = irp.run(&["shipments", "list", "--status", "unmatched"]);
+    assert!(stdout(&out).contains("SO-999"), "{}", stdout(&out));
+    let out = irp.run(&["shipments", "list", "--json"]);
+    let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        2,
+        "the repeat is stored once: {list}"
+    );
+
+    // Over the rate limit (20/s, bursts of 40): 429 with Retry-After.
+    let mut limited = None;
+    for _ in 0..80 {
+        let r = client.post(&hook).json(&body).send().await.unwrap();
+        if r.status() == 429 {
+            limited = Some(r.headers()["retry-after"].to_str().unwrap().to_owned());
+            break;
+        }
+    }
+    assert_eq!(limited.as_deref(), Some("1"));
+
+    // /metrics: webhook outcomes, the monitor's gauges, totals from the database.
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        r#"irp_shipment_webhooks_total{outcome="matched"} 1"#,
+        r#"irp_shipment_webhooks_total{outcome="not_found"} 3"#,
+        r#"irp_shipment_webhooks_total{outcome="rejected"} 2"#,
+        r#"irp_shipment_webhooks_total{outcome="too_large"} 1"#,
+        r#"irp_shipment_webhooks_total{outcome="unmatched"} 1"#,
+        r#"irp_monitor_threshold{refurbisher="flexit",metric="latest_order_hours"} 48"#,
+        r#"irp_monitor_breach{refurbisher="flexit",metric="latest_order_hours"} 0"#,
+        r#"irp_orders_total{channel="refurbished-direct"} 1"#,
+        r#"irp_shipments_total{refurbisher="flexit",status="matched"} 1"#,
+        r#"irp_feed_runs_total{refurbisher="flexit",status="succeeded"} 1"#,
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    // The token never reached the log, though every request was logged at debug level.
+    let log = log.lock().unwrap().join("\n");
+    assert!(log.contains("/webhook/shipment/10/***"), "{log}");
+    assert!(!log.contains(&token), "the token leaked into the log");
+
+    // `irp monitor`: a table per refurbisher; nothing breaches yet (exit 0).
+    let out = irp.run(&["monitor"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("flexit (refurbisher 15)"), "{text}");
+    assert!(text.contains("latest_order_hours"), "{text}");
+    assert!(text.contains("No open alerts."), "{text}");
+    let out = irp.run(&["monitor", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v["refurbishers"][0]["readings"][0]["metric"],
+        "latest_order_hours"
+    );
 }
