@@ -73,15 +73,16 @@ pub struct DueNotification {
 /// command's work and survive restarts).
 #[derive(Debug, Clone, Default)]
 pub struct MetricTotals {
-    /// Feed runs by (refurbisher key, status).
+    /// Finished feed runs by (refurbisher key, status).
     pub feed_runs: Vec<((String, String), u64)>,
     /// Feed rows by (refurbisher key, `accepted` | `rejected`).
     pub feed_rows: Vec<((String, String), u64)>,
     /// Orders by channel.
     pub orders: Vec<(String, u64)>,
-    /// Supplier-order attempts by (refurbisher key, outcome).
+    /// Finished supplier-order attempts by (refurbisher key, outcome).
     pub order_attempts: Vec<((String, String), u64)>,
-    /// Shipments by (refurbisher key, status).
+    /// Shipments by (refurbisher key, current status: a gauge, a shipment matched after review
+    /// moves from `unmatched` to `matched`).
     pub shipments: Vec<((String, String), u64)>,
     /// Open alerts by (refurbisher key or `-`, metric).
     pub open_alerts: Vec<((String, String), u64)>,
@@ -101,7 +102,8 @@ impl Store {
     pub async fn metric_totals(&self) -> Result<MetricTotals> {
         let runs: Vec<(String, String, i64)> = with_db!(self.db(), |p| {
             sqlx::query_as(
-            "SELECT r.key, f.status, COUNT(*) FROM feed_runs f JOIN refurbishers r ON r.id = f.refurbisher_id GROUP BY r.key, f.status"
+            "SELECT r.key, f.status, COUNT(*) FROM feed_runs f JOIN refurbishers r ON r.id = f.refurbisher_id \
+             WHERE f.finished_at IS NOT NULL GROUP BY r.key, f.status"
         )
         .fetch_all(p)
         .await
@@ -109,7 +111,7 @@ impl Store {
         let rows: Vec<(String, i64, i64)> = with_db!(self.db(), |p| {
             sqlx::query_as(
             "SELECT r.key, CAST(COALESCE(SUM(f.rows_accepted), 0) AS BIGINT), CAST(COALESCE(SUM(f.rows_rejected), 0) AS BIGINT) \
-             FROM feed_runs f JOIN refurbishers r ON r.id = f.refurbisher_id GROUP BY r.key"
+             FROM feed_runs f JOIN refurbishers r ON r.id = f.refurbisher_id WHERE f.finished_at IS NOT NULL GROUP BY r.key"
         )
         .fetch_all(p)
         .await
@@ -122,7 +124,7 @@ impl Store {
         let attempts: Vec<(String, String, i64)> = with_db!(self.db(), |p| {
             sqlx::query_as(
             "SELECT r.key, a.outcome, COUNT(*) FROM supplier_order_attempts a JOIN supplier_orders s ON s.id = a.supplier_order_id \
-             JOIN refurbishers r ON r.id = s.refurbisher_id GROUP BY r.key, a.outcome"
+             JOIN refurbishers r ON r.id = s.refurbisher_id WHERE a.finished_at IS NOT NULL GROUP BY r.key, a.outcome"
         )
         .fetch_all(p)
         .await
@@ -186,14 +188,13 @@ impl Store {
                 )
             })
             .collect();
-        let latest: Vec<(i64, Option<DateTime<Utc>>)> =
-            with_db!(self.db(), |p| {
-                sqlx::query_as(
+        let latest: Vec<(i64, Option<DateTime<Utc>>)> = with_db!(self.db(), |p| {
+            sqlx::query_as(
             "SELECT refurbisher_id, MAX(created_at) FROM supplier_orders GROUP BY refurbisher_id"
         )
         .fetch_all(p)
         .await
-            })?;
+        })?;
         for (id, at) in latest {
             if let Some(f) = out.get_mut(&id) {
                 f.latest_order_at = at;

@@ -214,7 +214,7 @@ async fn find_target(tx: &mut Tx, refurbisher_id: i64, external_order_id: &str) 
         )),
         [(id, status)] if SHIPPABLE.contains(&status.as_str()) => Target::Found(*id),
         [(id, status)] if status == CANCELLED => Target::NotFound(format!(
-            "supplier order {id} was cancelled; check with the refurbisher before matching it"
+            "supplier order {id} was cancelled; dismiss the shipment, or match it to another supplier order"
         )),
         [(id, status)] => Target::NotFound(format!(
             "supplier order {id} is still {status}; the shipment is matched once the order is placed"

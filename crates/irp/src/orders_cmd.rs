@@ -266,6 +266,19 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
                             .unwrap_or_default()
                     );
                 }
+                for sh in store.shipments_of(so.id).await? {
+                    outln!(
+                        "    shipment {} received {}: {}{} (irp shipments show {})",
+                        sh.id,
+                        time(Some(sh.received_at)),
+                        sh.track_and_trace.as_deref().unwrap_or("-"),
+                        sh.carrier
+                            .as_deref()
+                            .map(|c| format!(" by {c}"))
+                            .unwrap_or_default(),
+                        sh.id
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

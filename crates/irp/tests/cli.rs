@@ -1577,11 +1577,54 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
         r#"irp_monitor_threshold{refurbisher="flexit",metric="latest_order_hours"} 48"#,
         r#"irp_monitor_breach{refurbisher="flexit",metric="latest_order_hours"} 0"#,
         r#"irp_orders_total{channel="refurbished-direct"} 1"#,
-        r#"irp_shipments_total{refurbisher="flexit",status="matched"} 1"#,
+        r#"irp_shipments{refurbisher="flexit",status="matched"} 1"#,
+        r#"irp_alerts_open{refurbisher="flexit",metric="latest_order_hours"} 0"#,
         r#"irp_feed_runs_total{refurbisher="flexit",status="succeeded"} 1"#,
     ] {
         assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
     }
+    // The API: shipments (with the order's), alerts, the monitor.
+    let v: Value = client
+        .get(format!("{base}/api/v1/shipments?status=unmatched"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["shipments"][0]["external_order_id"], "SO-999", "{v}");
+    let id = v["shipments"][0]["id"].as_i64().unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/shipments/{id}/dismiss"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = client
+        .get(format!("{base}/api/v1/orders/{order_id}"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["supplier_orders"][0]["shipments"][0]["track_and_trace"],
+        "3SABC1234567"
+    );
+    let v: Value = client
+        .get(format!("{base}/api/v1/monitor"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["refurbishers"][0]["key"], "flexit", "{v}");
     serve.kill().unwrap();
     serve.wait().unwrap();
     // The token never reached the log, though every request was logged at debug level.

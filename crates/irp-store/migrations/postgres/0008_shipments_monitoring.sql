@@ -37,3 +37,5 @@ ALTER TABLE alerts ADD COLUMN notify_next_at TIMESTAMPTZ;           -- when the 
 ALTER TABLE alerts ADD COLUMN notify_error TEXT;
 CREATE INDEX alerts_notify ON alerts (notify_next_at) WHERE notify_next_at IS NOT NULL;
 CREATE INDEX supplier_orders_refurbisher_created ON supplier_orders (refurbisher_id, created_at);
+-- Shipments quote our order number when they do not quote their own reference.
+CREATE INDEX orders_order_number ON orders (order_number);

@@ -9,6 +9,12 @@
 //! | `GET /api/v1/supplier-orders?status=&limit=` | supplier orders, newest first |
 //! | `POST /api/v1/supplier-orders/{id}/retry` | send a `failed` / `needs_attention` one again |
 //! | `POST /api/v1/supplier-orders/{id}/cancel` | cancel one that is not under way or placed |
+//! | `GET /api/v1/shipments?status=&refurbisher=&limit=` | shipments from the webhook, newest first |
+//! | `GET /api/v1/shipments/{id}` | a shipment, its units and the payload as received |
+//! | `POST /api/v1/shipments/{id}/match` | `{"supplier_order_id": N}`: link an unmatched shipment |
+//! | `POST /api/v1/shipments/{id}/dismiss` | set an unmatched shipment aside |
+//! | `GET /api/v1/alerts?all=true&refurbisher=&limit=` | open (or all) alerts |
+//! | `GET /api/v1/monitor` | every refurbisher's metrics against its thresholds |
 //!
 //! Errors are JSON: `{"error": "…"}`, with `errors: [{field, value, expected}]` for 422.
 
@@ -75,6 +81,12 @@ pub fn routes(state: AppState) -> axum::Router<AppState> {
         .route("/api/v1/supplier-orders", get(list_supplier_orders))
         .route("/api/v1/supplier-orders/{id}/retry", post(retry))
         .route("/api/v1/supplier-orders/{id}/cancel", post(cancel))
+        .route("/api/v1/shipments", get(list_shipments))
+        .route("/api/v1/shipments/{id}", get(show_shipment))
+        .route("/api/v1/shipments/{id}/match", post(match_shipment))
+        .route("/api/v1/shipments/{id}/dismiss", post(dismiss_shipment))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/monitor", get(monitor))
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
 }
 
@@ -170,6 +182,8 @@ async fn order_body(state: &AppState, id: i64) -> Result<Value, StoreError> {
         let attempts = store.supplier_order_attempts(so.id).await?;
         let mut v = serde_json::to_value(&so).unwrap_or(Value::Null);
         v["attempts_made"] = serde_json::to_value(attempts).unwrap_or(Value::Null);
+        v["shipments"] =
+            serde_json::to_value(store.shipments_of(so.id).await?).unwrap_or(Value::Null);
         sos.push(v);
     }
     Ok(json!({ "order": order, "lines": lines, "supplier_orders": sos }))
@@ -231,6 +245,136 @@ async fn cancel(
     }
     match state.store.supplier_order_cancel(id, &caller.actor).await {
         Ok(so) => Json(json!({ "supplier_order": so })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ShipmentQuery {
+    status: Option<String>,
+    refurbisher: Option<String>,
+    all: Option<bool>,
+    limit: Option<i64>,
+}
+
+/// The id of refurbisher `key`, or the 404 answer.
+async fn refurbisher_id(state: &AppState, key: Option<&str>) -> Result<Option<i64>, Response> {
+    let Some(key) = key else { return Ok(None) };
+    match state.store.refurbisher_get(key).await {
+        Ok(Some(r)) => Ok(Some(r.id)),
+        Ok(None) => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no refurbisher `{key}`"),
+        )),
+        Err(e) => Err(store_error(&e)),
+    }
+}
+
+async fn list_shipments(State(state): State<AppState>, Query(q): Query<ShipmentQuery>) -> Response {
+    let rid = match refurbisher_id(&state, q.refurbisher.as_deref()).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match state
+        .store
+        .shipments_list(
+            rid,
+            q.status.as_deref(),
+            q.limit.unwrap_or(50).clamp(1, 1000),
+        )
+        .await
+    {
+        Ok(list) => Json(json!({ "shipments": list })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn show_shipment(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+    let found = match state.store.shipment_get(id).await {
+        Ok(f) => f,
+        Err(e) => return store_error(&e),
+    };
+    let Some((s, units)) = found else {
+        return error(StatusCode::NOT_FOUND, format!("no shipment {id}"));
+    };
+    let payload = state.store.shipment_payload(id).await.ok().flatten();
+    Json(json!({ "shipment": s, "units": units, "payload": payload })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct MatchBody {
+    supplier_order_id: i64,
+}
+
+async fn match_shipment(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let b: MatchBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({
+                    "error": "the body must be {\"supplier_order_id\": N}",
+                    "errors": [{"field": "supplier_order_id", "value": String::from_utf8_lossy(&body).chars().take(60).collect::<String>(),
+                        "expected": format!("a supplier order id ({e})")}]
+                })),
+            )
+                .into_response();
+        }
+    };
+    match state
+        .store
+        .shipment_match(id, b.supplier_order_id, &caller.actor)
+        .await
+    {
+        Ok(s) => Json(json!({ "shipment": s })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn dismiss_shipment(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    match state.store.shipment_dismiss(id, &caller.actor).await {
+        Ok(()) => Json(json!({ "dismissed": id })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn list_alerts(State(state): State<AppState>, Query(q): Query<ShipmentQuery>) -> Response {
+    let rid = match refurbisher_id(&state, q.refurbisher.as_deref()).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match state
+        .store
+        .alerts_list(
+            !q.all.unwrap_or(false),
+            rid,
+            q.limit.unwrap_or(50).clamp(1, 1000),
+        )
+        .await
+    {
+        Ok(list) => Json(json!({ "alerts": list })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn monitor(State(state): State<AppState>) -> Response {
+    match irp_pipeline::monitor::readings(&state.store, irp_store::now()).await {
+        Ok(r) => Json(json!({ "refurbishers": r })).into_response(),
         Err(e) => store_error(&e),
     }
 }

@@ -143,10 +143,18 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
 /// The monitor's readings as gauges, and the totals kept in the database as counters (so they
 /// count what every instance and CLI command did, and survive restarts).
 async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
-    for r in irp_pipeline::monitor::readings(store, irp_store::now()).await? {
-        if !r.enabled {
-            continue;
+    let all = irp_pipeline::monitor::readings(store, irp_store::now()).await?;
+    for r in &all {
+        // Every metric's open-alert gauge starts at 0, so a resolved alert reads 0, not its
+        // last open value.
+        for metric in irp_core::monitoring::METRICS
+            .iter()
+            .chain(&["price_change_held"])
+        {
+            metrics::gauge!("irp_alerts_open", "refurbisher" => r.key.clone(), "metric" => *metric)
+                .set(0.0);
         }
+        // A disabled refurbisher's readings never breach.
         for reading in &r.readings {
             let labels = [
                 ("refurbisher", r.key.clone()),
@@ -178,8 +186,8 @@ async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
             .absolute(n);
     }
     for ((refurbisher, status), n) in totals.shipments {
-        metrics::counter!("irp_shipments_total", "refurbisher" => refurbisher, "status" => status)
-            .absolute(n);
+        metrics::gauge!("irp_shipments", "refurbisher" => refurbisher, "status" => status)
+            .set(n as f64);
     }
     for ((refurbisher, metric), n) in totals.open_alerts {
         metrics::gauge!("irp_alerts_open", "refurbisher" => refurbisher, "metric" => metric)
