@@ -185,29 +185,32 @@ enum Target {
 
 /// Find the supplier order of refurbisher `refurbisher_id` that `external_order_id` names: its
 /// answer's order reference first, else IRP's channel order number (some refurbishers quote
-/// ours).
-async fn find_target(tx: &mut Tx, refurbisher_id: i64, external_order_id: &str) -> Result<Target> {
-    let by_reference: Vec<(i64, String)> = with_tx!(tx, |t| {
+/// ours). A read outside any write transaction: [`mark_shipped`] checks the status again.
+async fn find_target(
+    store: &Store,
+    refurbisher_id: i64,
+    external_order_id: &str,
+) -> Result<Target> {
+    let rows: Vec<(i64, String, i64)> = with_db!(store.db(), |p| {
         sqlx::query_as(
-        "SELECT id, status FROM supplier_orders WHERE refurbisher_id = $1 AND external_order_reference = $2 ORDER BY id"
+        "SELECT id, status, CAST(1 AS BIGINT) FROM supplier_orders WHERE refurbisher_id = $1 AND external_order_reference = $2 \
+         UNION ALL \
+         SELECT so.id, so.status, CAST(0 AS BIGINT) FROM supplier_orders so JOIN orders o ON o.id = so.order_id \
+         WHERE so.refurbisher_id = $1 AND o.order_number = $2 \
+         ORDER BY 3 DESC, 1"
     )
     .bind(refurbisher_id)
     .bind(external_order_id)
-    .fetch_all(&mut **t)
+    .fetch_all(p)
     .await
     })?;
-    let candidates = if by_reference.is_empty() {
-        with_tx!(tx, |t| sqlx::query_as(
-            "SELECT so.id, so.status FROM supplier_orders so JOIN orders o ON o.id = so.order_id \
-             WHERE so.refurbisher_id = $1 AND o.order_number = $2 ORDER BY so.id"
-        )
-        .bind(refurbisher_id)
-        .bind(external_order_id)
-        .fetch_all(&mut **t)
-        .await)?
-    } else {
-        by_reference
-    };
+    // Their reference wins over our order number.
+    let best = rows.first().map_or(0, |r| r.2);
+    let candidates: Vec<(i64, String)> = rows
+        .into_iter()
+        .filter(|r| r.2 == best)
+        .map(|(id, status, _)| (id, status))
+        .collect();
     Ok(match candidates.as_slice() {
         [] => Target::NotFound(format!(
             "no supplier order of this refurbisher has the reference or order number {external_order_id:?}"
@@ -401,32 +404,34 @@ impl Store {
         source: Option<&str>,
     ) -> Result<ShipmentOutcome> {
         let dedupe = sha256_hex(&shipment.identity());
-        let at = now();
-        let mut tx = self.begin().await?;
-        let existing: Option<(i64, String)> = with_tx!(&mut tx, |t| sqlx::query_as(
-            "SELECT id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $2"
-        )
-        .bind(refurbisher_id)
-        .bind(&dedupe)
-        .fetch_optional(&mut **t)
-        .await)?;
-        if let Some((shipment_id, status)) = existing {
+        // Reads first, outside the write transaction (SQLite has one writer: what it does
+        // not hold the lock for, other requests can use).
+        if let Some((shipment_id, status)) =
+            self.shipment_by_dedupe(refurbisher_id, &dedupe).await?
+        {
             return Ok(ShipmentOutcome::Repeat {
                 shipment_id,
                 status,
             });
         }
-        let (supplier_order_id, reason) =
-            match find_target(&mut tx, refurbisher_id, &shipment.external_order_id).await? {
-                Target::Found(id) => {
-                    if mark_shipped(&mut tx, id, at).await? {
-                        (Some(id), None)
-                    } else {
-                        (None, Some(format!("supplier order {id} changed meanwhile")))
-                    }
+        let target = find_target(self, refurbisher_id, &shipment.external_order_id).await?;
+        let at = now();
+        let mut tx = self.begin().await?;
+        let (supplier_order_id, reason) = match target {
+            Target::Found(id) => {
+                if mark_shipped(&mut tx, id, at).await? {
+                    (Some(id), None)
+                } else {
+                    (
+                        None,
+                        Some(format!(
+                            "supplier order {id} changed meanwhile; match it by hand"
+                        )),
+                    )
                 }
-                Target::NotFound(why) => (None, Some(why)),
-            };
+            }
+            Target::NotFound(why) => (None, Some(why)),
+        };
         let status = if supplier_order_id.is_some() {
             MATCHED
         } else {
@@ -459,31 +464,39 @@ impl Store {
         })?;
         let Some((shipment_id,)) = inserted else {
             drop(tx);
-            let (shipment_id, status): (i64, String) = with_db!(self.db(), |p| sqlx::query_as(
-                "SELECT id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $2"
-            )
-            .bind(refurbisher_id)
-            .bind(&dedupe)
-            .fetch_one(p)
-            .await)?;
+            let (shipment_id, status) = self
+                .shipment_by_dedupe(refurbisher_id, &dedupe)
+                .await?
+                .ok_or_else(|| StoreError::NotFound("the stored shipment vanished".into()))?;
             return Ok(ShipmentOutcome::Repeat {
                 shipment_id,
                 status,
             });
         };
-        for (position, u) in shipment.units.iter().enumerate() {
+        // All units in one statement (a round trip to the database each would add up).
+        const CHUNK: usize = 100;
+        for (c, chunk) in shipment.units.chunks(CHUNK).enumerate() {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = 2 + i * 4;
+                    format!("($1, ${b}, ${}, ${}, ${})", b + 1, b + 2, b + 3)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO shipment_units (shipment_id, serial_number, imei, imei_valid, position) VALUES {}",
+                values.join(", ")
+            );
+            let first = c * CHUNK;
             with_tx!(&mut tx, |t| {
-                sqlx::query(
-                "INSERT INTO shipment_units (shipment_id, serial_number, imei, imei_valid, position) VALUES ($1, $2, $3, $4, $5)"
-            )
-            .bind(shipment_id)
-            .bind(&u.serial_number)
-            .bind(&u.imei)
-            .bind(u.imei_valid)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected())
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(shipment_id);
+                for (i, u) in chunk.iter().enumerate() {
+                    q = q
+                        .bind(&u.serial_number)
+                        .bind(&u.imei)
+                        .bind(u.imei_valid)
+                        .bind(i64::try_from(first + i).unwrap_or(i64::MAX));
+                }
+                q.execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
         }
         tx.commit().await?;
@@ -497,6 +510,20 @@ impl Store {
                 reason: reason.unwrap_or_default(),
             },
         })
+    }
+
+    async fn shipment_by_dedupe(
+        &self,
+        refurbisher_id: i64,
+        dedupe: &str,
+    ) -> Result<Option<(i64, String)>> {
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            "SELECT id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $2"
+        )
+        .bind(refurbisher_id)
+        .bind(dedupe)
+        .fetch_optional(p)
+        .await)?)
     }
 
     /// Keep a refused webhook request of refurbisher `refurbisher_id` for review.
@@ -760,11 +787,11 @@ impl Store {
         let mut matched = 0;
         for (id, refurbisher_id, external) in waiting {
             let Some(external) = external else { continue };
-            let at = now();
-            let mut tx = self.begin().await?;
-            let Target::Found(so) = find_target(&mut tx, refurbisher_id, &external).await? else {
+            let Target::Found(so) = find_target(self, refurbisher_id, &external).await? else {
                 continue;
             };
+            let at = now();
+            let mut tx = self.begin().await?;
             if !mark_shipped(&mut tx, so, at).await? {
                 continue;
             }
