@@ -27,6 +27,7 @@ db_tests!(
     webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash,
     each_seed_threshold_opens_one_alert_and_resolves_it,
     alerts_are_notified_once_retried_when_the_webhook_fails,
+    a_batch_of_shipments_is_written_in_one_transaction_copies_once,
 );
 
 fn seed(file: &str) -> Value {
@@ -775,4 +776,79 @@ async fn alerts_are_notified_once_retried_when_the_webhook_fails(db: TestDb) {
     assert_eq!(got[2]["event"], "resolved");
     let a = db.store.alerts_list(false, None, 10).await.unwrap();
     assert!(a[0].resolved_notified_at.is_some() && a[0].notify_error.is_none());
+}
+
+async fn a_batch_of_shipments_is_written_in_one_transaction_copies_once(db: TestDb) {
+    let endpoint = fake_flexit().await;
+    let (r, key) = flexit(&db, &endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("f.csv");
+    std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;8712345678906;100,00;999,00\n").unwrap();
+    irp_pipeline::import::import_file(&db.store, &r, &feed, "manual")
+        .await
+        .unwrap();
+    let (so, reference) = placed(&db, &key, "RD-1").await;
+    // A shipment of 250 devices (units are written in chunks), the same shipment again in the
+    // same batch, one for an unknown order, and one of the first batch again.
+    let many: Vec<Value> = (0..250)
+        .map(|i| json!({"serial_number": format!("SN-{i:03}")}))
+        .collect();
+    let big = json!({"external_order_id": reference, "track_and_trace": "BIG", "items": many});
+    let unknown =
+        json!({"external_order_id": "NOPE", "track_and_trace": "U", "imei": "356938035643809"});
+    let mut batch = Vec::new();
+    for body in [&big, &big, &unknown] {
+        batch.push(
+            db.store
+                .shipment_prepare(
+                    r.id,
+                    shipment(body.clone()),
+                    &body.to_string(),
+                    "POST",
+                    None,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let out = db.store.shipments_write(batch).await.unwrap();
+    assert_eq!(out.len(), 3);
+    let ShipmentOutcome::Matched {
+        shipment_id,
+        supplier_order_id,
+    } = out[0].clone()
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(supplier_order_id, so);
+    assert_eq!(
+        out[1],
+        ShipmentOutcome::Repeat {
+            shipment_id,
+            status: "matched".into()
+        }
+    );
+    assert!(
+        matches!(out[2], ShipmentOutcome::Unmatched { .. }),
+        "{out:?}"
+    );
+    let (_, units) = db.store.shipment_get(shipment_id).await.unwrap().unwrap();
+    assert_eq!(units.len(), 250);
+    assert_eq!(units[249].serial_number.as_deref(), Some("SN-249"));
+    assert_eq!(
+        db.store.shipments_list(None, None, 10).await.unwrap().len(),
+        2
+    );
+    let again = db
+        .store
+        .shipment_record(r.id, &shipment(big.clone()), &big.to_string(), "POST", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        ShipmentOutcome::Repeat {
+            shipment_id,
+            status: "matched".into()
+        }
+    );
 }

@@ -177,7 +177,21 @@ const SHIPMENT_SELECT: &str = "SELECT s.id, s.refurbisher_id, r.key AS refurbish
      FROM shipments s JOIN refurbishers r ON r.id = s.refurbisher_id \
      LEFT JOIN supplier_orders so ON so.id = s.supplier_order_id LEFT JOIN orders o ON o.id = so.order_id";
 
+/// A shipment checked against what is stored, ready for [`Store::shipments_write`].
+#[derive(Debug, Clone)]
+pub struct PreparedShipment {
+    refurbisher_id: i64,
+    dedupe: String,
+    repeat: Option<(i64, String)>,
+    target: Target,
+    shipment: Shipment,
+    payload: String,
+    method: String,
+    source: Option<String>,
+}
+
 /// Which supplier order a shipment belongs to.
+#[derive(Debug, Clone)]
 enum Target {
     Found(i64),
     NotFound(String),
@@ -403,113 +417,243 @@ impl Store {
         method: &str,
         source: Option<&str>,
     ) -> Result<ShipmentOutcome> {
+        let prepared = self
+            .shipment_prepare(refurbisher_id, shipment.clone(), payload, method, source)
+            .await?;
+        let mut out = self.shipments_write(vec![prepared]).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::NotFound("no outcome for the shipment".into()))
+    }
+
+    /// The reads of [`Store::shipment_record`], done before the write (and outside it, so
+    /// SQLite's one writer is not held for them): a repeat is answered here; otherwise the
+    /// supplier order is looked up.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipment_prepare(
+        &self,
+        refurbisher_id: i64,
+        shipment: Shipment,
+        payload: &str,
+        method: &str,
+        source: Option<&str>,
+    ) -> Result<PreparedShipment> {
         let dedupe = sha256_hex(&shipment.identity());
-        // Reads first, outside the write transaction (SQLite has one writer: what it does
-        // not hold the lock for, other requests can use).
-        if let Some((shipment_id, status)) =
-            self.shipment_by_dedupe(refurbisher_id, &dedupe).await?
-        {
-            return Ok(ShipmentOutcome::Repeat {
-                shipment_id,
-                status,
-            });
+        let repeat = self.shipment_by_dedupe(refurbisher_id, &dedupe).await?;
+        let target = if repeat.is_some() {
+            Target::NotFound(String::new())
+        } else {
+            find_target(self, refurbisher_id, &shipment.external_order_id).await?
+        };
+        Ok(PreparedShipment {
+            refurbisher_id,
+            dedupe,
+            repeat,
+            target,
+            shipment,
+            payload: payload.to_owned(),
+            method: method.to_owned(),
+            source: source.map(str::to_owned),
+        })
+    }
+
+    /// Write prepared shipments in one transaction (a batch of webhook calls that arrived
+    /// together: one commit for all of them), each outcome in the order given. A shipment
+    /// sent twice within the batch is stored once, the later copy a repeat.
+    ///
+    /// # Errors
+    /// A database error: nothing of the batch is stored.
+    pub async fn shipments_write(
+        &self,
+        items: Vec<PreparedShipment>,
+    ) -> Result<Vec<ShipmentOutcome>> {
+        let mut outcomes: Vec<Option<ShipmentOutcome>> = items
+            .iter()
+            .map(|p| {
+                p.repeat
+                    .as_ref()
+                    .map(|(shipment_id, status)| ShipmentOutcome::Repeat {
+                        shipment_id: *shipment_id,
+                        status: status.clone(),
+                    })
+            })
+            .collect();
+        let todo: Vec<usize> = (0..items.len())
+            .filter(|&i| outcomes[i].is_none())
+            .collect();
+        if todo.is_empty() {
+            return Ok(outcomes.into_iter().flatten().collect());
         }
-        let target = find_target(self, refurbisher_id, &shipment.external_order_id).await?;
         let at = now();
         let mut tx = self.begin().await?;
-        let (supplier_order_id, reason) = match target {
-            Target::Found(id) => {
-                if mark_shipped(&mut tx, id, at).await? {
-                    (Some(id), None)
-                } else {
-                    (
-                        None,
-                        Some(format!(
-                            "supplier order {id} changed meanwhile; match it by hand"
-                        )),
-                    )
+        // 1. The supplier orders to ship (from a shippable status only).
+        let mut targets: Vec<i64> = todo
+            .iter()
+            .filter_map(|&i| match items[i].target {
+                Target::Found(id) => Some(id),
+                Target::NotFound(_) => None,
+            })
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let mut shipped = std::collections::HashSet::new();
+        if !targets.is_empty() {
+            let sql = format!(
+                "UPDATE supplier_orders SET status = '{SHIPPED}', shipped_at = COALESCE(shipped_at, $1), updated_at = $1 \
+                 WHERE id IN ({}) AND status IN ({}) RETURNING id",
+                (0..targets.len())
+                    .map(|i| format!("${}", i + 2))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                SHIPPABLE
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let ids: Vec<(i64,)> = with_tx!(&mut tx, |t| {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(at);
+                for id in &targets {
+                    q = q.bind(*id);
                 }
-            }
-            Target::NotFound(why) => (None, Some(why)),
-        };
-        let status = if supplier_order_id.is_some() {
-            MATCHED
-        } else {
-            UNMATCHED
-        };
-        // Another instance may store the same shipment at the same moment: the unique key
-        // decides, and the loser's transaction (with its status change) is rolled back.
-        let inserted: Option<(i64,)> = with_tx!(&mut tx, |t| {
-            sqlx::query_as(
+                q.fetch_all(&mut **t).await
+            })?;
+            shipped.extend(ids.into_iter().map(|(id,)| id));
+        }
+        // 2. The shipments; a conflict on the unique key (a copy already stored, by another
+        //    instance or earlier in this batch) inserts nothing.
+        let rows: Vec<(Option<i64>, Option<String>)> = todo
+            .iter()
+            .map(|&i| match &items[i].target {
+                Target::Found(id) if shipped.contains(id) => (Some(*id), None),
+                Target::Found(id) => (
+                    None,
+                    Some(format!(
+                        "supplier order {id} changed meanwhile; match it by hand"
+                    )),
+                ),
+                Target::NotFound(why) => (None, Some(why.clone())),
+            })
+            .collect();
+        const COLUMNS: usize = 13;
+        let sql = format!(
             "INSERT INTO shipments (refurbisher_id, supplier_order_id, external_order_id, track_and_trace, carrier, dedupe_key, \
-             payload, received_at, status, reason, method, source, bad_imeis) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (refurbisher_id, dedupe_key) DO NOTHING RETURNING id"
-        )
-        .bind(refurbisher_id)
-        .bind(supplier_order_id)
-        .bind(&shipment.external_order_id)
-        .bind(&shipment.track_and_trace)
-        .bind(&shipment.carrier)
-        .bind(&dedupe)
-        .bind(payload)
-        .bind(at)
-        .bind(status)
-        .bind(&reason)
-        .bind(method)
-        .bind(source)
-        .bind(i64::try_from(shipment.bad_imeis()).unwrap_or(i64::MAX))
-        .fetch_optional(&mut **t)
-        .await
-        })?;
-        let Some((shipment_id,)) = inserted else {
-            drop(tx);
-            let (shipment_id, status) = self
-                .shipment_by_dedupe(refurbisher_id, &dedupe)
-                .await?
-                .ok_or_else(|| StoreError::NotFound("the stored shipment vanished".into()))?;
-            return Ok(ShipmentOutcome::Repeat {
-                shipment_id,
-                status,
-            });
-        };
-        // All units in one statement (a round trip to the database each would add up).
-        const CHUNK: usize = 100;
-        for (c, chunk) in shipment.units.chunks(CHUNK).enumerate() {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = 2 + i * 4;
-                    format!("($1, ${b}, ${}, ${}, ${})", b + 1, b + 2, b + 3)
+             payload, received_at, status, reason, method, source, bad_imeis) VALUES {} \
+             ON CONFLICT (refurbisher_id, dedupe_key) DO NOTHING RETURNING id, refurbisher_id, dedupe_key",
+            (0..todo.len())
+                .map(|r| {
+                    let b = r * COLUMNS;
+                    format!(
+                        "({})",
+                        (1..=COLUMNS)
+                            .map(|c| format!("${}", b + c))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 })
-                .collect();
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let inserted: Vec<(i64, i64, String)> = with_tx!(&mut tx, |t| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+            for (k, &i) in todo.iter().enumerate() {
+                let p = &items[i];
+                let (so, reason) = &rows[k];
+                q = q
+                    .bind(p.refurbisher_id)
+                    .bind(*so)
+                    .bind(&p.shipment.external_order_id)
+                    .bind(&p.shipment.track_and_trace)
+                    .bind(&p.shipment.carrier)
+                    .bind(&p.dedupe)
+                    .bind(&p.payload)
+                    .bind(at)
+                    .bind(if so.is_some() { MATCHED } else { UNMATCHED })
+                    .bind(reason)
+                    .bind(&p.method)
+                    .bind(&p.source)
+                    .bind(i64::try_from(p.shipment.bad_imeis()).unwrap_or(i64::MAX));
+            }
+            q.fetch_all(&mut **t).await
+        })?;
+        let mut new_ids: std::collections::HashMap<(i64, String), i64> = inserted
+            .into_iter()
+            .map(|(id, rid, dedupe)| ((rid, dedupe), id))
+            .collect();
+        // 3. Their units, all in as few statements as the parameter limit allows.
+        let mut units: Vec<(i64, usize, &irp_core::shipments::ShippedUnit)> = Vec::new();
+        let mut repeats_in_batch = Vec::new();
+        for (k, &i) in todo.iter().enumerate() {
+            let p = &items[i];
+            match new_ids.remove(&(p.refurbisher_id, p.dedupe.clone())) {
+                Some(id) => {
+                    units.extend(
+                        p.shipment
+                            .units
+                            .iter()
+                            .enumerate()
+                            .map(|(pos, u)| (id, pos, u)),
+                    );
+                    outcomes[i] = Some(match &rows[k] {
+                        (Some(so), _) => ShipmentOutcome::Matched {
+                            shipment_id: id,
+                            supplier_order_id: *so,
+                        },
+                        (None, reason) => ShipmentOutcome::Unmatched {
+                            shipment_id: id,
+                            reason: reason.clone().unwrap_or_default(),
+                        },
+                    });
+                }
+                None => repeats_in_batch.push(i),
+            }
+        }
+        for chunk in units.chunks(500) {
             let sql = format!(
                 "INSERT INTO shipment_units (shipment_id, serial_number, imei, imei_valid, position) VALUES {}",
-                values.join(", ")
+                (0..chunk.len())
+                    .map(|r| {
+                        let b = r * 5;
+                        format!(
+                            "(${}, ${}, ${}, ${}, ${})",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 5
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
-            let first = c * CHUNK;
             with_tx!(&mut tx, |t| {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(shipment_id);
-                for (i, u) in chunk.iter().enumerate() {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                for (id, pos, u) in chunk {
                     q = q
+                        .bind(*id)
                         .bind(&u.serial_number)
                         .bind(&u.imei)
                         .bind(u.imei_valid)
-                        .bind(i64::try_from(first + i).unwrap_or(i64::MAX));
+                        .bind(i64::try_from(*pos).unwrap_or(i64::MAX));
                 }
                 q.execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
         }
         tx.commit().await?;
-        Ok(match (supplier_order_id, reason) {
-            (Some(supplier_order_id), _) => ShipmentOutcome::Matched {
+        // Copies that were stored already: answered with the stored one.
+        for i in repeats_in_batch {
+            let p = &items[i];
+            let (shipment_id, status) = self
+                .shipment_by_dedupe(p.refurbisher_id, &p.dedupe)
+                .await?
+                .ok_or_else(|| StoreError::NotFound("the stored shipment vanished".into()))?;
+            outcomes[i] = Some(ShipmentOutcome::Repeat {
                 shipment_id,
-                supplier_order_id,
-            },
-            (None, reason) => ShipmentOutcome::Unmatched {
-                shipment_id,
-                reason: reason.unwrap_or_default(),
-            },
-        })
+                status,
+            });
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     async fn shipment_by_dedupe(

@@ -335,6 +335,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         metrics: metrics_handle(),
         started: Instant::now(),
         webhook: std::sync::Arc::new(webhook::WebhookSettings::new(
+            store.clone(),
             args.webhook_rate,
             args.webhook_client_ip_header.clone(),
         )),

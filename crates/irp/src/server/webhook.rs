@@ -222,11 +222,17 @@ pub async fn shipment(
             );
         }
     };
-    match state
+    let units = shipment.units.len();
+    let bad_imeis = shipment.bad_imeis();
+    let prepared = match state
         .store
-        .shipment_record(refurbisher.id, &shipment, &text, &method, source.as_deref())
+        .shipment_prepare(refurbisher.id, shipment, &text, &method, source.as_deref())
         .await
     {
+        Ok(p) => p,
+        Err(e) => return unavailable(&e),
+    };
+    match state.webhook.writer.write(prepared).await {
         Ok(ShipmentOutcome::Matched {
             shipment_id,
             supplier_order_id,
@@ -239,8 +245,8 @@ pub async fn shipment(
                     "status": "shipped",
                     "shipment_id": shipment_id,
                     "supplier_order_id": supplier_order_id,
-                    "units": shipment.units.len(),
-                    "imei_check_failed": shipment.bad_imeis(),
+                    "units": units,
+                    "imei_check_failed": bad_imeis,
                 }),
             )
         }
@@ -288,15 +294,85 @@ pub struct WebhookSettings {
     pub limiter: RateLimiter,
     /// A header naming the client address (`X-Forwarded-For`) when IRP is behind a proxy.
     pub client_ip_header: Option<String>,
+    /// Writes shipments, those that arrive together in one transaction.
+    pub writer: ShipmentWriter,
 }
 
 impl WebhookSettings {
-    /// `rate` requests a second per address; the address from `client_ip_header` if given.
-    pub fn new(rate: u32, client_ip_header: Option<String>) -> Self {
+    /// `rate` requests a second per address; the address from `client_ip_header` if given;
+    /// shipments written to `store`. Call within the runtime (it starts the writer task).
+    pub fn new(store: irp_store::Store, rate: u32, client_ip_header: Option<String>) -> Self {
         Self {
             limiter: RateLimiter::new(rate),
             client_ip_header,
+            writer: ShipmentWriter::start(store),
         }
+    }
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<ShipmentOutcome, String>>;
+
+/// Group commit for shipments: one task takes the shipments waiting to be written, up to
+/// [`ShipmentWriter::BATCH`] at a time, and writes them in one transaction, so a burst of
+/// webhook calls costs one commit, not one each (SQLite has one writer at a time). A lone
+/// shipment is written at once; every caller is answered only after the commit.
+#[derive(Clone)]
+pub struct ShipmentWriter {
+    tx: tokio::sync::mpsc::Sender<(irp_store::shipments::PreparedShipment, Reply)>,
+}
+
+impl ShipmentWriter {
+    /// The most shipments written in one transaction.
+    pub const BATCH: usize = 64;
+
+    fn start(store: irp_store::Store) -> Self {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(irp_store::shipments::PreparedShipment, Reply)>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < Self::BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match store.shipments_write(items).await {
+                    Ok(outcomes) => {
+                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                            let _ = reply.send(Ok(outcome));
+                        }
+                    }
+                    Err(e) => {
+                        let e = e.to_string();
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Write one shipment (with whatever else is waiting) and return its outcome once it is
+    /// committed.
+    ///
+    /// # Errors
+    /// The database failed (nothing of the batch was stored), or the writer stopped.
+    pub async fn write(
+        &self,
+        item: irp_store::shipments::PreparedShipment,
+    ) -> Result<ShipmentOutcome, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((item, reply))
+            .await
+            .map_err(|_| "the shipment writer stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the shipment writer stopped".to_owned())?
     }
 }
 
