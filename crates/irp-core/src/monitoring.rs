@@ -82,9 +82,14 @@ impl Reading {
         self.value.map_or_else(|| "none".into(), number)
     }
 
-    /// The threshold as text.
+    /// The threshold as text: `off` for a metric switched off (0), `-` for one that has none
+    /// (the latest feed run's state).
     pub fn threshold_text(&self) -> String {
-        self.threshold.map_or_else(|| "off".into(), number)
+        match self.threshold {
+            Some(t) => number(t),
+            None if matches!(self.metric, FEED_FAILED | FEED_QUARANTINED) => "-".into(),
+            None => "off".into(),
+        }
     }
 }
 

@@ -184,7 +184,7 @@ fn a_broken_document_reports_every_error_with_its_path() {
         help: write 17 for a 17 % markup
     broken.json:8:5: error: acme.poll_interval_secs: must be at least 60 (or 0 to disable polling), got 5
     broken.json:9:5: error: acme.colour: unknown key `colour` in a refurbisher
-        help: expected one of: name, refurbisher_id, supplier_id, odoo_vendor_id, public_name, currency, shipping_costs, home_copy_tax, default_margin, margin_rules, default_tax_percentage, price_rounding, max_price_change_ratio, stock_threshold, approved_refurbished, drop_ship, internal, enabled, poll_interval_secs, monitoring, offers, order
+        help: expected one of: name, refurbisher_id, supplier_id, odoo_vendor_id, public_name, currency, shipping_costs, home_copy_tax, default_margin, margin_rules, default_tax_percentage, price_rounding, max_price_change_ratio, stock_threshold, approved_refurbished, drop_ship, internal, enabled, poll_interval_secs, monitoring, shipment, offers, order
     broken.json:10:21: error: acme.monitoring.latest_order_hours: must be between 0 and 8784, got -1
     broken.json:10:47: warning: acme.monitoring.offers_endpoint_http_status: 151 is an informational HTTP status, never the final answer of a feed request, so this threshold would always alert
         help: the offers endpoint is expected to answer 200

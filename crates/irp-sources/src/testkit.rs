@@ -49,27 +49,46 @@ fn run(cmd: &mut Command) {
 
 fn ensure_user() -> PathBuf {
     let home = PathBuf::from(format!("/home/{USER}"));
-    let exists = Command::new("id")
-        .arg(USER)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !exists {
-        run(Command::new("useradd").args(["-m", "-s", "/bin/sh", USER]));
+    let exists = || {
+        Command::new("id")
+            .arg(USER)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !exists() {
+        // Test processes run in parallel: another may create the user between the check and
+        // this; that is as good.
+        let out = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", USER])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() || exists(),
+            "useradd {USER}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    // Set the password every time: cheap, and independent of how the user came to be.
-    let mut chpasswd = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("chpasswd (run the tests as root, as scripts/test does)");
-    std::io::Write::write_all(
-        &mut chpasswd.stdin.take().unwrap(),
-        format!("{USER}:{PASSWORD}\n").as_bytes(),
-    )
-    .unwrap();
-    assert!(
-        chpasswd.wait().unwrap().success(),
-        "setting the test user's password failed"
-    );
+    // Set the password every time: cheap, and independent of how the user came to be. Another
+    // test process may hold the lock on /etc/shadow for a moment: try a few times.
+    let mut ok = false;
+    for attempt in 0..20 {
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chpasswd (run the tests as root, as scripts/test does)");
+        std::io::Write::write_all(
+            &mut chpasswd.stdin.take().unwrap(),
+            format!("{USER}:{PASSWORD}\n").as_bytes(),
+        )
+        .unwrap();
+        if chpasswd.wait().unwrap().success() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50 * (attempt + 1)));
+    }
+    assert!(ok, "setting the test user's password failed");
     home
 }
 

@@ -1441,6 +1441,7 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
         &[
             ("IRP_LOG", "debug,sqlx=warn,hyper=info"),
             ("IRP_WEBHOOK_RATE", "20"),
+            ("IRP_MONITOR_TICK_SECS", "1"),
         ],
     );
     let base = format!("http://{addr}");
@@ -1559,6 +1560,46 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
     }
     assert_eq!(limited.as_deref(), Some("1"));
 
+    // A breach: FlexIT refuses an order (a wrong secret → 401 → failed). Within a monitor tick
+    // an alert opens; `irp monitor` says BREACH and exits 2; /metrics shows it.
+    let out = irp.run_with_stdin(
+        &["secret", "set", "flexit.order.auth.client_secret"],
+        "wrong",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&api_token)
+        .json(&order_doc("RD-2"))
+        .send()
+        .await
+        .unwrap();
+    let id2 = r.json::<Value>().await.unwrap()["order"]["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        settled_status(&client, &base, &api_token, id2, Duration::from_secs(10)).await,
+        "failed"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = irp.run(&["alerts", "list"]);
+        if stdout(&out).contains("orders_need_attention") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no alert: {}", stdout(&out));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = irp.run(&["monitor", "--refurbisher", "flexit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("orders_need_attention") && l.contains("BREACH")),
+        "{text}"
+    );
+    assert!(text.contains("Open alerts:"), "{text}");
+
     // /metrics: webhook outcomes, the monitor's gauges, totals from the database.
     let metrics = client
         .get(format!("{base}/metrics"))
@@ -1576,7 +1617,9 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
         r#"irp_shipment_webhooks_total{outcome="unmatched"} 1"#,
         r#"irp_monitor_threshold{refurbisher="flexit",metric="latest_order_hours"} 48"#,
         r#"irp_monitor_breach{refurbisher="flexit",metric="latest_order_hours"} 0"#,
-        r#"irp_orders_total{channel="refurbished-direct"} 1"#,
+        r#"irp_orders_total{channel="refurbished-direct"} 2"#,
+        r#"irp_monitor_breach{refurbisher="flexit",metric="orders_need_attention"} 1"#,
+        r#"irp_alerts_open{refurbisher="flexit",metric="orders_need_attention"} 1"#,
         r#"irp_shipments{refurbisher="flexit",status="matched"} 1"#,
         r#"irp_alerts_open{refurbisher="flexit",metric="latest_order_hours"} 0"#,
         r#"irp_feed_runs_total{refurbisher="flexit",status="succeeded"} 1"#,
@@ -1632,13 +1675,15 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
     assert!(log.contains("/webhook/shipment/10/***"), "{log}");
     assert!(!log.contains(&token), "the token leaked into the log");
 
-    // `irp monitor`: a table per refurbisher; nothing breaches yet (exit 0).
+    // `irp monitor`: a table per refurbisher, every metric with its threshold and state.
     let out = irp.run(&["monitor"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("flexit (refurbisher 15)"), "{text}");
-    assert!(text.contains("latest_order_hours"), "{text}");
-    assert!(text.contains("No open alerts."), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("latest_order_hours") && l.contains("48") && l.contains("OK")),
+        "{text}"
+    );
     let out = irp.run(&["monitor", "--json"]);
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
