@@ -1499,6 +1499,10 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
     assert_eq!(answers[0], (404, r#"{"error":"not found"}"#.to_owned()));
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
 
+    // Another method: 405.
+    let r = client.get(&hook).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+
     // A bad body: 422 naming every field, kept in the inbox. Not JSON: 422 too.
     let r = client
         .patch(&hook)
