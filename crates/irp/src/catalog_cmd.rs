@@ -110,6 +110,20 @@ fn best_label(p: &StoredProduct, keys: &HashMap<i64, String>) -> String {
     }
 }
 
+/// Products matching `query` (EAN or name), as `irp products list --json` and the API list them.
+pub(crate) async fn products_json(
+    store: &Store,
+    query: Option<&str>,
+    sellable: bool,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Value>> {
+    let ctx = store.catalog_context().await?;
+    let keys = keys_of(&ctx);
+    let rows = store.products_list(query, sellable, limit, offset).await?;
+    Ok(rows.iter().map(|p| product_json(p, &keys)).collect())
+}
+
 fn product_json(p: &StoredProduct, keys: &HashMap<i64, String>) -> Value {
     json!({
         "ean": p.ean,
@@ -132,87 +146,147 @@ fn product_json(p: &StoredProduct, keys: &HashMap<i64, String>) -> Value {
     })
 }
 
-async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> {
-    let ctx = store.catalog_context().await?;
-    let keys = keys_of(&ctx);
-    let product = store.product_get(ean).await?;
-    let stored = store.product_offers(ean).await?;
-    if product.is_none() && stored.is_empty() {
-        eprintln!("error: no product with EAN {ean:?}; see `irp products list --query …`");
-        return Ok(ExitCode::from(1));
+/// Everything `irp products show` and `GET /api/v1/products/{ean}` show of one product.
+pub(crate) struct ProductView {
+    ean: String,
+    ctx: CatalogContext,
+    keys: HashMap<i64, String>,
+    product: Option<StoredProduct>,
+    stored: Vec<StoredOffer>,
+    facts: Vec<OfferFacts>,
+    overview: catalog::Evaluation,
+    channel_rows: Vec<irp_store::catalog::ChannelProduct>,
+}
+
+impl ProductView {
+    /// The product with EAN `ean`; `None` when there is neither a product nor an offer.
+    pub(crate) async fn load(store: &Store, ean: &str) -> Result<Option<ProductView>> {
+        let ctx = store.catalog_context().await?;
+        let keys = keys_of(&ctx);
+        let product = store.product_get(ean).await?;
+        let stored = store.product_offers(ean).await?;
+        if product.is_none() && stored.is_empty() {
+            return Ok(None);
+        }
+        let pim = product
+            .as_ref()
+            .map(|p| (p.brand.clone(), p.category.clone()));
+        let facts: Vec<OfferFacts> = stored.iter().map(|o| o.facts(pim.clone())).collect();
+        let overview = catalog::evaluate(&facts, &ctx.sellers, Scope::Catalog(CATALOG_CURRENCY));
+        let channel_rows = store.channel_products_of(ean).await?;
+        Ok(Some(ProductView {
+            ean: ean.to_owned(),
+            ctx,
+            keys,
+            product,
+            stored,
+            facts,
+            overview,
+            channel_rows,
+        }))
     }
-    let pim = product
-        .as_ref()
-        .map(|p| (p.brand.clone(), p.category.clone()));
-    let facts: Vec<OfferFacts> = stored.iter().map(|o| o.facts(pim.clone())).collect();
-    let overview = catalog::evaluate(&facts, &ctx.sellers, Scope::Catalog(CATALOG_CURRENCY));
-    let channel_rows = store.channel_products_of(ean).await?;
-    let key_of = |id: i64| keys.get(&id).cloned().unwrap_or_else(|| id.to_string());
-    let name = |o: &OfferFacts| format!("{} {}", key_of(o.refurbisher_id), o.sku);
-    let offer_rows = |e: &catalog::Evaluation| -> Vec<Value> {
-        stored
+
+    fn key_of(&self, id: i64) -> String {
+        self.keys
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// The product as JSON: its fields, attributes, every offer priced with its breakdown and
+    /// verdict, and each channel's view.
+    pub(crate) async fn to_json(&self, store: &Store) -> Result<Value> {
+        let name = |o: &OfferFacts| format!("{} {}", self.key_of(o.refurbisher_id), o.sku);
+        let (stored, facts, ctx) = (&self.stored, &self.facts, &self.ctx);
+        let offer_rows = |e: &catalog::Evaluation| -> Vec<Value> {
+            stored
+                .iter()
+                .zip(facts)
+                .zip(&e.offers)
+                .enumerate()
+                .map(|(i, ((o, f), r))| {
+                    let digits = money::minor_digits(&o.currency);
+                    let breakdown = ctx
+                        .sellers
+                        .get(&o.refurbisher_id)
+                        .map(|s| catalog::explain(s, f, Scope::Catalog(CATALOG_CURRENCY)));
+                    json!({
+                        "offer_id": o.id,
+                        "refurbisher": self.key_of(o.refurbisher_id),
+                        "sku": o.sku,
+                        "name": o.name,
+                        "active": o.active,
+                        "currency_iso": o.currency,
+                        "price_incl_vat": money::from_minor(r.price_incl_minor, digits),
+                        "price_excl_vat": money::from_minor(r.price_excl_minor, digits),
+                        "tax_percentage": r.vat.normalize(),
+                        "sellable": r.sellable,
+                        "verdict": r.verdict.name(),
+                        "reason": catalog::reason(facts, e, i, name),
+                        "consumer_price_below_selling_price": r.consumer_below,
+                        "price_hold": o.price_hold,
+                        "steps": breakdown.map(|b| b.lines()),
+                    })
+                })
+                .collect()
+        };
+        let channels: Vec<Value> = ctx
+            .channels
             .iter()
-            .zip(&facts)
-            .zip(&e.offers)
-            .enumerate()
-            .map(|(i, ((o, f), r))| {
-                let digits = money::minor_digits(&o.currency);
-                let breakdown = ctx
-                    .sellers
-                    .get(&o.refurbisher_id)
-                    .map(|s| catalog::explain(s, f, Scope::Catalog(CATALOG_CURRENCY)));
+            .map(|ch| {
+                let e = catalog::evaluate(facts, &ctx.sellers, Scope::Channel(ch));
+                let row = self.channel_rows.iter().find(|r| r.channel == ch.key);
                 json!({
-                    "offer_id": o.id,
-                    "refurbisher": key_of(o.refurbisher_id),
-                    "sku": o.sku,
-                    "name": o.name,
-                    "active": o.active,
-                    "currency_iso": o.currency,
-                    "price_incl_vat": money::from_minor(r.price_incl_minor, digits),
-                    "price_excl_vat": money::from_minor(r.price_excl_minor, digits),
-                    "tax_percentage": r.vat.normalize(),
-                    "sellable": r.sellable,
-                    "verdict": r.verdict.name(),
-                    "reason": catalog::reason(&facts, e, i, name),
-                    "consumer_price_below_selling_price": r.consumer_below,
-                    "price_hold": o.price_hold,
-                    "steps": breakdown.map(|b| b.lines()),
+                    "channel": ch.key,
+                    "name": ch.name,
+                    "stored": row,
+                    "offers": e.offers.iter().zip(stored).enumerate().map(|(i, (r, o))| json!({
+                        "offer_id": o.id,
+                        "refurbisher": self.key_of(o.refurbisher_id),
+                        "sku": o.sku,
+                        "price_incl_vat": money::from_minor(r.price_incl_minor, money::minor_digits(&o.currency)),
+                        "sellable": r.sellable,
+                        "verdict": r.verdict.name(),
+                        "reason": catalog::reason(facts, &e, i, name),
+                    })).collect::<Vec<_>>(),
                 })
             })
-            .collect()
-    };
-    let channels: Vec<Value> = ctx
-        .channels
-        .iter()
-        .map(|ch| {
-            let e = catalog::evaluate(&facts, &ctx.sellers, Scope::Channel(ch));
-            let row = channel_rows.iter().find(|r| r.channel == ch.key);
-            json!({
-                "channel": ch.key,
-                "name": ch.name,
-                "stored": row,
-                "offers": e.offers.iter().zip(&stored).enumerate().map(|(i, (r, o))| json!({
-                    "offer_id": o.id,
-                    "refurbisher": key_of(o.refurbisher_id),
-                    "sku": o.sku,
-                    "price_incl_vat": money::from_minor(r.price_incl_minor, money::minor_digits(&o.currency)),
-                    "sellable": r.sellable,
-                    "verdict": r.verdict.name(),
-                    "reason": catalog::reason(&facts, &e, i, name),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    if json {
-        let mut out = product
-            .as_ref()
-            .map_or_else(|| json!({ "ean": ean }), |p| product_json(p, &keys));
-        out["attributes"] = Value::Object(store.product_attributes(ean).await?);
-        out["offer_list"] = Value::Array(offer_rows(&overview));
+            .collect();
+        let mut out = self.product.as_ref().map_or_else(
+            || json!({ "ean": self.ean }),
+            |p| product_json(p, &self.keys),
+        );
+        out["attributes"] = Value::Object(store.product_attributes(&self.ean).await?);
+        out["offer_list"] = Value::Array(offer_rows(&self.overview));
         out["channels"] = Value::Array(channels);
-        outln!("{}", serde_json::to_string_pretty(&out)?);
+        Ok(out)
+    }
+}
+
+async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> {
+    let Some(view) = ProductView::load(store, ean).await? else {
+        eprintln!("error: no product with EAN {ean:?}; see `irp products list --query …`");
+        return Ok(ExitCode::from(1));
+    };
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&view.to_json(store).await?)?
+        );
         return Ok(ExitCode::SUCCESS);
     }
+    let ProductView {
+        ctx,
+        keys,
+        product,
+        stored,
+        facts,
+        overview,
+        channel_rows,
+        ..
+    } = &view;
+    let key_of = |id: i64| view.key_of(id);
+    let name = |o: &OfferFacts| format!("{} {}", key_of(o.refurbisher_id), o.sku);
     match &product {
         Some(p) => {
             outln!(
@@ -250,7 +324,7 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
             match p.best_offer_id {
                 Some(_) => outln!(
                     "  best offer: {} at {} incl. VAT, {} sellable",
-                    best_label(p, &keys),
+                    best_label(p, keys),
                     opt_amount(p.price_incl_minor, p.currency.as_deref()),
                     p.sellable
                 ),
@@ -273,7 +347,7 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
                 r.sellable.to_string(),
                 format!(
                     "{}{}",
-                    catalog::reason(&facts, &overview, i, name),
+                    catalog::reason(facts, overview, i, name),
                     match o.price_hold.as_deref() {
                         Some("pending") => " [purchase price change held]",
                         Some("rejected") => " [new purchase price rejected]",

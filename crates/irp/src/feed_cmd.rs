@@ -558,38 +558,61 @@ pub async fn offers(global: &Global, cmd: OffersCommand) -> Result<ExitCode> {
 }
 
 /// `irp offers show KEY SKU`.
-async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<ExitCode> {
-    use irp_core::pricing;
-    let r = refurbisher_or_hint(store, key).await?;
-    let Some(o) = store.offer_get(r.id, sku).await? else {
-        eprintln!(
-            "error: `{key}` has no offer with SKU {sku:?}; see `irp offers list {key} --all`"
+/// Everything `irp offers show` and `GET /api/v1/offers/{key}/{sku}` show of one offer.
+pub(crate) struct OfferView {
+    r: irp_store::refurbishers::StoredRefurbisher,
+    o: irp_store::offers::StoredOffer,
+    b: irp_core::pricing::Breakdown,
+    sellable: i64,
+    digits: u32,
+}
+
+impl OfferView {
+    /// Offer `sku` of refurbisher `r`, priced; `None` when it has no such offer.
+    pub(crate) async fn load(
+        store: &Store,
+        r: irp_store::refurbishers::StoredRefurbisher,
+        sku: &str,
+    ) -> Result<Option<OfferView>> {
+        let Some(o) = store.offer_get(r.id, sku).await? else {
+            return Ok(None);
+        };
+        let digits = irp_core::money::minor_digits(&o.currency);
+        let pim = match o.ean.as_deref() {
+            Some(ean) => store.product_get(ean).await?.map(|p| (p.brand, p.category)),
+            None => None,
+        };
+        let may_sell = r.model.approved_refurbished && r.model.enabled;
+        let seller = irp_core::catalog::Seller::new(r.model.clone(), may_sell);
+        let b = irp_core::catalog::explain(
+            &seller,
+            &o.facts(pim),
+            irp_core::catalog::Scope::Catalog(irp_store::catalog::CATALOG_CURRENCY),
         );
-        return Ok(ExitCode::from(1));
-    };
-    let digits = irp_core::money::minor_digits(&o.currency);
-    let pim = match o.ean.as_deref() {
-        Some(ean) => store.product_get(ean).await?.map(|p| (p.brand, p.category)),
-        None => None,
-    };
-    let may_sell = r.model.approved_refurbished && r.model.enabled;
-    let seller = irp_core::catalog::Seller::new(r.model.clone(), may_sell);
-    let b = irp_core::catalog::explain(
-        &seller,
-        &o.facts(pim),
-        irp_core::catalog::Scope::Catalog(irp_store::catalog::CATALOG_CURRENCY),
-    );
-    let sellable = pricing::sellable(o.stock_available, r.model.stock_threshold);
-    if json {
-        let out = json!({
+        let sellable = irp_core::pricing::sellable(o.stock_available, r.model.stock_threshold);
+        Ok(Some(OfferView {
+            r,
+            o,
+            b,
+            sellable,
+            digits,
+        }))
+    }
+
+    /// The offer as JSON, with its price breakdown: each input with its value and where it
+    /// came from, and each step.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let (o, b, digits) = (&self.o, &self.b, self.digits);
+        json!({
+            "refurbisher": self.r.key,
             "sku": o.sku,
             "ean": o.ean,
             "name": o.name,
             "active": o.active,
             "currency_iso": o.currency,
             "stock_available": o.stock_available,
-            "stock_threshold": r.model.stock_threshold,
-            "sellable": sellable,
+            "stock_threshold": self.r.model.stock_threshold,
+            "sellable": self.sellable,
             "price_hold": o.price_hold,
             "feed_purchase_price": irp_core::money::from_minor(o.price_purchase_minor, digits),
             "price": {
@@ -599,10 +622,30 @@ async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<E
                 "inputs": b.inputs.iter().map(|(name, s)| json!({"name": name, "value": s.value.normalize(), "source": s.source})).collect::<Vec<_>>(),
                 "steps": b.steps,
             },
-        });
-        outln!("{}", serde_json::to_string_pretty(&out)?);
+        })
+    }
+}
+
+async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<ExitCode> {
+    let r = refurbisher_or_hint(store, key).await?;
+    let Some(view) = OfferView::load(store, r, sku).await? else {
+        eprintln!(
+            "error: `{key}` has no offer with SKU {sku:?}; see `irp offers list {key} --all`"
+        );
+        return Ok(ExitCode::from(1));
+    };
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&view.to_json())?);
         return Ok(ExitCode::SUCCESS);
     }
+    let OfferView {
+        r,
+        o,
+        b,
+        sellable,
+        digits,
+    } = &view;
+    let (sellable, digits) = (*sellable, *digits);
     outln!(
         "{} of {key}: {}{}",
         o.sku,

@@ -1672,6 +1672,58 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
         .await
         .unwrap();
     assert_eq!(v["refurbishers"][0]["key"], "flexit", "{v}");
+    // The catalog in the API: a product's offers with their price breakdown, an offer's.
+    let v: Value = client
+        .get(format!("{base}/api/v1/products/8712345678906"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["offer_list"][0]["sku"], "FLX-A", "{v}");
+    assert!(
+        !v["offer_list"][0]["steps"].as_array().unwrap().is_empty(),
+        "{v}"
+    );
+    let v: Value = client
+        .get(format!("{base}/api/v1/offers/flexit/FLX-A"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sources: Vec<&str> = v["price"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        sources.contains(&"refurbisher flexit: shipping_costs"),
+        "{v}"
+    );
+    assert_eq!(v["price"]["incl_vat"], "160.23", "{v}");
+    let r = client
+        .get(format!("{base}/api/v1/offers/flexit/NOPE"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = client
+        .get(format!("{base}/api/v1/products?query=iPhone"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["products"][0]["ean"], "8712345678906", "{v}");
     serve.kill().unwrap();
     serve.wait().unwrap();
     // The token never reached the log, though every request was logged at debug level.

@@ -15,6 +15,9 @@
 //! | `POST /api/v1/shipments/{id}/dismiss` | set an unmatched shipment aside |
 //! | `GET /api/v1/alerts?all=true&refurbisher=&limit=` | open (or all) alerts |
 //! | `GET /api/v1/monitor` | every refurbisher's metrics against its thresholds |
+//! | `GET /api/v1/products?query=&sellable=&limit=&offset=` | products with their best offer |
+//! | `GET /api/v1/products/{ean}` | a product: every offer priced with its breakdown and verdict, each channel |
+//! | `GET /api/v1/offers/{refurbisher}/{sku}` | an offer and its price breakdown (each input, its source, each step) |
 //!
 //! Errors are JSON: `{"error": "…"}`, with `errors: [{field, value, expected}]` for 422.
 
@@ -87,6 +90,9 @@ pub fn routes(state: AppState) -> axum::Router<AppState> {
         .route("/api/v1/shipments/{id}/dismiss", post(dismiss_shipment))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/monitor", get(monitor))
+        .route("/api/v1/products", get(list_products))
+        .route("/api/v1/products/{ean}", get(show_product))
+        .route("/api/v1/offers/{refurbisher}/{sku}", get(show_offer))
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
 }
 
@@ -376,5 +382,72 @@ async fn monitor(State(state): State<AppState>) -> Response {
     match irp_pipeline::monitor::readings(&state.store, irp_store::now()).await {
         Ok(r) => Json(json!({ "refurbishers": r })).into_response(),
         Err(e) => store_error(&e),
+    }
+}
+
+fn internal(e: &anyhow::Error) -> Response {
+    tracing::error!(error = %e, "API request failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the request failed on IRP's side; see IRP's log",
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct ProductQuery {
+    query: Option<String>,
+    sellable: Option<bool>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list_products(State(state): State<AppState>, Query(q): Query<ProductQuery>) -> Response {
+    match crate::catalog_cmd::products_json(
+        &state.store,
+        q.query.as_deref(),
+        q.sellable.unwrap_or(false),
+        q.limit.unwrap_or(50).clamp(1, 1000),
+        q.offset.unwrap_or(0).max(0),
+    )
+    .await
+    {
+        Ok(list) => Json(json!({ "products": list })).into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
+async fn show_product(State(state): State<AppState>, Path(ean): Path<String>) -> Response {
+    let view = match crate::catalog_cmd::ProductView::load(&state.store, &ean).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no product with EAN {ean:?}"),
+            );
+        }
+        Err(e) => return internal(&e),
+    };
+    match view.to_json(&state.store).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
+async fn show_offer(
+    State(state): State<AppState>,
+    Path((key, sku)): Path<(String, String)>,
+) -> Response {
+    let r = match state.store.refurbisher_get(&key).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no refurbisher `{key}`")),
+        Err(e) => return store_error(&e),
+    };
+    match crate::feed_cmd::OfferView::load(&state.store, r, &sku).await {
+        Ok(Some(v)) => Json(v.to_json()).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("`{key}` has no offer with SKU {sku:?}"),
+        ),
+        Err(e) => internal(&e),
     }
 }
