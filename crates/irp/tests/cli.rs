@@ -1447,6 +1447,17 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
     let base = format!("http://{addr}");
     let hook = url.replace("https://portal.example.nl", &base);
     let client = reqwest::Client::new();
+    // The home page's status table says so too.
+    let home = client
+        .get(&base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("<td>Configured</td>"), "{home}");
+    assert!(!home.contains(&token));
     let r = client
         .post(format!("{base}/api/v1/orders"))
         .bearer_auth(&api_token)

@@ -30,6 +30,8 @@ pub struct StatusRow {
     pub supplier: String,
     pub offer_connector: String,
     pub order_connector: String,
+    /// "Configured" once a webhook token exists, else "Not configured".
+    pub webhook: String,
     pub enabled: bool,
     pub approved: bool,
 }
@@ -44,10 +46,30 @@ pub struct Home {
 }
 
 pub async fn home(State(state): State<AppState>) -> Page<Home> {
-    let (rows, error) = match state.store.refurbisher_list().await {
+    let listed = match state.store.refurbisher_list().await {
+        Ok(all) => {
+            let mut with_webhook = Vec::with_capacity(all.len());
+            let mut failed = None;
+            for r in all {
+                match state.store.webhook_state(r.id).await {
+                    Ok(w) => with_webhook.push((r, w)),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => Ok(with_webhook),
+                Some(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let (rows, error) = match listed {
         Ok(all) => (
             all.into_iter()
-                .map(|r| StatusRow {
+                .map(|(r, w)| StatusRow {
                     id: r.id,
                     key: r.key.clone(),
                     name: r.model.name.clone(),
@@ -57,6 +79,11 @@ pub async fn home(State(state): State<AppState>) -> Page<Home> {
                         .map_or("—".into(), |s| format!("ID {s}")),
                     offer_connector: r.model.offer_connector_label(),
                     order_connector: r.model.order_connector_label(),
+                    webhook: if w.token_created_at.is_some() {
+                        "Configured".into()
+                    } else {
+                        "Not configured".into()
+                    },
                     enabled: r.model.enabled,
                     approved: r.model.approved_refurbished,
                 })
