@@ -65,3 +65,34 @@ pub fn price(data: &[u8]) {
         }
     }
 }
+
+/// Shipment webhook bodies: checking never panics; an accepted shipment has an order id, a
+/// tracking code and at least one unit, each field non-empty and at most
+/// [`crate::shipments::MAX_FIELD_CHARS`]; a refused one names at least one field; the identity
+/// of a shipment does not depend on the order its units came in.
+pub fn shipment(data: &[u8]) {
+    use crate::shipments::{MAX_FIELD_CHARS, ShipmentMapping, parse_shipment};
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let mut nested = ShipmentMapping::default();
+    nested.set("external_order_id", "order.id".into());
+    nested.set("items", "data.devices".into());
+    for m in [ShipmentMapping::default(), nested] {
+        match parse_shipment(&v, &m) {
+            Ok(s) => {
+                let ok = |t: &str| !t.is_empty() && t.chars().count() <= MAX_FIELD_CHARS;
+                assert!(ok(&s.external_order_id) && ok(&s.track_and_trace));
+                assert!(!s.units.is_empty());
+                for u in &s.units {
+                    assert!(u.serial_number.is_some() || u.imei.is_some());
+                    assert_eq!(u.imei_valid.is_some(), u.imei.is_some());
+                }
+                let mut reversed = s.clone();
+                reversed.units.reverse();
+                assert_eq!(s.identity(), reversed.identity());
+            }
+            Err(errors) => assert!(!errors.is_empty()),
+        }
+    }
+}

@@ -34,3 +34,8 @@ fn the_mapping_expression_corpus_keeps_its_invariants() {
 fn the_price_corpus_keeps_its_invariants() {
     replay("price", irp_core::fuzzing::price);
 }
+
+#[test]
+fn the_shipment_corpus_keeps_its_invariants() {
+    replay("shipment", irp_core::fuzzing::shipment);
+}
