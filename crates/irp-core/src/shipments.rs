@@ -484,6 +484,45 @@ mod tests {
         );
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "external_order_id",
+            "track_and_trace",
+            "carrier",
+            "serial_number",
+            "imei",
+            "items",
+            "order",
+            "id",
+            "data",
+            "devices",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[0-9A-Za-z ]{0,20}".prop_map(Value::String),
+            "[0-9]{15}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..6).prop_map(|kv| {
+                    Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_body_keeps_the_fuzz_invariants(v in json_value()) {
+            crate::fuzzing::shipment(v.to_string().as_bytes());
+        }
+    }
+
     #[test]
     fn the_same_shipment_sent_differently_has_one_identity() {
         let a = parse(json!({"external_order_id": "A", "track_and_trace": "T",
