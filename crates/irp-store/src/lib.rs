@@ -19,6 +19,7 @@ pub mod shipments;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tokens;
+pub mod users;
 
 use std::fmt;
 use std::str::FromStr;

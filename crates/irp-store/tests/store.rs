@@ -35,6 +35,7 @@ db_tests!(
     every_change_is_audited,
     concurrent_applies_get_distinct_ids,
     references_resolve_from_the_store_and_the_environment,
+    operators_log_in_with_their_password_and_sessions_end,
 );
 
 async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
@@ -337,4 +338,105 @@ async fn every_change_is_audited(db: TestDb) {
         ("cli:alice", "refurbisher.create", "flexit")
     );
     assert!(!log[0].details.0.to_string().contains("XXXXXXXXXXXXXXX"));
+}
+
+async fn operators_log_in_with_their_password_and_sessions_end(db: TestDb) {
+    use irp_store::users::UserSet;
+    let s = &db.store;
+    let short = s
+        .user_set("anna@iused.nl", "short", "operator", "test")
+        .await;
+    assert!(short.unwrap_err().to_string().contains("at least 12"));
+    assert!(
+        s.user_set("not-an-address", "long enough pw", "operator", "test")
+            .await
+            .is_err()
+    );
+    assert!(
+        s.user_set("anna@iused.nl", "long enough pw", "admin", "test")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        s.user_set(
+            " Anna@IUsed.nl",
+            "correct horse battery",
+            "operator",
+            "test"
+        )
+        .await
+        .unwrap(),
+        UserSet::Created
+    );
+    // Wrong password, unknown address: no session, alike.
+    assert!(
+        s.user_login("anna@iused.nl", "wrong password!", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.user_login("bob@iused.nl", "correct horse battery", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let session = s
+        .user_login("ANNA@iused.nl", "correct horse battery", Some("127.0.0.1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.user.email, "anna@iused.nl");
+    assert!(session.token.starts_with("irps_"));
+    let who = s.session_user(&session.token).await.unwrap().unwrap();
+    assert_eq!(
+        (who.user.role.as_str(), who.csrf.as_str()),
+        ("operator", session.csrf.as_str())
+    );
+    assert!(s.session_user("irps_nope").await.unwrap().is_none());
+    // The cookie value is not stored, only its hash.
+    let users = s.user_list().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert!(users[0].last_login_at.is_some());
+    // Logout ends it.
+    assert!(s.session_end(&session.token).await.unwrap());
+    assert!(s.session_user(&session.token).await.unwrap().is_none());
+    // A new password ends the sessions; so does disabling, which also stops logins.
+    let second = s
+        .user_login("anna@iused.nl", "correct horse battery", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.user_set("anna@iused.nl", "another long password", "viewer", "test")
+            .await
+            .unwrap(),
+        UserSet::Updated
+    );
+    assert!(s.session_user(&second.token).await.unwrap().is_none());
+    let third = s
+        .user_login("anna@iused.nl", "another long password", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.user.role, "viewer");
+    assert!(s.user_disable("anna@iused.nl", "test").await.unwrap());
+    assert!(s.session_user(&third.token).await.unwrap().is_none());
+    assert!(
+        s.user_login("anna@iused.nl", "another long password", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!s.user_disable("anna@iused.nl", "test").await.unwrap());
+    let audit: Vec<String> = s
+        .audit_list(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in ["user.create", "user.login", "user.update", "user.disable"] {
+        assert!(audit.iter().any(|a| a == action), "{action} in {audit:?}");
+    }
 }

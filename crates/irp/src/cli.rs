@@ -114,6 +114,34 @@ pub enum Command {
     /// Alerts opened by the monitor, the feed guards and the price guard.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Operator accounts for the portal (e-mail and password).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `irp user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Make an account, or give an existing one a new password and role (its sessions end).
+    /// The password is read from stdin, at least 12 characters; only an argon2id hash is kept.
+    Add {
+        /// The e-mail address it logs in with.
+        email: String,
+        /// `operator` (changes things) or `viewer` (reads only).
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+    /// The accounts (e-mail, role, last login, disabled).
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account: it cannot log in, its sessions end. `add` enables it again.
+    Disable {
+        /// Its e-mail address.
+        email: String,
+    },
 }
 
 /// `irp webhook …`.

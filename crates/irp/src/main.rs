@@ -82,6 +82,7 @@ fn main() -> ExitCode {
             Command::Shipments(c) => shipments_cmd::shipments(&cli.global, c).await,
             Command::Monitor(a) => shipments_cmd::monitor(&cli.global, a).await,
             Command::Alerts(c) => shipments_cmd::alerts(&cli.global, c).await,
+            Command::User(c) => orders_cmd::user(&cli.global, c).await,
         }
     });
     match result {
