@@ -186,6 +186,12 @@ impl Check<'_> {
             self.error(field, v, format!("at most {MAX_FIELD_CHARS} characters"));
             return None;
         }
+        // A code, a reference or a carrier name has no control characters (and PostgreSQL
+        // cannot store U+0000 in text at all).
+        if text.chars().any(char::is_control) {
+            self.error(field, v, "text without control characters");
+            return None;
+        }
         Some(text)
     }
 
@@ -447,6 +453,13 @@ mod tests {
         assert_eq!(
             errors(json!([1])),
             vec!["(body): got [1], expected a JSON object"]
+        );
+        assert_eq!(
+            errors(json!({"external_order_id": "A\u{0}", "track_and_trace": "T\nX", "imei": "1"})),
+            vec![
+                "external_order_id: got \"A\\u0000\", expected text without control characters",
+                "track_and_trace: got \"T\\nX\", expected text without control characters",
+            ]
         );
         assert_eq!(
             errors(

@@ -390,3 +390,42 @@ fn a_literal_pim_api_key_never_shows_in_debug_output() {
     assert!(!shown.contains("k-8c1d0e"), "{shown}");
     assert!(shown.contains("api_key: \"********\""), "{shown}");
 }
+
+#[test]
+fn a_shipment_mapping_is_checked_and_kept() {
+    let with = |shipment: &str| {
+        parse_document(&format!(
+            r#"{{"acme": {{"default_margin": 10, "supplier_id": 3, "shipment": {shipment}}}}}"#
+        ))
+    };
+    let ok = with(
+        r#"{"token_grace_hours": 2, "mapping": {"external_order_id": "order.reference", "items": "devices", "imei": "imei_number"}}"#,
+    );
+    assert!(ok.is_ok(), "{}", report("ok.json", &ok));
+    let s = &ok.refurbishers[0].shipment;
+    assert_eq!(s.token_grace_hours, 2);
+    assert_eq!(s.mapping.external_order_id, "order.reference");
+    assert_eq!(s.mapping.track_and_trace, "track_and_trace");
+
+    let bad = with(
+        r#"{"token_grace_hours": 1000, "colour": 1, "mapping": {"imei": "serial_number", "carrier": "x..y", "track_and_trace": "t", "external_order_id": "t"}}"#,
+    );
+    let errors: Vec<String> = bad
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "acme.shipment.token_grace_hours: must be between 0 and 720, got 1000",
+            "acme.shipment.colour: unknown key `colour` in `shipment`",
+            "acme.shipment.mapping.imei: `serial_number` is where `serial_number` is read from (its default); each field is read from its own place",
+            "acme.shipment.mapping.carrier: `x..y` is not a dotted path into the shipment payload, like `data.OrderNumber`",
+            "acme.shipment.mapping.track_and_trace: `t` is already the path of `external_order_id`; each field is read from its own place",
+        ],
+        "{}",
+        report("bad.json", &bad)
+    );
+}

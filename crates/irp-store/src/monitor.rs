@@ -8,9 +8,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use irp_core::config::model::Connection;
 use irp_core::monitoring::Facts;
 
-use crate::orders::{FAILED, NEEDS_ATTENTION, PENDING, SUBMITTED, SUBMITTING};
+use crate::orders::{FAILED, NEEDS_ATTENTION};
 use crate::refurbishers::StoredRefurbisher;
 use crate::{Result, Store, now, with_db};
+
+/// The supplier-order statuses that count as open (SQL list).
+const OPEN: &str = "'pending', 'submitting', 'submitted', 'needs_attention'";
 
 /// A stored alert.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
@@ -200,10 +203,14 @@ impl Store {
                 f.latest_order_at = at;
             }
         }
+        // The oldest open supplier order per refurbisher: its time by aggregate, then the
+        // order at that time (an index on the open statuses serves both).
         let open_sql = format!(
-            "SELECT s.refurbisher_id, s.id, s.created_at FROM supplier_orders s \
-             WHERE s.id = (SELECT t.id FROM supplier_orders t WHERE t.refurbisher_id = s.refurbisher_id \
-             AND t.status IN ('{PENDING}', '{SUBMITTING}', '{SUBMITTED}', '{NEEDS_ATTENTION}') ORDER BY t.created_at, t.id LIMIT 1)"
+            "SELECT s.refurbisher_id, MIN(s.id), s.created_at FROM supplier_orders s \
+             JOIN (SELECT refurbisher_id, MIN(created_at) AS oldest FROM supplier_orders \
+                   WHERE status IN ({OPEN}) GROUP BY refurbisher_id) o \
+               ON o.refurbisher_id = s.refurbisher_id AND s.created_at = o.oldest \
+             WHERE s.status IN ({OPEN}) GROUP BY s.refurbisher_id, s.created_at"
         );
         let open: Vec<(i64, i64, DateTime<Utc>)> = with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(open_sql.as_str())
@@ -327,7 +334,7 @@ impl Store {
         }
         let resolved: Option<(i64,)> = with_db!(self.db(), |p| {
             sqlx::query_as(
-            "UPDATE alerts SET resolved_at = $3, last_value = $4, notify_next_at = $3 \
+            "UPDATE alerts SET resolved_at = $3, last_value = $4, notify_next_at = COALESCE(notify_next_at, $3) \
              WHERE COALESCE(refurbisher_id, 0) = COALESCE($1, 0) AND metric = $2 AND resolved_at IS NULL RETURNING id"
         )
         .bind(refurbisher_id)

@@ -400,7 +400,7 @@ async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<Snapsh
 }
 
 /// Resolve the open alerts of refurbisher `$1` for metric `$2` at `$3`.
-const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3, notify_next_at = $3 WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
+const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3, notify_next_at = COALESCE(notify_next_at, $3) WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
 
 impl Store {
     /// Start a feed run (status `running`).

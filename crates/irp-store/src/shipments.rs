@@ -479,9 +479,18 @@ impl Store {
                     })
             })
             .collect();
-        let todo: Vec<usize> = (0..items.len())
+        let mut todo: Vec<usize> = (0..items.len())
             .filter(|&i| outcomes[i].is_none())
             .collect();
+        // Rows in key order: two instances inserting the same shipments lock them in the same
+        // order (no deadlock); the first copy of a shipment within the batch stays first.
+        todo.sort_by(|&a, &b| {
+            (items[a].refurbisher_id, &items[a].dedupe, a).cmp(&(
+                items[b].refurbisher_id,
+                &items[b].dedupe,
+                b,
+            ))
+        });
         if todo.is_empty() {
             return Ok(outcomes.into_iter().flatten().collect());
         }
@@ -640,19 +649,25 @@ impl Store {
                 q.execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
         }
-        tx.commit().await?;
-        // Copies that were stored already: answered with the stored one.
+        // Copies that were stored already: answered with the stored one (read before the
+        // commit, so a failing read cannot turn a stored batch into an error).
         for i in repeats_in_batch {
             let p = &items[i];
-            let (shipment_id, status) = self
-                .shipment_by_dedupe(p.refurbisher_id, &p.dedupe)
-                .await?
-                .ok_or_else(|| StoreError::NotFound("the stored shipment vanished".into()))?;
+            let found: Option<(i64, String)> = with_tx!(&mut tx, |t| sqlx::query_as(
+                "SELECT id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $2"
+            )
+            .bind(p.refurbisher_id)
+            .bind(&p.dedupe)
+            .fetch_optional(&mut **t)
+            .await)?;
+            let (shipment_id, status) =
+                found.ok_or_else(|| StoreError::NotFound("the stored shipment vanished".into()))?;
             outcomes[i] = Some(ShipmentOutcome::Repeat {
                 shipment_id,
                 status,
             });
         }
+        tx.commit().await?;
         Ok(outcomes.into_iter().flatten().collect())
     }
 
@@ -848,9 +863,11 @@ impl Store {
                 SHIPPABLE.join(", ")
             )));
         }
-        with_tx!(&mut tx, |t| {
+        // Guarded: a match made meanwhile (another operator, the monitor's rematch) wins.
+        let n = with_tx!(&mut tx, |t| {
             sqlx::query(
-            "UPDATE shipments SET status = $2, supplier_order_id = $3, reason = NULL, resolved_at = $4, resolved_by = $5 WHERE id = $1"
+            "UPDATE shipments SET status = $2, supplier_order_id = $3, reason = NULL, resolved_at = $4, resolved_by = $5 \
+             WHERE id = $1 AND status <> $2"
         )
         .bind(id)
         .bind(MATCHED)
@@ -861,6 +878,11 @@ impl Store {
         .await
         .map(|r| r.rows_affected())
         })?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "shipment {id} was matched meanwhile"
+            )));
+        }
         tx.audit(
             actor,
             "shipment.match",
@@ -915,14 +937,16 @@ impl Store {
     }
 
     /// Try the unmatched shipments again (their supplier order may have been placed since,
-    /// with the reference they quote); returns how many were matched now.
+    /// with the reference they quote); returns how many were matched now. At most 200 a call,
+    /// picked at random, so shipments that can never match (a cancelled order) do not keep
+    /// newer ones from being tried.
     ///
     /// # Errors
     /// A database error.
     pub async fn shipments_rematch(&self) -> Result<u64> {
         let waiting: Vec<(i64, i64, Option<String>)> = with_db!(self.db(), |p| {
             sqlx::query_as(
-            "SELECT id, refurbisher_id, external_order_id FROM shipments WHERE status = $1 ORDER BY id LIMIT 1000"
+            "SELECT id, refurbisher_id, external_order_id FROM shipments WHERE status = $1 ORDER BY RANDOM() LIMIT 200"
         )
         .bind(UNMATCHED)
         .fetch_all(p)

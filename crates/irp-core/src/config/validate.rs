@@ -801,6 +801,29 @@ fn shipment(o: &Obj<'_>, d: &mut Diagnostics) -> ShipmentConfig {
         seen.push(((*key).to_owned(), path.clone()));
         cfg.mapping.set(key, path);
     }
+    // A path set here may also be another field's default (`"imei": "serial_number"` would
+    // read every serial number as an IMEI too).
+    let m = &cfg.mapping;
+    let effective = [
+        ("external_order_id", &m.external_order_id),
+        ("track_and_trace", &m.track_and_trace),
+        ("carrier", &m.carrier),
+        ("serial_number", &m.serial_number),
+        ("imei", &m.imei),
+        ("items", &m.items),
+    ];
+    for (key, path) in &seen {
+        if let Some((other, _)) = effective
+            .iter()
+            .find(|(k, p)| *k != key.as_str() && *p == path && !seen.iter().any(|(s, _)| s == k))
+        {
+            d.error(
+                &mo.at(key),
+                format!("`{path}` is where `{other}` is read from (its default); each field is read from its own place"),
+            )
+            .help(format!("map `{other}` to another path too, or pick another path for `{key}`"));
+        }
+    }
     cfg
 }
 

@@ -39,3 +39,5 @@ CREATE INDEX alerts_notify ON alerts (notify_next_at) WHERE notify_next_at IS NO
 CREATE INDEX supplier_orders_refurbisher_created ON supplier_orders (refurbisher_id, created_at);
 -- Shipments quote our order number when they do not quote their own reference.
 CREATE INDEX orders_order_number ON orders (order_number);
+-- The monitor's oldest open supplier order per refurbisher.
+CREATE INDEX supplier_orders_open ON supplier_orders (refurbisher_id, created_at) WHERE status IN ('pending', 'submitting', 'submitted', 'needs_attention');

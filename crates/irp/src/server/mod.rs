@@ -160,12 +160,10 @@ async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
                 ("refurbisher", r.key.clone()),
                 ("metric", reading.metric.to_owned()),
             ];
-            if let Some(v) = reading.value {
-                metrics::gauge!("irp_monitor_value", &labels).set(v);
-            }
-            if let Some(t) = reading.threshold {
-                metrics::gauge!("irp_monitor_threshold", &labels).set(t);
-            }
+            // Nothing to measure, or switched off: NaN, not the last number.
+            metrics::gauge!("irp_monitor_value", &labels).set(reading.value.unwrap_or(f64::NAN));
+            metrics::gauge!("irp_monitor_threshold", &labels)
+                .set(reading.threshold.unwrap_or(f64::NAN));
             metrics::gauge!("irp_monitor_breach", &labels).set(f64::from(u8::from(reading.breach)));
         }
     }

@@ -184,7 +184,9 @@ pub async fn shipment(
         }
     };
     let source = ip.map(|i| i.to_string());
-    let text = String::from_utf8_lossy(&bytes);
+    // As received, readable: invalid UTF-8 and U+0000 (which PostgreSQL cannot store) become
+    // U+FFFD.
+    let text = String::from_utf8_lossy(&bytes).replace('\0', "\u{FFFD}");
     let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
     let result = match &parsed {
         Ok(v) => parse_shipment(v, &refurbisher.model.shipment.mapping),
@@ -338,18 +340,36 @@ impl ShipmentWriter {
                     }
                 }
                 let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                // Kept to write one by one should the batch fail: one shipment the database
+                // refuses must not cost the others their answer.
+                let single = (items.len() > 1).then(|| items.clone());
                 match store.shipments_write(items).await {
                     Ok(outcomes) => {
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
                             let _ = reply.send(Ok(outcome));
                         }
                     }
-                    Err(e) => {
-                        let e = e.to_string();
-                        for reply in replies {
-                            let _ = reply.send(Err(e.clone()));
+                    Err(e) => match single {
+                        None => {
+                            let _ = replies
+                                .into_iter()
+                                .next()
+                                .map(|r| r.send(Err(e.to_string())));
                         }
-                    }
+                        Some(items) => {
+                            tracing::warn!(error = %e, shipments = items.len(), "Writing a batch of shipments failed; writing them one by one");
+                            for (item, reply) in items.into_iter().zip(replies) {
+                                let one = store
+                                    .shipments_write(vec![item])
+                                    .await
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|mut o| {
+                                        o.pop().ok_or_else(|| "no outcome".to_owned())
+                                    });
+                                let _ = reply.send(one);
+                            }
+                        }
+                    },
                 }
             }
         });
