@@ -578,6 +578,10 @@ pub struct ServeArgs {
     /// Only set it when the proxy overwrites that header.
     #[arg(long, env = "IRP_WEBHOOK_CLIENT_IP_HEADER")]
     pub webhook_client_ip_header: Option<String>,
+    /// Mark the portal's session cookie `Secure` (sent over HTTPS only). Set it when IRP is
+    /// reached over HTTPS, as in production.
+    #[arg(long, env = "IRP_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 /// `irp config …`.

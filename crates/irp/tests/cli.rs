@@ -221,6 +221,7 @@ db_tests!(
     pim_apply_sync_show_and_products_carry_the_pim_data,
     orders_come_in_by_the_api_and_are_placed_once_across_crashes,
     a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_reports,
+    an_operator_logs_in_and_out_and_failed_logins_are_throttled,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -1757,4 +1758,157 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
         v["refurbishers"][0]["readings"][0]["metric"],
         "latest_order_hours"
     );
+}
+
+async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    let out = irp.run_with_stdin(&["user", "add", "Anna@iUsed.nl"], "short\n");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("at least 12 are needed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = irp.run_with_stdin(&["user", "add", "Anna@iUsed.nl"], "correct horse battery\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = irp.run(&["user", "list"]);
+    assert!(
+        stdout(&out).contains("anna@iused.nl  operator"),
+        "{}",
+        stdout(&out)
+    );
+
+    let (mut serve, addr) = start_serve(&irp, &[]);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(r#"name="password""#));
+    let login = |email: &'static str, password: &'static str| {
+        let client = client.clone();
+        let url = format!("{base}/login");
+        async move {
+            client
+                .post(url)
+                .form(&[("email", email), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Wrong password: 401 with the form again, no cookie.
+    let r = login("anna@iused.nl", "wrong password!").await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The e-mail address or the password is wrong.")
+    );
+    // Right password: 303 to the portal with a session cookie the page script cannot read.
+    let r = login("ANNA@iused.nl", "correct horse battery").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("irp_session=irps_"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let home = client
+        .get(&base)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("Signed in as <strong>anna@iused.nl</strong>"),
+        "{home}"
+    );
+    let csrf = home
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Logout needs the session's CSRF token; a form from another site is refused.
+    let r = client
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let home = client
+        .get(&base)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!home.contains("Signed in as"), "the session ended: {home}");
+
+    // Five failures from one address within 15 minutes (the one before the login counts: a
+    // success forgets the account's failures, not the address's): then every try is refused,
+    // even with the right password.
+    let mut refused_at = None;
+    for i in 1..=6 {
+        let status = login("anna@iused.nl", "wrong password!").await.status();
+        if status == 429 {
+            refused_at = Some(i);
+            break;
+        }
+        assert_eq!(status, 401);
+    }
+    assert_eq!(refused_at, Some(5));
+    let r = login("anna@iused.nl", "correct horse battery").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(r.text().await.unwrap().contains("Too many failed logins"));
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+
+    // Disabled: no more logins.
+    let out = irp.run(&["user", "disable", "anna@iused.nl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = irp.run(&["user", "list", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v[0]["disabled_at"].is_string(), "{v}");
+    assert!(!stdout(&out).contains("password"), "no hash in the listing");
 }

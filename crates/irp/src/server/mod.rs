@@ -2,6 +2,7 @@
 //! ([`api`]) and the shipment webhook ([`webhook`]); later issues add the operator pages.
 
 pub mod api;
+pub mod auth;
 mod pages;
 pub mod webhook;
 
@@ -33,6 +34,10 @@ pub struct AppState {
     pub started: Instant,
     /// The shipment webhook's rate limiter and settings.
     pub webhook: std::sync::Arc<webhook::WebhookSettings>,
+    /// Failed logins, for throttling.
+    pub logins: std::sync::Arc<auth::LoginThrottle>,
+    /// Whether the session cookie is marked `Secure` (IRP served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 /// The process-wide metrics recorder (installed once, however many apps a test starts).
@@ -56,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes(state.clone()))
         .merge(webhook::routes())
         .route("/", get(pages::home))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", axum::routing::post(auth::logout))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
         .fallback(pages::not_found)
@@ -337,6 +344,8 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             args.webhook_rate,
             args.webhook_client_ip_header.clone(),
         )),
+        logins: std::sync::Arc::new(auth::LoginThrottle::default()),
+        secure_cookies: args.secure_cookies,
     };
     // Before "listening" is said: from then on a SIGTERM shuts down gracefully.
     let shutdown = shutdown_signal();

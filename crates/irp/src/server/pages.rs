@@ -36,16 +36,32 @@ pub struct StatusRow {
     pub approved: bool,
 }
 
+/// Who is signed in, for the page header.
+pub struct SignedIn {
+    pub email: String,
+    pub role: String,
+    /// The session's CSRF token, for the logout form.
+    pub csrf: String,
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 pub struct Home {
+    pub user: Option<SignedIn>,
     pub version: &'static str,
     pub database: String,
     pub rows: Vec<StatusRow>,
     pub error: Option<String>,
 }
 
-pub async fn home(State(state): State<AppState>) -> Page<Home> {
+pub async fn home(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Page<Home> {
+    let user = super::auth::current_user(&state, &headers)
+        .await
+        .map(|u| SignedIn {
+            email: u.user.email,
+            role: u.user.role,
+            csrf: u.csrf,
+        });
     let listed = match state.store.refurbisher_list().await {
         Ok(all) => {
             let mut with_webhook = Vec::with_capacity(all.len());
@@ -99,6 +115,7 @@ pub async fn home(State(state): State<AppState>) -> Page<Home> {
         }
     };
     Page(Home {
+        user,
         version: env!("CARGO_PKG_VERSION"),
         database: state.store.backend().to_string(),
         rows,
