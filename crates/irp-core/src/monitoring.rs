@@ -116,48 +116,56 @@ fn over(value: f64, threshold: i64) -> (Option<f64>, bool) {
     }
 }
 
+/// A metric in hours since `since` (with the words for what happened then), against
+/// `threshold` hours.
+fn hours_since(
+    key: &str,
+    metric: &'static str,
+    (since, what): (DateTime<Utc>, &str),
+    threshold: i64,
+    now: DateTime<Utc>,
+) -> Reading {
+    let exact = hours(since, now);
+    let (threshold, breach) = over(exact, threshold);
+    let v = round1(exact);
+    Reading {
+        metric,
+        value: Some(v),
+        threshold,
+        breach,
+        message: format!(
+            "{key}: {} h {what} (threshold {})",
+            number(v),
+            threshold.map_or("off".into(), |t| format!("{} h", number(t)))
+        ),
+    }
+}
+
 /// Evaluate every metric of one refurbisher at time `now`.
 pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec<Reading> {
     let mut out = Vec::with_capacity(METRICS.len());
 
-    let (since, what) = match f.latest_order_at {
-        Some(at) => (at, "since the latest order"),
-        None => (f.registered_at, "without any order since it was registered"),
-    };
-    let v = hours(since, now);
-    let (threshold, breach) = over(v, m.latest_order_hours);
-    out.push(Reading {
-        metric: LATEST_ORDER,
-        value: Some(round1(v)),
-        threshold,
-        breach,
-        message: format!(
-            "{key}: {} h {what} (threshold {})",
-            number(round1(v)),
-            threshold.map_or("off".into(), |t| format!("{} h", number(t)))
-        ),
-    });
-
-    let (since, what) = match f.last_refresh_at {
-        Some(at) => (at, "since the offers were last refreshed"),
-        None => (
-            f.registered_at,
-            "without a successful feed run since it was registered",
-        ),
-    };
-    let v = hours(since, now);
-    let (threshold, breach) = over(v, m.offers_stock_hours);
-    out.push(Reading {
-        metric: OFFERS_STOCK,
-        value: Some(round1(v)),
-        threshold,
-        breach,
-        message: format!(
-            "{key}: {} h {what} (threshold {})",
-            number(round1(v)),
-            threshold.map_or("off".into(), |t| format!("{} h", number(t)))
-        ),
-    });
+    out.push(hours_since(
+        key,
+        LATEST_ORDER,
+        f.latest_order_at
+            .map(|at| (at, "since the latest order"))
+            .unwrap_or((f.registered_at, "without any order since it was registered")),
+        m.latest_order_hours,
+        now,
+    ));
+    out.push(hours_since(
+        key,
+        OFFERS_STOCK,
+        f.last_refresh_at
+            .map(|at| (at, "since the offers were last refreshed"))
+            .unwrap_or((
+                f.registered_at,
+                "without a successful feed run since it was registered",
+            )),
+        m.offers_stock_hours,
+        now,
+    ));
 
     let v = f
         .oldest_open_order_at

@@ -98,6 +98,19 @@ async fn flexit(db: &TestDb, endpoint: &str) -> (StoredRefurbisher, SecretKey) {
 /// An order of one FlexIT SKU, placed at the fake; returns (supplier order id, their
 /// reference).
 async fn placed(db: &TestDb, key: &SecretKey, number: &str) -> (i64, String) {
+    let so = taken_in(db, number).await;
+    let done = irp_pipeline::orders::submit_one(&db.store, Some(key), "test-owner")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.outcome, "submitted", "{done:?}");
+    let so = db.store.supplier_order_get(so).await.unwrap().unwrap();
+    (so.id, so.external_order_reference.unwrap())
+}
+
+/// An order of one FlexIT SKU, taken in (its supplier order `pending`); returns the supplier
+/// order id.
+async fn taken_in(db: &TestDb, number: &str) -> i64 {
     channels(db).await;
     let raw = json!({
         "channel": "refurbished-direct", "order_number": number, "placed_at": "2026-11-23T10:00:00Z",
@@ -111,14 +124,7 @@ async fn placed(db: &TestDb, key: &SecretKey, number: &str) -> (i64, String) {
         .order_create(&parse_order(&raw).unwrap(), &raw, "test")
         .await
         .unwrap();
-    let so = db.store.supplier_orders_of(intake.order.id).await.unwrap()[0].clone();
-    let done = irp_pipeline::orders::submit_one(&db.store, Some(key), "test-owner")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(done.outcome, "submitted", "{done:?}");
-    let so = db.store.supplier_order_get(so.id).await.unwrap().unwrap();
-    (so.id, so.external_order_reference.unwrap())
+    db.store.supplier_orders_of(intake.order.id).await.unwrap()[0].id
 }
 
 async fn channels(db: &TestDb) {
@@ -293,19 +299,7 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
 
     // A cancelled supplier order stays cancelled: the shipment waits for an operator, who
     // dismisses it. Matching by hand refuses a cancelled order too.
-    let raw = json!({
-        "channel": "refurbished-direct", "order_number": "RD-4", "placed_at": "2026-11-23T10:00:00Z",
-        "customer": {"email": "jan@example.nl"},
-        "shipping_address": {"first_name": "Jan", "last_name": "de Vries", "street": "Damrak",
-            "house_number": "1", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
-        "lines": [{"refurbisher": "flexit", "sku": "FLX-A", "quantity": 1, "unit_price_incl_vat": "160.23"}]
-    });
-    let intake = db
-        .store
-        .order_create(&parse_order(&raw).unwrap(), &raw, "test")
-        .await
-        .unwrap();
-    let so4 = db.store.supplier_orders_of(intake.order.id).await.unwrap()[0].id;
+    let so4 = taken_in(&db, "RD-4").await;
     let pending =
         json!({"external_order_id": "RD-4", "track_and_trace": "T4", "imei": "356938035643809"});
     let out = db

@@ -8,11 +8,11 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use irp_core::shipments::Shipment;
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::orders::{CANCELLED, FAILED, INTERNAL, NEEDS_ATTENTION, SUBMITTED};
 use crate::refurbishers::StoredRefurbisher;
+use crate::tokens::{hash as sha256_hex, random_hex};
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
 /// What starts every webhook token (recognisable in logs and by secret scanners).
@@ -33,11 +33,13 @@ pub const DISMISSED: &str = "dismissed";
 /// `pending` and `submitting` are still being placed, `cancelled` was given up).
 const SHIPPABLE: [&str; 5] = [SUBMITTED, NEEDS_ATTENTION, FAILED, INTERNAL, SHIPPED];
 
-fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
+/// [`SHIPPABLE`] as an SQL list: `'submitted', 'needs_attention', …`.
+fn shippable_sql() -> String {
+    SHIPPABLE
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether two hex hashes are equal, in time independent of where they differ.
@@ -253,11 +255,7 @@ async fn mark_shipped(tx: &mut Tx, id: i64, at: DateTime<Utc>) -> Result<bool> {
     let sql = format!(
         "UPDATE supplier_orders SET status = '{SHIPPED}', shipped_at = COALESCE(shipped_at, $2), updated_at = $2 \
          WHERE id = $1 AND status IN ({})",
-        SHIPPABLE
-            .iter()
-            .map(|s| format!("'{s}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        shippable_sql()
     );
     let n = with_tx!(tx, |t| sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(id)
@@ -291,13 +289,7 @@ impl Store {
                  (set \"supplier_id\" in its document and apply it)"
             )));
         };
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| StoreError::Conflict(format!("no randomness available: {e}")))?;
-        let token = format!(
-            "{WEBHOOK_TOKEN_PREFIX}{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let token = format!("{WEBHOOK_TOKEN_PREFIX}{}", random_hex(32)?);
         let at = now();
         let until = at + grace;
         let mut tx = self.begin().await?;
@@ -515,11 +507,7 @@ impl Store {
                     .map(|i| format!("${}", i + 2))
                     .collect::<Vec<_>>()
                     .join(", "),
-                SHIPPABLE
-                    .iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                shippable_sql()
             );
             let ids: Vec<(i64,)> = with_tx!(&mut tx, |t| {
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(at);

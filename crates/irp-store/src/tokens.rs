@@ -39,11 +39,21 @@ pub struct TokenOwner {
     pub role: String,
 }
 
-fn hash(token: &str) -> String {
+/// SHA-256 of `token`, hex: how API tokens, webhook tokens and session cookies are stored
+/// (random, high-entropy values need no slow hash).
+pub(crate) fn hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// `bytes` random bytes, hex: the body of every token IRP hands out.
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|e| StoreError::Conflict(format!("no randomness available: {e}")))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Store {
@@ -66,11 +76,7 @@ impl Store {
                 ROLES.join(" or ")
             )));
         }
-        let mut bytes = [0u8; 24];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| StoreError::Conflict(format!("no randomness available: {e}")))?;
-        let body: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let token = format!("{TOKEN_PREFIX}{body}");
+        let token = format!("{TOKEN_PREFIX}{}", random_hex(24)?);
         let mut tx = self.begin().await?;
         with_tx!(&mut tx, |t| sqlx::query(
             "DELETE FROM api_tokens WHERE name = $1 AND revoked_at IS NOT NULL"

@@ -6,9 +6,8 @@
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use chrono::{DateTime, TimeDelta, Utc};
-use sha2::{Digest as _, Sha256};
 
-use crate::tokens::ROLES;
+use crate::tokens::{ROLES, hash as sha256_hex, random_hex};
 use crate::{Result, Store, StoreError, now, with_db, with_tx};
 
 /// The shortest password accepted.
@@ -66,20 +65,6 @@ pub enum UserSet {
     Created,
     /// An existing account got a new password and role (and is enabled again).
     Updated,
-}
-
-fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf)
-        .map_err(|e| StoreError::Conflict(format!("no randomness available: {e}")))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Hash a password (argon2id, default parameters, a random salt), off the async threads.

@@ -20,7 +20,8 @@ fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
     }
 }
 
-fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+/// A time for people (`2026-11-23 10:00:00 UTC`), `-` for none.
+pub(crate) fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(
         || "-".to_owned(),
         |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),

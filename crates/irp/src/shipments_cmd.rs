@@ -9,13 +9,7 @@ use serde_json::json;
 
 use crate::cli::{AlertsCommand, Global, MonitorArgs, ShipmentsCommand, WebhookCommand};
 use crate::commands::{actor, open_store, table};
-
-fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or_else(
-        || "-".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    )
-}
+use crate::orders_cmd::time;
 
 async fn refurbisher_id(store: &Store, key: Option<&str>) -> Result<Option<i64>> {
     let Some(key) = key else { return Ok(None) };

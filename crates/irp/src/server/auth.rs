@@ -243,7 +243,10 @@ pub async fn logout(
         return Redirect::to("/login").into_response();
     };
     let ok = !form.csrf.is_empty()
-        && subtle_eq(form.csrf.as_bytes(), user.csrf.as_bytes())
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            form.csrf.as_bytes(),
+            user.csrf.as_bytes(),
+        ))
         && same_origin(&headers);
     if !ok {
         return (
@@ -264,11 +267,6 @@ pub async fn logout(
     r.headers_mut()
         .insert(header::SET_COOKIE, cookie("", 0, state.secure_cookies));
     r
-}
-
-/// Constant-time equality of two byte strings (false for different lengths).
-fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
