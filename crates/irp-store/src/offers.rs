@@ -804,6 +804,62 @@ impl Store {
         Ok(())
     }
 
+    /// An operator discards a quarantined run: its staged rows are dropped, it becomes
+    /// `discarded` (the offers stay as they were) and the quarantine alert is resolved; audited.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Conflict`] when the run is not quarantined; a
+    /// database error.
+    pub async fn feed_run_discard(&self, run_id: i64, actor: &str) -> Result<FeedRun> {
+        let Some(run) = self.feed_run(run_id).await? else {
+            return Err(StoreError::NotFound(format!("no feed run {run_id}")));
+        };
+        if run.status != "quarantined" {
+            return Err(StoreError::Conflict(format!(
+                "feed run {run_id} is {}, not quarantined; only quarantined runs are discarded",
+                run.status
+            )));
+        }
+        let at = now();
+        let mut tx = self.begin().await?;
+        let n = with_tx!(&mut tx, |t| sqlx::query(
+            "UPDATE feed_runs SET status = 'discarded' WHERE id = $1 AND status = 'quarantined'"
+        )
+        .bind(run_id)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "feed run {run_id} was applied or discarded meanwhile"
+            )));
+        }
+        with_tx!(&mut tx, |t| sqlx::query("DELETE FROM feed_staging WHERE feed_run_id = $1")
+            .bind(run_id)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        with_tx!(&mut tx, |t| sqlx::query(RESOLVE_ALERT)
+            .bind(run.refurbisher_id)
+            .bind("feed_quarantined")
+            .bind(at)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        tx.audit(
+            actor,
+            "feed.discard",
+            &run_id.to_string(),
+            serde_json::json!({ "refurbisher_id": run.refurbisher_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(FeedRun {
+            status: "discarded".into(),
+            ..run
+        })
+    }
+
     /// A run.
     ///
     /// # Errors

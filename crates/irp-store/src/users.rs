@@ -206,6 +206,54 @@ impl Store {
         Ok(outcome)
     }
 
+    /// On a first start (no account at all): make the operator account `email` with a random
+    /// password and return that password (shown once). `None` when any account exists — also
+    /// when another instance made the first one at the same moment.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn user_bootstrap(&self, email: &str, actor: &str) -> Result<Option<String>> {
+        let any: Option<(i64,)> = with_db!(self.db(), |p| sqlx::query_as(
+            "SELECT id FROM users LIMIT 1"
+        )
+        .fetch_optional(p)
+        .await)?;
+        if any.is_some() {
+            return Ok(None);
+        }
+        let Some(email) = normalize_email(email) else {
+            return Err(StoreError::Conflict(format!(
+                "{email:?} is not an e-mail address"
+            )));
+        };
+        let password = crate::tokens::random_hex(16)?;
+        let hash = hash_password(password.clone()).await?;
+        let at = now();
+        let mut tx = self.begin().await?;
+        let n = with_tx!(&mut tx, |t| sqlx::query(
+            "INSERT INTO users (email, password_hash, role, created_at, updated_at) \
+             SELECT $1, $2, 'operator', $3, $3 WHERE NOT EXISTS (SELECT 1 FROM users)"
+        )
+        .bind(&email)
+        .bind(&hash)
+        .bind(at)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        tx.audit(
+            actor,
+            "user.create",
+            &email,
+            serde_json::json!({ "role": "operator", "first_start": true }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(password))
+    }
+
     /// Every account, by e-mail.
     ///
     /// # Errors

@@ -514,6 +514,11 @@ pub enum FeedCommand {
         /// Run id.
         run_id: i64,
     },
+    /// Discard a quarantined run: its rows are dropped, the offers stay as they were.
+    Discard {
+        /// Run id.
+        run_id: i64,
+    },
 }
 
 /// `irp offers …`.
@@ -582,6 +587,10 @@ pub struct ServeArgs {
     /// reached over HTTPS, as in production.
     #[arg(long, env = "IRP_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// The address refurbishers and browsers reach IRP at (`https://irp.example.com`), for the
+    /// webhook URLs the portal shows; default: the address the browser used.
+    #[arg(long, env = "IRP_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// `irp config …`.

@@ -1,81 +1,20 @@
 //! `irp feed …` and `irp offers …`.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result, bail};
-use irp_core::config::model::Connection;
-use irp_core::feed::RowError;
+use anyhow::{Result, bail};
 use irp_core::money;
 use irp_pipeline::import::{
     ImportReport, RunStatus, import_fetched_counting, import_file_counting,
 };
-use irp_pipeline::{RowOutcome, read_offers};
 use irp_store::Store;
-use irp_store::refurbishers::StoredRefurbisher;
 use serde_json::json;
 
 use crate::cli::{FeedCommand, Global, OffersCommand};
 use crate::commands::{actor, open_store, refurbisher_or_hint, table};
-
-/// A local copy of the feed to read: `--file`, a `file` connection's path, or a fresh download
-/// of an HTTP feed (kept in `_dir` while it is read).
-struct Local {
-    path: PathBuf,
-    offer_location: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn local_feed(
-    global: &Global,
-    store: &Store,
-    r: &StoredRefurbisher,
-    file: Option<PathBuf>,
-) -> Result<Local> {
-    if let Some(path) = file {
-        return Ok(Local {
-            path,
-            offer_location: None,
-            _dir: None,
-        });
-    }
-    let Some(offers) = &r.model.offers else {
-        bail!(
-            "refurbisher `{}` has no `offers` connector; read a file with --file PATH",
-            r.key
-        );
-    };
-    if offers.connection == Connection::Upload {
-        bail!(
-            "`{}` receives its offers by upload: read a file with --file PATH",
-            r.key
-        );
-    }
-    let key = crate::secret_key::load(&global.secret_key_file, false).ok();
-    let resolved = irp_pipeline::import::resolved_offers(store, r, key.as_ref()).await?;
-    if offers.connection == Connection::File {
-        return Ok(Local {
-            path: PathBuf::from(resolved.path.clone().unwrap_or_default()),
-            offer_location: None,
-            _dir: None,
-        });
-    }
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let path = dir.path().join("feed");
-    let downloaded = irp_pipeline::import::download(store, &resolved, &path, false)
-        .await?
-        .map_err(|f| {
-            anyhow::anyhow!("{}", irp_pipeline::import::scrub(&f.to_string(), &resolved))
-        })?;
-    Ok(Local {
-        path,
-        offer_location: downloaded.offer_location,
-        _dir: Some(dir),
-    })
-}
 
 fn amount(minor: i64, currency: &str) -> String {
     money::from_minor(minor, money::minor_digits(currency)).to_string()
@@ -183,76 +122,26 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
             json,
         } => {
             let r = refurbisher_or_hint(&store, &key).await?;
-            let local = local_feed(global, &store, &r, file).await?;
-            let path = local.path.clone();
-            let Some(mut offers) = r.model.offers.clone() else {
-                bail!("refurbisher `{key}` has no `offers` connector")
-            };
-            if let Some(loc) = &local.offer_location {
-                offers.offer_location = Some(loc.clone());
-            }
-            let currency = r.model.currency.clone();
-            let shown_path = if local._dir.is_some() {
-                format!("{key} (fetched)")
-            } else {
-                path.display().to_string()
-            };
-            let (stats, shown, errors, read_error) = tokio::task::spawn_blocking(move || {
-                let mut shown = Vec::new();
-                let mut errors: Vec<RowError> = Vec::new();
-                let file = std::fs::File::open(&path)
-                    .with_context(|| format!("opening {}", path.display()))?;
-                let result = read_offers(
-                    &offers,
-                    &currency,
-                    std::io::BufReader::new(file),
-                    &mut |o| match o {
-                        RowOutcome::Offer { row, offer } => {
-                            if shown.len() < limit {
-                                shown.push((row, offer));
-                            }
-                        }
-                        RowOutcome::Rejected(e) => {
-                            if errors.len() < 1000 {
-                                errors.extend(e);
-                            }
-                        }
-                    },
-                );
-                let (stats, read_error) = match result {
-                    Ok(s) => (s, None),
-                    Err(e) => (irp_pipeline::ReadStats::default(), Some(e.to_string())),
-                };
-                anyhow::Ok((stats, shown, errors, read_error))
-            })
-            .await??;
+            let p = crate::ops::preview(&store, &global.secret_key_file, &r, file, limit).await?;
             if json {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
-                        "file": shown_path,
-                        "error": read_error,
-                        "rows_read": stats.rows_read,
-                        "rows_accepted": stats.rows_accepted,
-                        "rows_rejected": stats.rows_rejected,
-                        "offers": shown.iter().map(|(row, o)| json!({"row": row, "offer": o})).collect::<Vec<_>>(),
-                        "errors": errors,
-                    }))?
-                );
+                outln!("{}", serde_json::to_string_pretty(&p)?);
             } else {
-                if let Some(e) = &read_error {
+                if let Some(e) = &p.error {
                     outln!("the feed cannot be read: {e}");
                     return Ok(ExitCode::FAILURE);
                 }
                 outln!(
-                    "{shown_path}: {} rows read, {} accepted, {} rejected (nothing was written)",
-                    stats.rows_read,
-                    stats.rows_accepted,
-                    stats.rows_rejected
+                    "{}: {} rows read, {} accepted, {} rejected (nothing was written)",
+                    p.file,
+                    p.rows_read,
+                    p.rows_accepted,
+                    p.rows_rejected
                 );
-                let rows: Vec<Vec<String>> = shown
+                let rows: Vec<Vec<String>> = p
+                    .offers
                     .iter()
-                    .map(|(row, o)| {
+                    .map(|x| {
+                        let (row, o) = (x.row, &x.offer);
                         vec![
                             row.to_string(),
                             o.sku.clone(),
@@ -273,14 +162,15 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                         &rows,
                     );
                 }
-                let errs: Vec<_> = errors
+                let errs: Vec<_> = p
+                    .errors
                     .iter()
                     .take(50)
                     .map(|e| (e.row, e.field.clone(), e.value.clone(), e.message.clone()))
                     .collect();
-                print_errors(&errs, stats.rows_rejected);
+                print_errors(&errs, p.rows_rejected);
             }
-            Ok(if read_error.is_some() {
+            Ok(if p.error.is_some() {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
@@ -417,73 +307,35 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         FeedCommand::Apply { run_id } => {
-            let Some(run) = store.feed_run(run_id).await? else {
-                bail!("no feed run {run_id}")
-            };
-            if run.status != "quarantined" {
-                bail!(
-                    "feed run {run_id} is {}, not quarantined; only quarantined runs are applied by hand",
-                    run.status
-                );
-            }
-            let status = if run.rows_rejected > 0 {
-                "partial"
-            } else {
-                "succeeded"
-            };
-            let Some(r) = store
-                .refurbisher_list()
-                .await?
-                .into_iter()
-                .find(|r| r.id == run.refurbisher_id)
-            else {
-                bail!("feed run {run_id} belongs to no registered refurbisher")
-            };
-            let ppm = irp_pipeline::import::price_change_ppm(&r.model);
-            let (diff, applied) = store
-                .feed_apply(run.refurbisher_id, run_id, status, ppm)
-                .await?;
-            // The operator has decided: the quarantine alert is dealt with.
-            store
-                .alerts_resolve(run.refurbisher_id, "feed_quarantined")
-                .await?;
-            store
-                .audit(
-                    &actor(),
-                    "feed.apply",
-                    &run_id.to_string(),
-                    json!({ "refurbisher_id": run.refurbisher_id, "diff": diff }),
-                )
-                .await?;
+            let a = crate::ops::apply_quarantined(&store, run_id, &actor()).await?;
             outln!(
                 "applied run {run_id}: {} created, {} updated, {} unchanged, {} removed",
-                diff.created,
-                diff.updated,
-                diff.unchanged,
-                diff.removed
+                a.diff.created,
+                a.diff.updated,
+                a.diff.unchanged,
+                a.diff.removed
             );
-            // The run is applied; a failing recompute leaves its marks for the next one.
-            let stats = irp_pipeline::import::after_apply(
-                &store,
-                r.id,
-                &r.key,
-                run_id,
-                applied.price_holds,
-            )
-            .await;
-            if applied.price_holds > 0 {
+            if a.price_holds > 0 {
                 outln!(
                     "{} purchase price change(s) held for review: irp prices held {}",
-                    applied.price_holds,
-                    r.key
+                    a.price_holds,
+                    a.refurbisher
                 );
             }
-            match stats {
-                Ok(stats) => outln!("{}", crate::commands::catalog_line(&stats)),
+            match &a.catalog {
+                Ok(stats) => outln!("{}", crate::commands::catalog_line(stats)),
                 Err(e) => eprintln!(
                     "warning: recomputing the catalog failed ({e}); `irp catalog recompute` retries it"
                 ),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeedCommand::Discard { run_id } => {
+            let run = store.feed_run_discard(run_id, &actor()).await?;
+            outln!(
+                "discarded run {run_id} ({} rows staged); the offers stay as they were",
+                run.rows_accepted
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -16,6 +16,7 @@ mod catalog_cmd;
 mod cli;
 mod commands;
 mod feed_cmd;
+mod ops;
 mod orders_cmd;
 mod pim_cmd;
 mod secret_key;

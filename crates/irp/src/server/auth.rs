@@ -127,14 +127,45 @@ fn same_origin(headers: &HeaderMap) -> bool {
 pub struct Login {
     email: String,
     error: Option<String>,
+    /// Where to go after logging in.
+    next: String,
+    /// On a first start: where the first account's password is.
+    first_start: Option<String>,
+}
+
+/// `?next=` of the login form.
+#[derive(serde::Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
 }
 
 /// `GET /login`.
-pub async fn login_form() -> Page<Login> {
+pub async fn login_form(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<NextQuery>,
+) -> Page<Login> {
     Page(Login {
         email: String::new(),
         error: None,
+        next: safe_next(q.next.as_deref()),
+        first_start: first_start_hint(&state).await,
     })
+}
+
+/// While the first start's account is the only one and has never logged in: where its
+/// password is (a path on the server, not the password).
+async fn first_start_hint(state: &AppState) -> Option<String> {
+    let users = state.store.user_list().await.ok()?;
+    match users.as_slice() {
+        [only] if only.email == super::FIRST_ACCOUNT && only.last_login_at.is_none() => {
+            Some(format!(
+                "First start: log in as {} with the password in {} on the server.",
+                super::FIRST_ACCOUNT,
+                state.first_password_file.display()
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The login form.
@@ -142,6 +173,9 @@ pub async fn login_form() -> Page<Login> {
 pub struct LoginForm {
     email: String,
     password: String,
+    /// Where to go after logging in.
+    #[serde(default)]
+    next: Option<String>,
 }
 
 /// `POST /login`.
@@ -171,6 +205,8 @@ pub async fn login(
                 error: Some(format!(
                     "Too many failed logins; try again in {minutes} minute(s)."
                 )),
+                next: safe_next(form.next.as_deref()),
+                first_start: None,
             }),
         )
             .into_response();
@@ -187,7 +223,7 @@ pub async fn login(
         Ok(Some(session)) => {
             state.logins.succeeded(&email_key);
             tracing::info!(user = %session.user.email, "Logged in");
-            let mut r = Redirect::to("/").into_response();
+            let mut r = Redirect::to(&safe_next(form.next.as_deref())).into_response();
             r.headers_mut().insert(
                 header::SET_COOKIE,
                 cookie(
@@ -206,6 +242,8 @@ pub async fn login(
                 Page(Login {
                     email,
                     error: Some("The e-mail address or the password is wrong.".into()),
+                    next: safe_next(form.next.as_deref()),
+                    first_start: first_start_hint(&state).await,
                 }),
             )
                 .into_response()
@@ -217,6 +255,8 @@ pub async fn login(
                 Page(Login {
                     email,
                     error: Some("Logging in failed on IRP's side; see its log.".into()),
+                    next: safe_next(form.next.as_deref()),
+                    first_start: None,
                 }),
             )
                 .into_response()
@@ -267,6 +307,143 @@ pub async fn logout(
     r.headers_mut()
         .insert(header::SET_COOKIE, cookie("", 0, state.secure_cookies));
     r
+}
+
+/// The signed-in user of a page request. An anonymous request is sent to the login form (and
+/// back to the page afterwards); an htmx request gets `HX-Redirect` so the whole page moves.
+pub struct Viewer(pub SessionUser);
+
+impl Viewer {
+    /// Whether this user may change things.
+    pub fn is_operator(&self) -> bool {
+        self.0.user.role == "operator"
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        match current_user(state, &parts.headers).await {
+            Some(u) => Ok(Viewer(u)),
+            None => Err(to_login(&parts.uri, &parts.headers)),
+        }
+    }
+}
+
+/// The way to the login form from `uri`: a redirect, or for htmx an `HX-Redirect`.
+fn to_login(uri: &axum::http::Uri, headers: &HeaderMap) -> Response {
+    let back = uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let target = if back == "/" {
+        "/login".to_owned()
+    } else {
+        format!("/login?next={}", encode_component(back))
+    };
+    if headers.contains_key("hx-request") {
+        let mut r = StatusCode::UNAUTHORIZED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&target) {
+            r.headers_mut().insert("hx-redirect", v);
+        }
+        return r;
+    }
+    Redirect::to(&target).into_response()
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where to go after logging in: a local path only (never another site).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// A state change from a page: a signed-in operator, a same-site request, the session's CSRF
+/// token (the `csrf` form field or the `X-CSRF-Token` header htmx sends), and the form `T`.
+pub struct Act<T> {
+    /// Who acts.
+    pub user: SessionUser,
+    /// The form.
+    pub form: T,
+}
+
+impl<T> Act<T> {
+    /// The audit log's actor: `user:<email>`.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user.user.email)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    csrf: Option<String>,
+}
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Act<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let Some(user) = current_user(state, &parts.headers).await else {
+            return Err(to_login(&parts.uri, &parts.headers));
+        };
+        if user.user.role != "operator" {
+            return Err(super::pages::refused(
+                StatusCode::FORBIDDEN,
+                "Your account is a viewer's: only operators change things. Ask an operator.",
+            ));
+        }
+        let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
+            .await
+            .map_err(|_| super::pages::refused(StatusCode::PAYLOAD_TOO_LARGE, "The form is larger than 4 MiB."))?;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                serde_urlencoded::from_bytes::<CsrfField>(&bytes)
+                    .ok()
+                    .and_then(|f| f.csrf)
+            })
+            .unwrap_or_default();
+        let ok = !sent.is_empty()
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                sent.as_bytes(),
+                user.csrf.as_bytes(),
+            ))
+            && same_origin(&parts.headers);
+        if !ok {
+            return Err(super::pages::refused(
+                StatusCode::FORBIDDEN,
+                "The form's CSRF token does not match your session (it may have ended); reload the page and try again.",
+            ));
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| {
+            super::pages::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("The form could not be read: {e}."),
+            )
+        })?;
+        Ok(Act { user, form })
+    }
 }
 
 #[cfg(test)]

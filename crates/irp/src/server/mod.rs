@@ -1,9 +1,9 @@
-//! The portal server: `/` (home page), `/healthz`, `/metrics`, the REST API under `/api/v1`
-//! ([`api`]) and the shipment webhook ([`webhook`]); later issues add the operator pages.
+//! The portal server: the operator pages ([`pages`], behind a login: [`auth`]), `/healthz`,
+//! `/metrics`, the REST API under `/api/v1` ([`api`]) and the shipment webhook ([`webhook`]).
 
 pub mod api;
 pub mod auth;
-mod pages;
+pub mod pages;
 pub mod webhook;
 
 use std::sync::OnceLock;
@@ -38,6 +38,12 @@ pub struct AppState {
     pub logins: std::sync::Arc<auth::LoginThrottle>,
     /// Whether the session cookie is marked `Secure` (IRP served over HTTPS).
     pub secure_cookies: bool,
+    /// Where a first start wrote the first account's password (named on the login page).
+    pub first_password_file: std::path::PathBuf,
+    /// The secret key's file (feeds fetched from the portal resolve their secrets with it).
+    pub secret_key_file: std::path::PathBuf,
+    /// `IRP_PUBLIC_URL`, without a trailing slash.
+    pub public_url: Option<String>,
 }
 
 /// The process-wide metrics recorder (installed once, however many apps a test starts).
@@ -60,7 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes(state.clone()))
         .merge(webhook::routes())
-        .route("/", get(pages::home))
+        .merge(pages_router())
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", axum::routing::post(auth::logout))
         .route("/healthz", get(healthz))
@@ -69,6 +75,53 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(RedactedSpan))
         .with_state(state)
+}
+
+/// The portal's pages (each needs a login; actions an operator and the CSRF token).
+fn pages_router() -> Router<AppState> {
+    use axum::routing::post;
+    use pages::{dashboard, refurbishers};
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/refurbishers", get(refurbishers::list))
+        .route("/refurbishers/{key}", get(refurbishers::show))
+        .route("/refurbishers/{key}/import", post(refurbishers::import))
+        .route("/refurbishers/{key}/preview", post(refurbishers::preview))
+        .route(
+            "/refurbishers/{key}/webhook-token",
+            post(refurbishers::rotate_token),
+        )
+        .route("/runs/{id}", get(refurbishers::run))
+        .route("/runs/{id}/apply", post(refurbishers::apply_run))
+        .route("/runs/{id}/discard", post(refurbishers::discard_run))
+        .route("/static/{file}", get(pages::static_file))
+        .layer(middleware::from_fn(page_headers))
+}
+
+/// Headers of every page: no framing, no inline scripts, no referrer to other sites; pages
+/// show data that changes, so no cache keeps them.
+async fn page_headers(req: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache"));
+    res
 }
 
 /// Request spans as tower-http's default (method, path, version) with the webhook token of a
@@ -241,6 +294,54 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// The first operator account's address, made on a first start.
+pub const FIRST_ACCOUNT: &str = "admin@irp.local";
+
+/// The file beside the secret key that holds the first account's password.
+pub fn first_password_file(secret_key_file: &std::path::Path) -> std::path::PathBuf {
+    secret_key_file
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("initial-admin-password")
+}
+
+/// On a first start (no account yet), make [`FIRST_ACCOUNT`] with a random password written to
+/// [`first_password_file`] (readable by this user only) — never to the log.
+async fn first_start_account(store: &Store, secret_key_file: &std::path::Path) {
+    let file = first_password_file(secret_key_file);
+    match store.user_bootstrap(FIRST_ACCOUNT, "serve").await {
+        Ok(Some(password)) => match write_private(&file, &format!("{password}\n")) {
+            Ok(()) => tracing::warn!(
+                account = FIRST_ACCOUNT,
+                password_file = %file.display(),
+                "First start: made the operator account {FIRST_ACCOUNT}; its password is in {}. Log in, then make your own accounts with `irp user add EMAIL` and disable this one with `irp user disable {FIRST_ACCOUNT}`",
+                file.display()
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "First start: made {FIRST_ACCOUNT} but could not write its password to {}; set one with `irp user add {FIRST_ACCOUNT}`",
+                file.display()
+            ),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "Could not check for a first operator account; make one with `irp user add EMAIL`"),
+    }
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())
+}
+
 /// `irp serve`: migrate, apply the given documents, serve until SIGTERM or Ctrl-C.
 ///
 /// # Errors
@@ -249,6 +350,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitCode> {
     let store = crate::commands::open_store(global).await?;
     tracing::info!(database = %store.url(), "Database ready");
+    first_start_account(&store, &global.secret_key_file).await;
     // Refurbisher documents first, then channels documents (which name refurbishers), then
     // the PIM document.
     let mut channel_files = Vec::new();
@@ -346,6 +448,13 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         )),
         logins: std::sync::Arc::new(auth::LoginThrottle::default()),
         secure_cookies: args.secure_cookies,
+        first_password_file: first_password_file(&global.secret_key_file),
+        secret_key_file: global.secret_key_file.clone(),
+        public_url: args
+            .public_url
+            .as_deref()
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty()),
     };
     // Before "listening" is said: from then on a SIGTERM shuts down gracefully.
     let shutdown = shutdown_signal();

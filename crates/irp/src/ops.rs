@@ -1,0 +1,245 @@
+//! Operations shared by the command line, the REST API and the portal's pages, so the three
+//! do exactly the same: previewing a feed, applying or discarding a quarantined run.
+//! Each returns data; the caller prints, answers JSON or renders a page.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use irp_core::config::model::Connection;
+use irp_core::feed::{Offer, RowError};
+use irp_pipeline::{ReadStats, RowOutcome, read_offers};
+use irp_store::Store;
+use irp_store::refurbishers::StoredRefurbisher;
+use serde_json::json;
+
+/// A local copy of the feed to read: a given file, a `file` connection's path, or a fresh
+/// download of an HTTP/SFTP feed (kept in `_dir` while it is read).
+pub struct LocalFeed {
+    /// Where the bytes are.
+    pub path: PathBuf,
+    /// The offer location a download found (JSON feeds), overriding the configured one.
+    pub offer_location: Option<String>,
+    /// Shown to people: the file, or `KEY (fetched)`.
+    pub shown: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The feed of `r` as a local file: `file` when given, else the configured connection's
+/// (fetched now; nothing is written to the database).
+///
+/// # Errors
+/// No offers connector; an upload connection without a file; the fetch fails (the message is
+/// scrubbed of credentials).
+pub async fn local_feed(
+    store: &Store,
+    secret_key_file: &Path,
+    r: &StoredRefurbisher,
+    file: Option<PathBuf>,
+) -> Result<LocalFeed> {
+    if let Some(path) = file {
+        return Ok(LocalFeed {
+            shown: path.display().to_string(),
+            path,
+            offer_location: None,
+            _dir: None,
+        });
+    }
+    let Some(offers) = &r.model.offers else {
+        bail!(
+            "refurbisher `{}` has no `offers` connector; read a file with --file PATH",
+            r.key
+        );
+    };
+    if offers.connection == Connection::Upload {
+        bail!(
+            "`{}` receives its offers by upload: read a file with --file PATH",
+            r.key
+        );
+    }
+    let key = crate::secret_key::load(secret_key_file, false).ok();
+    let resolved = irp_pipeline::import::resolved_offers(store, r, key.as_ref()).await?;
+    if offers.connection == Connection::File {
+        let path = PathBuf::from(resolved.path.clone().unwrap_or_default());
+        return Ok(LocalFeed {
+            shown: path.display().to_string(),
+            path,
+            offer_location: None,
+            _dir: None,
+        });
+    }
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let path = dir.path().join("feed");
+    let downloaded = irp_pipeline::import::download(store, &resolved, &path, false)
+        .await?
+        .map_err(|f| {
+            anyhow::anyhow!("{}", irp_pipeline::import::scrub(&f.to_string(), &resolved))
+        })?;
+    Ok(LocalFeed {
+        path,
+        offer_location: downloaded.offer_location,
+        shown: format!("{} (fetched)", r.key),
+        _dir: Some(dir),
+    })
+}
+
+/// What a feed would give, without writing anything.
+#[derive(Debug, serde::Serialize)]
+pub struct Preview {
+    /// The file read, or `KEY (fetched)`.
+    pub file: String,
+    /// Why the feed as a whole cannot be read, if so.
+    pub error: Option<String>,
+    /// Records read.
+    pub rows_read: u64,
+    /// Records that would become offers.
+    pub rows_accepted: u64,
+    /// Records rejected.
+    pub rows_rejected: u64,
+    /// The first offers, with their record numbers.
+    pub offers: Vec<PreviewOffer>,
+    /// The row errors (at most 1,000).
+    pub errors: Vec<RowError>,
+}
+
+/// One previewed offer.
+#[derive(Debug, serde::Serialize)]
+pub struct PreviewOffer {
+    /// Record number.
+    pub row: u64,
+    /// The offer as read.
+    pub offer: Offer,
+}
+
+/// Reads the feed of `r` (`file`, or fetched) as an import would, keeping the first `limit`
+/// offers and up to 1,000 row errors. Writes nothing.
+///
+/// # Errors
+/// As [`local_feed`]; the file cannot be opened.
+pub async fn preview(
+    store: &Store,
+    secret_key_file: &Path,
+    r: &StoredRefurbisher,
+    file: Option<PathBuf>,
+    limit: usize,
+) -> Result<Preview> {
+    let local = local_feed(store, secret_key_file, r, file).await?;
+    let Some(mut offers) = r.model.offers.clone() else {
+        bail!("refurbisher `{}` has no `offers` connector", r.key)
+    };
+    if let Some(loc) = &local.offer_location {
+        offers.offer_location = Some(loc.clone());
+    }
+    let currency = r.model.currency.clone();
+    let path = local.path.clone();
+    let (stats, shown, errors, read_error) = tokio::task::spawn_blocking(move || {
+        let mut shown = Vec::new();
+        let mut errors: Vec<RowError> = Vec::new();
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let result = read_offers(
+            &offers,
+            &currency,
+            std::io::BufReader::new(file),
+            &mut |o| match o {
+                RowOutcome::Offer { row, offer } => {
+                    if shown.len() < limit {
+                        shown.push(PreviewOffer { row, offer });
+                    }
+                }
+                RowOutcome::Rejected(e) => {
+                    if errors.len() < 1000 {
+                        errors.extend(e);
+                    }
+                }
+            },
+        );
+        let (stats, read_error) = match result {
+            Ok(s) => (s, None),
+            Err(e) => (ReadStats::default(), Some(e.to_string())),
+        };
+        anyhow::Ok((stats, shown, errors, read_error))
+    })
+    .await??;
+    Ok(Preview {
+        file: local.shown.clone(),
+        error: read_error,
+        rows_read: stats.rows_read,
+        rows_accepted: stats.rows_accepted,
+        rows_rejected: stats.rows_rejected,
+        offers: shown,
+        errors,
+    })
+}
+
+/// What applying a quarantined run did.
+#[derive(Debug, serde::Serialize)]
+pub struct Applied {
+    /// The run.
+    pub run_id: i64,
+    /// The refurbisher's key.
+    pub refurbisher: String,
+    /// Offers created, updated, unchanged, removed.
+    pub diff: irp_store::offers::SnapshotDiff,
+    /// Purchase price changes held for review.
+    pub price_holds: u64,
+    /// The catalog recompute, or why it failed (its marks stay for the next one).
+    pub catalog: std::result::Result<irp_store::catalog::RecomputeStats, String>,
+}
+
+/// An operator applies a quarantined run: its staged offers become the refurbisher's offers,
+/// the quarantine alert is resolved, the catalog is recomputed; audited as `actor`.
+///
+/// # Errors
+/// No such run; not quarantined; its refurbisher is gone; the store fails.
+pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Result<Applied> {
+    let Some(run) = store.feed_run(run_id).await? else {
+        bail!("no feed run {run_id}")
+    };
+    if run.status != "quarantined" {
+        bail!(
+            "feed run {run_id} is {}, not quarantined; only quarantined runs are applied by hand",
+            run.status
+        );
+    }
+    let status = if run.rows_rejected > 0 {
+        "partial"
+    } else {
+        "succeeded"
+    };
+    let Some(r) = store
+        .refurbisher_list()
+        .await?
+        .into_iter()
+        .find(|r| r.id == run.refurbisher_id)
+    else {
+        bail!("feed run {run_id} belongs to no registered refurbisher")
+    };
+    let ppm = irp_pipeline::import::price_change_ppm(&r.model);
+    let (diff, applied) = store
+        .feed_apply(run.refurbisher_id, run_id, status, ppm)
+        .await?;
+    // The operator has decided: the quarantine alert is dealt with.
+    store
+        .alerts_resolve(run.refurbisher_id, "feed_quarantined")
+        .await?;
+    store
+        .audit(
+            actor,
+            "feed.apply",
+            &run_id.to_string(),
+            json!({ "refurbisher_id": run.refurbisher_id, "diff": diff }),
+        )
+        .await?;
+    // The run is applied; a failing recompute leaves its marks for the next one.
+    let catalog =
+        irp_pipeline::import::after_apply(store, r.id, &r.key, run_id, applied.price_holds)
+            .await
+            .map_err(|e| e.to_string());
+    Ok(Applied {
+        run_id,
+        refurbisher: r.key,
+        diff,
+        price_holds: applied.price_holds,
+        catalog,
+    })
+}
