@@ -430,9 +430,11 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut startup = Vec::new();
     let addr = loop {
         assert!(Instant::now() < deadline, "serve did not start");
         let line = lines.next().expect("serve exited").unwrap();
+        startup.push(line.clone());
         if let Some(i) = line.find("listening on http://") {
             break line[i + "listening on http://".len()..]
                 .split('/')
@@ -441,7 +443,10 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
                 .to_owned();
         }
     };
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let health: Value = client
         .get(format!("http://{addr}/healthz"))
         .send()
@@ -453,13 +458,84 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], db.store.backend().to_string());
 
-    let home = client.get(format!("http://{addr}/")).send().await.unwrap();
+    // Pages need a login: without one, the browser is sent to the form (and back afterwards).
+    let home = client
+        .get(format!("http://{addr}/refurbishers/flexit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(
+        home.headers()["location"],
+        "/login?next=/refurbishers/flexit"
+    );
+    // A first start made an operator account; its password is in a file only this user can
+    // read, never in the log, and the login form says where.
+    let file = irp.data.path().join("initial-admin-password");
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert_eq!(password.len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(startup.iter().all(|l| !l.contains(&password)), "{startup:?}");
+    assert!(
+        startup.iter().any(|l| l.contains("admin@irp.local")),
+        "{startup:?}"
+    );
+    let form = client
+        .get(format!("http://{addr}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("First start: log in as admin@irp.local"), "{form}");
+    let r = client
+        .post(format!("http://{addr}/login"))
+        .form(&[
+            ("email", "admin@irp.local"),
+            ("password", password.as_str()),
+            ("next", "/refurbishers/flexit"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/refurbishers/flexit");
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let home = client
+        .get(format!("http://{addr}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(home.status(), 200);
+    assert_eq!(home.headers()["x-frame-options"], "DENY");
     let html = home.text().await.unwrap();
     assert!(
         html.contains("iUsed via Alumio") && html.contains("SFTP · CSV · SFTP credentials"),
         "{html}"
     );
+    // Once it has logged in, the login form no longer points at the file.
+    let form = client
+        .get(format!("http://{addr}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!form.contains("First start"), "{form}");
 
     let metrics = client
         .get(format!("http://{addr}/metrics"))
@@ -1830,7 +1906,7 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
         .await
         .unwrap();
     assert!(
-        home.contains("Signed in as <strong>anna@iused.nl</strong>"),
+        home.contains(r#"<span class="whoami">anna@iused.nl</span>"#),
         "{home}"
     );
     let csrf = home
@@ -1878,11 +1954,9 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
         .header("cookie", &cookie)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert!(!home.contains("Signed in as"), "the session ended: {home}");
+    assert_eq!(home.status(), 303, "the session ended");
+    assert_eq!(home.headers()["location"], "/login");
 
     // Five failures from one address within 15 minutes (the one before the login counts: a
     // success forgets the account's failures, not the address's): then every try is refused,
