@@ -77,6 +77,36 @@ impl Store {
         Ok(())
     }
 
+    /// Audit entries, newest first, `limit` from `offset`: those whose actor, action or target
+    /// contains `text` (case-insensitive) when given.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn audit_search(
+        &self,
+        text: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        const SQL: &str = "SELECT id, at, actor, action, target, details FROM audit_log \
+             WHERE ($1 IS NULL OR LOWER(actor) LIKE $1 ESCAPE '\\' OR LOWER(action) LIKE $1 ESCAPE '\\' OR LOWER(target) LIKE $1 ESCAPE '\\') \
+             ORDER BY id DESC LIMIT $2 OFFSET $3";
+        let pattern = text.map(|t| {
+            let escaped = t
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(pattern.as_deref())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await)?)
+    }
+
     /// The latest `limit` audit entries, newest first.
     ///
     /// # Errors

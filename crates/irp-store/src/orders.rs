@@ -66,6 +66,23 @@ pub struct StoredOrder {
     pub created_at: DateTime<Utc>,
 }
 
+/// What [`Store::orders_search`] filters on; `None` is "any".
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// Order status.
+    pub status: Option<String>,
+    /// Channel key.
+    pub channel: Option<String>,
+    /// Orders with a supplier order at this refurbisher.
+    pub refurbisher_id: Option<i64>,
+    /// Placed at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Placed before.
+    pub until: Option<DateTime<Utc>>,
+    /// The order number or the customer's e-mail, exactly.
+    pub text: Option<String>,
+}
+
 /// One line of an order, with what it was routed to.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct StoredLine {
@@ -676,6 +693,56 @@ impl Store {
         .bind(limit)
         .fetch_all(p)
         .await)?)
+    }
+
+    /// Orders matching `f`, newest first, `limit` from `offset` (for the portal's list).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn orders_search(
+        &self,
+        f: &OrderFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StoredOrder>> {
+        let sql = format!(
+            "{ORDER_SELECT} WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR channel = $2) \
+             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM supplier_orders so WHERE so.order_id = orders.id AND so.refurbisher_id = $3)) \
+             AND ($4 IS NULL OR placed_at >= $4) AND ($5 IS NULL OR placed_at < $5) \
+             AND ($6 IS NULL OR order_number = $6 OR customer_email = $6) \
+             ORDER BY id DESC LIMIT $7 OFFSET $8"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(f.status.as_deref())
+        .bind(f.channel.as_deref())
+        .bind(f.refurbisher_id)
+        .bind(f.from)
+        .bind(f.until)
+        .bind(f.text.as_deref())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Orders per day (UTC) placed since `since`, oldest first: (`YYYY-MM-DD`, count).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn orders_per_day(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(DateTime<Utc>,)> = with_db!(self.db(), |p| sqlx::query_as(
+            "SELECT placed_at FROM orders WHERE placed_at >= $1"
+        )
+        .bind(since)
+        .fetch_all(p)
+        .await)?;
+        let mut days = std::collections::BTreeMap::<String, i64>::new();
+        for (t,) in rows {
+            *days.entry(t.format("%Y-%m-%d").to_string()).or_default() += 1;
+        }
+        Ok(days.into_iter().collect())
     }
 
     /// The lines of an order, in order.

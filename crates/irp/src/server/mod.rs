@@ -80,7 +80,7 @@ pub fn router(state: AppState) -> Router {
 /// The portal's pages (each needs a login; actions an operator and the CSRF token).
 fn pages_router() -> Router<AppState> {
     use axum::routing::post;
-    use pages::{dashboard, refurbishers};
+    use pages::{activity, dashboard, orders, refurbishers};
     Router::new()
         .route("/", get(dashboard::page))
         .route("/refurbishers", get(refurbishers::list))
@@ -94,6 +94,15 @@ fn pages_router() -> Router<AppState> {
         .route("/runs/{id}", get(refurbishers::run))
         .route("/runs/{id}/apply", post(refurbishers::apply_run))
         .route("/runs/{id}/discard", post(refurbishers::discard_run))
+        .route("/orders", get(orders::list))
+        .route("/orders/{id}", get(orders::show))
+        .route("/supplier-orders/{id}/retry", post(orders::retry))
+        .route("/supplier-orders/{id}/cancel", post(orders::cancel))
+        .route("/alerts", get(activity::alerts))
+        .route("/shipments", get(activity::shipments))
+        .route("/shipments/{id}/match", post(activity::match_shipment))
+        .route("/shipments/{id}/dismiss", post(activity::dismiss_shipment))
+        .route("/audit", get(activity::audit))
         .route("/static/{file}", get(pages::static_file))
         .layer(middleware::from_fn(page_headers))
 }

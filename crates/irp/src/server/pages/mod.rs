@@ -6,7 +6,9 @@
 //! Pages work without JavaScript (plain links and forms); htmx (vendored, served from
 //! `/static/`) only makes some actions update in place.
 
+pub mod activity;
 pub mod dashboard;
+pub mod orders;
 pub mod refurbishers;
 
 use askama::Template;
@@ -107,7 +109,7 @@ pub fn ago(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The CSS class of a status badge: green, amber, red or grey.
 pub fn status_class(status: &str) -> &'static str {
     match status {
-        "succeeded" | "unchanged" | "submitted" | "placed" | "shipped" | "matched" | "resolved"
+        "succeeded" | "unchanged" | "submitted" | "routed" | "placed" | "shipped" | "matched" | "resolved"
         | "complete" | "open_ok" => "ok",
         "partial" | "pending" | "submitting" | "running" | "quarantined" | "unmatched" => "warn",
         "failed" | "needs_attention" | "rejected" => "bad",
