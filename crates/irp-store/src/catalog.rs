@@ -519,6 +519,50 @@ impl Store {
         .await)?)
     }
 
+    /// Products for the portal's list: `query` matches an EAN prefix, an offer's SKU prefix
+    /// (any refurbisher) or a part of the name; only those with a best offer when
+    /// `sellable_only`; sorted by `sort`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn products_search(
+        &self,
+        query: &str,
+        sellable_only: bool,
+        sort: ProductSort,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StoredProduct>> {
+        let order = match sort {
+            ProductSort::Ean => "p.ean",
+            ProductSort::Name => "LOWER(COALESCE(p.name, p.feed_name, '')), p.ean",
+            ProductSort::PriceAsc => "p.price_incl_minor IS NULL, p.price_incl_minor, p.ean",
+            ProductSort::PriceDesc => "p.price_incl_minor IS NULL, p.price_incl_minor DESC, p.ean",
+            ProductSort::Sellable => "p.sellable DESC, p.ean",
+        };
+        let sql = format!(
+            "{PRODUCT_SELECT} WHERE ($1 = '' OR p.ean LIKE $2 OR LOWER(COALESCE(p.name, p.feed_name, '')) LIKE $3 \
+             OR p.ean IN (SELECT s.ean FROM offers s WHERE s.sku >= $1 AND s.sku < $4 AND s.ean IS NOT NULL)) \
+             AND (NOT $5 OR p.best_offer_id IS NOT NULL) ORDER BY {order} LIMIT $6 OFFSET $7"
+        );
+        let q = query.trim().to_owned();
+        let escaped = q.replace('\\', "").replace(['%', '_'], "");
+        // The SKU range [q, q + U+10FFFF): every SKU that starts with q, through the index.
+        let upper = format!("{q}\u{10FFFF}");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(&q)
+        .bind(format!("{escaped}%"))
+        .bind(format!("%{}%", escaped.to_lowercase()))
+        .bind(&upper)
+        .bind(sellable_only)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)?)
+    }
+
     /// Every offer with `ean`, by offer id.
     ///
     /// # Errors
@@ -761,6 +805,22 @@ async fn mark_all_dirty(tx: &mut Tx) -> Result<u64> {
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected()))?)
+}
+
+/// The orders of [`Store::products_search`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProductSort {
+    /// By EAN.
+    #[default]
+    Ean,
+    /// By name.
+    Name,
+    /// Cheapest first (products without a price last).
+    PriceAsc,
+    /// Dearest first (products without a price last).
+    PriceDesc,
+    /// Most sellable units first.
+    Sellable,
 }
 
 const PRODUCT_SELECT: &str = "SELECT p.ean, p.name, p.feed_name, p.brand, p.model, p.category, p.best_offer_id, o.sku AS best_sku, \

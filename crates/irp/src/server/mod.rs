@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+mod openapi;
 pub mod pages;
 pub mod webhook;
 
@@ -80,7 +81,7 @@ pub fn router(state: AppState) -> Router {
 /// The portal's pages (each needs a login; actions an operator and the CSRF token).
 fn pages_router() -> Router<AppState> {
     use axum::routing::post;
-    use pages::{activity, dashboard, orders, refurbishers};
+    use pages::{activity, dashboard, orders, products, refurbishers};
     Router::new()
         .route("/", get(dashboard::page))
         .route("/refurbishers", get(refurbishers::list))
@@ -103,6 +104,9 @@ fn pages_router() -> Router<AppState> {
         .route("/shipments/{id}/match", post(activity::match_shipment))
         .route("/shipments/{id}/dismiss", post(activity::dismiss_shipment))
         .route("/audit", get(activity::audit))
+        .route("/products", get(products::list))
+        .route("/products/{ean}", get(products::show))
+        .route("/prices/decide", post(products::decide))
         .route("/static/{file}", get(pages::static_file))
         .layer(middleware::from_fn(page_headers))
 }

@@ -9,6 +9,7 @@
 pub mod activity;
 pub mod dashboard;
 pub mod orders;
+pub mod products;
 pub mod refurbishers;
 
 use askama::Template;

@@ -1,0 +1,373 @@
+//! Offers and products: the list (`/products`: search by EAN, SKU or name, sort, paginate),
+//! one product (`/products/{ean}`: every offer priced with its breakdown, which one wins and
+//! why, each channel), and the held purchase price changes with accept/reject.
+//!
+//! The product page shows the same document as `GET /api/v1/products/{ean}` and
+//! `irp products show --json` (built by one function).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use irp_store::catalog::ProductSort;
+use serde_json::Value;
+
+use super::{Ctx, Page, at, failed, refused, store_failed};
+use crate::server::AppState;
+use crate::server::auth::{Act, Viewer};
+
+/// Rows per page.
+const PAGE: i64 = 50;
+
+/// `?q=&sellable=&sort=&page=&held=`.
+#[derive(serde::Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sellable: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    page: u32,
+    /// Only the held prices of this refurbisher (the alert links here).
+    #[serde(default)]
+    held: String,
+}
+
+impl ListQuery {
+    fn sort(&self) -> ProductSort {
+        match self.sort.as_str() {
+            "name" => ProductSort::Name,
+            "price" => ProductSort::PriceAsc,
+            "-price" => ProductSort::PriceDesc,
+            "sellable" => ProductSort::Sellable,
+            _ => ProductSort::Ean,
+        }
+    }
+
+    fn link(&self, page: u32) -> String {
+        let mut parts: Vec<(&str, String)> = [
+            ("q", &self.q),
+            ("sellable", &self.sellable),
+            ("sort", &self.sort),
+            ("held", &self.held),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (*k, (*v).clone()))
+        .collect();
+        if page > 0 {
+            parts.push(("page", page.to_string()));
+        }
+        format!(
+            "/products?{}",
+            serde_urlencoded::to_string(&parts).unwrap_or_default()
+        )
+    }
+}
+
+/// One product in the list.
+pub struct Row {
+    ean: String,
+    name: String,
+    brand: String,
+    price: String,
+    sellable: i64,
+    offers: i64,
+    best: String,
+}
+
+/// One held purchase price change.
+pub struct Held {
+    refurbisher: String,
+    sku: String,
+    name: String,
+    ean: String,
+    old: String,
+    new: String,
+    since: String,
+}
+
+#[derive(Template)]
+#[template(path = "products.html")]
+pub struct List {
+    ctx: Ctx,
+    rows: Vec<Row>,
+    held: Vec<Held>,
+    f: ListQuery,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+fn money(minor: Option<i64>, currency: Option<&str>) -> String {
+    match (minor, currency) {
+        (Some(m), Some(c)) => format!(
+            "{} {c}",
+            irp_core::money::from_minor(m, irp_core::money::minor_digits(c))
+        ),
+        _ => "—".into(),
+    }
+}
+
+/// `GET /products`.
+pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query<ListQuery>) -> Response {
+    let store = &state.store;
+    let refurbishers = match store.refurbisher_list().await {
+        Ok(r) => r,
+        Err(e) => return failed(&e),
+    };
+    let key_of = |id: i64| {
+        refurbishers
+            .iter()
+            .find(|r| r.id == id)
+            .map_or_else(|| id.to_string(), |r| r.key.clone())
+    };
+    let mut list = match store
+        .products_search(
+            &f.q,
+            f.sellable == "1",
+            f.sort(),
+            PAGE + 1,
+            i64::from(f.page) * PAGE,
+        )
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let more = list.len() as i64 > PAGE;
+    list.truncate(usize::try_from(PAGE).unwrap_or(50));
+    let held_of = refurbishers
+        .iter()
+        .find(|r| r.key == f.held)
+        .map(|r| r.id);
+    let held = match store.prices_held(held_of, false, 200).await {
+        Ok(h) => h,
+        Err(e) => return failed(&e),
+    };
+    let rows = list
+        .iter()
+        .map(|p| Row {
+            ean: p.ean.clone(),
+            name: p.display_name().to_owned(),
+            brand: p.brand.clone().unwrap_or_default(),
+            price: money(p.price_incl_minor, p.currency.as_deref()),
+            sellable: p.sellable,
+            offers: p.offers_count,
+            best: match (p.best_refurbisher_id, &p.best_sku) {
+                (Some(r), Some(sku)) => format!("{} {sku}", key_of(r)),
+                _ => "none".into(),
+            },
+        })
+        .collect();
+    let held = held
+        .iter()
+        .map(|o| Held {
+            refurbisher: key_of(o.refurbisher_id),
+            sku: o.sku.clone(),
+            name: o.name.clone(),
+            ean: o.ean.clone().unwrap_or_default(),
+            old: money(o.applied_purchase_minor, Some(&o.currency)),
+            new: money(Some(o.price_purchase_minor), Some(&o.currency)),
+            since: o.price_held_at.as_ref().map(at).unwrap_or_default(),
+        })
+        .collect();
+    Page(List {
+        ctx: Ctx::new(&viewer, "products"),
+        rows,
+        held,
+        prev: (f.page > 0).then(|| f.link(f.page - 1)),
+        next: more.then(|| f.link(f.page + 1)),
+        f,
+    })
+    .into_response()
+}
+
+/// One offer of a product, priced.
+pub struct OfferRow {
+    refurbisher: String,
+    sku: String,
+    name: String,
+    price_incl: String,
+    price_excl: String,
+    vat: String,
+    sellable: String,
+    verdict: String,
+    reason: String,
+    hold: String,
+    consumer_below: bool,
+    steps: Vec<String>,
+}
+
+/// One channel's view of a product.
+pub struct ChannelRow {
+    key: String,
+    name: String,
+    offers: Vec<(String, String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "product.html")]
+pub struct Show {
+    ctx: Ctx,
+    ean: String,
+    name: String,
+    fields: Vec<(&'static str, String)>,
+    attributes: Vec<(String, String)>,
+    offers: Vec<OfferRow>,
+    channels: Vec<ChannelRow>,
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `GET /products/{ean}`.
+pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(ean): Path<String>) -> Response {
+    let view = match crate::catalog_cmd::ProductView::load(&state.store, &ean).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                &format!("There is no product with EAN {ean:?}."),
+            );
+        }
+        Err(e) => return failed(&e),
+    };
+    let doc = match view.to_json(&state.store).await {
+        Ok(d) => d,
+        Err(e) => return failed(&e),
+    };
+    let currency = text(&doc, "currency_iso");
+    let offers = doc["offer_list"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| OfferRow {
+                    refurbisher: text(o, "refurbisher"),
+                    sku: text(o, "sku"),
+                    name: text(o, "name"),
+                    price_incl: format!("{} {}", text(o, "price_incl_vat"), text(o, "currency_iso")),
+                    price_excl: text(o, "price_excl_vat"),
+                    vat: text(o, "tax_percentage"),
+                    sellable: text(o, "sellable"),
+                    verdict: text(o, "verdict"),
+                    reason: text(o, "reason"),
+                    hold: text(o, "price_hold"),
+                    consumer_below: o["consumer_price_below_selling_price"].as_bool() == Some(true),
+                    steps: o["steps"]
+                        .as_array()
+                        .map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let channels = doc["channels"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| ChannelRow {
+                    key: text(c, "channel"),
+                    name: text(c, "name"),
+                    offers: c["offers"]
+                        .as_array()
+                        .map(|os| {
+                            os.iter()
+                                .map(|o| {
+                                    (
+                                        format!("{} {}", text(o, "refurbisher"), text(o, "sku")),
+                                        text(o, "price_incl_vat"),
+                                        text(o, "sellable"),
+                                        text(o, "verdict"),
+                                        text(o, "reason"),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let attributes = doc["attributes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let fields = vec![
+        ("Brand", text(&doc, "brand")),
+        ("Model", text(&doc, "model")),
+        ("Category", text(&doc, "category")),
+        (
+            "Best price incl. VAT",
+            format!("{} {currency}", text(&doc, "price_incl_vat")),
+        ),
+        ("Sellable", text(&doc, "sellable")),
+        ("Name from", text(&doc, "name_source")),
+    ];
+    Page(Show {
+        ctx: Ctx::new(&viewer, "products"),
+        name: text(&doc, "name"),
+        ean,
+        fields,
+        attributes,
+        offers,
+        channels,
+    })
+    .into_response()
+}
+
+/// The decision form: which offer.
+#[derive(serde::Deserialize)]
+pub struct DecideForm {
+    refurbisher: String,
+    sku: String,
+    decision: String,
+}
+
+/// `POST /prices/decide`: accept or reject a held purchase price change.
+pub async fn decide(State(state): State<AppState>, act: Act<DecideForm>) -> Response {
+    let accept = match act.form.decision.as_str() {
+        "accept" => true,
+        "reject" => false,
+        other => {
+            return refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("decision {other:?}: expected accept or reject"),
+            );
+        }
+    };
+    let r = match state.store.refurbisher_get(&act.form.refurbisher).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                &format!("There is no refurbisher `{}`.", act.form.refurbisher),
+            );
+        }
+        Err(e) => return failed(&e),
+    };
+    match state
+        .store
+        .price_decide(r.id, &act.form.sku, accept, &act.actor())
+        .await
+    {
+        Ok(_) => {
+            state.store.catalog_signal().notify_one();
+            Redirect::to("/products#held").into_response()
+        }
+        Err(e) => store_failed(&e),
+    }
+}
