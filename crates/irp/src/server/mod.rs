@@ -81,10 +81,14 @@ pub fn router(state: AppState) -> Router {
 /// The portal's pages (each needs a login; actions an operator and the CSRF token).
 fn pages_router() -> Router<AppState> {
     use axum::routing::post;
-    use pages::{activity, dashboard, orders, products, refurbishers};
+    use pages::{activity, dashboard, onboarding, orders, products, refurbishers};
     Router::new()
         .route("/", get(dashboard::page))
         .route("/refurbishers", get(refurbishers::list))
+        .route(
+            "/refurbishers/new",
+            get(onboarding::form).post(onboarding::submit),
+        )
         .route("/refurbishers/{key}", get(refurbishers::show))
         .route("/refurbishers/{key}/import", post(refurbishers::import))
         .route("/refurbishers/{key}/preview", post(refurbishers::preview))

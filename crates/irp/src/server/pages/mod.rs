@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod dashboard;
+pub mod onboarding;
 pub mod orders;
 pub mod products;
 pub mod refurbishers;
