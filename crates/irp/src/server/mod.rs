@@ -91,6 +91,10 @@ fn pages_router() -> Router<AppState> {
         )
         .route("/refurbishers/{key}", get(refurbishers::show))
         .route("/refurbishers/{key}/import", post(refurbishers::import))
+        .route(
+            "/refurbishers/{key}/credential",
+            post(refurbishers::replace_credential),
+        )
         .route("/refurbishers/{key}/preview", post(refurbishers::preview))
         .route(
             "/refurbishers/{key}/webhook-token",

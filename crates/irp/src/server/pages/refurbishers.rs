@@ -675,3 +675,88 @@ pub async fn rotate_token(
     );
     page
 }
+
+/// The replace form of one credential.
+#[derive(serde::Deserialize)]
+pub struct ReplaceForm {
+    /// Where the credential is (`offers.auth.password`).
+    path: String,
+    /// The new value (never shown again).
+    value: String,
+}
+
+/// `POST /refurbishers/{key}/credential`: a new value for one credential. It goes to the
+/// secret store (encrypted); a credential written literally in the document becomes a
+/// reference to that secret (the document is applied again). Audited without the value.
+pub async fn replace_credential(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    act: Act<ReplaceForm>,
+) -> Response {
+    let r = match refurbisher(&state, &key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let Some((path, reference)) = credentials(&r.document)
+        .into_iter()
+        .find(|(p, _)| *p == act.form.path)
+    else {
+        return refused(
+            StatusCode::NOT_FOUND,
+            &format!("`{key}` has no credential at {:?}.", act.form.path),
+        );
+    };
+    let value = act.form.value.trim_end_matches(['\r', '\n']);
+    if value.is_empty() {
+        return refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The new value is empty; type the credential to store.",
+        );
+    }
+    let name = reference.clone().unwrap_or_else(|| format!("{key}.{path}"));
+    let secret_key = match crate::secret_key::load(&state.secret_key_file, true) {
+        Ok(k) => k,
+        Err(e) => return failed(&e),
+    };
+    let outcome = match state.store.secret_set(&secret_key, &name, value).await {
+        Ok(o) => o,
+        Err(e) => return store_failed(&e),
+    };
+    if let Err(e) = state
+        .store
+        .audit(
+            &act.actor(),
+            "secret.set",
+            &name,
+            json!({ "replaced": outcome == irp_store::secrets::SetOutcome::Replaced, "refurbisher": key, "path": path }),
+        )
+        .await
+    {
+        return failed(&e);
+    }
+    if reference.is_none() {
+        // The literal becomes a reference to the stored secret.
+        let mut doc = r.document.clone();
+        let mut at = &mut doc;
+        for part in path.split('.') {
+            at = &mut at[part];
+        }
+        *at = serde_json::Value::String(format!("${{secret:{name}}}"));
+        let text = json!({ (key.clone()): doc }).to_string();
+        let parsed = irp_core::config::parse_document(&text);
+        if parsed.diagnostics.error_count() > 0 || parsed.refurbishers.is_empty() {
+            return refused(
+                StatusCode::CONFLICT,
+                "The secret was stored, but the document no longer checks with the reference; fix it with `irp refurbisher apply`.",
+            );
+        }
+        if let Err(e) = state
+            .store
+            .refurbisher_apply(&parsed.refurbishers, &act.actor())
+            .await
+        {
+            return store_failed(&e);
+        }
+    }
+    Redirect::to(&format!("/refurbishers/{key}#credentials")).into_response()
+}
