@@ -67,7 +67,7 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Response {
                 enabled: m.enabled,
                 approved: m.approved_refurbished,
                 internal: m.internal,
-                margin: percent(m.default_margin),
+                margin: format!("{} %", m.default_margin.normalize()),
                 shipping: format!("{} {}", m.shipping_costs.normalize(), m.currency),
                 home_copy_tax: format!("{} {}", m.home_copy_tax.normalize(), m.currency),
                 stock_threshold: m.stock_threshold,
@@ -291,7 +291,7 @@ async fn gather(
         },
         Field {
             label: "Default margin",
-            value: percent(m.default_margin),
+            value: format!("{} %", m.default_margin.normalize()),
         },
         Field {
             label: "Margin rules",
