@@ -375,6 +375,33 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// The refusal for a user who is not an operator.
+pub fn not_an_operator(user: &SessionUser) -> Option<Response> {
+    (user.user.role != "operator").then(|| {
+        super::pages::refused(
+            StatusCode::FORBIDDEN,
+            "Your account is a viewer's: only operators change things. Ask an operator.",
+        )
+    })
+}
+
+/// The refusal of a change whose CSRF token `sent` is not the session's, or that comes from
+/// another site.
+pub fn csrf_refused(user: &SessionUser, sent: &str, headers: &HeaderMap) -> Option<Response> {
+    let ok = !sent.is_empty()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            sent.as_bytes(),
+            user.csrf.as_bytes(),
+        ))
+        && same_origin(headers);
+    (!ok).then(|| {
+        super::pages::refused(
+            StatusCode::FORBIDDEN,
+            "The form's CSRF token does not match your session (it may have ended); reload the page and try again.",
+        )
+    })
+}
+
 /// A state change from a page: a signed-in operator, a same-site request, the session's CSRF
 /// token (the `csrf` form field or the `X-CSRF-Token` header htmx sends), and the form `T`.
 pub struct Act<T> {
@@ -404,11 +431,8 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Ac
         let Some(user) = current_user(state, &parts.headers).await else {
             return Err(to_login(&parts.uri, &parts.headers));
         };
-        if user.user.role != "operator" {
-            return Err(super::pages::refused(
-                StatusCode::FORBIDDEN,
-                "Your account is a viewer's: only operators change things. Ask an operator.",
-            ));
+        if let Some(refusal) = not_an_operator(&user) {
+            return Err(refusal);
         }
         let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
             .await
@@ -424,17 +448,8 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Ac
                     .and_then(|f| f.csrf)
             })
             .unwrap_or_default();
-        let ok = !sent.is_empty()
-            && bool::from(subtle::ConstantTimeEq::ct_eq(
-                sent.as_bytes(),
-                user.csrf.as_bytes(),
-            ))
-            && same_origin(&parts.headers);
-        if !ok {
-            return Err(super::pages::refused(
-                StatusCode::FORBIDDEN,
-                "The form's CSRF token does not match your session (it may have ended); reload the page and try again.",
-            ));
+        if let Some(refusal) = csrf_refused(&user, &sent, &parts.headers) {
+            return Err(refusal);
         }
         let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| {
             super::pages::refused(

@@ -92,6 +92,11 @@ fn pages_router() -> Router<AppState> {
         .route("/refurbishers/{key}", get(refurbishers::show))
         .route("/refurbishers/{key}/import", post(refurbishers::import))
         .route(
+            "/refurbishers/{key}/upload",
+            // Feeds are large: up to 1 GiB, streamed to a file.
+            post(refurbishers::upload).layer(axum::extract::DefaultBodyLimit::max(1 << 30)),
+        )
+        .route(
             "/refurbishers/{key}/credential",
             post(refurbishers::replace_credential),
         )

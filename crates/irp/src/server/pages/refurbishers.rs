@@ -760,3 +760,104 @@ pub async fn replace_credential(
     }
     Redirect::to(&format!("/refurbishers/{key}#credentials")).into_response()
 }
+
+/// `POST /refurbishers/{key}/upload` (multipart: `csrf`, then `file`): import an uploaded feed
+/// file through the same pipeline as a fetched one; then the run's page.
+pub async fn upload(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let Some(user) = crate::server::auth::current_user(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if let Some(refusal) = crate::server::auth::not_an_operator(&user) {
+        return refusal;
+    }
+    let r = match refurbisher(&state, &key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return failed(&e),
+    };
+    let path = dir.path().join("upload");
+    let mut csrf = String::new();
+    let mut file_name = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    &format!("The upload could not be read: {e}."),
+                );
+            }
+        };
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                // The token comes first in the form: nothing is written for a forged request.
+                if let Some(refusal) = crate::server::auth::csrf_refused(&user, &csrf, &headers) {
+                    return refusal;
+                }
+                file_name = Some(field.file_name().unwrap_or("upload").to_owned());
+                if let Err(e) = save_field(field, &path).await {
+                    return refused(
+                        StatusCode::BAD_REQUEST,
+                        &format!("The upload could not be saved: {e}."),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(file_name) = file_name else {
+        return refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "No file was sent: choose the feed file to upload.",
+        );
+    };
+    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await {
+        Ok(rep) => {
+            let actor = format!("user:{}", user.user.email);
+            if let Err(e) = state
+                .store
+                .audit(
+                    &actor,
+                    "feed.import",
+                    &key,
+                    json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": format!("upload: {file_name}") }),
+                )
+                .await
+            {
+                return failed(&e);
+            }
+            Redirect::to(&format!("/runs/{}", rep.run_id)).into_response()
+        }
+        Err(e) => refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("The upload of `{key}` was not imported: {e}"),
+        ),
+    }
+}
+
+/// Streams a multipart field to `path`.
+async fn save_field(
+    mut field: axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut out = tokio::fs::File::create(path).await?;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+    {
+        out.write_all(&chunk).await?;
+    }
+    out.flush().await
+}
