@@ -47,6 +47,19 @@ pub struct AppState {
     pub public_url: Option<String>,
 }
 
+/// The address refurbishers and browsers reach IRP at: `IRP_PUBLIC_URL`, else the scheme and
+/// `Host` of the request.
+pub fn public_base(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    state.public_url.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1:8080");
+        let scheme = if state.secure_cookies { "https" } else { "http" };
+        format!("{scheme}://{host}")
+    })
+}
+
 /// The process-wide metrics recorder (installed once, however many apps a test starts).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -652,14 +652,7 @@ pub async fn rotate_token(
         Ok(t) => t,
         Err(e) => return store_failed(&e),
     };
-    let base = state.public_url.clone().unwrap_or_else(|| {
-        let host = headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1:8080");
-        let scheme = if state.secure_cookies { "https" } else { "http" };
-        format!("{scheme}://{host}")
-    });
+    let base = crate::server::public_base(&state, &headers);
     let mut page = Page(TokenPage {
         ctx: ctx_of(&act, "refurbishers"),
         key: key.clone(),
