@@ -1,37 +1,408 @@
 //! The REST API under `/api/v1`, authenticated with API tokens (`Authorization: Bearer …`,
-//! made with `irp token create NAME`).
+//! made with `irp token create NAME`). Its OpenAPI document, generated from these handlers, is
+//! at `GET /api/v1/openapi.json` (no token needed; it holds no data).
 //!
 //! | Method and path | What |
 //! |---|---|
+//! | `GET /api/v1/openapi.json` | the OpenAPI 3.1 document of this API (no token) |
 //! | `POST /api/v1/orders` | take in an order document: 201 (new) or 200 (a repeat of channel + order number), 422 naming each bad field |
-//! | `GET /api/v1/orders?status=&limit=` | the newest orders |
+//! | `GET /api/v1/orders?status=&limit=&offset=` | the newest orders |
 //! | `GET /api/v1/orders/{id}` | an order, its lines, supplier orders and their attempts |
-//! | `GET /api/v1/supplier-orders?status=&limit=` | supplier orders, newest first |
+//! | `GET /api/v1/supplier-orders?status=&limit=&offset=` | supplier orders, newest first |
 //! | `POST /api/v1/supplier-orders/{id}/retry` | send a `failed` / `needs_attention` one again |
 //! | `POST /api/v1/supplier-orders/{id}/cancel` | cancel one that is not under way or placed |
-//! | `GET /api/v1/shipments?status=&refurbisher=&limit=` | shipments from the webhook, newest first |
+//! | `GET /api/v1/shipments?status=&refurbisher=&limit=&offset=` | shipments from the webhook, newest first |
 //! | `GET /api/v1/shipments/{id}` | a shipment, its units and the payload as received |
 //! | `POST /api/v1/shipments/{id}/match` | `{"supplier_order_id": N}`: link an unmatched shipment |
 //! | `POST /api/v1/shipments/{id}/dismiss` | set an unmatched shipment aside |
-//! | `GET /api/v1/alerts?all=true&refurbisher=&limit=` | open (or all) alerts |
+//! | `GET /api/v1/alerts?all=true&refurbisher=&limit=&offset=` | open (or all) alerts |
 //! | `GET /api/v1/monitor` | every refurbisher's metrics against its thresholds |
 //! | `GET /api/v1/products?query=&sellable=&limit=&offset=` | products with their best offer |
 //! | `GET /api/v1/products/{ean}` | a product: every offer priced with its breakdown and verdict, each channel |
 //! | `GET /api/v1/offers/{refurbisher}/{sku}` | an offer and its price breakdown (each input, its source, each step) |
 //!
-//! Errors are JSON: `{"error": "…"}`, with `errors: [{field, value, expected}]` for 422.
+//! **Lists** take `limit` (1 to 500, default 50) and `offset` (0 to 10,000; for products up to
+//! 1,000,000,000) and answer `{"<things>": [...], "next_offset": N}`: `next_offset` is the
+//! `offset` of the next page, `null` on the last one.
+//!
+//! **Errors** are JSON: `{"code": "…", "error": "…"}`. `error` is for people; `code` is stable:
+//!
+//! | `code` | HTTP status | When |
+//! |---|---|---|
+//! | `unauthorized` | 401 | no API token, or one that is revoked or mistyped (with `WWW-Authenticate: Bearer`) |
+//! | `forbidden` | 403 | a viewer's token on an operation that changes something |
+//! | `not_found` | 404 | no such order, supplier order, shipment, refurbisher, product, offer or path |
+//! | `conflict` | 409 | the thing is not in a state that allows it (retrying a submitted supplier order, …) |
+//! | `invalid` | 422 | a body that is JSON but not what is expected; `errors: [{field, value, expected}]` names each bad field |
+//! | `bad_request` | 400 | a body that is not JSON, a bad query or path parameter (the message names it); also 405 for a method the path does not take and 413 for a body over 2 MiB |
+//! | `rate_limited` | 429 | too many requests (not answered by `/api/v1` today) |
+//! | `internal` | 500 | IRP failed (its log says why) |
+
+use std::sync::OnceLock;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use irp_core::orders::FieldError;
+use irp_pipeline::monitor::RefurbisherReadings;
 use irp_store::StoreError;
-use serde_json::{Value, json};
+use irp_store::monitor::Alert;
+use irp_store::orders::{StoredAttempt, StoredLine, StoredOrder, StoredSupplierOrder};
+use irp_store::shipments::{StoredShipment, StoredUnit};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use utoipa::{IntoParams, OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::openapi as schema;
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+/// The machine-readable kind of an error answer; stable, unlike the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: no API token, or not a valid one.
+    Unauthorized,
+    /// 403: the token may not do this (a viewer's token changing something).
+    Forbidden,
+    /// 404: no such thing (or path).
+    NotFound,
+    /// 409: the thing is not in a state that allows this.
+    Conflict,
+    /// 422: JSON that is not what is expected; `errors` names each bad field.
+    Invalid,
+    /// 400: a body that is not JSON, a bad query or path parameter (405 for a method the path
+    /// does not take, 413 for a body that is too large).
+    BadRequest,
+    /// 429: too many requests.
+    #[allow(dead_code)] // no /api/v1 operation is rate limited yet
+    RateLimited,
+    /// 500: IRP failed; its log says why.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status this code is usually answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Every error answer of the API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    /// What kind of error; stable.
+    code: ErrorCode,
+    /// What went wrong, for people.
+    #[schema(example = "no order 12")]
+    error: String,
+    /// With `invalid`: each bad field, its value and what was expected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<schema::FieldError>>)]
+    errors: Option<Vec<FieldError>>,
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+    error_status(code.status(), code, message)
+}
+
+fn error_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            code,
+            error: message.into(),
+            errors: None,
+        }),
+    )
+        .into_response()
+}
+
+fn invalid(message: &str, errors: Vec<FieldError>) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(ApiError {
+            code: ErrorCode::Invalid,
+            error: message.to_owned(),
+            errors: Some(errors),
+        }),
+    )
+        .into_response()
+}
+
+fn store_error(e: &StoreError) -> Response {
+    match e {
+        StoreError::NotFound(m) => error(ErrorCode::NotFound, m.clone()),
+        StoreError::Conflict(m) => error(ErrorCode::Conflict, m.clone()),
+        StoreError::Invalid(errors) => invalid("the order was not taken in", errors.clone()),
+        other => {
+            tracing::error!(error = %other, "API request failed");
+            error(
+                ErrorCode::Internal,
+                "the request failed on IRP's side; see IRP's log",
+            )
+        }
+    }
+}
+
+fn internal(e: &anyhow::Error) -> Response {
+    tracing::error!(error = %e, "API request failed");
+    error(
+        ErrorCode::Internal,
+        "the request failed on IRP's side; see IRP's log",
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error_status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::BadRequest,
+        format!(
+            "{} does not take {method} (the Allow header lists what it takes; see /api/v1/openapi.json)",
+            uri.path()
+        ),
+    )
+}
+
+async fn unknown_path(uri: Uri) -> Response {
+    error(
+        ErrorCode::NotFound,
+        format!(
+            "no API operation at {}; see /api/v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extractors that answer JSON errors naming the parameter (axum's own answer plain text).
+
+/// `Query<T>`, refusing a bad query string with a JSON `bad_request` that names the parameter,
+/// and any parameter with a NUL character (no stored text has one; PostgreSQL refuses them).
+struct ApiQuery<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let raw = parts.uri.query().unwrap_or("");
+        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+            && let Some((name, _)) = pairs
+                .iter()
+                .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(error(
+                ErrorCode::BadRequest,
+                format!("query parameter `{name}` contains a NUL character"),
+            ));
+        }
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(t)) => Ok(ApiQuery(t)),
+            Err(e) => {
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                // serde_path_to_error puts the parameter first: `limit: invalid digit …`.
+                let message = match detail.split_once(": ") {
+                    Some((name, why)) if !name.is_empty() && !name.contains(' ') => {
+                        format!("query parameter `{name}`: {why}")
+                    }
+                    _ => format!("bad query string: {detail}"),
+                };
+                Err(error(ErrorCode::BadRequest, message))
+            }
+        }
+    }
+}
+
+/// `Path<T>`, refusing a bad path parameter with a JSON `bad_request` that names it, and one
+/// with a NUL character.
+struct ApiPath<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = raw.iter().find(|(_, v)| v.contains('\0'))
+        {
+            return Err(error(
+                ErrorCode::BadRequest,
+                format!("path parameter `{name}` contains a NUL character"),
+            ));
+        }
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(t)) => Ok(ApiPath(t)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let message = match e.kind() {
+                    ErrorKind::ParseErrorAtKey {
+                        key,
+                        value,
+                        expected_type,
+                    } => format!(
+                        "path parameter `{key}`: {value:?} is not {}",
+                        expected(expected_type)
+                    ),
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        format!("path parameter `{key}` is not UTF-8")
+                    }
+                    other => format!("bad path parameter: {other}"),
+                };
+                Err(error(ErrorCode::BadRequest, message))
+            }
+            Err(other) => {
+                tracing::error!(error = %other.body_text(), "API path parameters missing");
+                Err(error(
+                    ErrorCode::Internal,
+                    "the request failed on IRP's side; see IRP's log",
+                ))
+            }
+        }
+    }
+}
+
+/// What a Rust type name means to a caller.
+fn expected(rust_type: &str) -> &'static str {
+    match rust_type {
+        "i64" | "i32" | "u64" | "u32" => "a whole number",
+        "bool" => "true or false",
+        _ => "valid",
+    }
+}
+
+/// The request body as bytes, refusing one that is too large (413) or cannot be read with a
+/// JSON `bad_request`.
+struct ApiBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(ApiBody(b)),
+            Err(e) => Err(error_status(
+                e.status(),
+                ErrorCode::BadRequest,
+                format!("the body could not be read: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
+/// An error answer not made yet (small to return, unlike a [`Response`]).
+struct Refused {
+    code: ErrorCode,
+    message: String,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        error(self.code, self.message)
+    }
+}
+
+/// The body as JSON, or the 400 answer naming where it stops being JSON.
+fn json_body(body: &[u8]) -> Result<Value, Refused> {
+    serde_json::from_slice(body).map_err(|e| Refused {
+        code: ErrorCode::BadRequest,
+        message: format!(
+            "the body is not JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pagination.
+
+/// Default page size.
+const DEFAULT_LIMIT: i64 = 50;
+/// Largest page.
+const MAX_LIMIT: i64 = 500;
+/// Largest offset of the lists whose store query has no offset (IRP reads the rows before the
+/// page too).
+const MAX_OFFSET: i64 = 10_000;
+/// Largest offset of the product list (its store query has an offset).
+const MAX_PRODUCT_OFFSET: i64 = 1_000_000_000;
+
+/// A checked `limit` and `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Page {
+    limit: i64,
+    offset: i64,
+}
+
+impl Page {
+    /// The page asked for, or the 400 answer naming the parameter out of range.
+    fn new(limit: Option<i64>, offset: Option<i64>, max_offset: i64) -> Result<Page, Refused> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Refused {
+                code: ErrorCode::BadRequest,
+                message: format!("query parameter `limit`: {limit} is not from 1 to {MAX_LIMIT}"),
+            });
+        }
+        let offset = offset.unwrap_or(0);
+        if !(0..=max_offset).contains(&offset) {
+            return Err(Refused {
+                code: ErrorCode::BadRequest,
+                message: format!(
+                    "query parameter `offset`: {offset} is not from 0 to {max_offset}"
+                ),
+            });
+        }
+        Ok(Page { limit, offset })
+    }
+
+    /// How many rows to ask a store query without an offset for: the rows before this page,
+    /// the page, and one more to know whether a next page exists.
+    fn rows_through(self) -> i64 {
+        self.offset + self.limit + 1
+    }
+
+    /// This page of `rows` (read from the first row, [`Page::rows_through`] of them) and the
+    /// next page's offset.
+    fn cut<T>(self, rows: Vec<T>) -> (Vec<T>, Option<i64>) {
+        let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        self.cut_from_offset(rows.into_iter().skip(skip).collect())
+    }
+
+    /// This page of `rows` read from `offset` (`limit + 1` of them) and the next page's offset.
+    fn cut_from_offset<T>(self, mut rows: Vec<T>) -> (Vec<T>, Option<i64>) {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        if rows.len() > limit {
+            rows.truncate(limit);
+            (rows, Some(self.offset + self.limit))
+        } else {
+            (rows, None)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes and authentication.
 
 /// Who made a request: `token:<name>` for the audit log, and whether the token may change
 /// things.
@@ -46,54 +417,53 @@ impl Caller {
     fn refused(&self) -> Option<Response> {
         (!self.operator).then(|| {
             error(
-                StatusCode::FORBIDDEN,
-                "this token is a viewer's; taking orders in, retrying and cancelling need an operator token",
+                ErrorCode::Forbidden,
+                "this token is a viewer's; taking orders in, retrying, cancelling, matching and dismissing need an operator token",
             )
         })
     }
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+/// The operations that need a token, with their documentation.
+fn token_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(schema::ApiDoc::openapi())
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(show_order))
+        .routes(routes!(list_supplier_orders))
+        .routes(routes!(retry))
+        .routes(routes!(cancel))
+        .routes(routes!(list_shipments))
+        .routes(routes!(show_shipment))
+        .routes(routes!(match_shipment))
+        .routes(routes!(dismiss_shipment))
+        .routes(routes!(list_alerts))
+        .routes(routes!(monitor))
+        .routes(routes!(list_products))
+        .routes(routes!(show_product))
+        .routes(routes!(show_offer))
 }
 
-fn store_error(e: &StoreError) -> Response {
-    match e {
-        StoreError::NotFound(m) => error(StatusCode::NOT_FOUND, m.clone()),
-        StoreError::Conflict(m) => error(StatusCode::CONFLICT, m.clone()),
-        StoreError::Invalid(errors) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({ "error": "the order was not taken in", "errors": errors })),
-        )
-            .into_response(),
-        other => {
-            tracing::error!(error = %other, "API request failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the request failed on IRP's side; see IRP's log",
-            )
-        }
-    }
+/// The operations that need no token.
+fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
-/// The `/api/v1` routes.
+/// The OpenAPI document of every `/api/v1` operation [`routes`] serves.
+pub fn document() -> utoipa::openapi::OpenApi {
+    token_routes().merge(open_routes()).into_openapi()
+}
+
+/// The `/api/v1` routes: the documented operations (all but `openapi.json` behind a token),
+/// JSON answers for a method a path does not take (405) and for an unknown `/api/v1` path.
 pub fn routes(state: AppState) -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/api/v1/orders", post(create_order).get(list_orders))
-        .route("/api/v1/orders/{id}", get(show_order))
-        .route("/api/v1/supplier-orders", get(list_supplier_orders))
-        .route("/api/v1/supplier-orders/{id}/retry", post(retry))
-        .route("/api/v1/supplier-orders/{id}/cancel", post(cancel))
-        .route("/api/v1/shipments", get(list_shipments))
-        .route("/api/v1/shipments/{id}", get(show_shipment))
-        .route("/api/v1/shipments/{id}/match", post(match_shipment))
-        .route("/api/v1/shipments/{id}/dismiss", post(dismiss_shipment))
-        .route("/api/v1/alerts", get(list_alerts))
-        .route("/api/v1/monitor", get(monitor))
-        .route("/api/v1/products", get(list_products))
-        .route("/api/v1/products/{ean}", get(show_product))
-        .route("/api/v1/offers/{refurbisher}/{sku}", get(show_offer))
+    let (with_token, _) = token_routes().split_for_parts();
+    let (open, _) = open_routes().split_for_parts();
+    with_token
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .merge(open)
+        .route("/api/v1/{*rest}", axum::routing::any(unknown_path))
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -104,7 +474,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let refused = |why: &str| {
-        let mut r = error(StatusCode::UNAUTHORIZED, why);
+        let mut r = error(ErrorCode::Unauthorized, why);
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         r
@@ -127,32 +497,306 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     }
 }
 
-#[derive(serde::Deserialize)]
-struct ListQuery {
-    status: Option<String>,
-    limit: Option<i64>,
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The OpenAPI document of this API", body = Object))
+)]
+async fn openapi_json() -> Response {
+    static DOC: OnceLock<String> = OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        document()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"code\":\"internal\",\"error\":\"{e}\"}}"))
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        doc.clone(),
+    )
+        .into_response()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Parameters and answers.
+
+/// A numeric id in the path.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct IdPath {
+    /// The id.
+    id: i64,
+}
+
+/// `status`, `limit`, `offset`.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct StatusQuery {
+    /// Only this status (`routed` / `needs_attention` for orders; `pending`, `submitting`,
+    /// `submitted`, `needs_attention`, `failed`, `internal`, `shipped`, `cancelled` for supplier
+    /// orders).
+    #[param(pattern = "^[^\\u0000]*$")]
+    status: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<i64>,
+    /// Rows to skip.
+    #[param(minimum = 0, maximum = 10000, default = 0)]
+    offset: Option<i64>,
+}
+
+/// A page of orders.
+#[derive(Serialize, ToSchema)]
+struct OrderList {
+    /// Newest first.
+    #[schema(value_type = Vec<schema::Order>)]
+    orders: Vec<StoredOrder>,
+    /// The `offset` of the next page; `null` on the last page.
+    #[schema(required = true)]
+    next_offset: Option<i64>,
+}
+
+/// An order with its lines and supplier orders.
+#[derive(Serialize, ToSchema)]
+struct OrderDetail {
+    /// The order.
+    #[schema(value_type = schema::Order)]
+    order: StoredOrder,
+    /// Its lines.
+    #[schema(value_type = Vec<schema::OrderLine>)]
+    lines: Vec<StoredLine>,
+    /// Its supplier orders, each with its attempts and shipments.
+    #[schema(value_type = Vec<schema::SupplierOrderDetail>)]
+    supplier_orders: Vec<SupplierOrderDetail>,
+}
+
+/// A supplier order with its attempts and shipments (its fields, then `attempts_made` and
+/// `shipments`).
+#[derive(Serialize)]
+struct SupplierOrderDetail {
+    #[serde(flatten)]
+    supplier_order: StoredSupplierOrder,
+    attempts_made: Vec<StoredAttempt>,
+    shipments: Vec<StoredShipment>,
+}
+
+/// An order just taken in (or taken in before: `created` is false).
+#[derive(Serialize, ToSchema)]
+struct OrderTaken {
+    #[serde(flatten)]
+    detail: OrderDetail,
+    /// False for a repeat of an order taken in before (same channel and order number).
+    created: bool,
+}
+
+/// A supplier order after a retry or cancel.
+#[derive(Serialize, ToSchema)]
+struct SupplierOrderAnswer {
+    /// The supplier order.
+    #[schema(value_type = schema::SupplierOrder)]
+    supplier_order: StoredSupplierOrder,
+}
+
+/// A page of supplier orders.
+#[derive(Serialize, ToSchema)]
+struct SupplierOrderList {
+    /// Newest first.
+    #[schema(value_type = Vec<schema::SupplierOrder>)]
+    supplier_orders: Vec<StoredSupplierOrder>,
+    /// The `offset` of the next page; `null` on the last page.
+    #[schema(required = true)]
+    next_offset: Option<i64>,
+}
+
+/// `status`, `refurbisher`, `limit`, `offset` of the shipment list.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ShipmentQuery {
+    /// Only this status: `matched`, `unmatched` or `dismissed`.
+    #[param(pattern = "^[^\\u0000]*$")]
+    status: Option<String>,
+    /// Only this refurbisher's (its key; 404 when there is none).
+    #[param(pattern = "^[^\\u0000]*$")]
+    refurbisher: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<i64>,
+    /// Rows to skip.
+    #[param(minimum = 0, maximum = 10000, default = 0)]
+    offset: Option<i64>,
+}
+
+/// A page of shipments.
+#[derive(Serialize, ToSchema)]
+struct ShipmentList {
+    /// Newest first.
+    #[schema(value_type = Vec<schema::Shipment>)]
+    shipments: Vec<StoredShipment>,
+    /// The `offset` of the next page; `null` on the last page.
+    #[schema(required = true)]
+    next_offset: Option<i64>,
+}
+
+/// A shipment with its units and the payload as received.
+#[derive(Serialize, ToSchema)]
+struct ShipmentDetail {
+    /// The shipment.
+    #[schema(value_type = schema::Shipment)]
+    shipment: StoredShipment,
+    /// Its units.
+    #[schema(value_type = Vec<schema::ShipmentUnit>)]
+    units: Vec<StoredUnit>,
+    /// The webhook body as received.
+    payload: Option<String>,
+}
+
+/// A shipment after it was matched.
+#[derive(Serialize, ToSchema)]
+struct ShipmentAnswer {
+    /// The shipment.
+    #[schema(value_type = schema::Shipment)]
+    shipment: StoredShipment,
+}
+
+/// The body of `POST /api/v1/shipments/{id}/match`.
+#[derive(ToSchema)]
+struct MatchRequest {
+    /// The supplier order the shipment belongs to.
+    #[allow(dead_code)] // read from the JSON by hand, to name a bad field in a 422
+    supplier_order_id: i64,
+}
+
+/// A dismissed shipment.
+#[derive(Serialize, ToSchema)]
+struct Dismissed {
+    /// The shipment's id.
+    dismissed: i64,
+}
+
+/// `all`, `refurbisher`, `limit`, `offset` of the alert list.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AlertQuery {
+    /// Resolved alerts too (default: only open ones).
+    all: Option<bool>,
+    /// Only this refurbisher's (its key; 404 when there is none).
+    #[param(pattern = "^[^\\u0000]*$")]
+    refurbisher: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<i64>,
+    /// Rows to skip.
+    #[param(minimum = 0, maximum = 10000, default = 0)]
+    offset: Option<i64>,
+}
+
+/// A page of alerts.
+#[derive(Serialize, ToSchema)]
+struct AlertList {
+    /// Newest first.
+    #[schema(value_type = Vec<schema::Alert>)]
+    alerts: Vec<Alert>,
+    /// The `offset` of the next page; `null` on the last page.
+    #[schema(required = true)]
+    next_offset: Option<i64>,
+}
+
+/// Every refurbisher's readings.
+#[derive(Serialize, ToSchema)]
+struct MonitorAnswer {
+    /// One per refurbisher.
+    #[schema(value_type = Vec<schema::RefurbisherReadings>)]
+    refurbishers: Vec<RefurbisherReadings>,
+}
+
+/// `query`, `sellable`, `limit`, `offset` of the product list.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ProductQuery {
+    /// An EAN prefix or part of the name.
+    #[param(pattern = "^[^\\u0000]*$")]
+    query: Option<String>,
+    /// Only products with a best offer.
+    sellable: Option<bool>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<i64>,
+    /// Rows to skip.
+    #[param(minimum = 0, maximum = 1_000_000_000, default = 0)]
+    offset: Option<i64>,
+}
+
+/// A page of products.
+#[derive(Serialize, ToSchema)]
+struct ProductList {
+    /// By EAN.
+    #[schema(value_type = Vec<schema::Product>)]
+    products: Vec<Value>,
+    /// The `offset` of the next page; `null` on the last page.
+    #[schema(required = true)]
+    next_offset: Option<i64>,
+}
+
+/// A product's EAN in the path.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct EanPath {
+    /// The EAN.
+    #[param(pattern = "^[^\\u0000]*$")]
+    ean: String,
+}
+
+/// An offer in the path.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct OfferPath {
+    /// The refurbisher's key.
+    #[param(pattern = "^[^\\u0000]*$")]
+    refurbisher: String,
+    /// The refurbisher's SKU.
+    #[param(pattern = "^[^\\u0000]*$")]
+    sku: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders.
+
+/// Take in an order.
+///
+/// The document is checked whole; every bad field is named in the 422 answer. An order with
+/// the channel and order number of one taken in before answers 200 with that order and
+/// changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "orders",
+    request_body(content = schema::OrderDocument, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Taken in", body = OrderTaken),
+        (status = 200, description = "Taken in before (a repeat); nothing changed", body = OrderTaken),
+        (status = 400, description = "The body is not JSON", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 409, description = "Conflicts with what is stored", body = ApiError),
+        (status = 422, description = "Not a valid order document; `errors` names each bad field", body = ApiError),
+    )
+)]
 async fn create_order(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Response {
     if let Some(r) = caller.refused() {
         return r;
     }
-    let raw: Value = match serde_json::from_slice(&body) {
+    let raw = match json_body(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "the body is not JSON: {e} (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            );
-        }
+        Err(r) => return r.into_response(),
     };
     let doc = match irp_core::orders::parse_order(&raw) {
         Ok(d) => d,
@@ -162,106 +806,207 @@ async fn create_order(
         Ok(i) => i,
         Err(e) => return store_error(&e),
     };
-    match order_body(&state, intake.order.id).await {
-        Ok(mut v) => {
-            v["created"] = Value::Bool(intake.created);
+    match order_detail(&state, intake.order.id).await {
+        Ok(detail) => {
             let status = if intake.created {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            (status, Json(v)).into_response()
+            (
+                status,
+                Json(OrderTaken {
+                    detail,
+                    created: intake.created,
+                }),
+            )
+                .into_response()
         }
         Err(e) => store_error(&e),
     }
 }
 
-async fn order_body(state: &AppState, id: i64) -> Result<Value, StoreError> {
+async fn order_detail(state: &AppState, id: i64) -> Result<OrderDetail, StoreError> {
     let store = &state.store;
     let order = store
         .order_get(id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("no order {id}")))?;
     let lines = store.order_lines(id).await?;
-    let mut sos = Vec::new();
+    let mut supplier_orders = Vec::new();
     for so in store.supplier_orders_of(id).await? {
-        let attempts = store.supplier_order_attempts(so.id).await?;
-        let mut v = serde_json::to_value(&so).unwrap_or(Value::Null);
-        v["attempts_made"] = serde_json::to_value(attempts).unwrap_or(Value::Null);
-        v["shipments"] =
-            serde_json::to_value(store.shipments_of(so.id).await?).unwrap_or(Value::Null);
-        sos.push(v);
+        let attempts_made = store.supplier_order_attempts(so.id).await?;
+        let shipments = store.shipments_of(so.id).await?;
+        supplier_orders.push(SupplierOrderDetail {
+            supplier_order: so,
+            attempts_made,
+            shipments,
+        });
     }
-    Ok(json!({ "order": order, "lines": lines, "supplier_orders": sos }))
+    Ok(OrderDetail {
+        order,
+        lines,
+        supplier_orders,
+    })
 }
 
-async fn list_orders(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Response {
+/// The newest orders.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    params(StatusQuery),
+    responses(
+        (status = 200, description = "A page of orders, newest first", body = OrderList),
+        (status = 400, description = "A bad query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
+async fn list_orders(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> Response {
+    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
     match state
         .store
-        .orders_list(q.status.as_deref(), q.limit.unwrap_or(50).clamp(1, 1000))
+        .orders_list(q.status.as_deref(), page.rows_through())
         .await
     {
-        Ok(list) => Json(json!({ "orders": list })).into_response(),
+        Ok(rows) => {
+            let (orders, next_offset) = page.cut(rows);
+            Json(OrderList {
+                orders,
+                next_offset,
+            })
+            .into_response()
+        }
         Err(e) => store_error(&e),
     }
 }
 
-async fn show_order(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
-    match order_body(&state, id).await {
+/// An order with its lines, its supplier orders and each of their attempts and shipments.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such order", body = ApiError),
+    )
+)]
+async fn show_order(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath>) -> Response {
+    match order_detail(&state, p.id).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Supplier orders.
+
+/// Supplier orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/supplier-orders",
+    tag = "supplier-orders",
+    params(StatusQuery),
+    responses(
+        (status = 200, description = "A page of supplier orders, newest first", body = SupplierOrderList),
+        (status = 400, description = "A bad query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
 async fn list_supplier_orders(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Response {
+    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
     match state
         .store
-        .supplier_orders_list(q.status.as_deref(), q.limit.unwrap_or(50).clamp(1, 1000))
+        .supplier_orders_list(q.status.as_deref(), page.rows_through())
         .await
     {
-        Ok(list) => Json(json!({ "supplier_orders": list })).into_response(),
+        Ok(rows) => {
+            let (supplier_orders, next_offset) = page.cut(rows);
+            Json(SupplierOrderList {
+                supplier_orders,
+                next_offset,
+            })
+            .into_response()
+        }
         Err(e) => store_error(&e),
     }
 }
 
+/// Send a `failed` or `needs_attention` supplier order again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/supplier-orders/{id}/retry",
+    tag = "supplier-orders",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Pending again; the submitter sends it", body = SupplierOrderAnswer),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such supplier order", body = ApiError),
+        (status = 409, description = "Not `failed` or `needs_attention`", body = ApiError),
+    )
+)]
 async fn retry(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
-    Path(id): Path<i64>,
+    ApiPath(p): ApiPath<IdPath>,
 ) -> Response {
     if let Some(r) = caller.refused() {
         return r;
     }
-    match state.store.supplier_order_retry(id, &caller.actor).await {
-        Ok(so) => Json(json!({ "supplier_order": so })).into_response(),
+    match state.store.supplier_order_retry(p.id, &caller.actor).await {
+        Ok(supplier_order) => Json(SupplierOrderAnswer { supplier_order }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
+/// Cancel a supplier order that is not under way or placed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/supplier-orders/{id}/cancel",
+    tag = "supplier-orders",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Cancelled; its units are no longer reserved", body = SupplierOrderAnswer),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such supplier order", body = ApiError),
+        (status = 409, description = "Under way, placed, shipped or cancelled already", body = ApiError),
+    )
+)]
 async fn cancel(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
-    Path(id): Path<i64>,
+    ApiPath(p): ApiPath<IdPath>,
 ) -> Response {
     if let Some(r) = caller.refused() {
         return r;
     }
-    match state.store.supplier_order_cancel(id, &caller.actor).await {
-        Ok(so) => Json(json!({ "supplier_order": so })).into_response(),
+    match state.store.supplier_order_cancel(p.id, &caller.actor).await {
+        Ok(supplier_order) => Json(SupplierOrderAnswer { supplier_order }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-#[derive(serde::Deserialize)]
-struct ShipmentQuery {
-    status: Option<String>,
-    refurbisher: Option<String>,
-    all: Option<bool>,
-    limit: Option<i64>,
-}
+// ---------------------------------------------------------------------------------------------
+// Shipments.
 
 /// The id of refurbisher `key`, or the 404 answer.
 async fn refurbisher_id(state: &AppState, key: Option<&str>) -> Result<Option<i64>, Response> {
@@ -269,161 +1014,306 @@ async fn refurbisher_id(state: &AppState, key: Option<&str>) -> Result<Option<i6
     match state.store.refurbisher_get(key).await {
         Ok(Some(r)) => Ok(Some(r.id)),
         Ok(None) => Err(error(
-            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
             format!("no refurbisher `{key}`"),
         )),
         Err(e) => Err(store_error(&e)),
     }
 }
 
-async fn list_shipments(State(state): State<AppState>, Query(q): Query<ShipmentQuery>) -> Response {
+/// Shipments from the webhook, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/shipments",
+    tag = "shipments",
+    params(ShipmentQuery),
+    responses(
+        (status = 200, description = "A page of shipments, newest first", body = ShipmentList),
+        (status = 400, description = "A bad query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+    )
+)]
+async fn list_shipments(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ShipmentQuery>,
+) -> Response {
+    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
     let rid = match refurbisher_id(&state, q.refurbisher.as_deref()).await {
         Ok(r) => r,
         Err(r) => return r,
     };
     match state
         .store
-        .shipments_list(
-            rid,
-            q.status.as_deref(),
-            q.limit.unwrap_or(50).clamp(1, 1000),
-        )
+        .shipments_list(rid, q.status.as_deref(), page.rows_through())
         .await
     {
-        Ok(list) => Json(json!({ "shipments": list })).into_response(),
+        Ok(rows) => {
+            let (shipments, next_offset) = page.cut(rows);
+            Json(ShipmentList {
+                shipments,
+                next_offset,
+            })
+            .into_response()
+        }
         Err(e) => store_error(&e),
     }
 }
 
-async fn show_shipment(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+/// A shipment, its units and the payload as received.
+#[utoipa::path(
+    get,
+    path = "/api/v1/shipments/{id}",
+    tag = "shipments",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The shipment", body = ShipmentDetail),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such shipment", body = ApiError),
+    )
+)]
+async fn show_shipment(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath>) -> Response {
+    let id = p.id;
     let found = match state.store.shipment_get(id).await {
         Ok(f) => f,
         Err(e) => return store_error(&e),
     };
-    let Some((s, units)) = found else {
-        return error(StatusCode::NOT_FOUND, format!("no shipment {id}"));
+    let Some((shipment, units)) = found else {
+        return error(ErrorCode::NotFound, format!("no shipment {id}"));
     };
     let payload = state.store.shipment_payload(id).await.ok().flatten();
-    Json(json!({ "shipment": s, "units": units, "payload": payload })).into_response()
+    Json(ShipmentDetail {
+        shipment,
+        units,
+        payload,
+    })
+    .into_response()
 }
 
-#[derive(serde::Deserialize)]
-struct MatchBody {
-    supplier_order_id: i64,
-}
-
+/// Link an unmatched (or dismissed) shipment to its supplier order.
+#[utoipa::path(
+    post,
+    path = "/api/v1/shipments/{id}/match",
+    tag = "shipments",
+    params(IdPath),
+    request_body(content = MatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Matched; the supplier order is `shipped`", body = ShipmentAnswer),
+        (status = 400, description = "The body is not JSON, or a bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such shipment or supplier order", body = ApiError),
+        (status = 409, description = "It cannot be matched to that supplier order", body = ApiError),
+        (status = 422, description = "No whole-number `supplier_order_id`", body = ApiError),
+    )
+)]
 async fn match_shipment(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
-    Path(id): Path<i64>,
-    body: Bytes,
+    ApiPath(p): ApiPath<IdPath>,
+    ApiBody(body): ApiBody,
 ) -> Response {
     if let Some(r) = caller.refused() {
         return r;
     }
-    let b: MatchBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({
-                    "error": "the body must be {\"supplier_order_id\": N}",
-                    "errors": [{"field": "supplier_order_id", "value": String::from_utf8_lossy(&body).chars().take(60).collect::<String>(),
-                        "expected": format!("a supplier order id ({e})")}]
-                })),
-            )
-                .into_response();
-        }
+    let raw = match json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let given = raw.get("supplier_order_id");
+    // JSON Schema counts 12.0 as an integer too.
+    let whole = |v: &Value| {
+        v.as_i64().or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+    };
+    let Some(supplier_order_id) = given.and_then(whole) else {
+        return invalid(
+            "the body must be {\"supplier_order_id\": N}",
+            vec![FieldError {
+                field: "supplier_order_id".into(),
+                value: given.map_or_else(|| "nothing".into(), |v| shortened(&v.to_string())),
+                expected: "a supplier order id (a whole number)".into(),
+            }],
+        );
     };
     match state
         .store
-        .shipment_match(id, b.supplier_order_id, &caller.actor)
+        .shipment_match(p.id, supplier_order_id, &caller.actor)
         .await
     {
-        Ok(s) => Json(json!({ "shipment": s })).into_response(),
+        Ok(shipment) => Json(ShipmentAnswer { shipment }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
+/// At most 60 characters of `s`, with `…` when cut.
+fn shortened(s: &str) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Set an unmatched shipment aside.
+#[utoipa::path(
+    post,
+    path = "/api/v1/shipments/{id}/dismiss",
+    tag = "shipments",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Dismissed", body = Dismissed),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such shipment", body = ApiError),
+        (status = 409, description = "Not unmatched", body = ApiError),
+    )
+)]
 async fn dismiss_shipment(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
-    Path(id): Path<i64>,
+    ApiPath(p): ApiPath<IdPath>,
 ) -> Response {
     if let Some(r) = caller.refused() {
         return r;
     }
-    match state.store.shipment_dismiss(id, &caller.actor).await {
-        Ok(()) => Json(json!({ "dismissed": id })).into_response(),
+    match state.store.shipment_dismiss(p.id, &caller.actor).await {
+        Ok(()) => Json(Dismissed { dismissed: p.id }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-async fn list_alerts(State(state): State<AppState>, Query(q): Query<ShipmentQuery>) -> Response {
+// ---------------------------------------------------------------------------------------------
+// Monitoring.
+
+/// Open alerts (or all), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "monitoring",
+    params(AlertQuery),
+    responses(
+        (status = 200, description = "A page of alerts, newest first", body = AlertList),
+        (status = 400, description = "A bad query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+    )
+)]
+async fn list_alerts(State(state): State<AppState>, ApiQuery(q): ApiQuery<AlertQuery>) -> Response {
+    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
     let rid = match refurbisher_id(&state, q.refurbisher.as_deref()).await {
         Ok(r) => r,
         Err(r) => return r,
     };
     match state
         .store
-        .alerts_list(
-            !q.all.unwrap_or(false),
-            rid,
-            q.limit.unwrap_or(50).clamp(1, 1000),
-        )
+        .alerts_list(!q.all.unwrap_or(false), rid, page.rows_through())
         .await
     {
-        Ok(list) => Json(json!({ "alerts": list })).into_response(),
+        Ok(rows) => {
+            let (alerts, next_offset) = page.cut(rows);
+            Json(AlertList {
+                alerts,
+                next_offset,
+            })
+            .into_response()
+        }
         Err(e) => store_error(&e),
     }
 }
 
+/// Every refurbisher's metrics against its thresholds (as `irp monitor --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/monitor",
+    tag = "monitoring",
+    responses(
+        (status = 200, description = "The readings", body = MonitorAnswer),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
 async fn monitor(State(state): State<AppState>) -> Response {
     match irp_pipeline::monitor::readings(&state.store, irp_store::now()).await {
-        Ok(r) => Json(json!({ "refurbishers": r })).into_response(),
+        Ok(refurbishers) => Json(MonitorAnswer { refurbishers }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-fn internal(e: &anyhow::Error) -> Response {
-    tracing::error!(error = %e, "API request failed");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the request failed on IRP's side; see IRP's log",
+// ---------------------------------------------------------------------------------------------
+// Catalog.
+
+/// Products (by EAN or name) with their best offer, by EAN (as `irp products list --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/products",
+    tag = "catalog",
+    params(ProductQuery),
+    responses(
+        (status = 200, description = "A page of products, by EAN", body = ProductList),
+        (status = 400, description = "A bad query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
     )
-}
-
-#[derive(serde::Deserialize)]
-struct ProductQuery {
-    query: Option<String>,
-    sellable: Option<bool>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
-async fn list_products(State(state): State<AppState>, Query(q): Query<ProductQuery>) -> Response {
+)]
+async fn list_products(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ProductQuery>,
+) -> Response {
+    let page = match Page::new(q.limit, q.offset, MAX_PRODUCT_OFFSET) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
     match crate::catalog_cmd::products_json(
         &state.store,
         q.query.as_deref(),
         q.sellable.unwrap_or(false),
-        q.limit.unwrap_or(50).clamp(1, 1000),
-        q.offset.unwrap_or(0).max(0),
+        page.limit + 1,
+        page.offset,
     )
     .await
     {
-        Ok(list) => Json(json!({ "products": list })).into_response(),
+        Ok(rows) => {
+            let (products, next_offset) = page.cut_from_offset(rows);
+            Json(ProductList {
+                products,
+                next_offset,
+            })
+            .into_response()
+        }
         Err(e) => internal(&e),
     }
 }
 
-async fn show_product(State(state): State<AppState>, Path(ean): Path<String>) -> Response {
+/// A product: every offer priced with its breakdown, verdict and reason, and each channel's
+/// view (as `irp products show EAN --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/{ean}",
+    tag = "catalog",
+    params(EanPath),
+    responses(
+        (status = 200, description = "The product", body = schema::ProductDetail),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No product or offer with this EAN", body = ApiError),
+    )
+)]
+async fn show_product(State(state): State<AppState>, ApiPath(p): ApiPath<EanPath>) -> Response {
+    let ean = p.ean;
     let view = match crate::catalog_cmd::ProductView::load(&state.store, &ean).await {
         Ok(Some(v)) => v,
         Ok(None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("no product with EAN {ean:?}"),
-            );
+            return error(ErrorCode::NotFound, format!("no product with EAN {ean:?}"));
         }
         Err(e) => return internal(&e),
     };
@@ -433,21 +1323,84 @@ async fn show_product(State(state): State<AppState>, Path(ean): Path<String>) ->
     }
 }
 
-async fn show_offer(
-    State(state): State<AppState>,
-    Path((key, sku)): Path<(String, String)>,
-) -> Response {
+/// An offer and its price breakdown: each input with its value and where it came from, each
+/// step (as `irp offers show KEY SKU --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/offers/{refurbisher}/{sku}",
+    tag = "catalog",
+    params(OfferPath),
+    responses(
+        (status = 200, description = "The offer", body = schema::OfferDetail),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such refurbisher or offer", body = ApiError),
+    )
+)]
+async fn show_offer(State(state): State<AppState>, ApiPath(p): ApiPath<OfferPath>) -> Response {
+    let (key, sku) = (p.refurbisher, p.sku);
     let r = match state.store.refurbisher_get(&key).await {
         Ok(Some(r)) => r,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no refurbisher `{key}`")),
+        Ok(None) => return error(ErrorCode::NotFound, format!("no refurbisher `{key}`")),
         Err(e) => return store_error(&e),
     };
     match crate::feed_cmd::OfferView::load(&state.store, r, &sku).await {
         Ok(Some(v)) => Json(v.to_json()).into_response(),
         Ok(None) => error(
-            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
             format!("`{key}` has no offer with SKU {sku:?}"),
         ),
         Err(e) => internal(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_cut_from_the_rows_before_it_and_names_the_next() {
+        let page = Page::new(Some(2), Some(3), MAX_OFFSET).unwrap_or_else(|_| unreachable!());
+        assert_eq!(page.rows_through(), 6);
+        assert_eq!(page.cut((0..6).collect()), (vec![3, 4], Some(5)));
+        assert_eq!(page.cut((0..5).collect()), (vec![3, 4], None));
+        assert_eq!(page.cut((0..2).collect()), (Vec::<i32>::new(), None));
+        assert_eq!(page.cut_from_offset(vec![3, 4, 5]), (vec![3, 4], Some(5)));
+        assert_eq!(page.cut_from_offset(vec![3]), (vec![3], None));
+    }
+
+    #[test]
+    fn limits_and_offsets_out_of_range_are_refused() {
+        for (limit, offset) in [(0, 0), (501, 0), (1, -1), (1, MAX_OFFSET + 1)] {
+            let Err(r) = Page::new(Some(limit), Some(offset), MAX_OFFSET) else {
+                panic!("{limit}, {offset} taken");
+            };
+            assert_eq!(r.code, ErrorCode::BadRequest);
+        }
+        let page = Page::new(None, None, MAX_OFFSET).unwrap_or_else(|_| unreachable!());
+        assert_eq!((page.limit, page.offset), (DEFAULT_LIMIT, 0));
+    }
+
+    #[test]
+    fn error_codes_are_snake_case_and_documented_as_an_enum() {
+        let v = serde_json::to_value(ErrorCode::NotFound).unwrap_or_default();
+        assert_eq!(v, "not_found");
+        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let codes = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+        assert_eq!(
+            codes,
+            &serde_json::json!([
+                "unauthorized",
+                "forbidden",
+                "not_found",
+                "conflict",
+                "invalid",
+                "bad_request",
+                "rate_limited",
+                "internal"
+            ]),
+            "{doc:#}"
+        );
+        assert_eq!(doc["info"]["title"], schema::TITLE);
     }
 }
