@@ -60,6 +60,8 @@ use utoipa::{IntoParams, OpenApi as _, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod manage;
+
 use super::AppState;
 use super::openapi as schema;
 
@@ -441,6 +443,7 @@ fn token_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_products))
         .routes(routes!(show_product))
         .routes(routes!(show_offer))
+        .merge(manage::routes())
 }
 
 /// The operations that need no token.

@@ -1,0 +1,844 @@
+//! The REST API for what the portal's pages do with refurbishers and their feeds: the
+//! registry (list, show, apply a document), `config check`, feed runs (list, show, apply or
+//! discard a quarantined one), preview, import now, upload a feed file, the webhook token,
+//! held purchase prices, and the audit log. Each calls the same code as the page and the CLI.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use irp_core::config::{self, Severity};
+use irp_core::orders::FieldError;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    ApiBody, ApiError, ApiPath, ApiQuery, Caller, ErrorCode, IdPath, MAX_OFFSET, Page, error,
+    internal, store_error,
+};
+use crate::server::AppState;
+
+/// A refurbisher's key in the path.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct KeyPath {
+    /// The connector key (`flexit`).
+    #[param(pattern = "^[^\\u0000]*$")]
+    key: String,
+}
+
+/// `limit`, `offset`.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PageQuery {
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<i64>,
+    /// Rows to skip.
+    #[param(minimum = 0, maximum = 10000, default = 0)]
+    offset: Option<i64>,
+}
+
+/// The refurbisher `key`, or the 404 answer.
+async fn refurbisher(
+    state: &AppState,
+    key: &str,
+) -> Result<irp_store::refurbishers::StoredRefurbisher, Response> {
+    match state.store.refurbisher_get(key).await {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(error(
+            ErrorCode::NotFound,
+            format!("no refurbisher `{key}` (GET /api/v1/refurbishers lists them)"),
+        )),
+        Err(e) => Err(store_error(&e)),
+    }
+}
+
+/// A refurbisher's status: the seeds' Status table and its pricing settings.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RefurbisherStatus {
+    refurbisher_id: i64,
+    key: String,
+    name: String,
+    supplier_id: Option<i64>,
+    odoo_vendor_id: Option<i64>,
+    enabled: bool,
+    approved_refurbished: bool,
+    internal: bool,
+    /// "SFTP · CSV · SFTP credentials".
+    offer_connector: String,
+    /// "Web POST · Client credentials", "Not integrated".
+    order_connector: String,
+    /// "Configured" or "Not configured".
+    shipment_webhook: String,
+    version: i64,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn status_of(
+    state: &AppState,
+    r: &irp_store::refurbishers::StoredRefurbisher,
+) -> Result<RefurbisherStatus, irp_store::StoreError> {
+    let w = state.store.webhook_state(r.id).await?;
+    let m = &r.model;
+    Ok(RefurbisherStatus {
+        refurbisher_id: r.id,
+        key: r.key.clone(),
+        name: m.name.clone(),
+        supplier_id: m.supplier_id,
+        odoo_vendor_id: m.odoo_vendor_id,
+        enabled: m.enabled,
+        approved_refurbished: m.approved_refurbished,
+        internal: m.internal,
+        offer_connector: m.offer_connector_label(),
+        order_connector: m.order_connector_label(),
+        shipment_webhook: if w.token_created_at.is_some() {
+            "Configured".into()
+        } else {
+            "Not configured".into()
+        },
+        version: r.version,
+        updated_at: r.updated_at,
+    })
+}
+
+/// Every refurbisher.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RefurbisherList {
+    refurbishers: Vec<RefurbisherStatus>,
+}
+
+/// The registry, by key.
+#[utoipa::path(
+    get,
+    path = "/api/v1/refurbishers",
+    tag = "refurbishers",
+    responses(
+        (status = 200, description = "Every refurbisher with its status", body = RefurbisherList),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
+pub(super) async fn list_refurbishers(State(state): State<AppState>) -> Response {
+    let all = match state.store.refurbisher_list().await {
+        Ok(a) => a,
+        Err(e) => return store_error(&e),
+    };
+    let mut refurbishers = Vec::with_capacity(all.len());
+    for r in &all {
+        match status_of(&state, r).await {
+            Ok(s) => refurbishers.push(s),
+            Err(e) => return store_error(&e),
+        }
+    }
+    Json(RefurbisherList { refurbishers }).into_response()
+}
+
+/// A refurbisher and its document.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RefurbisherShow {
+    #[serde(flatten)]
+    status: RefurbisherStatus,
+    /// The connector document, `{"<key>": {…}}`, with literal credentials as `********`
+    /// (secret references `${secret:NAME}` are kept: they name a secret, not its value).
+    #[schema(value_type = Object)]
+    document: Value,
+}
+
+/// One refurbisher with its connector document (credentials redacted).
+#[utoipa::path(
+    get,
+    path = "/api/v1/refurbishers/{key}",
+    tag = "refurbishers",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "The refurbisher", body = RefurbisherShow),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+    )
+)]
+pub(super) async fn show_refurbisher(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<KeyPath>,
+) -> Response {
+    let r = match refurbisher(&state, &p.key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match status_of(&state, &r).await {
+        Ok(status) => Json(RefurbisherShow {
+            status,
+            document: json!({ (r.key.clone()): config::redact(&r.document) }),
+        })
+        .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// One finding of `config check`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Finding {
+    /// `error` or `warning`.
+    severity: String,
+    /// The JSON path: `flexit.offers.mapping.ean`.
+    path: String,
+    /// Line of the document, from 1.
+    line: Option<usize>,
+    /// Column, from 1.
+    column: Option<usize>,
+    /// What is wrong.
+    message: String,
+    /// How to fix it.
+    help: Option<String>,
+}
+
+/// What `config check` found.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CheckAnswer {
+    /// No errors: the document can be applied.
+    ok: bool,
+    errors: usize,
+    warnings: usize,
+    /// The refurbisher keys the document defines (those without errors).
+    refurbishers: Vec<String>,
+    findings: Vec<Finding>,
+}
+
+fn check(text: &str) -> (config::Document, CheckAnswer) {
+    let doc = config::parse_document(text.trim_start_matches('\u{feff}'));
+    let findings: Vec<Finding> = doc
+        .diagnostics
+        .iter()
+        .map(|d| Finding {
+            severity: if d.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            }
+            .into(),
+            path: d.path.to_string(),
+            line: d.position.map(|p| p.line),
+            column: d.position.map(|p| p.column),
+            message: d.message.clone(),
+            help: d.help.clone(),
+        })
+        .collect();
+    let errors = doc.diagnostics.error_count();
+    let answer = CheckAnswer {
+        ok: errors == 0,
+        errors,
+        warnings: findings.len() - errors,
+        refurbishers: doc.refurbishers.iter().map(|r| r.key.clone()).collect(),
+        findings,
+    };
+    (doc, answer)
+}
+
+/// Check a connector document (the body, as `irp config check` does) without applying it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/config/check",
+    tag = "refurbishers",
+    request_body(content = Object, content_type = "application/json", description = "A connector document: `{\"<key>\": {…}}`"),
+    responses(
+        (status = 200, description = "What the check found (also for a document with errors)", body = CheckAnswer),
+        (status = 400, description = "The body could not be read", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
+pub(super) async fn config_check(ApiBody(body): ApiBody) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    Json(check(&text).1).into_response()
+}
+
+/// What applying a document did.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Applied {
+    /// Per refurbisher: its key, id, `Created` / `Updated` / `Unchanged` and the changed fields.
+    #[schema(value_type = Vec<Object>)]
+    applied: Value,
+    /// The check's findings (warnings).
+    check: CheckAnswer,
+}
+
+/// Apply a connector document: create or update its refurbishers (all or nothing).
+#[utoipa::path(
+    put,
+    path = "/api/v1/refurbishers",
+    tag = "refurbishers",
+    request_body(content = Object, content_type = "application/json", description = "A connector document: `{\"<key>\": {…}}`"),
+    responses(
+        (status = 200, description = "Applied", body = Applied),
+        (status = 400, description = "The body could not be read", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 409, description = "An id conflict with another refurbisher", body = ApiError),
+        (status = 422, description = "The document has errors: `errors` names each JSON path", body = ApiError),
+    )
+)]
+pub(super) async fn apply_refurbishers(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiBody(body): ApiBody,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let text = String::from_utf8_lossy(&body);
+    let (doc, answer) = check(&text);
+    if !answer.ok {
+        let errors = answer
+            .findings
+            .iter()
+            .filter(|f| f.severity == "error")
+            .map(|f| FieldError {
+                field: f.path.clone(),
+                value: match (f.line, f.column) {
+                    (Some(l), Some(c)) => format!("line {l}, column {c}"),
+                    _ => String::new(),
+                },
+                expected: match &f.help {
+                    Some(h) => format!("{} ({h})", f.message),
+                    None => f.message.clone(),
+                },
+            })
+            .collect();
+        return super::invalid("the document has errors; nothing was applied", errors);
+    }
+    match state
+        .store
+        .refurbisher_apply(&doc.refurbishers, &caller.actor)
+        .await
+    {
+        Ok(outcomes) => Json(Applied {
+            applied: serde_json::to_value(&outcomes).unwrap_or(Value::Null),
+            check: answer,
+        })
+        .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// A page of feed runs.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RunList {
+    /// Newest first.
+    #[schema(value_type = Vec<Object>)]
+    runs: Vec<irp_store::offers::FeedRun>,
+    /// The `offset` of the next page; `null` on the last page.
+    #[schema(required = true)]
+    next_offset: Option<i64>,
+}
+
+/// A refurbisher's feed runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/refurbishers/{key}/runs",
+    tag = "feeds",
+    params(KeyPath, PageQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = RunList),
+        (status = 400, description = "A bad parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+    )
+)]
+pub(super) async fn list_runs(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<KeyPath>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Response {
+    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let r = match refurbisher(&state, &p.key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match state.store.feed_runs(r.id, page.rows_through()).await {
+        Ok(rows) => {
+            let (runs, next_offset) = page.cut(rows);
+            Json(RunList { runs, next_offset }).into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// A run with its stored row errors.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RunShow {
+    #[schema(value_type = Object)]
+    run: irp_store::offers::FeedRun,
+    /// Row errors: row number, field, value, message.
+    #[schema(value_type = Vec<Object>)]
+    errors: Vec<irp_store::offers::StoredRowError>,
+}
+
+/// One feed run: its report and row errors.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{id}",
+    tag = "feeds",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The run", body = RunShow),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such run", body = ApiError),
+    )
+)]
+pub(super) async fn show_run(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath>) -> Response {
+    let run = match state.store.feed_run(p.id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(ErrorCode::NotFound, format!("no feed run {}", p.id)),
+        Err(e) => return store_error(&e),
+    };
+    match state.store.feed_row_errors(p.id).await {
+        Ok(errors) => Json(RunShow { run, errors }).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// Apply a quarantined run (its offers become the refurbisher's offers).
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{id}/apply",
+    tag = "feeds",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Applied: the offer changes and the catalog recompute", body = Object),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 409, description = "No such run, or not quarantined", body = ApiError),
+    )
+)]
+pub(super) async fn apply_run(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    match crate::ops::apply_quarantined(&state.store, p.id, &caller.actor).await {
+        Ok(a) => Json(a).into_response(),
+        Err(e) => error(ErrorCode::Conflict, format!("{e:#}")),
+    }
+}
+
+/// Discard a quarantined run (the offers stay as they were).
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{id}/discard",
+    tag = "feeds",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Discarded", body = Object),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such run", body = ApiError),
+        (status = 409, description = "Not quarantined", body = ApiError),
+    )
+)]
+pub(super) async fn discard_run(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    match state.store.feed_run_discard(p.id, &caller.actor).await {
+        Ok(run) => Json(json!({ "run": run })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// Read the refurbisher's feed now and answer what it would give (the first 50 offers and up
+/// to 1,000 row errors); nothing is written.
+#[utoipa::path(
+    post,
+    path = "/api/v1/refurbishers/{key}/preview",
+    tag = "feeds",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "What the feed would give", body = Object),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+        (status = 409, description = "No offers connector, an upload connection, or the feed could not be fetched", body = ApiError),
+    )
+)]
+pub(super) async fn preview(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<KeyPath>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let r = match refurbisher(&state, &p.key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match crate::ops::preview(&state.store, &state.secret_key_file, &r, None, 50).await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => error(ErrorCode::Conflict, format!("{e:#}")),
+    }
+}
+
+/// Fetch and import the refurbisher's feed now (as the poller would); answers the run's report.
+#[utoipa::path(
+    post,
+    path = "/api/v1/refurbishers/{key}/import",
+    tag = "feeds",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "The run's report (its status may be failed or quarantined)", body = Object),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+        (status = 409, description = "The run could not start (no offers connector, an upload connection, …)", body = ApiError),
+    )
+)]
+pub(super) async fn import(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<KeyPath>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let r = match refurbisher(&state, &p.key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.model.offers.as_ref().is_some_and(|o| {
+        o.connection == irp_core::config::model::Connection::Upload
+    }) {
+        return error(
+            ErrorCode::Conflict,
+            format!("`{}` receives its offers by upload: POST the file to /api/v1/refurbishers/{}/upload", r.key, r.key),
+        );
+    }
+    let secret_key = crate::secret_key::load(&state.secret_key_file, false).ok();
+    match irp_pipeline::import::import_fetched_counting(&state.store, &r, "api", secret_key.as_ref(), None).await {
+        Ok(rep) => audited(&state, &caller, &r.key, rep, "fetched").await,
+        Err(e) => error(ErrorCode::Conflict, format!("the import did not start: {e}")),
+    }
+}
+
+async fn audited(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    rep: irp_pipeline::import::ImportReport,
+    source: &str,
+) -> Response {
+    if let Err(e) = state
+        .store
+        .audit(
+            &caller.actor,
+            "feed.import",
+            key,
+            json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": source }),
+        )
+        .await
+    {
+        return store_error(&e);
+    }
+    Json(rep).into_response()
+}
+
+/// The most an uploaded feed may be.
+const MAX_UPLOAD: u64 = 1 << 30;
+
+/// Import a feed file sent as the body (any content type; up to 1 GiB, streamed to disk):
+/// for a refurbisher whose connection is `upload`, or a one-off import of another's.
+#[utoipa::path(
+    post,
+    path = "/api/v1/refurbishers/{key}/upload",
+    tag = "feeds",
+    params(KeyPath),
+    request_body(content = String, content_type = "application/octet-stream", description = "The feed file, in the refurbisher's format"),
+    responses(
+        (status = 200, description = "The run's report", body = Object),
+        (status = 400, description = "The body could not be read", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+        (status = 409, description = "The refurbisher has no offers connector", body = ApiError),
+    )
+)]
+pub(super) async fn upload(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<KeyPath>,
+    body: Body,
+) -> Response {
+    use futures_util::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let r = match refurbisher(&state, &p.key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return internal(&e.into()),
+    };
+    let path = dir.path().join("upload");
+    let written: Result<u64, String> = async {
+        let mut out = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = body.into_data_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            n += chunk.len() as u64;
+            if n > MAX_UPLOAD {
+                return Err(format!("the file is larger than {MAX_UPLOAD} bytes"));
+            }
+            out.write_all(&chunk).await.map_err(|e| e.to_string())?;
+        }
+        out.flush().await.map_err(|e| e.to_string())?;
+        Ok(n)
+    }
+    .await;
+    match written {
+        Ok(0) => return error(ErrorCode::BadRequest, "the body is empty: send the feed file"),
+        Ok(_) => {}
+        Err(e) => return error(ErrorCode::BadRequest, format!("the upload could not be read: {e}")),
+    }
+    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await {
+        Ok(rep) => audited(&state, &caller, &r.key, rep, "upload").await,
+        Err(e) => error(ErrorCode::Conflict, format!("the upload was not imported: {e}")),
+    }
+}
+
+/// A new webhook URL.
+#[derive(Serialize, ToSchema)]
+pub(super) struct NewToken {
+    refurbisher: String,
+    supplier_id: i64,
+    /// The full URL with its token; shown once (only a hash is kept).
+    url: String,
+    /// Until when the previous token still works.
+    previous_valid_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Make (or rotate) the refurbisher's shipment webhook token; answers the URL once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/refurbishers/{key}/webhook-token",
+    tag = "refurbishers",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "The new URL (shown once)", body = NewToken),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+        (status = 409, description = "The refurbisher has no supplier_id", body = ApiError),
+    )
+)]
+pub(super) async fn webhook_token(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    headers: HeaderMap,
+    ApiPath(p): ApiPath<KeyPath>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let r = match refurbisher(&state, &p.key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let grace = chrono::TimeDelta::hours(r.model.shipment.token_grace_hours);
+    match state.store.webhook_token_rotate(&r.key, grace, &caller.actor).await {
+        Ok(t) => {
+            let base = crate::server::public_base(&state, &headers);
+            let mut resp = Json(NewToken {
+                refurbisher: r.key.clone(),
+                supplier_id: t.supplier_id,
+                url: format!("{base}/webhook/shipment/{}/{}", t.supplier_id, t.token),
+                previous_valid_until: t.previous_valid_until,
+            })
+            .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            resp
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `refurbisher`.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct HeldQuery {
+    /// Only this refurbisher's.
+    #[param(pattern = "^[^\\u0000]*$")]
+    refurbisher: Option<String>,
+}
+
+/// Purchase price changes held for an operator (beyond `max_price_change_ratio`), oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/prices/held",
+    tag = "catalog",
+    params(HeldQuery),
+    responses(
+        (status = 200, description = "The held offers", body = Object),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such refurbisher", body = ApiError),
+    )
+)]
+pub(super) async fn prices_held(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<HeldQuery>,
+) -> Response {
+    let id = match q.refurbisher.as_deref() {
+        Some(k) => match refurbisher(&state, k).await {
+            Ok(r) => Some(r.id),
+            Err(resp) => return resp,
+        },
+        None => None,
+    };
+    match state.store.prices_held(id, false, 500).await {
+        Ok(held) => Json(json!({ "held": held })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// The offer of a decision.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct OfferPath {
+    /// The refurbisher's key.
+    #[param(pattern = "^[^\\u0000]*$")]
+    refurbisher: String,
+    /// The offer's SKU.
+    #[param(pattern = "^[^\\u0000]*$")]
+    sku: String,
+    /// `accept` (the feed's price applies) or `reject` (the old one stays).
+    #[param(pattern = "^(accept|reject)$")]
+    decision: String,
+}
+
+/// Decide a held purchase price change.
+#[utoipa::path(
+    post,
+    path = "/api/v1/prices/{refurbisher}/{sku}/{decision}",
+    tag = "catalog",
+    params(OfferPath),
+    responses(
+        (status = 200, description = "The offer as it is now", body = Object),
+        (status = 400, description = "A decision other than accept or reject", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such refurbisher or offer, or nothing held", body = ApiError),
+    )
+)]
+pub(super) async fn decide_price(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<OfferPath>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let accept = match p.decision.as_str() {
+        "accept" => true,
+        "reject" => false,
+        other => {
+            return error(
+                ErrorCode::BadRequest,
+                format!("decision {other:?}: expected accept or reject"),
+            );
+        }
+    };
+    let r = match refurbisher(&state, &p.refurbisher).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match state.store.price_decide(r.id, &p.sku, accept, &caller.actor).await {
+        Ok(o) => {
+            state.store.catalog_signal().notify_one();
+            Json(json!({ "offer": o })).into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `q`, `limit`, `offset`.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditQuery {
+    /// Only entries whose actor, action or target contains this.
+    #[param(pattern = "^[^\\u0000]*$")]
+    q: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<i64>,
+    /// Rows to skip.
+    #[param(minimum = 0, maximum = 10000, default = 0)]
+    offset: Option<i64>,
+}
+
+/// The audit log, newest first: who changed what, when.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = Object),
+        (status = 400, description = "A bad query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
+pub(super) async fn audit(State(state): State<AppState>, ApiQuery(q): ApiQuery<AuditQuery>) -> Response {
+    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    match state.store.audit_search(text, page.rows_through(), 0).await {
+        Ok(rows) => {
+            let (entries, next_offset) = page.cut(rows);
+            Json(json!({ "entries": entries, "next_offset": next_offset })).into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// These operations, for [`super::token_routes`].
+pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(list_refurbishers, apply_refurbishers))
+        .routes(routes!(show_refurbisher))
+        .routes(routes!(config_check))
+        .routes(routes!(list_runs))
+        .routes(routes!(show_run))
+        .routes(routes!(apply_run))
+        .routes(routes!(discard_run))
+        .routes(routes!(preview))
+        .routes(routes!(import))
+        .routes(routes!(upload))
+        .routes(routes!(webhook_token))
+        .routes(routes!(prices_held))
+        .routes(routes!(decide_price))
+        .routes(routes!(audit))
+}
+
