@@ -126,6 +126,21 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/products",
     "GET /api/v1/products/{ean}",
     "GET /api/v1/offers/{refurbisher}/{sku}",
+    "GET /api/v1/refurbishers",
+    "PUT /api/v1/refurbishers",
+    "GET /api/v1/refurbishers/{key}",
+    "POST /api/v1/config/check",
+    "GET /api/v1/refurbishers/{key}/runs",
+    "GET /api/v1/runs/{id}",
+    "POST /api/v1/runs/{id}/apply",
+    "POST /api/v1/runs/{id}/discard",
+    "POST /api/v1/refurbishers/{key}/preview",
+    "POST /api/v1/refurbishers/{key}/import",
+    "POST /api/v1/refurbishers/{key}/upload",
+    "POST /api/v1/refurbishers/{key}/webhook-token",
+    "GET /api/v1/prices/held",
+    "POST /api/v1/prices/{refurbisher}/{sku}/{decision}",
+    "GET /api/v1/audit",
 ];
 
 /// A channel-order document for `refurbished-direct`.
