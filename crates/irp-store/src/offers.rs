@@ -834,11 +834,13 @@ impl Store {
                 "feed run {run_id} was applied or discarded meanwhile"
             )));
         }
-        with_tx!(&mut tx, |t| sqlx::query("DELETE FROM feed_staging WHERE feed_run_id = $1")
-            .bind(run_id)
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected()))?;
+        with_tx!(&mut tx, |t| sqlx::query(
+            "DELETE FROM feed_staging WHERE feed_run_id = $1"
+        )
+        .bind(run_id)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
         with_tx!(&mut tx, |t| sqlx::query(RESOLVE_ALERT)
             .bind(run.refurbisher_id)
             .bind("feed_quarantined")

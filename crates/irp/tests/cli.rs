@@ -480,7 +480,10 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert!(startup.iter().all(|l| !l.contains(&password)), "{startup:?}");
+    assert!(
+        startup.iter().all(|l| !l.contains(&password)),
+        "{startup:?}"
+    );
     assert!(
         startup.iter().any(|l| l.contains("admin@irp.local")),
         "{startup:?}"
@@ -493,7 +496,10 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
         .text()
         .await
         .unwrap();
-    assert!(form.contains("First start: log in as admin@irp.local"), "{form}");
+    assert!(
+        form.contains("First start: log in as admin@irp.local"),
+        "{form}"
+    );
     let r = client
         .post(format!("http://{addr}/login"))
         .form(&[

@@ -436,7 +436,12 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Ac
         }
         let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
             .await
-            .map_err(|_| super::pages::refused(StatusCode::PAYLOAD_TOO_LARGE, "The form is larger than 4 MiB."))?;
+            .map_err(|_| {
+                super::pages::refused(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The form is larger than 4 MiB.",
+                )
+            })?;
         let sent = parts
             .headers
             .get("x-csrf-token")

@@ -55,7 +55,11 @@ pub fn public_base(state: &AppState, headers: &axum::http::HeaderMap) -> String 
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("127.0.0.1:8080");
-        let scheme = if state.secure_cookies { "https" } else { "http" };
+        let scheme = if state.secure_cookies {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{host}")
     })
 }
@@ -363,7 +367,9 @@ async fn first_start_account(store: &Store, secret_key_file: &std::path::Path) {
             ),
         },
         Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "Could not check for a first operator account; make one with `irp user add EMAIL`"),
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not check for a first operator account; make one with `irp user add EMAIL`")
+        }
     }
 }
 

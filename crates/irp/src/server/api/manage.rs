@@ -389,7 +389,10 @@ pub(super) struct RunShow {
         (status = 404, description = "No such run", body = ApiError),
     )
 )]
-pub(super) async fn show_run(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath>) -> Response {
+pub(super) async fn show_run(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> Response {
     let run = match state.store.feed_run(p.id).await {
         Ok(Some(r)) => r,
         Ok(None) => return error(ErrorCode::NotFound, format!("no feed run {}", p.id)),
@@ -517,18 +520,34 @@ pub(super) async fn import(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if r.model.offers.as_ref().is_some_and(|o| {
-        o.connection == irp_core::config::model::Connection::Upload
-    }) {
+    if r.model
+        .offers
+        .as_ref()
+        .is_some_and(|o| o.connection == irp_core::config::model::Connection::Upload)
+    {
         return error(
             ErrorCode::Conflict,
-            format!("`{}` receives its offers by upload: POST the file to /api/v1/refurbishers/{}/upload", r.key, r.key),
+            format!(
+                "`{}` receives its offers by upload: POST the file to /api/v1/refurbishers/{}/upload",
+                r.key, r.key
+            ),
         );
     }
     let secret_key = crate::secret_key::load(&state.secret_key_file, false).ok();
-    match irp_pipeline::import::import_fetched_counting(&state.store, &r, "api", secret_key.as_ref(), None).await {
+    match irp_pipeline::import::import_fetched_counting(
+        &state.store,
+        &r,
+        "api",
+        secret_key.as_ref(),
+        None,
+    )
+    .await
+    {
         Ok(rep) => audited(&state, &caller, &r.key, rep, "fetched").await,
-        Err(e) => error(ErrorCode::Conflict, format!("the import did not start: {e}")),
+        Err(e) => error(
+            ErrorCode::Conflict,
+            format!("the import did not start: {e}"),
+        ),
     }
 }
 
@@ -613,13 +632,27 @@ pub(super) async fn upload(
     }
     .await;
     match written {
-        Ok(0) => return error(ErrorCode::BadRequest, "the body is empty: send the feed file"),
+        Ok(0) => {
+            return error(
+                ErrorCode::BadRequest,
+                "the body is empty: send the feed file",
+            );
+        }
         Ok(_) => {}
-        Err(e) => return error(ErrorCode::BadRequest, format!("the upload could not be read: {e}")),
+        Err(e) => {
+            return error(
+                ErrorCode::BadRequest,
+                format!("the upload could not be read: {e}"),
+            );
+        }
     }
-    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await {
+    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await
+    {
         Ok(rep) => audited(&state, &caller, &r.key, rep, "upload").await,
-        Err(e) => error(ErrorCode::Conflict, format!("the upload was not imported: {e}")),
+        Err(e) => error(
+            ErrorCode::Conflict,
+            format!("the upload was not imported: {e}"),
+        ),
     }
 }
 
@@ -662,7 +695,11 @@ pub(super) async fn webhook_token(
         Err(resp) => return resp,
     };
     let grace = chrono::TimeDelta::hours(r.model.shipment.token_grace_hours);
-    match state.store.webhook_token_rotate(&r.key, grace, &caller.actor).await {
+    match state
+        .store
+        .webhook_token_rotate(&r.key, grace, &caller.actor)
+        .await
+    {
         Ok(t) => {
             let base = crate::server::public_base(&state, &headers);
             let mut resp = Json(NewToken {
@@ -771,7 +808,11 @@ pub(super) async fn decide_price(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    match state.store.price_decide(r.id, &p.sku, accept, &caller.actor).await {
+    match state
+        .store
+        .price_decide(r.id, &p.sku, accept, &caller.actor)
+        .await
+    {
         Ok(o) => {
             state.store.catalog_signal().notify_one();
             Json(json!({ "offer": o })).into_response()
@@ -807,7 +848,10 @@ pub(super) struct AuditQuery {
         (status = 401, description = "No valid API token", body = ApiError),
     )
 )]
-pub(super) async fn audit(State(state): State<AppState>, ApiQuery(q): ApiQuery<AuditQuery>) -> Response {
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Response {
     let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
         Ok(p) => p,
         Err(r) => return r.into_response(),
@@ -841,4 +885,3 @@ pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(decide_price))
         .routes(routes!(audit))
 }
-

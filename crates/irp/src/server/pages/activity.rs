@@ -52,14 +52,16 @@ fn act_on(metric: &str, key: Option<&str>) -> (String, &'static str) {
     use irp_core::monitoring as m;
     let r = key.unwrap_or_default();
     match metric {
-        m::FEED_QUARANTINED => (format!("/refurbishers/{r}#quarantined"), "Review the quarantined run"),
+        m::FEED_QUARANTINED => (
+            format!("/refurbishers/{r}#quarantined"),
+            "Review the quarantined run",
+        ),
         m::FEED_FAILED | m::HTTP_STATUS | m::OFFERS_STOCK => {
             (format!("/refurbishers/{r}#runs"), "See the feed runs")
         }
-        m::ORDERS_ATTENTION | m::OPEN_ORDER => (
-            format!("/orders?refurbisher={r}"),
-            "See its orders",
-        ),
+        m::ORDERS_ATTENTION | m::OPEN_ORDER => {
+            (format!("/orders?refurbisher={r}"), "See its orders")
+        }
         m::LATEST_ORDER => (format!("/orders?refurbisher={r}"), "See its orders"),
         "price_change_held" => (format!("/products?held={r}"), "Decide the held prices"),
         _ => (format!("/refurbishers/{r}"), "Open the refurbisher"),
@@ -67,7 +69,11 @@ fn act_on(metric: &str, key: Option<&str>) -> (String, &'static str) {
 }
 
 /// `GET /alerts`.
-pub async fn alerts(State(state): State<AppState>, viewer: Viewer, Query(q): Query<AlertQuery>) -> Response {
+pub async fn alerts(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<AlertQuery>,
+) -> Response {
     let store = &state.store;
     let refurbishers = match store.refurbisher_list().await {
         Ok(r) => r,
@@ -221,7 +227,11 @@ pub struct Audit {
 }
 
 /// `GET /audit`.
-pub async fn audit(State(state): State<AppState>, viewer: Viewer, Query(q): Query<AuditQuery>) -> Response {
+pub async fn audit(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<AuditQuery>,
+) -> Response {
     let text = Some(q.q.trim()).filter(|t| !t.is_empty());
     let mut list = match state
         .store
@@ -236,7 +246,10 @@ pub async fn audit(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
     let link = |page: u32| {
         let mut parts = vec![("q", q.q.clone())];
         parts.push(("page", page.to_string()));
-        format!("/audit?{}", serde_urlencoded::to_string(&parts).unwrap_or_default())
+        format!(
+            "/audit?{}",
+            serde_urlencoded::to_string(&parts).unwrap_or_default()
+        )
     };
     Page(Audit {
         ctx: Ctx::new(&viewer, "audit"),

@@ -111,8 +111,8 @@ pub fn ago(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The CSS class of a status badge: green, amber, red or grey.
 pub fn status_class(status: &str) -> &'static str {
     match status {
-        "succeeded" | "unchanged" | "submitted" | "routed" | "placed" | "shipped" | "matched" | "resolved"
-        | "complete" | "open_ok" => "ok",
+        "succeeded" | "unchanged" | "submitted" | "routed" | "placed" | "shipped" | "matched"
+        | "resolved" | "complete" | "open_ok" => "ok",
         "partial" | "pending" | "submitting" | "running" | "quarantined" | "unmatched" => "warn",
         "failed" | "needs_attention" | "rejected" => "bad",
         _ => "off",
@@ -131,7 +131,10 @@ pub async fn not_found() -> (StatusCode, Page<NotFound>) {
 /// `/static/…`: the stylesheet and htmx, compiled into the binary.
 pub async fn static_file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
     let (body, kind): (&'static [u8], &str) = match name.as_str() {
-        "irp.css" => (include_bytes!("../../../static/irp.css"), "text/css; charset=utf-8"),
+        "irp.css" => (
+            include_bytes!("../../../static/irp.css"),
+            "text/css; charset=utf-8",
+        ),
         "htmx-4.0.1.min.js" => (
             include_bytes!("../../../static/htmx-4.0.1.min.js"),
             "text/javascript; charset=utf-8",

@@ -6,8 +6,8 @@
 //! without JavaScript and the text is never lost.
 
 use askama::Template;
-use axum::http::StatusCode;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use irp_core::config::{self, Severity};
 use irp_store::refurbishers::StoredRefurbisher;
@@ -132,7 +132,11 @@ pub async fn submit(State(state): State<AppState>, act: Act<OnboardForm>) -> Res
         return (status, Page(page)).into_response();
     }
     match act.form.action.as_str() {
-        "save" => match state.store.refurbisher_apply(&doc.refurbishers, &act.actor()).await {
+        "save" => match state
+            .store
+            .refurbisher_apply(&doc.refurbishers, &act.actor())
+            .await
+        {
             Ok(outcomes) => {
                 let first = outcomes.first().map_or("", |o| o.key.as_str());
                 return Redirect::to(&format!("/refurbishers/{first}")).into_response();
@@ -161,8 +165,14 @@ pub async fn submit(State(state): State<AppState>, act: Act<OnboardForm>) -> Res
                         created_at: now,
                         updated_at: now,
                     };
-                    match crate::ops::preview(&state.store, &state.secret_key_file, &unsaved, None, 50)
-                        .await
+                    match crate::ops::preview(
+                        &state.store,
+                        &state.secret_key_file,
+                        &unsaved,
+                        None,
+                        50,
+                    )
+                    .await
                     {
                         Ok(p) => page.preview = Some(p),
                         Err(e) => page.preview_error = Some(format!("{e:#}")),

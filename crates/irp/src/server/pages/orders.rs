@@ -112,11 +112,10 @@ fn per_day_chart(days: &[(String, i64)], today: NaiveDate) -> String {
     let counts: Vec<(String, i64)> = (0..n)
         .rev()
         .map(|back| {
-            let d = (today - TimeDelta::days(back)).format("%Y-%m-%d").to_string();
-            let c = days
-                .iter()
-                .find(|(k, _)| *k == d)
-                .map_or(0, |(_, c)| *c);
+            let d = (today - TimeDelta::days(back))
+                .format("%Y-%m-%d")
+                .to_string();
+            let c = days.iter().find(|(k, _)| *k == d).map_or(0, |(_, c)| *c);
             (d, c)
         })
         .collect();
@@ -144,7 +143,11 @@ fn per_day_chart(days: &[(String, i64)], today: NaiveDate) -> String {
 }
 
 /// `GET /orders`.
-pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query<ListQuery>) -> Response {
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(f): Query<ListQuery>,
+) -> Response {
     let store = &state.store;
     let refurbishers = match store.refurbisher_list().await {
         Ok(r) => r,
@@ -169,7 +172,9 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query
     }
     match (day(&f.from), day(&f.until)) {
         (Ok(from), Ok(until)) => {
-            filter.from = from.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+            filter.from = from
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
             filter.until = until
                 .and_then(|d| d.succ_opt())
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -326,18 +331,29 @@ async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_st
 }
 
 /// `POST /supplier-orders/{id}/retry`.
-pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>, act: Act<Empty>) -> Response {
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    act: Act<Empty>,
+) -> Response {
     match state.store.supplier_order_retry(id, &act.actor()).await {
-        Ok(so) => Redirect::to(&format!("/orders/{}#supplier-order-{id}", so.order_id)).into_response(),
+        Ok(so) => {
+            Redirect::to(&format!("/orders/{}#supplier-order-{id}", so.order_id)).into_response()
+        }
         Err(e) => store_failed(&e),
     }
 }
 
 /// `POST /supplier-orders/{id}/cancel`.
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<i64>, act: Act<Empty>) -> Response {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    act: Act<Empty>,
+) -> Response {
     match state.store.supplier_order_cancel(id, &act.actor()).await {
-        Ok(so) => Redirect::to(&format!("/orders/{}#supplier-order-{id}", so.order_id)).into_response(),
+        Ok(so) => {
+            Redirect::to(&format!("/orders/{}#supplier-order-{id}", so.order_id)).into_response()
+        }
         Err(e) => store_failed(&e),
     }
 }
-

@@ -111,7 +111,11 @@ fn money(minor: Option<i64>, currency: Option<&str>) -> String {
 }
 
 /// `GET /products`.
-pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query<ListQuery>) -> Response {
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(f): Query<ListQuery>,
+) -> Response {
     let store = &state.store;
     let refurbishers = match store.refurbisher_list().await {
         Ok(r) => r,
@@ -138,10 +142,7 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query
     };
     let more = list.len() as i64 > PAGE;
     list.truncate(usize::try_from(PAGE).unwrap_or(50));
-    let held_of = refurbishers
-        .iter()
-        .find(|r| r.key == f.held)
-        .map(|r| r.id);
+    let held_of = refurbishers.iter().find(|r| r.key == f.held).map(|r| r.id);
     let held = match store.prices_held(held_of, false, 200).await {
         Ok(h) => h,
         Err(e) => return failed(&e),
@@ -228,7 +229,11 @@ fn text(v: &Value, key: &str) -> String {
 }
 
 /// `GET /products/{ean}`.
-pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(ean): Path<String>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(ean): Path<String>,
+) -> Response {
     let view = match crate::catalog_cmd::ProductView::load(&state.store, &ean).await {
         Ok(Some(v)) => v,
         Ok(None) => {
@@ -252,7 +257,11 @@ pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(ean): Path
                     refurbisher: text(o, "refurbisher"),
                     sku: text(o, "sku"),
                     name: text(o, "name"),
-                    price_incl: format!("{} {}", text(o, "price_incl_vat"), text(o, "currency_iso")),
+                    price_incl: format!(
+                        "{} {}",
+                        text(o, "price_incl_vat"),
+                        text(o, "currency_iso")
+                    ),
                     price_excl: text(o, "price_excl_vat"),
                     vat: text(o, "tax_percentage"),
                     sellable: text(o, "sellable"),
@@ -262,7 +271,11 @@ pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(ean): Path
                     consumer_below: o["consumer_price_below_selling_price"].as_bool() == Some(true),
                     steps: o["steps"]
                         .as_array()
-                        .map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                        .map(|s| {
+                            s.iter()
+                                .filter_map(|x| x.as_str().map(str::to_owned))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 })
                 .collect()

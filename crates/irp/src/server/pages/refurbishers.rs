@@ -157,7 +157,9 @@ fn credentials(doc: &serde_json::Value) -> Vec<(String, Option<String>)> {
                 };
                 match x {
                     serde_json::Value::String(s)
-                        if in_auth && irp_core::config::validate::CREDENTIAL_KEYS.contains(&k.as_str()) =>
+                        if in_auth
+                            && irp_core::config::validate::CREDENTIAL_KEYS
+                                .contains(&k.as_str()) =>
                     {
                         let reference = s
                             .strip_prefix("${secret:")
@@ -271,11 +273,15 @@ async fn gather(
         },
         Field {
             label: "Supplier",
-            value: m.supplier_id.map_or("not set".into(), |s| format!("ID {s}")),
+            value: m
+                .supplier_id
+                .map_or("not set".into(), |s| format!("ID {s}")),
         },
         Field {
             label: "Odoo vendor",
-            value: m.odoo_vendor_id.map_or("not set".into(), |s| format!("ID {s}")),
+            value: m
+                .odoo_vendor_id
+                .map_or("not set".into(), |s| format!("ID {s}")),
         },
         Field {
             label: "Currency",
@@ -379,9 +385,10 @@ async fn gather(
         offer_connector: m.offer_connector_label(),
         order_connector: m.order_connector_label(),
         has_offers: m.offers.is_some(),
-        upload_only: m.offers.as_ref().is_some_and(|o| {
-            o.connection == irp_core::config::model::Connection::Upload
-        }),
+        upload_only: m
+            .offers
+            .as_ref()
+            .is_some_and(|o| o.connection == irp_core::config::model::Connection::Upload),
         document: shown_document(&r.key, &r.document),
         credentials: creds,
         chart: runs_chart(&runs),
@@ -437,7 +444,12 @@ pub async fn run(
     let store = &state.store;
     let run = match store.feed_run(id).await {
         Ok(Some(r)) => r,
-        Ok(None) => return refused(StatusCode::NOT_FOUND, &format!("There is no feed run {id}.")),
+        Ok(None) => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                &format!("There is no feed run {id}."),
+            );
+        }
         Err(e) => return failed(&e),
     };
     let all = match store.feed_row_errors(id).await {
@@ -465,7 +477,9 @@ pub async fn run(
         .filter(|e| {
             q.is_empty()
                 || e.message.to_lowercase().contains(&q)
-                || e.value.as_deref().is_some_and(|v| v.to_lowercase().contains(&q))
+                || e.value
+                    .as_deref()
+                    .is_some_and(|v| v.to_lowercase().contains(&q))
         })
         .take(1000)
         .collect();
@@ -503,9 +517,11 @@ pub async fn import(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if r.model.offers.as_ref().is_some_and(|o| {
-        o.connection == irp_core::config::model::Connection::Upload
-    }) {
+    if r.model
+        .offers
+        .as_ref()
+        .is_some_and(|o| o.connection == irp_core::config::model::Connection::Upload)
+    {
         return refused(
             StatusCode::CONFLICT,
             &format!("`{key}` receives its offers by upload: upload a file instead."),
@@ -814,7 +830,8 @@ pub async fn upload(
             "No file was sent: choose the feed file to upload.",
         );
     };
-    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await {
+    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await
+    {
         Ok(rep) => {
             let actor = format!("user:{}", user.user.email);
             if let Err(e) = state
