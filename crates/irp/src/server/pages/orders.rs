@@ -119,7 +119,9 @@ fn per_day_chart(days: &[(String, i64)], today: NaiveDate) -> String {
             (d, c)
         })
         .collect();
-    let max = counts.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1) as f64;
+    let highest = counts.iter().map(|(_, c)| *c).max().unwrap_or(0);
+    let total: i64 = counts.iter().map(|(_, c)| *c).sum();
+    let max = highest.max(1) as f64;
     let (w, h, pad) = (560.0_f64, 100.0_f64, 16.0_f64);
     let bw = (w - 2.0 * pad) / n as f64;
     let mut bars = String::new();
@@ -136,7 +138,7 @@ fn per_day_chart(days: &[(String, i64)], today: NaiveDate) -> String {
     let last = counts.last().map(|(d, _)| d.clone()).unwrap_or_default();
     format!(
         r##"<svg class="chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="Orders per day, last 30 days">{bars}
-<text x="{pad}" y="11">orders per day (max {max})</text><text x="{pad}" y="{ty}">{first}</text><text x="{lx}" y="{ty}" text-anchor="end">{last}</text></svg>"##,
+<text x="{pad}" y="11">orders per day, last 30 days: {total} in all, at most {highest} a day</text><text x="{pad}" y="{ty}">{first}</text><text x="{lx}" y="{ty}" text-anchor="end">{last}</text></svg>"##,
         ty = h - 3.0,
         lx = w - pad,
     )
