@@ -79,8 +79,21 @@ const APPLY: &[&str] = &[
     "config/channels.json",
 ];
 
-/// `irp serve` on a free port with polling off; returns the process and its address.
-fn start_serve(irp: &Irp, extra: &[&str]) -> (std::process::Child, String) {
+/// A running `irp serve`, stopped when dropped (also when a test fails half-way).
+struct Serve {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `irp serve` on a free port with polling off.
+fn start_serve(irp: &Irp, extra: &[&str]) -> Serve {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut child = irp
@@ -91,8 +104,12 @@ fn start_serve(irp: &Irp, extra: &[&str]) -> (std::process::Child, String) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut serve = Serve {
+        child,
+        addr: String::new(),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
+    serve.addr = loop {
         assert!(Instant::now() < deadline, "serve did not start");
         let line = lines.next().expect("serve exited").unwrap();
         if let Some(i) = line.find("listening on http://") {
@@ -105,7 +122,7 @@ fn start_serve(irp: &Irp, extra: &[&str]) -> (std::process::Child, String) {
     };
     // Keep draining its log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref().map_while(Result::ok) {});
-    (child, addr)
+    serve
 }
 
 /// Every operation the API serves, as `METHOD path`.
@@ -180,8 +197,8 @@ async fn the_openapi_document_lists_every_route_and_errors_carry_codes(db: TestD
     let irp = Irp::new(&db.url);
     let operator = irp.token("shop", "operator");
     let viewer = irp.token("dashboard", "viewer");
-    let (mut serve, addr) = start_serve(&irp, APPLY);
-    let base = format!("http://{addr}");
+    let serve = start_serve(&irp, APPLY);
+    let base = format!("http://{}", serve.addr);
     let client = reqwest::Client::new();
 
     // The document, without a token: OpenAPI 3.x, the title and version, every route.
@@ -429,8 +446,6 @@ async fn the_openapi_document_lists_every_route_and_errors_carry_codes(db: TestD
         assert!(v[key].is_array(), "{path}: {v}");
         assert_eq!(v["next_offset"], Value::Null, "{path}: {v}");
     }
-    serve.kill().unwrap();
-    serve.wait().unwrap();
 }
 
 /// The Schemathesis command: `$IRP_SCHEMATHESIS`, else the virtualenv `scripts/test` makes.
@@ -459,7 +474,8 @@ async fn schemathesis_finds_no_server_error() {
     let db = TestDb::new(irp_store::Backend::Sqlite).await;
     let irp = Irp::new(&db.url);
     let token = irp.token("fuzz", "operator");
-    let (mut serve, addr) = start_serve(&irp, APPLY);
+    let serve = start_serve(&irp, APPLY);
+    let addr = serve.addr.clone();
     // Something to read: an offer and its product, an order with a (failed: no credentials)
     // supplier order and its attempt.
     let feed = irp.data.path().join("flexit.csv");
@@ -517,7 +533,7 @@ async fn schemathesis_finds_no_server_error() {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break Some(s);
@@ -530,10 +546,9 @@ async fn schemathesis_finds_no_server_error() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    drop(serve);
     let Some(status) = status else {
-        panic!("Schemathesis did not finish within 4 minutes:\n{out}\n{err}");
+        panic!("Schemathesis did not finish within 3 minutes:\n{out}\n{err}");
     };
     assert!(
         status.success(),
