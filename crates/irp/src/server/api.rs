@@ -21,6 +21,10 @@
 //! | `GET /api/v1/products/{ean}` | a product: every offer priced with its breakdown and verdict, each channel |
 //! | `GET /api/v1/offers/{refurbisher}/{sku}` | an offer and its price breakdown (each input, its source, each step) |
 //!
+//! What the portal's pages do with refurbishers, feed runs, previews, imports, uploads, webhook
+//! tokens, held prices and the audit log is in [`manage`] (its own table); the OpenAPI document
+//! lists every operation.
+//!
 //! **Lists** take `limit` (1 to 500, default 50) and `offset` (0 to 10,000; for products up to
 //! 1,000,000,000) and answer `{"<things>": [...], "next_offset": N}`: `next_offset` is the
 //! `offset` of the next page, `null` on the last one.
