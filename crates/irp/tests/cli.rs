@@ -1167,6 +1167,28 @@ fn start_serve_logged(
     (child, addr, log)
 }
 
+/// Logs in to the portal at `base`; the session cookie (`irp_session=…`).
+async fn login_cookie(base: &str, email: &str, password: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{base}/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "logging in as {email}");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 fn order_doc(number: &str) -> Value {
     serde_json::json!({
         "channel": "refurbished-direct",
@@ -1518,6 +1540,8 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
         stderr(&out)
     );
 
+    let out = irp.run_with_stdin(&["user", "add", "ops@iused.nl"], "correct horse battery\n");
+    assert!(out.status.success(), "{}", stderr(&out));
     let (mut serve, addr, log) = start_serve_logged(
         &irp,
         &[],
@@ -1530,16 +1554,21 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
     let base = format!("http://{addr}");
     let hook = url.replace("https://portal.example.nl", &base);
     let client = reqwest::Client::new();
-    // The home page's status table says so too.
+    // The dashboard's status table says so too.
+    let cookie = login_cookie(&base, "ops@iused.nl", "correct horse battery").await;
     let home = client
         .get(&base)
+        .header("cookie", &cookie)
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert!(home.contains("<td>Configured</td>"), "{home}");
+    assert!(
+        home.contains(r#"<span class="badge yes">Configured</span>"#),
+        "{home}"
+    );
     assert!(!home.contains(&token));
     let r = client
         .post(format!("{base}/api/v1/orders"))
