@@ -14,10 +14,11 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use thirtyfour::extensions::query::{ElementPollerWithTimeout, IntoElementPoller as _};
 use thirtyfour::prelude::*;
 
@@ -28,6 +29,9 @@ const WAIT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(100);
 /// How long chromedriver and `irp serve` may take to start.
 const START: Duration = Duration::from_secs(30);
+/// How long a page is reloaded while waiting for the server's background work (the order
+/// submitter, the monitor) to show.
+const SETTLE: Duration = Duration::from_secs(20);
 
 const OPERATOR: &str = "operator@example.test";
 const OPERATOR_PASSWORD: &str = "operator-password-42";
@@ -117,6 +121,13 @@ impl Irp {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Runs `irp ARGS`, which must succeed; its stdout.
+    fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run_with_stdin(args, "");
+        self.ok(&out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// `irp user add EMAIL --role ROLE`, the password on stdin.
@@ -245,9 +256,16 @@ async fn start_browser(chromedriver: &str, profile: &Path) -> WebDriver {
     driver
 }
 
-/// `irp serve` on a free port (polling off); drains its log into `log`; returns its base URL.
-fn start_serve(irp: &Irp, apply: &[&str], log: Arc<Mutex<Vec<String>>>) -> (Killed, String) {
+/// `irp serve` on a free port (polling off), with `extra` arguments; drains its log into `log`;
+/// returns its base URL.
+fn start_serve(
+    irp: &Irp,
+    apply: &[&str],
+    extra: &[String],
+    log: Arc<Mutex<Vec<String>>>,
+) -> (Killed, String) {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend(extra.iter().map(String::as_str));
     if !apply.is_empty() {
         args.push("--apply");
         args.extend_from_slice(apply);
@@ -353,6 +371,95 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Opens `path` and waits for its body.
+    async fn open(&self, path: &str) -> WebDriverResult<()> {
+        self.driver.goto(self.url(path)).await?;
+        self.driver.query(By::Css("body")).first().await?;
+        Ok(())
+    }
+
+    /// The first element matching `css`, waiting for it like any query.
+    async fn el(&self, css: &str) -> WebDriverResult<WebElement> {
+        self.driver.query(By::Css(css)).first().await
+    }
+
+    /// The text of the first element matching `css`.
+    async fn text(&self, css: &str) -> WebDriverResult<String> {
+        self.el(css).await?.text().await
+    }
+
+    /// Whether an element matches `css` now (no waiting).
+    async fn has(&self, css: &str) -> WebDriverResult<bool> {
+        self.driver.query(By::Css(css)).nowait().exists().await
+    }
+
+    /// Clicks the button `css`, which submits a form (a whole page load), and waits until the
+    /// next page is there: the old page is gone, the new one has a body.
+    async fn submit(&self, css: &str) -> WebDriverResult<()> {
+        let button = self.el(css).await?;
+        let old = self.driver.find(By::Tag("html")).await?;
+        // Centred first: at the top of the view it would be under the sticky header.
+        button.scroll_into_view().await?;
+        button.click().await?;
+        let mut poller = ElementPollerWithTimeout::new(WAIT, POLL).start();
+        // While the page changes, asking about the old one may also fail otherwise ("Node
+        // with given id does not belong to the document"): gone as well.
+        while matches!(old.is_present().await, Ok(true)) {
+            if !poller.tick().await {
+                return Err(WebDriverError::Timeout(format!(
+                    "clicking {css} loaded no new page within {WAIT:?}"
+                )));
+            }
+        }
+        self.driver.query(By::Css("body")).first().await?;
+        Ok(())
+    }
+
+    /// Waits until the current path starts with `prefix`; returns the path.
+    async fn wait_for_path_prefix(&self, prefix: &str) -> WebDriverResult<String> {
+        let mut poller = ElementPollerWithTimeout::new(WAIT, POLL).start();
+        loop {
+            let url = self.driver.current_url().await?;
+            if url.path().starts_with(prefix) {
+                return Ok(url.path().to_owned());
+            }
+            if !poller.tick().await {
+                return Err(WebDriverError::Timeout(format!(
+                    "still on {url} after {WAIT:?}, expected a path starting with {prefix}"
+                )));
+            }
+        }
+    }
+
+    /// Reloads the page until an element matches `css` (the server's background work — the
+    /// order submitter, the monitor — shows on the next load), for at most [`SETTLE`].
+    async fn reload_until(&self, css: &str) -> WebDriverResult<WebElement> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            if let Some(e) = self.driver.query(By::Css(css)).nowait().first_opt().await? {
+                return Ok(e);
+            }
+            if Instant::now() >= deadline {
+                let url = self.driver.current_url().await?;
+                return Err(WebDriverError::Timeout(format!(
+                    "{url} still shows no {css} after reloading for {SETTLE:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            self.driver.refresh().await?;
+            self.driver.query(By::Css("body")).first().await?;
+        }
+    }
+
+    /// Scrolls the first element matching `css` into view (for the next screenshot).
+    async fn scroll_to(&self, css: &str) -> WebDriverResult<WebElement> {
+        let e = self.el(css).await?;
+        e.scroll_into_view().await?;
+        Ok(e)
+    }
+}
+
 /// Saves a screenshot as `<nn>-<name>.png` in the test's artifacts directory.
 async fn shot(b: &Browser, name: &str) -> WebDriverResult<PathBuf> {
     let n = b.shots.n.fetch_add(1, Ordering::SeqCst) + 1;
@@ -372,6 +479,7 @@ struct Harness {
     irp: Irp,
     artifacts: PathBuf,
     apply: Vec<&'static str>,
+    serve_args: Vec<String>,
 }
 
 impl Harness {
@@ -385,7 +493,14 @@ impl Harness {
             irp,
             artifacts: artifacts_dir(test),
             apply: apply.to_vec(),
+            serve_args: Vec::new(),
         }
+    }
+
+    /// More arguments for `irp serve` (`--monitor-tick-secs 1`).
+    fn serve_args(mut self, args: &[&str]) -> Harness {
+        self.serve_args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
     }
 
     /// Starts the server, chromedriver and a browser, runs `scenario`, then takes a last
@@ -397,7 +512,7 @@ impl Harness {
         Fut: Future<Output = Outcome> + Send + 'static,
     {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (serve, base) = start_serve(&self.irp, &self.apply, log.clone());
+        let (serve, base) = start_serve(&self.irp, &self.apply, &self.serve_args, log.clone());
         let (chromedriver, driver_url) = start_chromedriver(&self.artifacts);
         let profile = tempfile::tempdir().unwrap();
         let browser = Browser {
@@ -628,6 +743,931 @@ async fn a_canary_secret_never_appears_in_any_page() {
             "no refurbisher page was visited ({count} pages: {paths:?})"
         );
         eprintln!("the canary is on none of {count} pages: {paths:#?}");
+        Ok(())
+    })
+    .await;
+}
+
+/// Serves `app` on a free loopback port, on a thread and runtime of its own (so it answers
+/// while the test blocks on a process); returns `http://127.0.0.1:PORT`.
+fn serve_app(app: axum::Router) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+/// A refurbisher's offer feed: `GET /feed.csv` answers the CSV set last, or 500 while failing.
+#[derive(Clone)]
+struct FakeFeed {
+    /// The feed's URL.
+    url: String,
+    failing: Arc<AtomicBool>,
+    body: Arc<Mutex<String>>,
+}
+
+impl FakeFeed {
+    fn start(csv: &str) -> FakeFeed {
+        let failing = Arc::new(AtomicBool::new(false));
+        let body = Arc::new(Mutex::new(csv.to_owned()));
+        let (f, b) = (failing.clone(), body.clone());
+        let app = axum::Router::new().route(
+            "/feed.csv",
+            axum::routing::get(move || {
+                let (failing, body) = (f.clone(), b.clone());
+                async move {
+                    use axum::http::{StatusCode, header};
+                    if failing.load(Ordering::SeqCst) {
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            [(header::CONTENT_TYPE, "text/plain")],
+                            "the feed generator crashed".to_owned(),
+                        )
+                    } else {
+                        (
+                            StatusCode::OK,
+                            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+                            body.lock().unwrap().clone(),
+                        )
+                    }
+                }
+            }),
+        );
+        FakeFeed {
+            url: format!("{}/feed.csv", serve_app(app)),
+            failing,
+            body,
+        }
+    }
+
+    /// From now on the feed answers 500 (`true`) or its CSV (`false`).
+    fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// From now on the feed is `csv`.
+    fn set(&self, csv: &str) {
+        *self.body.lock().unwrap() = csv.to_owned();
+    }
+}
+
+/// A refurbisher's order API (`POST /order`, FlexIT's `client_secret` header): refuses the
+/// first `refuse` orders with a 422, then answers 201 `{"OrderNumber": "FX-<yourReference>"}`.
+/// Keeps every body it was sent.
+struct FakeOrderApi {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+/// What [`FakeOrderApi`] answers a refused order.
+const ORDER_REFUSAL: &str =
+    r#"{"error": "customer 218535 may not drop-ship to NL this week", "code": "BLOCKED"}"#;
+
+impl FakeOrderApi {
+    fn start(refuse: usize) -> FakeOrderApi {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let refuse = Arc::new(AtomicUsize::new(refuse));
+        let kept = bodies.clone();
+        let app = axum::Router::new().route(
+            "/order",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (kept, refuse) = (kept.clone(), refuse.clone());
+                async move {
+                    use axum::http::StatusCode;
+                    if headers.get("client_secret").and_then(|v| v.to_str().ok())
+                        != Some("order-secret")
+                    {
+                        return (StatusCode::UNAUTHORIZED, "{}".to_owned());
+                    }
+                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    let reference = v["yourReference"].as_str().unwrap_or("").to_owned();
+                    kept.lock().unwrap().push(v);
+                    let refused = refuse
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if refused {
+                        (StatusCode::UNPROCESSABLE_ENTITY, ORDER_REFUSAL.to_owned())
+                    } else {
+                        (
+                            StatusCode::CREATED,
+                            json!({ "OrderNumber": format!("FX-{reference}") }).to_string(),
+                        )
+                    }
+                }
+            }),
+        );
+        FakeOrderApi {
+            url: format!("{}/order", serve_app(app)),
+            bodies,
+        }
+    }
+
+    fn calls(&self) -> usize {
+        self.bodies.lock().unwrap().len()
+    }
+}
+
+/// A FlexIT-like feed (seed 001's columns, `;`, Dutch prices): three offers with valid EANs.
+const ACME_FEED: &str = "Flex IT Part Number;Description;EAN;Stock Quantity;Sales Price;SRP\n\
+ACME-IPH13-128;Apple iPhone 13 128GB Midnight;4006381333931;12;389,50;699,00\n\
+ACME-MBP14-512;Apple MacBook Pro 14 M1 Pro 512GB;8712345678906;3;1.249,95;1.899,00\n\
+ACME-SGS21-128;Samsung Galaxy S21 128GB Phantom Grey;5901234123457;7;249,00;449,00\n";
+
+/// The same feed with one offer left: a run that would remove two of three offers (more than
+/// `max_removal_ratio` 0.5) is quarantined.
+const ACME_FEED_SHORT: &str = "Flex IT Part Number;Description;EAN;Stock Quantity;Sales Price;SRP\n\
+ACME-IPH13-128;Apple iPhone 13 128GB Midnight;4006381333931;12;389,50;699,00\n";
+
+const ACME: &str = "acme-refurb";
+
+/// A connector document for a new refurbisher whose offers are the CSV at `endpoint` (an
+/// HTTP GET without auth), prices written as `price_locale` says.
+fn acme_document(endpoint: &str, price_locale: &str) -> String {
+    format!(
+        r#"{{
+  "acme-refurb": {{
+    "name": "Acme Refurb",
+    "supplier_id": 77,
+    "default_margin": 20,
+    "approved_refurbished": true,
+    "offers": {{
+      "connection": "web",
+      "endpoint": "{endpoint}",
+      "type": "csv",
+      "separator": ";",
+      "heading": true,
+      "price_locale": "{price_locale}",
+      "mapping": {{
+        "sku": "Flex IT Part Number",
+        "name": "Description",
+        "ean": "EAN",
+        "stock_available": "Stock Quantity",
+        "price_purchase_amount": "Sales Price",
+        "price_consumer_amount": "SRP"
+      }}
+    }}
+  }}
+}}"#
+    )
+}
+
+/// The texts of the cells of `css`'s rows (`tbody tr`).
+async fn table_rows(b: &Browser, css: &str) -> WebDriverResult<Vec<String>> {
+    let rows = b
+        .driver
+        .query(By::Css(format!("{css} tbody tr")))
+        .all_from_selector_required()
+        .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r.text().await?);
+    }
+    Ok(out)
+}
+
+/// Whether `e` has the CSS class `class`.
+async fn has_class(e: &WebElement, class: &str) -> WebDriverResult<bool> {
+    Ok(e.class_name()
+        .await?
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| c == class))
+}
+
+/// The dashboard's row of `key`: its `data-health`, after opening the dashboard.
+async fn dashboard_health(b: &Browser, key: &str) -> WebDriverResult<String> {
+    b.open("/").await?;
+    let row = b
+        .el(&format!(
+            r#"table#refurbishers tr[data-refurbisher="{key}"]"#
+        ))
+        .await?;
+    Ok(row.attr("data-health").await?.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_onboards_a_refurbisher_from_pasted_json_fixing_one_error() {
+    let feed = FakeFeed::start(ACME_FEED);
+    // No documents applied: a fresh installation.
+    let h = Harness::new(
+        "an_operator_onboards_a_refurbisher_from_pasted_json_fixing_one_error",
+        &[],
+    );
+    h.run(move |b| async move {
+        b.open("/").await?;
+        b.wait_for_path("/login").await?;
+        b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
+
+        // An empty dashboard sends the operator to the onboarding page.
+        let link = b
+            .driver
+            .query(By::LinkText("Onboard one"))
+            .desc("the empty dashboard's link to the onboarding page")
+            .first()
+            .await?;
+        shot(&b, "empty-dashboard").await?;
+        link.click().await?;
+        b.wait_for_path("/refurbishers/new").await?;
+
+        // Paste a document with one mistake: a price locale IRP does not know.
+        let broken = acme_document(&feed.url, "dutch");
+        b.el("textarea[name=document]")
+            .await?
+            .send_keys(broken.as_str())
+            .await?;
+        shot(&b, "document-pasted").await?;
+        b.submit("#check").await?;
+        b.el("#check-result").await?;
+        let errors = b
+            .driver
+            .query(By::Css("#check-result tr.problem-error"))
+            .all_from_selector_required()
+            .await?;
+        assert_eq!(errors.len(), 1, "exactly the one mistake is an error");
+        let path = errors[0].query(By::Css("code")).first().await?.text().await?;
+        assert_eq!(path, "acme-refurb.offers.price_locale");
+        let row = errors[0].text().await?;
+        let line = broken
+            .lines()
+            .position(|l| l.contains("price_locale"))
+            .unwrap()
+            + 1;
+        assert!(
+            row.contains(&format!("line {line}, column")) && row.contains("\"dutch\""),
+            "the error row names the line and the value: {row}"
+        );
+        assert!(b.text("#check-result h2").await?.contains("nothing was saved"));
+        // The text is kept for the fix.
+        let kept = b.el("textarea[name=document]").await?.value().await?;
+        assert_eq!(kept.as_deref(), Some(broken.as_str()));
+        b.scroll_to("#check-result").await?;
+        shot(&b, "check-names-the-error").await?;
+
+        // Fix it in the page: select all, type the corrected document.
+        let fixed = acme_document(&feed.url, "nl_NL");
+        let area = b.el("textarea[name=document]").await?;
+        area.click().await?;
+        area.send_keys(Key::Control + "a").await?;
+        area.send_keys(fixed.as_str()).await?;
+        assert_eq!(area.value().await?.as_deref(), Some(fixed.as_str()));
+        b.submit("#check").await?;
+        assert_eq!(b.text("#check-result h2 .badge").await?, "No errors");
+        assert!(!b.has("#check-result tr.problem-error").await?);
+        assert!(
+            b.text("#check-result").await?.contains("Refurbisher acme-refurb (Acme Refurb): new"),
+            "{}",
+            b.text("#check-result").await?
+        );
+        shot(&b, "check-no-errors").await?;
+
+        // Preview the feed: nothing written, the offers as IRP reads them.
+        b.submit("#preview").await?;
+        let result = b.scroll_to("#preview-result").await?;
+        let summary = result.text().await?;
+        assert!(
+            summary.contains("3 rows read, 3 accepted, 0 rejected"),
+            "{summary}"
+        );
+        let rows = table_rows(&b, "#preview-result table#preview-offers").await?;
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert!(rows[0].contains("ACME-IPH13-128") && rows[0].contains("4006381333931"));
+        // 1.249,95 read the Dutch way.
+        assert!(rows[1].contains("ACME-MBP14-512") && rows[1].contains("1249.95"), "{rows:?}");
+        shot(&b, "preview-before-saving").await?;
+        assert!(b.has("#check-result").await?, "the check is shown with the preview");
+
+        // Save: the refurbisher's page.
+        b.submit("#save").await?;
+        b.wait_for_path(&format!("/refurbishers/{ACME}")).await?;
+        assert!(b.text("h1").await?.contains("Acme Refurb"));
+        assert!(b.text("#webhook").await?.contains("Not configured"));
+        assert!(b.driver.source().await?.contains("No feed runs yet."));
+        shot(&b, "saved-refurbisher-page").await?;
+
+        // The feed breaks: Import now makes a failed run, and the dashboard turns red.
+        feed.fail(true);
+        b.submit("#import-now").await?;
+        let run_path = b.wait_for_path_prefix("/runs/").await?;
+        assert_eq!(b.text("#run-status").await?, "failed", "{run_path}");
+        let why = b.text("main p.error").await?;
+        assert!(why.contains("answered HTTP 500"), "{why}");
+        shot(&b, "failed-run").await?;
+        assert_eq!(dashboard_health(&b, ACME).await?, "red");
+        let row = format!(r#"tr[data-refurbisher="{ACME}"]"#);
+        let failed = b.el(&format!(r#"{row} [data-metric="Feed failed"]"#)).await?;
+        assert_eq!(failed.text().await?, "Feed failed: yes");
+        assert!(has_class(&failed, "bad").await?);
+        let http = b.text(&format!(r#"{row} [data-metric="Feed HTTP"]"#)).await?;
+        assert_eq!(http, "Feed HTTP: 500");
+        shot(&b, "dashboard-red").await?;
+        // Preview feed (htmx) meanwhile says why, in place.
+        b.open(&format!("/refurbishers/{ACME}")).await?;
+        b.el("#preview-feed").await?.click().await?;
+        let why = b.text("#preview p.error").await?;
+        assert!(
+            why.contains("could not be previewed") && why.contains("HTTP 500"),
+            "{why}"
+        );
+        assert_eq!(b.path().await?, format!("/refurbishers/{ACME}"), "no page load");
+        shot(&b, "preview-of-the-broken-feed").await?;
+
+        // It is back: Import now succeeds, the dashboard is green again.
+        feed.fail(false);
+        b.open(&format!("/refurbishers/{ACME}")).await?;
+        b.submit("#import-now").await?;
+        b.wait_for_path_prefix("/runs/").await?;
+        let status = b.text("#run-status").await?;
+        assert!(
+            ["succeeded", "partial"].contains(&status.as_str()),
+            "{status}"
+        );
+        assert_eq!(b.text("#rows-read").await?, "3");
+        shot(&b, "succeeded-run").await?;
+        assert_eq!(dashboard_health(&b, ACME).await?, "green");
+        let failed = b.el(&format!(r#"{row} [data-metric="Feed failed"]"#)).await?;
+        assert!(has_class(&failed, "ok").await?, "{}", failed.text().await?);
+        shot(&b, "dashboard-green").await?;
+
+        // Preview feed on the refurbisher page: swapped in place by htmx.
+        b.open(&format!("/refurbishers/{ACME}")).await?;
+        assert!(!b.has("#preview-result").await?);
+        b.el("#preview-feed").await?.click().await?;
+        let result = b.el("#preview #preview-result").await?;
+        result.scroll_into_view().await?;
+        assert_eq!(b.path().await?, format!("/refurbishers/{ACME}"), "no page load");
+        let rows = table_rows(&b, "#preview #preview-offers").await?;
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        shot(&b, "preview-in-place").await?;
+
+        // Rotate token: the new URL, once.
+        b.submit("#rotate-token").await?;
+        b.wait_for_path(&format!("/refurbishers/{ACME}/webhook-token")).await?;
+        let url = b.text("pre#webhook-url").await?;
+        let prefix = format!("{}/webhook/shipment/77/irpwh_", b.base);
+        let token = url
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{url} does not start with {prefix}"));
+        assert!(
+            token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
+            "{url}"
+        );
+        shot(&b, "webhook-url-once").await?;
+        // The URL takes shipments (this one matches no order: kept for review).
+        let r = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({"external_order_id": "NOPE-1", "track_and_trace": "3SACME0001", "serial_number": "C02XK1ABJHD5"}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 202);
+        b.driver
+            .query(By::LinkText("Back to Acme Refurb"))
+            .first()
+            .await?
+            .click()
+            .await?;
+        b.wait_for_path(&format!("/refurbishers/{ACME}")).await?;
+        let webhook = b.scroll_to("#webhook").await?.text().await?;
+        assert!(webhook.contains("Configured (token of"), "{webhook}");
+        assert_eq!(b.text("#rotate-token").await?, "Rotate token");
+        assert!(!b.driver.source().await?.contains(token), "the token is shown once");
+        shot(&b, "webhook-configured").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A channel order of one FlexIT offer (EAN 8712345678906), as a shop's API client sends it.
+fn order_doc(number: &str) -> Value {
+    json!({
+        "channel": "refurbished-direct",
+        "order_number": number,
+        "placed_at": "2026-11-23T10:00:00Z",
+        "customer": {"email": "jan@example.nl"},
+        "shipping_address": {"first_name": "Jan", "last_name": "de Vries", "street": "Damrak",
+            "house_number": "1", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
+        "lines": [{"ean": "8712345678906", "quantity": 1, "unit_price_incl_vat": "160.23"}]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_follows_an_order_to_its_shipment_and_retries_a_failed_one() {
+    // FlexIT's seed document, its order API the fake, which refuses the first order (422).
+    let api = FakeOrderApi::start(1);
+    let h = Harness::new(
+        "an_operator_follows_an_order_to_its_shipment_and_retries_a_failed_one",
+        &[],
+    );
+    let dir = h.irp.data.path();
+    let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace(
+            "https://api.flexitdistribution.com/order/api/order",
+            &api.url,
+        );
+    let doc_path = dir.join("flexit.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let feed = dir.join("flexit.csv");
+    std::fs::write(
+        &feed,
+        "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n\
+         FLX-IPH13-128;Apple iPhone 13 128GB;50;8712345678906;100,00;999,00\n",
+    )
+    .unwrap();
+    h.irp
+        .run_ok(&["refurbisher", "apply", "-f", doc_path.to_str().unwrap()]);
+    h.irp
+        .run_ok(&["channel", "apply", "-f", "config/channels.json"]);
+    h.irp
+        .run_ok(&["feed", "import", "flexit", "--file", feed.to_str().unwrap()]);
+    h.irp.secret_set("flexit.order.auth.client_id", "order-id");
+    h.irp
+        .secret_set("flexit.order.auth.client_secret", "order-secret");
+    let token = h.irp.run_ok(&["token", "create", "shop"]).trim().to_owned();
+    assert!(token.starts_with("irp_"), "{token}");
+
+    h.run(move |b| async move {
+        // The shop sends an order by the REST API; the refurbisher refuses it.
+        let client = reqwest::Client::new();
+        let r = client
+            .post(b.url("/api/v1/orders"))
+            .bearer_auth(&token)
+            .json(&order_doc("RD-1001"))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await?;
+        let order_id = v["order"]["id"].as_i64().unwrap();
+        let so = v["supplier_orders"][0]["id"].as_i64().unwrap();
+
+        b.open("/").await?;
+        b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
+        b.wait_for_path("/").await?;
+        // The dashboard lists it under "Orders needing attention" once the submitter has
+        // had its answer.
+        let link = b
+            .reload_until(&format!(r#"table#attention a[href="/orders/{order_id}"]"#))
+            .await?;
+        let row = b.text("table#attention tbody tr").await?;
+        assert!(row.contains("flexit") && row.contains("failed"), "{row}");
+        assert!(row.contains("422"), "the reason is shown: {row}");
+        b.scroll_to("table#attention").await?;
+        shot(&b, "dashboard-attention").await?;
+        link.click().await?;
+        b.wait_for_path(&format!("/orders/{order_id}")).await?;
+
+        // The order page: the failed supplier order with its attempt, request and response.
+        let block = format!("#supplier-order-{so}");
+        let badge = b.el(&format!("{block} [data-status]")).await?;
+        assert_eq!(badge.attr("data-status").await?.as_deref(), Some("failed"));
+        let attempt = b.text(&format!("{block} details[open] summary")).await?;
+        assert!(
+            attempt.contains("Attempt 1") && attempt.contains("HTTP 422"),
+            "{attempt}"
+        );
+        let pres = b
+            .driver
+            .query(By::Css(format!("{block} details[open] pre")))
+            .all_from_selector_required()
+            .await?;
+        assert_eq!(pres.len(), 2, "request and response");
+        let request = pres[0].text().await?;
+        let response = pres[1].text().await?;
+        assert!(
+            request.contains("\"yourReference\": \"RD-1001\""),
+            "{request}"
+        );
+        assert!(
+            !request.contains("order-secret"),
+            "a credential is shown: {request}"
+        );
+        assert!(response.contains("may not drop-ship"), "{response}");
+        b.scroll_to(&block).await?;
+        shot(&b, "order-failed-attempt").await?;
+
+        // Retry: the submitter sends it again; reload until it is submitted.
+        b.submit(&format!("#retry-{so}")).await?;
+        b.wait_for_path(&format!("/orders/{order_id}")).await?;
+        b.reload_until(&format!(r#"{block} [data-status="submitted"]"#))
+            .await?;
+        assert_eq!(api.calls(), 2, "sent once more");
+        let kv = b.text(&format!("{block} dl.kv")).await?;
+        assert!(kv.contains("FX-RD-1001"), "their reference: {kv}");
+        assert!(
+            !b.has(&format!("#retry-{so}")).await?,
+            "no retry once placed"
+        );
+        let summaries = b
+            .driver
+            .query(By::Css(format!("{block} details summary")))
+            .all_from_selector_required()
+            .await?;
+        assert_eq!(summaries.len(), 2, "both attempts are listed");
+        b.scroll_to(&block).await?;
+        shot(&b, "order-submitted").await?;
+        b.open("/").await?;
+        assert!(
+            b.driver
+                .source()
+                .await?
+                .contains("Nothing waits for an operator."),
+            "the dashboard's attention list is empty again"
+        );
+
+        // The webhook URL, made on the refurbisher's page.
+        b.open("/refurbishers/flexit").await?;
+        b.submit("#rotate-token").await?;
+        let url = b.text("pre#webhook-url").await?;
+        assert!(
+            url.starts_with(&format!("{}/webhook/shipment/10/irpwh_", b.base)),
+            "{url}"
+        );
+        shot(&b, "webhook-url").await?;
+
+        // FlexIT posts its shipment: two devices, the second IMEI with a wrong check digit.
+        let r = client
+            .post(&url)
+            .json(&json!({
+                "external_order_id": "FX-RD-1001", "track_and_trace": "3SFLX0001001",
+                "carrier": "PostNL",
+                "items": [{"imei": "490154203237518"},
+                          {"imei": "356938035643808", "serial_number": "F2LXK1ABJHD5"}]
+            }))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await?;
+        assert_eq!(v["status"], "shipped", "{v}");
+        assert_eq!(v["imei_check_failed"], 1, "{v}");
+
+        // The order page shows the shipment with its IMEIs.
+        b.open(&format!("/orders/{order_id}")).await?;
+        let badge = b.el(&format!("{block} [data-status]")).await?;
+        assert_eq!(badge.attr("data-status").await?.as_deref(), Some("shipped"));
+        let text = b.scroll_to(&format!("{block} table")).await?.text().await?;
+        let units: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(units.len(), 2, "{text}");
+        assert!(
+            units[0].contains("490154203237518") && units[0].contains("valid"),
+            "{text}"
+        );
+        assert!(
+            units[1].contains("356938035643808")
+                && units[1].contains("F2LXK1ABJHD5")
+                && units[1].contains("check digit wrong"),
+            "{text}"
+        );
+        let section = b.text(&block).await?;
+        assert!(
+            section.contains("3SFLX0001001") && section.contains("PostNL"),
+            "{section}"
+        );
+        shot(&b, "order-shipped-with-imeis").await?;
+
+        // And in the order list.
+        b.open("/orders").await?;
+        let rows = table_rows(&b, "table#orders").await?;
+        assert!(rows.iter().any(|r| r.contains("RD-1001")), "{rows:?}");
+        shot(&b, "orders-list").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_acts_on_an_alert() {
+    // A refurbisher whose feed has had one good run (three offers), and the monitor every
+    // second.
+    let feed = FakeFeed::start(ACME_FEED);
+    let h =
+        Harness::new("an_operator_acts_on_an_alert", &[]).serve_args(&["--monitor-tick-secs", "1"]);
+    let doc_path = h.irp.data.path().join("acme.json");
+    std::fs::write(&doc_path, acme_document(&feed.url, "nl_NL")).unwrap();
+    h.irp
+        .run_ok(&["refurbisher", "apply", "-f", doc_path.to_str().unwrap()]);
+    let out = h.irp.run_ok(&["feed", "import", ACME]);
+    assert!(out.contains("succeeded"), "{out}");
+
+    h.run(move |b| async move {
+        b.open("/login").await?;
+        b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
+        b.wait_for_path("/").await?;
+
+        // Today's feed lost two of its three offers: Import now quarantines the run.
+        feed.set(ACME_FEED_SHORT);
+        b.open(&format!("/refurbishers/{ACME}")).await?;
+        b.submit("#import-now").await?;
+        let run_path = b.wait_for_path_prefix("/runs/").await?;
+        assert_eq!(b.text("#run-status").await?, "quarantined");
+        shot(&b, "quarantined-run").await?;
+
+        // The alert is open at once; its link leads to where to act.
+        b.open("/alerts").await?;
+        let row = r#"table#alerts tr[data-metric="feed_quarantined"][data-open="yes"]"#;
+        let text = b.text(row).await?;
+        assert!(
+            text.contains(ACME) && text.contains("quarantined"),
+            "{text}"
+        );
+        shot(&b, "alert-open").await?;
+        let act = b
+            .driver
+            .query(By::Css(format!("{row} a")))
+            .with_text("Review the quarantined run")
+            .first()
+            .await?;
+        act.click().await?;
+        b.wait_for_path(&format!("/refurbishers/{ACME}")).await?;
+        assert_eq!(
+            b.driver.current_url().await?.fragment(),
+            Some("quarantined")
+        );
+        let quarantined = b.scroll_to("#quarantined").await?.text().await?;
+        let run_id = run_path.trim_start_matches("/runs/");
+        assert!(
+            quarantined.contains(&format!("run {run_id}")),
+            "{quarantined}"
+        );
+        assert!(
+            b.text("main").await?.contains("Alert:"),
+            "the page names the alert"
+        );
+        shot(&b, "quarantined-on-the-refurbisher-page").await?;
+
+        // Discard it: the offers stay as they were, and the alert resolves.
+        b.submit("#quarantined button.danger").await?;
+        b.wait_for_path(&run_path).await?;
+        assert_eq!(b.text("#run-status").await?, "discarded");
+        shot(&b, "run-discarded").await?;
+        // Resolved, and none open. (A monitor tick that read the run as quarantined just
+        // before the discard may open a second `feed_quarantined` alert after it, which the
+        // next tick resolves: reloaded until that is over too.)
+        b.open("/alerts?state=all").await?;
+        let q = r#"tr[data-metric="feed_quarantined"]"#;
+        b.reload_until(&format!(
+            r#"main:has({q}[data-open="no"]):not(:has({q}[data-open="yes"]))"#
+        ))
+        .await?;
+        let rows = table_rows(&b, "table#alerts").await?;
+        assert!(rows.iter().all(|r| r.contains("resolved")), "{rows:?}");
+        shot(&b, "quarantine-alert-resolved").await?;
+        // The offers were kept: all three are still there.
+        b.open("/products").await?;
+        let products = b.text("main").await?;
+        for sku_name in ["iPhone 13", "MacBook Pro 14", "Galaxy S21"] {
+            assert!(
+                products.contains(sku_name),
+                "{sku_name} is gone:\n{products}"
+            );
+        }
+
+        // The feed server breaks: the monitor opens `feed_failed` within a tick or two.
+        feed.set(ACME_FEED);
+        feed.fail(true);
+        b.open(&format!("/refurbishers/{ACME}")).await?;
+        b.submit("#import-now").await?;
+        assert_eq!(b.text("#run-status").await?, "failed");
+        b.open("/alerts").await?;
+        let row = r#"table#alerts tr[data-metric="feed_failed"][data-open="yes"]"#;
+        b.reload_until(row).await?;
+        shot(&b, "feed-failed-alert-open").await?;
+        b.driver
+            .query(By::Css(format!("{row} a")))
+            .with_text("See the feed runs")
+            .first()
+            .await?
+            .click()
+            .await?;
+        b.wait_for_path(&format!("/refurbishers/{ACME}")).await?;
+        b.scroll_to("#runs").await?;
+        shot(&b, "feed-runs").await?;
+
+        // Fixed at the refurbisher's end: Import now, and the monitor resolves the alert.
+        feed.fail(false);
+        b.submit("#import-now").await?;
+        let status = b.text("#run-status").await?;
+        assert!(
+            ["succeeded", "unchanged"].contains(&status.as_str()),
+            "{status}"
+        );
+        b.open("/alerts?state=all").await?;
+        b.reload_until(r#"table#alerts tr[data-metric="feed_failed"][data-open="no"]"#)
+            .await?;
+        // Nothing is open any more (the HTTP status alert of the 500 resolved too).
+        b.open("/alerts").await?;
+        b.reload_until("main:not(:has(table#alerts))").await?;
+        let open = b.text("main").await?;
+        assert!(open.contains("No open alerts."), "{open}");
+        b.open("/alerts?state=all").await?;
+        shot(&b, "all-alerts-resolved").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Logs in with reqwest (no redirects followed); the session cookie (`irp_session=…`).
+async fn api_login(base: &str, email: &str, password: &str) -> Result<String, reqwest::Error> {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .post(format!("{base}/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303, "logging in as {email}");
+    let cookie = r
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("irp_session="))
+        .expect("a session cookie");
+    Ok(cookie.split(';').next().unwrap().to_owned())
+}
+
+/// The CSRF token on a page's forms.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token")
+        + r#"name="csrf" value=""#.len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_no_action_buttons_and_forged_posts_are_refused() {
+    let h = Harness::new(
+        "a_viewer_sees_no_action_buttons_and_forged_posts_are_refused",
+        APPLY,
+    );
+    h.run(|b| async move {
+        // A viewer sees the pages, but none of the operator's buttons.
+        b.open("/login").await?;
+        b.log_in(VIEWER, VIEWER_PASSWORD).await?;
+        b.wait_for_path("/").await?;
+        assert_eq!(b.text("header .user .badge").await?, "viewer");
+        b.el(r#"tr[data-refurbisher="flexit"]"#).await?;
+        shot(&b, "viewer-dashboard").await?;
+        b.open("/refurbishers/flexit").await?;
+        assert!(b.text("h1").await?.contains("flexit"));
+        b.el("#credentials").await?;
+        b.el("#webhook").await?;
+        for button in ["#import-now", "#preview-feed", "#rotate-token"] {
+            assert!(!b.has(button).await?, "a viewer sees {button}");
+        }
+        assert!(
+            !b.has(r#"form[action$="/credential"]"#).await?,
+            "a viewer sees the Replace credential forms"
+        );
+        shot(&b, "viewer-refurbisher-page").await?;
+        b.open("/refurbishers").await?;
+        assert!(
+            !b.has(r#"a[href="/refurbishers/new"]"#).await?,
+            "a viewer is offered onboarding"
+        );
+        // No page shows a viewer a form that changes something. (The onboarding page, which
+        // no link offers a viewer, still shows its Check / Preview / Save form: noted, not
+        // failed; its POST is refused like any other.)
+        for page in [
+            "/",
+            "/refurbishers",
+            "/refurbishers/flexit",
+            "/refurbishers/iused-alumio",
+            "/refurbishers/new",
+            "/products",
+            "/orders",
+            "/shipments",
+            "/alerts",
+            "/audit",
+        ] {
+            b.open(page).await?;
+            let actions: Vec<String> = b
+                .driver
+                .execute(
+                    "return Array.from(document.querySelectorAll('main form[method=post]'), \
+                     f => f.getAttribute('action'));",
+                    Vec::new(),
+                )
+                .await?
+                .convert()?;
+            if page == "/refurbishers/new" {
+                if !actions.is_empty() {
+                    eprintln!("a viewer sees the onboarding form: {actions:?}");
+                }
+            } else {
+                assert!(actions.is_empty(), "a viewer sees on {page}: {actions:?}");
+            }
+        }
+
+        // A viewer's POST, with the viewer's own CSRF token: refused, nothing done.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let viewer = api_login(&b.base, VIEWER, VIEWER_PASSWORD).await?;
+        let page = client
+            .get(b.url("/refurbishers/flexit"))
+            .header("Cookie", &viewer)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let r = client
+            .post(b.url("/refurbishers/flexit/webhook-token"))
+            .header("Cookie", &viewer)
+            .form(&[("csrf", csrf_of(&page))])
+            .send()
+            .await?;
+        assert_eq!(r.status(), 403);
+        assert!(r.text().await?.contains("only operators change things"));
+
+        // An operator's session without the CSRF token, with a wrong one, or from another
+        // site: refused. The same request done right is taken (a check, which writes nothing).
+        let operator = api_login(&b.base, OPERATOR, OPERATOR_PASSWORD).await?;
+        let page = client
+            .get(b.url("/refurbishers/new"))
+            .header("Cookie", &operator)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let csrf = csrf_of(&page);
+        let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))?;
+        let origin = b.base.clone();
+        // (what, the token sent, the Origin)
+        let forged = [
+            ("no token", None, origin.as_str()),
+            ("a wrong token", Some("0123456789abcdef"), origin.as_str()),
+            ("another site", Some(csrf.as_str()), "http://evil.example"),
+        ];
+        for (what, token, from) in forged {
+            let mut form = vec![("action", "check"), ("document", doc.as_str())];
+            if let Some(t) = token {
+                form.push(("csrf", t));
+            }
+            let r = client
+                .post(b.url("/refurbishers/new"))
+                .header("Cookie", &operator)
+                .header("Origin", from)
+                .form(&form)
+                .send()
+                .await?;
+            assert_eq!(r.status(), 403, "{what}");
+            assert!(
+                r.text().await?.contains("CSRF token does not match"),
+                "{what}"
+            );
+        }
+        let r = client
+            .post(b.url("/refurbishers/new"))
+            .header("Cookie", &operator)
+            .header("Origin", &origin)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("action", "check"),
+                ("document", &doc),
+            ])
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200, "the real form is taken");
+        assert!(r.text().await?.contains("No errors"));
+
+        // In the browser: another site's page with a form that rotates FlexIT's webhook
+        // token. The operator, logged in, clicks its button: refused, nothing changed.
+        b.open("/").await?;
+        b.submit(r#"form[action="/logout"] button"#).await?;
+        b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
+        b.wait_for_path("/").await?;
+        let target = b.url("/refurbishers/flexit/webhook-token");
+        let evil = serve_app(axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move {
+                axum::response::Html(format!(
+                    r#"<!doctype html><title>Win</title><form method="post" action="{target}">
+<input type="hidden" name="csrf" value="guessed"><button id="win">Claim your prize</button></form>"#
+                ))
+            }),
+        ));
+        b.driver.goto(&evil).await?;
+        shot(&b, "another-site").await?;
+        b.submit("#win").await?;
+        let refused = b.text("main").await?;
+        assert!(
+            refused.contains("Not done") && refused.contains("CSRF token does not match"),
+            "{refused}"
+        );
+        shot(&b, "forged-post-refused").await?;
+        b.open("/refurbishers/flexit").await?;
+        assert_eq!(b.text("#webhook p").await?, "Not configured");
+        assert_eq!(b.text("#rotate-token").await?, "Make the webhook URL");
+        shot(&b, "nothing-changed").await?;
         Ok(())
     })
     .await;
