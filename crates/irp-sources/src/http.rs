@@ -27,10 +27,12 @@ pub struct Fetched {
     pub offer_location: Option<String>,
 }
 
-/// The URL without its query string, for logs and messages (query parameters may be credentials).
+/// The URL without its query string and user info, for logs and messages (query parameters
+/// may be credentials); a non-default port is kept.
 pub fn shown_url(url: &Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     format!(
-        "{}://{}{}",
+        "{}://{}{port}{}",
         url.scheme(),
         url.host_str().unwrap_or(""),
         url.path()
@@ -832,5 +834,7 @@ mod tests {
     fn shown_urls_drop_the_query() {
         let u = Url::parse("https://feed.example/offers.json?api_key=s3cret").unwrap();
         assert_eq!(shown_url(&u), "https://feed.example/offers.json");
+        let u = Url::parse("https://user:pw@api.example:8443/order?x=1").unwrap();
+        assert_eq!(shown_url(&u), "https://api.example:8443/order");
     }
 }

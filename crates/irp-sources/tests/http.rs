@@ -320,7 +320,7 @@ async fn query_credentials_never_appear_in_errors() {
     let err = fetch(&offers, &dir.path().join("g")).await.unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with("fetching http://127.0.0.1/feed failed after 3 attempts"),
+        text.starts_with("fetching http://127.0.0.1:9/feed failed after 3 attempts"),
         "{text}"
     );
     assert!(!text.contains("q-secret-123"), "{text}");

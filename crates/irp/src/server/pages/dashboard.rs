@@ -139,8 +139,9 @@ pub fn metric_cell(r: &irp_core::monitoring::Reading) -> MetricCell {
     use irp_core::monitoring as m;
     let value = match (r.metric, r.value) {
         (_, None) => "—".to_owned(),
-        (m::FEED_FAILED | m::FEED_QUARANTINED, Some(v)) => {
-            if v > 0.0 { "yes" } else { "no" }.to_owned()
+        // The value is the latest run's id; what matters is whether that run failed.
+        (m::FEED_FAILED | m::FEED_QUARANTINED, Some(_)) => {
+            if r.breach { "yes" } else { "no" }.to_owned()
         }
         (m::LATEST_ORDER | m::OFFERS_STOCK, Some(_)) => format!("{} h", r.value_text()),
         (m::OPEN_ORDER, Some(_)) => format!("{} d", r.value_text()),

@@ -49,6 +49,9 @@ pub struct Onboard {
 
 /// `GET /refurbishers/new`.
 pub async fn form(viewer: Viewer) -> Response {
+    if let Some(refusal) = crate::server::auth::not_an_operator(&viewer.0) {
+        return refusal;
+    }
     Page(Onboard {
         ctx: Ctx::new(&viewer, "refurbishers"),
         document: String::new(),

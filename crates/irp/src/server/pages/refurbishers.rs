@@ -568,6 +568,13 @@ pub struct PreviewPage {
     p: crate::ops::Preview,
 }
 
+/// A failed preview alone (for htmx, swapped into the refurbisher page).
+#[derive(Template)]
+#[template(source = r#"<p class="error" id="preview-result">{{ message }}</p>"#, ext = "html")]
+pub struct PreviewFailed {
+    message: String,
+}
+
 /// The preview's result alone (for htmx, swapped into the refurbisher page).
 #[derive(Template)]
 #[template(path = "preview_body.html")]
@@ -596,6 +603,13 @@ pub async fn preview(
             p,
         })
         .into_response(),
+        Err(e) if headers.contains_key("hx-request") => (
+            StatusCode::BAD_GATEWAY,
+            Page(PreviewFailed {
+                message: format!("The feed of `{key}` could not be previewed: {e:#}"),
+            }),
+        )
+            .into_response(),
         Err(e) => refused(
             StatusCode::BAD_GATEWAY,
             &format!("The feed of `{key}` could not be previewed: {e:#}"),
