@@ -533,32 +533,45 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<StoredProduct>> {
-        let order = match sort {
-            ProductSort::Ean => "p.ean",
-            ProductSort::Name => "LOWER(COALESCE(p.name, p.feed_name, '')), p.ean",
-            ProductSort::PriceAsc => "p.price_incl_minor IS NULL, p.price_incl_minor, p.ean",
-            ProductSort::PriceDesc => "p.price_incl_minor IS NULL, p.price_incl_minor DESC, p.ean",
-            ProductSort::Sellable => "p.sellable DESC, p.ean",
+        // Each order has an index (products: ean; display name; price; sellable): a page is
+        // read in index order and stops after `limit` rows. Price orders list only products
+        // with a price.
+        let (order, priced) = match sort {
+            ProductSort::Ean => ("p.ean", false),
+            ProductSort::Name => ("LOWER(COALESCE(p.name, p.feed_name, '')), p.ean", false),
+            ProductSort::PriceAsc => ("p.price_incl_minor, p.ean", true),
+            ProductSort::PriceDesc => ("p.price_incl_minor DESC, p.ean DESC", true),
+            ProductSort::Sellable => ("p.sellable DESC, p.ean", false),
         };
-        let sql = format!(
-            "{PRODUCT_SELECT} WHERE ($1 = '' OR p.ean LIKE $2 OR LOWER(COALESCE(p.name, p.feed_name, '')) LIKE $3 \
-             OR p.ean IN (SELECT s.ean FROM offers s WHERE s.sku >= $1 AND s.sku < $4 AND s.ean IS NOT NULL)) \
-             AND (NOT $5 OR p.best_offer_id IS NOT NULL) ORDER BY {order} LIMIT $6 OFFSET $7"
-        );
         let q = query.trim().to_owned();
+        // Digits only: an EAN (or SKU) prefix, read as an index range; else a SKU prefix or a
+        // part of the name.
+        let digits = !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit());
+        let sql = format!(
+            "{PRODUCT_SELECT} WHERE ($1 = '' \
+             OR ($7 AND p.ean >= $1 AND p.ean < $3) \
+             OR (NOT $7 AND LOWER(COALESCE(p.name, p.feed_name, '')) LIKE $2) \
+             OR p.ean IN (SELECT s.ean FROM offers s WHERE s.sku >= $1 AND s.sku < $3 AND s.ean IS NOT NULL)) \
+             AND (NOT $4 OR p.best_offer_id IS NOT NULL) {} ORDER BY {order} LIMIT $5 OFFSET $6",
+            if priced {
+                "AND p.price_incl_minor IS NOT NULL"
+            } else {
+                ""
+            }
+        );
         let escaped = q.replace('\\', "").replace(['%', '_'], "");
-        // The SKU range [q, q + U+10FFFF): every SKU that starts with q, through the index.
+        // The range [q, q + U+10FFFF): every EAN or SKU that starts with q, through the index.
         let upper = format!("{q}\u{10FFFF}");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql.as_str())
         )
         .bind(&q)
-        .bind(format!("{escaped}%"))
         .bind(format!("%{}%", escaped.to_lowercase()))
         .bind(&upper)
         .bind(sellable_only)
         .bind(limit)
         .bind(offset)
+        .bind(digits)
         .fetch_all(p)
         .await)?)
     }
