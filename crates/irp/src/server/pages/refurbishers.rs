@@ -570,7 +570,10 @@ pub struct PreviewPage {
 
 /// A failed preview alone (for htmx, swapped into the refurbisher page).
 #[derive(Template)]
-#[template(source = r#"<p class="error" id="preview-result">{{ message }}</p>"#, ext = "html")]
+#[template(
+    source = r#"<p class="error" id="preview-result">{{ message }}</p>"#,
+    ext = "html"
+)]
 pub struct PreviewFailed {
     message: String,
 }
