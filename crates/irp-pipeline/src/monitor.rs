@@ -77,6 +77,13 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_s
     let mut report = TickReport::default();
     for r in readings(store, now).await? {
         for reading in &r.readings {
+            // The feed-run metrics read one run (their value is its id): open only while that
+            // run still is as read.
+            let basis = match (reading.metric, reading.value) {
+                (monitoring::FEED_FAILED, Some(id)) => Some((id as i64, "failed")),
+                (monitoring::FEED_QUARANTINED, Some(id)) => Some((id as i64, "quarantined")),
+                _ => None,
+            };
             let change = store
                 .alert_sync(
                     Some(r.refurbisher_id),
@@ -86,6 +93,7 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_s
                     &reading.threshold_text(),
                     &reading.message,
                     now,
+                    basis,
                 )
                 .await?;
             match change {

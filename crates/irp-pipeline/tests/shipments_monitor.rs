@@ -28,6 +28,7 @@ db_tests!(
     each_seed_threshold_opens_one_alert_and_resolves_it,
     alerts_are_notified_once_retried_when_the_webhook_fails,
     a_batch_of_shipments_is_written_in_one_transaction_copies_once,
+    a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_reading,
 );
 
 fn seed(file: &str) -> Value {
@@ -845,4 +846,54 @@ async fn a_batch_of_shipments_is_written_in_one_transaction_copies_once(db: Test
             status: "matched".into()
         }
     );
+}
+
+async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_reading(db: TestDb) {
+    let flexit = apply(&db, &seed("flexit.json")).await;
+    let now = irp_store::now();
+    let id = run(&db, flexit.id, "quarantined", Some(200)).await;
+    assert_eq!(
+        tick(&db.store, now).await.unwrap().opened,
+        vec![("flexit".to_owned(), "feed_quarantined".to_owned())]
+    );
+    // A tick read "run `id` is quarantined"; before it writes, the operator discards the run
+    // (which resolves the alert). The stale reading must not open the alert again.
+    db.store
+        .feed_run_discard(id, "user:anna@iused.nl")
+        .await
+        .unwrap();
+    assert!(open_metrics(&db, "flexit").await.is_empty());
+    let change = db
+        .store
+        .alert_sync(
+            Some(flexit.id),
+            "feed_quarantined",
+            true,
+            &id.to_string(),
+            "-",
+            "stale",
+            now,
+            Some((id, "quarantined")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(change, irp_store::monitor::AlertChange::None);
+    assert!(open_metrics(&db, "flexit").await.is_empty());
+    // A run that is still quarantined does open it.
+    let again = run(&db, flexit.id, "quarantined", Some(200)).await;
+    let change = db
+        .store
+        .alert_sync(
+            Some(flexit.id),
+            "feed_quarantined",
+            true,
+            &again.to_string(),
+            "-",
+            "quarantined",
+            now,
+            Some((again, "quarantined")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(change, irp_store::monitor::AlertChange::Opened(_)));
 }

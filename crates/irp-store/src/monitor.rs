@@ -287,6 +287,10 @@ impl Store {
     /// it breaches and none is open (a concurrent instance's open wins, not a second alert),
     /// note the latest value while it stays open, resolve it when it no longer breaches.
     ///
+    /// `basis` (feed run id, status): the reading is about that run; the alert opens only
+    /// while the run still has that status — an operator who applied or discarded it since the
+    /// reading (and so resolved its alert) does not see it open again.
+    ///
     /// # Errors
     /// A database error.
     #[allow(clippy::too_many_arguments)]
@@ -299,12 +303,15 @@ impl Store {
         threshold: &str,
         message: &str,
         at: DateTime<Utc>,
+        basis: Option<(i64, &str)>,
     ) -> Result<AlertChange> {
         if breach {
             let opened: Option<(i64,)> = with_db!(self.db(), |p| {
                 sqlx::query_as(
                 "INSERT INTO alerts (refurbisher_id, metric, value, last_value, threshold, message, opened_at, notify_next_at) \
-                 VALUES ($1, $2, $3, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id"
+                 SELECT $1, $2, $3, $3, $4, $5, $6, $6 \
+                 WHERE $7 IS NULL OR EXISTS (SELECT 1 FROM feed_runs WHERE id = $7 AND status = $8) \
+                 ON CONFLICT DO NOTHING RETURNING id"
             )
             .bind(refurbisher_id)
             .bind(metric)
@@ -312,6 +319,8 @@ impl Store {
             .bind(threshold)
             .bind(message)
             .bind(at)
+            .bind(basis.map(|b| b.0))
+            .bind(basis.map(|b| b.1))
             .fetch_optional(p)
             .await
             })?;

@@ -755,6 +755,7 @@ impl Store {
                 threshold,
                 message,
                 now(),
+                None,
             )
             .await?
         {
