@@ -1672,3 +1672,253 @@ async fn a_viewer_sees_no_action_buttons_and_forged_posts_are_refused() {
     })
     .await;
 }
+
+/// FlexIT's feed as its SFTP server holds it: the seed's column names, Dutch prices.
+const FLEXIT_FEED: &str = "Flex IT Part Number;Description;EAN;Stock Quantity;Sales Price;SRP\r\n\
+FLX-IPH13-128;Apple iPhone 13 128GB Midnight;4006381333931;6;412,50;699,00\r\n\
+FLX-MBP14-512;Apple MacBook Pro 14 M1 Pro 512GB;8712345678906;3;1.249,95;1.899,00\r\n\
+FLX-SGS21-128;Samsung Galaxy S21 128GB Phantom Grey;5901234123457;9;249,00;449,00\r\n";
+
+/// Whether `ean` is 13 digits with a right check digit.
+fn ean13_ok(ean: &str) -> bool {
+    let d: Vec<u32> = ean.chars().filter_map(|c| c.to_digit(10)).collect();
+    if d.len() != 13 || ean.len() != 13 {
+        return false;
+    }
+    let sum: u32 = d[..12]
+        .iter()
+        .enumerate()
+        .map(|(i, x)| if i % 2 == 0 { *x } else { x * 3 })
+        .sum();
+    (10 - sum % 10) % 10 == d[12]
+}
+
+/// The FlexIT seed's price incl. VAT, in cents, of a purchase price in cents: (purchase +
+/// 3.18 home copy tax + 10.00 shipping) × 1.17 margin × 1.21 VAT, rounded half-up once.
+fn flexit_price_incl_cents(purchase: i64) -> i64 {
+    let exact = (purchase + 318 + 1000) * 117 * 121; // in 1/10,000 of a cent
+    (exact + 5_000) / 10_000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_operator_onboards_the_seed_flexit_connector_against_a_local_sftp_feed_and_sees_its_prices()
+ {
+    use irp_sources::testkit::{PASSWORD, Sshd};
+
+    let sshd = Sshd::start();
+    let path = sshd.write("FlexIT_Feed.csv", FLEXIT_FEED.as_bytes());
+    // The host key pinned, as an operator copies it from the refurbisher.
+    let login = format!(
+        r#""password": "${{secret:flexit.offers.auth.password}}", "host_key_fingerprint": "{}""#,
+        sshd.host_fingerprint()
+    );
+    let document = sshd.flexit_document(&path, &login);
+    assert!(!document.contains(PASSWORD));
+    // Each line's SKU, EAN and purchase price in cents.
+    let offers: Vec<(String, String, i64)> = FLEXIT_FEED
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(';').collect();
+            let cents = f[4].replace(['.', ','], "").parse().unwrap();
+            (f[0].to_owned(), f[2].to_owned(), cents)
+        })
+        .collect();
+    assert_eq!(offers.len(), 3);
+    for (_, ean, _) in &offers {
+        assert!(ean13_ok(ean), "{ean} is no valid EAN-13");
+    }
+    assert_eq!(
+        flexit_price_incl_cents(41_250),
+        60_264,
+        "the worked example"
+    );
+
+    // No documents applied: a fresh installation.
+    let h = Harness::new(
+        "a_new_operator_onboards_the_seed_flexit_connector_against_a_local_sftp_feed_and_sees_its_prices",
+        &[],
+    );
+    h.run(move |b| async move {
+        b.open("/").await?;
+        b.wait_for_path("/login").await?;
+        b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
+        b.driver
+            .query(By::LinkText("Onboard one"))
+            .desc("the empty dashboard's link to the onboarding page")
+            .first()
+            .await?;
+        shot(&b, "empty-dashboard").await?;
+
+        // Paste the seed's document, its offers on the local SFTP server, its password a
+        // secret reference.
+        b.open("/refurbishers/new").await?;
+        b.el("textarea[name=document]")
+            .await?
+            .send_keys(document.as_str())
+            .await?;
+        shot(&b, "document-pasted").await?;
+        b.submit("#check").await?;
+        assert_eq!(b.text("#check-result h2 .badge").await?, "No errors");
+        assert!(!b.has("#check-result tr.problem-error").await?);
+        b.scroll_to("#check-result").await?;
+        shot(&b, "check-no-errors").await?;
+
+        b.submit("#save").await?;
+        b.wait_for_path("/refurbishers/flexit").await?;
+        shot(&b, "saved").await?;
+
+        // The password is a secret nobody stored yet: replace it in the page.
+        let row = credential_row(&b, "offers.auth.password").await?;
+        let stored_as = row
+            .query(By::Css("td:nth-child(3)"))
+            .first()
+            .await?
+            .text()
+            .await?;
+        assert!(
+            stored_as.contains("flexit.offers.auth.password") && stored_as.contains("missing"),
+            "{stored_as}"
+        );
+        row.scroll_into_view().await?;
+        shot(&b, "password-missing").await?;
+        row.query(By::Css("input[name=value]"))
+            .first()
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
+        b.submit(r#"#credentials input[name=path][value="offers.auth.password"] ~ button"#)
+            .await?;
+        b.wait_for_path("/refurbishers/flexit").await?;
+        let stored_as = credential_row(&b, "offers.auth.password")
+            .await?
+            .query(By::Css("td:nth-child(3)"))
+            .first()
+            .await?
+            .text()
+            .await?;
+        assert!(
+            stored_as.contains("flexit.offers.auth.password") && stored_as.contains("stored"),
+            "{stored_as}"
+        );
+        no_password(&b, PASSWORD).await?;
+        b.scroll_to("#credentials").await?;
+        shot(&b, "password-stored").await?;
+
+        // Preview feed (htmx): the three offers, read over SFTP, in place.
+        // (The page is scrolled to #credentials: the button is brought out from under the
+        // sticky header first.)
+        let preview = b.scroll_to("#preview-feed").await?;
+        preview.click().await?;
+        let result = b.el("#preview #preview-result").await?;
+        result.scroll_into_view().await?;
+        assert_eq!(b.path().await?, "/refurbishers/flexit", "no page load");
+        let rows = table_rows(&b, "#preview #preview-offers").await?;
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        for ((sku, ean, _), row) in offers.iter().zip(&rows) {
+            assert!(
+                row.contains(sku.as_str()) && row.contains(ean.as_str()),
+                "{rows:?}"
+            );
+        }
+        assert!(rows[1].contains("1249.95"), "Dutch prices read: {rows:?}");
+        no_password(&b, PASSWORD).await?;
+        shot(&b, "preview-over-sftp").await?;
+
+        // Import now: a succeeded run.
+        b.submit("#import-now").await?;
+        let run_path = b.wait_for_path_prefix("/runs/").await?;
+        assert_eq!(b.text("#run-status").await?, "succeeded", "{run_path}");
+        assert_eq!(b.text("#rows-read").await?, "3");
+        no_password(&b, PASSWORD).await?;
+        shot(&b, "import-succeeded").await?;
+
+        // The products list has the feed's EAN; its page prices FlexIT's offer as the
+        // seed's settings say, and it is the best.
+        let (sku, ean, purchase) = &offers[0];
+        b.open("/products").await?;
+        let link = b
+            .driver
+            .query(By::Css(format!(
+                r#"table#products a[href="/products/{ean}"]"#
+            )))
+            .desc("the product's link in the products list")
+            .first()
+            .await?;
+        no_password(&b, PASSWORD).await?;
+        shot(&b, "products").await?;
+        link.click().await?;
+        b.wait_for_path(&format!("/products/{ean}")).await?;
+        let offer = b.el("table#offers tbody tr").await?;
+        let cells = offer
+            .query(By::Css("td"))
+            .all_from_selector_required()
+            .await?;
+        assert_eq!(
+            cells[0]
+                .query(By::Css("code"))
+                .first()
+                .await?
+                .text()
+                .await?,
+            format!("flexit {sku}")
+        );
+        let cents = flexit_price_incl_cents(*purchase);
+        let want = format!("{}.{:02}", cents / 100, cents % 100);
+        let price = cells[1]
+            .query(By::Css("strong"))
+            .first()
+            .await?
+            .text()
+            .await?;
+        assert_eq!(
+            price,
+            format!("{want} EUR"),
+            "the price incl. VAT the seed's settings give"
+        );
+        assert_eq!(offer.attr("data-verdict").await?.as_deref(), Some("best"));
+        assert_eq!(
+            cells[5]
+                .query(By::Css(".badge"))
+                .first()
+                .await?
+                .text()
+                .await?,
+            "best"
+        );
+        no_password(&b, PASSWORD).await?;
+        b.scroll_to("table#offers").await?;
+        shot(&b, "product-offer-best").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// The row of `#credentials` whose credential is `path`.
+async fn credential_row(b: &Browser, path: &str) -> WebDriverResult<WebElement> {
+    b.el("#credentials").await?;
+    for row in b
+        .driver
+        .query(By::Css("#credentials tbody tr"))
+        .all_from_selector_required()
+        .await?
+    {
+        if row.query(By::Css("td code")).first().await?.text().await? == path {
+            return Ok(row);
+        }
+    }
+    Err(WebDriverError::Timeout(format!(
+        "no credential {path} in #credentials"
+    )))
+}
+
+/// Fails when the current page's source contains `secret`.
+async fn no_password(b: &Browser, secret: &str) -> WebDriverResult<()> {
+    let source = b.driver.source().await?;
+    let url = b.driver.current_url().await?;
+    assert!(
+        !source.contains(secret),
+        "the password is on {url}:\n{source}"
+    );
+    Ok(())
+}
