@@ -243,3 +243,85 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
         catalog,
     })
 }
+
+/// Why a credential was not replaced.
+#[derive(Debug)]
+pub enum CredentialError {
+    /// The refurbisher has no credential at that path.
+    NoSuch(String),
+    /// The value is empty, or the document would no longer check.
+    Invalid(String),
+    /// The store or the secret key failed.
+    Failed(anyhow::Error),
+}
+
+/// A new value for the credential at `path` (`offers.auth.password`) of `r`: stored in the
+/// encrypted secret store under the name the document references, or `KEY.PATH` for a literal
+/// — which then becomes a `${secret:…}` reference (the document is applied again). Audited
+/// without the value. Returns the secret's name.
+///
+/// # Errors
+/// See [`CredentialError`].
+pub async fn replace_credential(
+    store: &Store,
+    secret_key_file: &Path,
+    r: &StoredRefurbisher,
+    path: &str,
+    value: &str,
+    actor: &str,
+) -> std::result::Result<String, CredentialError> {
+    let Some((path, reference)) = crate::server::pages::refurbishers::credentials(&r.document)
+        .into_iter()
+        .find(|(p, _)| p == path)
+    else {
+        return Err(CredentialError::NoSuch(format!(
+            "`{}` has no credential at {path:?}",
+            r.key
+        )));
+    };
+    let value = value.trim_end_matches(['\r', '\n']);
+    if value.is_empty() {
+        return Err(CredentialError::Invalid(
+            "the new value is empty; give the credential to store".into(),
+        ));
+    }
+    let name = reference
+        .clone()
+        .unwrap_or_else(|| format!("{}.{path}", r.key));
+    let secret_key =
+        crate::secret_key::load(secret_key_file, true).map_err(CredentialError::Failed)?;
+    let outcome = store
+        .secret_set(&secret_key, &name, value)
+        .await
+        .map_err(|e| CredentialError::Failed(e.into()))?;
+    store
+        .audit(
+            actor,
+            "secret.set",
+            &name,
+            json!({ "replaced": outcome == irp_store::secrets::SetOutcome::Replaced, "refurbisher": r.key, "path": path }),
+        )
+        .await
+        .map_err(|e| CredentialError::Failed(e.into()))?;
+    if reference.is_none() {
+        // The literal becomes a reference to the stored secret.
+        let mut doc = r.document.clone();
+        let mut at = &mut doc;
+        for part in path.split('.') {
+            at = &mut at[part];
+        }
+        *at = serde_json::Value::String(format!("${{secret:{name}}}"));
+        let text = json!({ (r.key.clone()): doc }).to_string();
+        let parsed = irp_core::config::parse_document(&text);
+        if parsed.diagnostics.error_count() > 0 || parsed.refurbishers.is_empty() {
+            return Err(CredentialError::Invalid(
+                "the secret was stored, but the document no longer checks with the reference; fix it with `irp refurbisher apply`".into(),
+            ));
+        }
+        store
+            .refurbisher_apply(&parsed.refurbishers, actor)
+            .await
+            .map_err(|e| CredentialError::Failed(e.into()))?;
+    }
+    Ok(name)
+}

@@ -155,6 +155,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/refurbishers/{key}/import",
     "POST /api/v1/refurbishers/{key}/upload",
     "POST /api/v1/refurbishers/{key}/webhook-token",
+    "POST /api/v1/refurbishers/{key}/credentials",
     "GET /api/v1/prices/held",
     "POST /api/v1/prices/{refurbisher}/{sku}/{decision}",
     "GET /api/v1/audit",

@@ -719,6 +719,86 @@ pub(super) async fn webhook_token(
     }
 }
 
+/// A new credential value.
+#[derive(serde::Deserialize, ToSchema)]
+pub(super) struct CredentialBody {
+    /// Where the credential is in the refurbisher's document: `offers.auth.password`.
+    #[schema(example = "offers.auth.password", pattern = "^[^\\u0000]*$")]
+    path: String,
+    /// The new value; stored encrypted, never answered.
+    #[schema(pattern = "^[^\\u0000]*$")]
+    value: String,
+}
+
+/// The secret a credential is stored as.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CredentialStored {
+    /// The secret's name (the document references it as `${secret:NAME}`).
+    secret: String,
+}
+
+/// Replace one credential of a refurbisher (as the page's Replace control): the value goes to
+/// the encrypted secret store; a literal in the document becomes a reference to it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/refurbishers/{key}/credentials",
+    tag = "refurbishers",
+    params(KeyPath),
+    request_body(content = CredentialBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored", body = CredentialStored),
+        (status = 400, description = "The body is not JSON", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such refurbisher or credential", body = ApiError),
+        (status = 422, description = "An empty value or a body without path and value", body = ApiError),
+    )
+)]
+pub(super) async fn replace_credential(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<KeyPath>,
+    ApiBody(body): ApiBody,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let r = match refurbisher(&state, &p.key).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let b: CredentialBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            return error(ErrorCode::BadRequest, format!("the body is not JSON: {e}"));
+        }
+        Err(e) => {
+            return error(
+                ErrorCode::Invalid,
+                format!("expected {{\"path\": \"offers.auth.password\", \"value\": \"…\"}}: {e}"),
+            );
+        }
+    };
+    if b.path.contains('\0') || b.value.contains('\0') {
+        return error(ErrorCode::BadRequest, "a NUL character in the body");
+    }
+    match crate::ops::replace_credential(
+        &state.store,
+        &state.secret_key_file,
+        &r,
+        &b.path,
+        &b.value,
+        &caller.actor,
+    )
+    .await
+    {
+        Ok(secret) => Json(CredentialStored { secret }).into_response(),
+        Err(crate::ops::CredentialError::NoSuch(m)) => error(ErrorCode::NotFound, m),
+        Err(crate::ops::CredentialError::Invalid(m)) => error(ErrorCode::Invalid, m),
+        Err(crate::ops::CredentialError::Failed(e)) => internal(&e),
+    }
+}
+
 /// `refurbisher`.
 #[derive(serde::Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -881,6 +961,7 @@ pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(import))
         .routes(routes!(upload))
         .routes(routes!(webhook_token))
+        .routes(routes!(replace_credential))
         .routes(routes!(prices_held))
         .routes(routes!(decide_price))
         .routes(routes!(audit))

@@ -141,7 +141,7 @@ async fn refurbisher(state: &AppState, key: &str) -> Result<StoredRefurbisher, R
 }
 
 /// Every credential in the document's `auth` blocks, with the secret it references.
-fn credentials(doc: &serde_json::Value) -> Vec<(String, Option<String>)> {
+pub(crate) fn credentials(doc: &serde_json::Value) -> Vec<(String, Option<String>)> {
     fn walk(
         v: &serde_json::Value,
         path: &str,
@@ -723,68 +723,23 @@ pub async fn replace_credential(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let Some((path, reference)) = credentials(&r.document)
-        .into_iter()
-        .find(|(p, _)| *p == act.form.path)
-    else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            &format!("`{key}` has no credential at {:?}.", act.form.path),
-        );
-    };
-    let value = act.form.value.trim_end_matches(['\r', '\n']);
-    if value.is_empty() {
-        return refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The new value is empty; type the credential to store.",
-        );
-    }
-    let name = reference.clone().unwrap_or_else(|| format!("{key}.{path}"));
-    let secret_key = match crate::secret_key::load(&state.secret_key_file, true) {
-        Ok(k) => k,
-        Err(e) => return failed(&e),
-    };
-    let outcome = match state.store.secret_set(&secret_key, &name, value).await {
-        Ok(o) => o,
-        Err(e) => return store_failed(&e),
-    };
-    if let Err(e) = state
-        .store
-        .audit(
-            &act.actor(),
-            "secret.set",
-            &name,
-            json!({ "replaced": outcome == irp_store::secrets::SetOutcome::Replaced, "refurbisher": key, "path": path }),
-        )
-        .await
+    match crate::ops::replace_credential(
+        &state.store,
+        &state.secret_key_file,
+        &r,
+        &act.form.path,
+        &act.form.value,
+        &act.actor(),
+    )
+    .await
     {
-        return failed(&e);
+        Ok(_) => Redirect::to(&format!("/refurbishers/{key}#credentials")).into_response(),
+        Err(crate::ops::CredentialError::NoSuch(m)) => refused(StatusCode::NOT_FOUND, &m),
+        Err(crate::ops::CredentialError::Invalid(m)) => {
+            refused(StatusCode::UNPROCESSABLE_ENTITY, &m)
+        }
+        Err(crate::ops::CredentialError::Failed(e)) => failed(&format!("{e:#}")),
     }
-    if reference.is_none() {
-        // The literal becomes a reference to the stored secret.
-        let mut doc = r.document.clone();
-        let mut at = &mut doc;
-        for part in path.split('.') {
-            at = &mut at[part];
-        }
-        *at = serde_json::Value::String(format!("${{secret:{name}}}"));
-        let text = json!({ (key.clone()): doc }).to_string();
-        let parsed = irp_core::config::parse_document(&text);
-        if parsed.diagnostics.error_count() > 0 || parsed.refurbishers.is_empty() {
-            return refused(
-                StatusCode::CONFLICT,
-                "The secret was stored, but the document no longer checks with the reference; fix it with `irp refurbisher apply`.",
-            );
-        }
-        if let Err(e) = state
-            .store
-            .refurbisher_apply(&parsed.refurbishers, &act.actor())
-            .await
-        {
-            return store_failed(&e);
-        }
-    }
-    Redirect::to(&format!("/refurbishers/{key}#credentials")).into_response()
 }
 
 /// `POST /refurbishers/{key}/upload` (multipart: `csrf`, then `file`): import an uploaded feed
