@@ -325,3 +325,32 @@ pub async fn replace_credential(
     }
     Ok(name)
 }
+
+/// [`preview`] of a document that is not saved (onboarding): its first refurbisher with an
+/// `offers` connector, read as if it were registered. `doc` is `text` parsed, without errors.
+///
+/// # Errors
+/// No refurbisher with an offers connector; as [`preview`].
+pub async fn preview_unsaved(
+    store: &Store,
+    secret_key_file: &Path,
+    text: &str,
+    doc: &irp_core::config::Document,
+) -> Result<Preview> {
+    let raw: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .context("the document is not JSON")?;
+    let Some(r) = doc.refurbishers.iter().find(|r| r.offers.is_some()) else {
+        bail!("no refurbisher in the document has an `offers` connector")
+    };
+    let now = irp_store::now();
+    let unsaved = StoredRefurbisher {
+        id: 0,
+        key: r.key.clone(),
+        version: 0,
+        document: raw.get(&r.key).cloned().unwrap_or_default(),
+        model: r.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    preview(store, secret_key_file, &unsaved, None, 50).await
+}

@@ -147,6 +147,7 @@ const ROUTES: &[&str] = &[
     "PUT /api/v1/refurbishers",
     "GET /api/v1/refurbishers/{key}",
     "POST /api/v1/config/check",
+    "POST /api/v1/config/preview",
     "GET /api/v1/refurbishers/{key}/runs",
     "GET /api/v1/runs/{id}",
     "POST /api/v1/runs/{id}/apply",

@@ -252,6 +252,61 @@ pub(super) async fn config_check(ApiBody(body): ApiBody) -> Response {
     Json(check(&text).1).into_response()
 }
 
+/// Preview the feed of a connector document that is not saved (as onboarding does): its first
+/// refurbisher with an `offers` connector is read as if registered; nothing is written.
+#[utoipa::path(
+    post,
+    path = "/api/v1/config/preview",
+    tag = "refurbishers",
+    request_body(content = Object, content_type = "application/json", description = "A connector document: `{\"<key>\": {…}}`"),
+    responses(
+        (status = 200, description = "What the feed would give", body = Object),
+        (status = 400, description = "The body could not be read", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 409, description = "No offers connector, or the feed could not be read", body = ApiError),
+        (status = 422, description = "The document has errors: `errors` names each JSON path", body = ApiError),
+    )
+)]
+pub(super) async fn config_preview(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiBody(body): ApiBody,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let text = String::from_utf8_lossy(&body);
+    let (doc, answer) = check(&text);
+    if !answer.ok {
+        return super::invalid("the document has errors", field_errors(&answer));
+    }
+    match crate::ops::preview_unsaved(&state.store, &state.secret_key_file, &text, &doc).await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => error(ErrorCode::Conflict, format!("{e:#}")),
+    }
+}
+
+/// The errors of a check as the 422 field map.
+fn field_errors(answer: &CheckAnswer) -> Vec<FieldError> {
+    answer
+        .findings
+        .iter()
+        .filter(|f| f.severity == "error")
+        .map(|f| FieldError {
+            field: f.path.clone(),
+            value: match (f.line, f.column) {
+                (Some(l), Some(c)) => format!("line {l}, column {c}"),
+                _ => String::new(),
+            },
+            expected: match &f.help {
+                Some(h) => format!("{} ({h})", f.message),
+                None => f.message.clone(),
+            },
+        })
+        .collect()
+}
+
 /// What applying a document did.
 #[derive(Serialize, ToSchema)]
 pub(super) struct Applied {
@@ -288,22 +343,7 @@ pub(super) async fn apply_refurbishers(
     let text = String::from_utf8_lossy(&body);
     let (doc, answer) = check(&text);
     if !answer.ok {
-        let errors = answer
-            .findings
-            .iter()
-            .filter(|f| f.severity == "error")
-            .map(|f| FieldError {
-                field: f.path.clone(),
-                value: match (f.line, f.column) {
-                    (Some(l), Some(c)) => format!("line {l}, column {c}"),
-                    _ => String::new(),
-                },
-                expected: match &f.help {
-                    Some(h) => format!("{} ({h})", f.message),
-                    None => f.message.clone(),
-                },
-            })
-            .collect();
+        let errors = field_errors(&answer);
         return super::invalid("the document has errors; nothing was applied", errors);
     }
     match state
@@ -953,6 +993,7 @@ pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(list_refurbishers, apply_refurbishers))
         .routes(routes!(show_refurbisher))
         .routes(routes!(config_check))
+        .routes(routes!(config_preview))
         .routes(routes!(list_runs))
         .routes(routes!(show_run))
         .routes(routes!(apply_run))

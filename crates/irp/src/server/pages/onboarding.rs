@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use irp_core::config::{self, Severity};
-use irp_store::refurbishers::StoredRefurbisher;
 
 use super::refurbishers::ctx_of;
 use super::{Ctx, Page, failed};
@@ -151,36 +150,11 @@ pub async fn submit(State(state): State<AppState>, act: Act<OnboardForm>) -> Res
             Err(e) => return failed(&e),
         },
         "preview" => {
-            let raw: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            match doc.refurbishers.iter().find(|r| r.offers.is_some()) {
-                None => {
-                    page.preview_error =
-                        Some("No refurbisher in the document has an `offers` connector.".into());
-                }
-                Some(r) => {
-                    let now = irp_store::now();
-                    let unsaved = StoredRefurbisher {
-                        id: 0,
-                        key: r.key.clone(),
-                        version: 0,
-                        document: raw.get(&r.key).cloned().unwrap_or_default(),
-                        model: r.clone(),
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    match crate::ops::preview(
-                        &state.store,
-                        &state.secret_key_file,
-                        &unsaved,
-                        None,
-                        50,
-                    )
-                    .await
-                    {
-                        Ok(p) => page.preview = Some(p),
-                        Err(e) => page.preview_error = Some(format!("{e:#}")),
-                    }
-                }
+            match crate::ops::preview_unsaved(&state.store, &state.secret_key_file, &text, &doc)
+                .await
+            {
+                Ok(p) => page.preview = Some(p),
+                Err(e) => page.preview_error = Some(format!("{e:#}")),
             }
         }
         _ => {}
