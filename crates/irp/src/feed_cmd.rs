@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Result, bail};
 use irp_core::money;
-use irp_pipeline::import::{
-    ImportReport, RunStatus, import_fetched_counting, import_file_counting,
-};
+use irp_pipeline::import::{ImportReport, RunStatus};
 use irp_store::Store;
 use serde_json::json;
 
@@ -181,25 +179,29 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
             let rows = Arc::new(AtomicU64::new(0));
             let ticker = (!json && std::io::stderr().is_terminal())
                 .then(|| tokio::spawn(show_progress(Arc::clone(&rows))));
-            let result = match &file {
-                Some(path) => import_file_counting(&store, &r, path, "upload", Some(&rows)).await,
-                None => {
-                    let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
-                    import_fetched_counting(&store, &r, "manual", secret_key.as_ref(), Some(&rows))
-                        .await
-                }
+            let source = match &file {
+                Some(path) => crate::ops::FeedSource::File {
+                    path,
+                    shown: path.display().to_string(),
+                },
+                None => crate::ops::FeedSource::Fetch,
             };
+            let trigger = if file.is_some() { "upload" } else { "manual" };
+            let result = crate::ops::import(
+                &store,
+                &global.secret_key_file,
+                &r,
+                source,
+                trigger,
+                &actor(),
+                Some(&rows),
+            )
+            .await;
             if let Some(t) = ticker {
                 t.abort();
                 eprint!("\r\x1b[2K");
             }
             let rep = result?;
-            let source = file
-                .as_ref()
-                .map_or_else(|| "fetched".to_owned(), |p| p.display().to_string());
-            store
-                .audit(&actor(), "feed.import", &key, json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": source }))
-                .await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&rep)?);
             } else {

@@ -1,5 +1,6 @@
 //! Operations shared by the command line, the REST API and the portal's pages, so the three
-//! do exactly the same: previewing a feed, applying or discarding a quarantined run.
+//! do exactly the same: importing and previewing a feed, applying a quarantined run, replacing
+//! a credential.
 //! Each returns data; the caller prints, answers JSON or renders a page.
 
 use std::path::{Path, PathBuf};
@@ -353,4 +354,77 @@ pub async fn preview_unsaved(
         updated_at: now,
     };
     preview(store, secret_key_file, &unsaved, None, 50).await
+}
+
+/// Where an import reads the feed.
+pub enum FeedSource<'a> {
+    /// Fetched over the refurbisher's connection now.
+    Fetch,
+    /// A file (an upload); `shown` names it in the audit log.
+    File {
+        /// The file.
+        path: &'a Path,
+        /// How the audit log names it (`upload: FlexIT_Feed.csv`).
+        shown: String,
+    },
+}
+
+/// Why an import did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportRefused {
+    /// The run could not start (no offers connector, the file cannot be opened, …).
+    #[error("the import of `{key}` did not start: {why}")]
+    NotStarted {
+        /// The refurbisher.
+        key: String,
+        /// Why.
+        why: String,
+    },
+    /// The audit log could not be written (the run itself happened).
+    #[error(transparent)]
+    Store(#[from] irp_store::StoreError),
+}
+
+/// One feed run of `r` now, from `source`, started by `trigger` (`manual`, `upload`, `api`)
+/// and audited as `actor`; `progress` counts the rows read as they come. The run's report says
+/// how it went (it may have failed or been quarantined).
+///
+/// # Errors
+/// See [`ImportRefused`].
+pub async fn import(
+    store: &Store,
+    secret_key_file: &Path,
+    r: &StoredRefurbisher,
+    source: FeedSource<'_>,
+    trigger: &str,
+    actor: &str,
+    progress: Option<&std::sync::Arc<std::sync::atomic::AtomicU64>>,
+) -> std::result::Result<irp_pipeline::import::ImportReport, ImportRefused> {
+    use irp_pipeline::import::{import_fetched_counting, import_file_counting};
+    let (result, shown) = match source {
+        // A fetch of a refurbisher whose offers come by upload is a failed run saying so.
+        FeedSource::Fetch => {
+            let secret_key = crate::secret_key::load(secret_key_file, false).ok();
+            let result =
+                import_fetched_counting(store, r, trigger, secret_key.as_ref(), progress).await;
+            (result, "fetched".to_owned())
+        }
+        FeedSource::File { path, shown } => (
+            import_file_counting(store, r, path, trigger, progress).await,
+            shown,
+        ),
+    };
+    let rep = result.map_err(|e| ImportRefused::NotStarted {
+        key: r.key.clone(),
+        why: e.to_string(),
+    })?;
+    store
+        .audit(
+            actor,
+            "feed.import",
+            &r.key,
+            json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": shown }),
+        )
+        .await?;
+    Ok(rep)
 }

@@ -313,13 +313,6 @@ pub async fn logout(
 /// back to the page afterwards); an htmx request gets `HX-Redirect` so the whole page moves.
 pub struct Viewer(pub SessionUser);
 
-impl Viewer {
-    /// Whether this user may change things.
-    pub fn is_operator(&self) -> bool {
-        self.0.user.role == "operator"
-    }
-}
-
 impl axum::extract::FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 

@@ -541,11 +541,11 @@ pub(super) async fn preview(
     tag = "feeds",
     params(KeyPath),
     responses(
-        (status = 200, description = "The run's report (its status may be failed or quarantined)", body = Object),
+        (status = 200, description = "The run's report (its status may be failed — e.g. for a refurbisher whose offers come by upload — or quarantined)", body = Object),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
         (status = 404, description = "No such refurbisher", body = ApiError),
-        (status = 409, description = "The run could not start (no offers connector, an upload connection, …)", body = ApiError),
+        (status = 409, description = "The run could not start (no offers connector)", body = ApiError),
     )
 )]
 pub(super) async fn import(
@@ -560,57 +560,29 @@ pub(super) async fn import(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if r.model
-        .offers
-        .as_ref()
-        .is_some_and(|o| o.connection == irp_core::config::model::Connection::Upload)
-    {
-        return error(
-            ErrorCode::Conflict,
-            format!(
-                "`{}` receives its offers by upload: POST the file to /api/v1/refurbishers/{}/upload",
-                r.key, r.key
-            ),
-        );
-    }
-    let secret_key = crate::secret_key::load(&state.secret_key_file, false).ok();
-    match irp_pipeline::import::import_fetched_counting(
-        &state.store,
-        &r,
-        "api",
-        secret_key.as_ref(),
-        None,
+    imported(
+        crate::ops::import(
+            &state.store,
+            &state.secret_key_file,
+            &r,
+            crate::ops::FeedSource::Fetch,
+            "api",
+            &caller.actor,
+            None,
+        )
+        .await,
     )
-    .await
-    {
-        Ok(rep) => audited(&state, &caller, &r.key, rep, "fetched").await,
-        Err(e) => error(
-            ErrorCode::Conflict,
-            format!("the import did not start: {e}"),
-        ),
-    }
 }
 
-async fn audited(
-    state: &AppState,
-    caller: &Caller,
-    key: &str,
-    rep: irp_pipeline::import::ImportReport,
-    source: &str,
+/// The answer to an import: its report, or why it did not run.
+fn imported(
+    result: Result<irp_pipeline::import::ImportReport, crate::ops::ImportRefused>,
 ) -> Response {
-    if let Err(e) = state
-        .store
-        .audit(
-            &caller.actor,
-            "feed.import",
-            key,
-            json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": source }),
-        )
-        .await
-    {
-        return store_error(&e);
+    match result {
+        Ok(rep) => Json(rep).into_response(),
+        Err(crate::ops::ImportRefused::Store(e)) => store_error(&e),
+        Err(e) => error(ErrorCode::Conflict, e.to_string()),
     }
-    Json(rep).into_response()
 }
 
 /// The most an uploaded feed may be.
@@ -686,14 +658,22 @@ pub(super) async fn upload(
             );
         }
     }
-    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await
-    {
-        Ok(rep) => audited(&state, &caller, &r.key, rep, "upload").await,
-        Err(e) => error(
-            ErrorCode::Conflict,
-            format!("the upload was not imported: {e}"),
-        ),
-    }
+    let source = crate::ops::FeedSource::File {
+        path: &path,
+        shown: "upload".to_owned(),
+    };
+    imported(
+        crate::ops::import(
+            &state.store,
+            &state.secret_key_file,
+            &r,
+            source,
+            "upload",
+            &caller.actor,
+            None,
+        )
+        .await,
+    )
 }
 
 /// A new webhook URL.

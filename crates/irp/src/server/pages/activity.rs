@@ -243,14 +243,7 @@ pub async fn audit(
     };
     let more = list.len() as i64 > PAGE;
     list.truncate(usize::try_from(PAGE).unwrap_or(100));
-    let link = |page: u32| {
-        let mut parts = vec![("q", q.q.clone())];
-        parts.push(("page", page.to_string()));
-        format!(
-            "/audit?{}",
-            serde_urlencoded::to_string(&parts).unwrap_or_default()
-        )
-    };
+    let link = |page: u32| super::page_link("/audit", &[("q", q.q.as_str())], page);
     Page(Audit {
         ctx: Ctx::new(&viewer, "audit"),
         rows: list

@@ -52,14 +52,34 @@ pub struct Ctx {
 impl Ctx {
     /// The layout context of `viewer` on the `nav` section.
     pub fn new(viewer: &Viewer, nav: &'static str) -> Ctx {
+        Ctx::of(&viewer.0, nav)
+    }
+
+    /// The layout context of the session `user` on the `nav` section.
+    pub fn of(user: &irp_store::users::SessionUser, nav: &'static str) -> Ctx {
         Ctx {
-            email: viewer.0.user.email.clone(),
-            role: viewer.0.user.role.clone(),
-            csrf: viewer.0.csrf.clone(),
-            operator: viewer.is_operator(),
+            email: user.user.email.clone(),
+            role: user.user.role.clone(),
+            csrf: user.csrf.clone(),
+            operator: user.user.role == "operator",
             nav,
         }
     }
+}
+
+/// A link to page `page` of a list at `path` with the filters `pairs` (empty ones left out).
+pub fn page_link(path: &str, pairs: &[(&str, &str)], page: u32) -> String {
+    let page = page.to_string();
+    let parts: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.is_empty())
+        .chain((page != "0").then_some(("page", page.as_str())))
+        .collect();
+    format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(&parts).unwrap_or_default()
+    )
 }
 
 #[derive(Template)]

@@ -91,18 +91,7 @@ impl ListQuery {
             ("until", self.until.as_str()),
             ("q", self.q.as_str()),
         ];
-        let mut parts: Vec<(&str, String)> = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (*k, (*v).to_owned()))
-            .collect();
-        if page > 0 {
-            parts.push(("page", page.to_string()));
-        }
-        format!(
-            "/orders?{}",
-            serde_urlencoded::to_string(&parts).unwrap_or_default()
-        )
+        super::page_link("/orders", &pairs, page)
     }
 }
 

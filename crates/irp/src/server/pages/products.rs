@@ -47,22 +47,15 @@ impl ListQuery {
     }
 
     fn link(&self, page: u32) -> String {
-        let mut parts: Vec<(&str, String)> = [
-            ("q", &self.q),
-            ("sellable", &self.sellable),
-            ("sort", &self.sort),
-            ("held", &self.held),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (*k, (*v).clone()))
-        .collect();
-        if page > 0 {
-            parts.push(("page", page.to_string()));
-        }
-        format!(
-            "/products?{}",
-            serde_urlencoded::to_string(&parts).unwrap_or_default()
+        super::page_link(
+            "/products",
+            &[
+                ("q", &self.q),
+                ("sellable", &self.sellable),
+                ("sort", &self.sort),
+                ("held", &self.held),
+            ],
+            page,
         )
     }
 }

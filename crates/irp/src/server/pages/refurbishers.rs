@@ -517,45 +517,20 @@ pub async fn import(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if r.model
-        .offers
-        .as_ref()
-        .is_some_and(|o| o.connection == irp_core::config::model::Connection::Upload)
-    {
-        return refused(
-            StatusCode::CONFLICT,
-            &format!("`{key}` receives its offers by upload: upload a file instead."),
-        );
-    }
-    let secret_key = crate::secret_key::load(&state.secret_key_file, false).ok();
-    match irp_pipeline::import::import_fetched_counting(
+    match crate::ops::import(
         &state.store,
+        &state.secret_key_file,
         &r,
+        crate::ops::FeedSource::Fetch,
         "manual",
-        secret_key.as_ref(),
+        &act.actor(),
         None,
     )
     .await
     {
-        Ok(rep) => {
-            if let Err(e) = state
-                .store
-                .audit(
-                    &act.actor(),
-                    "feed.import",
-                    &key,
-                    json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": "fetched" }),
-                )
-                .await
-            {
-                return failed(&e);
-            }
-            Redirect::to(&format!("/runs/{}", rep.run_id)).into_response()
-        }
-        Err(e) => refused(
-            StatusCode::BAD_GATEWAY,
-            &format!("The import of `{key}` did not start: {e}"),
-        ),
+        Ok(rep) => Redirect::to(&format!("/runs/{}", rep.run_id)).into_response(),
+        Err(crate::ops::ImportRefused::Store(e)) => failed(&e),
+        Err(e) => refused(StatusCode::BAD_GATEWAY, &format!("{e}.")),
     }
 }
 
@@ -622,13 +597,7 @@ pub async fn preview(
 
 /// The layout context of an acting user.
 pub fn ctx_of<T>(act: &Act<T>, nav: &'static str) -> Ctx {
-    Ctx {
-        email: act.user.user.email.clone(),
-        role: act.user.user.role.clone(),
-        csrf: act.user.csrf.clone(),
-        operator: true,
-        nav,
-    }
+    Ctx::of(&act.user, nav)
 }
 
 /// `POST /runs/{id}/apply`: apply a quarantined run.
@@ -802,28 +771,25 @@ pub async fn upload(
             "No file was sent: choose the feed file to upload.",
         );
     };
-    match irp_pipeline::import::import_file_counting(&state.store, &r, &path, "upload", None).await
+    let actor = format!("user:{}", user.user.email);
+    let source = crate::ops::FeedSource::File {
+        path: &path,
+        shown: format!("upload: {file_name}"),
+    };
+    match crate::ops::import(
+        &state.store,
+        &state.secret_key_file,
+        &r,
+        source,
+        "upload",
+        &actor,
+        None,
+    )
+    .await
     {
-        Ok(rep) => {
-            let actor = format!("user:{}", user.user.email);
-            if let Err(e) = state
-                .store
-                .audit(
-                    &actor,
-                    "feed.import",
-                    &key,
-                    json!({ "run_id": rep.run_id, "status": rep.status.as_str(), "source": format!("upload: {file_name}") }),
-                )
-                .await
-            {
-                return failed(&e);
-            }
-            Redirect::to(&format!("/runs/{}", rep.run_id)).into_response()
-        }
-        Err(e) => refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("The upload of `{key}` was not imported: {e}"),
-        ),
+        Ok(rep) => Redirect::to(&format!("/runs/{}", rep.run_id)).into_response(),
+        Err(crate::ops::ImportRefused::Store(e)) => failed(&e),
+        Err(e) => refused(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}.")),
     }
 }
 
