@@ -398,6 +398,7 @@ mod tests {
             default_tax_percentage: d("21"),
             refurbishers: None,
             margin_adjustment: d("-20"),
+            shopware: None,
         };
         for scope in [Scope::Catalog("EUR"), Scope::Channel(&channel)] {
             let e = evaluate(std::slice::from_ref(&o), &s, scope);
@@ -427,6 +428,7 @@ mod tests {
             default_tax_percentage: d("21"),
             refurbishers: Some(vec!["iused-stores".into()]),
             margin_adjustment: d("2"),
+            shopware: None,
         };
         let mut gbp = offer(3, 12, 10_00, 9);
         gbp.currency = "GBP".into();

@@ -25,4 +25,5 @@ pub mod pim;
 pub mod pricing;
 pub mod secret_ref;
 pub mod shipments;
+pub mod shopware;
 pub mod values;

@@ -429,3 +429,59 @@ fn a_shipment_mapping_is_checked_and_kept() {
         report("bad.json", &bad)
     );
 }
+
+#[test]
+fn a_channel_with_a_shopware_block_is_read_with_defaults_and_every_mistake_named() {
+    let ok = config::parse_channels(
+        r#"{"channels": {"refurbished-direct": {"name": "Refurbished Direct", "shopware": {
+            "url": "https://www.refurbished-direct.nl/",
+            "client_id": "${secret:rd.client_id}", "client_secret": "${secret:rd.client_secret}",
+            "shop_secret": "${secret:rd.shop_secret}"}}}}"#,
+    );
+    assert!(ok.is_ok(), "{:?}", ok.diagnostics);
+    let sw = ok.channels[0].shopware.clone().unwrap();
+    assert_eq!(sw.url, "https://www.refurbished-direct.nl");
+    assert_eq!(
+        (sw.batch_size, sw.order_poll_secs, sw.order_lookback_hours),
+        (500, 60, 24)
+    );
+    assert_eq!(sw.on_supplier_cancel, config::model::OnSupplierCancel::None);
+    assert!(sw.enabled && !sw.create_missing && sw.product_number_prefix.is_empty());
+
+    let bad = config::parse_channels(
+        r#"{"channels": {"econocom": {"shopware": {
+            "url": "ftp://shop", "client_id": "SWIAPLAINTEXT", "client_secret": "",
+            "batch_size": 0, "create_missing": true, "sales_channel_ids": ["ABC"],
+            "on_supplier_cancel": "refund", "ordr_poll_secs": 5}}}}"#,
+    );
+    assert!(!bad.is_ok());
+    let text = bad
+        .diagnostics
+        .iter()
+        .map(|d| render("channels.json", d))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for expected in [
+        "econocom.shopware.url: expected an http:// or https:// URL, got \"ftp://shop\"",
+        "warning: channels.econocom.shopware.client_id: `client_id` is a credential written in the document in plain text",
+        "econocom.shopware.client_secret: `client_secret` is empty",
+        "econocom.shopware.batch_size: must be between 1 and 5000, got 0",
+        "econocom.shopware.tax_id: missing `tax_id`: `create_missing` creates products",
+        "econocom.shopware.sales_channel_ids[0]: expected a Shopware sales channel id",
+        "econocom.shopware.on_supplier_cancel: expected one of none, cancel_delivery, cancel_order, got \"refund\"",
+        "econocom.shopware.ordr_poll_secs: unknown key `ordr_poll_secs` in a Shopware block",
+        "did you mean `order_poll_secs`?",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    // Debug never shows a literal credential.
+    let literal = config::parse_channels(
+        r#"{"channels": {"econocom": {"shopware": {"url": "https://shop.example",
+            "client_id": "SWIAVISIBLE", "client_secret": "very-secret-value"}}}}"#,
+    );
+    let dbg = format!("{:?}", literal.channels[0]);
+    assert!(
+        !dbg.contains("very-secret-value") && !dbg.contains("SWIAVISIBLE"),
+        "{dbg}"
+    );
+}

@@ -13,11 +13,14 @@
 pub mod ergonode;
 #[cfg(feature = "testkit")]
 pub mod fake_ergonode;
+#[cfg(feature = "testkit")]
+pub mod fake_shopware;
 pub mod follow;
 pub mod http;
 pub mod notify;
 pub mod order_call;
 pub mod sftp;
+pub mod shopware;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

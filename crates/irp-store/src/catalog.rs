@@ -463,6 +463,9 @@ impl Store {
                 "Catalog recomputed"
             );
         }
+        if stats.channel_rows_changed > 0 {
+            self.channels.notify_one();
+        }
         Ok(stats)
     }
 

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod channel_sync;
 pub mod feed_write;
 pub mod monitor;
 pub mod offers;
@@ -155,6 +156,8 @@ pub struct Store {
     outbox: std::sync::Arc<tokio::sync::Notify>,
     /// Woken when products were marked for recomputing and nobody recomputed them yet.
     catalog: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken when a channel has something new to send its shop (see [`Store::channels_signal`]).
+    channels: std::sync::Arc<tokio::sync::Notify>,
     /// Parsed refurbisher documents.
     models: std::sync::Arc<refurbishers::ModelCache>,
     /// SQLite: the one connection write transactions take turns on. SQLite has one writer at
@@ -304,6 +307,7 @@ impl Store {
             _checkpointer: checkpointer,
             outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
             catalog: std::sync::Arc::new(tokio::sync::Notify::new()),
+            channels: std::sync::Arc::new(tokio::sync::Notify::new()),
             models: std::sync::Arc::default(),
             writer: sqlite_writer,
         })

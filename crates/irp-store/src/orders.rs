@@ -897,6 +897,12 @@ impl Store {
         self.catalog.clone()
     }
 
+    /// Woken in this process when channel rows changed in a catalog recompute or a shipment
+    /// was matched: the channel sync pushes within seconds instead of at its next tick.
+    pub fn channels_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.channels.clone()
+    }
+
     /// Claim the supplier order that is due first: `submitting`, leased to `owner` until
     /// now + `lease`, one more attempt, its attempt row `sending` — committed before anything
     /// is sent, so a crash during the call leaves a trace. Several instances never claim the

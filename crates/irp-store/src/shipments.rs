@@ -656,6 +656,7 @@ impl Store {
             });
         }
         tx.commit().await?;
+        self.channels.notify_one();
         Ok(outcomes.into_iter().flatten().collect())
     }
 

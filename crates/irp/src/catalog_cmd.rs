@@ -584,6 +584,13 @@ pub async fn apply_channels(
 pub async fn channel(global: &Global, cmd: ChannelCommand) -> Result<ExitCode> {
     let store = open_store(global).await?;
     match cmd {
+        ChannelCommand::Sync { key, full, json } => {
+            crate::channel_cmd::sync(global, &store, &key, full, json).await
+        }
+        ChannelCommand::Status { key, json } => {
+            crate::channel_cmd::status(&store, key.as_deref(), json).await
+        }
+        ChannelCommand::Check { key } => crate::channel_cmd::check(global, &store, &key).await,
         ChannelCommand::Apply { files, json } => {
             let Some(out) = apply_channels(&store, &files, &actor()).await? else {
                 return Ok(ExitCode::FAILURE);
@@ -602,7 +609,12 @@ pub async fn channel(global: &Global, cmd: ChannelCommand) -> Result<ExitCode> {
             if json {
                 let out: Vec<Value> = channels
                     .iter()
-                    .map(|c| json!({ "channel": c.channel, "version": c.version }))
+                    .map(|c| {
+                        json!({
+                            "channel": config::redact(&serde_json::to_value(&c.channel).unwrap_or(Value::Null)),
+                            "version": c.version,
+                        })
+                    })
                     .collect();
                 outln!("{}", serde_json::to_string_pretty(&out)?);
             } else if channels.is_empty() {

@@ -444,6 +444,33 @@ pub enum ChannelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sync a channel with its Shopware shop now: push changed prices and stock (every product
+    /// with --full), take in new orders, deliver tracking and cancellations.
+    Sync {
+        /// Channel key.
+        key: String,
+        /// Push every product, not only the changed ones (after a change in Shopware, or to
+        /// repair); also retries the products the shop did not take.
+        #[arg(long)]
+        full: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show how each channel's Shopware sync stands: last push, waiting rows, products the
+    /// shop did not take, orders that could not be taken in, the last error.
+    Status {
+        /// Only this channel.
+        key: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a channel's Shopware credentials (fetches a token).
+    Check {
+        /// Channel key.
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -563,6 +590,10 @@ pub struct ServeArgs {
     /// instance.
     #[arg(long, env = "IRP_POLL_TICK_SECS", default_value_t = 5)]
     pub poll_tick_secs: u64,
+    /// Seconds between rounds of the channels' Shopware sync (a recompute or a shipment starts
+    /// one at once); 0 disables the sync in this instance.
+    #[arg(long, env = "IRP_CHANNEL_TICK_SECS", default_value_t = 5)]
+    pub channel_tick_secs: u64,
     /// Documents to apply at start (idempotent): refurbisher documents, channels documents and
     /// a PIM document, e.g. config/refurbishers/*.json config/channels.json.
     #[arg(long, value_name = "FILE", num_args = 1.., env = "IRP_APPLY", value_delimiter = ',')]

@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod catalog_cmd;
+mod channel_cmd;
 mod cli;
 mod commands;
 mod feed_cmd;

@@ -428,3 +428,131 @@ pub async fn import(
         .await?;
     Ok(rep)
 }
+
+/// What a channel sync run by hand did (`irp channel sync`, `POST /api/v1/channels/{key}/sync`).
+#[derive(Debug, serde::Serialize)]
+pub struct ChannelSyncNow {
+    /// The push of prices and stock.
+    pub push: irp_pipeline::channel_sync::PushReport,
+    /// The order poll.
+    pub orders: irp_pipeline::channel_sync::PollReport,
+    /// Why the order poll failed, when it did.
+    pub orders_error: Option<String>,
+    /// Tracking delivered.
+    pub tracking: irp_pipeline::channel_sync::TrackingReport,
+    /// Cancellations reported to the shop.
+    pub cancellations_reported: u64,
+}
+
+/// Why a channel sync could not run now.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelSyncNowError {
+    /// Another instance syncs the channel right now.
+    #[error(
+        "channel `{key}` is being synced by {owner} right now (until {until}); it pushes the changes itself — try again then"
+    )]
+    Busy {
+        /// Channel key.
+        key: String,
+        /// Who holds the claim.
+        owner: String,
+        /// Until when.
+        until: String,
+    },
+    /// The sync failed (unknown channel, no shop, a reference, the store).
+    #[error(transparent)]
+    Sync(#[from] irp_pipeline::channel_sync::ChannelSyncError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] irp_store::StoreError),
+}
+
+/// Sync channel `key` with its shop now, as `owner`: push (every product with `full`), poll
+/// orders, deliver tracking and cancellations. Refused while another instance holds the
+/// channel's claim.
+///
+/// # Errors
+/// See [`ChannelSyncNowError`]; a push or poll the shop failed is reported in the answer.
+pub async fn channel_sync_now(
+    store: &Store,
+    secret_key_file: &Path,
+    key: &str,
+    full: bool,
+    owner: &str,
+) -> Result<ChannelSyncNow, ChannelSyncNowError> {
+    use irp_pipeline::channel_sync as cs;
+    let secret_key = crate::secret_key::load(secret_key_file, false).ok();
+    let shop = cs::connect(store, secret_key.as_ref(), key).await?;
+    if !store
+        .channel_sync_claim(key, owner, irp_store::now() + cs::LEASE)
+        .await?
+    {
+        let state = store.channel_sync_state(key).await?;
+        return Err(ChannelSyncNowError::Busy {
+            key: key.to_owned(),
+            owner: state
+                .lease_owner
+                .unwrap_or_else(|| "another instance".into()),
+            until: state
+                .lease_until
+                .map_or_else(String::new, |t| t.format("%H:%M:%S UTC").to_string()),
+        });
+    }
+    let result = async {
+        let push = cs::push(store, &shop, full).await?;
+        let orders = cs::poll_orders(store, &shop).await;
+        let tracking = cs::push_tracking(store, &shop).await?;
+        let cancellations_reported = cs::report_cancellations(store, &shop).await?;
+        let orders_error = orders.as_ref().err().map(ToString::to_string);
+        Ok::<_, cs::ChannelSyncError>(ChannelSyncNow {
+            push,
+            orders: orders.unwrap_or_default(),
+            orders_error,
+            tracking,
+            cancellations_reported,
+        })
+    }
+    .await;
+    store.channel_sync_release(key, owner).await?;
+    Ok(result?)
+}
+
+/// How each channel's shop sync stands (only `key` when given): the shop, rows waiting, the
+/// last push, the order poll's position, the last error, products the shop did not take and
+/// orders that could not be taken in (50 of each at most).
+///
+/// # Errors
+/// The store failed.
+pub async fn channel_status(store: &Store, key: Option<&str>) -> Result<Vec<serde_json::Value>> {
+    let channels: Vec<_> = store
+        .channels_list()
+        .await?
+        .into_iter()
+        .map(|c| c.channel)
+        .filter(|c| key.is_none_or(|k| k == c.key))
+        .collect();
+    let mut out = Vec::new();
+    for c in &channels {
+        let state = store.channel_sync_state(&c.key).await?;
+        let dirty = store.channel_dirty_count(&c.key).await?;
+        let problems = store.channel_problems(&c.key, 50).await?;
+        let inbox = store.channel_inbox_list(Some(&c.key), false, 50).await?;
+        out.push(json!({
+            "channel": c.key,
+            "name": c.name,
+            "shop": c.shopware.as_ref().map(|s| json!({"url": s.url, "enabled": s.enabled})),
+            "waiting_rows": dirty,
+            "last_push_at": state.last_push_at,
+            "last_push": state.last_push.map(|j| j.0),
+            "orders_seen_until": state.orders_seen_until,
+            "last_error": state.last_error,
+            "last_error_at": state.last_error_at,
+            "problems": problems,
+            "inbox": inbox.iter().map(|e| json!({
+                "remote_order_id": e.remote_order_id, "order_number": e.order_number,
+                "source": e.source, "error": e.error, "received_at": e.received_at,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(out)
+}

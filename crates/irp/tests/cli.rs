@@ -222,6 +222,7 @@ db_tests!(
     orders_come_in_by_the_api_and_are_placed_once_across_crashes,
     a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_reports,
     an_operator_logs_in_and_out_and_failed_logins_are_throttled,
+    two_storefronts_get_prices_send_orders_and_show_tracking,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -2020,4 +2021,233 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(v[0]["disabled_at"].is_string(), "{v}");
     assert!(!stdout(&out).contains("password"), "no hash in the listing");
+}
+
+/// Waits until `check` returns `Some`, polling every 100 ms, for at most `wait`.
+async fn eventually<T>(wait: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 8 end to end: a feed run reaches both fake Shopware shops within seconds; an order
+/// placed in one shop (webhook) and one in the other (found by the poll) reach FlexIT's order
+/// API; FlexIT's shipment ends up as the tracking code on the shop's delivery, shipped.
+async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
+    use irp_sources::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
+    const EAN: &str = "8712345678906";
+    let irp = Irp::new(&db.url);
+    let rd = FakeShopware::start(FakeShopwareConfig::default()).await;
+    let eco = FakeShopware::start(FakeShopwareConfig {
+        client_id: "SWIAECONOCOM00000000000001".into(),
+        client_secret: "econocom-secret".into(),
+        shop_secret: "econocom-shop-secret-0123456789-0123456789-0123456789".into(),
+        ..FakeShopwareConfig::default()
+    })
+    .await;
+    rd.add_product(EAN, EAN, 0, 1.0);
+    eco.add_product(&format!("ECO-{EAN}"), EAN, 0, 1.0);
+    // A product Refurbished Direct sells but its shop lacks: reported, the rest goes through.
+    rd.add_product("0000000000000", "0000000000000", 0, 1.0);
+    let flexit = FakeOrderApi::start();
+    let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace(
+            "https://api.flexitdistribution.com/order/api/order",
+            &flexit.url,
+        );
+    let doc_path = irp.data.path().join("flexit.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let channels = serde_json::json!({"channels": {
+        "refurbished-direct": {"name": "Refurbished Direct", "shopware": {
+            "url": rd.url, "client_id": "${secret:rd.client_id}", "client_secret": "${secret:rd.client_secret}",
+            "shop_secret": "${secret:rd.shop_secret}", "order_poll_secs": 1}},
+        "econocom": {"name": "Econocom", "shopware": {
+            "url": eco.url, "client_id": "${secret:eco.client_id}", "client_secret": "${secret:eco.client_secret}",
+            "product_number_prefix": "ECO-", "order_poll_secs": 1, "batch_size": 2}}
+    }});
+    let channels_path = irp.data.path().join("channels.json");
+    std::fs::write(&channels_path, channels.to_string()).unwrap();
+    let defaults = FakeShopwareConfig::default();
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "order-id"),
+        ("flexit.order.auth.client_secret", "order-secret"),
+        ("rd.client_id", defaults.client_id.as_str()),
+        ("rd.client_secret", defaults.client_secret.as_str()),
+        ("rd.shop_secret", defaults.shop_secret.as_str()),
+        ("eco.client_id", "SWIAECONOCOM00000000000001"),
+        ("eco.client_secret", "econocom-secret"),
+    ] {
+        let out = irp.run_with_stdin(&["secret", "set", name], value);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    for args in [
+        vec!["refurbisher", "apply", "-f", doc_path.to_str().unwrap()],
+        vec!["channel", "apply", "-f", channels_path.to_str().unwrap()],
+    ] {
+        let out = irp.run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = irp.run(&["channel", "check", "econocom"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = irp.run(&["channel", "list", "--json"]);
+    assert!(
+        !stdout(&out).contains("econocom-secret"),
+        "{}",
+        stdout(&out)
+    );
+
+    let (mut serve, addr) = {
+        let (child, addr, _log) = start_serve_logged(&irp, &[], &[("IRP_CHANNEL_TICK_SECS", "1")]);
+        (child, addr)
+    };
+    let base = format!("http://{addr}");
+
+    // A feed run: both shops show the price (100 + 3.18 + 10, +17 %, +21 % VAT) and the
+    // sellable stock (50 − threshold 1) within seconds.
+    let feed = irp.data.path().join("flexit.csv");
+    std::fs::write(&feed, format!("Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;{EAN};100,00;999,00\nFLX-B;Nokia 3310;5;0000000000000;10,00;20,00\n")).unwrap();
+    let out = irp.run(&["feed", "import", "flexit", "--file", feed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fed = Instant::now();
+    for (shop, number) in [(&rd, EAN.to_owned()), (&eco, format!("ECO-{EAN}"))] {
+        let p = eventually(Duration::from_secs(15), "the price in the shop", || {
+            shop.product(&number).filter(|p| p["stock"] == 49)
+        })
+        .await;
+        assert_eq!(p["price"][0]["gross"], serde_json::json!(160.23), "{p}");
+        assert_eq!(p["price"][0]["net"], serde_json::json!(132.42), "{p}");
+        assert_eq!(p["price"][0]["linked"], true, "{p}");
+        assert_eq!(p["active"], true, "{p}");
+        assert_eq!(p["purchasePrices"][0]["net"], serde_json::json!(100), "{p}");
+    }
+    eprintln!("feed run to both shops: {} ms", fed.elapsed().as_millis());
+    assert_eq!(
+        rd.last_sync_headers()
+            .get("indexing-behavior")
+            .map(String::as_str),
+        Some("use-queue-indexing")
+    );
+    // Econocom's shop lacks the Nokia: reported by `irp channel status`, not pushed again.
+    let status = eventually(
+        Duration::from_secs(10),
+        "the unknown product reported",
+        || {
+            let out = irp.run(&["channel", "status", "econocom", "--json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v[0]["problems"].as_array()?.len() == 1).then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(status[0]["problems"][0]["ean"], "0000000000000");
+    assert_eq!(status[0]["problems"][0]["kind"], "unknown_product");
+    assert!(eco.product("ECO-0000000000000").is_none());
+    let nokia = rd.product("0000000000000").unwrap();
+    assert_eq!(nokia["stock"], 4, "{nokia}");
+
+    // An order placed in Refurbished Direct's shop arrives by its webhook and is placed at
+    // FlexIT; a badly signed copy is refused.
+    let hook = format!("{base}/webhook/shopware/refurbished-direct");
+    let (rd_order, rd_delivery) = rd.place_order(&FakeOrder {
+        order_number: "10042".into(),
+        email: "jan@example.nl".into(),
+        first_name: "Jan".into(),
+        last_name: "de Vries".into(),
+        street: "Damrak 1A".into(),
+        zipcode: "1012 LG".into(),
+        city: "Amsterdam".into(),
+        country_iso: "NL".into(),
+        phone: Some("0612345678".into()),
+        lines: vec![(EAN.into(), 1, 160.23)],
+        placed_at: chrono::Utc::now(),
+        sales_channel_id: None,
+    });
+    assert_eq!(
+        rd.send_order_placed_badly_signed(&rd_order, &hook).await,
+        401
+    );
+    assert_eq!(rd.send_order_placed(&rd_order, &hook).await, 200);
+    assert_eq!(
+        rd.send_order_placed(&rd_order, &hook).await,
+        200,
+        "a repeat"
+    );
+    eventually(Duration::from_secs(15), "the order at FlexIT", || {
+        (flexit.count("10042") == 1).then_some(())
+    })
+    .await;
+    // An order in Econocom's shop, which sends no webhook: the poll finds it.
+    eco.place_order(&FakeOrder {
+        order_number: "E-7".into(),
+        email: "piet@example.nl".into(),
+        first_name: "Piet".into(),
+        last_name: "Jansen".into(),
+        street: "Kalverstraat 92-2".into(),
+        zipcode: "1012 PH".into(),
+        city: "Amsterdam".into(),
+        country_iso: "NL".into(),
+        phone: None,
+        lines: vec![(format!("ECO-{EAN}"), 2, 160.23)],
+        placed_at: chrono::Utc::now(),
+        sales_channel_id: None,
+    });
+    eventually(
+        Duration::from_secs(15),
+        "the polled order at FlexIT",
+        || (flexit.count("E-7") == 1).then_some(()),
+    )
+    .await;
+
+    // FlexIT ships the webhook order: the tracking code lands on the shop's delivery, shipped.
+    let out = irp.run(&["webhook", "token", "flexit", "--base-url", &base]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shipment_hook = stdout(&out)
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("{base}/webhook/shipment/10/")))
+        .unwrap()
+        .to_owned();
+    let reference = eventually(Duration::from_secs(15), "FlexIT's order reference", || {
+        let out = irp.run(&["orders", "show", "refurbished-direct/10042", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["supplier_orders"][0]["external_order_reference"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(&shipment_hook)
+        .json(
+            &serde_json::json!({"external_order_id": reference, "track_and_trace": "3SRDX0000001",
+            "carrier": "PostNL", "imei": "490154203237518"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let delivery = eventually(Duration::from_secs(15), "tracking on the delivery", || {
+        rd.delivery(&rd_delivery)
+            .filter(|d| d["stateMachineState"]["technicalName"] == "shipped")
+    })
+    .await;
+    assert_eq!(
+        delivery["trackingCodes"],
+        serde_json::json!(["3SRDX0000001"])
+    );
+
+    let out = irp.run(&["channel", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("refurbished-direct") && text.contains("econocom"),
+        "{text}"
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
 }

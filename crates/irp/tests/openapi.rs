@@ -160,6 +160,9 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/prices/held",
     "POST /api/v1/prices/{refurbisher}/{sku}/{decision}",
     "GET /api/v1/audit",
+    "GET /api/v1/channels",
+    "GET /api/v1/channels/{key}",
+    "POST /api/v1/channels/{key}/sync",
 ];
 
 /// A channel-order document for `refurbished-direct`.

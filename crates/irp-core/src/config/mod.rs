@@ -317,7 +317,8 @@ pub fn references(v: &Value) -> Vec<(JsonPath, crate::secret_ref::Reference)> {
 /// What credentials are shown as.
 pub const REDACTED: &str = "********";
 
-/// A copy of a canonical document with every literal credential inside an `auth` block
+/// A copy of a canonical document with every literal credential inside an `auth` block (or a
+/// channel's `shopware` block)
 /// replaced by [`REDACTED`]. Secret references (`${secret:NAME}`) are kept: they name a
 /// secret, they do not hold it.
 pub fn redact(v: &Value) -> Value {
@@ -335,7 +336,7 @@ fn redact_in(v: &Value, in_auth: bool) -> Value {
                     {
                         Value::String(REDACTED.into())
                     } else {
-                        redact_in(x, in_auth || k == "auth")
+                        redact_in(x, in_auth || k == "auth" || k == "shopware")
                     };
                     (k.clone(), x)
                 })

@@ -667,6 +667,96 @@ pub struct Channel {
     /// Percentage points added to each offer's margin in this channel (`-2` lowers a 17 %
     /// margin to 15 %); the margin never goes below 0. Default: 0.
     pub margin_adjustment: Decimal,
+    /// The channel's Shopware 6 instance: where prices and stock go, orders come from and
+    /// tracking goes to. `None`: IRP prices the channel but talks to no storefront.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shopware: Option<ShopwareConfig>,
+}
+
+/// What to tell the storefront when a refurbisher's part of an order is cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSupplierCancel {
+    /// Nothing: operators handle it in Shopware (IRP's order page shows it).
+    None,
+    /// Cancel the order's delivery (`order_delivery` transition `cancel`) once every supplier
+    /// order of the order is cancelled.
+    CancelDelivery,
+    /// Cancel the whole order (`order` transition `cancel`) once every supplier order of the
+    /// order is cancelled.
+    CancelOrder,
+}
+
+impl OnSupplierCancel {
+    /// The document's spellings.
+    pub const NAMES: &'static [&'static str] = &["none", "cancel_delivery", "cancel_order"];
+}
+
+/// A channel's Shopware 6 instance (Admin API; `contracts/EXTERNAL-APIS.md` §1). `Debug` hides
+/// literal credentials.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShopwareConfig {
+    /// The shop's base URL (`https://www.refurbished-direct.nl`); the Admin API is under `/api`.
+    pub url: String,
+    /// The integration's access key id (`SWIA…`), best a `${secret:…}` reference.
+    pub client_id: String,
+    /// The integration's secret access key, best a `${secret:…}` reference.
+    pub client_secret: String,
+    /// The shop secret of IRP's app registration, which signs `checkout.order.placed`
+    /// webhooks (`shopware-shop-signature`). `None`: orders come in by the poll only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_secret: Option<String>,
+    /// Shopware's product number of a product is this prefix followed by its EAN. Default: "".
+    pub product_number_prefix: String,
+    /// Products per `_action/sync` request. Default: 500 (1–5000).
+    pub batch_size: i64,
+    /// Create products Shopware does not know (from PIM data) instead of reporting them.
+    /// Default: false.
+    pub create_missing: bool,
+    /// The Shopware tax id new products get; needed with `create_missing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// Only orders of these sales channels (ids) are taken in. Default: none (every one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sales_channel_ids: Option<Vec<String>>,
+    /// Seconds between polls for new orders; 0 turns the poll off. Default: 60 (0–86400).
+    pub order_poll_secs: i64,
+    /// How far back the first poll looks, in hours. Default: 24 (1–8760).
+    pub order_lookback_hours: i64,
+    /// What to tell the storefront when supplier orders are cancelled. Default: `none`.
+    pub on_supplier_cancel: OnSupplierCancel,
+    /// Seconds one request may take. Default: 30 (1–600).
+    pub timeout_secs: i64,
+    /// Whether IRP talks to this shop at all. Default: true.
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for ShopwareConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |s: &str| {
+            if crate::secret_ref::has_references(s) {
+                s.to_owned()
+            } else {
+                super::REDACTED.to_owned()
+            }
+        };
+        f.debug_struct("ShopwareConfig")
+            .field("url", &self.url)
+            .field("client_id", &hide(&self.client_id))
+            .field("client_secret", &hide(&self.client_secret))
+            .field("shop_secret", &self.shop_secret.as_deref().map(hide))
+            .field("product_number_prefix", &self.product_number_prefix)
+            .field("batch_size", &self.batch_size)
+            .field("create_missing", &self.create_missing)
+            .field("tax_id", &self.tax_id)
+            .field("sales_channel_ids", &self.sales_channel_ids)
+            .field("order_poll_secs", &self.order_poll_secs)
+            .field("order_lookback_hours", &self.order_lookback_hours)
+            .field("on_supplier_cancel", &self.on_supplier_cancel)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 /// Where product data (name, brand, model, category, attributes) comes from (seed 003:

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 mod openapi;
 pub mod pages;
+pub mod shopware_hook;
 pub mod webhook;
 
 use std::sync::OnceLock;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes(state.clone()))
         .merge(webhook::routes())
+        .merge(shopware_hook::routes())
         .merge(pages_router())
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", axum::routing::post(auth::logout))
@@ -98,7 +100,7 @@ pub fn router(state: AppState) -> Router {
 /// The portal's pages (each needs a login; actions an operator and the CSRF token).
 fn pages_router() -> Router<AppState> {
     use axum::routing::post;
-    use pages::{activity, dashboard, onboarding, orders, products, refurbishers};
+    use pages::{activity, channels, dashboard, onboarding, orders, products, refurbishers};
     Router::new()
         .route("/", get(dashboard::page))
         .route("/refurbishers", get(refurbishers::list))
@@ -130,6 +132,8 @@ fn pages_router() -> Router<AppState> {
         .route("/supplier-orders/{id}/retry", post(orders::retry))
         .route("/supplier-orders/{id}/cancel", post(orders::cancel))
         .route("/alerts", get(activity::alerts))
+        .route("/channels", get(channels::list))
+        .route("/channels/{key}/sync", post(channels::sync))
         .route("/shipments", get(activity::shipments))
         .route("/shipments/{id}/match", post(activity::match_shipment))
         .route("/shipments/{id}/dismiss", post(activity::dismiss_shipment))
@@ -523,6 +527,8 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         )
     );
     let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
+    let (channel_owner, channel_secret_key, channel_stop) =
+        (owner.clone(), secret_key.clone(), stop_rx.clone());
     // The order submitter always runs: a supplier order taken in here is sent at once; one
     // taken in by another instance is found within a second.
     let submitter = tokio::spawn(irp_pipeline::orders::run(
@@ -572,6 +578,21 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         }
     });
     let poller = poller.map(tokio::spawn);
+    // The channels' Shopware sync: changed prices and stock within seconds of a recompute,
+    // new orders by the poll, tracking and cancellations.
+    if args.channel_tick_secs > 0 {
+        tokio::spawn(irp_pipeline::channel_sync::run(
+            store.clone(),
+            channel_owner,
+            channel_secret_key,
+            std::time::Duration::from_secs(args.channel_tick_secs),
+            channel_stop,
+        ));
+    } else {
+        tracing::info!(
+            "The channels' Shopware sync is off in this instance (IRP_CHANNEL_TICK_SECS=0)"
+        );
+    }
     if poller.is_none() {
         tracing::info!(
             "Feed polling and the PIM sync are off in this instance (IRP_POLL_TICK_SECS=0)"

@@ -46,6 +46,7 @@ the next page, `null` on the last page."
         (name = "shipments", description = "Shipments the refurbishers sent to their webhook"),
         (name = "monitoring", description = "Alerts and the monitor's readings"),
         (name = "catalog", description = "Products and offers, priced"),
+        (name = "channels", description = "The storefront channels and their Shopware sync"),
         (name = "meta", description = "This document"),
     ),
     security(("bearer" = [])),

@@ -100,7 +100,11 @@ impl RateLimiter {
 
 /// The sender's address: the first address of the configured client-IP header (behind a
 /// proxy), else the peer.
-fn source(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+pub(crate) fn source(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Option<IpAddr> {
     if let Some(h) = &state.webhook.client_ip_header
         && let Some(ip) = headers
             .get(h.as_str())

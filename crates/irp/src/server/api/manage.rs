@@ -967,6 +967,149 @@ pub(super) async fn audit(
 }
 
 /// These operations, for [`super::token_routes`].
+/// A channel's key in the path.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct ChannelPath {
+    /// The channel key (`refurbished-direct`).
+    #[param(pattern = "^[^\\u0000]*$")]
+    key: String,
+}
+
+/// `full`.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SyncQuery {
+    /// Push every product, not only the changed ones (and retry the ones the shop did not take).
+    full: Option<bool>,
+}
+
+/// Every channel with how its Shopware sync stands: rows waiting, the last push, the order
+/// poll's position, the last error, products the shop did not take, orders that could not be
+/// taken in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels",
+    tag = "channels",
+    responses(
+        (status = 200, description = "The channels", body = Object),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
+pub(super) async fn list_channels(State(state): State<AppState>) -> Response {
+    match crate::ops::channel_status(&state.store, None).await {
+        Ok(list) => Json(json!({ "channels": list })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Reading the channels failed");
+            error(
+                ErrorCode::Internal,
+                "reading the channels failed".to_owned(),
+            )
+        }
+    }
+}
+
+/// One channel's Shopware sync state (as in the list).
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{key}",
+    tag = "channels",
+    params(ChannelPath),
+    responses(
+        (status = 200, description = "The channel", body = Object),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such channel", body = ApiError),
+    )
+)]
+pub(super) async fn show_channel(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<ChannelPath>,
+) -> Response {
+    match crate::ops::channel_status(&state.store, Some(&p.key)).await {
+        Ok(mut list) if !list.is_empty() => Json(list.remove(0)).into_response(),
+        Ok(_) => error(
+            ErrorCode::NotFound,
+            format!("no channel `{}` (GET /api/v1/channels lists them)", p.key),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "Reading a channel failed");
+            error(ErrorCode::Internal, "reading the channel failed".to_owned())
+        }
+    }
+}
+
+/// Sync a channel with its Shopware shop now (as `irp channel sync`): push changed prices and
+/// stock (every product with `full=true`), take in new orders, deliver tracking and
+/// cancellations. A push or poll the shop failed is reported in the answer (`push.error`,
+/// `orders_error`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{key}/sync",
+    tag = "channels",
+    params(ChannelPath, SyncQuery),
+    responses(
+        (status = 200, description = "What the sync did", body = Object),
+        (status = 400, description = "A bad path or query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such channel", body = ApiError),
+        (status = 409, description = "The channel has no enabled shop, a credential reference cannot be resolved, or another instance syncs it right now", body = ApiError),
+    )
+)]
+pub(super) async fn sync_channel(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<ChannelPath>,
+    ApiQuery(q): ApiQuery<SyncQuery>,
+) -> Response {
+    use irp_pipeline::channel_sync::ChannelSyncError as E;
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    let owner = format!("api:{}", caller.actor);
+    match crate::ops::channel_sync_now(
+        &state.store,
+        &state.secret_key_file,
+        &p.key,
+        q.full.unwrap_or(false),
+        &owner,
+    )
+    .await
+    {
+        Ok(done) => {
+            if let Err(e) = state
+                .store
+                .audit(
+                    &caller.actor,
+                    "channel.sync",
+                    &p.key,
+                    json!({"full": q.full.unwrap_or(false), "pushed": done.push.pushed}),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "Auditing a channel sync failed");
+            }
+            Json(done).into_response()
+        }
+        Err(crate::ops::ChannelSyncNowError::Sync(E::UnknownChannel(k))) => error(
+            ErrorCode::NotFound,
+            format!("no channel `{k}` (GET /api/v1/channels lists them)"),
+        ),
+        Err(
+            e @ (crate::ops::ChannelSyncNowError::Busy { .. }
+            | crate::ops::ChannelSyncNowError::Sync(E::NotConnected(_) | E::Missing { .. })),
+        ) => error(ErrorCode::Conflict, e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "A channel sync failed");
+            error(
+                ErrorCode::Internal,
+                "the sync failed; IRP's log says why".to_owned(),
+            )
+        }
+    }
+}
+
 pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
@@ -986,4 +1129,7 @@ pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(prices_held))
         .routes(routes!(decide_price))
         .routes(routes!(audit))
+        .routes(routes!(list_channels))
+        .routes(routes!(show_channel))
+        .routes(routes!(sync_channel))
 }

@@ -7,6 +7,7 @@
 //! `/static/`) only makes some actions update in place.
 
 pub mod activity;
+pub mod channels;
 pub mod dashboard;
 pub mod onboarding;
 pub mod orders;

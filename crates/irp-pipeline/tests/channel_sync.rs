@@ -1,0 +1,279 @@
+//! The channels' Shopware sync against the contract-faithful fake Shopware, on both databases:
+//! only changed products are pushed; products the shop lacks are reported (or created with
+//! `create_missing`); a row the shop refuses is isolated from its batch and the rest goes
+//! through; an expired token is fetched again; 5xx is retried and a shop that stays down stops
+//! the push with the rows still marked; orders come in by the poll (once), an order IRP cannot
+//! read goes to the inbox with its reasons.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use irp_core::config::{parse_channels, parse_document};
+use irp_pipeline::channel_sync::{self, TakeIn};
+use irp_pipeline::import::import_file;
+use irp_sources::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
+use irp_store::db_tests;
+use irp_store::refurbishers::StoredRefurbisher;
+use irp_store::testkit::TestDb;
+use serde_json::json;
+
+const E1: &str = "8712345678906";
+const E2: &str = "8712345678913";
+const E3: &str = "8712345678920";
+const E4: &str = "8712345678937";
+const TAX_ID: &str = "a5da76b447db4d0aba62e6512dadf45b";
+
+async fn flexit(db: &TestDb) -> StoredRefurbisher {
+    let text = std::fs::read_to_string(format!(
+        "{}/../../config/refurbishers/flexit.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let doc = parse_document(&text);
+    db.store
+        .refurbisher_apply(&doc.refurbishers, "test")
+        .await
+        .unwrap();
+    db.store.refurbisher_get("flexit").await.unwrap().unwrap()
+}
+
+async fn channel(db: &TestDb, key: &str, shop: &FakeShopware, extra: serde_json::Value) {
+    let cfg = FakeShopwareConfig::default();
+    let mut sw =
+        json!({"url": shop.url, "client_id": cfg.client_id, "client_secret": cfg.client_secret});
+    for (k, v) in extra.as_object().unwrap() {
+        sw[k] = v.clone();
+    }
+    let doc = json!({"channels": {key: {"shopware": sw}}});
+    let parsed = parse_channels(&doc.to_string());
+    assert!(parsed.is_ok(), "{:?}", parsed.diagnostics);
+    db.store
+        .channels_apply(&parsed.channels, "test")
+        .await
+        .unwrap();
+}
+
+async fn feed(db: &TestDb, r: &StoredRefurbisher, prices: [u32; 4]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.csv");
+    let mut text =
+        "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n".to_owned();
+    for (i, (ean, euros)) in [E1, E2, E3, E4].iter().zip(prices).enumerate() {
+        text.push_str(&format!("FLX-{i};Phone {i};10;{ean};{euros},00;999,00\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    let rep = import_file(&db.store, r, &path, "manual").await.unwrap();
+    assert!(
+        matches!(rep.status.as_str(), "succeeded" | "unchanged"),
+        "{rep:?}"
+    );
+}
+
+fn sync_rows(shop: &FakeShopware) -> usize {
+    shop.requests()
+        .iter()
+        .filter(|r| r.path == "/api/_action/sync" && r.status == 200)
+        .map(|r| r.sync_rows)
+        .sum()
+}
+
+db_tests!(
+    changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported,
+    orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox,
+);
+
+async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db: TestDb) {
+    let r = flexit(&db).await;
+    let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
+    for ean in [E1, E2, E3] {
+        shop.add_product(ean, ean, 0, 1.0);
+    }
+    shop.refuse_product(E3);
+    channel(&db, "refurbished-direct", &shop, json!({"batch_size": 3})).await;
+    feed(&db, &r, [100, 200, 300, 400]).await;
+    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    assert_eq!(
+        (
+            rep.rows,
+            rep.pushed,
+            rep.unknown,
+            rep.refused,
+            rep.error.as_deref()
+        ),
+        (4, 2, 1, 1, None),
+        "{rep:?}"
+    );
+    let p1 = shop.product(E1).unwrap();
+    assert_eq!(p1["stock"], 9, "10 − threshold 1: {p1}");
+    assert_eq!(p1["price"][0]["gross"], json!(160.23), "{p1}");
+    assert_eq!(p1["active"], true);
+    assert_eq!(shop.product(E3).unwrap()["stock"], 0, "refused: unchanged");
+    let problems = db
+        .store
+        .channel_problems("refurbished-direct", 10)
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.ean.as_str(), p.kind.as_str()))
+        .collect();
+    assert_eq!(kinds, [(E3, "refused"), (E4, "unknown_product")]);
+    assert!(problems[0].detail.contains("HTTP 400"), "{problems:?}");
+    assert_eq!(
+        db.store
+            .channel_dirty_count("refurbished-direct")
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Nothing changed: nothing is sent.
+    shop.clear_requests();
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    assert_eq!(rep.rows, 0);
+    assert_eq!(sync_rows(&shop), 0);
+
+    // One price changes, and the token expired meanwhile: only that product goes, with a
+    // fresh token.
+    shop.expire_tokens();
+    shop.clear_requests();
+    feed(&db, &r, [101, 200, 300, 400]).await;
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    assert_eq!(
+        (rep.rows, rep.pushed, rep.error.as_deref()),
+        (1, 1, None),
+        "{rep:?}"
+    );
+    assert_eq!(sync_rows(&shop), 1);
+    assert!(shop.requests().iter().any(|q| q.path == "/api/oauth/token"));
+    assert_eq!(
+        shop.product(E1).unwrap()["price"][0]["gross"],
+        json!(161.64)
+    );
+
+    // A 503 is retried; a shop that stays down stops the push, the row stays marked.
+    feed(&db, &r, [102, 200, 300, 400]).await;
+    shop.fail_next(503, 1);
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    assert_eq!((rep.pushed, rep.error.as_deref()), (1, None), "{rep:?}");
+    feed(&db, &r, [103, 200, 300, 400]).await;
+    shop.fail_next(500, 20);
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let error = rep.error.clone().unwrap();
+    assert!(error.contains("HTTP 500"), "{error}");
+    assert!(!error.contains(&FakeShopwareConfig::default().client_secret));
+    assert_eq!(
+        db.store
+            .channel_dirty_count("refurbished-direct")
+            .await
+            .unwrap(),
+        1
+    );
+    let state = db
+        .store
+        .channel_sync_state("refurbished-direct")
+        .await
+        .unwrap();
+    assert_eq!(state.last_error.as_deref(), Some(error.as_str()));
+    shop.fail_next(500, 0);
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    assert_eq!((rep.pushed, rep.error.as_deref()), (1, None), "{rep:?}");
+
+    // --full sends everything again, reported products included.
+    shop.clear_requests();
+    let rep = channel_sync::push(&db.store, &sw, true).await.unwrap();
+    assert_eq!(
+        (rep.rows, rep.pushed, rep.unknown, rep.refused),
+        (4, 2, 1, 1),
+        "{rep:?}"
+    );
+
+    // With create_missing the shop gets the product it lacks.
+    channel(
+        &db,
+        "refurbished-direct",
+        &shop,
+        json!({"create_missing": true, "tax_id": TAX_ID}),
+    )
+    .await;
+    db.store.catalog_recompute().await.unwrap();
+    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+    let rep = channel_sync::push(&db.store, &sw, true).await.unwrap();
+    assert_eq!((rep.created, rep.unknown), (1, 0), "{rep:?}");
+    let created = shop.product(E4).unwrap();
+    assert_eq!(created["ean"], E4);
+    assert_eq!(created["name"], "Phone 3", "{created}");
+    assert_eq!(created["stock"], 9);
+}
+
+async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(db: TestDb) {
+    let r = flexit(&db).await;
+    let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
+    shop.add_product(E1, E1, 5, 160.23);
+    shop.add_product("GIFTCARD-25", "", 100, 25.0);
+    channel(&db, "refurbished-direct", &shop, json!({})).await;
+    feed(&db, &r, [100, 200, 300, 400]).await;
+    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+    let order = |number: &str, product: &str| FakeOrder {
+        order_number: number.into(),
+        email: "jan@example.nl".into(),
+        first_name: "Jan".into(),
+        last_name: "de Vries".into(),
+        street: "Laan van Meerdervoort 1001 bis".into(),
+        zipcode: "2564 AZ".into(),
+        city: "Den Haag".into(),
+        country_iso: "NL".into(),
+        phone: None,
+        lines: vec![(product.into(), 1, 160.23)],
+        placed_at: chrono::Utc::now(),
+        sales_channel_id: None,
+    };
+    let (first, _) = shop.place_order(&order("10001", E1));
+    shop.place_order(&order("10002", "GIFTCARD-25"));
+
+    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    assert_eq!((rep.read, rep.created, rep.inbox), (2, 1, 1), "{rep:?}");
+    let o = db
+        .store
+        .order_by_number("refurbished-direct", "10001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.customer_email, "jan@example.nl");
+    let lines = db.store.order_lines(o.id).await.unwrap();
+    assert_eq!(lines[0].ean.as_deref(), Some(E1));
+    assert!(
+        lines[0].refurbisher_id.is_some(),
+        "routed to FlexIT: {lines:?}"
+    );
+    let link = db.store.channel_order(o.id).await.unwrap().unwrap();
+    assert_eq!(link.remote_order_id, first);
+    assert!(link.remote_delivery_id.is_some());
+
+    let inbox = db
+        .store
+        .channel_inbox_list(Some("refurbished-direct"), false, 10)
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].order_number.as_deref(), Some("10002"));
+    assert!(inbox[0].error.contains("GIFTCARD-25"), "{}", inbox[0].error);
+
+    // The next poll reads them again (the overlap) and takes in nothing twice.
+    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    assert_eq!((rep.created, rep.known, rep.inbox), (0, 1, 1), "{rep:?}");
+    assert_eq!(
+        channel_sync::take_in_by_id(&db.store, &sw, &first, "webhook")
+            .await
+            .unwrap(),
+        TakeIn::Known
+    );
+    assert_eq!(db.store.orders_list(None, 10).await.unwrap().len(), 1);
+}
