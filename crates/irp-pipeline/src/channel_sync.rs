@@ -357,7 +357,10 @@ async fn send(
                         .and_then(|p| sw::row_of_pointer(p, OP_KEY))
                         .filter(|i| *i < batch.len())
                     {
-                        named.entry(i).or_default().push(err.to_string());
+                        named.entry(i).or_default().push(format!(
+                            "Shopware refused the row (HTTP {}): {err}",
+                            e.status().unwrap_or_default()
+                        ));
                     }
                 }
                 if batch.len() == 1 || !named.is_empty() {

@@ -193,6 +193,18 @@ impl Store {
         }))
     }
 
+    /// Make sure `channel` has its sync row.
+    async fn channel_sync_row(&self, channel: &str) -> Result<()> {
+        with_db!(self.db(), |p| sqlx::query(
+            "INSERT INTO channel_sync (channel) VALUES ($1) ON CONFLICT (channel) DO NOTHING"
+        )
+        .bind(channel)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Record a push's report (and its error, or clear the last error when it went well).
     ///
     /// # Errors
@@ -205,6 +217,7 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str = "UPDATE channel_sync SET last_push_at = $2, last_push = $3, last_error = $4, \
              last_error_at = CASE WHEN $4 IS NULL THEN last_error_at ELSE $2 END WHERE channel = $1";
+        self.channel_sync_row(channel).await?;
         with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(channel)
             .bind(now())
@@ -223,6 +236,7 @@ impl Store {
     pub async fn channel_sync_error(&self, channel: &str, error: &str) -> Result<()> {
         const SQL: &str =
             "UPDATE channel_sync SET last_error = $2, last_error_at = $3 WHERE channel = $1";
+        self.channel_sync_row(channel).await?;
         with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(channel)
             .bind(error)
