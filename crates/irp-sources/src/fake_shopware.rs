@@ -152,12 +152,14 @@ pub struct FakeShopware {
     pub url: String,
     cfg: Arc<FakeShopwareConfig>,
     data: Arc<Mutex<Data>>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for FakeShopware {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -181,16 +183,35 @@ impl FakeShopware {
                 data: data.clone(),
                 cfg: cfg.clone(),
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Its own thread and runtime: a test may block its own runtime (running the CLI, say)
+        // while IRP talks to the shop.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("fake-shopware-{port}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })
+            .unwrap();
         FakeShopware {
             url: format!("http://127.0.0.1:{port}"),
             cfg,
             data,
-            task,
+            stop: Some(stop),
         }
     }
 
