@@ -3,7 +3,8 @@
 //! `create_missing`); a row the shop refuses is isolated from its batch and the rest goes
 //! through; an expired token is fetched again; 5xx is retried and a shop that stays down stops
 //! the push with the rows still marked; orders come in by the poll (once), an order IRP cannot
-//! read goes to the inbox with its reasons.
+//! read goes to the inbox with its reasons; tracking the shop refuses (an illegal transition)
+//! is reported once, not retried; a cancelled supplier order cancels the shop's delivery.
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
@@ -79,6 +80,7 @@ fn sync_rows(shop: &FakeShopware) -> usize {
 db_tests!(
     changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported,
     orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox,
+    a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop,
 );
 
 async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db: TestDb) {
@@ -276,4 +278,163 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
         TakeIn::Known
     );
     assert_eq!(db.store.orders_list(None, 10).await.unwrap().len(), 1);
+}
+
+/// A FlexIT order API on loopback: 201 `{"OrderNumber": "SO-<n>"}`.
+async fn fake_order_api() -> String {
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let app = axum::Router::new().route(
+        "/order",
+        axum::routing::post(move || {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move {
+                (
+                    axum::http::StatusCode::CREATED,
+                    format!("{{\"OrderNumber\": \"SO-{k}\"}}"),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/order")
+}
+
+async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db: TestDb) {
+    use irp_core::shipments::{ShipmentMapping, parse_shipment};
+    use irp_store::secrets::SecretKey;
+    use irp_store::shipments::ShipmentOutcome;
+
+    // FlexIT with its order API on loopback, so supplier orders can be placed.
+    let endpoint = fake_order_api().await;
+    let text = std::fs::read_to_string(format!(
+        "{}/../../config/refurbishers/flexit.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["flexit"]["order"]["endpoint"] = json!(endpoint);
+    let parsed = parse_document(&doc.to_string());
+    db.store
+        .refurbisher_apply(&parsed.refurbishers, "test")
+        .await
+        .unwrap();
+    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let key = SecretKey::generate().unwrap();
+    for name in [
+        "flexit.order.auth.client_id",
+        "flexit.order.auth.client_secret",
+    ] {
+        db.store.secret_set(&key, name, "x").await.unwrap();
+    }
+    let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
+    shop.add_product(E1, E1, 5, 160.23);
+    channel(
+        &db,
+        "refurbished-direct",
+        &shop,
+        json!({"on_supplier_cancel": "cancel_delivery"}),
+    )
+    .await;
+    feed(&db, &r, [100, 200, 300, 400]).await;
+    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+    let order = |number: &str| FakeOrder {
+        order_number: number.into(),
+        email: "jan@example.nl".into(),
+        first_name: "Jan".into(),
+        last_name: "de Vries".into(),
+        street: "Damrak 1A".into(),
+        zipcode: "1012 LG".into(),
+        city: "Amsterdam".into(),
+        country_iso: "NL".into(),
+        phone: None,
+        lines: vec![(E1.into(), 1, 160.23)],
+        placed_at: chrono::Utc::now(),
+        sales_channel_id: None,
+    };
+    let (_, shipped_delivery) = shop.place_order(&order("20001"));
+    let (_, cancelled_delivery) = shop.place_order(&order("20002"));
+    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    assert_eq!(rep.created, 2, "{rep:?}");
+    let supplier_order = |number: &str| {
+        let store = db.store.clone();
+        let number = number.to_owned();
+        async move {
+            let o = store
+                .order_by_number("refurbished-direct", &number)
+                .await
+                .unwrap()
+                .unwrap();
+            store.supplier_orders_of(o.id).await.unwrap()[0].clone()
+        }
+    };
+
+    // 20001 is placed at FlexIT and shipped, but someone cancelled its delivery in Shopware
+    // meanwhile: the codes go on, the `ship` transition is refused — reported, not retried.
+    let so = supplier_order("20001").await;
+    let done = irp_pipeline::orders::submit_one(&db.store, Some(&key), "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.outcome, "submitted", "{done:?}");
+    let reference = db
+        .store
+        .supplier_order_get(so.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .external_order_reference
+        .unwrap();
+    sw.api
+        .transition("order_delivery", &shipped_delivery, "cancel")
+        .await
+        .unwrap();
+    let body = json!({"external_order_id": reference, "track_and_trace": "3SRDX0000009", "imei": "490154203237518"});
+    let s = parse_shipment(&body, &ShipmentMapping::default()).unwrap();
+    let out = db
+        .store
+        .shipment_record(r.id, &s, &body.to_string(), "POST", None)
+        .await
+        .unwrap();
+    assert!(matches!(out, ShipmentOutcome::Matched { .. }), "{out:?}");
+    shop.clear_requests();
+    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    assert_eq!((t.pushed, t.refused, t.later), (0, 1, 0), "{t:?}");
+    let d = shop.delivery(&shipped_delivery).unwrap();
+    assert_eq!(d["trackingCodes"], json!(["3SRDX0000009"]));
+    assert_eq!(d["stateMachineState"]["technicalName"], "cancelled");
+    let shipments = db.store.shipments_of(so.id).await.unwrap();
+    let error = shipments[0].tracking_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("SYSTEM__ILLEGAL_STATE_TRANSITION"),
+        "{shipments:?}"
+    );
+    shop.clear_requests();
+    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    assert_eq!((t.pushed, t.refused), (0, 0), "not again: {t:?}");
+    assert!(shop.requests().is_empty(), "{:?}", shop.requests());
+
+    // 20002's supplier order is cancelled: with on_supplier_cancel = cancel_delivery the
+    // shop's delivery is cancelled, once.
+    let so = supplier_order("20002").await;
+    db.store.supplier_order_cancel(so.id, "test").await.unwrap();
+    assert_eq!(
+        channel_sync::report_cancellations(&db.store, &sw)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        shop.delivery(&cancelled_delivery).unwrap()["stateMachineState"]["technicalName"],
+        "cancelled"
+    );
+    assert_eq!(
+        channel_sync::report_cancellations(&db.store, &sw)
+            .await
+            .unwrap(),
+        0
+    );
 }

@@ -135,8 +135,14 @@ pub struct StoredShipment {
     pub source: Option<String>,
     /// When it came in.
     pub received_at: DateTime<Utc>,
-    /// When the channel got the tracking code (the Shopware sync sets it).
+    /// When the tracking left the queue (the Shopware sync sets it): see `tracking_status`.
     pub tracking_pushed_at: Option<DateTime<Utc>>,
+    /// How the tracking went to the channel: `pushed`, `refused` (by the shop; see
+    /// `tracking_error`) or `not_applicable` (the order did not come from a shop); `None` while
+    /// queued.
+    pub tracking_status: Option<String>,
+    /// The shop's refusal, or the last failure while retrying.
+    pub tracking_error: Option<String>,
     /// When an operator matched or dismissed it.
     pub resolved_at: Option<DateTime<Utc>>,
     /// Who.
@@ -175,7 +181,7 @@ pub struct InboxEntry {
 
 const SHIPMENT_SELECT: &str = "SELECT s.id, s.refurbisher_id, r.key AS refurbisher, s.status, s.reason, s.supplier_order_id, \
      o.order_number, s.external_order_id, s.track_and_trace, s.carrier, s.bad_imeis, s.method, s.source, s.received_at, \
-     s.tracking_pushed_at, s.resolved_at, s.resolved_by \
+     s.tracking_pushed_at, s.tracking_status, s.tracking_error, s.resolved_at, s.resolved_by \
      FROM shipments s JOIN refurbishers r ON r.id = s.refurbisher_id \
      LEFT JOIN supplier_orders so ON so.id = s.supplier_order_id LEFT JOIN orders o ON o.id = so.order_id";
 

@@ -197,9 +197,23 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
                 );
                 outln!(
                     "  tracking to the channel: {}",
-                    match (s.status.as_str(), s.tracking_pushed_at) {
-                        (_, Some(t)) => format!("sent {}", time(Some(t))),
-                        ("matched", None) => "queued".into(),
+                    match (
+                        s.status.as_str(),
+                        s.tracking_status.as_deref(),
+                        s.tracking_pushed_at
+                    ) {
+                        (_, Some("refused"), t) => format!(
+                            "refused by the shop {}: {}",
+                            time(t),
+                            s.tracking_error.as_deref().unwrap_or("")
+                        ),
+                        (_, Some("not_applicable"), _) =>
+                            "not applicable (the order did not come from a shop)".into(),
+                        (_, _, Some(t)) => format!("sent {}", time(Some(t))),
+                        ("matched", _, None) => match &s.tracking_error {
+                            Some(e) => format!("queued, retrying after: {e}"),
+                            None => "queued".into(),
+                        },
                         _ => "not until matched".into(),
                     }
                 );

@@ -449,8 +449,12 @@ pub struct Shipment {
     source: Option<String>,
     /// When it came in.
     received_at: DateTime<Utc>,
-    /// When the channel got the tracking code.
+    /// When the tracking left the queue (see `tracking_status`).
     tracking_pushed_at: Option<DateTime<Utc>>,
+    /// `pushed`, `refused` (by the shop) or `not_applicable` (not a shop's order); null while queued.
+    tracking_status: Option<String>,
+    /// The shop's refusal, or the last failure while retrying.
+    tracking_error: Option<String>,
     /// When an operator matched or dismissed it.
     resolved_at: Option<DateTime<Utc>>,
     /// Who.
