@@ -1545,6 +1545,7 @@ async fn a_viewer_sees_no_action_buttons_and_forged_posts_are_refused() {
             "/products",
             "/orders",
             "/shipments",
+            "/channels",
             "/alerts",
             "/audit",
         ] {
@@ -1921,4 +1922,101 @@ async fn no_password(b: &Browser, secret: &str) -> WebDriverResult<()> {
         "the password is on {url}:\n{source}"
     );
     Ok(())
+}
+
+/// Issue 8 in the portal: a channel's Shopware shop (the fake) gets the feed's prices by
+/// itself; the Channels page shows the product its shop lacks; a Full resync from the page
+/// pushes everything again and says what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks() {
+    use irp_sources::fake_shopware::{FakeShopware, FakeShopwareConfig};
+    const SOLD: &str = "8712345678906";
+    const LACKING: &str = "8712345678913";
+    let cfg = FakeShopwareConfig::default();
+    let shop = FakeShopware::start(cfg.clone()).await;
+    shop.add_product(SOLD, SOLD, 0, 1.0);
+    let h = Harness::new(
+        "an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks",
+        &[],
+    );
+    let dir = h.irp.data.path();
+    let channels = json!({"channels": {"refurbished-direct": {"name": "Refurbished Direct",
+        "shopware": {"url": shop.url, "client_id": "${secret:rd.client_id}",
+            "client_secret": "${secret:rd.client_secret}", "order_poll_secs": 0}}}});
+    let channels_path = dir.join("channels.json");
+    std::fs::write(&channels_path, channels.to_string()).unwrap();
+    let feed = dir.join("flexit.csv");
+    std::fs::write(
+        &feed,
+        format!(
+            "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n\
+             FLX-A;Apple iPhone 13;50;{SOLD};100,00;999,00\n\
+             FLX-B;Apple iPhone 12;5;{LACKING};80,00;999,00\n"
+        ),
+    )
+    .unwrap();
+    h.irp.secret_set("rd.client_id", &cfg.client_id);
+    h.irp.secret_set("rd.client_secret", &cfg.client_secret);
+    h.irp.run_ok(&[
+        "refurbisher",
+        "apply",
+        "-f",
+        "config/refurbishers/flexit.json",
+    ]);
+    h.irp
+        .run_ok(&["channel", "apply", "-f", channels_path.to_str().unwrap()]);
+    h.irp
+        .run_ok(&["feed", "import", "flexit", "--file", feed.to_str().unwrap()]);
+
+    h.run(move |b| async move {
+        b.open("/login").await?;
+        b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
+        b.wait_for_path("/").await?;
+        // `serve` pushed by itself: the shop has the price, the page names the product the
+        // shop lacks.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while shop.product(SOLD).is_none_or(|p| p["stock"] != 49) {
+            assert!(Instant::now() < deadline, "the shop never got the price");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            shop.product(SOLD).unwrap()["price"][0]["gross"],
+            json!(160.23)
+        );
+        b.open("/channels").await?;
+        let row = b
+            .reload_until("table#problems-refurbished-direct tbody tr")
+            .await?
+            .text()
+            .await?;
+        assert!(
+            row.contains(LACKING) && row.contains("unknown_product"),
+            "{row}"
+        );
+        let summary = b
+            .text(r#"table#channels tr[data-channel="refurbished-direct"]"#)
+            .await?;
+        assert!(summary.contains(&shop.url), "{summary}");
+        shot(&b, "channels-after-the-feed-run").await?;
+
+        // Full resync: every product again; the notice says what happened.
+        shop.clear_requests();
+        b.submit("#full-sync-refurbished-direct").await?;
+        b.wait_for_path("/channels").await?;
+        let notice = b.text("#sync-result").await?;
+        assert!(
+            notice.contains("1 pushed") && notice.contains("1 unknown to the shop"),
+            "{notice}"
+        );
+        let synced: usize = shop
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/api/_action/sync" && r.status == 200)
+            .map(|r| r.sync_rows)
+            .sum();
+        assert_eq!(synced, 1);
+        shot(&b, "channels-full-resync").await?;
+        Ok(())
+    })
+    .await;
 }
