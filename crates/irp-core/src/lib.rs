@@ -15,6 +15,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod erp;
 pub mod feed;
 pub mod fuzzing;
 pub mod mapping;

@@ -485,3 +485,60 @@ fn a_channel_with_a_shopware_block_is_read_with_defaults_and_every_mistake_named
         "{dbg}"
     );
 }
+
+#[test]
+fn the_example_erp_document_reads_round_trips_and_names_every_mistake() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../../config/erp.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert!(config::is_erp_document(&text));
+    let doc = config::parse_erp(&text);
+    assert_eq!(doc.diagnostics.iter().count(), 0, "{:?}", doc.diagnostics);
+    let erp = doc.erp.unwrap();
+    assert_eq!(erp.protocol, config::model::OdooProtocol::Jsonrpc);
+    assert_eq!(
+        erp.documents.for_refurbisher("iused-alumio", true),
+        config::model::ErpDocumentKind::SalesOrder
+    );
+    assert_eq!(
+        erp.documents.for_refurbisher("flexit", false),
+        config::model::ErpDocumentKind::PurchaseOrder
+    );
+    // The canonical form reads back the same.
+    let canonical = serde_json::json!({"erp": serde_json::to_value(&erp).unwrap()}).to_string();
+    assert_eq!(config::parse_erp(&canonical).erp.as_ref(), Some(&erp));
+
+    // Literal credentials are redacted and never in Debug.
+    let literal = text
+        .replace("${secret:erp.api_key}", "odoo-literal-key-123")
+        .replace("${secret:erp.alumio_auth}", "Bearer alumio-literal-456");
+    let erp = config::parse_erp(&literal).erp.unwrap();
+    let shown = format!("{erp:?} {}", erp.redacted());
+    assert!(
+        !shown.contains("odoo-literal-key-123") && !shown.contains("alumio-literal-456"),
+        "{shown}"
+    );
+
+    let bad = r#"{"erp": {"system": "sap", "protocol": "json2", "url": "ftp://x", "alumio": {"auth_value": "x"},
+        "database": "", "login": "irp", "api_key": "k", "documents": {"internal": "invoice"}, "confrim": true}}"#;
+    let doc = config::parse_erp(bad);
+    assert!(doc.erp.is_none());
+    let text: Vec<String> = doc
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
+    let all = text.join("\n");
+    for expected in [
+        "erp.system: unknown ERP system \"sap\"",
+        "erp.alumio.proxies: with protocol \"json2\"",
+        "erp.database: `database` is empty",
+        "erp.documents.internal: expected \"purchase_order\", \"sales_order\" or \"none\", got the string \"invoice\"",
+        "erp.confrim: unknown key `confrim`",
+        "erp.url:",
+    ] {
+        assert!(all.contains(expected), "{expected} not in:\n{all}");
+    }
+}

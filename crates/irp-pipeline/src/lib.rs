@@ -7,6 +7,7 @@
 //! without the mapped columns, a truncated file) is a [`FeedError`] and the run fails.
 
 pub mod channel_sync;
+pub mod erp;
 pub mod formats;
 pub mod fuzzing;
 pub mod import;

@@ -14,10 +14,13 @@ pub mod ergonode;
 #[cfg(feature = "testkit")]
 pub mod fake_ergonode;
 #[cfg(feature = "testkit")]
+pub mod fake_odoo;
+#[cfg(feature = "testkit")]
 pub mod fake_shopware;
 pub mod follow;
 pub mod http;
 pub mod notify;
+pub mod odoo;
 pub mod order_call;
 pub mod sftp;
 pub mod shopware;

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod channel_sync;
+pub mod erp;
 pub mod feed_write;
 pub mod monitor;
 pub mod offers;

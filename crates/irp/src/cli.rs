@@ -95,6 +95,10 @@ pub enum Command {
     /// Product data from the PIM (Ergonode): name, brand, model, category, attributes.
     #[command(subcommand)]
     Pim(PimCommand),
+    /// The back office (Odoo, through Alumio): purchase orders for drop-ship supplier orders,
+    /// sales orders for internal ones.
+    #[command(subcommand)]
+    Erp(ErpCommand),
     /// Customer orders and the supplier orders placed at refurbishers.
     #[command(subcommand)]
     Orders(OrdersCommand),
@@ -336,6 +340,51 @@ pub enum OrdersCommand {
     /// Cancel a supplier order that is not under way or placed (its units are released).
     Cancel {
         /// The supplier order id.
+        supplier_order: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ErpCommand {
+    /// Store the ERP connector from an ERP document (`{"erp": {"system": "odoo", …}}`).
+    Apply {
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ERP connector (credentials redacted) and its documents by status.
+    Show {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the connector: Odoo (through Alumio) accepts its credentials.
+    Check,
+    /// Record what is due in Odoo now (`serve` does this continuously).
+    ///
+    /// Exits 0 when nothing failed, 1 when a document failed.
+    Sync {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Odoo documents of supplier orders, newest first.
+    List {
+        /// Only this status: pending, working, done, failed, skipped.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try a failed document again (after fixing what Odoo refused), by supplier order id.
+    Retry {
+        /// The supplier order.
         supplier_order: i64,
     },
 }
@@ -594,6 +643,10 @@ pub struct ServeArgs {
     /// one at once); 0 disables the sync in this instance.
     #[arg(long, env = "IRP_CHANNEL_TICK_SECS", default_value_t = 5)]
     pub channel_tick_secs: u64,
+    /// Seconds between rounds recording supplier orders in the ERP (Odoo); 0 disables it in
+    /// this instance.
+    #[arg(long, env = "IRP_ERP_TICK_SECS", default_value_t = 5)]
+    pub erp_tick_secs: u64,
     /// Documents to apply at start (idempotent): refurbisher documents, channels documents and
     /// a PIM document, e.g. config/refurbishers/*.json config/channels.json.
     #[arg(long, value_name = "FILE", num_args = 1.., env = "IRP_APPLY", value_delimiter = ',')]

@@ -103,6 +103,18 @@ fn load_documents(files: &[PathBuf]) -> Result<Vec<Loaded>> {
                 },
                 pim: None,
             }
+        } else if config::is_erp_document(&text) {
+            let e = config::parse_erp(&text);
+            Loaded {
+                file: f.display().to_string(),
+                channels: Vec::new(),
+                doc: Document {
+                    refurbishers: Vec::new(),
+                    diagnostics: e.diagnostics,
+                    positions: positions(),
+                },
+                pim: None,
+            }
         } else if config::is_pim_document(&text) {
             let p = config::parse_pim(&text);
             Loaded {

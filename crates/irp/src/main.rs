@@ -16,6 +16,7 @@ mod catalog_cmd;
 mod channel_cmd;
 mod cli;
 mod commands;
+mod erp_cmd;
 mod feed_cmd;
 mod ops;
 mod orders_cmd;
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
             Command::Channel(c) => catalog_cmd::channel(&cli.global, c).await,
             Command::Catalog(c) => catalog_cmd::catalog_cmd(&cli.global, c).await,
             Command::Pim(c) => pim_cmd::pim(&cli.global, c).await,
+            Command::Erp(c) => erp_cmd::erp(&cli.global, c).await,
             Command::Orders(c) => orders_cmd::orders(&cli.global, c).await,
             Command::Token(c) => orders_cmd::token(&cli.global, c).await,
             Command::Webhook(c) => shipments_cmd::webhook(&cli.global, c).await,

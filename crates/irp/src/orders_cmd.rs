@@ -216,16 +216,20 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             let lines = store.order_lines(o.id).await?;
             let sos = store.supplier_orders_of(o.id).await?;
             let mut attempts = Vec::new();
+            let mut erp = Vec::new();
             for so in &sos {
                 attempts.push(store.supplier_order_attempts(so.id).await?);
+                erp.push(store.erp_document(so.id).await?);
             }
             if json {
                 let sos: Vec<Value> = sos
                     .iter()
                     .zip(&attempts)
-                    .map(|(so, a)| {
+                    .zip(&erp)
+                    .map(|((so, a), e)| {
                         let mut v = serde_json::to_value(so).unwrap_or(Value::Null);
                         v["attempts_made"] = serde_json::to_value(a).unwrap_or(Value::Null);
+                        v["erp"] = serde_json::to_value(e).unwrap_or(Value::Null);
                         v
                     })
                     .collect();
@@ -250,8 +254,29 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             for l in &lines {
                 outln!("{}", line_text(l));
             }
-            for (so, tries) in sos.iter().zip(&attempts) {
+            for ((so, tries), e) in sos.iter().zip(&attempts).zip(&erp) {
                 print_supplier_order(so, &key_of(so.refurbisher_id));
+                if let Some(e) = e {
+                    outln!(
+                        "    Odoo {}: {}{}{}",
+                        e.kind.replace('_', " "),
+                        e.status,
+                        match (&e.odoo_model, e.odoo_id) {
+                            (Some(m), Some(id)) => format!(
+                                ", {m} {id}{}",
+                                e.odoo_name
+                                    .as_deref()
+                                    .map(|n| format!(" ({n})"))
+                                    .unwrap_or_default()
+                            ),
+                            _ => String::new(),
+                        },
+                        e.last_error
+                            .as_deref()
+                            .map(|x| format!(" — {x}"))
+                            .unwrap_or_default()
+                    );
+                }
                 for a in tries {
                     outln!(
                         "    attempt {} at {}: {}{}{}",

@@ -223,6 +223,7 @@ db_tests!(
     a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_reports,
     an_operator_logs_in_and_out_and_failed_logins_are_throttled,
     two_storefronts_get_prices_send_orders_and_show_tracking,
+    a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order,
 );
 
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
@@ -2248,6 +2249,118 @@ async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
         text.contains("refurbished-direct") && text.contains("econocom"),
         "{text}"
     );
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
+
+/// Issue 9 end to end: `serve` with the ERP document applied records a FlexIT order placed
+/// through the API as exactly one purchase order at vendor 21469 in the fake Odoo (through its
+/// fake Alumio), also across a restart; `irp orders show` and the API show its Odoo id.
+async fn a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order(db: TestDb) {
+    use irp_sources::fake_odoo::{FakeOdoo, FakeOdooConfig};
+    let irp = Irp::new(&db.url);
+    let fake = FakeOrderApi::start();
+    let odoo_cfg = FakeOdooConfig::default();
+    let odoo = FakeOdoo::start(odoo_cfg.clone()).await;
+    odoo.add_proxy("odoo-jsonrpc", "/jsonrpc", &[]);
+    odoo.add_partner_with_id(21469, "Flex IT Distribution");
+    odoo.add_product("FLX-A", "8712345678906", "Apple iPhone 13", 0.0);
+    let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace(
+            "https://api.flexitdistribution.com/order/api/order",
+            &fake.url,
+        );
+    let doc_path = irp.data.path().join("flexit.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let erp = std::fs::read_to_string(root().join("config/erp.json"))
+        .unwrap()
+        .replace("https://flooris.alumio.com", &odoo.url);
+    let erp_path = irp.data.path().join("erp.json");
+    std::fs::write(&erp_path, erp).unwrap();
+    let feed = irp.data.path().join("flexit.csv");
+    std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;8712345678906;100,00;999,00\n").unwrap();
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "order-id"),
+        ("flexit.order.auth.client_secret", "order-secret"),
+        ("erp.api_key", odoo_cfg.api_key.as_str()),
+        ("erp.alumio_auth", odoo_cfg.alumio_token.as_str()),
+    ] {
+        let out = irp.run_with_stdin(&["secret", "set", name], value);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    for args in [
+        vec!["refurbisher", "apply", "-f", doc_path.to_str().unwrap()],
+        vec!["channel", "apply", "-f", "config/channels.json"],
+        vec!["feed", "import", "flexit", "--file", feed.to_str().unwrap()],
+        vec!["erp", "apply", "-f", erp_path.to_str().unwrap()],
+        vec!["erp", "check"],
+    ] {
+        let out = irp.run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = irp.run(&["erp", "show", "--json"]);
+    assert!(
+        !stdout(&out).contains(&odoo_cfg.api_key),
+        "{}",
+        stdout(&out)
+    );
+    let out = irp.run(&["token", "create", "shop"]);
+    let token = stdout(&out).trim().to_owned();
+
+    let (mut serve, addr, _log) = start_serve_logged(&irp, &[], &[("IRP_ERP_TICK_SECS", "1")]);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&order_doc("RD-900"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let order: Value = r.json().await.unwrap();
+    let order_id = order["order"]["id"].as_i64().unwrap();
+    let shown = eventually(
+        Duration::from_secs(20),
+        "the purchase order in Odoo",
+        || {
+            let out = irp.run(&["orders", "show", "refurbished-direct/RD-900", "--json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v["supplier_orders"][0]["erp"]["status"] == "done").then_some(v)
+        },
+    )
+    .await;
+    let erp_doc = &shown["supplier_orders"][0]["erp"];
+    let pos = odoo.records("purchase.order");
+    assert_eq!(pos.len(), 1);
+    assert_eq!(pos[0]["partner_id"], 21469);
+    assert_eq!(pos[0]["state"], "purchase");
+    assert_eq!(erp_doc["odoo_id"], pos[0]["id"]);
+    assert_eq!(erp_doc["odoo_name"], pos[0]["name"]);
+    assert_eq!(erp_doc["kind"], "purchase_order");
+    let text = stdout(&irp.run(&["orders", "show", "refurbished-direct/RD-900"]));
+    assert!(
+        text.contains(&format!("purchase.order {}", pos[0]["id"])),
+        "{text}"
+    );
+    let r = client
+        .get(format!("{base}/api/v1/orders/{order_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["supplier_orders"][0]["erp"]["odoo_id"], pos[0]["id"]);
+
+    // A restart changes nothing: still one purchase order.
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let (mut serve, _addr, _log) = start_serve_logged(&irp, &[], &[("IRP_ERP_TICK_SECS", "1")]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(odoo.records("purchase.order").len(), 1);
+    let out = irp.run(&["erp", "list"]);
+    assert!(stdout(&out).contains("done"), "{}", stdout(&out));
     let _ = serve.kill();
     let _ = serve.wait();
 }

@@ -133,6 +133,7 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/orders/{id}",
     "GET /api/v1/supplier-orders",
     "POST /api/v1/supplier-orders/{id}/retry",
+    "POST /api/v1/supplier-orders/{id}/erp-retry",
     "POST /api/v1/supplier-orders/{id}/cancel",
     "GET /api/v1/shipments",
     "GET /api/v1/shipments/{id}",

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 pub use diag::{Diagnostic, Diagnostics, JsonPath, Severity};
 pub use jsonpos::{Position, PositionIndex};
-pub use model::{Channel, PimConfig, Refurbisher};
+pub use model::{Channel, ErpConfig, PimConfig, Refurbisher};
 
 /// The outcome of reading one document.
 #[derive(Debug)]
@@ -191,6 +191,56 @@ pub struct PimDocument {
     pub pim: Option<model::PimConfig>,
     /// Everything found, with positions.
     pub diagnostics: Diagnostics,
+}
+
+/// A parsed ERP document.
+#[derive(Debug)]
+pub struct ErpDocument {
+    /// The ERP connector, when the document has no errors.
+    pub erp: Option<model::ErpConfig>,
+    /// Everything found, with positions.
+    pub diagnostics: Diagnostics,
+}
+
+/// Whether `text` is an ERP document (`{"erp": { … }}`).
+pub fn is_erp_document(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    matches!(serde_json::from_str::<Value>(text), Ok(Value::Object(m)) if m.len() == 1 && m.contains_key("erp"))
+}
+
+/// Parse and validate an ERP document: `{"erp": {"system": "odoo", "url": …, "database": …,
+/// "login": …, "api_key": …}}`, the back office purchase and sales orders are recorded in.
+pub fn parse_erp(text: &str) -> ErpDocument {
+    let mut d = Diagnostics::new();
+    let Some((value, positions)) = read_json(text, &mut d) else {
+        return ErpDocument {
+            erp: None,
+            diagnostics: d,
+        };
+    };
+    let erp = validate::erp(&value, &mut d);
+    locate(&mut d, &positions);
+    ErpDocument {
+        erp,
+        diagnostics: d,
+    }
+}
+
+impl model::ErpConfig {
+    /// The canonical document with literal credentials replaced by [`REDACTED`] (`${secret:…}`
+    /// references are kept).
+    pub fn redacted(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if !crate::secret_ref::has_references(&self.api_key) {
+            v["api_key"] = Value::String(REDACTED.into());
+        }
+        if let Some(a) = &self.alumio
+            && !crate::secret_ref::has_references(&a.auth_value)
+        {
+            v["alumio"]["auth_value"] = Value::String(REDACTED.into());
+        }
+        v
+    }
 }
 
 /// Whether `text` is a PIM document (`{"pim": { … }}`).

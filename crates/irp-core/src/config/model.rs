@@ -4,6 +4,8 @@
 //! as decimal strings, secret references kept as written. That form is what the store keeps,
 //! what `irp refurbisher show` prints and what `apply` compares field by field.
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -849,6 +851,136 @@ impl std::fmt::Debug for PimConfig {
             .field("attributes", &self.attributes)
             .field("page_size", &self.page_size)
             .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// How IRP speaks to Odoo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OdooProtocol {
+    /// `POST /jsonrpc` with `common.authenticate` and `object.execute_kw` (Odoo ≤ 18; deprecated
+    /// in 19).
+    Jsonrpc,
+    /// `POST /json/2/<model>/<method>` with a bearer API key (Odoo 19+).
+    Json2,
+}
+
+/// Which Odoo document a supplier order becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErpDocumentKind {
+    /// A purchase order at the refurbisher's `odoo_vendor_id` (drop-ship).
+    PurchaseOrder,
+    /// A sales order taking the units from Odoo's own stock (internal fulfilment).
+    SalesOrder,
+    /// Nothing.
+    None,
+}
+
+impl ErpDocumentKind {
+    /// The name used in documents and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErpDocumentKind::PurchaseOrder => "purchase_order",
+            ErpDocumentKind::SalesOrder => "sales_order",
+            ErpDocumentKind::None => "none",
+        }
+    }
+}
+
+/// Alumio in front of Odoo: the HTTP proxies IRP calls instead of Odoo, and the header Alumio
+/// checks.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct AlumioConfig {
+    /// The proxy forwarding to Odoo's `/jsonrpc` (protocol `jsonrpc`).
+    pub proxy: Option<String>,
+    /// Protocol `json2`: the proxy for each `model/method` IRP calls (`purchase.order/create` …).
+    pub proxies: BTreeMap<String, String>,
+    /// The header Alumio's proxy matcher checks. Default: `Authorization`.
+    pub auth_header: String,
+    /// Its value; best a `${secret:…}` reference.
+    pub auth_value: String,
+}
+
+impl std::fmt::Debug for AlumioConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlumioConfig")
+            .field("proxy", &self.proxy)
+            .field("proxies", &self.proxies)
+            .field("auth_header", &self.auth_header)
+            .field("auth_value", &"********")
+            .finish()
+    }
+}
+
+/// Which document each refurbisher's supplier orders become.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErpDocuments {
+    /// For a drop-ship refurbisher with an order connector. Default: `purchase_order`.
+    pub drop_ship: ErpDocumentKind,
+    /// For an internal refurbisher (`"order": {}`). Default: `sales_order`.
+    pub internal: ErpDocumentKind,
+    /// Per refurbisher key, overriding the two above.
+    pub refurbishers: BTreeMap<String, ErpDocumentKind>,
+}
+
+impl ErpDocuments {
+    /// The document for a refurbisher.
+    pub fn for_refurbisher(&self, key: &str, internal: bool) -> ErpDocumentKind {
+        match self.refurbishers.get(key) {
+            Some(k) => *k,
+            None if internal => self.internal,
+            None => self.drop_ship,
+        }
+    }
+}
+
+/// The ERP connector (seed 003: Odoo, "kept in sync via Alumio"): canonical form of an ERP
+/// document's `erp` object. `Debug` hides the credentials.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct ErpConfig {
+    /// `odoo`.
+    pub system: String,
+    /// `jsonrpc` or `json2`.
+    pub protocol: OdooProtocol,
+    /// Alumio's base URL (with `alumio`), else Odoo's.
+    pub url: String,
+    /// Alumio in front of Odoo, when there is one.
+    pub alumio: Option<AlumioConfig>,
+    /// Odoo's database.
+    pub database: String,
+    /// The Odoo user (JSON-RPC's `authenticate`).
+    pub login: String,
+    /// The user's API key (or password); best a `${secret:…}` reference.
+    pub api_key: String,
+    /// Which document each refurbisher gets.
+    pub documents: ErpDocuments,
+    /// Confirm the document after creating it (`button_confirm` / `action_confirm`). Default: true.
+    pub confirm: bool,
+    /// Attempts before a document is `failed` (an operator can retry). Default: 10.
+    pub max_attempts: i64,
+    /// Seconds a request may take. Default: 30.
+    pub timeout_secs: i64,
+    /// Whether `serve` records documents. Default: true.
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for ErpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErpConfig")
+            .field("system", &self.system)
+            .field("protocol", &self.protocol)
+            .field("url", &self.url)
+            .field("alumio", &self.alumio)
+            .field("database", &self.database)
+            .field("login", &self.login)
+            .field("api_key", &"********")
+            .field("documents", &self.documents)
+            .field("confirm", &self.confirm)
+            .field("max_attempts", &self.max_attempts)
             .field("timeout_secs", &self.timeout_secs)
             .field("enabled", &self.enabled)
             .finish()

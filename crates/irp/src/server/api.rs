@@ -10,6 +10,7 @@
 //! | `GET /api/v1/orders/{id}` | an order, its lines, supplier orders and their attempts |
 //! | `GET /api/v1/supplier-orders?status=&limit=&offset=` | supplier orders, newest first |
 //! | `POST /api/v1/supplier-orders/{id}/retry` | send a `failed` / `needs_attention` one again |
+//! | `POST /api/v1/supplier-orders/{id}/erp-retry` | record a `failed` Odoo document again |
 //! | `POST /api/v1/supplier-orders/{id}/cancel` | cancel one that is not under way or placed |
 //! | `GET /api/v1/shipments?status=&refurbisher=&limit=&offset=` | shipments from the webhook, newest first |
 //! | `GET /api/v1/shipments/{id}` | a shipment, its units and the payload as received |
@@ -437,6 +438,7 @@ fn token_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(show_order))
         .routes(routes!(list_supplier_orders))
         .routes(routes!(retry))
+        .routes(routes!(erp_retry))
         .routes(routes!(cancel))
         .routes(routes!(list_shipments))
         .routes(routes!(show_shipment))
@@ -590,6 +592,7 @@ struct SupplierOrderDetail {
     supplier_order: StoredSupplierOrder,
     attempts_made: Vec<StoredAttempt>,
     shipments: Vec<StoredShipment>,
+    erp: Option<irp_store::erp::ErpDocument>,
 }
 
 /// An order just taken in (or taken in before: `created` is false).
@@ -844,10 +847,12 @@ async fn order_detail(state: &AppState, id: i64) -> Result<OrderDetail, StoreErr
     for so in store.supplier_orders_of(id).await? {
         let attempts_made = store.supplier_order_attempts(so.id).await?;
         let shipments = store.shipments_of(so.id).await?;
+        let erp = store.erp_document(so.id).await?;
         supplier_orders.push(SupplierOrderDetail {
             supplier_order: so,
             attempts_made,
             shipments,
+            erp,
         });
     }
     Ok(OrderDetail {
@@ -979,6 +984,43 @@ async fn retry(
     }
     match state.store.supplier_order_retry(p.id, &caller.actor).await {
         Ok(supplier_order) => Json(SupplierOrderAnswer { supplier_order }).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// A supplier order's Odoo document after a retry.
+#[derive(Serialize, ToSchema)]
+struct ErpAnswer {
+    /// The document, pending again.
+    #[schema(value_type = schema::ErpDocument)]
+    erp: irp_store::erp::ErpDocument,
+}
+
+/// Record a `failed` Odoo document again (after fixing what Odoo refused).
+#[utoipa::path(
+    post,
+    path = "/api/v1/supplier-orders/{id}/erp-retry",
+    tag = "supplier-orders",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Pending again; the ERP round records it", body = ErpAnswer),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such supplier order, or it has no Odoo document", body = ApiError),
+        (status = 409, description = "Its document is not `failed`", body = ApiError),
+    )
+)]
+async fn erp_retry(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> Response {
+    if let Some(r) = caller.refused() {
+        return r;
+    }
+    match state.store.erp_retry(p.id, &caller.actor).await {
+        Ok(erp) => Json(ErpAnswer { erp }).into_response(),
         Err(e) => store_error(&e),
     }
 }

@@ -131,6 +131,7 @@ fn pages_router() -> Router<AppState> {
         .route("/orders/{id}", get(orders::show))
         .route("/supplier-orders/{id}/retry", post(orders::retry))
         .route("/supplier-orders/{id}/cancel", post(orders::cancel))
+        .route("/supplier-orders/{id}/erp-retry", post(orders::erp_retry))
         .route("/alerts", get(activity::alerts))
         .route("/channels", get(channels::list))
         .route("/channels/{key}/sync", post(channels::sync))
@@ -405,6 +406,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     let mut channel_files = Vec::new();
     let mut refurbisher_files = Vec::new();
     let mut pim_files = Vec::new();
+    let mut erp_files = Vec::new();
     for f in &args.apply {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -412,6 +414,8 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             channel_files.push(f.clone());
         } else if irp_core::config::is_pim_document(&text) {
             pim_files.push(f.clone());
+        } else if irp_core::config::is_erp_document(&text) {
+            erp_files.push(f.clone());
         } else {
             refurbisher_files.push(f.clone());
         }
@@ -453,6 +457,20 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             );
         };
         tracing::info!(action, "Applied PIM source");
+    }
+    if erp_files.len() > 1 {
+        anyhow::bail!(
+            "--apply names {} ERP documents; an installation has one ERP connector",
+            erp_files.len()
+        );
+    }
+    for f in &erp_files {
+        let Some(action) = crate::erp_cmd::apply_erp(&store, f, "serve").await? else {
+            anyhow::bail!(
+                "the ERP document given with --apply has errors; fix it or start without it"
+            );
+        };
+        tracing::info!(action, "Applied ERP connector");
     }
     // Products a previous process marked but did not recompute (it stopped in between), in the
     // background: the portal answers meanwhile.
@@ -529,6 +547,16 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
     let (channel_owner, channel_secret_key, channel_stop) =
         (owner.clone(), secret_key.clone(), stop_rx.clone());
+    // The back office: each placed supplier order's Odoo document.
+    if args.erp_tick_secs > 0 {
+        tokio::spawn(irp_pipeline::erp::run(
+            store.clone(),
+            owner.clone(),
+            secret_key.clone(),
+            std::time::Duration::from_secs(args.erp_tick_secs),
+            stop_rx.clone(),
+        ));
+    }
     // The order submitter always runs: a supplier order taken in here is sent at once; one
     // taken in by another instance is found within a second.
     let submitter = tokio::spawn(irp_pipeline::orders::run(

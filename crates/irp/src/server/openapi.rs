@@ -387,6 +387,50 @@ pub struct SupplierOrderDetail {
     attempts_made: Vec<Attempt>,
     /// The shipments linked to it.
     shipments: Vec<Shipment>,
+    /// Its document in the back office (Odoo), once the ERP connector gave it one.
+    erp: Option<ErpDocument>,
+}
+
+/// A supplier order's document in Odoo: a purchase order (drop-ship) or a sales order
+/// (internal fulfilment).
+#[derive(ToSchema)]
+pub struct ErpDocument {
+    /// The supplier order.
+    supplier_order_id: i64,
+    /// Its customer order.
+    order_id: i64,
+    /// That order's channel.
+    channel: String,
+    /// Its order number.
+    order_number: String,
+    /// The refurbisher's key.
+    refurbisher: String,
+    /// `purchase_order`, `sales_order` or `none`.
+    kind: String,
+    /// `pending`, `working`, `done`, `failed` or `skipped`.
+    status: String,
+    /// IRP's reference on the Odoo document (`IRP-SO-<id>`), which a retry searches for.
+    reference: String,
+    /// `purchase.order` or `sale.order`, once created.
+    odoo_model: Option<String>,
+    /// The Odoo record id, once created.
+    odoo_id: Option<i64>,
+    /// The Odoo document's name (`P00012`).
+    odoo_name: Option<String>,
+    /// Attempts made.
+    attempts: i64,
+    /// `attempts` when an operator last retried it.
+    retry_from: i64,
+    /// When the next attempt is due.
+    next_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed (Odoo's message).
+    last_error: Option<String>,
+    /// Created.
+    created_at: DateTime<Utc>,
+    /// Last changed.
+    updated_at: DateTime<Utc>,
+    /// When it reached Odoo.
+    done_at: Option<DateTime<Utc>>,
 }
 
 /// One call (or the claim of one) to a refurbisher's order API.

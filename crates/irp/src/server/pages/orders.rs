@@ -225,6 +225,8 @@ pub struct SupplierBlock {
     cancellable: bool,
     attempts: Vec<AttemptView>,
     shipments: Vec<(StoredShipment, Vec<StoredUnit>, &'static str)>,
+    erp: Option<irp_store::erp::ErpDocument>,
+    erp_class: &'static str,
 }
 
 /// One attempt, its request and response as text.
@@ -304,6 +306,7 @@ async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_st
             let class = status_class(&s.status);
             shipments.push((s, units, class));
         }
+        let erp = store.erp_document(so.id).await?;
         blocks.push(SupplierBlock {
             refurbisher: refurbishers
                 .iter()
@@ -315,6 +318,8 @@ async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_st
                 .contains(&so.status.as_str()),
             attempts,
             shipments,
+            erp_class: erp.as_ref().map_or("", |e| status_class(&e.status)),
+            erp,
             so,
         });
     }
@@ -330,6 +335,20 @@ pub async fn retry(
     match state.store.supplier_order_retry(id, &act.actor()).await {
         Ok(so) => {
             Redirect::to(&format!("/orders/{}#supplier-order-{id}", so.order_id)).into_response()
+        }
+        Err(e) => store_failed(&e),
+    }
+}
+
+/// `POST /supplier-orders/{id}/erp-retry`: record a failed Odoo document again.
+pub async fn erp_retry(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    act: Act<Empty>,
+) -> Response {
+    match state.store.erp_retry(id, &act.actor()).await {
+        Ok(d) => {
+            Redirect::to(&format!("/orders/{}#supplier-order-{id}", d.order_id)).into_response()
         }
         Err(e) => store_failed(&e),
     }

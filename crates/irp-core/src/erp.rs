@@ -1,0 +1,142 @@
+//! The back office (seed 003: Odoo, "kept in sync via Alumio") as IRP records supplier orders
+//! in it: the reference that makes a retry find the document it created, the product lookup
+//! by EAN or internal reference, and the values of a purchase order (drop-ship: bought from
+//! the refurbisher's `odoo_vendor_id` at the frozen purchase price) or a sales order (internal
+//! fulfilment: taken from Odoo's own stock). Pure: the client is `irp_sources::odoo`. Facts
+//! and sources: `contracts/EXTERNAL-APIS.md` §3.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{Value, json};
+
+/// The reference IRP writes on the Odoo document of supplier order `id` (a purchase order's
+/// `partner_ref`, a sales order's `client_order_ref`), and searches for before creating one.
+pub fn reference(supplier_order_id: i64) -> String {
+    format!("IRP-SO-{supplier_order_id}")
+}
+
+/// One line of a supplier order, as the ERP document needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpLine {
+    /// The EAN (Odoo's `barcode`).
+    pub ean: Option<String>,
+    /// The refurbisher's SKU (Odoo's `default_code`, the internal reference).
+    pub sku: Option<String>,
+    /// Units.
+    pub quantity: i64,
+    /// The purchase price excl. VAT frozen at intake, minor units.
+    pub purchase_price_minor: Option<i64>,
+    /// What the customer paid per unit incl. VAT, minor units.
+    pub unit_price_incl_minor: i64,
+    /// The VAT percentage of that price.
+    pub tax_percentage: Option<Decimal>,
+}
+
+/// The `product.product` domain finding a line's product: by barcode (EAN) or internal
+/// reference (SKU). `None` when the line has neither.
+pub fn product_domain(line: &ErpLine) -> Option<Value> {
+    match (&line.ean, &line.sku) {
+        (Some(e), Some(s)) => Some(json!(["|", ["barcode", "=", e], ["default_code", "=", s]])),
+        (Some(e), None) => Some(json!([["barcode", "=", e]])),
+        (None, Some(s)) => Some(json!([["default_code", "=", s]])),
+        (None, None) => None,
+    }
+}
+
+fn number(d: Decimal) -> Value {
+    d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+        .normalize()
+        .to_string()
+        .parse::<serde_json::Number>()
+        .map_or(Value::Null, Value::Number)
+}
+
+/// A purchase order's values for `purchase.order` `create`: the vendor, our reference, the
+/// origin (channel and order number) and a line per item at the purchase price.
+pub fn purchase_order_vals(
+    vendor_id: i64,
+    reference: &str,
+    origin: &str,
+    lines: &[(i64, &ErpLine)],
+) -> Value {
+    let order_line: Vec<Value> = lines
+        .iter()
+        .map(|(product_id, l)| {
+            json!([0, 0, {
+                "product_id": product_id,
+                "product_qty": l.quantity,
+                "price_unit": number(Decimal::new(l.purchase_price_minor.unwrap_or(0), 2)),
+            }])
+        })
+        .collect();
+    json!({"partner_id": vendor_id, "partner_ref": reference, "origin": origin, "order_line": order_line})
+}
+
+/// A sales order's values for `sale.order` `create`: the customer, our reference, the origin
+/// and a line per item at the price the customer paid, excl. VAT.
+pub fn sales_order_vals(
+    partner_id: i64,
+    reference: &str,
+    origin: &str,
+    lines: &[(i64, &ErpLine)],
+) -> Value {
+    let order_line: Vec<Value> = lines
+        .iter()
+        .map(|(product_id, l)| {
+            let incl = Decimal::new(l.unit_price_incl_minor, 2);
+            let tax = l.tax_percentage.unwrap_or(Decimal::ZERO);
+            let excl = incl / (Decimal::ONE + tax / Decimal::ONE_HUNDRED);
+            json!([0, 0, {
+                "product_id": product_id,
+                "product_uom_qty": l.quantity,
+                "price_unit": number(excl),
+            }])
+        })
+        .collect();
+    json!({"partner_id": partner_id, "client_order_ref": reference, "origin": origin, "order_line": order_line})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> ErpLine {
+        ErpLine {
+            ean: Some("8712345678906".into()),
+            sku: Some("FLX-A".into()),
+            quantity: 2,
+            purchase_price_minor: Some(10_000),
+            unit_price_incl_minor: 16_023,
+            tax_percentage: Some(Decimal::from(21)),
+        }
+    }
+
+    #[test]
+    fn documents_carry_the_reference_and_a_line_per_item() {
+        let l = line();
+        assert_eq!(reference(12), "IRP-SO-12");
+        assert_eq!(
+            purchase_order_vals(21469, "IRP-SO-12", "refurbished-direct/10042", &[(7, &l)]),
+            json!({"partner_id": 21469, "partner_ref": "IRP-SO-12", "origin": "refurbished-direct/10042",
+                "order_line": [[0, 0, {"product_id": 7, "product_qty": 2, "price_unit": 100}]]})
+        );
+        let so = sales_order_vals(3, "IRP-SO-13", "econocom/E-7", &[(7, &l)]);
+        assert_eq!(so["order_line"][0][2]["price_unit"], json!(132.42));
+        assert_eq!(so["client_order_ref"], "IRP-SO-13");
+        assert_eq!(
+            product_domain(&l),
+            Some(json!([
+                "|",
+                ["barcode", "=", "8712345678906"],
+                ["default_code", "=", "FLX-A"]
+            ]))
+        );
+        assert_eq!(
+            product_domain(&ErpLine {
+                ean: None,
+                sku: None,
+                ..l
+            }),
+            None
+        );
+    }
+}

@@ -1,0 +1,499 @@
+//! The back office (issue 9): every placed supplier order gets its Odoo document — a purchase
+//! order at the refurbisher's `odoo_vendor_id` for a drop-ship refurbisher, a sales order on
+//! Odoo's own stock for an internal one (`"order": {}`), as the ERP document configures —
+//! through Alumio's proxies or directly.
+//!
+//! Its own outbox (`irp_store::erp`): a document is claimed with a lease, so one instance works
+//! on it; each attempt first searches Odoo for the document's reference (`IRP-SO-<id>` as the
+//! purchase order's `partner_ref` / the sales order's `client_order_ref`), so a retry after a
+//! crash or a lost answer finds what it created instead of creating a second one. Network
+//! errors, 429 and 5xx are retried with backoff; Odoo's refusals (its error object: an unknown
+//! product, a validation error) too, a few times, then the document is `failed` with Odoo's
+//! message, and an operator retries it (`irp erp retry`, the API, the order page) once fixed.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use irp_core::config::ErpConfig;
+use irp_core::config::model::{ErpDocumentKind, OdooProtocol};
+use irp_core::erp::{self as core_erp, ErpLine};
+use irp_sources::odoo::{AlumioSettings, Odoo, OdooError, OdooSettings};
+use irp_store::Store;
+use irp_store::erp::{ErpDocument, StoredErp};
+use irp_store::secrets::SecretKey;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+/// How long a claim holds.
+const LEASE: TimeDelta = TimeDelta::minutes(5);
+/// Documents claimed per round.
+const BATCH: i64 = 20;
+
+/// Why the ERP connector cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ErpError {
+    /// No ERP document was applied.
+    #[error("no ERP connector: apply one with `irp erp apply -f config/erp.json`")]
+    NotConfigured,
+    /// A reference cannot be resolved.
+    #[error("the ERP connector: {0}")]
+    Missing(String),
+    /// Odoo (or Alumio) failed.
+    #[error("{0}")]
+    Odoo(#[from] OdooError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] irp_store::StoreError),
+}
+
+/// The ERP connector with its client.
+pub struct Erp {
+    /// The stored connector.
+    pub stored: StoredErp,
+    /// Odoo's client (references resolved).
+    pub odoo: Odoo,
+}
+
+impl Erp {
+    /// Its settings.
+    pub fn config(&self) -> &ErpConfig {
+        &self.stored.config
+    }
+}
+
+/// The stored ERP connector with its references resolved.
+///
+/// # Errors
+/// [`ErpError::NotConfigured`], [`ErpError::Missing`], a store error.
+pub async fn connect(store: &Store, secret_key: Option<&SecretKey>) -> Result<Erp, ErpError> {
+    let stored = store.erp_get().await?.ok_or(ErpError::NotConfigured)?;
+    let c = &stored.config;
+    let doc = json!({"erp": {"url": c.url, "api_key": c.api_key,
+        "auth_value": c.alumio.as_ref().map(|a| a.auth_value.clone())}});
+    let resolved = match store.resolve_references(secret_key, &doc).await {
+        Ok(r) => r,
+        Err(irp_store::StoreError::NotFound(why)) => return Err(ErpError::Missing(why)),
+        Err(e) => return Err(e.into()),
+    };
+    let v = &resolved.expose()["erp"];
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let odoo = Odoo::new(OdooSettings {
+        protocol: c.protocol,
+        url: text("url"),
+        alumio: c.alumio.as_ref().map(|a| AlumioSettings {
+            header: a.auth_header.clone(),
+            value: text("auth_value"),
+            proxy: a.proxy.clone(),
+            proxies: a.proxies.clone(),
+        }),
+        database: c.database.clone(),
+        login: c.login.clone(),
+        api_key: text("api_key"),
+        timeout: Duration::from_secs(u64::try_from(c.timeout_secs).unwrap_or(30)),
+    })?;
+    Ok(Erp { stored, odoo })
+}
+
+/// Check the connector: authenticate (JSON-RPC) or read one partner (JSON-2).
+///
+/// # Errors
+/// See [`ErpError`].
+pub async fn check(erp: &Erp) -> Result<String, ErpError> {
+    match erp.config().protocol {
+        OdooProtocol::Jsonrpc => {
+            let uid = erp.odoo.authenticate().await?;
+            Ok(format!(
+                "Odoo accepted {} (user id {uid}) on database {}",
+                erp.config().login,
+                erp.config().database
+            ))
+        }
+        OdooProtocol::Json2 => {
+            erp.odoo
+                .search_read("res.partner", json!([]), &["id"], 1)
+                .await?;
+            Ok(format!(
+                "Odoo accepted the API key on database {}",
+                erp.config().database
+            ))
+        }
+    }
+}
+
+/// What a round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RoundReport {
+    /// Supplier orders newly given a document to make.
+    pub enqueued: u64,
+    /// Documents now in Odoo.
+    pub done: u64,
+    /// Documents to try again later.
+    pub retrying: u64,
+    /// Documents given up on (an operator retries them).
+    pub failed: u64,
+}
+
+/// Give every placed supplier order since the connector was applied its document (or `none`).
+///
+/// # Errors
+/// A store error.
+pub async fn enqueue(store: &Store, erp: &Erp) -> Result<u64, ErpError> {
+    let mut n = 0;
+    loop {
+        let candidates = store.erp_candidates(erp.stored.created_at, 500).await?;
+        if candidates.is_empty() {
+            return Ok(n);
+        }
+        for c in candidates {
+            let internal = match store.refurbisher_get(&c.refurbisher).await? {
+                Some(r) => r.model.internal || r.model.order.is_none(),
+                None => false,
+            };
+            let kind = erp
+                .config()
+                .documents
+                .for_refurbisher(&c.refurbisher, internal);
+            store
+                .erp_enqueue(
+                    c.supplier_order_id,
+                    kind.as_str(),
+                    kind == ErpDocumentKind::None,
+                )
+                .await?;
+            n += 1;
+        }
+    }
+}
+
+/// One round: enqueue, then make the due documents.
+///
+/// # Errors
+/// A store error.
+pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport, ErpError> {
+    let mut report = RoundReport {
+        enqueued: enqueue(store, erp).await?,
+        ..RoundReport::default()
+    };
+    loop {
+        let docs = store.erp_claim(owner, LEASE, BATCH).await?;
+        if docs.is_empty() {
+            return Ok(report);
+        }
+        for doc in docs {
+            match work(store, erp, &doc).await {
+                Ok((model, id, name)) => {
+                    store
+                        .erp_done(doc.supplier_order_id, owner, model, id, name.as_deref())
+                        .await?;
+                    tracing::info!(
+                        supplier_order = doc.supplier_order_id,
+                        model,
+                        odoo_id = id,
+                        name = name.as_deref().unwrap_or(""),
+                        "Recorded in Odoo"
+                    );
+                    report.done += 1;
+                }
+                Err(f) => {
+                    let attempt = doc.attempts - doc.retry_from;
+                    let give_up =
+                        !f.transient && attempt >= 3 || attempt >= erp.config().max_attempts;
+                    let next = (!give_up).then(|| irp_store::now() + backoff(attempt));
+                    tracing::warn!(supplier_order = doc.supplier_order_id, attempt, error = %f.error,
+                        give_up, "Recording in Odoo failed");
+                    store
+                        .erp_attempt_failed(
+                            doc.supplier_order_id,
+                            owner,
+                            &f.error,
+                            next,
+                            f.found.as_ref().map(|(m, id)| (*m, *id)),
+                        )
+                        .await?;
+                    if give_up {
+                        report.failed += 1;
+                    } else {
+                        report.retrying += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 30 s doubling, at most an hour.
+fn backoff(attempt: i64) -> TimeDelta {
+    let exp = u32::try_from(attempt.clamp(1, 8) - 1).unwrap_or(0);
+    TimeDelta::seconds((30_i64 * 2_i64.pow(exp)).min(3600))
+}
+
+struct Failure {
+    error: String,
+    transient: bool,
+    found: Option<(&'static str, i64)>,
+}
+
+impl Failure {
+    fn of(e: OdooError) -> Self {
+        Failure {
+            transient: e.is_transient(),
+            error: e.to_string(),
+            found: None,
+        }
+    }
+
+    fn permanent(error: String) -> Self {
+        Failure {
+            error,
+            transient: false,
+            found: None,
+        }
+    }
+}
+
+/// Make one document: find it by reference, else create it; confirm it.
+async fn work(
+    store: &Store,
+    erp: &Erp,
+    doc: &ErpDocument,
+) -> Result<(&'static str, i64, Option<String>), Failure> {
+    let (model, ref_field, confirm) = match doc.kind.as_str() {
+        "purchase_order" => ("purchase.order", "partner_ref", "button_confirm"),
+        "sales_order" => ("sale.order", "client_order_ref", "action_confirm"),
+        other => {
+            return Err(Failure::permanent(format!("unknown document kind {other}")));
+        }
+    };
+    let odoo = &erp.odoo;
+    let existing = odoo
+        .search_read(
+            model,
+            json!([[ref_field, "=", doc.reference]]),
+            &["id", "name", "state"],
+            2,
+        )
+        .await
+        .map_err(Failure::of)?;
+    let (id, name, state) = match existing.first() {
+        Some(found) => (
+            found["id"].as_i64().unwrap_or(0),
+            found["name"].as_str().map(str::to_owned),
+            found["state"].as_str().unwrap_or("").to_owned(),
+        ),
+        None => {
+            let vals = values(store, odoo, doc).await?;
+            let id = odoo.create(model, vals).await.map_err(Failure::of)?;
+            let read = odoo
+                .search_read(model, json!([["id", "=", id]]), &["id", "name", "state"], 1)
+                .await
+                .map_err(|e| Failure {
+                    found: Some((model, id)),
+                    ..Failure::of(e)
+                })?;
+            let first = read.first().cloned().unwrap_or(Value::Null);
+            (
+                id,
+                first["name"].as_str().map(str::to_owned),
+                first["state"].as_str().unwrap_or("draft").to_owned(),
+            )
+        }
+    };
+    if erp.config().confirm && matches!(state.as_str(), "draft" | "sent") {
+        odoo.call_on(model, confirm, &[id])
+            .await
+            .map_err(|e| Failure {
+                found: Some((model, id)),
+                ..Failure::of(e)
+            })?;
+    }
+    Ok((model, id, name))
+}
+
+/// The values of the document to create.
+async fn values(store: &Store, odoo: &Odoo, doc: &ErpDocument) -> Result<Value, Failure> {
+    let db = |e: irp_store::StoreError| Failure {
+        error: format!("reading the order failed: {e}"),
+        transient: true,
+        found: None,
+    };
+    let order = store
+        .order_get(doc.order_id)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| Failure::permanent(format!("order {} is gone", doc.order_id)))?;
+    let lines: Vec<ErpLine> = store
+        .order_lines(doc.order_id)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .filter(|l| l.supplier_order_id == Some(doc.supplier_order_id))
+        .map(|l| ErpLine {
+            ean: l.ean,
+            sku: l.sku,
+            quantity: l.quantity,
+            purchase_price_minor: l.purchase_price_minor,
+            unit_price_incl_minor: l.unit_price_incl_minor,
+            tax_percentage: l
+                .tax_percentage
+                .as_deref()
+                .and_then(|t| t.parse::<Decimal>().ok()),
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(Failure::permanent(format!(
+            "supplier order {} has no lines",
+            doc.supplier_order_id
+        )));
+    }
+    let mut products = Vec::new();
+    for line in &lines {
+        let domain = core_erp::product_domain(line).ok_or_else(|| {
+            Failure::permanent(
+                "a line has neither an EAN nor a SKU to find its Odoo product by".into(),
+            )
+        })?;
+        let found = odoo
+            .search_read(
+                "product.product",
+                domain,
+                &["id", "default_code", "barcode"],
+                2,
+            )
+            .await
+            .map_err(Failure::of)?;
+        let id = found.first().and_then(|p| p["id"].as_i64()).ok_or_else(|| {
+            Failure::permanent(format!(
+                "Odoo has no product with barcode {} or internal reference {}: create it in Odoo (or fix its barcode), then retry",
+                line.ean.as_deref().unwrap_or("-"),
+                line.sku.as_deref().unwrap_or("-")
+            ))
+        })?;
+        products.push((id, line));
+    }
+    let origin = format!("{}/{}", order.channel, order.order_number);
+    match doc.kind.as_str() {
+        "purchase_order" => {
+            let r = store
+                .refurbisher_get(&doc.refurbisher)
+                .await
+                .map_err(db)?
+                .ok_or_else(|| {
+                    Failure::permanent(format!("refurbisher {} is gone", doc.refurbisher))
+                })?;
+            let vendor = r.model.odoo_vendor_id.ok_or_else(|| {
+                Failure::permanent(format!(
+                    "refurbisher {} has no odoo_vendor_id: set it in its document to record its purchase orders",
+                    r.key
+                ))
+            })?;
+            Ok(core_erp::purchase_order_vals(
+                vendor,
+                &doc.reference,
+                &origin,
+                &products,
+            ))
+        }
+        _ => {
+            let partner = customer(odoo, &order).await?;
+            Ok(core_erp::sales_order_vals(
+                partner,
+                &doc.reference,
+                &origin,
+                &products,
+            ))
+        }
+    }
+}
+
+/// The customer's partner in Odoo, by e-mail address; created when missing.
+async fn customer(odoo: &Odoo, order: &irp_store::orders::StoredOrder) -> Result<i64, Failure> {
+    let email = &order.customer_email;
+    let found = odoo
+        .search_read("res.partner", json!([["email", "=", email]]), &["id"], 1)
+        .await
+        .map_err(Failure::of)?;
+    if let Some(id) = found.first().and_then(|p| p["id"].as_i64()) {
+        return Ok(id);
+    }
+    let a = &order.shipping_address.0;
+    let text = |k: &str| {
+        a.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let name = [text("first_name"), text("last_name")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let street = [
+        text("street"),
+        text("house_number"),
+        text("house_number_addition"),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join(" ");
+    let country = odoo
+        .search_read(
+            "res.country",
+            json!([["code", "=", text("country")]]),
+            &["id"],
+            1,
+        )
+        .await
+        .map_err(Failure::of)?
+        .first()
+        .and_then(|c| c["id"].as_i64());
+    let mut vals = json!({"name": if name.is_empty() { email.clone() } else { name },
+        "email": email, "street": street, "zip": text("zipcode"), "city": text("city")});
+    if let Some(c) = country {
+        vals["country_id"] = json!(c);
+    }
+    odoo.create("res.partner", vals).await.map_err(Failure::of)
+}
+
+/// Keep recording documents until `stop` turns true: a round every `tick` (none while no
+/// ERP connector is applied, or it is disabled).
+pub async fn run(
+    store: Store,
+    owner: String,
+    secret_key: Option<SecretKey>,
+    tick: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connected: Option<(String, Erp)> = None;
+    loop {
+        match store.erp_get().await {
+            Ok(Some(stored)) if stored.config.enabled => {
+                let fingerprint = serde_json::to_string(&stored.config).unwrap_or_default();
+                if connected.as_ref().is_none_or(|(f, _)| *f != fingerprint) {
+                    match connect(&store, secret_key.as_ref()).await {
+                        Ok(erp) => connected = Some((fingerprint, erp)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "The ERP connector cannot be used");
+                            connected = None;
+                        }
+                    }
+                }
+                if let Some((_, erp)) = &connected
+                    && let Err(e) = round(&store, erp, &owner).await
+                {
+                    tracing::warn!(error = %e, "An ERP round failed");
+                }
+            }
+            Ok(_) => connected = None,
+            Err(e) => tracing::warn!(error = %e, "Reading the ERP connector failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
