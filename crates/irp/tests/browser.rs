@@ -2020,3 +2020,164 @@ async fn an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks() {
     })
     .await;
 }
+
+/// Issue 9 in the portal: an order with a FlexIT line and an iUsed Stores line; FlexIT's
+/// product is missing in Odoo, so its purchase order fails and the order page says why; the
+/// product is made in Odoo, the operator clicks Retry in Odoo, and the page shows the purchase
+/// order's Odoo id and name beside the sales order's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_the_odoo_documents_of_an_order_and_retries_a_failed_one() {
+    use irp_sources::fake_odoo::{FakeOdoo, FakeOdooConfig};
+    const FLEX_EAN: &str = "8712345678906";
+    const IUSED_EAN: &str = "8712345678913";
+    let api = FakeOrderApi::start(0);
+    let odoo_cfg = FakeOdooConfig::default();
+    let odoo = FakeOdoo::start(odoo_cfg.clone()).await;
+    odoo.add_proxy("odoo-jsonrpc", "/jsonrpc", &[]);
+    odoo.add_partner_with_id(21469, "Flex IT Distribution");
+    odoo.add_product("IU-12", IUSED_EAN, "Apple iPhone 12", 4.0);
+    let h = Harness::new(
+        "an_operator_sees_the_odoo_documents_of_an_order_and_retries_a_failed_one",
+        &[],
+    )
+    .serve_args(&["--erp-tick-secs", "1"]);
+    let dir = h.irp.data.path();
+    let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace(
+            "https://api.flexitdistribution.com/order/api/order",
+            &api.url,
+        );
+    let doc_path = dir.join("flexit.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let erp = std::fs::read_to_string(root().join("config/erp.json"))
+        .unwrap()
+        .replace("https://flooris.alumio.com", &odoo.url)
+        .replace(
+            "\"confirm\": true",
+            "\"confirm\": true, \"max_attempts\": 1",
+        );
+    let erp_path = dir.join("erp.json");
+    std::fs::write(&erp_path, erp).unwrap();
+    let flex_feed = dir.join("flexit.csv");
+    std::fs::write(
+        &flex_feed,
+        format!("Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;{FLEX_EAN};100,00;999,00\n"),
+    )
+    .unwrap();
+    let iused_feed = dir.join("iused.json");
+    std::fs::write(
+        &iused_feed,
+        json!({"offers": [{"description": "Apple iPhone 12", "sku": "IU-12", "quantity": 4, "ean": IUSED_EAN,
+            "costPrice": "300.00", "priceConsumer": "999.00", "currencyIso": "EUR", "taxPercentage": "21"}]})
+        .to_string(),
+    )
+    .unwrap();
+    h.irp.secret_set("flexit.order.auth.client_id", "order-id");
+    h.irp
+        .secret_set("flexit.order.auth.client_secret", "order-secret");
+    h.irp.secret_set("erp.api_key", &odoo_cfg.api_key);
+    h.irp.secret_set("erp.alumio_auth", &odoo_cfg.alumio_token);
+    h.irp.run_ok(&[
+        "refurbisher",
+        "apply",
+        "-f",
+        doc_path.to_str().unwrap(),
+        "config/refurbishers/iused-stores.json",
+    ]);
+    h.irp
+        .run_ok(&["channel", "apply", "-f", "config/channels.json"]);
+    h.irp.run_ok(&[
+        "feed",
+        "import",
+        "flexit",
+        "--file",
+        flex_feed.to_str().unwrap(),
+    ]);
+    h.irp.run_ok(&[
+        "feed",
+        "import",
+        "iused-alumio",
+        "--file",
+        iused_feed.to_str().unwrap(),
+    ]);
+    h.irp
+        .run_ok(&["erp", "apply", "-f", erp_path.to_str().unwrap()]);
+    let order_path = dir.join("order.json");
+    std::fs::write(
+        &order_path,
+        json!({"channel": "refurbished-direct", "order_number": "RD-77", "placed_at": "2026-12-03T10:00:00Z",
+            "customer": {"email": "jan@example.nl"},
+            "shipping_address": {"first_name": "Jan", "last_name": "de Vries", "street": "Damrak",
+                "house_number": "1", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
+            "lines": [{"ean": FLEX_EAN, "quantity": 1, "unit_price_incl_vat": "160.23"},
+                      {"ean": IUSED_EAN, "quantity": 1, "unit_price_incl_vat": "699.00"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let taken = h.irp.run_ok(&[
+        "orders",
+        "create",
+        "-f",
+        order_path.to_str().unwrap(),
+        "--json",
+    ]);
+    let taken: Value = serde_json::from_str(&taken).unwrap();
+    let order_id = taken["order"]["id"].as_i64().unwrap();
+    let sos: Vec<(i64, i64)> = taken["supplier_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_i64().unwrap(),
+                s["refurbisher_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let flex_so = sos.iter().find(|s| s.1 == 15).unwrap().0;
+    let iused_so = sos.iter().find(|s| s.1 == 1).unwrap().0;
+
+    h.run(move |b| async move {
+        b.open("/login").await?;
+        b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
+        b.wait_for_path("/").await?;
+        b.open(&format!("/orders/{order_id}")).await?;
+        // FlexIT's purchase order failed: the page says why and offers the retry.
+        let failed = b
+            .reload_until(&format!("#erp-{flex_so} [data-status=\"failed\"]"))
+            .await?;
+        let _ = failed;
+        let why = b.text(&format!("#erp-{flex_so}")).await?;
+        assert!(why.contains(FLEX_EAN) && why.contains("FLX-A"), "{why}");
+        let sales = b
+            .reload_until(&format!("#erp-{iused_so} [data-status=\"done\"]"))
+            .await?;
+        let _ = sales;
+        let so_text = b.text(&format!("#erp-{iused_so}")).await?;
+        assert!(
+            so_text.contains("sale.order") && so_text.contains("S0000"),
+            "{so_text}"
+        );
+        shot(&b, "order-odoo-failed").await?;
+
+        // The product is made in Odoo; Retry in Odoo; the purchase order appears.
+        odoo.add_product("FLX-A", FLEX_EAN, "Apple iPhone 13", 0.0);
+        b.submit(&format!("#erp-retry-{flex_so}")).await?;
+        b.reload_until(&format!("#erp-{flex_so} [data-status=\"done\"]"))
+            .await?;
+        let po_text = b.text(&format!("#erp-{flex_so}")).await?;
+        let pos = odoo.records("purchase.order");
+        assert_eq!(pos.len(), 1);
+        assert_eq!(pos[0]["partner_id"], 21469);
+        assert!(
+            po_text.contains(&format!("purchase.order {}", pos[0]["id"]))
+                && po_text.contains(pos[0]["name"].as_str().unwrap()),
+            "{po_text}"
+        );
+        assert!(!b.has(&format!("#erp-retry-{flex_so}")).await?);
+        shot(&b, "order-odoo-done").await?;
+        Ok(())
+    })
+    .await;
+}

@@ -133,8 +133,9 @@ pub fn ago(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
 pub fn status_class(status: &str) -> &'static str {
     match status {
         "succeeded" | "unchanged" | "submitted" | "routed" | "placed" | "shipped" | "matched"
-        | "resolved" | "complete" | "open_ok" => "ok",
-        "partial" | "pending" | "submitting" | "running" | "quarantined" | "unmatched" => "warn",
+        | "resolved" | "complete" | "open_ok" | "done" => "ok",
+        "partial" | "pending" | "submitting" | "running" | "quarantined" | "unmatched"
+        | "working" => "warn",
         "failed" | "needs_attention" | "rejected" => "bad",
         _ => "off",
     }
