@@ -159,6 +159,7 @@ async fn submit_all(db: &TestDb, key: &SecretKey) {
 db_tests!(
     a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order,
     json2_through_per_call_proxies_records_the_same,
+    odoo_directly_and_its_error_envelope,
 );
 
 async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order(db: TestDb) {
@@ -310,4 +311,75 @@ async fn json2_through_per_call_proxies_records_the_same(db: TestDb) {
             .all(|q| q.path.starts_with("/api/v1/http-proxy/")),
         "every call through Alumio"
     );
+}
+
+async fn odoo_directly_and_its_error_envelope(db: TestDb) {
+    let cfg = FakeOdooConfig::default();
+    let odoo = FakeOdoo::start(cfg.clone()).await;
+    odoo.add_partner_with_id(21469, "Flex IT Distribution");
+    odoo.add_product("FLX-A", FLEX_EAN, "Apple iPhone 13", 0.0);
+    // Odoo's own JSON-RPC, no Alumio.
+    let doc = json!({"erp": {"protocol": "jsonrpc", "url": odoo.url, "database": "iused",
+        "login": "irp@iused.nl", "api_key": "${secret:erp.api_key}", "max_attempts": 1}});
+    let key = setup(&db, &odoo, doc).await;
+    let sos = order(&db, "RD-5", &[FLEX_EAN]).await;
+    submit_all(&db, &key).await;
+    let e = erp::connect(&db.store, Some(&key)).await.unwrap();
+    // Odoo answers its error object (HTTP 200): an error, with Odoo's message kept.
+    odoo.fail_next_rpc("Vendor Flex IT Distribution is archived", 1);
+    let r = erp::round(&db.store, &e, "instance-a").await.unwrap();
+    assert_eq!((r.done, r.failed), (0, 1), "{r:?}");
+    let doc = db.store.erp_document(sos[0]).await.unwrap().unwrap();
+    let why = doc.last_error.unwrap();
+    assert!(
+        why.contains("Vendor Flex IT Distribution is archived"),
+        "{why}"
+    );
+    assert!(!why.contains(&cfg.api_key), "{why}");
+    assert!(odoo.records("purchase.order").is_empty());
+    db.store.erp_retry(sos[0], "operator").await.unwrap();
+    let r = erp::round(&db.store, &e, "instance-a").await.unwrap();
+    assert_eq!(r.done, 1, "{r:?}");
+    assert!(odoo.requests().iter().all(|q| q.path == "/jsonrpc"));
+
+    // Odoo's JSON-2, directly: the bearer key and the database header.
+    let doc = json!({"erp": {"protocol": "json2", "url": odoo.url, "database": "iused",
+        "login": "irp@iused.nl", "api_key": "${secret:erp.api_key}"}});
+    let parsed = parse_erp(&doc.to_string());
+    db.store
+        .erp_apply(parsed.erp.as_ref().unwrap(), "test")
+        .await
+        .unwrap();
+    let sos = order(&db, "RD-6", &[FLEX_EAN]).await;
+    submit_all(&db, &key).await;
+    let e = erp::connect(&db.store, Some(&key)).await.unwrap();
+    odoo.clear_requests();
+    let r = erp::round(&db.store, &e, "instance-a").await.unwrap();
+    assert_eq!(r.done, 1, "{r:?}");
+    assert!(
+        odoo.requests()
+            .iter()
+            .all(|q| q.path.starts_with("/json/2/") && q.status == 200),
+        "{:?}",
+        odoo.requests()
+    );
+    let pos = odoo.records("purchase.order");
+    assert_eq!(pos.len(), 2);
+    assert!(
+        pos.iter()
+            .any(|p| p["partner_ref"] == format!("IRP-SO-{}", sos[0]))
+    );
+
+    // Wrong credentials: a clear error naming the user, never the key.
+    db.store
+        .secret_set(&key, "erp.api_key", "wrong-key-987")
+        .await
+        .unwrap();
+    let e = erp::connect(&db.store, Some(&key)).await.unwrap();
+    let err = erp::check(&e).await.unwrap_err().to_string();
+    assert!(
+        err.contains("401") || err.contains("Invalid apikey"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-key-987"), "{err}");
 }
