@@ -69,7 +69,7 @@ pub async fn connect(store: &Store, secret_key: Option<&SecretKey>) -> Result<Er
     let stored = store.erp_get().await?.ok_or(ErpError::NotConfigured)?;
     let c = &stored.config;
     let doc = json!({"erp": {"url": c.url, "api_key": c.api_key,
-        "auth_value": c.alumio.as_ref().map(|a| a.auth_value.clone())}});
+        "alumio": {"auth_value": c.alumio.as_ref().map(|a| a.auth_value.clone())}}});
     let resolved = match store.resolve_references(secret_key, &doc).await {
         Ok(r) => r,
         Err(irp_store::StoreError::NotFound(why)) => return Err(ErpError::Missing(why)),
@@ -82,7 +82,10 @@ pub async fn connect(store: &Store, secret_key: Option<&SecretKey>) -> Result<Er
         url: text("url"),
         alumio: c.alumio.as_ref().map(|a| AlumioSettings {
             header: a.auth_header.clone(),
-            value: text("auth_value"),
+            value: v["alumio"]["auth_value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             proxy: a.proxy.clone(),
             proxies: a.proxies.clone(),
         }),
