@@ -24,10 +24,12 @@ use irp_store::secrets::SecretKey;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-/// How long a claim holds.
-const LEASE: TimeDelta = TimeDelta::minutes(5);
-/// Documents claimed per round.
-const BATCH: i64 = 20;
+/// How long a claim holds: longer than the slowest attempt can take (each of its half a dozen
+/// calls may take `timeout_secs` three times), so no other instance takes a document over while
+/// its attempt may still create it.
+const LEASE: TimeDelta = TimeDelta::minutes(30);
+/// Documents claimed at a time: one, so the lease runs from when its attempt starts.
+const BATCH: i64 = 1;
 
 /// Why the ERP connector cannot be used.
 #[derive(Debug, thiserror::Error)]
