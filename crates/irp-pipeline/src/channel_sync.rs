@@ -34,10 +34,9 @@ use irp_store::secrets::SecretKey;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-/// How long a channel's sync claim lasts (renewed at every step).
-pub const LEASE: TimeDelta = TimeDelta::seconds(120);
-/// Tracking pushes that failed for now are given up after this many attempts.
-pub const TRACKING_MAX_ATTEMPTS: i64 = 10;
+/// How long a channel's sync claim lasts: renewed before every batch and poll page, and longer
+/// than one request can take with its retries (4 attempts of `timeout_secs` 30 and backoff).
+pub const LEASE: TimeDelta = TimeDelta::minutes(5);
 /// The order poll starts this far before the newest order seen: orders committed late with an
 /// earlier `orderDateTime` are not missed (repeats are recognised).
 const POLL_OVERLAP: TimeDelta = TimeDelta::minutes(10);
@@ -89,6 +88,9 @@ pub struct Shop {
     pub api: Shopware,
     /// The shop secret for webhook signatures, resolved.
     shop_secret: Option<String>,
+    /// Who holds the channel's sync claim for the work done with this shop (renewed before
+    /// every batch; the work stops when another instance took the claim over).
+    holder: std::sync::Mutex<Option<String>>,
 }
 
 impl Shop {
@@ -160,7 +162,36 @@ pub async fn connect(
         config,
         api,
         shop_secret,
+        holder: std::sync::Mutex::new(None),
     })
+}
+
+impl Shop {
+    /// The work that follows is done holding the channel's claim as `owner` (`None`: unclaimed,
+    /// as in tests and the webhook's single order).
+    pub fn hold(&self, owner: Option<&str>) {
+        if let Ok(mut h) = self.holder.lock() {
+            *h = owner.map(str::to_owned);
+        }
+    }
+
+    /// Extend the claim before the next step; an error when another instance holds it now.
+    async fn renew(&self, store: &Store) -> Result<(), ChannelSyncError> {
+        let owner = self.holder.lock().ok().and_then(|h| h.clone());
+        let Some(owner) = owner else {
+            return Ok(());
+        };
+        if store
+            .channel_sync_claim(&self.channel.key, &owner, irp_store::now() + LEASE)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(self.err(ShopwareError::Answer(format!(
+                "the channel's sync claim of {owner} expired and another instance holds it now; stopped (it goes on with the rest)"
+            ))))
+        }
+    }
 }
 
 /// What a push did.
@@ -336,6 +367,7 @@ async fn send(
         if batch.is_empty() {
             continue;
         }
+        shop.renew(store).await?;
         report.batches += 1;
         let payload: Vec<Value> = batch.iter().map(|(_, v)| v.clone()).collect();
         match shop
@@ -347,6 +379,19 @@ async fn send(
                 let rows: Vec<ChannelProduct> = batch.into_iter().map(|(r, _)| r).collect();
                 report.pushed += rows.len() as u64;
                 store.channel_products_pushed(&rows).await?;
+            }
+            // Refused without naming a row, and not for a row's values (403: the integration
+            // may not write products; an envelope the shop does not take): every row would
+            // be refused alike — stop, the rows stay marked.
+            Err(e)
+                if e.is_refusal()
+                    && e.errors().iter().all(|x| x.pointer.is_none())
+                    && (e.status() != Some(400)
+                        || e.errors()
+                            .iter()
+                            .any(|x| x.code == "FRAMEWORK__INVALID_SYNC_OPERATION")) =>
+            {
+                return Err(shop.err(e));
             }
             Err(e) if e.is_refusal() => {
                 let mut named: HashMap<usize, Vec<String>> = HashMap::new();
@@ -424,6 +469,11 @@ pub enum TakeIn {
     Inbox {
         /// Why.
         error: String,
+    },
+    /// Not this channel's: placed in a sales channel outside `sales_channel_ids`.
+    Ignored {
+        /// Why.
+        reason: String,
     },
 }
 
@@ -547,7 +597,22 @@ pub async fn take_in_by_id(
         .await
         .map_err(|e| shop.err(e))?;
     match data.first() {
-        Some(order) => take_in(store, shop, order, source).await,
+        Some(order) => {
+            let sales_channel = order
+                .get("salesChannelId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some(ids) = &shop.config.sales_channel_ids
+                && !ids.iter().any(|id| id == sales_channel)
+            {
+                return Ok(TakeIn::Ignored {
+                    reason: format!(
+                        "placed in sales channel {sales_channel}, not one of the channel's sales_channel_ids"
+                    ),
+                });
+            }
+            take_in(store, shop, order, source).await
+        }
         None => Err(shop.err(ShopwareError::Answer(format!(
             "the shop has no order {order_id} (the webhook named it)"
         )))),
@@ -592,6 +657,7 @@ pub async fn poll_orders(store: &Store, shop: &Shop) -> Result<PollReport, Chann
     let mut page = 1;
     let result = async {
         loop {
+            shop.renew(store).await?;
             let criteria = order_criteria(Value::Array(filter.clone()), POLL_PAGE, page);
             let (data, _) = shop
                 .api
@@ -604,13 +670,16 @@ pub async fn poll_orders(store: &Store, shop: &Shop) -> Result<PollReport, Chann
                     TakeIn::Created { .. } => report.created += 1,
                     TakeIn::Known => report.known += 1,
                     TakeIn::Inbox { .. } => report.inbox += 1,
+                    TakeIn::Ignored { .. } => {}
                 }
                 if let Some(at) = order
                     .get("orderDateTime")
                     .and_then(Value::as_str)
                     .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
                 {
-                    let at = at.with_timezone(&Utc);
+                    // An order dated in the future (clock skew, an edit) must not move the
+                    // poll past orders still to come.
+                    let at = at.with_timezone(&Utc).min(irp_store::now());
                     newest = Some(newest.map_or(at, |n| n.max(at)));
                 }
             }
@@ -690,24 +759,16 @@ pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport,
                 store.channel_sync_error(&shop.channel.key, &why).await?;
             }
             Err(e) => {
+                // The shop is down or the credentials are refused: the tracking waits (never
+                // given up: it goes as soon as the shop answers again), retried with backoff
+                // up to an hour apart.
                 let why = e.to_string();
                 let attempts = store.tracking_attempts(t.queued[0]).await? + 1;
-                if attempts >= TRACKING_MAX_ATTEMPTS {
-                    report.refused += 1;
-                    store
-                        .tracking_settled(
-                            &t.queued,
-                            cs::TRACKING_REFUSED,
-                            Some(&format!("gave up after {attempts} attempts: {why}")),
-                        )
-                        .await?;
-                } else {
-                    report.later += 1;
-                    let wait = TimeDelta::seconds(30 * (1 << attempts.min(7)));
-                    store
-                        .tracking_later(&t.queued, &why, irp_store::now() + wait)
-                        .await?;
-                }
+                report.later += 1;
+                let wait = TimeDelta::seconds((30 * (1_i64 << attempts.clamp(0, 7))).min(3600));
+                store
+                    .tracking_later(&t.queued, &why, irp_store::now() + wait)
+                    .await?;
                 store.channel_sync_error(&shop.channel.key, &why).await?;
             }
         }
@@ -845,9 +906,47 @@ pub async fn round(store: &Store, shop: &Shop) -> Result<(), ChannelSyncError> {
             Err(e) => return Err(e),
         }
     }
+    retry_inbox(store, shop, INBOX_RETRY).await?;
     push_tracking(store, shop).await?;
     report_cancellations(store, shop).await?;
     Ok(())
+}
+
+/// How long an inbox entry waits before it is tried again.
+const INBOX_RETRY: TimeDelta = TimeDelta::minutes(5);
+
+/// Try the channel's inbox again (orders IRP could not read, once the cause may be fixed: a
+/// product's EAN, the prefix): each entry last tried longer than `age` ago (rounds use
+/// [`INBOX_RETRY`]); returns how many came in.
+///
+/// # Errors
+/// The store failed.
+pub async fn retry_inbox(
+    store: &Store,
+    shop: &Shop,
+    age: TimeDelta,
+) -> Result<u64, ChannelSyncError> {
+    let key = &shop.channel.key;
+    let mut taken = 0;
+    for e in store
+        .channel_inbox_due(key, irp_store::now() - age, 20)
+        .await?
+    {
+        match take_in_by_id(store, shop, &e.remote_order_id, &e.source).await {
+            Ok(TakeIn::Created { .. }) => taken += 1,
+            Ok(TakeIn::Known | TakeIn::Ignored { .. }) => {
+                store.channel_inbox_resolve(key, &e.remote_order_id).await?;
+            }
+            Ok(TakeIn::Inbox { .. }) => {}
+            Err(ChannelSyncError::Shopware { error, .. }) => {
+                store
+                    .channel_inbox_tried(key, &e.remote_order_id, &error.to_string())
+                    .await?;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(taken)
 }
 
 /// Keep every channel with an enabled `shopware` block in sync until `stop` turns true: a
@@ -900,6 +999,7 @@ pub async fn run(
                             continue;
                         }
                     }
+                    shop.hold(Some(&owner));
                     if let Err(e) = round(&store, &shop).await {
                         tracing::error!(channel = %key, error = %e, "Channel sync round failed");
                     }

@@ -193,6 +193,40 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
         "{rep:?}"
     );
 
+    // Another instance holds the channel's claim: a push done for a claim it lost sends nothing
+    // and leaves the rows marked.
+    assert!(
+        db.store
+            .channel_sync_claim(
+                "refurbished-direct",
+                "other-instance",
+                irp_store::now() + chrono::TimeDelta::minutes(5)
+            )
+            .await
+            .unwrap()
+    );
+    sw.hold(Some("this-instance"));
+    feed(&db, &r, [104, 200, 300, 400]).await;
+    shop.clear_requests();
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let error = rep.error.clone().unwrap_or_default();
+    assert!(error.contains("another instance holds it"), "{rep:?}");
+    assert_eq!(sync_rows(&shop), 0);
+    assert_eq!(
+        db.store
+            .channel_dirty_count("refurbished-direct")
+            .await
+            .unwrap(),
+        1
+    );
+    db.store
+        .channel_sync_release("refurbished-direct", "other-instance")
+        .await
+        .unwrap();
+    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    assert_eq!((rep.pushed, rep.error.as_deref()), (1, None), "{rep:?}");
+    sw.hold(None);
+
     // With create_missing the shop gets the product it lacks.
     channel(
         &db,
@@ -278,6 +312,36 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
         TakeIn::Known
     );
     assert_eq!(db.store.orders_list(None, 10).await.unwrap().len(), 1);
+
+    // The shop's catalog manager gives the gift card product an EAN IRP sells: the next
+    // round's inbox retry takes the order in, and the inbox is empty.
+    sw.api
+        .upsert(
+            "fix",
+            "product",
+            vec![json!({"id": {"resolver": "product.number", "value": "GIFTCARD-25"}, "ean": E2})],
+            irp_sources::shopware::Indexing::Sync,
+        )
+        .await
+        .unwrap();
+    let taken = channel_sync::retry_inbox(&db.store, &sw, chrono::TimeDelta::zero())
+        .await
+        .unwrap();
+    assert_eq!(taken, 1);
+    assert!(
+        db.store
+            .order_by_number("refurbished-direct", "10002")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        db.store
+            .channel_inbox_list(Some("refurbished-direct"), false, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A FlexIT order API on loopback: 201 `{"OrderNumber": "SO-<n>"}`.

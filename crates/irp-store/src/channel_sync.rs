@@ -522,6 +522,50 @@ impl Store {
         Ok(())
     }
 
+    /// Unresolved inbox entries of `channel` last tried before `before`, oldest first: the
+    /// ones a round tries to take in again.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn channel_inbox_due(
+        &self,
+        channel: &str,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ChannelInboxEntry>> {
+        const SQL: &str = "SELECT id, channel, remote_order_id, order_number, source, error, payload, received_at, resolved_at \
+             FROM channel_inbox WHERE channel = $1 AND resolved_at IS NULL AND received_at < $2 \
+             ORDER BY received_at, id LIMIT $3";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(channel)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// Trying inbox entry `remote_order_id` again failed with `error`: it waits its turn again.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn channel_inbox_tried(
+        &self,
+        channel: &str,
+        remote_order_id: &str,
+        error: &str,
+    ) -> Result<()> {
+        const SQL: &str = "UPDATE channel_inbox SET error = $3, received_at = $4 WHERE channel = $1 AND remote_order_id = $2 AND resolved_at IS NULL";
+        with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(channel)
+            .bind(remote_order_id)
+            .bind(error)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Shopware orders that could not be taken in, newest first (`all`: resolved ones too).
     ///
     /// # Errors

@@ -483,6 +483,15 @@ pub async fn channel_sync_now(
     use irp_pipeline::channel_sync as cs;
     let secret_key = crate::secret_key::load(secret_key_file, false).ok();
     let shop = cs::connect(store, secret_key.as_ref(), key).await?;
+    // Each invocation its own claim: a double click or a retried API call waits its turn.
+    let owner = &format!(
+        "{owner}#{:x}",
+        std::hash::BuildHasher::hash_one(
+            &std::hash::RandomState::new(),
+            std::time::SystemTime::now()
+        )
+    );
+    shop.hold(Some(owner));
     if !store
         .channel_sync_claim(key, owner, irp_store::now() + cs::LEASE)
         .await?

@@ -30,6 +30,10 @@ pub fn sign(body: &[u8], shop_secret: &str) -> String {
 /// Whether `signature` (the header's value, hex, either case) is the signature of `body`,
 /// compared in constant time.
 pub fn verify(body: &[u8], signature: &str, shop_secret: &str) -> bool {
+    // An empty secret signs anything anyone can compute: never accepted.
+    if shop_secret.trim().is_empty() {
+        return false;
+    }
     let signature = signature.trim();
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return false;
@@ -235,6 +239,10 @@ mod tests {
         assert!(!verify(b"{}", &sig, "s3cret"));
         assert!(!verify(body, &sig[..63], "s3cret"));
         assert!(!verify(body, "zz", "s3cret"));
+        assert!(
+            !verify(body, &sign(body, ""), ""),
+            "an empty secret verifies nothing"
+        );
     }
 
     #[test]

@@ -143,6 +143,13 @@ pub async fn order_placed(
             count("repeat");
             answer(StatusCode::OK, json!({"status": "repeat"}))
         }
+        Ok(TakeIn::Ignored { reason }) => {
+            count("ignored");
+            answer(
+                StatusCode::OK,
+                json!({"status": "ignored", "reason": reason}),
+            )
+        }
         Ok(TakeIn::Inbox { error }) => {
             count("inbox");
             answer(
