@@ -494,6 +494,7 @@ pub fn order_criteria(filter: Value, limit: usize, page: usize) -> Value {
             "billingAddress": {"associations": {"country": {}}},
             "orderCustomer": {},
             "stateMachineState": {},
+            "currency": {},
         },
     })
 }
@@ -517,6 +518,7 @@ pub async fn take_in(
     let how = sw::order::OrderReading {
         channel: key,
         product_number_prefix: &shop.config.product_number_prefix,
+        currency: &shop.channel.currency,
     };
     let inbox = |error: String| async move {
         tracing::warn!(channel = %key, order = number.unwrap_or(remote_id), error = %error, "A Shopware order could not be taken in; kept in the channel inbox");
@@ -859,6 +861,19 @@ pub async fn report_cancellations(store: &Store, shop: &Shop) -> Result<u64, Cha
             Ok(state) => {
                 n += 1;
                 let delivery_state = (entity == "order_delivery").then_some(state.as_str());
+                store
+                    .channel_cancel_reported(co.order_id, None, delivery_state)
+                    .await?;
+            }
+            // Cancelled already (by someone in the shop, or by an earlier try whose answer was
+            // lost): what was asked for holds.
+            Err(e)
+                if e.errors().iter().any(|x| {
+                    x.code == "SYSTEM__ILLEGAL_STATE_TRANSITION"
+                        && x.detail.contains("from state \"cancelled\"")
+                }) =>
+            {
+                let delivery_state = (entity == "order_delivery").then_some("cancelled");
                 store
                     .channel_cancel_reported(co.order_id, None, delivery_state)
                     .await?;

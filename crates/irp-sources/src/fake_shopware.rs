@@ -319,6 +319,7 @@ impl FakeShopware {
             "orderDateTime": placed, "orderDate": o.placed_at.format("%Y-%m-%d").to_string(),
             "stateId": "open", "stateMachineState": state("order.state", "open"),
             "currencyId": DEFAULT_CURRENCY_ID, "currencyFactor": 1.0,
+            "currency": {"id": DEFAULT_CURRENCY_ID, "isoCode": "EUR", "symbol": "€", "apiAlias": "currency"},
             "salesChannelId": o.sales_channel_id.clone().unwrap_or_else(|| SALES_CHANNEL_ID.to_owned()),
             "amountTotal": cents(total), "amountNet": cents(total / 1.21), "positionPrice": cents(total),
             "shippingTotal": 0.0, "taxStatus": "gross",

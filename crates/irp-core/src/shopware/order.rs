@@ -36,6 +36,9 @@ pub struct OrderReading<'a> {
     pub channel: &'a str,
     /// What the channel puts before an EAN to make a Shopware product number (may be empty).
     pub product_number_prefix: &'a str,
+    /// The channel's currency (ISO 4217): an order whose `currency.isoCode` differs is refused
+    /// (its prices are not the channel's money).
+    pub currency: &'a str,
 }
 
 /// A Shopware order read: IRP's order document plus what the sync keeps about it.
@@ -560,6 +563,28 @@ pub fn order_document(
         .map(str::to_owned);
     let (shipping, billing) = r.addresses(order, delivery);
     let (lines, skipped) = r.lines(order, how);
+    // Line prices are read as prices incl. VAT in the channel's currency: an order priced net
+    // (a B2B sales channel) or in another currency would send wrong amounts on.
+    if let Some(status) = order.get("taxStatus").filter(|v| !v.is_null())
+        && status.as_str() != Some("gross")
+    {
+        r.error(
+            "taxStatus",
+            Some(status),
+            "\"gross\" (prices incl. VAT): an order of a net or tax-free sales channel is not read by this channel",
+        );
+    }
+    if let Some(iso) = order.pointer("/currency/isoCode").filter(|v| !v.is_null())
+        && !iso
+            .as_str()
+            .is_some_and(|c| c.eq_ignore_ascii_case(how.currency))
+    {
+        r.error(
+            "currency.isoCode",
+            Some(iso),
+            format!("the channel's currency {}", how.currency),
+        );
+    }
     if !r.errors.is_empty() {
         return Err(r.errors);
     }
@@ -631,6 +656,7 @@ mod tests {
         OrderReading {
             channel: "refurbished-direct",
             product_number_prefix: "",
+            currency: "EUR",
         }
     }
 
@@ -754,6 +780,7 @@ mod tests {
         let eco = OrderReading {
             channel: "econocom",
             product_number_prefix: "ECO-",
+            currency: "EUR",
         };
         let read = order_document(&o, &eco).unwrap();
         assert_eq!(read.document["channel"], "econocom");
@@ -929,6 +956,22 @@ mod tests {
                 "{street:?} -> {s:?} {n:?} {a:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_net_priced_or_foreign_currency_order_is_refused_naming_why() {
+        let mut o = order();
+        o["taxStatus"] = json!("net");
+        o["currency"] = json!({"isoCode": "USD", "apiAlias": "currency"});
+        let errors = order_document(&o, &how()).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(
+            fields.contains(&"taxStatus") && fields.contains(&"currency.isoCode"),
+            "{errors:?}"
+        );
+        o["taxStatus"] = json!("gross");
+        o["currency"] = json!({"isoCode": "EUR", "apiAlias": "currency"});
+        assert!(order_document(&o, &how()).is_ok());
     }
 
     #[test]
