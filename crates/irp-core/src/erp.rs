@@ -31,15 +31,18 @@ pub struct ErpLine {
     pub tax_percentage: Option<Decimal>,
 }
 
-/// The `product.product` domain finding a line's product: by barcode (EAN) or internal
-/// reference (SKU). `None` when the line has neither.
-pub fn product_domain(line: &ErpLine) -> Option<Value> {
-    match (&line.ean, &line.sku) {
-        (Some(e), Some(s)) => Some(json!(["|", ["barcode", "=", e], ["default_code", "=", s]])),
-        (Some(e), None) => Some(json!([["barcode", "=", e]])),
-        (None, Some(s)) => Some(json!([["default_code", "=", s]])),
-        (None, None) => None,
+/// The `product.product` domains finding a line's product, in order: by barcode (the EAN),
+/// then by internal reference (the SKU) — a refurbisher's SKU may be another product's
+/// internal reference, so the barcode decides when it finds one.
+pub fn product_domains(line: &ErpLine) -> Vec<Value> {
+    let mut out = Vec::new();
+    if let Some(e) = &line.ean {
+        out.push(json!([["barcode", "=", e]]));
     }
+    if let Some(s) = &line.sku {
+        out.push(json!([["default_code", "=", s]]));
+    }
+    out
 }
 
 fn number(d: Decimal) -> Value {
@@ -61,11 +64,12 @@ pub fn purchase_order_vals(
     let order_line: Vec<Value> = lines
         .iter()
         .map(|(product_id, l)| {
-            json!([0, 0, {
-                "product_id": product_id,
-                "product_qty": l.quantity,
-                "price_unit": number(Decimal::new(l.purchase_price_minor.unwrap_or(0), 2)),
-            }])
+            let mut vals = json!({"product_id": product_id, "product_qty": l.quantity});
+            // Without a frozen purchase price Odoo takes the vendor's pricelist price (never 0).
+            if let Some(p) = l.purchase_price_minor {
+                vals["price_unit"] = number(Decimal::new(p, 2));
+            }
+            json!([0, 0, vals])
         })
         .collect();
     json!({"partner_id": vendor_id, "partner_ref": reference, "origin": origin, "order_line": order_line})
@@ -83,7 +87,8 @@ pub fn sales_order_vals(
         .iter()
         .map(|(product_id, l)| {
             let incl = Decimal::new(l.unit_price_incl_minor, 2);
-            let tax = l.tax_percentage.unwrap_or(Decimal::ZERO);
+            // Without a rate: the Dutch standard rate the channels default to.
+            let tax = l.tax_percentage.unwrap_or(Decimal::from(21));
             let excl = incl / (Decimal::ONE + tax / Decimal::ONE_HUNDRED);
             json!([0, 0, {
                 "product_id": product_id,
@@ -123,20 +128,25 @@ mod tests {
         assert_eq!(so["order_line"][0][2]["price_unit"], json!(132.42));
         assert_eq!(so["client_order_ref"], "IRP-SO-13");
         assert_eq!(
-            product_domain(&l),
-            Some(json!([
-                "|",
-                ["barcode", "=", "8712345678906"],
-                ["default_code", "=", "FLX-A"]
-            ]))
+            product_domains(&l),
+            vec![
+                json!([["barcode", "=", "8712345678906"]]),
+                json!([["default_code", "=", "FLX-A"]])
+            ]
         );
-        assert_eq!(
-            product_domain(&ErpLine {
+        let unpriced = ErpLine {
+            purchase_price_minor: None,
+            ..l.clone()
+        };
+        let po = purchase_order_vals(1, "r", "o", &[(7, &unpriced)]);
+        assert!(po["order_line"][0][2].get("price_unit").is_none(), "{po}");
+        assert!(
+            product_domains(&ErpLine {
                 ean: None,
                 sku: None,
                 ..l
-            }),
-            None
+            })
+            .is_empty()
         );
     }
 }

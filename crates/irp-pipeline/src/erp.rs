@@ -43,6 +43,9 @@ pub enum ErpError {
     /// Odoo (or Alumio) failed.
     #[error("{0}")]
     Odoo(#[from] OdooError),
+    /// The connector as a whole failed (credentials refused): the round stopped.
+    #[error("{0}")]
+    Connector(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] irp_store::StoreError),
@@ -185,19 +188,56 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
             return Ok(report);
         }
         for doc in docs {
-            match work(store, erp, &doc).await {
+            let cancelled = store
+                .supplier_order_get(doc.supplier_order_id)
+                .await?
+                .is_some_and(|so| so.status == irp_store::orders::CANCELLED);
+            if cancelled {
+                store
+                    .erp_skip(
+                        doc.supplier_order_id,
+                        owner,
+                        "the supplier order was cancelled before its Odoo document was made",
+                    )
+                    .await?;
+                continue;
+            }
+            match work(store, erp, &doc, owner).await {
                 Ok((model, id, name)) => {
-                    store
+                    if store
                         .erp_done(doc.supplier_order_id, owner, model, id, name.as_deref())
+                        .await?
+                    {
+                        tracing::info!(
+                            supplier_order = doc.supplier_order_id,
+                            model,
+                            odoo_id = id,
+                            name = name.as_deref().unwrap_or(""),
+                            "Recorded in Odoo"
+                        );
+                        report.done += 1;
+                    } else {
+                        tracing::warn!(
+                            supplier_order = doc.supplier_order_id,
+                            model,
+                            odoo_id = id,
+                            "Recorded in Odoo, but this instance's claim on the document was lost meanwhile; the instance holding it now finds the record by its reference"
+                        );
+                    }
+                }
+                Err(f) if f.connector => {
+                    // Not this document's fault (credentials refused, a setting): it waits,
+                    // and the round stops so the connector is set up again.
+                    store
+                        .erp_attempt_failed(
+                            doc.supplier_order_id,
+                            owner,
+                            &f.error,
+                            Some(irp_store::now() + backoff(1)),
+                            None,
+                        )
                         .await?;
-                    tracing::info!(
-                        supplier_order = doc.supplier_order_id,
-                        model,
-                        odoo_id = id,
-                        name = name.as_deref().unwrap_or(""),
-                        "Recorded in Odoo"
-                    );
-                    report.done += 1;
+                    return Err(ErpError::Connector(f.error));
                 }
                 Err(f) => {
                     let attempt = doc.attempts - doc.retry_from;
@@ -235,6 +275,7 @@ fn backoff(attempt: i64) -> TimeDelta {
 struct Failure {
     error: String,
     transient: bool,
+    connector: bool,
     found: Option<(&'static str, i64)>,
 }
 
@@ -242,6 +283,7 @@ impl Failure {
     fn of(e: OdooError) -> Self {
         Failure {
             transient: e.is_transient(),
+            connector: matches!(e, OdooError::Unauthorized { .. } | OdooError::Config(_)),
             error: e.to_string(),
             found: None,
         }
@@ -251,6 +293,7 @@ impl Failure {
         Failure {
             error,
             transient: false,
+            connector: false,
             found: None,
         }
     }
@@ -261,6 +304,7 @@ async fn work(
     store: &Store,
     erp: &Erp,
     doc: &ErpDocument,
+    owner: &str,
 ) -> Result<(&'static str, i64, Option<String>), Failure> {
     let (model, ref_field, confirm) = match doc.kind.as_str() {
         "purchase_order" => ("purchase.order", "partner_ref", "button_confirm"),
@@ -270,23 +314,50 @@ async fn work(
         }
     };
     let odoo = &erp.odoo;
+    // What an earlier attempt made: by the id it recorded, else by the reference.
+    let domain = match (doc.odoo_id, doc.odoo_model.as_deref()) {
+        (Some(id), Some(m)) if m == model => json!([["id", "=", id]]),
+        _ => json!([[ref_field, "=", doc.reference]]),
+    };
     let existing = odoo
-        .search_read(
-            model,
-            json!([[ref_field, "=", doc.reference]]),
-            &["id", "name", "state"],
-            2,
-        )
+        .search_read(model, domain, &["id", "name", "state"], 10)
         .await
         .map_err(Failure::of)?;
-    let (id, name, state) = match existing.first() {
+    // A cancelled copy (someone cancelled it in Odoo) does not count as made.
+    let found = existing
+        .iter()
+        .find(|r| r["state"].as_str() != Some("cancel"));
+    if existing.len() > 1 {
+        tracing::warn!(supplier_order = doc.supplier_order_id, reference = %doc.reference, found = existing.len(),
+            "Odoo has several documents with this reference; using the first one not cancelled");
+    }
+    let (id, name, state) = match found {
         Some(found) => (
-            found["id"].as_i64().unwrap_or(0),
+            found["id"].as_i64().filter(|id| *id > 0).ok_or_else(|| {
+                Failure::permanent(format!("Odoo answered a {model} without an id"))
+            })?,
             found["name"].as_str().map(str::to_owned),
             found["state"].as_str().unwrap_or("").to_owned(),
         ),
         None => {
             let vals = values(store, odoo, doc).await?;
+            // The claim must still be this instance's when it creates: another instance that
+            // took the document over would create it too.
+            let claim_lost = |error: String| Failure {
+                error,
+                transient: true,
+                connector: false,
+                found: None,
+            };
+            match store.erp_renew(doc.supplier_order_id, owner, LEASE).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(claim_lost(
+                        "this instance's claim on the document was lost before creating it; the instance holding it now makes it".into(),
+                    ));
+                }
+                Err(e) => return Err(claim_lost(format!("renewing the claim failed: {e}"))),
+            }
             let id = odoo.create(model, vals).await.map_err(Failure::of)?;
             let read = odoo
                 .search_read(model, json!([["id", "=", id]]), &["id", "name", "state"], 1)
@@ -319,6 +390,7 @@ async fn values(store: &Store, odoo: &Odoo, doc: &ErpDocument) -> Result<Value, 
     let db = |e: irp_store::StoreError| Failure {
         error: format!("reading the order failed: {e}"),
         transient: true,
+        connector: false,
         found: None,
     };
     let order = store
@@ -352,21 +424,34 @@ async fn values(store: &Store, odoo: &Odoo, doc: &ErpDocument) -> Result<Value, 
     }
     let mut products = Vec::new();
     for line in &lines {
-        let domain = core_erp::product_domain(line).ok_or_else(|| {
-            Failure::permanent(
+        let domains = core_erp::product_domains(line);
+        if domains.is_empty() {
+            return Err(Failure::permanent(
                 "a line has neither an EAN nor a SKU to find its Odoo product by".into(),
-            )
-        })?;
-        let found = odoo
-            .search_read(
-                "product.product",
-                domain,
-                &["id", "default_code", "barcode"],
-                2,
-            )
-            .await
-            .map_err(Failure::of)?;
-        let id = found.first().and_then(|p| p["id"].as_i64()).ok_or_else(|| {
+            ));
+        }
+        let mut id = None;
+        for domain in domains {
+            let found = odoo
+                .search_read(
+                    "product.product",
+                    domain.clone(),
+                    &["id", "default_code", "barcode"],
+                    2,
+                )
+                .await
+                .map_err(Failure::of)?;
+            if found.len() > 1 {
+                return Err(Failure::permanent(format!(
+                    "Odoo has several products matching {domain}: make the barcode or internal reference unique, then retry"
+                )));
+            }
+            if let Some(p) = found.first().and_then(|p| p["id"].as_i64()) {
+                id = Some(p);
+                break;
+            }
+        }
+        let id = id.ok_or_else(|| {
             Failure::permanent(format!(
                 "Odoo has no product with barcode {} or internal reference {}: create it in Odoo (or fix its barcode), then retry",
                 line.ean.as_deref().unwrap_or("-"),
@@ -414,7 +499,12 @@ async fn values(store: &Store, odoo: &Odoo, doc: &ErpDocument) -> Result<Value, 
 async fn customer(odoo: &Odoo, order: &irp_store::orders::StoredOrder) -> Result<i64, Failure> {
     let email = &order.customer_email;
     let found = odoo
-        .search_read("res.partner", json!([["email", "=", email]]), &["id"], 1)
+        .search_read(
+            "res.partner",
+            json!([["email", "=ilike", email]]),
+            &["id"],
+            1,
+        )
         .await
         .map_err(Failure::of)?;
     if let Some(id) = found.first().and_then(|p| p["id"].as_i64()) {
@@ -488,6 +578,8 @@ pub async fn run(
                     && let Err(e) = round(&store, erp, &owner).await
                 {
                     tracing::warn!(error = %e, "An ERP round failed");
+                    // Set up again next tick: a rotated secret is read anew.
+                    connected = None;
                 }
             }
             Ok(_) => connected = None,

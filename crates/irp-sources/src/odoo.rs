@@ -210,6 +210,7 @@ impl Odoo {
         body: &Value,
         what: &str,
         bearer: bool,
+        repeatable: bool,
     ) -> Result<(StatusCode, Value), OdooError> {
         let mut attempt = 0;
         loop {
@@ -231,8 +232,11 @@ impl Odoo {
             let wait = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retryable =
-                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    // A call that writes (`create`) is sent again only when it cannot have been
+                    // carried out (429); after a 5xx or a lost answer it may have been: the
+                    // caller searches for it before trying again.
+                    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                        || (repeatable && status.is_server_error());
                     if retryable && attempt < MAX_ATTEMPTS {
                         retry_after(resp.headers()).unwrap_or_else(|| backoff(attempt))
                     } else {
@@ -267,7 +271,7 @@ impl Odoo {
                     }
                 }
                 Err(e) => {
-                    if attempt >= MAX_ATTEMPTS {
+                    if attempt >= MAX_ATTEMPTS || (!repeatable && !e.is_connect()) {
                         return Err(OdooError::Network(format!(
                             "{what} at {} failed after {attempt} attempts: {}",
                             self.host(),
@@ -295,7 +299,8 @@ impl Odoo {
             "params": {"service": service, "method": method, "args": args}});
         let url = self.target(what.0, what.1)?;
         let label = format!("{}.{}", what.0, what.1);
-        let (status, v) = self.post(&url, &body, &label, false).await?;
+        let repeatable = !matches!(what.1, "create" | "button_confirm" | "action_confirm");
+        let (status, v) = self.post(&url, &body, &label, false, repeatable).await?;
         if !status.is_success() {
             return Err(OdooError::Http {
                 host: self.host(),
@@ -408,10 +413,16 @@ impl Odoo {
             OdooProtocol::Json2 => {
                 let url = self.target(model, method)?;
                 let label = format!("{model}.{method}");
-                let (status, v) = self.post(&url, &Value::Object(named), &label, true).await?;
+                let repeatable = !matches!(method, "create" | "button_confirm" | "action_confirm");
+                let (status, v) = self
+                    .post(&url, &Value::Object(named), &label, true, repeatable)
+                    .await?;
                 if status.is_success() {
                     Ok(v)
-                } else if v.get("name").is_some() || v.get("message").is_some() {
+                } else if status.as_u16() != 429
+                    && !status.is_server_error()
+                    && (v.get("name").is_some() || v.get("message").is_some())
+                {
                     Err(self.refusal(model, method, &v, false))
                 } else {
                     Err(OdooError::Http {

@@ -387,6 +387,53 @@ impl Store {
         Ok(())
     }
 
+    /// Extend `owner`'s claim on supplier order `id`'s document to `lease` from now: false when
+    /// the claim was lost (another instance took the document over).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn erp_renew(&self, id: i64, owner: &str, lease: chrono::TimeDelta) -> Result<bool> {
+        let at = now();
+        let n = with_db!(self.db(), |p| sqlx::query(
+            "UPDATE erp_documents SET lease_until = $3, updated_at = $4 \
+             WHERE supplier_order_id = $1 AND status = $5 AND lease_owner = $2"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(at + lease)
+        .bind(at)
+        .bind(WORKING)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Supplier order `id` needs no document after all (it was cancelled before its document
+    /// was made): `skipped`, with why.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn erp_skip(&self, id: i64, owner: &str, why: &str) -> Result<()> {
+        let at = now();
+        with_db!(self.db(), |p| {
+            sqlx::query(
+            "UPDATE erp_documents SET status = $3, last_error = $4, lease_owner = NULL, lease_until = NULL, next_at = NULL, updated_at = $5 \
+             WHERE supplier_order_id = $1 AND status = $6 AND lease_owner = $2"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(SKIPPED)
+        .bind(why)
+        .bind(at)
+        .bind(WORKING)
+        .execute(p)
+        .await
+        .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     /// An operator's retry of a `failed` document: due now, its attempts counted afresh.
     ///
     /// # Errors
