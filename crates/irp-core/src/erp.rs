@@ -9,9 +9,10 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 
 /// The reference IRP writes on the Odoo document of supplier order `id` (a purchase order's
-/// `partner_ref`, a sales order's `client_order_ref`), and searches for before creating one.
-pub fn reference(supplier_order_id: i64) -> String {
-    format!("IRP-SO-{supplier_order_id}")
+/// `partner_ref`, a sales order's `client_order_ref`), and searches for before creating one:
+/// the installation's `reference_prefix` and the id.
+pub fn reference(prefix: &str, supplier_order_id: i64) -> String {
+    format!("{prefix}{supplier_order_id}")
 }
 
 /// One line of a supplier order, as the ERP document needs it.
@@ -118,7 +119,7 @@ mod tests {
     #[test]
     fn documents_carry_the_reference_and_a_line_per_item() {
         let l = line();
-        assert_eq!(reference(12), "IRP-SO-12");
+        assert_eq!(reference("IRP-SO-", 12), "IRP-SO-12");
         assert_eq!(
             purchase_order_vals(21469, "IRP-SO-12", "refurbished-direct/10042", &[(7, &l)]),
             json!({"partner_id": 21469, "partner_ref": "IRP-SO-12", "origin": "refurbished-direct/10042",

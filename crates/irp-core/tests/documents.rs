@@ -522,7 +522,7 @@ fn the_example_erp_document_reads_round_trips_and_names_every_mistake() {
     );
 
     let bad = r#"{"erp": {"system": "sap", "protocol": "json2", "url": "ftp://x", "alumio": {"auth_value": "x"},
-        "database": "", "login": "irp", "api_key": "k", "documents": {"internal": "invoice"}, "confrim": true}}"#;
+        "database": "", "login": "irp", "api_key": "k", "documents": {"internal": "invoice"}, "confrim": true, "reference_prefix": "IRP SO"}}"#;
     let doc = config::parse_erp(bad);
     assert!(doc.erp.is_none());
     let text: Vec<String> = doc
@@ -537,6 +537,7 @@ fn the_example_erp_document_reads_round_trips_and_names_every_mistake() {
         "erp.database: `database` is empty",
         "erp.documents.internal: expected \"purchase_order\", \"sales_order\" or \"none\", got the string \"invoice\"",
         "erp.confrim: unknown key `confrim`",
+        "erp.reference_prefix: expected 1 to 30 letters",
         "erp.url:",
     ] {
         assert!(all.contains(expected), "{expected} not in:\n{all}");

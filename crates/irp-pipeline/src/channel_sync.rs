@@ -927,6 +927,9 @@ pub async fn round(store: &Store, shop: &Shop) -> Result<(), ChannelSyncError> {
     Ok(())
 }
 
+/// How long `run` keeps a shop's client before setting it up again (re-reading its secrets).
+const RECONNECT_EVERY: Duration = Duration::from_secs(300);
+
 /// How long an inbox entry waits before it is tried again.
 const INBOX_RETRY: TimeDelta = TimeDelta::minutes(5);
 
@@ -976,7 +979,7 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let signal = store.channels_signal();
-    let mut shops: HashMap<String, (ShopwareConfig, Arc<Shop>)> = HashMap::new();
+    let mut shops: HashMap<String, (ShopwareConfig, Arc<Shop>, Instant)> = HashMap::new();
     loop {
         if *stop.borrow() {
             break;
@@ -988,12 +991,18 @@ pub async fn run(
                         continue;
                     };
                     let key = c.channel.key.clone();
+                    // Set up again when the settings changed, and every few minutes so a
+                    // secret rotated behind an unchanged `${secret:…}` reference is read.
                     let shop = match shops.get(&key) {
-                        Some((old, shop)) if *old == cfg => shop.clone(),
+                        Some((old, shop, since))
+                            if *old == cfg && since.elapsed() < RECONNECT_EVERY =>
+                        {
+                            shop.clone()
+                        }
                         _ => match connect(&store, secret_key.as_ref(), &key).await {
                             Ok(s) => {
                                 let s = Arc::new(s);
-                                shops.insert(key.clone(), (cfg, s.clone()));
+                                shops.insert(key.clone(), (cfg, s.clone(), Instant::now()));
                                 s
                             }
                             Err(e) => {

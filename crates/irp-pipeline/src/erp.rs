@@ -165,6 +165,7 @@ pub async fn enqueue(store: &Store, erp: &Erp) -> Result<u64, ErpError> {
                 .erp_enqueue(
                     c.supplier_order_id,
                     kind.as_str(),
+                    &core_erp::reference(&erp.config().reference_prefix, c.supplier_order_id),
                     kind == ErpDocumentKind::None,
                 )
                 .await?;

@@ -244,7 +244,7 @@ async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order
     let so2 = order(&db, "RD-2", &[FLEX_EAN]).await[0];
     submit_all(&db, &key).await;
     db.store
-        .erp_enqueue(so2, "purchase_order", false)
+        .erp_enqueue(so2, "purchase_order", &format!("IRP-SO-{so2}"), false)
         .await
         .unwrap();
     let claimed = db

@@ -203,12 +203,18 @@ impl Store {
         .await)?)
     }
 
-    /// Record that supplier order `id` gets a document of `kind` (`skip`: none). A repeat
-    /// changes nothing.
+    /// Record that supplier order `id` gets a document of `kind` (`skip`: none) with
+    /// `reference`. A repeat changes nothing.
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_enqueue(&self, id: i64, kind: &str, skip: bool) -> Result<()> {
+    pub async fn erp_enqueue(
+        &self,
+        id: i64,
+        kind: &str,
+        reference: &str,
+        skip: bool,
+    ) -> Result<()> {
         let at = now();
         with_db!(self.db(), |p| {
             sqlx::query(
@@ -218,7 +224,7 @@ impl Store {
         .bind(id)
         .bind(kind)
         .bind(if skip { SKIPPED } else { PENDING })
-        .bind(irp_core::erp::reference(id))
+        .bind(reference)
         .bind(at)
         .execute(p)
         .await

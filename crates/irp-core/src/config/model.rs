@@ -960,6 +960,10 @@ pub struct ErpConfig {
     pub documents: ErpDocuments,
     /// Confirm the document after creating it (`button_confirm` / `action_confirm`). Default: true.
     pub confirm: bool,
+    /// What the reference on each Odoo document starts with, before the supplier order id.
+    /// Unique per installation writing into one Odoo (staging and production). Default:
+    /// `IRP-SO-`.
+    pub reference_prefix: String,
     /// Attempts before a document is `failed` (an operator can retry). Default: 10.
     pub max_attempts: i64,
     /// Seconds a request may take. Default: 30.
@@ -980,6 +984,7 @@ impl std::fmt::Debug for ErpConfig {
             .field("api_key", &"********")
             .field("documents", &self.documents)
             .field("confirm", &self.confirm)
+            .field("reference_prefix", &self.reference_prefix)
             .field("max_attempts", &self.max_attempts)
             .field("timeout_secs", &self.timeout_secs)
             .field("enabled", &self.enabled)

@@ -2248,6 +2248,7 @@ pub const ERP_KEYS: &[&str] = &[
     "api_key",
     "documents",
     "confirm",
+    "reference_prefix",
     "max_attempts",
     "timeout_secs",
     "enabled",
@@ -2495,6 +2496,23 @@ pub(crate) fn erp(v: &Value, d: &mut Diagnostics) -> Option<ErpConfig> {
         }
     }
     let confirm = o.bool(d, "confirm").unwrap_or(true);
+    let reference_prefix = o
+        .string(d, "reference_prefix")
+        .unwrap_or_else(|| "IRP-SO-".to_owned());
+    if reference_prefix.is_empty()
+        || reference_prefix.len() > 30
+        || !reference_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+    {
+        d.error(
+            &o.at("reference_prefix"),
+            format!(
+                "expected 1 to 30 letters, digits or `-_./`, like \"IRP-SO-\" (or \"IRP-STAGING-\" for a second installation), got {}",
+                Value::String(reference_prefix.clone())
+            ),
+        );
+    }
     let max_attempts = o.int(d, "max_attempts", 1, 100).unwrap_or(10);
     let timeout_secs = o.int(d, "timeout_secs", 1, 600).unwrap_or(30);
     let enabled = o.bool(d, "enabled").unwrap_or(true);
@@ -2511,6 +2529,7 @@ pub(crate) fn erp(v: &Value, d: &mut Diagnostics) -> Option<ErpConfig> {
         api_key: api_key?,
         documents,
         confirm,
+        reference_prefix,
         max_attempts,
         timeout_secs,
         enabled,
