@@ -717,6 +717,7 @@ pub struct TrackingReport {
 /// The store failed.
 pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport, ChannelSyncError> {
     let mut report = TrackingReport::default();
+    complete_deliveries(store, shop, &mut report).await?;
     for order_id in store.tracking_due(&shop.channel.key, 100).await? {
         let t = store.order_tracking(order_id).await?;
         if t.queued.is_empty() {
@@ -776,6 +777,51 @@ pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport,
         }
     }
     Ok(report)
+}
+
+/// Deliveries left `shipped_partially` whose other supplier orders were cancelled after the
+/// first shipped: moved on to `shipped` (nothing new is queued for them otherwise).
+async fn complete_deliveries(
+    store: &Store,
+    shop: &Shop,
+    report: &mut TrackingReport,
+) -> Result<(), ChannelSyncError> {
+    for order_id in store
+        .tracking_completions_due(&shop.channel.key, 20)
+        .await?
+    {
+        let t = store.order_tracking(order_id).await?;
+        let (Some(remote), true) = (t.remote.clone(), t.all_shipped) else {
+            continue;
+        };
+        let Some(delivery) = remote.remote_delivery_id.clone() else {
+            continue;
+        };
+        match deliver_tracking(shop, &t, &remote, &delivery).await {
+            Ok(state) => {
+                report.pushed += 1;
+                store
+                    .channel_order_tracked(order_id, &t.codes, state.as_deref())
+                    .await?;
+            }
+            Err(e) if e.is_refusal() => {
+                // Not moved again: the shop's answer is in the channel's last error.
+                report.refused += 1;
+                let why = e.to_string();
+                store
+                    .channel_order_tracked(order_id, &t.codes, Some("refused"))
+                    .await?;
+                store.channel_sync_error(&shop.channel.key, &why).await?;
+            }
+            Err(e) => {
+                report.later += 1;
+                store
+                    .channel_sync_error(&shop.channel.key, &e.to_string())
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Set the codes and move the delivery; returns its new state when it moved.

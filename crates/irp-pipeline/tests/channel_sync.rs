@@ -21,6 +21,8 @@ const E1: &str = "8712345678906";
 const E2: &str = "8712345678913";
 const E3: &str = "8712345678920";
 const E4: &str = "8712345678937";
+/// Sold by iUsed Stores only.
+const E5: &str = "8712345678944";
 const TAX_ID: &str = "a5da76b447db4d0aba62e6512dadf45b";
 
 async fn flexit(db: &TestDb) -> StoredRefurbisher {
@@ -81,6 +83,7 @@ db_tests!(
     changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported,
     orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox,
     a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop,
+    a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled,
 );
 
 async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db: TestDb) {
@@ -501,4 +504,122 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
             .unwrap(),
         0
     );
+}
+
+async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: TestDb) {
+    use irp_core::shipments::{ShipmentMapping, parse_shipment};
+    use irp_store::secrets::SecretKey;
+
+    // FlexIT (its order API on loopback) and iUsed Stores (internal), each selling one EAN.
+    let endpoint = fake_order_api().await;
+    let dir = format!("{}/../../config/refurbishers", env!("CARGO_MANIFEST_DIR"));
+    let mut flexit: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/flexit.json")).unwrap())
+            .unwrap();
+    flexit["flexit"]["order"]["endpoint"] = json!(endpoint);
+    let iused = std::fs::read_to_string(format!("{dir}/iused-stores.json")).unwrap();
+    for text in [flexit.to_string(), iused] {
+        let parsed = parse_document(&text);
+        db.store
+            .refurbisher_apply(&parsed.refurbishers, "test")
+            .await
+            .unwrap();
+    }
+    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let key = SecretKey::generate().unwrap();
+    for name in [
+        "flexit.order.auth.client_id",
+        "flexit.order.auth.client_secret",
+    ] {
+        db.store.secret_set(&key, name, "x").await.unwrap();
+    }
+    let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
+    shop.add_product(E1, E1, 5, 160.23);
+    shop.add_product(E5, E5, 5, 500.0);
+    channel(&db, "refurbished-direct", &shop, json!({})).await;
+    feed(&db, &r, [100, 200, 300, 400]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let iused_feed = tmp.path().join("iused.json");
+    std::fs::write(
+        &iused_feed,
+        json!({"offers": [{"description": "Apple iPhone 12", "sku": "IU-12", "quantity": 4, "ean": E5,
+            "costPrice": "150.00", "priceConsumer": "999.00", "currencyIso": "EUR", "taxPercentage": "21"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let iu = db
+        .store
+        .refurbisher_get("iused-alumio")
+        .await
+        .unwrap()
+        .unwrap();
+    import_file(&db.store, &iu, &iused_feed, "manual")
+        .await
+        .unwrap();
+    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+    let (_, delivery) = shop.place_order(&FakeOrder {
+        order_number: "30001".into(),
+        email: "jan@example.nl".into(),
+        first_name: "Jan".into(),
+        last_name: "de Vries".into(),
+        street: "Damrak 1A".into(),
+        zipcode: "1012 LG".into(),
+        city: "Amsterdam".into(),
+        country_iso: "NL".into(),
+        phone: None,
+        lines: vec![(E1.into(), 1, 160.23), (E5.into(), 1, 500.0)],
+        placed_at: chrono::Utc::now(),
+        sales_channel_id: None,
+    });
+    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    assert_eq!(rep.created, 1, "{rep:?}");
+    let o = db
+        .store
+        .order_by_number("refurbished-direct", "30001")
+        .await
+        .unwrap()
+        .unwrap();
+    let sos = db.store.supplier_orders_of(o.id).await.unwrap();
+    assert_eq!(sos.len(), 2, "{sos:?}");
+    let flex = sos.iter().find(|s| s.refurbisher_id == r.id).unwrap().id;
+    let internal = sos.iter().find(|s| s.refurbisher_id == iu.id).unwrap().id;
+    irp_pipeline::orders::submit_one(&db.store, Some(&key), "test")
+        .await
+        .unwrap()
+        .unwrap();
+    let reference = db
+        .store
+        .supplier_order_get(flex)
+        .await
+        .unwrap()
+        .unwrap()
+        .external_order_reference
+        .unwrap();
+    let body = json!({"external_order_id": reference, "track_and_trace": "3SPART1", "imei": "490154203237518"});
+    let s = parse_shipment(&body, &ShipmentMapping::default()).unwrap();
+    db.store
+        .shipment_record(r.id, &s, &body.to_string(), "POST", None)
+        .await
+        .unwrap();
+    channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    assert_eq!(
+        shop.delivery(&delivery).unwrap()["stateMachineState"]["technicalName"],
+        "shipped_partially"
+    );
+    // The store's part is cancelled: the delivery is complete, so it is shipped.
+    db.store
+        .supplier_order_cancel(internal, "test")
+        .await
+        .unwrap();
+    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    assert_eq!(t.pushed, 1, "{t:?}");
+    let d = shop.delivery(&delivery).unwrap();
+    assert_eq!(d["stateMachineState"]["technicalName"], "shipped");
+    assert_eq!(d["trackingCodes"], json!(["3SPART1"]));
+    shop.clear_requests();
+    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    assert_eq!((t.pushed, t.refused, t.later), (0, 0, 0), "{t:?}");
+    assert!(shop.requests().is_empty());
 }

@@ -609,6 +609,30 @@ impl Store {
         .await)?)
     }
 
+    /// Orders of `channel` whose shop delivery is `shipped_partially` although every supplier
+    /// order still standing has shipped (the rest was cancelled after the first shipment): the
+    /// delivery is to be moved on to `shipped`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn tracking_completions_due(&self, channel: &str, limit: i64) -> Result<Vec<i64>> {
+        let sql = format!(
+            "SELECT c.order_id FROM channel_orders c WHERE c.channel = $1 AND c.delivery_state = 'shipped_partially' \
+               AND c.remote_delivery_id IS NOT NULL \
+               AND EXISTS (SELECT 1 FROM supplier_orders so WHERE so.order_id = c.order_id AND so.status = '{SHIPPED}') \
+               AND NOT EXISTS (SELECT 1 FROM supplier_orders so WHERE so.order_id = c.order_id \
+                               AND so.status NOT IN ('{SHIPPED}', '{CANCELLED}')) \
+             ORDER BY c.order_id LIMIT $2"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_scalar(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(channel)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
     /// What the shop should show for order `order_id` now.
     ///
     /// # Errors
