@@ -53,7 +53,7 @@ fn seed(file: &str) -> Value {
 
 /// FlexIT (its order API on loopback) and iUsed Stores with a FlexIT and an iUsed offer, the
 /// channels, the secrets; returns the secret key.
-async fn setup(db: &TestDb, odoo: &FakeOdoo, erp_doc: Value) -> SecretKey {
+async fn setup(db: &TestDb, erp_doc: Value) -> SecretKey {
     let mut flexit = seed("flexit.json");
     flexit["flexit"]["order"]["endpoint"] = json!(fake_order_api().await);
     for doc in [flexit, seed("iused-stores.json")] {
@@ -109,7 +109,6 @@ async fn setup(db: &TestDb, odoo: &FakeOdoo, erp_doc: Value) -> SecretKey {
         .erp_apply(parsed.erp.as_ref().unwrap(), "test")
         .await
         .unwrap();
-    let _ = odoo;
     key
 }
 
@@ -168,7 +167,7 @@ async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order
     odoo.add_partner_with_id(21469, "Flex IT Distribution");
     odoo.add_partner_with_id(9, "iUsed");
     let iused_product = odoo.add_product("IU-12", IUSED_EAN, "Apple iPhone 12", 4.0);
-    let key = setup(&db, &odoo, jsonrpc_doc(&odoo, 1)).await;
+    let key = setup(&db, jsonrpc_doc(&odoo, 1)).await;
     let sos = order(&db, "RD-1", &[FLEX_EAN, IUSED_EAN]).await;
     assert_eq!(sos.len(), 2);
     submit_all(&db, &key).await;
@@ -294,7 +293,7 @@ async fn json2_through_per_call_proxies_records_the_same(db: TestDb) {
     let doc = json!({"erp": {"protocol": "json2", "url": odoo.url,
         "alumio": {"proxies": proxies, "auth_value": "${secret:erp.alumio_auth}"},
         "database": "iused", "login": "irp@iused.nl", "api_key": "${secret:erp.api_key}"}});
-    let key = setup(&db, &odoo, doc).await;
+    let key = setup(&db, doc).await;
     let sos = order(&db, "RD-9", &[FLEX_EAN]).await;
     submit_all(&db, &key).await;
     let e = erp::connect(&db.store, Some(&key)).await.unwrap();
@@ -321,7 +320,7 @@ async fn odoo_directly_and_its_error_envelope(db: TestDb) {
     // Odoo's own JSON-RPC, no Alumio.
     let doc = json!({"erp": {"protocol": "jsonrpc", "url": odoo.url, "database": "iused",
         "login": "irp@iused.nl", "api_key": "${secret:erp.api_key}", "max_attempts": 1}});
-    let key = setup(&db, &odoo, doc).await;
+    let key = setup(&db, doc).await;
     let sos = order(&db, "RD-5", &[FLEX_EAN]).await;
     submit_all(&db, &key).await;
     let e = erp::connect(&db.store, Some(&key)).await.unwrap();

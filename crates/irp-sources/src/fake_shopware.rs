@@ -249,11 +249,6 @@ impl FakeShopware {
             .cloned()
     }
 
-    /// How many products the shop has.
-    pub fn product_count(&self) -> usize {
-        self.data.lock().unwrap().products.len()
-    }
-
     /// Make every write of the product with this number fail validation (400, with the row's
     /// pointer), as a product with a broken configuration does.
     pub fn refuse_product(&self, number: &str) {

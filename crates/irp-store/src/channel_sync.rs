@@ -129,6 +129,8 @@ pub struct OrderTracking {
 
 const STATE_SELECT: &str = "SELECT channel, lease_owner, lease_until, orders_seen_until, next_order_poll_at, full_requested_at, \
      last_push_at, last_push, last_error, last_error_at FROM channel_sync";
+const INBOX_SELECT: &str = "SELECT id, channel, remote_order_id, order_number, source, error, payload, received_at, resolved_at \
+     FROM channel_inbox";
 const CHANNEL_ORDER_SELECT: &str = "SELECT order_id, channel, remote_order_id, remote_delivery_id, delivery_state, tracking_codes, \
      cancel_reported_at, cancel_error FROM channel_orders";
 
@@ -533,15 +535,18 @@ impl Store {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ChannelInboxEntry>> {
-        const SQL: &str = "SELECT id, channel, remote_order_id, order_number, source, error, payload, received_at, resolved_at \
-             FROM channel_inbox WHERE channel = $1 AND resolved_at IS NULL AND received_at < $2 \
-             ORDER BY received_at, id LIMIT $3";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(channel)
-            .bind(before)
-            .bind(limit)
-            .fetch_all(p)
-            .await)?)
+        let sql = format!(
+            "{INBOX_SELECT} WHERE channel = $1 AND resolved_at IS NULL AND received_at < $2 \
+             ORDER BY received_at, id LIMIT $3"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(channel)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
     }
 
     /// Trying inbox entry `remote_order_id` again failed with `error`: it waits its turn again.
@@ -576,15 +581,18 @@ impl Store {
         all: bool,
         limit: i64,
     ) -> Result<Vec<ChannelInboxEntry>> {
-        const SQL: &str = "SELECT id, channel, remote_order_id, order_number, source, error, payload, received_at, resolved_at \
-             FROM channel_inbox WHERE ($1 IS NULL OR channel = $1) AND ($2 OR resolved_at IS NULL) \
-             ORDER BY received_at DESC, id DESC LIMIT $3";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(channel)
-            .bind(all)
-            .bind(limit)
-            .fetch_all(p)
-            .await)?)
+        let sql = format!(
+            "{INBOX_SELECT} WHERE ($1 IS NULL OR channel = $1) AND ($2 OR resolved_at IS NULL) \
+             ORDER BY received_at DESC, id DESC LIMIT $3"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(channel)
+        .bind(all)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
     }
 
     /// Orders of `channel` with shipments whose tracking is due for the shop, oldest first.

@@ -288,16 +288,14 @@ impl Store {
         .await)?)
     }
 
-    /// The documents of order `order_id`'s supplier orders.
+    /// How many documents there are of each status.
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_documents_of_order(&self, order_id: i64) -> Result<Vec<ErpDocument>> {
-        let sql = format!("{DOCUMENT_SELECT} WHERE so.order_id = $1 ORDER BY e.supplier_order_id");
+    pub async fn erp_status_counts(&self) -> Result<Vec<(String, i64)>> {
         Ok(with_db!(self.db(), |p| sqlx::query_as(
-            sqlx::AssertSqlSafe(sql)
+            "SELECT status, COUNT(*) FROM erp_documents GROUP BY status ORDER BY status"
         )
-        .bind(order_id)
         .fetch_all(p)
         .await)?)
     }

@@ -112,11 +112,8 @@ pub async fn erp(global: &Global, cmd: ErpCommand) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             };
-            let docs = store.erp_documents(None, 100_000).await?;
-            let mut counts = std::collections::BTreeMap::new();
-            for d in &docs {
-                *counts.entry(d.status.clone()).or_insert(0u64) += 1;
-            }
+            let counts: std::collections::BTreeMap<String, i64> =
+                store.erp_status_counts().await?.into_iter().collect();
             if json {
                 outln!(
                     "{}",
