@@ -150,6 +150,161 @@ pub fn resolve(s: &str, resolver: &dyn Resolver) -> Result<String, String> {
     Ok(out)
 }
 
+/// Whether a document whose secrets live under `namespace` (a refurbisher's key, `channel.KEY`,
+/// `pim`, `erp`) may name secret `name`: only names below it (`flexit.offers.auth.password` for
+/// `flexit`). A document never reaches another document's credentials.
+pub fn in_namespace(namespace: &str, name: &str) -> bool {
+    name.strip_prefix(namespace)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| !rest.is_empty())
+}
+
+/// Environment variables no document may read, whatever `IRP_ALLOW_ENV` says: they hold the
+/// secret store's key, the database's credentials or IRP's own access settings.
+pub const NEVER_ENV: &[&str] = &[
+    "IRP_SECRET_KEY",
+    "IRP_SECRET_KEY_FILE",
+    "IRP_DATABASE_URL",
+    "IRP_METRICS_TOKEN",
+    "IRP_ALLOW_ENV",
+    "IRP_ALLOW_PRIVATE_NETWORKS",
+    "IRP_FEED_ROOT",
+    "IRP_TEST_PG_URL",
+    "DATABASE_URL",
+    "PGPASSWORD",
+    "PGPASSFILE",
+];
+
+/// Which environment variables `${env:NAME}` may read: the names and prefixes (`IRP_REF_*`) an
+/// operator of the host listed in `IRP_ALLOW_ENV`. [`NEVER_ENV`] are refused in any case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvAllowList {
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl EnvAllowList {
+    /// The list when `IRP_ALLOW_ENV` is not set.
+    pub const DEFAULT: &'static str = "IRP_REF_*";
+
+    /// Reads a comma- or space-separated list of names and prefixes ending in `*`.
+    ///
+    /// # Errors
+    /// An entry that is not a valid variable name (or prefix), named in the message.
+    pub fn parse(list: &str) -> Result<EnvAllowList, String> {
+        let mut exact = Vec::new();
+        let mut prefixes = Vec::new();
+        for entry in list.split([',', ' ', '\n', '\t']).filter(|e| !e.is_empty()) {
+            let (name, prefix) = match entry.strip_suffix('*') {
+                Some(p) => (p, true),
+                None => (entry, false),
+            };
+            let ok = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                && (prefix || !name.is_empty());
+            if !ok {
+                return Err(format!(
+                    "IRP_ALLOW_ENV: `{entry}` is not a variable name or a prefix ending in `*` (like `IRP_REF_*`)"
+                ));
+            }
+            if prefix {
+                prefixes.push(name.to_owned());
+            } else {
+                exact.push(name.to_owned());
+            }
+        }
+        Ok(EnvAllowList { exact, prefixes })
+    }
+
+    /// Whether `${env:NAME}` may read `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        !NEVER_ENV.contains(&name)
+            && (self.exact.iter().any(|e| e == name)
+                || self.prefixes.iter().any(|p| name.starts_with(p.as_str())))
+    }
+}
+
+impl Default for EnvAllowList {
+    fn default() -> Self {
+        EnvAllowList {
+            exact: Vec::new(),
+            prefixes: vec!["IRP_REF_".to_owned()],
+        }
+    }
+}
+
+/// Values that must not be shown, each with what is shown instead (a resolved value with its
+/// reference, `${secret:NAME}`; a literal credential with `********`). Messages that may carry a
+/// value — a remote server's error, a path or URL a reference was part of — go through
+/// [`Scrubber::scrub`] before they are stored, logged or answered.
+#[derive(Debug, Clone, Default)]
+pub struct Scrubber {
+    /// (value, shown instead), the longest value first.
+    pairs: Vec<(String, String)>,
+}
+
+impl Scrubber {
+    /// Values shorter than this are not scrubbed (they would mangle every message); `irp secret
+    /// set` refuses secrets this short.
+    pub const MIN_LEN: usize = 4;
+
+    /// Adds `value`, shown as `shown`.
+    pub fn add(&mut self, value: &str, shown: &str) {
+        if value.len() < Self::MIN_LEN || self.pairs.iter().any(|(v, _)| v == value) {
+            return;
+        }
+        let at = self
+            .pairs
+            .iter()
+            .position(|(v, _)| v.len() < value.len())
+            .unwrap_or(self.pairs.len());
+        self.pairs.insert(at, (value.to_owned(), shown.to_owned()));
+    }
+
+    /// `text` with every value replaced by what is shown instead; percent-encoded and
+    /// JSON-escaped forms of a value are replaced too.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (value, shown) in &self.pairs {
+            for form in forms(value) {
+                if out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), shown);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether there is nothing to scrub.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+/// A value as written, percent-encoded (as in a URL) and JSON-escaped (as in a body).
+fn forms(value: &str) -> Vec<String> {
+    let mut out = vec![value.to_owned()];
+    let encoded: String = value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let json = serde_json::Value::String(value.to_owned()).to_string();
+    let json = json[1..json.len() - 1].to_owned();
+    for f in [encoded.clone(), encoded.to_lowercase(), json] {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +356,59 @@ mod tests {
                 _ => Err(format!("{r} is not set")),
             }
         }
+    }
+
+    #[test]
+    fn secrets_resolve_only_inside_their_documents_namespace() {
+        assert!(in_namespace("flexit", "flexit.offers.auth.password"));
+        assert!(in_namespace("channel.rd", "channel.rd.client_id"));
+        assert!(!in_namespace("flexit", "flexit"));
+        assert!(!in_namespace("flexit", "flexit."));
+        assert!(!in_namespace("flexit", "flexit2.password"));
+        assert!(!in_namespace("flexit", "iused-alumio.offers.auth.token"));
+        assert!(!in_namespace("channel.rd", "channel.rdx.client_id"));
+    }
+
+    #[test]
+    fn the_environment_is_read_only_where_allowed_and_never_the_key() {
+        let default = EnvAllowList::default();
+        assert!(default.allows("IRP_REF_HOST"));
+        assert!(!default.allows("HOME"));
+        assert!(!default.allows("IRP_SECRET_KEY"));
+        let wide = EnvAllowList::parse("HOME, IRP_*,*").unwrap();
+        assert!(wide.allows("HOME") && wide.allows("PATH") && wide.allows("IRP_LOG"));
+        for never in NEVER_ENV {
+            assert!(!wide.allows(never), "{never}");
+        }
+        assert_eq!(
+            EnvAllowList::parse("A,b c").unwrap(),
+            EnvAllowList {
+                exact: vec!["A".into(), "b".into(), "c".into()],
+                prefixes: vec![]
+            }
+        );
+        assert!(
+            EnvAllowList::parse("A;B")
+                .unwrap_err()
+                .contains("`A;B` is not a variable name")
+        );
+    }
+
+    #[test]
+    fn scrubbing_shows_the_reference_instead_of_the_value() {
+        let mut s = Scrubber::default();
+        s.add("hunter2-pw", "${secret:flexit.pw}");
+        s.add("pw", "${secret:flexit.short}");
+        s.add("a b/c\"", "${env:IRP_REF_X}");
+        assert_eq!(
+            s.scrub("opening /x/hunter2-pw/y: no such file"),
+            "opening /x/${secret:flexit.pw}/y: no such file"
+        );
+        assert_eq!(
+            s.scrub("GET https://h/?t=a%20b%2Fc%22 and {\"k\":\"a b/c\\\"\"}"),
+            "GET https://h/?t=${env:IRP_REF_X} and {\"k\":\"${env:IRP_REF_X}\"}"
+        );
+        assert_eq!(s.scrub("pw stays"), "pw stays", "too short to scrub");
     }
 
     #[test]

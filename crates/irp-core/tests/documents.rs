@@ -435,8 +435,8 @@ fn a_channel_with_a_shopware_block_is_read_with_defaults_and_every_mistake_named
     let ok = config::parse_channels(
         r#"{"channels": {"refurbished-direct": {"name": "Refurbished Direct", "shopware": {
             "url": "https://www.refurbished-direct.nl/",
-            "client_id": "${secret:rd.client_id}", "client_secret": "${secret:rd.client_secret}",
-            "shop_secret": "${secret:rd.shop_secret}"}}}}"#,
+            "client_id": "${secret:channel.refurbished-direct.client_id}", "client_secret": "${secret:channel.refurbished-direct.client_secret}",
+            "shop_secret": "${secret:channel.refurbished-direct.shop_secret}"}}}}"#,
     );
     assert!(ok.is_ok(), "{:?}", ok.diagnostics);
     let sw = ok.channels[0].shopware.clone().unwrap();
@@ -541,5 +541,63 @@ fn the_example_erp_document_reads_round_trips_and_names_every_mistake() {
         "erp.url:",
     ] {
         assert!(all.contains(expected), "{expected} not in:\n{all}");
+    }
+}
+
+#[test]
+fn a_document_names_only_its_own_secrets() {
+    let doc = config::parse_document(
+        r#"{"acme": {"name": "Acme", "refurbisher_id": 9, "supplier_id": 9, "default_margin": 10,
+            "offers": {"connection": "web", "endpoint": "https://acme.example/feed?k=${secret:flexit.offers.auth.password}",
+                "type": "json", "auth": {"type": "bearer", "token": "${secret:acme.offers.auth.token}"},
+                "fields": {"sku": "sku", "ean": "ean", "price": "price", "stock": "stock"}}}}"#,
+    );
+    let errors: Vec<String> = doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error && d.message.contains("is not one of"))
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "acme.offers.endpoint: ${secret:flexit.offers.auth.password} is not one of `acme`'s secrets: a document names only secrets under `acme.`, so no document can reach another's credentials"
+        ],
+        "{:?}",
+        doc.diagnostics
+    );
+    for (text, namespace) in [
+        (
+            r#"{"channels": {"rd": {"name": "RD", "shopware": {"url": "https://rd.example", "client_id": "${secret:erp.api_key}", "client_secret": "${secret:channel.rd.client_secret}"}}}}"#,
+            "channel.rd.",
+        ),
+        (
+            r#"{"pim": {"url": "https://p.example/api/graphql/", "api_key": "${secret:channel.rd.client_secret}"}}"#,
+            "pim.",
+        ),
+        (
+            r#"{"erp": {"url": "https://o.example", "database": "d", "login": "l", "api_key": "${secret:pim.api_key}"}}"#,
+            "erp.",
+        ),
+    ] {
+        let d = if text.contains("\"channels\"") {
+            config::parse_channels(text).diagnostics
+        } else if text.contains("\"pim\"") {
+            config::parse_pim(text).diagnostics
+        } else {
+            config::parse_erp(text).diagnostics
+        };
+        let namespaced: Vec<_> = d
+            .iter()
+            .filter(|d| d.severity == Severity::Error && d.message.contains("is not one of"))
+            .collect();
+        assert_eq!(namespaced.len(), 1, "{text}: {d:?}");
+        assert!(
+            namespaced[0]
+                .message
+                .contains(&format!("only secrets under `{namespace}`")),
+            "{}",
+            namespaced[0].message
+        );
     }
 }

@@ -134,7 +134,9 @@ pub async fn connect(
         "url": config.url, "client_id": config.client_id, "client_secret": config.client_secret,
         "shop_secret": config.shop_secret,
     }}}});
-    let resolved = match store.resolve_references(secret_key, &doc).await {
+    let namespace = format!("channel.{key}");
+    let scope = irp_store::secrets::Scope::of(&namespace);
+    let resolved = match store.resolve_references(secret_key, scope, &doc).await {
         Ok(r) => r,
         Err(irp_store::StoreError::NotFound(why)) => {
             return Err(ChannelSyncError::Missing {

@@ -75,7 +75,8 @@ pub async fn connect(store: &Store, secret_key: Option<&SecretKey>) -> Result<Er
     let c = &stored.config;
     let doc = json!({"erp": {"url": c.url, "api_key": c.api_key,
         "alumio": {"auth_value": c.alumio.as_ref().map(|a| a.auth_value.clone())}}});
-    let resolved = match store.resolve_references(secret_key, &doc).await {
+    let scope = irp_store::secrets::Scope::of("erp");
+    let resolved = match store.resolve_references(secret_key, scope, &doc).await {
         Ok(r) => r,
         Err(irp_store::StoreError::NotFound(why)) => return Err(ErpError::Missing(why)),
         Err(e) => return Err(e.into()),

@@ -13,6 +13,7 @@ use std::time::Instant;
 use irp_core::config::model::{Connection, OffersConfig};
 use irp_core::feed::{Offer, RowError};
 use irp_core::money;
+use irp_core::secret_ref::Scrubber;
 use irp_store::Store;
 use irp_store::feed_write::{Batches, FeedWrite, IndexVersion, OfferBatch, ReadCounts};
 use irp_store::offers::{RunReport, SnapshotDiff, StagedOffer, StoredRowError, hash_parse};
@@ -447,26 +448,44 @@ pub enum ResolveFailure {
     Store(irp_store::StoreError),
 }
 
+/// One connector of a refurbisher with its references resolved, for using that connector only
+/// — never store, print or log it — and the [`Scrubber`] that turns any message about it back
+/// into one naming references (`${secret:…}`) and hiding literal credentials.
+pub struct ResolvedPart<T> {
+    /// The connector, references resolved.
+    pub model: T,
+    /// Shows references instead of their values, `********` instead of literal credentials.
+    pub scrubber: Scrubber,
+}
+
+impl<T> ResolvedPart<T> {
+    /// `message` as it may be stored and shown.
+    pub fn scrub(&self, message: &str) -> String {
+        self.scrubber.scrub(message)
+    }
+}
+
 /// The refurbisher's document with the references (`${secret:…}` / `${env:…}`) of one part
-/// (`offers` or `order`) resolved and read back: for using that connector only — never store,
-/// print or log it. Only that part is resolved, so a missing secret of the other does not stop
-/// it.
+/// (`offers` or `order`) resolved and read back. Only that part is resolved, so a missing
+/// secret of the other does not stop it; only the refurbisher's own secrets (`KEY.…`) and the
+/// environment variables the host allows resolve.
 ///
 /// # Errors
-/// A reference without a value, or a store failure.
+/// A reference without a value or out of bounds, or a store failure.
 pub(crate) async fn resolved_part(
     store: &Store,
     r: &StoredRefurbisher,
     part: &str,
     secret_key: Option<&irp_store::secrets::SecretKey>,
-) -> Result<irp_core::config::Refurbisher, ResolveFailure> {
+) -> Result<ResolvedPart<irp_core::config::Refurbisher>, ResolveFailure> {
     let doc = serde_json::json!({ (r.key.clone()): { (part): r.document[part] } });
-    let resolved = match store.resolve_references(secret_key, &doc).await {
+    let scope = irp_store::secrets::Scope::of(&r.key);
+    let resolved = match store.resolve_references(secret_key, scope, &doc).await {
         Ok(v) => v,
         Err(irp_store::StoreError::NotFound(why)) => return Err(ResolveFailure::Missing(why)),
         Err(e) => return Err(ResolveFailure::Store(e)),
     };
-    irp_core::config::parse_document(&resolved.expose().to_string())
+    let model = irp_core::config::parse_document(&resolved.expose().to_string())
         .refurbishers
         .into_iter()
         .next()
@@ -474,7 +493,26 @@ pub(crate) async fn resolved_part(
             ResolveFailure::Missing(format!(
                 "the {part} connector with its references resolved is not valid"
             ))
-        })
+        })?;
+    let mut scrubber = resolved.scrubber().clone();
+    // Literal credentials (accepted with a warning) are hidden too.
+    for value in literal_credentials(&r.document[part]) {
+        scrubber.add(&value, irp_core::config::REDACTED);
+    }
+    Ok(ResolvedPart { model, scrubber })
+}
+
+/// The literal (not referenced) credential values in a connector's `auth` block.
+fn literal_credentials(part: &serde_json::Value) -> Vec<String> {
+    let Some(auth) = part.get("auth").and_then(|a| a.as_object()) else {
+        return Vec::new();
+    };
+    auth.iter()
+        .filter(|(k, _)| irp_core::config::validate::CREDENTIAL_KEYS.contains(&k.as_str()))
+        .filter_map(|(_, v)| v.as_str())
+        .filter(|v| !irp_core::secret_ref::has_references(v))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The refurbisher's `offers` connector with its references resolved, for fetching only.
@@ -485,15 +523,31 @@ pub async fn resolved_offers(
     store: &Store,
     r: &StoredRefurbisher,
     secret_key: Option<&irp_store::secrets::SecretKey>,
-) -> Result<OffersConfig, ResolveFailure> {
-    resolved_part(store, r, "offers", secret_key)
-        .await?
-        .offers
-        .ok_or_else(|| {
-            ResolveFailure::Missing(
-                "the offers connector with its references resolved is not valid".into(),
-            )
-        })
+) -> Result<ResolvedPart<OffersConfig>, ResolveFailure> {
+    let part = resolved_part(store, r, "offers", secret_key).await?;
+    let scrubber = part.scrubber;
+    let model = part.model.offers.ok_or_else(|| {
+        ResolveFailure::Missing(
+            "the offers connector with its references resolved is not valid".into(),
+        )
+    })?;
+    Ok(ResolvedPart { model, scrubber })
+}
+
+/// The file a `file` connection reads, confined to the feed root ([`crate::feed_root`]).
+/// `configured` names the path in errors as written in the document (with its references).
+///
+/// # Errors
+/// The path is outside the root, holds `..`, leads out by a symlink, or cannot be opened.
+pub fn confined_file(
+    configured: &OffersConfig,
+    resolved: &OffersConfig,
+) -> Result<PathBuf, crate::feed_root::FeedPathError> {
+    crate::feed_root::confine(
+        crate::feed_root::feed_root(),
+        resolved.path.as_deref().unwrap_or_default(),
+        configured.path.as_deref().unwrap_or_default(),
+    )
 }
 
 fn empty_report(run_id: i64, http_status: Option<i64>) -> ImportReport {
@@ -605,7 +659,7 @@ pub async fn import_fetched_counting(
         );
         return fail(empty_report(run_id, None), message).await;
     }
-    let resolved_offers = match resolved_offers(store, r, secret_key).await {
+    let resolved = match resolved_offers(store, r, secret_key).await {
         Ok(o) => o,
         Err(ResolveFailure::Missing(why)) => {
             return fail(
@@ -616,15 +670,15 @@ pub async fn import_fetched_counting(
         }
         Err(ResolveFailure::Store(e)) => return Err(e.into()),
     };
+    let scrubber = resolved.scrubber;
+    let resolved_offers = resolved.model;
     if offers.connection == Connection::File {
-        let path = PathBuf::from(resolved_offers.path.clone().unwrap_or_default());
-        if let Err(e) = std::fs::File::open(&path) {
-            return fail(
-                empty_report(run_id, None),
-                format!("cannot open {}: {e}", path.display()),
-            )
-            .await;
-        }
+        let path = match confined_file(&offers, &resolved_offers) {
+            Ok(p) => p,
+            Err(e) => {
+                return fail(empty_report(run_id, None), scrubber.scrub(&e.to_string())).await;
+            }
+        };
         let run = Run {
             id: run_id,
             http_status: None,
@@ -681,7 +735,7 @@ pub async fn import_fetched_counting(
             let input = Input::Growing {
                 growing,
                 download,
-                resolved: Box::new(resolved_offers),
+                scrubber,
             };
             let report = import_into_run(store, r, &offers, &dest, run, input).await?;
             let key = first_key
@@ -697,7 +751,7 @@ pub async fn import_fetched_counting(
             Err(failure) => {
                 let mut report = empty_report(run_id, failure.record.http_status.map(i64::from));
                 report.bytes = failure.record.bytes;
-                fail(report, scrub(&failure.to_string(), &resolved_offers)).await
+                fail(report, scrubber.scrub(&failure.to_string())).await
             }
             Ok(downloaded) => {
                 let mut read_cfg = offers.clone();
@@ -714,37 +768,6 @@ pub async fn import_fetched_counting(
             }
         }
     }
-}
-
-/// `message` with every credential of `resolved` (token, password, client id and secret,
-/// header/query value, private key, passphrase) replaced by `********`: a server may echo a
-/// credential back in an error answer, and messages are stored and shown.
-pub fn scrub(message: &str, resolved: &OffersConfig) -> String {
-    use irp_core::config::model::{HttpAuth, OffersAuth};
-    let secrets: Vec<&str> = match &resolved.auth {
-        Some(OffersAuth::Http(HttpAuth::Bearer { token })) => vec![token],
-        Some(OffersAuth::Http(HttpAuth::Basic { password, .. })) => vec![password],
-        Some(OffersAuth::Http(HttpAuth::Header { value, .. } | HttpAuth::Query { value, .. })) => {
-            vec![value]
-        }
-        Some(OffersAuth::Http(HttpAuth::ClientIdSecret {
-            client_id,
-            client_secret,
-            ..
-        })) => vec![client_id, client_secret],
-        Some(OffersAuth::Sftp(a)) => [&a.password, &a.private_key, &a.passphrase]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .collect(),
-        Some(OffersAuth::Http(HttpAuth::None)) | None => Vec::new(),
-    };
-    secrets
-        .into_iter()
-        .filter(|v| v.len() >= 4)
-        .fold(message.to_owned(), |m, v| {
-            m.replace(v, irp_core::config::REDACTED)
-        })
 }
 
 /// A feed downloaded into a local file.
@@ -846,8 +869,8 @@ enum Input {
         growing: Arc<Growing>,
         /// The download; the run applies nothing unless it succeeds.
         download: DownloadTask,
-        /// The connector with its references resolved (to scrub the download's messages).
-        resolved: Box<OffersConfig>,
+        /// Hides the connector's credentials in the download's messages.
+        scrubber: Scrubber,
     },
 }
 
@@ -1038,7 +1061,7 @@ async fn import_into_run(
     let streamed = match input {
         Input::File => false,
         Input::Growing {
-            download, resolved, ..
+            download, scrubber, ..
         } => {
             // Nothing is applied unless the whole file arrived as it was on the server.
             let outcome = download
@@ -1061,7 +1084,7 @@ async fn import_into_run(
                 report.http_status = failure.record.http_status.map(i64::from);
                 report.bytes = failure.record.bytes;
                 report.status = RunStatus::Failed;
-                report.message = Some(scrub(&failure.to_string(), &resolved));
+                report.message = Some(scrubber.scrub(&failure.to_string()));
                 return done(store, report, &[], None, hash, started).await;
             }
             true
@@ -1289,22 +1312,13 @@ mod tests {
     }
 
     #[test]
-    fn credentials_echoed_in_a_message_are_scrubbed() {
-        let doc = r#"{ "x": { "default_margin": 1, "offers": { "connection": "web", "endpoint": "https://f.example/x",
-            "auth": { "type": "bearer", "token": "tok-123456" }, "type": "json",
-            "mapping": { "sku": "a", "name": "b", "ean": "c", "stock_available": "d", "price_purchase_amount": "e", "price_consumer_amount": "f" } } } }"#;
-        let offers = irp_core::config::parse_document(doc)
-            .refurbishers
-            .remove(0)
-            .offers
-            .unwrap();
-        assert_eq!(
-            scrub(
-                "the feed endpoint answered HTTP 401: bad token tok-123456",
-                &offers
-            ),
-            "the feed endpoint answered HTTP 401: bad token ********"
-        );
+    fn literal_credentials_are_found_for_scrubbing() {
+        let part = serde_json::json!({ "connection": "web", "endpoint": "https://f.example/x",
+            "auth": { "type": "bearer", "token": "tok-123456", "header": "X-Key" } });
+        assert_eq!(literal_credentials(&part), vec!["tok-123456".to_owned()]);
+        let referenced =
+            serde_json::json!({ "auth": { "type": "bearer", "token": "${secret:x.t}" } });
+        assert!(literal_credentials(&referenced).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod channel_sync;
 pub mod erp;
+pub mod feed_root;
 pub mod formats;
 pub mod fuzzing;
 pub mod import;

@@ -105,13 +105,15 @@ pub async fn resolved_order(
     store: &Store,
     r: &StoredRefurbisher,
     secret_key: Option<&SecretKey>,
-) -> Result<Option<OrderConfig>, ResolveFailure> {
+) -> Result<Option<crate::import::ResolvedPart<OrderConfig>>, ResolveFailure> {
     if r.model.order.is_none() {
         return Ok(None);
     }
-    Ok(crate::import::resolved_part(store, r, "order", secret_key)
-        .await?
-        .order)
+    let part = crate::import::resolved_part(store, r, "order", secret_key).await?;
+    Ok(part.model.order.map(|model| crate::import::ResolvedPart {
+        model,
+        scrubber: part.scrubber,
+    }))
 }
 
 /// The body `irp orders render` shows: what the next attempt would send.
@@ -281,6 +283,8 @@ const STORED_BODY: usize = 64 * 1024;
 /// body and endpoint built from the connector as configured (references unresolved).
 struct Prepared {
     order: OrderConfig,
+    /// Shows references instead of the credentials in what the refurbisher answers.
+    scrubber: irp_core::secret_ref::Scrubber,
     body: Value,
     record_body: Value,
     shown: String,
@@ -328,6 +332,7 @@ async fn prepare(
         }
         Ok(Some(order)) => order,
     };
+    let (order, scrubber) = (order.model, order.scrubber);
     let ctx = match store.supplier_order_context(so.id).await {
         Ok(c) => serde_json::to_value(c).unwrap_or(Value::Null),
         Err(e @ irp_store::StoreError::Query(_)) => return Err(not_sent_store(e)),
@@ -351,6 +356,7 @@ async fn prepare(
     });
     Ok(Prepared {
         order,
+        scrubber,
         body,
         record_body,
         shown,
@@ -431,6 +437,9 @@ async fn place(
                         b.push_str("…[cut]");
                     }
                     o.request = serde_json::to_value(&record).ok();
+                    // A refurbisher that echoes a credential back never gets it shown.
+                    o.error = o.error.map(|e| p.scrubber.scrub(&e));
+                    o.response_body = o.response_body.map(|b| p.scrubber.scrub(&b));
                     o
                 }
             };

@@ -122,6 +122,7 @@ async fn run_sync(
     let resolved = match store
         .resolve_references(
             secret_key,
+            irp_store::secrets::Scope::of("pim"),
             &json!({"pim": {"url": cfg.url, "api_key": cfg.api_key}}),
         )
         .await

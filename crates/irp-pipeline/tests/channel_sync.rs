@@ -393,7 +393,10 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
         "flexit.order.auth.client_id",
         "flexit.order.auth.client_secret",
     ] {
-        db.store.secret_set(&key, name, "x").await.unwrap();
+        db.store
+            .secret_set(&key, name, "test-credential")
+            .await
+            .unwrap();
     }
     let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
     shop.add_product(E1, E1, 5, 160.23);
@@ -531,7 +534,10 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
         "flexit.order.auth.client_id",
         "flexit.order.auth.client_secret",
     ] {
-        db.store.secret_set(&key, name, "x").await.unwrap();
+        db.store
+            .secret_set(&key, name, "test-credential")
+            .await
+            .unwrap();
     }
     let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
     shop.add_product(E1, E1, 5, 160.23);

@@ -76,8 +76,8 @@ async fn setup(db: &TestDb, erp_doc: Value) -> SecretKey {
     let key = SecretKey::generate().unwrap();
     let cfg = FakeOdooConfig::default();
     for (name, value) in [
-        ("flexit.order.auth.client_id", "x"),
-        ("flexit.order.auth.client_secret", "x"),
+        ("flexit.order.auth.client_id", "test-client-id"),
+        ("flexit.order.auth.client_secret", "test-client-secret"),
         ("erp.api_key", cfg.api_key.as_str()),
         ("erp.alumio_auth", cfg.alumio_token.as_str()),
     ] {

@@ -12,6 +12,14 @@ use irp_store::testkit::TestDb;
 
 const HEAD: &str = "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n";
 
+/// A directory below the feed root of this test process (`file` connections read only there).
+fn feed_dir() -> tempfile::TempDir {
+    let root = std::env::temp_dir().join("irp-poller-feed-root");
+    std::fs::create_dir_all(&root).unwrap();
+    irp_pipeline::feed_root::set_feed_root(&root);
+    tempfile::tempdir_in(irp_pipeline::feed_root::feed_root()).unwrap()
+}
+
 async fn file_refurbisher(db: &TestDb, dir: &std::path::Path) {
     let feed = dir.join("feed.csv");
     std::fs::write(&feed, format!("{HEAD}A;Device;5;4006381333931;1,00;2,00\n")).unwrap();
@@ -37,7 +45,7 @@ db_tests!(
 );
 
 async fn due_feeds_are_polled_once_and_then_wait_their_interval(db: TestDb) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = feed_dir();
     file_refurbisher(&db, dir.path()).await;
     let mut outcomes = Vec::new();
     loop {
@@ -89,7 +97,7 @@ async fn due_feeds_are_polled_once_and_then_wait_their_interval(db: TestDb) {
 }
 
 async fn claims_never_overlap_and_expire_with_their_lease(db: TestDb) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = feed_dir();
     file_refurbisher(&db, dir.path()).await;
     let now = irp_store::now();
     let mut tasks = Vec::new();

@@ -91,7 +91,10 @@ async fn flexit(db: &TestDb, endpoint: &str) -> (StoredRefurbisher, SecretKey) {
         "flexit.order.auth.client_id",
         "flexit.order.auth.client_secret",
     ] {
-        db.store.secret_set(&key, name, "x").await.unwrap();
+        db.store
+            .secret_set(&key, name, "test-credential")
+            .await
+            .unwrap();
     }
     (r, key)
 }
@@ -562,7 +565,10 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
         "flexit.order.auth.client_id",
         "flexit.order.auth.client_secret",
     ] {
-        db.store.secret_set(&key, name, "x").await.unwrap();
+        db.store
+            .secret_set(&key, name, "test-credential")
+            .await
+            .unwrap();
     }
     run(&db, flexit.id, "unchanged", Some(200)).await;
     let dir = tempfile::tempdir().unwrap();

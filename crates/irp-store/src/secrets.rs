@@ -11,6 +11,8 @@ use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 
+use irp_core::secret_ref::{EnvAllowList, Scrubber};
+
 use crate::{Result, Store, StoreError, now, with_db};
 
 /// Errors of the secret store.
@@ -32,6 +34,12 @@ pub enum SecretError {
     /// The name is not acceptable.
     #[error("invalid secret name `{0}`: use letters, digits, `_`, `-` and `.`")]
     BadName(String),
+    /// The value is too short to keep out of messages.
+    #[error(
+        "the value of secret `{0}` is shorter than {min} characters: too short to be a credential, and too short to keep out of messages",
+        min = Scrubber::MIN_LEN
+    )]
+    TooShort(String),
 }
 
 /// The 32-byte key secrets are sealed with. Its `Debug` never shows the key.
@@ -159,6 +167,9 @@ impl Store {
         if !irp_core::secret_ref::valid_name(name) {
             return Err(SecretError::BadName(name.to_owned()).into());
         }
+        if value.chars().count() < Scrubber::MIN_LEN {
+            return Err(SecretError::TooShort(name.to_owned()).into());
+        }
         let sealed = key.seal(name, value)?;
         let at = now();
         let existed = self.secret_info(name).await?.is_some();
@@ -233,8 +244,12 @@ impl Store {
 }
 
 /// A document with every `${env:…}` and `${secret:…}` replaced by its value. It holds
-/// credentials: its `Debug` hides them, and [`Resolved::expose`] is the one way in.
-pub struct Resolved(serde_json::Value);
+/// credentials: its `Debug` hides them, and [`Resolved::expose`] is the one way in. Its
+/// [`Resolved::scrubber`] turns any message back into one that shows references, not values.
+pub struct Resolved {
+    doc: serde_json::Value,
+    scrubber: Scrubber,
+}
 
 impl std::fmt::Debug for Resolved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,7 +260,12 @@ impl std::fmt::Debug for Resolved {
 impl Resolved {
     /// The resolved document. Never log or print it.
     pub fn expose(&self) -> &serde_json::Value {
-        &self.0
+        &self.doc
+    }
+
+    /// Replaces each resolved value in a message by its reference (`${secret:NAME}`).
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
     }
 }
 
@@ -282,16 +302,78 @@ fn substitute(
     })
 }
 
+/// The environment variables `${env:…}` may read on this host: `IRP_ALLOW_ENV` (names and
+/// prefixes ending in `*`), by default `IRP_REF_*` only. Read once; a malformed list allows
+/// nothing (and says so in the log).
+pub fn env_allow_list() -> &'static EnvAllowList {
+    static LIST: std::sync::OnceLock<EnvAllowList> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| match std::env::var("IRP_ALLOW_ENV") {
+        Err(_) => EnvAllowList::default(),
+        Ok(list) => EnvAllowList::parse(&list).unwrap_or_else(|why| {
+            tracing::error!("{why}; no document may read the environment until it is fixed");
+            EnvAllowList::parse("").unwrap_or_default()
+        }),
+    })
+}
+
+/// Where the references of one document may reach: the secrets under its namespace (a
+/// refurbisher's key, `channel.KEY`, `pim`, `erp`) and the environment variables the host
+/// allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The secrets' namespace (`flexit` for `flexit.offers.auth.password`).
+    pub namespace: &'a str,
+    /// The environment variables allowed.
+    pub env: &'a EnvAllowList,
+}
+
+impl<'a> Scope<'a> {
+    /// The scope of `namespace` with this host's [`env_allow_list`].
+    pub fn of(namespace: &'a str) -> Scope<'a> {
+        Scope {
+            namespace,
+            env: env_allow_list(),
+        }
+    }
+}
+
+/// Whether an environment variable's value holds the secret store's key or the database URL
+/// (or its password), whatever it is called.
+fn holds_access(value: &str, key: Option<&SecretKey>) -> bool {
+    let mut held: Vec<String> = Vec::new();
+    if let Some(k) = key {
+        held.push(k.to_base64());
+    }
+    for var in ["IRP_SECRET_KEY", "IRP_DATABASE_URL"] {
+        if let Ok(v) = std::env::var(var) {
+            held.push(v.trim().to_owned());
+        }
+    }
+    if let Ok(url) = std::env::var("IRP_DATABASE_URL")
+        && let Some((_, rest)) = url.split_once("://")
+        && let Some((userinfo, _)) = rest.split_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        held.push(password.to_owned());
+    }
+    held.iter()
+        .filter(|h| h.len() >= Scrubber::MIN_LEN)
+        .any(|h| value.contains(h.as_str()))
+}
+
 impl Store {
     /// Replace every reference in `doc` by its value: `${env:NAME}` from the process
-    /// environment, `${secret:NAME}` from this store (opened with `key`). Errors name every
-    /// reference that cannot be resolved and where it is, never a value.
+    /// environment (only names `scope` allows), `${secret:NAME}` from this store (opened with
+    /// `key`; only names under `scope`'s namespace). Errors name every reference that cannot be
+    /// resolved and where it is, never a value.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] listing the unresolved references; a secret that does not open.
+    /// [`StoreError::NotFound`] listing the unresolved or refused references; a secret that does
+    /// not open.
     pub async fn resolve_references(
         &self,
         key: Option<&SecretKey>,
+        scope: Scope<'_>,
         doc: &serde_json::Value,
     ) -> Result<Resolved> {
         use irp_core::secret_ref::Provider;
@@ -302,7 +384,32 @@ impl Store {
                 continue;
             }
             let value = match r.provider {
-                Provider::Env => std::env::var(&r.name).ok(),
+                Provider::Env if !scope.env.allows(&r.name) => {
+                    problems.push(format!(
+                        "{path}: environment variable `{}` may not be read by documents (allowed: IRP_ALLOW_ENV, by default `IRP_REF_*`; never the secret key or the database URL)",
+                        r.name
+                    ));
+                    continue;
+                }
+                Provider::Env => match std::env::var(&r.name) {
+                    Ok(v) if holds_access(&v, key) => {
+                        problems.push(format!(
+                            "{path}: environment variable `{}` holds IRP's secret key or database credentials and may not be read by documents",
+                            r.name
+                        ));
+                        continue;
+                    }
+                    v => v.ok(),
+                },
+                Provider::Secret
+                    if !irp_core::secret_ref::in_namespace(scope.namespace, &r.name) =>
+                {
+                    problems.push(format!(
+                        "{path}: {r} is not one of this document's secrets (only names under `{}.` are)",
+                        scope.namespace
+                    ));
+                    continue;
+                }
                 Provider::Secret => match key {
                     Some(key) => self.secret_get(key, &r.name).await?,
                     None => {
@@ -331,9 +438,12 @@ impl Store {
         if !problems.is_empty() {
             return Err(StoreError::NotFound(problems.join("; ")));
         }
-        substitute(doc, &Prefetched(values))
-            .map(Resolved)
-            .map_err(StoreError::Corrupt)
+        let mut scrubber = Scrubber::default();
+        for (r, v) in &values {
+            scrubber.add(v, &r.to_string());
+        }
+        let doc = substitute(doc, &Prefetched(values)).map_err(StoreError::Corrupt)?;
+        Ok(Resolved { doc, scrubber })
     }
 }
 

@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 use irp_core::config::{Refurbisher, parse_document};
+use irp_core::secret_ref::EnvAllowList;
 use irp_store::refurbishers::ApplyAction;
-use irp_store::secrets::{SecretKey, SetOutcome};
+use irp_store::secrets::{Scope, SecretKey, SetOutcome};
 use irp_store::testkit::TestDb;
 use irp_store::{StoreError, db_tests};
 
@@ -35,21 +36,30 @@ db_tests!(
     every_change_is_audited,
     concurrent_applies_get_distinct_ids,
     references_resolve_from_the_store_and_the_environment,
+    a_document_resolves_only_its_own_secrets_and_allowed_variables,
     operators_log_in_with_their_password_and_sessions_end,
 );
 
 async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
     let s = &db.store;
     let key = SecretKey::generate().unwrap();
-    s.secret_set(&key, "flexit.offers.auth.password", "pw-9")
+    s.secret_set(&key, "flexit.offers.auth.password", "pw-9-long")
         .await
         .unwrap();
     // The variable name is unique to this process and never set.
-    let var = format!("IRP_TEST_HOST_{}", std::process::id());
+    let var = format!("IRP_REF_TEST_HOST_{}", std::process::id());
+    let env = EnvAllowList::parse("IRP_REF_*, HOME").unwrap();
+    let scope = Scope {
+        namespace: "flexit",
+        env: &env,
+    };
     let doc = serde_json::json!({
         "auth": { "password": "${secret:flexit.offers.auth.password}", "host": format!("sftp.${{env:{var}}}.example"), "keep": "$${literal}" }
     });
-    let err = s.resolve_references(Some(&key), &doc).await.unwrap_err();
+    let err = s
+        .resolve_references(Some(&key), scope, &doc)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("auth.host: environment variable `{var}` is not set")
@@ -58,36 +68,107 @@ async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
     let with_env = serde_json::json!({
         "auth": { "password": "${secret:flexit.offers.auth.password}", "home": "${env:HOME}", "keep": "$${literal}" }
     });
-    let resolved = s.resolve_references(Some(&key), &with_env).await.unwrap();
-    assert_eq!(resolved.expose()["auth"]["password"], "pw-9");
+    let resolved = s
+        .resolve_references(Some(&key), scope, &with_env)
+        .await
+        .unwrap();
+    assert_eq!(resolved.expose()["auth"]["password"], "pw-9-long");
     assert_eq!(
         resolved.expose()["auth"]["home"],
         std::env::var("HOME").unwrap()
     );
     assert_eq!(resolved.expose()["auth"]["keep"], "${literal}");
     assert_eq!(format!("{resolved:?}"), "Resolved(********)");
+    assert_eq!(
+        resolved
+            .scrubber()
+            .scrub("opening /x/pw-9-long: No such file or directory"),
+        "opening /x/${secret:flexit.offers.auth.password}: No such file or directory"
+    );
 
-    let missing =
-        serde_json::json!({ "a": "${secret:nope}", "b": "${secret:flexit.offers.auth.password}" });
+    let missing = serde_json::json!({ "a": "${secret:flexit.nope}", "b": "${secret:flexit.offers.auth.password}" });
     let err = s
-        .resolve_references(None, &missing)
+        .resolve_references(None, scope, &missing)
         .await
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("a: ${secret:nope} needs the secret key"),
+        err.contains("a: ${secret:flexit.nope} needs the secret key"),
         "{err}"
     );
     let err = s
-        .resolve_references(Some(&key), &missing)
+        .resolve_references(Some(&key), scope, &missing)
         .await
         .unwrap_err()
         .to_string();
     assert_eq!(
         err,
-        "a: secret `nope` is not in the secret store (run `irp secret set nope`)"
+        "a: secret `flexit.nope` is not in the secret store (run `irp secret set flexit.nope`)"
     );
     assert!(!err.contains("pw-9"));
+}
+
+/// An operator who may edit one document cannot make it reveal another document's credentials,
+/// the secret store's key or the database URL.
+async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: TestDb) {
+    let s = &db.store;
+    let key = SecretKey::generate().unwrap();
+    s.secret_set(&key, "flexit.offers.auth.password", "flexit-pw-1")
+        .await
+        .unwrap();
+    s.secret_set(&key, "acme.token", "acme-token-1")
+        .await
+        .unwrap();
+    let wide = EnvAllowList::parse("*").unwrap();
+    let acme = Scope {
+        namespace: "acme",
+        env: &wide,
+    };
+    let doc = serde_json::json!({
+        "path": "/x/${env:IRP_SECRET_KEY}/${secret:flexit.offers.auth.password}/${env:IRP_DATABASE_URL}",
+        "token": "${secret:acme.token}",
+    });
+    let err = s
+        .resolve_references(Some(&key), acme, &doc)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("path: environment variable `IRP_SECRET_KEY` may not be read by documents"),
+        "{err}"
+    );
+    assert!(
+        err.contains("path: ${secret:flexit.offers.auth.password} is not one of this document's secrets (only names under `acme.` are)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environment variable `IRP_DATABASE_URL` may not be read"),
+        "{err}"
+    );
+    assert!(!err.contains("flexit-pw-1") && !err.contains(&key.to_base64()));
+
+    // The default list allows `IRP_REF_*` only.
+    let default = EnvAllowList::default();
+    let err = s
+        .resolve_references(
+            Some(&key),
+            Scope {
+                namespace: "acme",
+                env: &default,
+            },
+            &serde_json::json!({ "h": "${env:HOME}" }),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`HOME` may not be read by documents"), "{err}");
+
+    // A secret too short to be kept out of messages is refused.
+    let err = s.secret_set(&key, "acme.pin", "123").await.unwrap_err();
+    assert!(
+        err.to_string().contains("shorter than 4 characters"),
+        "{err}"
+    );
 }
 
 async fn concurrent_applies_get_distinct_ids(db: TestDb) {

@@ -22,6 +22,9 @@ pub struct LocalFeed {
     pub offer_location: Option<String>,
     /// Shown to people: the file, or `KEY (fetched)`.
     pub shown: String,
+    /// Hides the connector's credentials (and shows references instead of resolved values) in
+    /// messages about this feed.
+    pub scrubber: irp_core::secret_ref::Scrubber,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -42,6 +45,7 @@ pub async fn local_feed(
             shown: path.display().to_string(),
             path,
             offer_location: None,
+            scrubber: irp_core::secret_ref::Scrubber::default(),
             _dir: None,
         });
     }
@@ -59,26 +63,29 @@ pub async fn local_feed(
     }
     let key = crate::secret_key::load(secret_key_file, false).ok();
     let resolved = irp_pipeline::import::resolved_offers(store, r, key.as_ref()).await?;
+    let scrubber = resolved.scrubber.clone();
     if offers.connection == Connection::File {
-        let path = PathBuf::from(resolved.path.clone().unwrap_or_default());
+        // Only below the feed root: a saved document cannot read the key file or /proc.
+        let path = irp_pipeline::import::confined_file(offers, &resolved.model)
+            .map_err(|e| anyhow::anyhow!("{}", scrubber.scrub(&e.to_string())))?;
         return Ok(LocalFeed {
-            shown: path.display().to_string(),
+            shown: offers.path.clone().unwrap_or_default(),
             path,
             offer_location: None,
+            scrubber,
             _dir: None,
         });
     }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let path = dir.path().join("feed");
-    let downloaded = irp_pipeline::import::download(store, &resolved, &path, false)
+    let downloaded = irp_pipeline::import::download(store, &resolved.model, &path, false)
         .await?
-        .map_err(|f| {
-            anyhow::anyhow!("{}", irp_pipeline::import::scrub(&f.to_string(), &resolved))
-        })?;
+        .map_err(|f| anyhow::anyhow!("{}", resolved.scrub(&f.to_string())))?;
     Ok(LocalFeed {
         path,
         offer_location: downloaded.offer_location,
         shown: format!("{} (fetched)", r.key),
+        scrubber,
         _dir: Some(dir),
     })
 }
@@ -124,6 +131,17 @@ pub async fn preview(
     limit: usize,
 ) -> Result<Preview> {
     let local = local_feed(store, secret_key_file, r, file).await?;
+    let scrubber = local.scrubber.clone();
+    preview_local(r, local, limit)
+        .await
+        .map(|mut p| {
+            p.error = p.error.map(|e| scrubber.scrub(&e));
+            p
+        })
+        .map_err(|e| anyhow::anyhow!("{}", scrubber.scrub(&format!("{e:#}"))))
+}
+
+async fn preview_local(r: &StoredRefurbisher, local: LocalFeed, limit: usize) -> Result<Preview> {
     let Some(mut offers) = r.model.offers.clone() else {
         bail!("refurbisher `{}` has no `offers` connector", r.key)
     };

@@ -58,8 +58,14 @@ pub fn parse_document(text: &str) -> Document {
                 d.warning(&JsonPath::root(), "the document holds no refurbishers")
                     .help("write { \"<connector key>\": { \"name\": …, \"offers\": { … }, \"order\": { } } }");
             }
-            validate::references(&value, &JsonPath::root(), &mut d);
             for (key, v) in map {
+                validate::references(
+                    v,
+                    &JsonPath::root().key(key),
+                    key,
+                    &format!("`{key}`'s"),
+                    &mut d,
+                );
                 if let Some(r) = validate::refurbisher(key, v, &JsonPath::root().key(key), &mut d) {
                     refurbishers.push(r);
                 }
@@ -177,6 +183,18 @@ pub fn parse_channels(text: &str) -> ChannelsDocument {
         };
     };
     let channels = validate::channels(&value, &mut d);
+    if let Some(Value::Object(list)) = value.get("channels") {
+        for (key, v) in list {
+            let path = JsonPath::root().key("channels").key(key);
+            validate::references(
+                v,
+                &path,
+                &format!("channel.{key}"),
+                &format!("channel `{key}`'s"),
+                &mut d,
+            );
+        }
+    }
     locate(&mut d, &positions);
     ChannelsDocument {
         channels,
@@ -219,6 +237,9 @@ pub fn parse_erp(text: &str) -> ErpDocument {
         };
     };
     let erp = validate::erp(&value, &mut d);
+    if let Some(v) = value.get("erp") {
+        validate::references(v, &JsonPath::root().key("erp"), "erp", "the ERP's", &mut d);
+    }
     locate(&mut d, &positions);
     ErpDocument {
         erp,
@@ -260,6 +281,9 @@ pub fn parse_pim(text: &str) -> PimDocument {
         };
     };
     let pim = validate::pim(&value, &mut d);
+    if let Some(v) = value.get("pim") {
+        validate::references(v, &JsonPath::root().key("pim"), "pim", "the PIM's", &mut d);
+    }
     locate(&mut d, &positions);
     PimDocument {
         pim,

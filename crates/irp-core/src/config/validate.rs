@@ -2009,21 +2009,73 @@ fn response_object(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> ResponseO
 }
 
 /// Check every string in the document for malformed `${…}` references.
-pub(crate) fn references(v: &Value, path: &JsonPath, d: &mut Diagnostics) {
+/// Check every reference under `v`: it parses, and a `${secret:…}` names a secret of the
+/// document's own `namespace` (see [`secret_ref::in_namespace`]); `whose` says whose secrets
+/// those are in the message.
+pub(crate) fn references(
+    v: &Value,
+    path: &JsonPath,
+    namespace: &str,
+    whose: &str,
+    d: &mut Diagnostics,
+) {
+    references_below(v, path, path.segments().len(), namespace, whose, d);
+}
+
+fn references_below(
+    v: &Value,
+    path: &JsonPath,
+    owner_len: usize,
+    namespace: &str,
+    whose: &str,
+    d: &mut Diagnostics,
+) {
     match v {
-        Value::String(s) => {
-            if let Err(e) = secret_ref::parse(s) {
+        Value::String(s) => match secret_ref::parse(s) {
+            Err(e) => {
                 d.error(path, e.to_string());
             }
-        }
+            Ok(pieces) => {
+                for piece in pieces {
+                    if let secret_ref::Piece::Ref(r) = piece
+                        && r.provider == secret_ref::Provider::Secret
+                        && !secret_ref::in_namespace(namespace, &r.name)
+                    {
+                        let mut suggested = namespace.to_owned();
+                        for seg in &path.segments()[owner_len.min(path.segments().len())..] {
+                            match seg {
+                                super::diag::Segment::Key(k) => {
+                                    suggested.push('.');
+                                    suggested.extend(k.chars().filter(|c| {
+                                        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+                                    }));
+                                }
+                                super::diag::Segment::Index(i) => {
+                                    suggested.push_str(&format!(".{i}"));
+                                }
+                            }
+                        }
+                        d.error(
+                            path,
+                            format!(
+                                "{r} is not one of {whose} secrets: a document names only secrets under `{namespace}.`, so no document can reach another's credentials"
+                            ),
+                        )
+                        .help(format!(
+                            "store the value as one of its own, e.g. `irp secret set {suggested}`, and write \"${{secret:{suggested}}}\""
+                        ));
+                    }
+                }
+            }
+        },
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                references(x, &path.index(i), d);
+                references_below(x, &path.index(i), owner_len, namespace, whose, d);
             }
         }
         Value::Object(m) => {
             for (k, x) in m {
-                references(x, &path.key(k), d);
+                references_below(x, &path.key(k), owner_len, namespace, whose, d);
             }
         }
         _ => {}
