@@ -1,8 +1,11 @@
 //! The Ergonode PIM client: one page of a product stream per request, through Ergonode's
 //! GraphQL API (`POST …/api/graphql/`, header `X-API-KEY`). 429 and 5xx answers and network
 //! errors are retried with backoff (honouring `Retry-After`); the API key is never logged nor
-//! part of an error.
+//! part of an error, nor sent to another origin: a redirect is followed only within the
+//! endpoint's origin. A private network is reached only when `IRP_ALLOW_PRIVATE_NETWORKS`
+//! allows it; answers are read with [`MAX_ANSWER_BYTES`] counted after decompression.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use irp_core::pim::{Page, Stream, parse_page, stream_request};
@@ -10,11 +13,13 @@ use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::Value;
 
-use crate::http::{backoff, excerpt, retry_after, shown_url, without_url};
+use crate::http::{backoff, retry_after, shown_url, without_url};
+use crate::net::{self, NetPolicy, ReadError, Redirects, excerpt};
 
 /// Requests per page, retries included (Ergonode allows 500 requests a minute).
 pub const MAX_ATTEMPTS: u32 = 5;
-/// The largest answer read (a page of 200 products with their attributes is a few MB).
+/// The largest answer read, counted after decompression (a page of 200 products with their
+/// attributes is a few MB).
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why a request failed.
@@ -62,6 +67,7 @@ pub enum PimError {
 /// An Ergonode GraphQL endpoint with its API key. `Debug` hides the key.
 pub struct Ergonode {
     client: Client,
+    net: Arc<NetPolicy>,
     url: Url,
     api_key: HeaderValue,
     /// Requests made (retries included), for the sync report.
@@ -81,8 +87,23 @@ impl Ergonode {
     /// A client for `url` (the GraphQL endpoint) sending `api_key` (already resolved).
     ///
     /// # Errors
-    /// `url` is not a URL, or the key cannot be a header value.
+    /// `url` is not a URL, the key cannot be a header value, or `IRP_ALLOW_PRIVATE_NETWORKS`
+    /// is malformed.
     pub fn new(url: &str, api_key: &str, timeout: Duration) -> Result<Self, PimError> {
+        let policy = NetPolicy::global().map_err(|e| PimError::Config(e.to_string()))?;
+        Self::with_policy(url, api_key, timeout, policy)
+    }
+
+    /// [`Ergonode::new`] under `policy`.
+    ///
+    /// # Errors
+    /// `url` is not a URL, or the key cannot be a header value.
+    pub fn with_policy(
+        url: &str,
+        api_key: &str,
+        timeout: Duration,
+        policy: Arc<NetPolicy>,
+    ) -> Result<Self, PimError> {
         let url =
             Url::parse(url).map_err(|e| PimError::Config(format!("pim.url is not a URL: {e}")))?;
         let mut api_key = HeaderValue::from_str(api_key.trim()).map_err(|_| {
@@ -91,15 +112,14 @@ impl Ergonode {
             )
         })?;
         api_key.set_sensitive(true);
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+        // The key travels in every request: a redirect is followed within the origin only.
+        let client = net::client_builder(Arc::clone(&policy), Redirects::SameOrigin)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| PimError::Network(e.to_string()))?;
         Ok(Ergonode {
             client,
+            net: policy,
             url,
             api_key,
             requests: std::sync::atomic::AtomicU32::new(0),
@@ -144,6 +164,9 @@ impl Ergonode {
 
     async fn post(&self, request: &Value) -> Result<Value, PimError> {
         let started = Instant::now();
+        self.net
+            .check_url(&self.url)
+            .map_err(|r| PimError::Config(format!("pim.url: {r}")))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -185,6 +208,9 @@ impl Ergonode {
                     retry_after(resp.headers()).unwrap_or_else(|| backoff(attempt))
                 }
                 Err(e) => {
+                    if let Some(r) = net::refusal(&e) {
+                        return Err(PimError::Config(format!("pim.url: {r}")));
+                    }
                     if attempt >= MAX_ATTEMPTS {
                         return Err(PimError::Network(format!(
                             "requesting {} failed after {attempt} attempts in {} s: {}",
@@ -202,28 +228,22 @@ impl Ergonode {
     }
 }
 
-async fn read_json(mut resp: reqwest::Response, url: &Url) -> Result<Value, PimError> {
-    let mut bytes = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if bytes.len() + c.len() > MAX_ANSWER_BYTES {
-                    return Err(PimError::Answer(format!(
-                        "Ergonode's answer is larger than {MAX_ANSWER_BYTES} bytes: lower pim.page_size"
-                    )));
-                }
-                bytes.extend_from_slice(&c);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                return Err(PimError::Network(format!(
-                    "reading Ergonode's answer at {}: {}",
-                    shown_url(url),
-                    without_url(&e)
-                )));
-            }
+async fn read_json(resp: reqwest::Response, url: &Url) -> Result<Value, PimError> {
+    let bytes = match net::read_capped(resp, MAX_ANSWER_BYTES).await {
+        Ok(b) => b,
+        Err(e @ ReadError::TooLarge { .. }) => {
+            return Err(PimError::Answer(format!(
+                "Ergonode at {}: {e}: lower pim.page_size",
+                shown_url(url)
+            )));
         }
-    }
+        Err(e) => {
+            return Err(PimError::Network(format!(
+                "reading Ergonode's answer at {}: {e}",
+                shown_url(url)
+            )));
+        }
+    };
     serde_json::from_slice(&bytes).map_err(|e| PimError::NotJson {
         url: shown_url(url),
         why: e.to_string(),

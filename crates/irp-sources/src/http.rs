@@ -1,8 +1,15 @@
 //! HTTP feeds: `web` (GET) and `web_post` (POST of `body` with a JSON content type).
+//!
+//! The client comes from [`crate::net::client_builder`]: private networks only when allowed, a
+//! redirect to another origin followed only by a plain GET without credentials (no `auth`, no
+//! query string or user info in the endpoint), never from https to http. The feed is capped by
+//! `max_bytes` after decompression, a page of a paginated feed also by
+//! [`crate::net::FEED_PAGE_CAP`], an error answer and an OAuth2 token answer by the caps of
+//! [`crate::net`].
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use irp_core::config::model::{Connection, HttpAuth, OffersAuth, OffersConfig, Pagination};
@@ -11,6 +18,7 @@ use reqwest::{Client, Response, StatusCode, Url};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
+use crate::net::{self, Capped, NetPolicy, ReadError, Redirects};
 use crate::{FetchError, FetchFailure, FetchRecord};
 
 /// Requests per page, retries included.
@@ -41,6 +49,7 @@ pub fn shown_url(url: &Url) -> String {
 
 struct Ctx<'a> {
     client: Client,
+    net: Arc<NetPolicy>,
     offers: &'a OffersConfig,
     deadline: Instant,
     timeout: Duration,
@@ -85,7 +94,7 @@ fn token_cache() -> &'static Mutex<HashMap<String, (String, Instant)>> {
 
 /// An OAuth2 client-credentials token for `token_url`, cached until a minute before it expires.
 async fn oauth_token(
-    client: &Client,
+    (client, net): (&Client, &NetPolicy),
     remaining: Duration,
     token_url: &str,
     client_id: &str,
@@ -111,6 +120,8 @@ async fn oauth_token(
     }
     let url = Url::parse(token_url)
         .map_err(|e| FetchError::Unsupported(format!("token_url is not a URL: {e}")))?;
+    net.check_url(&url)
+        .map_err(|r| FetchError::Network(format!("the token endpoint: {r}")))?;
     let resp = client
         .post(url.clone())
         .form(&form)
@@ -118,6 +129,9 @@ async fn oauth_token(
         .send()
         .await
         .map_err(|e| {
+            if let Some(r) = net::refusal(&e) {
+                return FetchError::Network(format!("the token endpoint: {r}"));
+            }
             FetchError::Network(format!(
                 "requesting a token from {}: {}",
                 shown_url(&url),
@@ -131,11 +145,18 @@ async fn oauth_token(
             body: format!("(from the token endpoint {})", shown_url(&url)),
         });
     }
-    let body: Value = resp.json().await.map_err(|e| {
+    let bytes = net::read_capped(resp, net::TOKEN_ANSWER_CAP)
+        .await
+        .map_err(|e| {
+            FetchError::Network(format!(
+                "reading the answer of the token endpoint {}: {e}",
+                shown_url(&url)
+            ))
+        })?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
         FetchError::Network(format!(
-            "the token endpoint {} did not answer JSON: {}",
-            shown_url(&url),
-            without_url(&e)
+            "the token endpoint {} did not answer JSON: {e}",
+            shown_url(&url)
         ))
     })?;
     let token = body["access_token"]
@@ -209,6 +230,7 @@ async fn request(ctx: &mut Ctx<'_>, url: &Url) -> Result<Response, FetchError> {
             let remaining = ctx.remaining()?;
             apply_auth(
                 &ctx.client,
+                &ctx.net,
                 auth,
                 &mut url,
                 &mut headers,
@@ -225,6 +247,9 @@ async fn request(ctx: &mut Ctx<'_>, url: &Url) -> Result<Response, FetchError> {
                 .body(ctx.offers.body.clone().unwrap_or_default()),
             _ => ctx.client.get(url.clone()),
         };
+        ctx.net
+            .check_url(&url)
+            .map_err(|r| FetchError::Network(r.to_string()))?;
         let result = builder
             .headers(headers)
             .timeout(ctx.remaining()?)
@@ -251,7 +276,7 @@ async fn request(ctx: &mut Ctx<'_>, url: &Url) -> Result<Response, FetchError> {
                 }
                 let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                 if !retryable || attempt >= MAX_ATTEMPTS {
-                    let body = excerpt(resp).await;
+                    let body = net::excerpt(resp).await;
                     return Err(FetchError::Status {
                         status: status.as_u16(),
                         body,
@@ -260,6 +285,10 @@ async fn request(ctx: &mut Ctx<'_>, url: &Url) -> Result<Response, FetchError> {
                 retry_after(resp.headers()).unwrap_or_else(|| backoff(attempt))
             }
             Err(e) => {
+                if let Some(r) = net::refusal(&e) {
+                    // Asking again gets the same refusal.
+                    return Err(FetchError::Network(r.to_string()));
+                }
                 if e.is_timeout() && ctx.remaining().is_err() {
                     return Err(FetchError::Timeout(ctx.timeout.as_secs()));
                 }
@@ -284,6 +313,7 @@ async fn request(ctx: &mut Ctx<'_>, url: &Url) -> Result<Response, FetchError> {
 /// `remaining`. Every credential header is marked sensitive.
 pub(crate) async fn apply_auth(
     client: &Client,
+    net: &NetPolicy,
     auth: &HttpAuth,
     url: &mut Url,
     headers: &mut HeaderMap,
@@ -319,7 +349,7 @@ pub(crate) async fn apply_auth(
             ..
         } => {
             let token = oauth_token(
-                client,
+                (client, net),
                 remaining,
                 token_url,
                 client_id,
@@ -384,64 +414,75 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_RETRY_WAIT))
 }
 
-pub(crate) async fn excerpt(resp: Response) -> String {
-    let bytes = resp.bytes().await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// The next chunk of a feed's body within `read_timeout_secs` (and `timeout_secs`), counted
+/// into the record; `too_large` once the body passes its cap.
+async fn next_chunk(
+    ctx: &mut Ctx<'_>,
+    body: &mut Capped,
+    too_large: &FetchError,
+) -> Result<Option<Vec<u8>>, FetchError> {
+    let (wait, stalled) = ctx.next_read()?;
+    let before = body.read();
+    match tokio::time::timeout(wait, body.chunk()).await {
+        Err(_) => Err(stalled),
+        Ok(Err(ReadError::Body(e))) => Err(FetchError::Network(format!(
+            "the feed download broke off: {}",
+            without_url(&e)
+        ))),
+        Ok(Err(ReadError::TooLarge { .. })) => Err(too_large.clone()),
+        Ok(Ok(c)) => {
+            ctx.record.bytes += body.read() - before;
+            Ok(c)
+        }
+    }
+}
+
+/// A feed's body capped by what is left of `max_bytes` and by `page_cap`, and the error for
+/// a body passing that cap.
+fn capped(
+    ctx: &Ctx<'_>,
+    resp: Response,
+    page_cap: u64,
+) -> Result<(Capped, FetchError), FetchError> {
+    let limit = u64::try_from(ctx.offers.max_bytes).unwrap_or(u64::MAX);
+    let left = limit.saturating_sub(ctx.record.bytes);
+    let too_large = if left <= page_cap {
+        FetchError::TooLarge { limit }
+    } else {
+        FetchError::Pagination(format!(
+            "page {}: answer larger than {page_cap} bytes after decompression",
+            ctx.record.pages
+        ))
+    };
+    match Capped::new(resp, left.min(page_cap)) {
+        Ok(body) => Ok((body, too_large)),
+        Err(_) => Err(too_large),
+    }
 }
 
 async fn body_to_file(
     ctx: &mut Ctx<'_>,
-    mut resp: Response,
+    resp: Response,
     file: &mut tokio::fs::File,
 ) -> Result<(), FetchError> {
-    let limit = u64::try_from(ctx.offers.max_bytes).unwrap_or(u64::MAX);
-    loop {
-        let (wait, stalled) = ctx.next_read()?;
-        let chunk = match tokio::time::timeout(wait, resp.chunk()).await {
-            Err(_) => return Err(stalled),
-            Ok(Err(e)) => {
-                return Err(FetchError::Network(format!(
-                    "the feed download broke off: {}",
-                    without_url(&e)
-                )));
-            }
-            Ok(Ok(None)) => return Ok(()),
-            Ok(Ok(Some(c))) => c,
-        };
-        ctx.record.bytes += chunk.len() as u64;
-        if ctx.record.bytes > limit {
-            return Err(FetchError::TooLarge { limit });
-        }
+    let (mut body, too_large) = capped(ctx, resp, u64::MAX)?;
+    while let Some(chunk) = next_chunk(ctx, &mut body, &too_large).await? {
         file.write_all(&chunk)
             .await
             .map_err(|e| FetchError::Io(e.to_string()))?;
     }
+    Ok(())
 }
 
-async fn body_bytes(ctx: &mut Ctx<'_>, mut resp: Response) -> Result<Vec<u8>, FetchError> {
-    let limit = u64::try_from(ctx.offers.max_bytes).unwrap_or(u64::MAX);
+/// One page of a paginated feed, held in memory: capped by [`net::FEED_PAGE_CAP`] and by what
+/// is left of `max_bytes`.
+async fn body_bytes(ctx: &mut Ctx<'_>, resp: Response) -> Result<Vec<u8>, FetchError> {
+    let (mut body, too_large) = capped(ctx, resp, net::FEED_PAGE_CAP as u64)?;
     let mut out = Vec::new();
-    loop {
-        let (wait, stalled) = ctx.next_read()?;
-        match tokio::time::timeout(wait, resp.chunk()).await {
-            Err(_) => return Err(stalled),
-            Ok(Err(e)) => {
-                return Err(FetchError::Network(format!(
-                    "the feed download broke off: {}",
-                    without_url(&e)
-                )));
-            }
-            Ok(Ok(None)) => return Ok(out),
-            Ok(Ok(Some(c))) => {
-                ctx.record.bytes += c.len() as u64;
-                if ctx.record.bytes > limit {
-                    return Err(FetchError::TooLarge { limit });
-                }
-                out.extend_from_slice(&c);
-            }
-        }
+    while let Some(c) = next_chunk(ctx, &mut body, &too_large).await? {
+        out.extend_from_slice(&c);
     }
+    Ok(out)
 }
 
 fn at_path<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
@@ -472,27 +513,65 @@ fn link_next(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// Fetch the feed `offers` describes (with its references already resolved) into `dest`.
+/// Fetch the feed `offers` describes (with its references already resolved) into `dest`,
+/// under the process's [`NetPolicy::global`].
 ///
 /// # Errors
 /// The failure and what was recorded up to it.
 pub async fn fetch(offers: &OffersConfig, dest: &Path) -> Result<Fetched, FetchFailure> {
+    match NetPolicy::global() {
+        Ok(policy) => fetch_with_policy(offers, dest, policy).await,
+        Err(e) => Err(FetchFailure {
+            error: FetchError::Network(e.to_string()),
+            record: FetchRecord::default(),
+        }),
+    }
+}
+
+/// Which redirects a feed's requests follow: to another origin only for a plain GET without
+/// credentials — no `auth`, no body, no query string or user info in the endpoint (which may
+/// hold a key).
+fn feed_redirects(offers: &OffersConfig) -> Redirects {
+    let credentialed = match &offers.auth {
+        None | Some(OffersAuth::Http(HttpAuth::None)) => false,
+        Some(_) => true,
+    };
+    let plain_endpoint = offers
+        .endpoint
+        .as_deref()
+        .and_then(|e| Url::parse(e).ok())
+        .is_some_and(|u| u.query().is_none() && u.username().is_empty() && u.password().is_none());
+    if credentialed || offers.connection == Connection::WebPost || !plain_endpoint {
+        Redirects::SameOrigin
+    } else {
+        Redirects::Any
+    }
+}
+
+/// [`fetch`] under `policy`.
+///
+/// # Errors
+/// The failure and what was recorded up to it.
+pub async fn fetch_with_policy(
+    offers: &OffersConfig,
+    dest: &Path,
+    policy: Arc<NetPolicy>,
+) -> Result<Fetched, FetchFailure> {
     let started = Instant::now();
     let timeout = Duration::from_secs(u64::try_from(offers.timeout_secs).unwrap_or(600));
     let fail = |error| FetchFailure {
         error,
         record: FetchRecord::default(),
     };
-    let client = Client::builder()
+    let client = net::client_builder(Arc::clone(&policy), feed_redirects(offers))
         .connect_timeout(Duration::from_secs(
             u64::try_from(offers.connect_timeout_secs).unwrap_or(10),
         ))
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| fail(FetchError::Network(e.to_string())))?;
     let mut ctx = Ctx {
         client,
+        net: policy,
         offers,
         deadline: started + timeout,
         timeout,

@@ -9,6 +9,11 @@
 //!
 //! Also the [`ergonode`] client, where product data (the PIM) comes from, and
 //! [`order_call`], one call to a refurbisher's order API, and [`notify`], the alert webhook.
+//!
+//! Every outbound connection follows [`net`]: no private network unless
+//! `IRP_ALLOW_PRIVATE_NETWORKS` allows it (checked on the resolved address), credentials never
+//! follow a redirect to another origin, no redirect from https to http, and every answer is
+//! read with a cap counted after decompression.
 
 pub mod ergonode;
 #[cfg(feature = "testkit")]
@@ -19,6 +24,7 @@ pub mod fake_odoo;
 pub mod fake_shopware;
 pub mod follow;
 pub mod http;
+pub mod net;
 pub mod notify;
 pub mod odoo;
 pub mod order_call;
@@ -53,8 +59,8 @@ pub enum FetchError {
         /// The start of the answer's body.
         body: String,
     },
-    /// The feed is larger than `max_bytes`.
-    #[error("the feed is larger than max_bytes ({limit} bytes)")]
+    /// The feed is larger than `max_bytes` (counted after decompression).
+    #[error("the feed is larger than max_bytes ({limit} bytes after decompression)")]
     TooLarge {
         /// The cap.
         limit: u64,

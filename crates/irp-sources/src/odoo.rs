@@ -9,7 +9,12 @@
 //!   `Authorization: bearer …` (through Alumio, its proxy adds it), `X-Odoo-Database`.
 //!
 //! Network errors, 429 and 5xx are retried with backoff; credentials never appear in errors.
+//! The client follows no redirect (Odoo's API key and Alumio's header stay with their host),
+//! reaches a private network only when `IRP_ALLOW_PRIVATE_NETWORKS` allows it (an Odoo on the
+//! internal network needs it), and reads at most [`crate::net::ODOO_ANSWER_CAP`] of an answer,
+//! counted after decompression.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -18,6 +23,7 @@ use reqwest::{Client, StatusCode, Url};
 use serde_json::{Map, Value, json};
 
 use crate::http::{backoff, retry_after, shown_url, without_url};
+use crate::net::{self, NetPolicy, ReadError, Redirects};
 
 /// Attempts per request (the first included) on 429, 5xx and network errors.
 const MAX_ATTEMPTS: u32 = 3;
@@ -120,6 +126,7 @@ pub struct AlumioSettings {
 /// An Odoo client. Cheap to share (`&self` everywhere).
 pub struct Odoo {
     client: Client,
+    net: Arc<NetPolicy>,
     base: Url,
     settings: OdooSettings,
     uid: tokio::sync::Mutex<Option<i64>>,
@@ -139,8 +146,18 @@ impl Odoo {
     /// A client.
     ///
     /// # Errors
-    /// [`OdooError::Config`]: the URL is not http(s).
+    /// [`OdooError::Config`]: the URL is not http(s), or `IRP_ALLOW_PRIVATE_NETWORKS` is
+    /// malformed.
     pub fn new(settings: OdooSettings) -> Result<Self, OdooError> {
+        let policy = NetPolicy::global().map_err(|e| OdooError::Config(e.to_string()))?;
+        Self::with_policy(settings, policy)
+    }
+
+    /// [`Odoo::new`] under `policy`.
+    ///
+    /// # Errors
+    /// [`OdooError::Config`]: the URL is not http(s).
+    pub fn with_policy(settings: OdooSettings, policy: Arc<NetPolicy>) -> Result<Self, OdooError> {
         let base = Url::parse(settings.url.trim_end_matches('/'))
             .map_err(|e| OdooError::Config(format!("erp.url is not a URL ({e})")))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -149,15 +166,13 @@ impl Odoo {
                 shown_url(&base)
             )));
         }
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+        let client = net::client_builder(Arc::clone(&policy), Redirects::None)
             .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| OdooError::Network(e.to_string()))?;
         Ok(Odoo {
             client,
+            net: policy,
             base,
             settings,
             uid: tokio::sync::Mutex::new(None),
@@ -212,6 +227,9 @@ impl Odoo {
         bearer: bool,
         repeatable: bool,
     ) -> Result<(StatusCode, Value), OdooError> {
+        self.net
+            .check_url(url)
+            .map_err(|r| OdooError::Config(format!("erp.url: {r}")))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -240,13 +258,18 @@ impl Odoo {
                     if retryable && attempt < MAX_ATTEMPTS {
                         retry_after(resp.headers()).unwrap_or_else(|| backoff(attempt))
                     } else {
-                        let bytes = resp.bytes().await.map_err(|e| {
-                            OdooError::Network(format!(
-                                "reading Odoo's answer to {what} at {}: {}",
-                                self.host(),
-                                without_url(&e)
-                            ))
-                        })?;
+                        let bytes = net::read_capped(resp, net::ODOO_ANSWER_CAP).await.map_err(
+                            |e| match e {
+                                ReadError::TooLarge { .. } => OdooError::Answer(format!(
+                                    "{} answered {what}: {e}",
+                                    self.host()
+                                )),
+                                ReadError::Body(_) => OdooError::Network(format!(
+                                    "reading Odoo's answer to {what} at {}: {e}",
+                                    self.host()
+                                )),
+                            },
+                        )?;
                         let json = serde_json::from_slice::<Value>(&bytes).ok();
                         return match json {
                             Some(v) => Ok((status, v)),
@@ -271,6 +294,9 @@ impl Odoo {
                     }
                 }
                 Err(e) => {
+                    if let Some(r) = net::refusal(&e) {
+                        return Err(OdooError::Config(format!("erp.url: {r}")));
+                    }
                     if attempt >= MAX_ATTEMPTS || (!repeatable && !e.is_connect()) {
                         return Err(OdooError::Network(format!(
                             "{what} at {} failed after {attempt} attempts: {}",

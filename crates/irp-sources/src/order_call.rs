@@ -3,6 +3,7 @@
 //! failure before anything was sent (safe to retry), or an unknown outcome (the request may
 //! have reached the refurbisher).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use irp_core::config::model::{Method, OrderConfig};
@@ -11,8 +12,10 @@ use reqwest::{Client, StatusCode, Url};
 use serde_json::Value;
 
 use crate::http::apply_auth;
+use crate::net::{self, NetPolicy, ReadError, Redirects};
 
-/// The most of an answer's body that is read (and checked against the asserts).
+/// The most of an answer's body that is read (and checked against the asserts), counted after
+/// decompression.
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// What the call gave.
@@ -59,20 +62,23 @@ fn method_name(m: Method) -> &'static str {
 /// dearer than a call to a nearby refurbisher. Connections are not kept for reuse: a kept
 /// connection the refurbisher closed meanwhile fails after the request was written, which
 /// would make an order's outcome unknown for nothing.
-fn shared_client() -> Result<Client, String> {
-    static CLIENT: std::sync::OnceLock<Result<Client, String>> = std::sync::OnceLock::new();
+fn shared_client() -> Result<(Client, Arc<NetPolicy>), String> {
+    type Shared = Result<(Client, Arc<NetPolicy>), String>;
+    static CLIENT: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .pool_max_idle_per_host(0)
-                // A redirect would send the order again somewhere else: none are followed.
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.to_string())
+            let policy = NetPolicy::global().map_err(|e| e.to_string())?;
+            Ok((new_client(Arc::clone(&policy))?, policy))
         })
         .clone()
+}
+
+fn new_client(policy: Arc<NetPolicy>) -> Result<Client, String> {
+    // A redirect would send the order again somewhere else: none are followed.
+    net::client_builder(policy, Redirects::None)
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Send `body` to `order.endpoint`. `order` must have its references resolved; what is
@@ -80,6 +86,31 @@ fn shared_client() -> Result<Client, String> {
 /// with references unresolved, no query) and `record_body` (the body built from it) — so no
 /// resolved secret reaches a record, an error or a log.
 pub async fn place(
+    order: &OrderConfig,
+    idempotency_key: &str,
+    body: &Value,
+    shown: &str,
+    record_body: Value,
+) -> (CallRecord, CallResult) {
+    let client = shared_client();
+    place_with(client, order, idempotency_key, body, shown, record_body).await
+}
+
+/// [`place`] under `policy`, with a client of its own.
+pub async fn place_with_policy(
+    policy: Arc<NetPolicy>,
+    order: &OrderConfig,
+    idempotency_key: &str,
+    body: &Value,
+    shown: &str,
+    record_body: Value,
+) -> (CallRecord, CallResult) {
+    let client = new_client(Arc::clone(&policy)).map(|c| (c, policy));
+    place_with(client, order, idempotency_key, body, shown, record_body).await
+}
+
+async fn place_with(
+    client: Result<(Client, Arc<NetPolicy>), String>,
     order: &OrderConfig,
     idempotency_key: &str,
     body: &Value,
@@ -102,7 +133,7 @@ pub async fn place(
         }
     };
     let timeout = Duration::from_secs(u64::try_from(order.timeout_secs).unwrap_or(30));
-    let client = match shared_client() {
+    let (client, policy) = match client {
         Ok(c) => c,
         Err(e) => return (record, CallResult::NotSent(e)),
     };
@@ -120,6 +151,7 @@ pub async fn place(
         if let Some(auth) = &order.auth
             && let Err(e) = apply_auth(
                 &client,
+                &policy,
                 auth,
                 &mut target,
                 &mut headers,
@@ -161,6 +193,9 @@ pub async fn place(
         if target.query().is_some() {
             record.headers.push(("(query)".into(), "[redacted]".into()));
         }
+        if let Err(r) = policy.check_url(&target) {
+            return (record, CallResult::NotSent(format!("{shown}: {r}")));
+        }
         let builder = match order.method {
             Method::Post => client.post(target),
             Method::Put => client.put(target),
@@ -174,6 +209,10 @@ pub async fn place(
             .await;
         let resp = match sent {
             Ok(r) => r,
+            Err(e) if net::refusal(&e).is_some() => {
+                let r = net::refusal(&e).map(|r| r.to_string()).unwrap_or_default();
+                return (record, CallResult::NotSent(format!("{shown}: {r}")));
+            }
             Err(e) if e.is_connect() || e.is_builder() => {
                 return (
                     record,
@@ -209,12 +248,12 @@ pub async fn place(
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let (body, complete) = read_body(resp).await;
-        if !complete && status.is_success() {
+        if let (Err(e), true) = (complete, status.is_success()) {
             // It said yes, but what it answered (the order reference) did not arrive whole.
             return (
                 record,
                 CallResult::Unknown(format!(
-                    "{shown} answered HTTP {} but its answer could not be read whole; the refurbisher has the order",
+                    "{shown} answered HTTP {} but its answer could not be read whole ({e}); the refurbisher has the order",
                     status.as_u16()
                 )),
             );
@@ -230,21 +269,19 @@ pub async fn place(
     }
 }
 
-/// The body, and whether it arrived whole (not cut off by an error or [`MAX_BODY`]).
-async fn read_body(mut resp: reqwest::Response) -> (String, bool) {
+/// The body, and whether it arrived whole (not cut off by an error or [`MAX_BODY`], counted
+/// after decompression; an answer passing it is not read further).
+async fn read_body(resp: reqwest::Response) -> (String, Result<(), ReadError>) {
     let mut out: Vec<u8> = Vec::new();
-    let complete = loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                let room = MAX_BODY.saturating_sub(out.len());
-                out.extend_from_slice(&c[..c.len().min(room)]);
-                if c.len() > room {
-                    break false;
-                }
+    let complete = match net::Capped::new(resp, MAX_BODY as u64) {
+        Err(e) => Err(e),
+        Ok(mut body) => loop {
+            match body.chunk().await {
+                Ok(Some(c)) => out.extend_from_slice(&c),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
             }
-            Ok(None) => break true,
-            Err(_) => break false,
-        }
+        },
     };
     (String::from_utf8_lossy(&out).into_owned(), complete)
 }

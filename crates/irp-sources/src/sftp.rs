@@ -1,5 +1,7 @@
 //! SFTP feeds: a file on the refurbisher's server (FlexIT's `Outbound/FlexIT_Feed.csv`),
-//! downloaded with password or private-key login, the server's host key pinned.
+//! downloaded with password or private-key login, the server's host key pinned. The host is
+//! resolved under [`crate::net::NetPolicy`] and the connection made to exactly the addresses it
+//! allows: a private network only when `IRP_ALLOW_PRIVATE_NETWORKS` allows it.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,6 +12,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::SftpSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::net::{NetPolicy, ResolveError};
 use crate::{FetchError, FetchFailure, FetchRecord};
 
 /// What an SFTP fetch produced.
@@ -89,11 +92,30 @@ pub async fn fetch_growing(
     known_fingerprint: Option<&str>,
     growing: Option<&crate::follow::Growing>,
 ) -> Result<SftpFetched, FetchFailure> {
-    let result = fetch_inner(offers, dest, known_fingerprint, growing).await;
+    let result = match NetPolicy::global() {
+        Ok(policy) => fetch_inner(offers, dest, known_fingerprint, growing, &policy).await,
+        Err(e) => Err(FetchFailure {
+            error: FetchError::Network(e.to_string()),
+            record: FetchRecord::default(),
+        }),
+    };
     if let Some(g) = growing {
         g.finish(result.is_ok());
     }
     result
+}
+
+/// [`fetch`] under `policy`.
+///
+/// # Errors
+/// As [`fetch`].
+pub async fn fetch_with_policy(
+    offers: &OffersConfig,
+    dest: &Path,
+    known_fingerprint: Option<&str>,
+    policy: &NetPolicy,
+) -> Result<SftpFetched, FetchFailure> {
+    fetch_inner(offers, dest, known_fingerprint, None, policy).await
 }
 
 async fn fetch_inner(
@@ -101,6 +123,7 @@ async fn fetch_inner(
     dest: &Path,
     known_fingerprint: Option<&str>,
     growing: Option<&crate::follow::Growing>,
+    policy: &NetPolicy,
 ) -> Result<SftpFetched, FetchFailure> {
     let started = Instant::now();
     let timeout = Duration::from_secs(u64::try_from(offers.timeout_secs).unwrap_or(600));
@@ -110,7 +133,14 @@ async fn fetch_inner(
     };
     let result = tokio::time::timeout(
         timeout,
-        download(offers, dest, known_fingerprint, &mut record, growing),
+        download(
+            offers,
+            dest,
+            known_fingerprint,
+            &mut record,
+            growing,
+            policy,
+        ),
     )
     .await;
     record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -136,6 +166,7 @@ async fn download(
     known: Option<&str>,
     record: &mut FetchRecord,
     growing: Option<&crate::follow::Growing>,
+    policy: &NetPolicy,
 ) -> Result<String, FetchError> {
     let auth = sftp_auth(offers)?;
     let expected = auth
@@ -156,9 +187,26 @@ async fn download(
         ..Default::default()
     });
     let where_ = format!("{}:{}", auth.host, auth.port);
-    let connect = russh::client::connect(config, (auth.host.as_str(), auth.port), handler);
     let connect_timeout =
         Duration::from_secs(u64::try_from(offers.connect_timeout_secs).unwrap_or(10));
+    // Resolved once and checked: the connection goes to exactly these addresses.
+    let addrs =
+        match tokio::time::timeout(connect_timeout, policy.resolve(&auth.host, auth.port)).await {
+            Err(_) => {
+                return Err(FetchError::Network(format!(
+                    "resolving {} timed out",
+                    auth.host
+                )));
+            }
+            Ok(Err(ResolveError::Refused(r))) => return Err(FetchError::Network(r.to_string())),
+            Ok(Err(ResolveError::Io(e))) => {
+                return Err(FetchError::Network(format!(
+                    "connecting to {where_} failed: {e}"
+                )));
+            }
+            Ok(Ok(a)) => a,
+        };
+    let connect = russh::client::connect(config, addrs.as_slice(), handler);
     let mut session = match tokio::time::timeout(connect_timeout, connect).await {
         Err(_) => {
             return Err(FetchError::Network(format!(

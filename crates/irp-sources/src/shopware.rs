@@ -5,8 +5,12 @@
 //! `Accept: application/json` (else Shopware answers JSON:API). Shopware's error envelope
 //! `{"errors":[…]}` becomes [`ShopwareError::Refused`] with each error's code, pointer and
 //! detail; 429 and 5xx are retried with backoff (honouring `Retry-After`), network errors too.
-//! Credentials never appear in errors or logs: only the shop's host does.
+//! Credentials never appear in errors or logs: only the shop's host does. The client follows no
+//! redirect, reaches a private network only when `IRP_ALLOW_PRIVATE_NETWORKS` allows it, and
+//! reads at most [`MAX_ANSWER_BYTES`] of an answer ([`crate::net::ERROR_BODY_CAP`] of an
+//! error), counted after decompression.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,13 +19,14 @@ use reqwest::{Client, Method, StatusCode, Url};
 use serde_json::{Value, json};
 
 use crate::http::{backoff, retry_after, shown_url, without_url};
+use crate::net::{self, NetPolicy, ReadError, Redirects};
 
 /// Attempts per request (the first included) on 429, 5xx and network errors.
 const MAX_ATTEMPTS: u32 = 4;
 /// A token is fetched again this long before Shopware says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
-/// The largest answer read.
-const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+/// The largest answer read, counted after decompression.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// One error of Shopware's envelope.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -137,6 +142,7 @@ pub enum Indexing {
 /// A Shopware Admin API client for one shop. Cheap to share (`&self` everywhere).
 pub struct Shopware {
     client: Client,
+    net: Arc<NetPolicy>,
     base: Url,
     client_id: String,
     client_secret: String,
@@ -157,12 +163,28 @@ impl Shopware {
     /// integration's access key id and secret (already resolved).
     ///
     /// # Errors
-    /// [`ShopwareError::Config`]: `url` is not an http(s) URL.
+    /// [`ShopwareError::Config`]: `url` is not an http(s) URL, or `IRP_ALLOW_PRIVATE_NETWORKS`
+    /// is malformed.
     pub fn new(
         url: &str,
         client_id: &str,
         client_secret: &str,
         timeout: Duration,
+    ) -> Result<Self, ShopwareError> {
+        let policy = NetPolicy::global().map_err(|e| ShopwareError::Config(e.to_string()))?;
+        Self::with_policy(url, client_id, client_secret, timeout, policy)
+    }
+
+    /// [`Shopware::new`] under `policy`.
+    ///
+    /// # Errors
+    /// [`ShopwareError::Config`]: `url` is not an http(s) URL.
+    pub fn with_policy(
+        url: &str,
+        client_id: &str,
+        client_secret: &str,
+        timeout: Duration,
+        policy: Arc<NetPolicy>,
     ) -> Result<Self, ShopwareError> {
         let mut base = Url::parse(url.trim_end_matches('/'))
             .map_err(|e| ShopwareError::Config(format!("shopware.url is not a URL ({e})")))?;
@@ -176,15 +198,13 @@ impl Shopware {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+        let client = net::client_builder(Arc::clone(&policy), Redirects::None)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("IRP/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ShopwareError::Network(e.to_string()))?;
         Ok(Shopware {
             client,
+            net: policy,
             base,
             client_id: client_id.trim().to_owned(),
             client_secret: client_secret.trim().to_owned(),
@@ -320,6 +340,9 @@ impl Shopware {
         what: &str,
     ) -> Result<Option<Value>, ShopwareError> {
         let started = Instant::now();
+        self.net
+            .check_url(url)
+            .map_err(|r| ShopwareError::Config(format!("Shopware at {}: {r}", self.host())))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -351,6 +374,12 @@ impl Shopware {
                     retry_after(resp.headers()).unwrap_or_else(|| backoff(attempt))
                 }
                 Err(e) => {
+                    if let Some(r) = net::refusal(&e) {
+                        return Err(ShopwareError::Config(format!(
+                            "Shopware at {}: {r}",
+                            self.host()
+                        )));
+                    }
                     if attempt >= MAX_ATTEMPTS {
                         return Err(ShopwareError::Network(format!(
                             "{what} at Shopware {} failed after {attempt} attempts in {} s: {}",
@@ -369,30 +398,24 @@ impl Shopware {
 
     async fn read(
         &self,
-        mut resp: reqwest::Response,
+        resp: reqwest::Response,
         what: &str,
     ) -> Result<Option<Value>, ShopwareError> {
-        let mut bytes = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(c)) => {
-                    if bytes.len() + c.len() > MAX_ANSWER_BYTES {
-                        return Err(ShopwareError::Answer(format!(
-                            "Shopware's answer to {what} is larger than {MAX_ANSWER_BYTES} bytes"
-                        )));
-                    }
-                    bytes.extend_from_slice(&c);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(ShopwareError::Network(format!(
-                        "reading Shopware's answer to {what} at {}: {}",
-                        self.host(),
-                        without_url(&e)
-                    )));
-                }
+        let bytes = match net::read_capped(resp, MAX_ANSWER_BYTES).await {
+            Ok(b) => b,
+            Err(e @ ReadError::TooLarge { .. }) => {
+                return Err(ShopwareError::Answer(format!(
+                    "Shopware at {} answered {what}: {e}",
+                    self.host()
+                )));
             }
-        }
+            Err(e) => {
+                return Err(ShopwareError::Network(format!(
+                    "reading Shopware's answer to {what} at {}: {e}",
+                    self.host()
+                )));
+            }
+        };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -406,12 +429,18 @@ impl Shopware {
 
     async fn refused(&self, resp: reqwest::Response, what: &str) -> ShopwareError {
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.unwrap_or_default();
+        let (bytes, too_large) = match net::read_capped(resp, net::ERROR_BODY_CAP).await {
+            Ok(b) => (b, None),
+            Err(e @ ReadError::TooLarge { .. }) => (Vec::new(), Some(format!("({e})"))),
+            Err(ReadError::Body(_)) => (Vec::new(), None),
+        };
         let errors = serde_json::from_slice::<Value>(&bytes)
             .ok()
             .map(|v| parse_errors(&v))
             .unwrap_or_default();
-        let body = if errors.is_empty() {
+        let body = if let Some(t) = too_large {
+            t
+        } else if errors.is_empty() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
             text.split_whitespace().collect::<Vec<_>>().join(" ")
         } else {

@@ -421,7 +421,7 @@ async fn timeouts_size_caps_and_gzip() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the feed is larger than max_bytes (1000 bytes)"
+        "the feed is larger than max_bytes (1000 bytes after decompression)"
     );
 
     let dest = dir.path().join("c");
