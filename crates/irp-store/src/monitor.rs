@@ -451,14 +451,17 @@ impl Store {
                 };
                 let sql = format!(
                     "UPDATE alerts SET {column} = $2, notify_attempts = 0, notify_error = NULL, \
-                     notify_next_at = CASE WHEN resolved_at IS NOT NULL AND resolved_notified_at IS NULL AND '{event}' = 'opened' \
+                     notify_next_at = CASE WHEN resolved_at IS NOT NULL AND resolved_notified_at IS NULL AND $3 \
                      THEN $2 ELSE NULL END WHERE id = $1"
                 );
+                // The event is a bound value, never part of the SQL text.
+                let opened = event == "opened";
                 with_db!(self.db(), |p| sqlx::query(sqlx::AssertSqlSafe(
                     sql.as_str()
                 ))
                 .bind(id)
                 .bind(at)
+                .bind(opened)
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected()))?;

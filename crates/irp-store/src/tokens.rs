@@ -1,6 +1,8 @@
 //! API tokens: `irp token create NAME` makes one, shown once; only its SHA-256 is stored, so a
 //! token is checked by hashing what the caller sent and looking the hash up. A token is a
-//! `viewer` (reads) or an `operator` (also takes orders in, retries and cancels).
+//! `viewer` (reads) or an `operator` (also takes orders in, retries and cancels). A token may
+//! expire (`irp token create NAME --expires 90d`): past its `expires_at` it is refused like an
+//! unknown one.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
@@ -28,6 +30,8 @@ pub struct TokenInfo {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When it stops working (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Who a valid token belongs to.
@@ -57,13 +61,20 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String> {
 }
 
 impl Store {
-    /// Make a token named `name` with `role`; returns the token, which is not stored and
-    /// cannot be shown again. A revoked token's name can be used again.
+    /// Make a token named `name` with `role`, working until `expires_at` (`None`: until
+    /// revoked); returns the token, which is not stored and cannot be shown again. A revoked
+    /// or expired token's name can be used again.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] when the name is taken or empty or the role unknown; no
-    /// randomness; a database error.
-    pub async fn token_create(&self, name: &str, role: &str, actor: &str) -> Result<String> {
+    /// [`StoreError::Conflict`] when the name is taken or empty, the role unknown or the
+    /// expiry not in the future; no randomness; a database error.
+    pub async fn token_create(
+        &self,
+        name: &str,
+        role: &str,
+        expires_at: Option<DateTime<Utc>>,
+        actor: &str,
+    ) -> Result<String> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(StoreError::Conflict(
@@ -76,25 +87,35 @@ impl Store {
                 ROLES.join(" or ")
             )));
         }
+        let at = now();
+        if expires_at.is_some_and(|e| e <= at) {
+            return Err(StoreError::Conflict(
+                "the token's expiry is not in the future".into(),
+            ));
+        }
         let token = format!("{TOKEN_PREFIX}{}", random_hex(24)?);
         let mut tx = self.begin().await?;
-        with_tx!(&mut tx, |t| sqlx::query(
-            "DELETE FROM api_tokens WHERE name = $1 AND revoked_at IS NOT NULL"
+        with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "DELETE FROM api_tokens WHERE name = $1 AND (revoked_at IS NOT NULL OR expires_at <= $2)"
         )
         .bind(name)
+        .bind(at)
         .execute(&mut **t)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         let n = with_tx!(&mut tx, |t| {
             sqlx::query(
-            "INSERT INTO api_tokens (name, token_hash, role, prefix, created_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO api_tokens (name, token_hash, role, prefix, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (name) DO NOTHING"
         )
         .bind(name)
         .bind(hash(&token))
         .bind(role)
         .bind(&token[..TOKEN_PREFIX.len() + 6])
-        .bind(now())
+        .bind(at)
+        .bind(expires_at)
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected())
@@ -108,15 +129,15 @@ impl Store {
             actor,
             "token.create",
             name,
-            serde_json::json!({ "role": role }),
+            serde_json::json!({ "role": role, "expires_at": expires_at }),
         )
         .await?;
         tx.commit().await?;
         Ok(token)
     }
 
-    /// Whose token `token` is, when it is a valid one (and note its use, at most once a
-    /// minute).
+    /// Whose token `token` is, when it is a valid one — neither revoked nor expired — (and note
+    /// its use, at most once a minute).
     ///
     /// # Errors
     /// A database error.
@@ -125,11 +146,14 @@ impl Store {
             return Ok(None);
         }
         let hashed = hash(token);
+        let at = now();
         let found: Option<(String, String, Option<DateTime<Utc>>)> = with_db!(self.db(), |p| {
             sqlx::query_as(
-                "SELECT name, role, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                "SELECT name, role, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
             )
             .bind(&hashed)
+            .bind(at)
             .fetch_optional(p)
             .await
         })?;
@@ -138,7 +162,6 @@ impl Store {
         };
         // The last use is noted at most once a minute: a write per request would queue every
         // API call behind the database's writer.
-        let at = now();
         if last_used.is_none_or(|t| at - t > chrono::TimeDelta::minutes(1)) {
             // Bookkeeping: a busy database must not refuse the request over it.
             let noted = with_db!(self.db(), |p| sqlx::query(
@@ -163,7 +186,7 @@ impl Store {
     pub async fn token_list(&self) -> Result<Vec<TokenInfo>> {
         Ok(with_db!(self.db(), |p| {
             sqlx::query_as(
-            "SELECT name, role, prefix, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY name"
+            "SELECT name, role, prefix, created_at, last_used_at, revoked_at, expires_at FROM api_tokens ORDER BY name"
         )
         .fetch_all(p)
         .await

@@ -1,7 +1,9 @@
 //! Operator accounts for the portal: `irp user add EMAIL` sets a password (argon2id, only the
 //! PHC string is stored), a login opens a session (a random token in a cookie, only its SHA-256
 //! stored, with a CSRF token for the forms), a logout or an account's disabling ends it.
-//! Roles as for API tokens: `viewer` (reads) and `operator` (also changes things).
+//! Roles as for API tokens: `viewer` (reads) and `operator` (also changes things). The first
+//! start's account must choose a new password at its first login
+//! ([`User::must_change_password`], [`Store::user_change_password`]).
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -36,6 +38,8 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
     /// When it was disabled (it cannot log in; its sessions ended).
     pub disabled_at: Option<DateTime<Utc>>,
+    /// It must choose a new password before anything else (the first start's account).
+    pub must_change_password: bool,
 }
 
 /// A session just opened: the cookie value (shown once, never stored) and the CSRF token.
@@ -109,8 +113,8 @@ pub fn normalize_email(email: &str) -> Option<String> {
         .then_some(e)
 }
 
-const USER_SELECT: &str =
-    "SELECT id, email, role, created_at, updated_at, last_login_at, disabled_at FROM users";
+const USER_SELECT: &str = "SELECT id, email, role, created_at, updated_at, last_login_at, disabled_at, \
+     must_change_password FROM users";
 
 impl Store {
     /// Make an account, or give an existing one a new password and role (enabling it again).
@@ -155,7 +159,8 @@ impl Store {
             Some((id,)) => {
                 with_tx!(&mut tx, |t| {
                     sqlx::query(
-                    "UPDATE users SET password_hash = $2, role = $3, updated_at = $4, disabled_at = NULL WHERE id = $1"
+                    "UPDATE users SET password_hash = $2, role = $3, updated_at = $4, disabled_at = NULL, \
+                     must_change_password = FALSE WHERE id = $1"
                 )
                 .bind(id)
                 .bind(&hash)
@@ -230,16 +235,18 @@ impl Store {
         let hash = hash_password(password.clone()).await?;
         let at = now();
         let mut tx = self.begin().await?;
-        let n = with_tx!(&mut tx, |t| sqlx::query(
-            "INSERT INTO users (email, password_hash, role, created_at, updated_at) \
-             SELECT $1, $2, 'operator', $3, $3 WHERE NOT EXISTS (SELECT 1 FROM users)"
+        let n = with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "INSERT INTO users (email, password_hash, role, created_at, updated_at, must_change_password) \
+             SELECT $1, $2, 'operator', $3, $3, TRUE WHERE NOT EXISTS (SELECT 1 FROM users)"
         )
         .bind(&email)
         .bind(&hash)
         .bind(at)
         .execute(&mut **t)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         if n == 0 {
             return Ok(None);
         }
@@ -252,6 +259,79 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Some(password))
+    }
+
+    /// A signed-in user changes their own password: `current` must be the account's password,
+    /// `new` at least [`MIN_PASSWORD_CHARS`] long and not `current`. The account no longer
+    /// must change its password; its other sessions end (`keep_session`, the cookie value of
+    /// the session that asked, stays). `Ok(false)`: `current` is wrong.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a new password that is too short or the current one; a
+    /// database error.
+    pub async fn user_change_password(
+        &self,
+        user_id: i64,
+        current: &str,
+        new: &str,
+        keep_session: &str,
+    ) -> Result<bool> {
+        if new.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(StoreError::Conflict(format!(
+                "the new password has {} characters; at least {MIN_PASSWORD_CHARS} are needed",
+                new.chars().count()
+            )));
+        }
+        if new == current {
+            return Err(StoreError::Conflict(
+                "the new password is the current one; choose another".into(),
+            ));
+        }
+        let row: Option<(String, String)> = with_db!(self.db(), |p| {
+            sqlx::query_as(
+                "SELECT email, password_hash FROM users WHERE id = $1 AND disabled_at IS NULL",
+            )
+            .bind(user_id)
+            .fetch_optional(p)
+            .await
+        })?;
+        let Some((email, stored)) = row else {
+            return Ok(false);
+        };
+        if !verify_password(current.to_owned(), stored).await {
+            return Ok(false);
+        }
+        let hash = hash_password(new.to_owned()).await?;
+        let at = now();
+        let mut tx = self.begin().await?;
+        with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "UPDATE users SET password_hash = $2, updated_at = $3, must_change_password = FALSE WHERE id = $1"
+        )
+        .bind(user_id)
+        .bind(&hash)
+        .bind(at)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        with_tx!(&mut tx, |t| sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2"
+        )
+        .bind(user_id)
+        .bind(sha256_hex(keep_session))
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+        tx.audit(
+            &format!("user:{email}"),
+            "user.password_change",
+            &email,
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every account, by e-mail.

@@ -62,7 +62,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the portal: web pages, API, /healthz and /metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema.
     Migrate,
     /// Check refurbisher, channels and PIM documents without touching the network.
@@ -262,8 +262,12 @@ pub enum TokenCommand {
         /// `operator` (takes orders in, retries, cancels) or `viewer` (reads only).
         #[arg(long, default_value = "operator")]
         role: String,
+        /// When it stops working: a duration from now (`12h`, `90d`, `4w`) or an RFC 3339 time
+        /// (`2027-06-30T00:00:00Z`). Default: never (until revoked).
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
     },
-    /// The tokens (names, first characters, last use).
+    /// The tokens (names, first characters, last use, expiry).
     List {
         /// Machine-readable output.
         #[arg(long)]
@@ -663,14 +667,55 @@ pub struct ServeArgs {
     /// limit.
     #[arg(long, env = "IRP_WEBHOOK_RATE", default_value_t = 50)]
     pub webhook_rate: u32,
-    /// Behind a proxy: the header whose first address is the sender's (`X-Forwarded-For`).
-    /// Only set it when the proxy overwrites that header.
+    /// Behind a proxy: the header naming the client's address (`X-Forwarded-For`), for the
+    /// webhooks' rate limit and the login throttle. Read only from a peer in
+    /// `--trusted-proxies`.
     #[arg(long, env = "IRP_WEBHOOK_CLIENT_IP_HEADER")]
     pub webhook_client_ip_header: Option<String>,
-    /// Mark the portal's session cookie `Secure` (sent over HTTPS only). Set it when IRP is
-    /// reached over HTTPS, as in production.
-    #[arg(long, env = "IRP_SECURE_COOKIES")]
-    pub secure_cookies: bool,
+    /// The proxies whose client-IP header is believed: addresses or CIDR ranges,
+    /// comma-separated.
+    #[arg(
+        long,
+        env = "IRP_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1/32,::1/128"
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Mark the portal's session cookie `Secure` (sent over HTTPS only; then named
+    /// `__Host-irp_session`) and send `Strict-Transport-Security`. Default: on, unless
+    /// `--listen` is a loopback address.
+    #[arg(
+        long,
+        env = "IRP_SECURE_COOKIES",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub secure_cookies: Option<bool>,
+    /// Seconds a client has to send a request's headers; a slower one is disconnected.
+    #[arg(long, env = "IRP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request's body may take to arrive in full (feed uploads included); 408
+    /// past that.
+    #[arg(long, env = "IRP_BODY_TIMEOUT_SECS", default_value_t = 300)]
+    pub body_timeout_secs: u64,
+    /// Open connections at most; more wait to be accepted.
+    #[arg(long, env = "IRP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Open connections at most from one client address (trusted proxies excepted); more
+    /// are closed at once.
+    #[arg(long, env = "IRP_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    pub max_connections_per_address: usize,
+    /// Password hashes (logins, password changes) computed at once; a login beyond that is
+    /// answered 503 with `Retry-After`.
+    #[arg(long, env = "IRP_LOGIN_CONCURRENCY", default_value_t = 4)]
+    pub login_concurrency: usize,
+    /// Serve `/metrics` on this address only (e.g. 127.0.0.1:9090), not on `--listen`.
+    #[arg(long, env = "IRP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// `/metrics` needs `Authorization: Bearer <this>`. Treated as a secret: never printed.
+    #[arg(long, env = "IRP_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// The address refurbishers and browsers reach IRP at (`https://irp.example.com`), for the
     /// webhook URLs the portal shows; default: the address the browser used.
     #[arg(long, env = "IRP_PUBLIC_URL")]

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => server::run(&cli.global, args).await,
+            Command::Serve(args) => server::run(&cli.global, *args).await,
             Command::Migrate => commands::migrate(&cli.global).await,
             Command::Config(c) => commands::config(&cli.global, c).await,
             Command::Refurbisher(c) => commands::refurbisher(&cli.global, c).await,

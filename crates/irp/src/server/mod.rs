@@ -1,5 +1,10 @@
 //! The portal server: the operator pages ([`pages`], behind a login: [`auth`]), `/healthz`,
 //! `/metrics`, the REST API under `/api/v1` ([`api`]) and the shipment webhook ([`webhook`]).
+//!
+//! Connections are served by [`serve_http`]: HTTP/1.1 with a deadline for a request's headers
+//! (`IRP_HEADER_TIMEOUT_SECS`), a stall limit for its body (`IRP_BODY_TIMEOUT_SECS`), and caps
+//! on open connections in all and per client address, so slow or idle clients cannot hold the
+//! server.
 
 pub mod api;
 pub mod auth;
@@ -36,10 +41,15 @@ pub struct AppState {
     pub started: Instant,
     /// The shipment webhook's rate limiter and settings.
     pub webhook: std::sync::Arc<webhook::WebhookSettings>,
-    /// Failed logins, for throttling.
+    /// Login attempts and failures, for throttling; the password hashes running at once.
     pub logins: std::sync::Arc<auth::LoginThrottle>,
-    /// Whether the session cookie is marked `Secure` (IRP served over HTTPS).
+    /// Whether the session cookie is marked `Secure` (IRP served over HTTPS; then named
+    /// `__Host-irp_session`, and `Strict-Transport-Security` is sent).
     pub secure_cookies: bool,
+    /// `IRP_METRICS_TOKEN`: `/metrics` needs `Authorization: Bearer` with it.
+    pub metrics_token: Option<std::sync::Arc<str>>,
+    /// Whether the main listener serves `/metrics` (not when `IRP_METRICS_LISTEN` is set).
+    pub metrics_on_main: bool,
     /// Where a first start wrote the first account's password (named on the login page).
     pub first_password_file: std::path::PathBuf,
     /// The secret key's file (feeds fetched from the portal resolve their secrets with it).
@@ -82,18 +92,29 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// The router with all routes and middleware.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .merge(api::routes(state.clone()))
         .merge(webhook::routes())
         .merge(shopware_hook::routes())
         .merge(pages_router())
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", axum::routing::post(auth::logout))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_endpoint))
-        .fallback(pages::not_found)
+        .route("/healthz", get(healthz));
+    if state.metrics_on_main {
+        app = app.route("/metrics", get(metrics_endpoint));
+    }
+    app.fallback(pages::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), page_headers))
         .layer(middleware::from_fn(count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(RedactedSpan))
+        .with_state(state)
+}
+
+/// The router of the metrics listener (`IRP_METRICS_LISTEN`): `/metrics` only.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_endpoint))
+        .layer(middleware::from_fn_with_state(state.clone(), page_headers))
         .with_state(state)
 }
 
@@ -142,22 +163,37 @@ fn pages_router() -> Router<AppState> {
         .route("/products", get(products::list))
         .route("/products/{ean}", get(products::show))
         .route("/prices/decide", post(products::decide))
+        .route(
+            "/account/password",
+            get(pages::account::form).post(pages::account::change),
+        )
         .route("/static/{file}", get(pages::static_file))
-        .layer(middleware::from_fn(page_headers))
 }
 
-/// Headers of every page: no framing, no inline scripts, no referrer to other sites; pages
-/// show data that changes, so no cache keeps them.
-async fn page_headers(req: Request, next: Next) -> Response {
+/// The `Content-Security-Policy` of every answer: scripts, styles, images and requests from
+/// IRP itself only (htmx is served from `/static/`), no inline scripts, inline `style`
+/// attributes only (no `<style>` elements), no plugins, no `<base>`, forms posted to IRP only,
+/// never framed.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Headers of every answer (pages, the login form, static files, 404s, the API): the
+/// [`CSP`], no framing, no MIME sniffing, no referrer to other sites, HSTS when served over
+/// HTTPS; answers show data that changes and may show secrets (a new webhook URL), so no
+/// cache keeps them (`no-store`) unless the handler said otherwise (static files).
+async fn page_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     use axum::http::{HeaderValue, header};
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
-        ),
+        HeaderValue::from_static(CSP),
     );
+    if state.secure_cookies {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -168,7 +204,7 @@ async fn page_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-cache"));
+        .or_insert(HeaderValue::from_static("no-store"));
     res
 }
 
@@ -224,7 +260,35 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+/// Whether `headers` carry `Authorization: Bearer <token>` (compared in constant time).
+fn bearer_matches(headers: &axum::http::HeaderMap, token: &str) -> bool {
+    let sent = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    !sent.is_empty()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            sent.as_bytes(),
+            token.as_bytes(),
+        ))
+}
+
+async fn metrics_endpoint(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(token) = &state.metrics_token
+        && !bearer_matches(&headers, token)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "/metrics needs `Authorization: Bearer <IRP_METRICS_TOKEN>`\n",
+        )
+            .into_response();
+    }
     match state.store.refurbisher_list().await {
         Ok(all) => {
             let enabled = all.iter().filter(|r| r.model.enabled).count();
@@ -302,6 +366,163 @@ async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
     Ok(())
 }
 
+/// How [`serve_http`] holds back slow and numerous clients.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request's headers must arrive within this (also the most an idle kept-alive
+    /// connection waits for its next request).
+    pub header_timeout: std::time::Duration,
+    /// Open connections at most; the next is accepted when one closes.
+    pub max_connections: usize,
+    /// Open connections at most from one address (trusted proxies excepted); more are closed
+    /// at once.
+    pub max_per_address: usize,
+    /// Proxies, which carry many clients' connections.
+    pub trusted_proxies: Vec<webhook::IpRange>,
+}
+
+/// The open connections per client address.
+type PerAddress =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection's place in [`PerAddress`], given back when it closes.
+struct AddressSlot {
+    map: PerAddress,
+    ip: Option<std::net::IpAddr>,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Some(ip) = self.ip
+            && let Ok(mut m) = self.map.lock()
+            && let Some(n) = m.get_mut(&ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Serves `app` over HTTP/1.1 on `listener` until `stop` turns true; then accepts nothing
+/// more, lets requests in flight finish (at most 30 s) and returns. Handlers see the peer as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_address: PerAddress = std::sync::Arc::default();
+    // Every connection task holds a receiver; all are gone once every connection closed.
+    let (closed_tx, closed_rx) = tokio::sync::watch::channel(());
+    let mut refused_logged = Instant::now()
+        .checked_sub(std::time::Duration::from_secs(60))
+        .unwrap_or_else(Instant::now);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, do not spin.
+                    tracing::warn!(error = %e, "Accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let ip = peer.ip().to_canonical();
+        let counted = !limits.trusted_proxies.iter().any(|r| r.contains(ip));
+        let slot = {
+            let Ok(mut m) = per_address.lock() else {
+                continue;
+            };
+            if counted {
+                let n = m.entry(ip).or_insert(0);
+                if *n >= limits.max_per_address {
+                    drop(m);
+                    if refused_logged.elapsed() > std::time::Duration::from_secs(10) {
+                        refused_logged = Instant::now();
+                        tracing::warn!(%ip, limit = limits.max_per_address, "Too many connections from one address; closing the new ones (IRP_MAX_CONNECTIONS_PER_ADDRESS)");
+                    }
+                    drop(stream);
+                    continue;
+                }
+                *n += 1;
+            }
+            AddressSlot {
+                map: per_address.clone(),
+                ip: counted.then_some(ip),
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            app.clone()
+                .map_request(move |req: axum::http::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                });
+        let header_timeout = limits.header_timeout;
+        let mut stop = stop.clone();
+        let closed = closed_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+            let mut conn = std::pin::pin!(conn);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "A connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = stop.changed(), if !stopping => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(slot);
+            drop(permit);
+            drop(closed);
+        });
+    }
+    drop(listener);
+    drop(closed_rx);
+    if tokio::time::timeout(std::time::Duration::from_secs(30), closed_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Connections still open 30 s after the stop; closing them");
+    }
+}
+
 /// Waits for Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
 /// future is first polled: a SIGTERM right after "listening" must shut down gracefully too,
 /// not kill the process.
@@ -354,7 +575,8 @@ pub fn first_password_file(secret_key_file: &std::path::Path) -> std::path::Path
 }
 
 /// On a first start (no account yet), make [`FIRST_ACCOUNT`] with a random password written to
-/// [`first_password_file`] (readable by this user only) — never to the log.
+/// [`first_password_file`] (a new file readable by this user only) — never to the log. The
+/// account must choose a new password at its first login, which removes the file.
 async fn first_start_account(store: &Store, secret_key_file: &std::path::Path) {
     let file = first_password_file(secret_key_file);
     match store.user_bootstrap(FIRST_ACCOUNT, "serve").await {
@@ -362,7 +584,11 @@ async fn first_start_account(store: &Store, secret_key_file: &std::path::Path) {
             Ok(()) => tracing::warn!(
                 account = FIRST_ACCOUNT,
                 password_file = %file.display(),
-                "First start: made the operator account {FIRST_ACCOUNT}; its password is in {}. Log in, then make your own accounts with `irp user add EMAIL` and disable this one with `irp user disable {FIRST_ACCOUNT}`",
+                "First start: made the operator account {FIRST_ACCOUNT}; its password is in {}. Log in (you will choose a new password; the file is then removed), then make your own accounts with `irp user add EMAIL` and disable this one with `irp user disable {FIRST_ACCOUNT}`",
+                file.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => tracing::error!(
+                "First start: made {FIRST_ACCOUNT}, but {} exists already (from an earlier start) and is never overwritten; delete it and set the account's password with `irp user add {FIRST_ACCOUNT}`",
                 file.display()
             ),
             Err(e) => tracing::error!(
@@ -378,18 +604,32 @@ async fn first_start_account(store: &Store, secret_key_file: &std::path::Path) {
     }
 }
 
-/// Writes `text` to a new file only its owner can read.
+/// Writes `text` to a new file only its owner can read: created by this call (never an
+/// existing file or what a link points at), mode 0600 from the start.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(path)?;
-    f.write_all(text.as_bytes())
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+/// Removes the first start's password file once its account has logged in (it has served
+/// its purpose; the account must choose a new password).
+pub fn forget_first_password(file: &std::path::Path) {
+    match std::fs::remove_file(file) {
+        Ok(()) => tracing::info!(file = %file.display(), "Removed the first start's password file"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(error = %e, file = %file.display(), "Could not remove the first start's password file; delete it")
+        }
+    }
 }
 
 /// `irp serve`: migrate, apply the given documents, serve until SIGTERM or Ctrl-C.
@@ -504,17 +744,44 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             }
         }
     });
+    let mut trusted_proxies = Vec::new();
+    for r in args.trusted_proxies.iter().filter(|r| !r.trim().is_empty()) {
+        trusted_proxies.push(
+            r.parse::<webhook::IpRange>()
+                .map_err(|e| anyhow::anyhow!("IRP_TRUSTED_PROXIES: {e}"))?,
+        );
+    }
+    let mut webhook_settings = webhook::WebhookSettings::new(
+        store.clone(),
+        args.webhook_rate,
+        args.webhook_client_ip_header.clone(),
+    );
+    webhook_settings.trusted_proxies = trusted_proxies.clone();
+    // Over HTTPS unless said otherwise or only reachable from this machine.
+    let secure_cookies = args
+        .secure_cookies
+        .unwrap_or(!args.listen.ip().is_loopback());
+    let metrics_token = args
+        .metrics_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(std::sync::Arc::<str>::from);
+    if args.metrics_listen.is_none() && metrics_token.is_none() && !args.listen.ip().is_loopback() {
+        tracing::warn!(
+            "/metrics is open to anyone who reaches {}: set IRP_METRICS_TOKEN, or IRP_METRICS_LISTEN to serve it on an internal address only",
+            args.listen
+        );
+    }
     let state = AppState {
         store: store.clone(),
         metrics: metrics_handle(),
         started: Instant::now(),
-        webhook: std::sync::Arc::new(webhook::WebhookSettings::new(
-            store.clone(),
-            args.webhook_rate,
-            args.webhook_client_ip_header.clone(),
-        )),
-        logins: std::sync::Arc::new(auth::LoginThrottle::default()),
-        secure_cookies: args.secure_cookies,
+        webhook: std::sync::Arc::new(webhook_settings),
+        logins: std::sync::Arc::new(auth::LoginThrottle::new(args.login_concurrency)),
+        secure_cookies,
+        metrics_token,
+        metrics_on_main: args.metrics_listen.is_none(),
         first_password_file: first_password_file(&global.secret_key_file),
         secret_key_file: global.secret_key_file.clone(),
         public_url: args
@@ -529,6 +796,16 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match args.metrics_listen {
+        Some(a) => {
+            let l = tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("listening for /metrics on {a}"))?;
+            tracing::info!(addr = %l.local_addr()?, "Metrics listening on http://{}/metrics", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
     tracing::info!(%addr, "IRP portal listening on http://{addr}/");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let pim_stop = stop_rx.clone();
@@ -626,13 +903,38 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             "Feed polling and the PIM sync are off in this instance (IRP_POLL_TICK_SECS=0)"
         );
     }
-    axum::serve(
+    let limits = Limits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        max_connections: args.max_connections.max(1),
+        max_per_address: args.max_connections_per_address.max(1),
+        trusted_proxies,
+    };
+    let body_timeout = std::time::Duration::from_secs(args.body_timeout_secs.max(1));
+    let (http_stop_tx, http_stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = http_stop_tx.send(true);
+    });
+    let metrics_server = metrics_listener.map(|l| {
+        tokio::spawn(serve_http(
+            l,
+            metrics_router(state.clone()),
+            limits.clone(),
+            http_stop.clone(),
+        ))
+    });
+    serve_http(
         listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        )),
+        limits,
+        http_stop,
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("serving HTTP")?;
+    .await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     let _ = stop_tx.send(true);
     if let Some(m) = monitor
         && tokio::time::timeout(std::time::Duration::from_secs(15), m)

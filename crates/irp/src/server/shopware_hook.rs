@@ -8,13 +8,14 @@
 //! | 200 `{"status": "repeat"}` | IRP has the order already |
 //! | 200 `{"status": "ignored"}` | another event than `checkout.order.placed` |
 //! | 202 `{"status": "stored_for_review", "error": …}` | IRP cannot read the order: kept in the channel inbox (`irp channel status`) |
-//! | 401 | the `shopware-shop-signature` is not the HMAC-SHA256 of the body with the shop secret |
-//! | 404 | no such channel, or it has no `shopware.shop_secret` |
+//! | 401 `{"error": "unauthorized"}` | the `shopware-shop-signature` is not the HMAC-SHA256 of the body with the shop secret, or there is no such channel, or it has no `shopware.shop_secret` — the same answer for each, so a caller cannot tell which channels exist |
 //! | 413 | a body over [`MAX_BODY`] |
-//! | 422 | not a webhook body |
+//! | 422 | a signed body that is not a webhook body |
 //! | 429 | over the rate limit of the sender's address (`Retry-After`) |
 //! | 503 | the shop or IRP's database failed (`Retry-After`): Shopware sends it again, and the order poll takes it in anyway |
 //!
+//! The signature is checked before anything else is done with the request: only the
+//! channel's shop secret is looked up before it, and the body is not parsed until it holds.
 //! The webhook only says which order was placed: IRP reads the order from the Admin API with
 //! every association it needs (the webhook's copy is the store API's and lacks fields).
 
@@ -42,6 +43,11 @@ fn count(outcome: &'static str) {
 
 fn answer(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
+}
+
+/// The one answer to an unknown channel, a channel without a shop secret and a bad signature.
+fn unauthorized() -> Response {
+    answer(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized"}))
 }
 
 fn retry_later(why: &dyn std::fmt::Display) -> Response {
@@ -80,15 +86,6 @@ pub async fn order_placed(
         }
         return r;
     }
-    let secret_key = crate::secret_key::load(&state.secret_key_file, false).ok();
-    let shop = match channel_sync::connect(&state.store, secret_key.as_ref(), &channel).await {
-        Ok(s) => s,
-        Err(ChannelSyncError::UnknownChannel(_) | ChannelSyncError::NotConnected(_)) => {
-            count("not_found");
-            return answer(StatusCode::NOT_FOUND, json!({"error": "not found"}));
-        }
-        Err(e) => return retry_later(&e),
-    };
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         count("too_large");
         return answer(
@@ -101,13 +98,24 @@ pub async fn order_placed(
         .get("shopware-shop-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if signature.is_empty() {
+        count("bad_signature");
+        return unauthorized();
+    }
+    // The channel's shop secret, and nothing else, before the signature is checked.
+    let secret_key = crate::secret_key::load(&state.secret_key_file, false).ok();
+    let shop = match channel_sync::connect(&state.store, secret_key.as_ref(), &channel).await {
+        Ok(s) => s,
+        Err(ChannelSyncError::UnknownChannel(_) | ChannelSyncError::NotConnected(_)) => {
+            count("bad_signature");
+            return unauthorized();
+        }
+        Err(e) => return retry_later(&e),
+    };
     if !shop.verify(&bytes, signature) {
         count("bad_signature");
         tracing::warn!(channel = %channel, "A Shopware webhook with a wrong or missing signature was refused");
-        return answer(
-            StatusCode::UNAUTHORIZED,
-            json!({"error": "the shopware-shop-signature header does not sign this body with the channel's shop secret"}),
-        );
+        return unauthorized();
     }
     let body: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,

@@ -98,23 +98,91 @@ impl RateLimiter {
     }
 }
 
-/// The sender's address: the first address of the configured client-IP header (behind a
-/// proxy), else the peer.
+/// An address range: `10.0.0.0/8`, `::1/128`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl IpRange {
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr, bits) = s.split_once('/').map_or((s, None), |(a, b)| (a, Some(b)));
+        let net: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or a CIDR range such as 10.0.0.0/8"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            None => max,
+            Some(b) => b
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length is 0 to {max}"))?,
+        };
+        Ok(IpRange {
+            net: net.to_canonical(),
+            bits,
+        })
+    }
+}
+
+/// The client's address: the peer's, or — when the peer is a trusted proxy and a client-IP
+/// header is configured — the right-most address of that header that is not a trusted proxy
+/// (a proxy appends the address it saw; what the client wrote stands to its left).
 pub(crate) fn source(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Option<IpAddr> {
-    if let Some(h) = &state.webhook.client_ip_header
-        && let Some(ip) = headers
-            .get(h.as_str())
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-    {
-        return Some(ip);
+    let peer = peer.map(|p| p.ip().to_canonical());
+    let settings = &state.webhook;
+    let (Some(h), Some(p)) = (&settings.client_ip_header, peer) else {
+        return peer;
+    };
+    if !settings.trusts(p) {
+        return peer;
     }
-    peer.map(|p| p.ip())
+    let named: Vec<&str> = headers
+        .get_all(h.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut found = peer;
+    for text in named.iter().rev() {
+        let Ok(ip) = text.parse::<IpAddr>().map(|i| i.to_canonical()) else {
+            break;
+        };
+        found = Some(ip);
+        if !settings.trusts(ip) {
+            break;
+        }
+    }
+    found
 }
 
 fn count(outcome: &'static str) {
@@ -300,6 +368,9 @@ pub struct WebhookSettings {
     pub limiter: RateLimiter,
     /// A header naming the client address (`X-Forwarded-For`) when IRP is behind a proxy.
     pub client_ip_header: Option<String>,
+    /// The peers whose client-IP header is believed (`IRP_TRUSTED_PROXIES`; loopback unless
+    /// set).
+    pub trusted_proxies: Vec<IpRange>,
     /// Writes shipments, those that arrive together in one transaction.
     pub writer: ShipmentWriter,
 }
@@ -311,8 +382,17 @@ impl WebhookSettings {
         Self {
             limiter: RateLimiter::new(rate),
             client_ip_header,
+            trusted_proxies: ["127.0.0.1/32", "::1/128"]
+                .iter()
+                .filter_map(|r| r.parse().ok())
+                .collect(),
             writer: ShipmentWriter::start(store),
         }
+    }
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|r| r.contains(ip))
     }
 }
 
@@ -403,6 +483,22 @@ impl ShipmentWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_hold_their_addresses() {
+        let r: IpRange = "10.1.0.0/16".parse().unwrap();
+        assert!(r.contains("10.1.200.3".parse().unwrap()));
+        assert!(!r.contains("10.2.0.1".parse().unwrap()));
+        assert!(r.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: IpRange = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("::2".parse().unwrap()));
+        let all: IpRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "::/129", "example.com", "10.0.0.0/x"] {
+            assert!(bad.parse::<IpRange>().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_token_is_redacted_from_paths() {

@@ -6,6 +6,7 @@
 //! Pages work without JavaScript (plain links and forms); htmx (vendored, served from
 //! `/static/`) only makes some actions update in place.
 
+pub mod account;
 pub mod activity;
 pub mod channels;
 pub mod dashboard;
