@@ -280,3 +280,145 @@ fn xml_structure_problems_fail_the_feed() {
     let err = read(&xml_cfg(), b"<feed><offers><offer id=\"1\"><name>a</name>").unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
 }
+
+/// `head`, then `fill` repeated up to `len` bytes, then `tail`; counts what was read from it.
+struct Endless {
+    head: Vec<u8>,
+    fill: Vec<u8>,
+    len: u64,
+    tail: Vec<u8>,
+    pos: u64,
+    served: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl Endless {
+    fn new(
+        head: &str,
+        fill: &str,
+        len: u64,
+        tail: &str,
+    ) -> (Endless, std::rc::Rc<std::cell::Cell<u64>>) {
+        let served = std::rc::Rc::new(std::cell::Cell::new(0));
+        (
+            Endless {
+                head: head.as_bytes().to_vec(),
+                fill: fill.as_bytes().to_vec(),
+                len,
+                tail: tail.as_bytes().to_vec(),
+                pos: 0,
+                served: served.clone(),
+            },
+            served,
+        )
+    }
+}
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let head = self.head.len() as u64;
+        let body_end = head + self.len;
+        let total = body_end + self.tail.len() as u64;
+        let mut n = 0;
+        while n < buf.len() && self.pos < total {
+            buf[n] = if self.pos < head {
+                self.head[self.pos as usize]
+            } else if self.pos < body_end {
+                self.fill[((self.pos - head) % self.fill.len() as u64) as usize]
+            } else {
+                self.tail[(self.pos - body_end) as usize]
+            };
+            n += 1;
+            self.pos += 1;
+        }
+        self.served.set(self.served.get() + n as u64);
+        Ok(n)
+    }
+}
+
+fn read_stream(cfg: &OffersConfig, input: impl std::io::Read) -> Result<u64, FeedError> {
+    let mut rows = 0;
+    read_offers(cfg, "EUR", input, &mut |_| rows += 1)?;
+    Ok(rows)
+}
+
+const GIB: u64 = 1 << 30;
+
+#[test]
+fn one_endless_csv_line_fails_the_run_without_being_read_into_memory() {
+    let cfg = shipped("flexit.json");
+    let (feed, served) = Endless::new(&format!("{FLEXIT_HEADING}\nFLX-1;"), "x", 4 * GIB, "\n");
+    let err = read_stream(&cfg, feed).unwrap_err().to_string();
+    assert!(
+        err.contains("is larger than 1048576 bytes (max_record_bytes)"),
+        "{err}"
+    );
+    assert!(served.get() < 2 << 20, "read {} bytes", served.get());
+}
+
+#[test]
+fn a_huge_json_offer_or_key_fails_the_run_and_normal_ones_pass() {
+    let cfg = offers(
+        r#"{ "x": { "default_margin": 1, "offers": { "connection": "upload", "type": "json", "offer_location": "offers",
+        "max_record_bytes": 65536,
+        "mapping": { "sku": "id", "name": "title", "ean": "ean", "stock_available": "stock",
+                     "price_purchase_amount": "buy", "price_consumer_amount": "sell" } } } }"#,
+    );
+    let offer = r#"{"id":"A","title":"T","ean":"96385074","stock":2,"buy":1.5,"sell":3}"#;
+    let (feed, served) = Endless::new(
+        &format!(r#"{{"offers": [{offer}, {{"id": "B", "title": ""#),
+        "y",
+        GIB,
+        r#""}]}"#,
+    );
+    let err = read_stream(&cfg, feed).unwrap_err().to_string();
+    assert!(
+        err.contains("larger than 65536 bytes (max_record_bytes)"),
+        "{err}"
+    );
+    assert!(served.get() < 1 << 20, "read {} bytes", served.get());
+
+    let (feed, served) = Endless::new(r#"{"z"#, "k", GIB, r#"": 1, "offers": []}"#);
+    let err = read_stream(&cfg, feed).unwrap_err().to_string();
+    assert!(err.contains("max_record_bytes"), "{err}");
+    assert!(served.get() < 1 << 20, "read {} bytes", served.get());
+
+    // Skipped values outside the offers are not kept, so they may be any size; offers below
+    // the cap pass.
+    let (feed, _) = Endless::new(
+        r#"{"meta": ""#,
+        "m",
+        4 << 20,
+        &format!(r#"", "offers": [{offer}, {offer}]}}"#),
+    );
+    assert_eq!(read_stream(&cfg, feed).unwrap(), 2);
+}
+
+#[test]
+fn xml_nested_too_deep_or_a_huge_record_fails_the_run() {
+    let deep = format!("<feed>{}", "<a>".repeat(100_000));
+    let err = read(&xml_cfg(), deep.as_bytes()).unwrap_err().to_string();
+    assert!(
+        err.contains("nested deeper than 64 levels") && err.contains("XML is not valid at byte"),
+        "{err}"
+    );
+    // Inside a record too.
+    let deep = format!("<feed><offers><offer id=\"1\">{}", "<a>".repeat(100_000));
+    let err = read(&xml_cfg(), deep.as_bytes()).unwrap_err().to_string();
+    assert!(err.contains("nested deeper than 64 levels"), "{err}");
+
+    let (feed, served) = Endless::new(
+        "<feed><offers><offer id=\"1\"><name>",
+        "n",
+        4 * GIB,
+        "</name></offer></offers></feed>",
+    );
+    let err = read_stream(&xml_cfg(), feed).unwrap_err().to_string();
+    assert!(err.contains("max_record_bytes"), "{err}");
+    assert!(served.get() < 2 << 20, "read {} bytes", served.get());
+
+    // One huge text outside the records is capped as well.
+    let (feed, served) = Endless::new("<feed><meta>", "t", 4 * GIB, "</meta></feed>");
+    let err = read_stream(&xml_cfg(), feed).unwrap_err().to_string();
+    assert!(err.contains("max_record_bytes"), "{err}");
+    assert!(served.get() < 2 << 20, "read {} bytes", served.get());
+}

@@ -303,8 +303,11 @@ pub struct OffersConfig {
     /// Seconds a download may wait for its next bytes before it is given up as stalled.
     /// Default: 60.
     pub read_timeout_secs: i64,
-    /// A feed larger than this many bytes fails the run. Default: 4 GiB.
+    /// A feed larger than this many bytes fails the run. Default: 2 GiB.
     pub max_bytes: i64,
+    /// A single record (a CSV row, a JSON offer, an XML record element) larger than this many
+    /// bytes fails the run instead of being read into memory. Default: 1 MiB.
+    pub max_record_bytes: i64,
 }
 
 /// Credentials of an offer feed.

@@ -73,6 +73,7 @@ pub const OFFERS_KEYS: &[&str] = &[
     "connect_timeout_secs",
     "read_timeout_secs",
     "max_bytes",
+    "max_record_bytes",
 ];
 
 /// Keys of `offers.auth` for an `sftp` connection.
@@ -105,8 +106,11 @@ pub const ORDER_KEYS: &[&str] = &[
 /// The header the idempotency key goes in unless `idempotency_header` says otherwise.
 pub const DEFAULT_IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
-/// Default size cap of a fetched feed: 4 GiB.
-pub const DEFAULT_MAX_BYTES: i64 = 4 * 1024 * 1024 * 1024;
+/// Default size cap of a fetched feed: 2 GiB.
+pub const DEFAULT_MAX_BYTES: i64 = 2 * 1024 * 1024 * 1024;
+
+/// The default `max_record_bytes` of an offers connector: 1 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: i64 = 1024 * 1024;
 
 /// Text encodings a CSV feed may declare.
 pub const ENCODINGS: &[&str] = &[
@@ -1476,6 +1480,9 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
     let max_bytes = o
         .int(d, "max_bytes", 1, i64::MAX)
         .unwrap_or(DEFAULT_MAX_BYTES);
+    let max_record_bytes = o
+        .int(d, "max_record_bytes", 1024, 1024 * 1024 * 1024)
+        .unwrap_or(DEFAULT_MAX_RECORD_BYTES);
     let max_removal_ratio = match o.get("max_removal_ratio") {
         None => Decimal::new(5, 1),
         Some(v) => {
@@ -1523,6 +1530,7 @@ fn offers(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<OffersConfi
         connect_timeout_secs,
         read_timeout_secs,
         max_bytes,
+        max_record_bytes,
     })
 }
 

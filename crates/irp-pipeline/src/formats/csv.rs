@@ -9,7 +9,7 @@ use std::rc::Rc;
 use irp_core::config::model::OffersConfig;
 use irp_core::feed::{Cell, OfferMapper, Record, Resolve, RowError, Source};
 
-use super::{decoded, outcome};
+use super::{Capped, RecordCap, decoded, outcome};
 use crate::{FeedError, RowOutcome};
 
 /// Remembers where each non-blank line starts, and its number, in the bytes the CSV parser
@@ -109,12 +109,13 @@ pub fn read(
             "separator {separator:?} is not a single-byte character"
         ))
     })?;
+    let cap = RecordCap::new(offers);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .from_reader(LineStarts {
-            inner: decoded(offers.encoding.as_deref(), input)?,
+            inner: Capped::new(decoded(offers.encoding.as_deref(), input)?, &cap),
             offset: 0,
             line: 1,
             at_line_start: true,
@@ -123,9 +124,10 @@ pub fn read(
     let mut record = csv::ByteRecord::new();
     let heading = offers.heading.unwrap_or(true);
     let mapper = if heading {
+        cap.begin();
         if !reader
             .read_byte_record(&mut record)
-            .map_err(|e| syntax(&e))?
+            .map_err(|e| cap.error().unwrap_or_else(|| syntax(&e)))?
         {
             // An empty file: no heading, no rows.
             return Ok(());
@@ -140,11 +142,11 @@ pub fn read(
         OfferMapper::new(offers, currency, Resolve::Numbers).map_err(|e| FeedError::Mapping(e.0))?
     };
     loop {
+        cap.begin();
         match reader.read_byte_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {}
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(syntax(&e)),
-            Err(e) => return Err(syntax(&e)),
+            Err(e) => return Err(cap.error().unwrap_or_else(|| syntax(&e))),
         }
         let after = record.position().map_or(0, csv::Position::byte);
         let line = {

@@ -10,7 +10,7 @@ use irp_core::feed::{OfferMapper, Resolve};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::{decoded, outcome};
+use super::{Capped, RecordCap, decoded, outcome};
 use crate::{FeedError, RowOutcome};
 
 struct Walk<'a, 'f> {
@@ -21,6 +21,7 @@ struct Walk<'a, 'f> {
     each: &'a mut (dyn FnMut(RowOutcome) + 'f),
     found: &'a mut Option<String>,
     rows: &'a mut u64,
+    cap: &'a RecordCap,
 }
 
 const FOUND_ARRAY: &str = "array";
@@ -69,10 +70,16 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
             return Ok(());
         }
         *self.found = Some(FOUND_ARRAY.into());
-        while let Some(v) = seq.next_element::<Value>()? {
+        loop {
+            self.cap.begin();
+            let Some(v) = seq.next_element::<Value>()? else {
+                break;
+            };
+            self.cap.end();
             *self.rows += 1;
             (self.each)(outcome(self.mapper, &v, *self.rows));
         }
+        self.cap.end();
         Ok(())
     }
 
@@ -89,8 +96,16 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
             each,
             found,
             rows,
+            cap,
         } = self;
-        while let Some(key) = map.next_key::<String>()? {
+        loop {
+            // A key is read into memory: it is capped like a record.
+            cap.begin();
+            let key = map.next_key::<String>()?;
+            cap.end();
+            let Some(key) = key else {
+                break;
+            };
             if key == full[depth] {
                 map.next_value_seed(Walk {
                     full,
@@ -99,6 +114,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                     each: &mut *each,
                     found: &mut *found,
                     rows: &mut *rows,
+                    cap,
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -151,7 +167,11 @@ pub fn read(
     };
     let mapper =
         OfferMapper::new(offers, currency, Resolve::Paths).map_err(|e| FeedError::Mapping(e.0))?;
-    let reader = BufReader::with_capacity(1 << 16, decoded(offers.encoding.as_deref(), input)?);
+    let cap = RecordCap::new(offers);
+    let reader = BufReader::with_capacity(
+        1 << 16,
+        Capped::new(decoded(offers.encoding.as_deref(), input)?, &cap),
+    );
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut found = None;
     let mut rows = 0;
@@ -162,8 +182,10 @@ pub fn read(
         each,
         found: &mut found,
         rows: &mut rows,
+        cap: &cap,
     };
-    walk.deserialize(&mut de).map_err(|e| json_error(&e))?;
+    walk.deserialize(&mut de)
+        .map_err(|e| cap.error().unwrap_or_else(|| json_error(&e)))?;
     de.end().map_err(|e| json_error(&e))?;
     match found {
         Some(f) if f == FOUND_ARRAY => Ok(()),

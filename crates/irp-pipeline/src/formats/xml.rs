@@ -9,7 +9,7 @@ use irp_core::feed::{OfferMapper, Resolve};
 use quick_xml::events::{BytesStart, Event};
 use serde_json::{Map, Value};
 
-use super::{decoded, outcome};
+use super::{Capped, RecordCap, decoded, outcome};
 use crate::{FeedError, RowOutcome};
 
 /// An element being built inside a record.
@@ -60,6 +60,9 @@ fn finish(b: Building) -> (String, Value) {
     (b.name, Value::Object(map))
 }
 
+/// How deep elements may nest (the root is level 1); deeper fails the run.
+pub const MAX_DEPTH: usize = 64;
+
 fn root_mismatch(root: &str, record_path: &[String]) -> FeedError {
     FeedError::Structure(format!(
         "the root element is <{root}>, but `record_path` \"{}\" starts at <{}>",
@@ -91,9 +94,10 @@ pub fn read(
     }
     let mapper =
         OfferMapper::new(offers, currency, Resolve::Paths).map_err(|e| FeedError::Mapping(e.0))?;
+    let cap = RecordCap::new(offers);
     let mut reader = quick_xml::Reader::from_reader(BufReader::with_capacity(
         1 << 16,
-        decoded(offers.encoding.as_deref(), input)?,
+        Capped::new(decoded(offers.encoding.as_deref(), input)?, &cap),
     ));
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
@@ -105,16 +109,32 @@ pub fn read(
     let mut saw_root = false;
     loop {
         let pos = reader.buffer_position();
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| FeedError::Syntax {
-                format: "XML",
-                location: format!("byte {}", reader.error_position()),
-                message: e.to_string(),
-            })?;
+        if inside.is_empty() {
+            // Outside a record each element and text is capped on its own.
+            cap.begin();
+        }
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(e) => e,
+            Err(e) => {
+                return Err(cap.error().unwrap_or_else(|| FeedError::Syntax {
+                    format: "XML",
+                    location: format!("byte {}", reader.error_position()),
+                    message: e.to_string(),
+                }));
+            }
+        };
         match event {
             Event::Start(e) => {
                 saw_root = true;
+                if outer.len() + inside.len() >= MAX_DEPTH {
+                    return Err(FeedError::Syntax {
+                        format: "XML",
+                        location: format!("byte {pos}"),
+                        message: format!(
+                            "elements are nested deeper than {MAX_DEPTH} levels; no offer feed needs that"
+                        ),
+                    });
+                }
                 if !inside.is_empty() {
                     inside.push(start(&e, pos)?);
                 } else {
