@@ -601,3 +601,25 @@ fn a_document_names_only_its_own_secrets() {
         );
     }
 }
+
+#[test]
+fn no_document_may_read_the_secret_key_or_the_database_url() {
+    let doc = config::parse_document(
+        r#"{"acme": {"name": "Acme", "default_margin": 10, "offers": {"connection": "file",
+            "path": "/x/${env:IRP_SECRET_KEY}/${env:IRP_DATABASE_URL}/${env:IRP_REF_DIR}", "type": "csv",
+            "mapping": {"sku": "a", "name": "b", "ean": "c", "stock_available": "d", "price_purchase_amount": "e", "price_consumer_amount": "f"}}}}"#,
+    );
+    let errors: Vec<String> = doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "acme.offers.path: ${env:IRP_SECRET_KEY} may not be read by documents: it holds IRP's own key, database or access settings",
+            "acme.offers.path: ${env:IRP_DATABASE_URL} may not be read by documents: it holds IRP's own key, database or access settings",
+        ]
+    );
+}

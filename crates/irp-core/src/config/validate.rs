@@ -2045,6 +2045,18 @@ fn references_below(
             }
             Ok(pieces) => {
                 for piece in pieces {
+                    if let secret_ref::Piece::Ref(r) = &piece
+                        && r.provider == secret_ref::Provider::Env
+                        && secret_ref::NEVER_ENV.contains(&r.name.as_str())
+                    {
+                        d.error(
+                            path,
+                            format!(
+                                "{r} may not be read by documents: it holds IRP's own key, database or access settings"
+                            ),
+                        )
+                        .help("reference a variable the host allows in IRP_ALLOW_ENV (by default `IRP_REF_*`), or a `${secret:…}`");
+                    }
                     if let secret_ref::Piece::Ref(r) = piece
                         && r.provider == secret_ref::Provider::Secret
                         && !secret_ref::in_namespace(namespace, &r.name)
