@@ -711,13 +711,14 @@ pub mod hostile {
         }
     }
 
-    /// This process's resident memory in bytes (Linux; 0 elsewhere).
-    pub fn rss() -> u64 {
+    /// The most resident memory this process has used so far, in bytes (`VmHWM`; Linux, 0
+    /// elsewhere): what it grows by while a test reads a bomb is the bomb's cost.
+    pub fn peak_rss() -> u64 {
         std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             })
             .map_or(0, |kb| kb * 1024)
