@@ -623,3 +623,22 @@ fn no_document_may_read_the_secret_key_or_the_database_url() {
         ]
     );
 }
+
+#[test]
+fn a_service_url_holds_no_secret() {
+    let d = config::parse_pim(
+        r#"{"pim": {"url": "https://p.example/${secret:pim.api_key}/api/graphql/", "api_key": "${secret:pim.api_key}"}}"#,
+    )
+    .diagnostics;
+    let errors: Vec<String> = d
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "pim.url: a URL may not hold a `${secret:…}`: URLs are shown in messages and logs; credentials go into their own keys"
+        ]
+    );
+}

@@ -505,7 +505,7 @@ fn shopware(o: &Obj<'_>, d: &mut Diagnostics) -> Option<ShopwareConfig> {
         "the shop's base URL, like \"https://www.refurbished-direct.nl\" (the Admin API is under /api)",
     );
     if let Some(u) = &url_value {
-        url(u, &s.at("url"), d);
+        service_url(u, &s.at("url"), d);
     }
     let cred = |d: &mut Diagnostics, key: &str, why: &str| {
         let v = s.required_string(d, key, why)?;
@@ -1198,6 +1198,23 @@ fn sftp_auth(v: &Value, path: &JsonPath, d: &mut Diagnostics) -> Option<SftpAuth
 }
 
 /// Check an URL: http(s), a host, no credentials in it.
+/// The URL of a service (a shop, the PIM, the ERP): as [`url`], and no `${secret:…}` inside —
+/// a URL is shown in messages and logs, so credentials go into their own keys.
+fn service_url(u: &str, path: &JsonPath, d: &mut Diagnostics) {
+    let secret = secret_ref::parse(u).is_ok_and(|pieces| {
+        pieces.iter().any(|p| {
+            matches!(p, secret_ref::Piece::Ref(r) if r.provider == secret_ref::Provider::Secret)
+        })
+    });
+    if secret {
+        d.error(
+            path,
+            "a URL may not hold a `${secret:…}`: URLs are shown in messages and logs; credentials go into their own keys",
+        );
+    }
+    url(u, path, d);
+}
+
 fn url(u: &str, path: &JsonPath, d: &mut Diagnostics) {
     if secret_ref::has_references(u) {
         return;
@@ -2152,7 +2169,7 @@ pub(crate) fn pim(v: &Value, d: &mut Diagnostics) -> Option<PimConfig> {
         "the PIM's GraphQL endpoint, like \"https://acme.ergonode.app/api/graphql/\"",
     );
     if let Some(u) = &url_value {
-        url(u, &o.at("url"), d);
+        service_url(u, &o.at("url"), d);
     }
     let api_key = o.required_string(
         d,
@@ -2511,7 +2528,7 @@ pub(crate) fn erp(v: &Value, d: &mut Diagnostics) -> Option<ErpConfig> {
         "Alumio's base URL (with `alumio`, like \"https://acme.alumio.com\") or Odoo's (like \"https://acme.odoo.com\")",
     );
     if let Some(u) = &url_value {
-        url(u, &o.at("url"), d);
+        service_url(u, &o.at("url"), d);
     }
     let alumio = alumio(&o, protocol, d);
     let database = o.required_string(d, "database", "Odoo's database name");
