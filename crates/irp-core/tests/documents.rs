@@ -642,3 +642,27 @@ fn a_service_url_holds_no_secret() {
         ]
     );
 }
+
+#[test]
+fn a_secret_in_an_endpoint_stands_only_in_its_query_string() {
+    let with = |endpoint: &str| {
+        config::parse_document(&format!(
+            r#"{{"acme": {{"name": "Acme", "default_margin": 10, "offers": {{"connection": "web", "endpoint": {}, "type": "json",
+            "mapping": {{"sku": "a", "name": "b", "ean": "c", "stock_available": "d", "price_purchase_amount": "e", "price_consumer_amount": "f"}}}}}}}}"#,
+            serde_json::Value::String(endpoint.to_owned())
+        ))
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        with("https://acme.example/${secret:acme.key}/feed"),
+        vec![
+            "acme.offers.endpoint: ${secret:acme.key} stands before the query string: messages and logs show a URL up to its `?`, so a secret may stand only in the query"
+        ]
+    );
+    assert!(with("https://acme.example/feed?key=${secret:acme.key}").is_empty());
+    assert!(with("https://${env:IRP_REF_HOST}/feed").is_empty());
+}

@@ -1211,11 +1211,34 @@ fn service_url(u: &str, path: &JsonPath, d: &mut Diagnostics) {
             path,
             "a URL may not hold a `${secret:…}`: URLs are shown in messages and logs; credentials go into their own keys",
         );
+        return;
     }
     url(u, path, d);
 }
 
 fn url(u: &str, path: &JsonPath, d: &mut Diagnostics) {
+    if let Ok(pieces) = secret_ref::parse(u) {
+        // Messages and logs show a URL without its query string: a secret stands only there.
+        let mut in_query = false;
+        for piece in &pieces {
+            match piece {
+                secret_ref::Piece::Text(t) => in_query |= t.contains('?'),
+                secret_ref::Piece::Ref(r)
+                    if r.provider == secret_ref::Provider::Secret && !in_query =>
+                {
+                    d.error(
+                        path,
+                        format!(
+                            "{r} stands before the query string: messages and logs show a URL up to its `?`, so a secret may stand only in the query"
+                        ),
+                    )
+                    .help("use `auth` (bearer, basic, header or query) for a credential");
+                    break;
+                }
+                secret_ref::Piece::Ref(_) => {}
+            }
+        }
+    }
     if secret_ref::has_references(u) {
         return;
     }
