@@ -512,8 +512,14 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
         .send()
         .await
         .unwrap();
+    // The first login asks for a new password first (and then goes on to the page), and the
+    // password file has served its purpose.
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/refurbishers/flexit");
+    assert_eq!(
+        r.headers()["location"],
+        "/account/password?next=/refurbishers/flexit"
+    );
+    assert!(!file.exists(), "the first start's password file is removed");
     let cookie = r.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -521,6 +527,48 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
         .next()
         .unwrap()
         .to_owned();
+    let home = client
+        .get(format!("http://{addr}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(home.headers()["location"], "/account/password");
+    let form = client
+        .get(format!(
+            "http://{addr}/account/password?next=/refurbishers/flexit"
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = form
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .post(format!("http://{addr}/account/password"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("current", password.as_str()),
+            ("new", "a new password of my own"),
+            ("confirm", "a new password of my own"),
+            ("next", "/refurbishers/flexit"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/refurbishers/flexit");
     let home = client
         .get(format!("http://{addr}/"))
         .header("cookie", &cookie)
@@ -2066,10 +2114,10 @@ async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
     std::fs::write(&doc_path, doc).unwrap();
     let channels = serde_json::json!({"channels": {
         "refurbished-direct": {"name": "Refurbished Direct", "shopware": {
-            "url": rd.url, "client_id": "${secret:rd.client_id}", "client_secret": "${secret:rd.client_secret}",
-            "shop_secret": "${secret:rd.shop_secret}", "order_poll_secs": 1}},
+            "url": rd.url, "client_id": "${secret:channel.refurbished-direct.client_id}", "client_secret": "${secret:channel.refurbished-direct.client_secret}",
+            "shop_secret": "${secret:channel.refurbished-direct.shop_secret}", "order_poll_secs": 1}},
         "econocom": {"name": "Econocom", "shopware": {
-            "url": eco.url, "client_id": "${secret:eco.client_id}", "client_secret": "${secret:eco.client_secret}",
+            "url": eco.url, "client_id": "${secret:channel.econocom.client_id}", "client_secret": "${secret:channel.econocom.client_secret}",
             "product_number_prefix": "ECO-", "order_poll_secs": 1, "batch_size": 2}}
     }});
     let channels_path = irp.data.path().join("channels.json");
@@ -2078,11 +2126,11 @@ async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
     for (name, value) in [
         ("flexit.order.auth.client_id", "order-id"),
         ("flexit.order.auth.client_secret", "order-secret"),
-        ("rd.client_id", defaults.client_id.as_str()),
-        ("rd.client_secret", defaults.client_secret.as_str()),
-        ("rd.shop_secret", defaults.shop_secret.as_str()),
-        ("eco.client_id", "SWIAECONOCOM00000000000001"),
-        ("eco.client_secret", "econocom-secret"),
+        ("channel.refurbished-direct.client_id", defaults.client_id.as_str()),
+        ("channel.refurbished-direct.client_secret", defaults.client_secret.as_str()),
+        ("channel.refurbished-direct.shop_secret", defaults.shop_secret.as_str()),
+        ("channel.econocom.client_id", "SWIAECONOCOM00000000000001"),
+        ("channel.econocom.client_secret", "econocom-secret"),
     ] {
         let out = irp.run_with_stdin(&["secret", "set", name], value);
         assert!(out.status.success(), "{}", stderr(&out));

@@ -801,7 +801,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             let l = tokio::net::TcpListener::bind(a)
                 .await
                 .with_context(|| format!("listening for /metrics on {a}"))?;
-            tracing::info!(addr = %l.local_addr()?, "Metrics listening on http://{}/metrics", l.local_addr()?);
+            tracing::info!(addr = %l.local_addr()?, "/metrics served at http://{}/metrics", l.local_addr()?);
             Some(l)
         }
         None => None,

@@ -147,7 +147,10 @@ pub fn start_serve(irp: &Irp, extra: &[&str], env: &[(&str, &str)]) -> Serve {
 
 /// Adds a portal account (`irp user add`, operator unless `role` says otherwise).
 pub fn add_user(irp: &Irp, email: &str, password: &str, role: &str) {
-    let out = irp.run_with_stdin(&["user", "add", email, "--role", role], &format!("{password}\n"));
+    let out = irp.run_with_stdin(
+        &["user", "add", email, "--role", role],
+        &format!("{password}\n"),
+    );
     assert!(out.status.success(), "user add: {}", stderr(&out));
 }
 
@@ -172,4 +175,68 @@ pub async fn eventually<T>(wait: Duration, what: &str, mut check: impl FnMut() -
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A client that follows no redirects, connecting from `from` (any 127.0.0.0/8 address: on
+/// Linux each is this machine, and the server sees it as the peer).
+pub fn client_from(from: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// `POST /login` with `email`, `password` and `next` (when given).
+pub async fn post_login(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+    next: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![("email", email), ("password", password)];
+    if let Some(n) = next {
+        form.push(("next", n));
+    }
+    client
+        .post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `name=value` of a response's `Set-Cookie`.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The value of the hidden form field `name` in `html`.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    html.split(&format!(r#"name="{name}" value=""#))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field {name} in {html}"))
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The address a serve log line announces after `marker` (`Metrics listening on http://`).
+pub fn announced(serve: &Serve, marker: &str) -> Option<String> {
+    let log = serve.log_text();
+    let i = log.find(marker)?;
+    Some(
+        log[i + marker.len()..]
+            .split(['/', ' ', '"', '\n'])
+            .next()?
+            .to_owned(),
+    )
 }
