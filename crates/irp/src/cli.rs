@@ -695,9 +695,9 @@ pub struct ServeArgs {
     /// Seconds a client has to send a request's headers; a slower one is disconnected.
     #[arg(long, env = "IRP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
-    /// Seconds a request's body may take to arrive in full (feed uploads included); 408
-    /// past that.
-    #[arg(long, env = "IRP_BODY_TIMEOUT_SECS", default_value_t = 300)]
+    /// Seconds a request's body may stall (no bytes arriving) before the request fails; an
+    /// upload that keeps sending is not cut off.
+    #[arg(long, env = "IRP_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
     /// Open connections at most; more wait to be accepted.
     #[arg(long, env = "IRP_MAX_CONNECTIONS", default_value_t = 1024)]
