@@ -93,7 +93,10 @@ impl Irp {
             .env_remove("IRP_WEBHOOK_RATE")
             .env_remove("IRP_MONITOR_TICK_SECS")
             .env_remove("IRP_SECURE_COOKIES")
-            .env_remove("IRP_LOG");
+            .env_remove("IRP_LOG")
+            // An environment variable documents may read (`IRP_REF_*`), a canary itself.
+            .env("IRP_REF_CANARY", format!("{CANARY}-environment-value"))
+            .env("IRP_FEED_ROOT", self.data.path().join("feeds"));
         c
     }
 
@@ -663,6 +666,36 @@ async fn a_canary_secret_never_appears_in_any_page() {
         h.irp
             .secret_set(name, &format!("{CANARY}-secret-value-{name}"));
     }
+    // A refurbisher whose file path holds its own secret and a readable variable: its failed
+    // run's message names the references, never the values.
+    let acme_token = format!("{CANARY}-secret-value-acme");
+    h.irp.secret_set("acme.offers.auth.token", &acme_token);
+    std::fs::create_dir_all(h.irp.data.path().join("feeds")).unwrap();
+    let acme = h.irp.data.path().join("acme.json");
+    std::fs::write(
+        &acme,
+        json!({"acme": {"name": "Acme", "refurbisher_id": 990, "default_margin": 10, "offers": {"connection": "file",
+            "path": "acme/${secret:acme.offers.auth.token}/${env:IRP_REF_CANARY}.csv", "type": "csv",
+            "mapping": {"sku": "a", "name": "b", "ean": "c", "stock_available": "d",
+                "price_purchase_amount": "e", "price_consumer_amount": "f"}}}})
+        .to_string(),
+    )
+    .unwrap();
+    h.irp
+        .run_ok(&["refurbisher", "apply", "-f", acme.to_str().unwrap()]);
+    let out = h.irp.run_with_stdin(&["feed", "import", "acme"], "");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("${secret:acme.offers.auth.token}") && !said.contains(CANARY),
+        "{said}"
+    );
+    // The secret store's key is on no page either.
+    let master_key = std::fs::read_to_string(h.irp.data.path().join("secret.key")).unwrap();
+    let master_key = master_key.trim().to_owned();
     h.run(|b| async move {
         b.driver.goto(b.url("/login")).await?;
         b.log_in(OPERATOR, OPERATOR_PASSWORD).await?;
@@ -695,7 +728,7 @@ async fn a_canary_secret_never_appears_in_any_page() {
             let source = b.driver.source().await?;
             visited.push(url.clone());
             assert!(
-                !source.contains(CANARY),
+                !source.contains(CANARY) && !source.contains(&master_key),
                 "a secret is on {url} (page {} of the crawl):\n{source}",
                 visited.len()
             );
@@ -741,6 +774,10 @@ async fn a_canary_secret_never_appears_in_any_page() {
                     .is_some_and(|key| ["flexit", "iused-alumio"].contains(&key))
             }),
             "no refurbisher page was visited ({count} pages: {paths:?})"
+        );
+        assert!(
+            paths.iter().any(|p| p.starts_with("/runs/")),
+            "no feed run was visited ({count} pages: {paths:?})"
         );
         eprintln!("the canary is on none of {count} pages: {paths:#?}");
         Ok(())
@@ -1941,8 +1978,8 @@ async fn an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks() {
     );
     let dir = h.irp.data.path();
     let channels = json!({"channels": {"refurbished-direct": {"name": "Refurbished Direct",
-        "shopware": {"url": shop.url, "client_id": "${secret:rd.client_id}",
-            "client_secret": "${secret:rd.client_secret}", "order_poll_secs": 0}}}});
+        "shopware": {"url": shop.url, "client_id": "${secret:channel.refurbished-direct.client_id}",
+            "client_secret": "${secret:channel.refurbished-direct.client_secret}", "order_poll_secs": 0}}}});
     let channels_path = dir.join("channels.json");
     std::fs::write(&channels_path, channels.to_string()).unwrap();
     let feed = dir.join("flexit.csv");
@@ -1955,8 +1992,12 @@ async fn an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks() {
         ),
     )
     .unwrap();
-    h.irp.secret_set("rd.client_id", &cfg.client_id);
-    h.irp.secret_set("rd.client_secret", &cfg.client_secret);
+    h.irp
+        .secret_set("channel.refurbished-direct.client_id", &cfg.client_id);
+    h.irp.secret_set(
+        "channel.refurbished-direct.client_secret",
+        &cfg.client_secret,
+    );
     h.irp.run_ok(&[
         "refurbisher",
         "apply",
