@@ -2069,7 +2069,11 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
     let out = irp.run(&["user", "list", "--json"]);
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(v[0]["disabled_at"].is_string(), "{v}");
-    assert!(!stdout(&out).contains("password"), "no hash in the listing");
+    assert!(
+        !stdout(&out).contains("argon2") && !stdout(&out).contains("password_hash"),
+        "no hash in the listing"
+    );
+    assert_eq!(v[0]["must_change_password"], false, "{v}");
 }
 
 /// Waits until `check` returns `Some`, polling every 100 ms, for at most `wait`.
@@ -2126,9 +2130,18 @@ async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
     for (name, value) in [
         ("flexit.order.auth.client_id", "order-id"),
         ("flexit.order.auth.client_secret", "order-secret"),
-        ("channel.refurbished-direct.client_id", defaults.client_id.as_str()),
-        ("channel.refurbished-direct.client_secret", defaults.client_secret.as_str()),
-        ("channel.refurbished-direct.shop_secret", defaults.shop_secret.as_str()),
+        (
+            "channel.refurbished-direct.client_id",
+            defaults.client_id.as_str(),
+        ),
+        (
+            "channel.refurbished-direct.client_secret",
+            defaults.client_secret.as_str(),
+        ),
+        (
+            "channel.refurbished-direct.shop_secret",
+            defaults.shop_secret.as_str(),
+        ),
         ("channel.econocom.client_id", "SWIAECONOCOM00000000000001"),
         ("channel.econocom.client_secret", "econocom-secret"),
     ] {
