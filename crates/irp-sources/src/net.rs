@@ -389,9 +389,14 @@ pub fn check_redirect(
         return Err(refuse("it leaves https for plain http"));
     }
     if redirects == Redirects::SameOrigin && origin(next) != origin(last) {
-        return Err(refuse(
-            "it leads to another origin (scheme, host and port) and the request carries credentials, which are never sent elsewhere",
-        ));
+        let why = "it leads to another origin (scheme, host and port) and the request carries credentials, which are never sent elsewhere";
+        if last.scheme() == "http" && next.scheme() == "https" && last.host_str() == next.host_str()
+        {
+            return Err(refuse(&format!(
+                "{why}; if the server only moved to https, configure the https:// URL"
+            )));
+        }
+        return Err(refuse(why));
     }
     policy.check_url(next)
 }
@@ -848,6 +853,18 @@ mod tests {
                 "{other}"
             );
         }
+        let plain = [u("http://feed.example/offers")];
+        assert!(
+            check_redirect(
+                &none,
+                Redirects::SameOrigin,
+                &plain,
+                &u("https://feed.example/offers")
+            )
+            .unwrap_err()
+            .to_string()
+            .ends_with("; if the server only moved to https, configure the https:// URL")
+        );
         let err = check_redirect(
             &none,
             Redirects::SameOrigin,
