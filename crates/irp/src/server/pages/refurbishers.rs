@@ -722,6 +722,10 @@ pub async fn upload(
     let Some(user) = crate::server::auth::current_user(&state, &headers).await else {
         return Redirect::to("/login").into_response();
     };
+    if user.user.must_change_password {
+        // Until the first start's password is changed, nothing but the password form.
+        return Redirect::to("/account/password").into_response();
+    }
     if let Some(refusal) = crate::server::auth::not_an_operator(&user) {
         return refusal;
     }
