@@ -638,6 +638,12 @@ pub fn forget_first_password(file: &std::path::Path) {
 /// The database cannot be opened or migrated, a document does not apply, or the address
 /// cannot be bound.
 pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitCode> {
+    // Settings that guard outbound requests and documents: a mistake stops the start, not the
+    // first feed run hours later.
+    irp_sources::net::NetPolicy::global().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Ok(list) = std::env::var("IRP_ALLOW_ENV") {
+        irp_core::secret_ref::EnvAllowList::parse(&list).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let store = crate::commands::open_store(global).await?;
     tracing::info!(database = %store.url(), "Database ready");
     first_start_account(&store, &global.secret_key_file).await;
