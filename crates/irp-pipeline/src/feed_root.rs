@@ -83,10 +83,6 @@ pub enum FeedPathError {
 /// See [`FeedPathError`].
 pub fn confine(root: &Path, path: &str, shown: &str) -> Result<PathBuf, FeedPathError> {
     let root_shown = root.display().to_string();
-    let canonical_root = root.canonicalize().map_err(|e| FeedPathError::NoRoot {
-        root: root_shown.clone(),
-        why: e.to_string(),
-    })?;
     let p = Path::new(path);
     if p.components().any(|c| c == Component::ParentDir) {
         return Err(FeedPathError::Parent {
@@ -94,6 +90,23 @@ pub fn confine(root: &Path, path: &str, shown: &str) -> Result<PathBuf, FeedPath
             root: root_shown,
         });
     }
+    // An absolute path outside the root as written is refused whether or not the root exists.
+    let absolute_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let canonical_root = match root.canonicalize() {
+        Ok(r) => r,
+        Err(e) => {
+            if p.is_absolute() && !p.starts_with(&absolute_root) {
+                return Err(FeedPathError::Outside {
+                    shown: shown.to_owned(),
+                    root: root_shown,
+                });
+            }
+            return Err(FeedPathError::NoRoot {
+                root: root_shown,
+                why: e.to_string(),
+            });
+        }
+    };
     let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -167,11 +180,16 @@ mod tests {
         assert!(matches!(outside("acme"), FeedPathError::Unreadable { .. }));
         let missing = outside("acme/nope.csv").to_string();
         assert!(missing.contains("${secret:acme.p}"), "{missing}");
+        let absent = dir.path().join("absent");
         assert!(
-            confine(&dir.path().join("absent"), "a.csv", "a.csv")
+            confine(&absent, "a.csv", "a.csv")
                 .unwrap_err()
                 .to_string()
                 .contains("cannot be opened")
         );
+        assert!(matches!(
+            confine(&absent, "/proc/self/environ", "x").unwrap_err(),
+            FeedPathError::Outside { .. }
+        ));
     }
 }

@@ -646,6 +646,11 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     }
     let store = crate::commands::open_store(global).await?;
     tracing::info!(database = %store.url(), "Database ready");
+    // Where `file` connections read (and operators drop files for them).
+    let feed_root = irp_pipeline::feed_root::feed_root();
+    if let Err(e) = std::fs::create_dir_all(feed_root) {
+        tracing::warn!(feed_root = %feed_root.display(), error = %e, "The feed root cannot be made; `file` connections will fail until it exists");
+    }
     first_start_account(&store, &global.secret_key_file).await;
     // Refurbisher documents first, then channels documents (which name refurbishers), then
     // the PIM document.
