@@ -305,6 +305,84 @@ fn forms(value: &str) -> Vec<String> {
     out
 }
 
+/// The origin of a URL as IRP compares destinations: `scheme://host:port`, lower-case, the
+/// default port filled in, user info and path left out. `None` for anything but an absolute
+/// `http`, `https` or `sftp` URL.
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        "sftp" => 22,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        (format!("[{h}]"), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port: u16 = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    Some(format!("{scheme}://{}:{port}", host.to_ascii_lowercase()))
+}
+
+/// Where a connector with its references resolved sends what it holds: the origins of its
+/// `endpoint`, `token_url` and `url` values, and `sftp://HOST:PORT` of an `auth` block with a
+/// `host`. A secret is bound to these (see the secret store).
+pub fn destinations(doc: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    if let (true, Some(s)) = (
+                        matches!(k.as_str(), "endpoint" | "token_url" | "url"),
+                        x.as_str(),
+                    ) && let Some(o) = origin(s)
+                    {
+                        out.insert(o);
+                    }
+                }
+                if let Some(host) = m.get("host").and_then(|h| h.as_str())
+                    && !host.is_empty()
+                {
+                    let port = m
+                        .get("port")
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(22);
+                    let host = if host.contains(':') && !host.starts_with('[') {
+                        format!("[{host}]")
+                    } else {
+                        host.to_owned()
+                    };
+                    if let Some(o) = origin(&format!("sftp://{host}:{port}")) {
+                        out.insert(o);
+                    }
+                }
+                for x in m.values() {
+                    walk(x, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(doc, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +487,33 @@ mod tests {
             "GET https://h/?t=${env:IRP_REF_X} and {\"k\":\"${env:IRP_REF_X}\"}"
         );
         assert_eq!(s.scrub("pw stays"), "pw stays", "too short to scrub");
+    }
+
+    #[test]
+    fn destinations_are_the_origins_a_connector_sends_to() {
+        assert_eq!(
+            origin("HTTPS://User:pw@Feed.Example/x?y=1").as_deref(),
+            Some("https://feed.example:443")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/a").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin("http://[::1]/a").as_deref(), Some("http://[::1]:80"));
+        assert_eq!(origin("ftp://x/"), None);
+        assert_eq!(origin("/local/path"), None);
+        let doc = serde_json::json!({"flexit": {"offers": {"connection": "sftp",
+            "auth": {"type": "sftp", "host": "SFTP.flexit.nl", "port": 2222, "password": "p"}},
+            "order": {"endpoint": "https://api.flexit.nl/orders",
+            "auth": {"type": "client_id_secret", "token_url": "https://login.flexit.nl/token"}}}});
+        assert_eq!(
+            destinations(&doc).into_iter().collect::<Vec<_>>(),
+            vec![
+                "https://api.flexit.nl:443",
+                "https://login.flexit.nl:443",
+                "sftp://sftp.flexit.nl:2222"
+            ]
+        );
     }
 
     #[test]

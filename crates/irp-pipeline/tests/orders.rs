@@ -636,6 +636,13 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         format!("http://{a}/order/api/order")
     };
     flexit_at(&db, &closed, " \"max_attempts\": 1,").await;
+    // Pointed elsewhere, the connector's credentials must be stored again to go there.
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "flexit-id"),
+        ("flexit.order.auth.client_secret", "flexit-secret"),
+    ] {
+        db.store.secret_set(&key, name, value).await.unwrap();
+    }
     let so = place_order(&db, "RD-DOWN").await;
     let r = submit_one(&db.store, Some(&key), owner)
         .await
@@ -651,6 +658,12 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
 
     // A claim whose process died during the call: recovered as needs_attention.
     flexit_at(&db, &endpoint, "").await;
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "flexit-id"),
+        ("flexit.order.auth.client_secret", "flexit-secret"),
+    ] {
+        db.store.secret_set(&key, name, value).await.unwrap();
+    }
     let so = place_order(&db, "RD-CRASH").await;
     let claimed = db
         .store

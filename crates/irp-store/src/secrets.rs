@@ -174,7 +174,8 @@ impl Store {
         let at = now();
         let existed = self.secret_info(name).await?.is_some();
         const SQL: &str = "INSERT INTO secrets (name, ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at";
+             ON CONFLICT (name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, \
+             destinations = NULL";
         with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(name)
             .bind(&sealed)
@@ -442,8 +443,87 @@ impl Store {
         for (r, v) in &values {
             scrubber.add(v, &r.to_string());
         }
+        let secrets: Vec<String> = values
+            .keys()
+            .filter(|r| r.provider == Provider::Secret)
+            .map(|r| r.name.clone())
+            .collect();
         let doc = substitute(doc, &Prefetched(values)).map_err(StoreError::Corrupt)?;
+        let destinations = irp_core::secret_ref::destinations(&doc);
+        let mut problems = Vec::new();
+        for name in secrets {
+            if let Err(why) = self.secret_bind(&name, &destinations).await? {
+                problems.push(why);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::NotFound(problems.join("; ")));
+        }
         Ok(Resolved { doc, scrubber })
+    }
+
+    /// Binds secret `name` to `destinations` on its first use since it was stored; afterwards a
+    /// use must send it nowhere else. `Err` says why this use may not have it.
+    async fn secret_bind(
+        &self,
+        name: &str,
+        destinations: &std::collections::BTreeSet<String>,
+    ) -> Result<std::result::Result<(), String>> {
+        const READ: &str = "SELECT destinations FROM secrets WHERE name = $1";
+        const BIND: &str =
+            "UPDATE secrets SET destinations = $1 WHERE name = $2 AND destinations IS NULL";
+        for _ in 0..2 {
+            let bound: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(READ)
+                .bind(name)
+                .fetch_optional(p)
+                .await)?;
+            let Some((bound,)) = bound else {
+                return Ok(Ok(()));
+            };
+            match bound {
+                Some(json) => {
+                    let bound: std::collections::BTreeSet<String> =
+                        serde_json::from_str(&json).unwrap_or_default();
+                    if destinations.is_subset(&bound) {
+                        return Ok(Ok(()));
+                    }
+                    let new: Vec<&str> = destinations
+                        .difference(&bound)
+                        .map(String::as_str)
+                        .collect();
+                    let was: Vec<&str> = bound.iter().map(String::as_str).collect();
+                    return Ok(Err(format!(
+                        "${{secret:{name}}} was stored for {} and would now be sent to {}: store it again (`irp secret set {name}`, or Replace on the portal) to send it there",
+                        was.join(", "),
+                        new.join(", ")
+                    )));
+                }
+                None if destinations.is_empty() => return Ok(Ok(())),
+                None => {
+                    let json = serde_json::to_string(destinations)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let n = with_db!(self.db(), |p| sqlx::query(BIND)
+                        .bind(&json)
+                        .bind(name)
+                        .execute(p)
+                        .await
+                        .map(|r| r.rows_affected()))?;
+                    if n > 0 {
+                        tracing::info!(secret = %name, destinations = %json, "Secret bound to the destinations of its first use");
+                        self.audit(
+                            "irp",
+                            "secret.bind",
+                            name,
+                            serde_json::json!({ "destinations": destinations }),
+                        )
+                        .await?;
+                        return Ok(Ok(()));
+                    }
+                    // Another use bound it meanwhile: compare with that.
+                }
+            }
+        }
+        Ok(Ok(()))
     }
 }
 

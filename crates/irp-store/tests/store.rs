@@ -37,6 +37,7 @@ db_tests!(
     concurrent_applies_get_distinct_ids,
     references_resolve_from_the_store_and_the_environment,
     a_document_resolves_only_its_own_secrets_and_allowed_variables,
+    a_secret_goes_only_where_it_was_first_used_until_stored_again,
     operators_log_in_with_their_password_and_sessions_end,
 );
 
@@ -168,6 +169,73 @@ async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: Test
     assert!(
         err.to_string().contains("shorter than 4 characters"),
         "{err}"
+    );
+}
+
+/// An operator who changes where a connector points cannot have its stored credential sent
+/// there: the secret is bound to the destinations of its first use after it was stored.
+async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestDb) {
+    let s = &db.store;
+    let key = SecretKey::generate().unwrap();
+    let scope = Scope {
+        namespace: "acme",
+        env: &EnvAllowList::default(),
+    };
+    s.secret_set(&key, "acme.offers.auth.token", "acme-token-1")
+        .await
+        .unwrap();
+    let at = |endpoint: &str| {
+        serde_json::json!({"acme": {"offers": {"endpoint": endpoint,
+            "auth": {"type": "bearer", "token": "${secret:acme.offers.auth.token}"}}}})
+    };
+    // A preview without destinations (a file) binds nothing.
+    let file = serde_json::json!({"acme": {"offers": {"path": "x.csv", "auth": {"token": "${secret:acme.offers.auth.token}"}}}});
+    s.resolve_references(Some(&key), scope, &file)
+        .await
+        .unwrap();
+    // The first use binds; the same origin (another path, the default port) is fine.
+    s.resolve_references(Some(&key), scope, &at("https://feed.acme.example/a"))
+        .await
+        .unwrap();
+    s.resolve_references(
+        Some(&key),
+        scope,
+        &at("https://FEED.acme.example:443/b?x=1"),
+    )
+    .await
+    .unwrap();
+    for elsewhere in [
+        "https://attacker.example/feed",
+        "http://feed.acme.example/a",
+        "https://feed.acme.example:8443/a",
+    ] {
+        let err = s
+            .resolve_references(Some(&key), scope, &at(elsewhere))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("${secret:acme.offers.auth.token} was stored for https://feed.acme.example:443 and would now be sent to"),
+            "{elsewhere}: {err}"
+        );
+        assert!(!err.contains("acme-token-1"));
+    }
+    // Stored again (by someone who knows it), it goes where it is used next.
+    s.secret_set(&key, "acme.offers.auth.token", "acme-token-2")
+        .await
+        .unwrap();
+    let r = s
+        .resolve_references(Some(&key), scope, &at("https://new-feed.acme.example/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.expose()["acme"]["offers"]["auth"]["token"],
+        "acme-token-2"
+    );
+    assert!(
+        s.resolve_references(Some(&key), scope, &at("https://feed.acme.example/a"))
+            .await
+            .is_err()
     );
 }
 

@@ -131,6 +131,7 @@ fn recorder() -> (String, Arc<Mutex<Vec<u8>>>) {
 db_tests!(
     an_operator_token_cannot_make_irp_reveal_a_secret_or_the_master_key,
     a_file_connection_reads_only_below_the_feed_root,
+    pointing_a_connector_elsewhere_does_not_send_its_stored_credential_there,
 );
 
 /// The attack of the issue this suite began with, and its variants: each answer names the
@@ -441,4 +442,74 @@ async fn a_file_connection_reads_only_below_the_feed_root(db: TestDb) {
         None,
     );
     assert!(text.contains("\"succeeded\""), "{text}");
+}
+
+/// An operator who points a connector at their own server gets its stored credential only by
+/// storing it again — that is, by knowing it already.
+async fn pointing_a_connector_elsewhere_does_not_send_its_stored_credential_there(db: TestDb) {
+    let w = World::new(&db);
+    w.ok(
+        &["secret", "set", "acme.offers.auth.token"],
+        Some(ACME_TOKEN),
+    );
+    let token = crate::harness::api_token(&w.irp, "attacker", "operator");
+    let serve = w.serve();
+    let base = serve.base();
+    let client = reqwest::Client::new();
+    let web = |addr: &str| {
+        format!(
+            r#"{{"acme": {{"name": "Acme", "default_margin": 10, "offers": {{"connection": "web", "endpoint": "http://{addr}/feed",
+            "auth": {{"type": "bearer", "token": "${{secret:acme.offers.auth.token}}"}}, "type": "json", "timeout_secs": 5, {MAPPING}}}}}}}"#
+        )
+    };
+    let put_and_import = |doc: String| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let r = client
+                .put(format!("{base}/api/v1/refurbishers"))
+                .bearer_auth(&token)
+                .body(doc)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            client
+                .post(format!("{base}/api/v1/refurbishers/acme/import"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    // The refurbisher's server: the first use binds the credential to it.
+    let (real, got_real) = recorder();
+    put_and_import(web(&real)).await;
+    assert!(
+        String::from_utf8_lossy(&got_real.lock().unwrap()).contains(ACME_TOKEN),
+        "the credential reached the refurbisher's own server"
+    );
+    // The attacker's server: nothing is sent, and the run says why.
+    let (evil, got_evil) = recorder();
+    let text = put_and_import(web(&evil)).await;
+    assert!(
+        text.contains("${secret:acme.offers.auth.token} was stored for")
+            && text.contains("store it again"),
+        "{text}"
+    );
+    assert_clean("the refused run", &text);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        got_evil.lock().unwrap().is_empty(),
+        "a request reached the other server"
+    );
+    // Stored again by someone who knows it, the credential goes to the new server.
+    w.ok(
+        &["secret", "set", "acme.offers.auth.token"],
+        Some(ACME_TOKEN),
+    );
+    put_and_import(web(&evil)).await;
+    assert!(String::from_utf8_lossy(&got_evil.lock().unwrap()).contains(ACME_TOKEN));
 }
