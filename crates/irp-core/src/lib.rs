@@ -1,6 +1,6 @@
 //! Pure domain logic of IRP, free of I/O so that it can be unit-tested and fuzzed alone.
 //!
-//! The modules follow the data flow of `DESIGN.md`:
+//! The modules follow the data flow (registry → feeds → prices → orders → shipments):
 //! - [`config`]: refurbisher documents (registry fields, offer and order connectors), their
 //!   validation with JSON-path diagnostics, redaction and diffs;
 //! - [`values`]: how feed values are read (prices in a locale, EAN/GTIN);
