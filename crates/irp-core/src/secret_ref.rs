@@ -306,37 +306,31 @@ fn forms(value: &str) -> Vec<String> {
 }
 
 /// The origin of a URL as IRP compares destinations: `scheme://host:port`, lower-case, the
-/// default port filled in, user info and path left out. `None` for anything but an absolute
-/// `http`, `https` or `sftp` URL.
+/// default port filled in — read by the same parser the HTTP client uses, so what is compared is
+/// where a request goes. `None` for anything that is not an absolute `http`, `https` or `sftp`
+/// URL with a host.
 pub fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.trim().split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
+    let u = url::Url::parse(url.trim()).ok()?;
+    let scheme = u.scheme().to_ascii_lowercase();
     let default_port = match scheme.as_str() {
         "http" => 80,
         "https" => 443,
         "sftp" => 22,
         _ => return None,
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']')?;
-        (format!("[{h}]"), after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (authority.to_owned(), None),
-        }
+    let host = match u.host()? {
+        url::Host::Domain(d) => d.to_ascii_lowercase(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
     };
-    if host.is_empty() {
-        return None;
-    }
-    let port: u16 = match port {
-        Some(p) => p.parse().ok()?,
-        None => default_port,
-    };
-    Some(format!("{scheme}://{}:{port}", host.to_ascii_lowercase()))
+    let port = u.port().unwrap_or(default_port);
+    Some(format!("{scheme}://{host}:{port}"))
 }
+
+/// A value of a destination key (`endpoint`, `token_url`, `url`) that is not a URL IRP can
+/// compare: shown as such among the destinations, so a secret is never bound to, nor sent by, a
+/// connector whose destination cannot be told.
+pub const UNKNOWN_DESTINATION: &str = "(a destination that is not an http, https or sftp URL)";
 
 /// Where a connector with its references resolved sends what it holds: the origins of its
 /// `endpoint`, `token_url` and `url` values, and `sftp://HOST:PORT` of an `auth` block with a
@@ -346,12 +340,11 @@ pub fn destinations(doc: &serde_json::Value) -> std::collections::BTreeSet<Strin
         match v {
             serde_json::Value::Object(m) => {
                 for (k, x) in m {
-                    if let (true, Some(s)) = (
-                        matches!(k.as_str(), "endpoint" | "token_url" | "url"),
-                        x.as_str(),
-                    ) && let Some(o) = origin(s)
+                    if matches!(k.as_str(), "endpoint" | "token_url" | "url")
+                        && let Some(s) = x.as_str()
+                        && !s.is_empty()
                     {
-                        out.insert(o);
+                        out.insert(origin(s).unwrap_or_else(|| UNKNOWN_DESTINATION.to_owned()));
                     }
                 }
                 if let Some(host) = m.get("host").and_then(|h| h.as_str())
@@ -366,9 +359,10 @@ pub fn destinations(doc: &serde_json::Value) -> std::collections::BTreeSet<Strin
                     } else {
                         host.to_owned()
                     };
-                    if let Some(o) = origin(&format!("sftp://{host}:{port}")) {
-                        out.insert(o);
-                    }
+                    out.insert(
+                        origin(&format!("sftp://{host}:{port}"))
+                            .unwrap_or_else(|| UNKNOWN_DESTINATION.to_owned()),
+                    );
                 }
                 for x in m.values() {
                     walk(x, out);
@@ -502,6 +496,17 @@ mod tests {
         assert_eq!(origin("http://[::1]/a").as_deref(), Some("http://[::1]:80"));
         assert_eq!(origin("ftp://x/"), None);
         assert_eq!(origin("/local/path"), None);
+        // Read as the HTTP client reads them, not as they look.
+        assert_eq!(
+            origin("http:127.0.0.1:18082/x").as_deref(),
+            Some("http://127.0.0.1:18082")
+        );
+        assert_eq!(
+            origin("https://evil.example\\@legit.example/").as_deref(),
+            Some("https://evil.example:443")
+        );
+        let odd = serde_json::json!({"endpoint": "mailto:x@y", "url": "https://ok.example"});
+        assert!(destinations(&odd).contains(UNKNOWN_DESTINATION));
         let doc = serde_json::json!({"flexit": {"offers": {"connection": "sftp",
             "auth": {"type": "sftp", "host": "SFTP.flexit.nl", "port": 2222, "password": "p"}},
             "order": {"endpoint": "https://api.flexit.nl/orders",

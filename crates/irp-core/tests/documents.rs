@@ -211,7 +211,7 @@ fn a_broken_document_reports_every_error_with_its_path() {
     broken.json:31:22: error: acme.order.response_object.asserts.status: in "in:2001": `2001` in `in:2001` is not an HTTP status (100-599)
     broken.json:31:43: error: acme.order.response_object.asserts.OrderNumber: in "present|filed": unknown rule `filed`, expected one of in, not_in, present, filled, required, numeric, integer, string, boolean; did you mean `filled`?
     broken.json:32:21: error: acme.order.response_object.fields.externalOrderRef: unknown supplier-order field `externalOrderRef`, expected one of externalOrderReference
-    broken.json:36:3: error: ["Bad Key"]: invalid connector key "Bad Key": use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters, not `channels` or `pim`
+    broken.json:36:3: error: ["Bad Key"]: invalid connector key "Bad Key": use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters, not `channels`, `channel`, `pim` or `erp`
     broken.json:36:3: warning: ["Bad Key"].default_margin: `default_margin` is not set, so it is 0 %: offers would sell at cost
         help: set the markup on cost in percent, e.g. "default_margin": 17
     "#);
@@ -621,6 +621,19 @@ fn no_document_may_read_the_secret_key_or_the_database_url() {
             "acme.offers.path: ${env:IRP_SECRET_KEY} may not be read by documents: it holds IRP's own key, database or access settings",
             "acme.offers.path: ${env:IRP_DATABASE_URL} may not be read by documents: it holds IRP's own key, database or access settings",
         ]
+    );
+}
+
+#[test]
+fn no_refurbisher_is_keyed_like_the_channels_secrets() {
+    let d = config::parse_document(r#"{"channel": {"name": "Sly", "default_margin": 10}}"#);
+    assert!(!d.is_ok());
+    assert!(
+        d.diagnostics
+            .iter()
+            .any(|x| x.message.contains("invalid connector key")),
+        "{:?}",
+        d.diagnostics
     );
 }
 

@@ -477,9 +477,14 @@ pub(crate) async fn resolved_part(
     r: &StoredRefurbisher,
     part: &str,
     secret_key: Option<&irp_store::secrets::SecretKey>,
+    saved: bool,
 ) -> Result<ResolvedPart<irp_core::config::Refurbisher>, ResolveFailure> {
     let doc = serde_json::json!({ (r.key.clone()): { (part): r.document[part] } });
-    let scope = irp_store::secrets::Scope::of(&r.key);
+    let scope = if saved {
+        irp_store::secrets::Scope::of(&r.key)
+    } else {
+        irp_store::secrets::Scope::unsaved(&r.key)
+    };
     let resolved = match store.resolve_references(secret_key, scope, &doc).await {
         Ok(v) => v,
         Err(irp_store::StoreError::NotFound(why)) => return Err(ResolveFailure::Missing(why)),
@@ -524,7 +529,21 @@ pub async fn resolved_offers(
     r: &StoredRefurbisher,
     secret_key: Option<&irp_store::secrets::SecretKey>,
 ) -> Result<ResolvedPart<OffersConfig>, ResolveFailure> {
-    let part = resolved_part(store, r, "offers", secret_key).await?;
+    resolved_offers_as(store, r, secret_key, true).await
+}
+
+/// [`resolved_offers`] of a stored (`saved`) document, or of one that is not saved (a preview
+/// while onboarding), which uses only secrets already bound to where it points.
+///
+/// # Errors
+/// A reference without a value, or a store failure.
+pub async fn resolved_offers_as(
+    store: &Store,
+    r: &StoredRefurbisher,
+    secret_key: Option<&irp_store::secrets::SecretKey>,
+    saved: bool,
+) -> Result<ResolvedPart<OffersConfig>, ResolveFailure> {
+    let part = resolved_part(store, r, "offers", secret_key, saved).await?;
     let scrubber = part.scrubber;
     let model = part.model.offers.ok_or_else(|| {
         ResolveFailure::Missing(

@@ -109,7 +109,7 @@ pub async fn resolved_order(
     if r.model.order.is_none() {
         return Ok(None);
     }
-    let part = crate::import::resolved_part(store, r, "order", secret_key).await?;
+    let part = crate::import::resolved_part(store, r, "order", secret_key, true).await?;
     Ok(part.model.order.map(|model| crate::import::ResolvedPart {
         model,
         scrubber: part.scrubber,
@@ -426,6 +426,10 @@ async fn place(
                             )),
                         ),
                     };
+                    // A refurbisher that echoes a credential back never gets it shown: scrubbed
+                    // whole, before the body is cut (a cut could split a value).
+                    o.error = o.error.map(|e| p.scrubber.scrub(&e));
+                    o.response_body = o.response_body.map(|b| p.scrubber.scrub(&b));
                     if let Some(b) = &mut o.response_body
                         && b.len() > STORED_BODY
                     {
@@ -437,9 +441,6 @@ async fn place(
                         b.push_str("…[cut]");
                     }
                     o.request = serde_json::to_value(&record).ok();
-                    // A refurbisher that echoes a credential back never gets it shown.
-                    o.error = o.error.map(|e| p.scrubber.scrub(&e));
-                    o.response_body = o.response_body.map(|b| p.scrubber.scrub(&b));
                     o
                 }
             };

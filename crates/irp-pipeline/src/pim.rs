@@ -112,14 +112,18 @@ pub async fn sync(
     }
 }
 
-async fn run_sync(
+/// The stored PIM source with its references resolved (binding its secrets to its URL on
+/// their first use).
+///
+/// # Errors
+/// A reference without a value, or a store failure.
+pub async fn resolved_source(
     store: &Store,
     secret_key: Option<&SecretKey>,
-    full: bool,
     stored: &irp_store::pim::StoredPim,
-) -> Result<PimReport, SyncError> {
+) -> Result<irp_store::secrets::Resolved, SyncError> {
     let cfg = &stored.config;
-    let resolved = match store
+    match store
         .resolve_references(
             secret_key,
             irp_store::secrets::Scope::of("pim"),
@@ -127,10 +131,20 @@ async fn run_sync(
         )
         .await
     {
-        Ok(r) => r,
-        Err(irp_store::StoreError::NotFound(why)) => return Err(SyncError::Missing(why)),
-        Err(e) => return Err(e.into()),
-    };
+        Ok(r) => Ok(r),
+        Err(irp_store::StoreError::NotFound(why)) => Err(SyncError::Missing(why)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn run_sync(
+    store: &Store,
+    secret_key: Option<&SecretKey>,
+    full: bool,
+    stored: &irp_store::pim::StoredPim,
+) -> Result<PimReport, SyncError> {
+    let cfg = &stored.config;
+    let resolved = resolved_source(store, secret_key, stored).await?;
     let v = resolved.expose();
     let client = Ergonode::new(
         v["pim"]["url"].as_str().unwrap_or_default(),

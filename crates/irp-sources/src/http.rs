@@ -102,7 +102,16 @@ async fn oauth_token(
     scope: Option<&str>,
     fresh: bool,
 ) -> Result<String, FetchError> {
-    let key = format!("{token_url}\u{0}{client_id}");
+    // A token is reused only by a request with the same credentials: another document naming
+    // the same token URL and client id but not knowing the secret gets none.
+    let key = {
+        use sha2::{Digest as _, Sha256};
+        let digest = Sha256::digest(format!("{token_url}\u{0}{client_id}\u{0}{client_secret}"));
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     if !fresh
         && let Ok(cache) = token_cache().lock()
         && let Some((token, until)) = cache.get(&key)
@@ -782,14 +791,24 @@ fn next_page(
     })
 }
 
+/// The next page's URL from a `Link` header or a `next_path` value, relative to `current`. Pages
+/// are read only from the feed's own origin (scheme, host and port): the request carries the
+/// feed's credentials, so a page that names another server is an error, not a request.
 fn next_link(current: &Url, target: Option<String>) -> Result<Option<Url>, FetchError> {
-    match target.filter(|t| !t.is_empty()) {
-        None => Ok(None),
-        Some(t) => current
-            .join(&t)
-            .map(Some)
-            .map_err(|e| FetchError::Pagination(format!("the next-page link is not a URL: {e}"))),
+    let Some(t) = target.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let next = current
+        .join(&t)
+        .map_err(|e| FetchError::Pagination(format!("the next-page link is not a URL: {e}")))?;
+    if next.origin() != current.origin() {
+        return Err(FetchError::Pagination(format!(
+            "the next-page link leads to {}, another server than the feed's {}; pages are read only from the feed's own server, which its credentials are for",
+            shown_url(&next),
+            shown_url(current)
+        )));
     }
+    Ok(Some(next))
 }
 
 /// The records of a CSV text (quoted fields may hold separators and line breaks), blank lines
@@ -907,6 +926,28 @@ mod tests {
             HeaderValue::from_static("</feed?page=1>; rel=\"prev\", </feed?page=3>; rel=\"next\""),
         );
         assert_eq!(link_next(&h).as_deref(), Some("/feed?page=3"));
+    }
+
+    #[test]
+    fn pages_come_only_from_the_feeds_own_server() {
+        let current = Url::parse("https://feed.example/offers?page=1").unwrap();
+        let next = next_link(&current, Some("/offers?page=2".into())).unwrap();
+        assert_eq!(next.unwrap().as_str(), "https://feed.example/offers?page=2");
+        for elsewhere in [
+            "https://attacker.example/page2",
+            "http://feed.example/offers?page=2",
+            "https://feed.example:8443/offers?page=2",
+            "//attacker.example/page2",
+        ] {
+            let err = next_link(&current, Some(elsewhere.into()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("another server than the feed's"),
+                "{elsewhere}: {err}"
+            );
+        }
+        assert_eq!(next_link(&current, Some(String::new())).unwrap(), None);
     }
 
     #[test]

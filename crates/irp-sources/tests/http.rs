@@ -340,6 +340,21 @@ async fn oauth_client_credentials_fetch_a_token_once_and_reuse_it() {
     fetch(&offers, &dir.path().join("a")).await.unwrap();
     fetch(&offers, &dir.path().join("b")).await.unwrap();
     assert_eq!(hits.get("token"), 1);
+    // Another connector naming the same token URL and client id but not the secret gets no
+    // cached token: it asks for its own, which is refused.
+    let impostor = web(
+        &base,
+        "/oauth/feed",
+        &format!(
+            r#""auth": {{ "type": "client_id_secret", "client_id": "flex-id", "client_secret": "not-the-secret", "token_url": "{base}/oauth/token" }},"#
+        ),
+    );
+    let err = fetch(&impostor, &dir.path().join("c"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("401"), "{err}");
+    assert_eq!(hits.get("token"), 2);
 }
 
 #[tokio::test]

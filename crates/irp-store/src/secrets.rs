@@ -229,6 +229,21 @@ impl Store {
             .await)?)
     }
 
+    /// Where secret `name` may be sent (the destinations it is bound to), if it is bound.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn secret_destinations(&self, name: &str) -> Result<Option<Vec<String>>> {
+        const SQL: &str = "SELECT destinations FROM secrets WHERE name = $1";
+        let row: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row
+            .and_then(|(d,)| d)
+            .and_then(|d| serde_json::from_str(&d).ok()))
+    }
+
     /// Delete secret `name`; whether it existed.
     ///
     /// # Errors
@@ -326,14 +341,27 @@ pub struct Scope<'a> {
     pub namespace: &'a str,
     /// The environment variables allowed.
     pub env: &'a EnvAllowList,
+    /// Whether this use may bind a secret not used since it was stored to its destinations: a
+    /// stored document's use may; a preview of an unsaved document may not (it uses only
+    /// secrets already bound, and only where they are bound).
+    pub bind: bool,
 }
 
 impl<'a> Scope<'a> {
-    /// The scope of `namespace` with this host's [`env_allow_list`].
+    /// The scope of a stored document's `namespace` with this host's [`env_allow_list`].
     pub fn of(namespace: &'a str) -> Scope<'a> {
         Scope {
             namespace,
             env: env_allow_list(),
+            bind: true,
+        }
+    }
+
+    /// [`Scope::of`] for a document that is not saved: binds nothing.
+    pub fn unsaved(namespace: &'a str) -> Scope<'a> {
+        Scope {
+            bind: false,
+            ..Scope::of(namespace)
         }
     }
 }
@@ -452,7 +480,7 @@ impl Store {
         let destinations = irp_core::secret_ref::destinations(&doc);
         let mut problems = Vec::new();
         for name in secrets {
-            if let Err(why) = self.secret_bind(&name, &destinations).await? {
+            if let Err(why) = self.secret_bind(&name, &destinations, scope.bind).await? {
                 problems.push(why);
             }
         }
@@ -468,7 +496,14 @@ impl Store {
         &self,
         name: &str,
         destinations: &std::collections::BTreeSet<String>,
+        may_bind: bool,
     ) -> Result<std::result::Result<(), String>> {
+        if destinations.contains(irp_core::secret_ref::UNKNOWN_DESTINATION) {
+            return Ok(Err(format!(
+                "${{secret:{name}}} would be sent to {}: a secret goes only to destinations IRP can tell apart",
+                irp_core::secret_ref::UNKNOWN_DESTINATION
+            )));
+        }
         const READ: &str = "SELECT destinations FROM secrets WHERE name = $1";
         const BIND: &str =
             "UPDATE secrets SET destinations = $1 WHERE name = $2 AND destinations IS NULL";
@@ -499,6 +534,11 @@ impl Store {
                     )));
                 }
                 None if destinations.is_empty() => return Ok(Ok(())),
+                None if !may_bind => {
+                    return Ok(Err(format!(
+                        "${{secret:{name}}} has not been used since it was stored, and a preview of an unsaved document does not decide where it may go: save the document first (its next use binds the secret to it)"
+                    )));
+                }
                 None => {
                     let json = serde_json::to_string(destinations)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?;

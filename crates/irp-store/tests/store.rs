@@ -53,6 +53,7 @@ async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
     let scope = Scope {
         namespace: "flexit",
         env: &env,
+        bind: true,
     };
     let doc = serde_json::json!({
         "auth": { "password": "${secret:flexit.offers.auth.password}", "host": format!("sftp.${{env:{var}}}.example"), "keep": "$${literal}" }
@@ -124,6 +125,7 @@ async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: Test
     let acme = Scope {
         namespace: "acme",
         env: &wide,
+        bind: true,
     };
     let doc = serde_json::json!({
         "path": "/x/${env:IRP_SECRET_KEY}/${secret:flexit.offers.auth.password}/${env:IRP_DATABASE_URL}",
@@ -156,6 +158,7 @@ async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: Test
             Scope {
                 namespace: "acme",
                 env: &default,
+                bind: true,
             },
             &serde_json::json!({ "h": "${env:HOME}" }),
         )
@@ -180,6 +183,7 @@ async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestD
     let scope = Scope {
         namespace: "acme",
         env: &EnvAllowList::default(),
+        bind: true,
     };
     s.secret_set(&key, "acme.offers.auth.token", "acme-token-1")
         .await
@@ -220,6 +224,37 @@ async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestD
         );
         assert!(!err.contains("acme-token-1"));
     }
+    // A preview of an unsaved document neither binds nor goes elsewhere.
+    let unsaved = Scope {
+        bind: false,
+        ..scope
+    };
+    s.secret_set(&key, "acme.other", "acme-other-1")
+        .await
+        .unwrap();
+    let other = serde_json::json!({"acme": {"offers": {"endpoint": "https://feed.acme.example/",
+        "auth": {"type": "bearer", "token": "${secret:acme.other}"}}}});
+    let err = s
+        .resolve_references(Some(&key), unsaved, &other)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has not been used since it was stored"),
+        "{err}"
+    );
+    s.resolve_references(Some(&key), unsaved, &at("https://feed.acme.example/c"))
+        .await
+        .unwrap();
+    // A destination IRP cannot read is no destination a secret goes to.
+    let odd = serde_json::json!({"acme": {"offers": {"endpoint": "mailto:feed@acme.example",
+        "auth": {"type": "bearer", "token": "${secret:acme.offers.auth.token}"}}}});
+    let err = s
+        .resolve_references(Some(&key), scope, &odd)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("destinations IRP can tell apart"), "{err}");
     // Stored again (by someone who knows it), it goes where it is used next.
     s.secret_set(&key, "acme.offers.auth.token", "acme-token-2")
         .await

@@ -600,6 +600,14 @@ pub async fn secret(global: &Global, cmd: SecretCommand) -> Result<ExitCode> {
                 }
                 SetOutcome::Replaced => outln!("replaced secret `{name}`"),
             }
+            match crate::ops::bind_secret(&store, &key, &name).await? {
+                Some(to) if !to.is_empty() => {
+                    outln!("it is sent only to {}", to.join(", "));
+                }
+                _ => outln!(
+                    "no stored document sends it anywhere yet: its first use binds it to where that document points (store credentials once their document is in place)"
+                ),
+            }
         }
         SecretCommand::List { json } => {
             let all = store.secret_list().await?;

@@ -29,16 +29,18 @@ pub struct LocalFeed {
 }
 
 /// The feed of `r` as a local file: `file` when given, else the configured connection's
-/// (fetched now; nothing is written to the database).
+/// (fetched now; nothing is written to the database). `r` is a stored (`saved`) refurbisher, or
+/// an unsaved document (onboarding), which uses only secrets already bound to where it points.
 ///
 /// # Errors
 /// No offers connector; an upload connection without a file; the fetch fails (the message is
 /// scrubbed of credentials).
-pub async fn local_feed(
+async fn local_feed(
     store: &Store,
     secret_key_file: &Path,
     r: &StoredRefurbisher,
     file: Option<PathBuf>,
+    saved: bool,
 ) -> Result<LocalFeed> {
     if let Some(path) = file {
         return Ok(LocalFeed {
@@ -62,7 +64,7 @@ pub async fn local_feed(
         );
     }
     let key = crate::secret_key::load(secret_key_file, false).ok();
-    let resolved = irp_pipeline::import::resolved_offers(store, r, key.as_ref()).await?;
+    let resolved = irp_pipeline::import::resolved_offers_as(store, r, key.as_ref(), saved).await?;
     let scrubber = resolved.scrubber.clone();
     if offers.connection == Connection::File {
         // Only below the feed root: a saved document cannot read the key file or /proc.
@@ -130,7 +132,18 @@ pub async fn preview(
     file: Option<PathBuf>,
     limit: usize,
 ) -> Result<Preview> {
-    let local = local_feed(store, secret_key_file, r, file).await?;
+    preview_as(store, secret_key_file, r, file, limit, true).await
+}
+
+async fn preview_as(
+    store: &Store,
+    secret_key_file: &Path,
+    r: &StoredRefurbisher,
+    file: Option<PathBuf>,
+    limit: usize,
+    saved: bool,
+) -> Result<Preview> {
+    let local = local_feed(store, secret_key_file, r, file, saved).await?;
     let scrubber = local.scrubber.clone();
     preview_local(r, local, limit)
         .await
@@ -263,6 +276,44 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
     })
 }
 
+/// Binds secret `name`, just stored, to the destinations of the stored document it belongs to
+/// (`flexit.…` the refurbisher `flexit`, `channel.KEY.…` the channel, `pim.…`, `erp.…`) by
+/// resolving that document now, so no later change of the document can send it elsewhere.
+/// Returns where it may go, or `None` when no stored document uses it yet (its first use will
+/// bind it) or the document cannot be resolved yet (another of its secrets is missing).
+///
+/// # Errors
+/// The store fails.
+pub async fn bind_secret(
+    store: &Store,
+    secret_key: &irp_store::secrets::SecretKey,
+    name: &str,
+) -> Result<Option<Vec<String>>> {
+    let key = Some(secret_key);
+    if let Some(rest) = name.strip_prefix("channel.") {
+        let channel = rest.split('.').next().unwrap_or_default();
+        let _ = irp_pipeline::channel_sync::connect(store, key, channel).await;
+    } else if name.starts_with("pim.") {
+        if let Some(stored) = store.pim_get().await? {
+            let _ = irp_pipeline::pim::resolved_source(store, key, &stored).await;
+        }
+    } else if name.starts_with("erp.") {
+        let _ = irp_pipeline::erp::connect(store, key).await;
+    } else {
+        let refurbisher = name.split('.').next().unwrap_or_default();
+        if let Some(r) = store.refurbisher_get(refurbisher).await? {
+            let reference = format!("${{secret:{name}}}");
+            if r.document["offers"].to_string().contains(&reference) {
+                let _ = irp_pipeline::import::resolved_offers(store, &r, key).await;
+            }
+            if r.document["order"].to_string().contains(&reference) {
+                let _ = irp_pipeline::orders::resolved_order(store, &r, key).await;
+            }
+        }
+    }
+    Ok(store.secret_destinations(name).await?)
+}
+
 /// Why a credential was not replaced.
 #[derive(Debug)]
 pub enum CredentialError {
@@ -313,6 +364,10 @@ pub async fn replace_credential(
         .secret_set(&secret_key, &name, value)
         .await
         .map_err(|e| CredentialError::Failed(e.into()))?;
+    // Bound at once to where the stored document sends it.
+    bind_secret(store, &secret_key, &name)
+        .await
+        .map_err(CredentialError::Failed)?;
     store
         .audit(
             actor,
@@ -371,7 +426,7 @@ pub async fn preview_unsaved(
         created_at: now,
         updated_at: now,
     };
-    preview(store, secret_key_file, &unsaved, None, 50).await
+    preview_as(store, secret_key_file, &unsaved, None, 50, false).await
 }
 
 /// Where an import reads the feed.

@@ -363,7 +363,8 @@ async fn secret_values_never_appear_in_any_output(db: TestDb) {
     let out = irp.run_with_stdin(&["secret", "set", "flexit.offers.auth.password"], canary);
     assert_eq!(
         stdout(&out),
-        "replaced secret `flexit.offers.auth.password`\n"
+        "replaced secret `flexit.offers.auth.password`\n\
+         no stored document sends it anywhere yet: its first use binds it to where that document points (store credentials once their document is in place)\n"
     );
     seen.push(out);
     seen.push(irp.run(&["secret", "list"]));

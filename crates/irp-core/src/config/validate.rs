@@ -137,7 +137,9 @@ pub const CREDENTIAL_KEYS: &[&str] = &[
 ];
 
 /// Keys that name a kind of document at the top level, so no refurbisher may use them.
-pub const RESERVED_KEYS: &[&str] = &["channels", "pim", "erp"];
+/// `channel` is reserved as well: channels' secrets live under `channel.KEY.…`, so a refurbisher
+/// keyed `channel` would own them.
+pub const RESERVED_KEYS: &[&str] = &["channels", "channel", "pim", "erp"];
 
 /// Whether a connector key is acceptable: lower-case letters, digits, `-` and `_`, starting
 /// with a letter or digit, at most 64 characters, and none of [`RESERVED_KEYS`].
@@ -293,7 +295,7 @@ pub(crate) fn refurbisher(
         d.error(
             path,
             format!(
-                "invalid connector key {}: use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters, not `channels` or `pim`",
+                "invalid connector key {}: use lower-case letters, digits, `-` and `_` (like `flexit` or `iused-alumio`), at most 64 characters, not `channels`, `channel`, `pim` or `erp`",
                 Value::String(key.to_owned())
             ),
         );
@@ -655,7 +657,7 @@ pub(crate) fn channels(v: &Value, d: &mut Diagnostics) -> Vec<Channel> {
             d.error(
                 &path,
                 format!(
-                    "invalid channel key {}: use lower-case letters, digits, `-` and `_` (like `refurbished-direct`), at most 64 characters, not `channels` or `pim`",
+                    "invalid channel key {}: use lower-case letters, digits, `-` and `_` (like `refurbished-direct`), at most 64 characters, not `channels`, `channel`, `pim` or `erp`",
                     Value::String(key.clone())
                 ),
             );

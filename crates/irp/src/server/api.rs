@@ -91,7 +91,6 @@ pub enum ErrorCode {
     /// does not take, 413 for a body that is too large).
     BadRequest,
     /// 429: too many requests.
-    #[allow(dead_code)] // no /api/v1 operation is rate limited yet
     RateLimited,
     /// 500: IRP failed; its log says why.
     Internal,

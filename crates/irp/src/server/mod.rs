@@ -56,7 +56,13 @@ pub struct AppState {
     pub secret_key_file: std::path::PathBuf,
     /// `IRP_PUBLIC_URL`, without a trailing slash.
     pub public_url: Option<String>,
+    /// Feed uploads being received now (at most [`UPLOADS_AT_ONCE`]).
+    pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Feed uploads (up to 1 GiB each, written to a temporary file) received at once by one
+/// instance; more are answered 429.
+pub const UPLOADS_AT_ONCE: usize = 2;
 
 /// The address refurbishers and browsers reach IRP at: `IRP_PUBLIC_URL`, else the scheme and
 /// `Host` of the request.
@@ -733,28 +739,6 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             }
         }
     });
-    // Products marked by order intake (reserved units) and cancels: recomputed in the
-    // background, a burst of orders at a time (within a quarter of a second); marks of other
-    // instances within 5 s.
-    tokio::spawn({
-        let store = store.clone();
-        let signal = store.catalog_signal();
-        async move {
-            loop {
-                tokio::select! {
-                    () = signal.notified() => {
-                        // Let a burst of orders mark their products first: one recompute for
-                        // all of them (each is a transaction of its own).
-                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                    }
-                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-                }
-                if let Err(e) = store.catalog_recompute().await {
-                    tracing::error!(error = %e, "Recomputing the marked products failed; retried in 5 s");
-                }
-            }
-        }
-    });
     let mut trusted_proxies = Vec::new();
     for r in args.trusted_proxies.iter().filter(|r| !r.trim().is_empty()) {
         trusted_proxies.push(
@@ -800,6 +784,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             .as_deref()
             .map(|u| u.trim().trim_end_matches('/').to_owned())
             .filter(|u| !u.is_empty()),
+        uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
     };
     // Before "listening" is said: from then on a SIGTERM shuts down gracefully.
     let shutdown = shutdown_signal();
@@ -819,7 +804,6 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     };
     tracing::info!(%addr, "IRP portal listening on http://{addr}/");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let pim_stop = stop_rx.clone();
     // Who this instance is in leases and claims: host, process, a random part.
     let owner = format!(
         "{}:{}:{:x}",
@@ -833,29 +817,38 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         )
     );
     let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
-    let (channel_owner, channel_secret_key, channel_stop) =
-        (owner.clone(), secret_key.clone(), stop_rx.clone());
+    let mut jobs = Jobs::default();
+    // Products marked by order intake (reserved units) and cancels: recomputed in the
+    // background, a burst of orders at a time (within a quarter of a second); marks of other
+    // instances within 5 s.
+    jobs.spawn("catalog", catalog_loop(store.clone(), stop_rx.clone()));
     // The back office: each placed supplier order's Odoo document.
     if args.erp_tick_secs > 0 {
-        tokio::spawn(irp_pipeline::erp::run(
-            store.clone(),
-            owner.clone(),
-            secret_key.clone(),
-            std::time::Duration::from_secs(args.erp_tick_secs),
-            stop_rx.clone(),
-        ));
+        jobs.spawn(
+            "erp",
+            irp_pipeline::erp::run(
+                store.clone(),
+                owner.clone(),
+                secret_key.clone(),
+                std::time::Duration::from_secs(args.erp_tick_secs),
+                stop_rx.clone(),
+            ),
+        );
     }
     // The order submitter always runs: a supplier order taken in here is sent at once; one
     // taken in by another instance is found within a second.
-    let submitter = tokio::spawn(irp_pipeline::orders::run(
-        store.clone(),
-        owner.clone(),
-        secret_key.clone(),
-        std::time::Duration::from_secs(1),
-        stop_rx.clone(),
-    ));
+    jobs.spawn(
+        "orders",
+        irp_pipeline::orders::run(
+            store.clone(),
+            owner.clone(),
+            secret_key.clone(),
+            std::time::Duration::from_secs(1),
+            stop_rx.clone(),
+        ),
+    );
     // The monitor: thresholds every minute, alerts to the notification webhook.
-    let monitor = (args.monitor_tick_secs > 0).then(|| {
+    if args.monitor_tick_secs > 0 {
         let notifier = args
             .notify_url
             .clone()
@@ -864,54 +857,60 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         if let Some(n) = &notifier {
             tracing::info!(to = %irp_sources::notify::shown_host(&n.url), "Alerts are posted to the notification webhook");
         }
-        tokio::spawn(irp_pipeline::monitor::run(
-            store.clone(),
-            std::time::Duration::from_secs(args.monitor_tick_secs),
-            notifier,
-            stop_rx.clone(),
-        ))
-    });
-    let poller = (args.poll_tick_secs > 0).then(|| {
+        jobs.spawn(
+            "monitor",
+            irp_pipeline::monitor::run(
+                store.clone(),
+                std::time::Duration::from_secs(args.monitor_tick_secs),
+                notifier,
+                stop_rx.clone(),
+            ),
+        );
+    }
+    if args.poll_tick_secs > 0 {
         let tick = std::time::Duration::from_secs(args.poll_tick_secs);
         // The PIM sync checks its schedule every tick too (it runs when its interval passed).
-        let pim = tokio::spawn(irp_pipeline::pim::run(
-            store.clone(),
-            owner.clone(),
-            secret_key.clone(),
-            tick,
-            pim_stop,
-        ));
-        let feeds = tokio::spawn(irp_pipeline::poller::run(
-            store.clone(),
-            owner,
-            secret_key,
-            tick,
-            stop_rx,
-        ));
-        async move {
-            let _ = feeds.await;
-            let _ = pim.await;
-        }
-    });
-    let poller = poller.map(tokio::spawn);
+        jobs.spawn(
+            "pim",
+            irp_pipeline::pim::run(
+                store.clone(),
+                owner.clone(),
+                secret_key.clone(),
+                tick,
+                stop_rx.clone(),
+            ),
+        );
+        jobs.spawn(
+            "feeds",
+            irp_pipeline::poller::run(
+                store.clone(),
+                owner.clone(),
+                secret_key.clone(),
+                tick,
+                stop_rx.clone(),
+            ),
+        );
+    } else {
+        tracing::info!(
+            "Feed polling and the PIM sync are off in this instance (IRP_POLL_TICK_SECS=0)"
+        );
+    }
     // The channels' Shopware sync: changed prices and stock within seconds of a recompute,
     // new orders by the poll, tracking and cancellations.
     if args.channel_tick_secs > 0 {
-        tokio::spawn(irp_pipeline::channel_sync::run(
-            store.clone(),
-            channel_owner,
-            channel_secret_key,
-            std::time::Duration::from_secs(args.channel_tick_secs),
-            channel_stop,
-        ));
+        jobs.spawn(
+            "channels",
+            irp_pipeline::channel_sync::run(
+                store.clone(),
+                owner,
+                secret_key,
+                std::time::Duration::from_secs(args.channel_tick_secs),
+                stop_rx,
+            ),
+        );
     } else {
         tracing::info!(
             "The channels' Shopware sync is off in this instance (IRP_CHANNEL_TICK_SECS=0)"
-        );
-    }
-    if poller.is_none() {
-        tracing::info!(
-            "Feed polling and the PIM sync are off in this instance (IRP_POLL_TICK_SECS=0)"
         );
     }
     let limits = Limits {
@@ -922,9 +921,13 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     };
     let body_timeout = std::time::Duration::from_secs(args.body_timeout_secs.max(1));
     let (http_stop_tx, http_stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = http_stop_tx.send(true);
+    let http_stop_tx = std::sync::Arc::new(http_stop_tx);
+    tokio::spawn({
+        let http_stop_tx = std::sync::Arc::clone(&http_stop_tx);
+        async move {
+            shutdown.await;
+            let _ = http_stop_tx.send(true);
+        }
     });
     let metrics_server = metrics_listener.map(|l| {
         tokio::spawn(serve_http(
@@ -934,46 +937,162 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             http_stop.clone(),
         ))
     });
-    serve_http(
+    let http = serve_http(
         listener,
         router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
         )),
         limits,
         http_stop,
-    )
-    .await;
+    );
+    tokio::pin!(http);
+    // Until the server stops, a job that ends (it returned or panicked) stops the instance:
+    // a supervisor (systemd, Kubernetes) restarts it whole, rather than it serving on without
+    // the work that job did.
+    let died = tokio::select! {
+        () = &mut http => None,
+        Some(exit) = jobs.next_exit() => Some(exit),
+    };
+    if let Some((name, why)) = &died {
+        tracing::error!(job = name, why = %why, "A background job stopped; the instance shuts down so that it is restarted whole");
+        let _ = http_stop_tx.send(true);
+        http.await;
+    }
     if let Some(m) = metrics_server {
         let _ = m.await;
     }
     let _ = stop_tx.send(true);
-    if let Some(m) = monitor
-        && tokio::time::timeout(std::time::Duration::from_secs(15), m)
-            .await
-            .is_err()
-    {
-        tracing::warn!("The monitor did not stop within 15 s");
-    }
-    // A call under way gets a moment to finish; past that its claim expires and the supplier
-    // order is recovered (needs_attention: its outcome is unknown).
-    if tokio::time::timeout(std::time::Duration::from_secs(30), submitter)
-        .await
-        .is_err()
-    {
-        tracing::warn!("The order submitter did not stop within 30 s; its claims will expire");
-    }
-    if let Some(handle) = poller {
-        // A feed being imported gets a moment to finish; past that its claim simply expires.
-        if tokio::time::timeout(std::time::Duration::from_secs(30), handle)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "The feed poller or the PIM sync did not stop within 30 s; its claim will expire"
-            );
-        }
-    }
+    // A feed import or an order call under way gets a moment to finish; past that its claim
+    // expires (a supplier order whose outcome is unknown is recovered as needs_attention).
+    jobs.stop(std::time::Duration::from_secs(30)).await;
     store.close().await;
     tracing::info!("Stopped");
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(if died.is_some() {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+/// Recomputes the products marked by order intake and cancels: a burst of orders at a time
+/// (within a quarter of a second of a mark in this process), other instances' marks within 5 s;
+/// until `stop`.
+async fn catalog_loop(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let signal = store.catalog_signal();
+    while !*stop.borrow() {
+        tokio::select! {
+            () = signal.notified() => {
+                // Let a burst of orders mark their products first: one recompute for all of
+                // them (each is a transaction of its own).
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = store.catalog_recompute().await {
+            tracing::error!(error = %e, "Recomputing the marked products failed; retried in 5 s");
+        }
+    }
+}
+
+/// The background jobs of `serve`, each with its name: one that ends before the instance stops
+/// is noticed ([`Jobs::next_exit`]), and at the end each gets a deadline ([`Jobs::stop`]).
+#[derive(Default)]
+struct Jobs {
+    set: tokio::task::JoinSet<()>,
+    names: std::collections::HashMap<tokio::task::Id, &'static str>,
+}
+
+impl Jobs {
+    fn spawn(&mut self, name: &'static str, job: impl Future<Output = ()> + Send + 'static) {
+        let handle = self.set.spawn(job);
+        self.names.insert(handle.id(), name);
+        tracing::debug!(job = name, "Background job started");
+    }
+
+    /// The next job to end, with why: `returned` or its panic. Pending while all run (and
+    /// forever when there are none).
+    async fn next_exit(&mut self) -> Option<(&'static str, String)> {
+        let exit = self.set.join_next_with_id().await;
+        match exit {
+            None => std::future::pending().await,
+            Some(Ok((id, ()))) => Some((self.name(id), "it returned".to_owned())),
+            Some(Err(e)) => {
+                let name = self.name(e.id());
+                let why = if e.is_panic() {
+                    let payload = e.into_panic();
+                    let text = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".to_owned());
+                    format!("it panicked: {text}")
+                } else {
+                    "it was cancelled".to_owned()
+                };
+                Some((name, why))
+            }
+        }
+    }
+
+    fn name(&self, id: tokio::task::Id) -> &'static str {
+        self.names.get(&id).copied().unwrap_or("a job")
+    }
+
+    /// Waits up to `within` for every job to stop (they were told to); names those that did not.
+    async fn stop(mut self, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.set.is_empty() {
+            match tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await {
+                Ok(Some(Ok((id, ())))) => {
+                    self.names.remove(&id);
+                }
+                Ok(Some(Err(e))) => {
+                    let name = self.name(e.id());
+                    self.names.remove(&e.id());
+                    tracing::warn!(job = name, error = %e, "A background job ended badly while stopping");
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let mut left: Vec<&str> = self.names.values().copied().collect();
+                    left.sort_unstable();
+                    tracing::warn!(jobs = ?left, "Background jobs did not stop within {} s; their claims will expire", within.as_secs());
+                    self.set.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod job_tests {
+    use super::Jobs;
+
+    #[tokio::test]
+    async fn a_job_that_ends_is_named_with_why() {
+        let mut jobs = Jobs::default();
+        jobs.spawn("forever", std::future::pending());
+        jobs.spawn("quits", async {});
+        assert_eq!(
+            jobs.next_exit().await,
+            Some(("quits", "it returned".to_owned()))
+        );
+        jobs.spawn("breaks", async { panic!("the database vanished") });
+        assert_eq!(
+            jobs.next_exit().await,
+            Some(("breaks", "it panicked: the database vanished".to_owned()))
+        );
+        // One that does not stop is given up after the deadline, not waited for.
+        let t = std::time::Instant::now();
+        jobs.stop(std::time::Duration::from_millis(200)).await;
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn without_jobs_nothing_ends() {
+        let mut jobs = Jobs::default();
+        let r = tokio::time::timeout(std::time::Duration::from_millis(100), jobs.next_exit()).await;
+        assert!(r.is_err(), "no job, no exit");
+    }
 }

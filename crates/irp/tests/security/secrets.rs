@@ -512,4 +512,56 @@ async fn pointing_a_connector_elsewhere_does_not_send_its_stored_credential_ther
     );
     put_and_import(web(&evil)).await;
     assert!(String::from_utf8_lossy(&got_evil.lock().unwrap()).contains(ACME_TOKEN));
+
+    // A rotation binds at once to where the stored document points, so a preview of an unsaved
+    // document pointing elsewhere, right after it, gets nothing.
+    let said = w.ok(
+        &["secret", "set", "acme.offers.auth.token"],
+        Some(ACME_TOKEN),
+    );
+    assert!(
+        said.contains(&format!("it is sent only to http://{evil}")),
+        "{said}"
+    );
+    got_real.lock().unwrap().clear();
+    let r = client
+        .post(format!("{base}/api/v1/config/preview"))
+        .bearer_auth(&token)
+        .body(web(&real))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("was stored for"), "{text}");
+    assert_clean("the unsaved preview", &text);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        got_real.lock().unwrap().is_empty(),
+        "the unsaved preview sent a request"
+    );
+
+    // A secret stored before any document uses it is not bound by an unsaved preview either.
+    w.ok(
+        &["secret", "set", "fresh.offers.auth.token"],
+        Some(ACME_TOKEN),
+    );
+    let fresh = web(&real)
+        .replace("\"acme\"", "\"fresh\"")
+        .replace("secret:acme.", "secret:fresh.");
+    let r = client
+        .post(format!("{base}/api/v1/config/preview"))
+        .bearer_auth(&token)
+        .body(fresh)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("has not been used since it was stored"),
+        "{text}"
+    );
+    assert!(
+        got_real.lock().unwrap().is_empty(),
+        "the unsaved preview sent a request"
+    );
 }

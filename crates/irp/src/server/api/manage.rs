@@ -603,6 +603,7 @@ const MAX_UPLOAD: u64 = 1 << 30;
         (status = 403, description = "A viewer's token", body = ApiError),
         (status = 404, description = "No such refurbisher", body = ApiError),
         (status = 409, description = "The refurbisher has no offers connector", body = ApiError),
+        (status = 429, description = "Two uploads are being received already (`Retry-After`)", body = ApiError),
     )
 )]
 pub(super) async fn upload(
@@ -616,6 +617,21 @@ pub(super) async fn upload(
     if let Some(r) = caller.refused() {
         return r;
     }
+    // A few uploads at a time: each may be large, and the disk is shared.
+    let Ok(_upload) = std::sync::Arc::clone(&state.uploads).try_acquire_owned() else {
+        let mut r = error(
+            ErrorCode::RateLimited,
+            format!(
+                "{} uploads are being received already; send this one when one of them is done",
+                crate::server::UPLOADS_AT_ONCE
+            ),
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("10"),
+        );
+        return r;
+    };
     let r = match refurbisher(&state, &p.key).await {
         Ok(r) => r,
         Err(resp) => return resp,

@@ -729,6 +729,16 @@ pub async fn upload(
     if let Some(refusal) = crate::server::auth::not_an_operator(&user) {
         return refusal;
     }
+    // A few uploads at a time: each may be large, and the disk is shared.
+    let Ok(_upload) = std::sync::Arc::clone(&state.uploads).try_acquire_owned() else {
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "{} uploads are being received already; upload this file when one of them is done.",
+                crate::server::UPLOADS_AT_ONCE
+            ),
+        );
+    };
     let r = match refurbisher(&state, &key).await {
         Ok(r) => r,
         Err(resp) => return resp,
