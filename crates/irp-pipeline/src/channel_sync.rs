@@ -88,6 +88,8 @@ pub struct Shop {
     pub api: Shopware,
     /// The shop secret for webhook signatures, resolved.
     shop_secret: Option<String>,
+    /// Shows references instead of the resolved credentials in what is stored and shown.
+    scrubber: irp_core::secret_ref::Scrubber,
     /// Who holds the channel's sync claim for the work done with this shop (renewed before
     /// every batch; the work stops when another instance took the claim over).
     holder: std::sync::Mutex<Option<String>>,
@@ -99,6 +101,11 @@ impl Shop {
         self.shop_secret
             .as_deref()
             .is_some_and(|s| sw::verify(body, signature, s))
+    }
+
+    /// `message` (an error of the shop, which may echo a request) as it may be stored and shown.
+    pub fn scrub(&self, message: &str) -> String {
+        self.scrubber.scrub(message)
     }
 
     fn err(&self, error: ShopwareError) -> ChannelSyncError {
@@ -164,6 +171,7 @@ pub async fn connect(
         config,
         api,
         shop_secret,
+        scrubber: resolved.scrubber().clone(),
         holder: std::sync::Mutex::new(None),
     })
 }
@@ -247,7 +255,9 @@ pub async fn push(store: &Store, shop: &Shop, full: bool) -> Result<PushReport, 
     report.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
         Ok(()) => {}
-        Err(ChannelSyncError::Shopware { error, .. }) => report.error = Some(error.to_string()),
+        Err(ChannelSyncError::Shopware { error, .. }) => {
+            report.error = Some(shop.scrub(&error.to_string()));
+        }
         Err(e) => return Err(e),
     }
     if report.rows > 0 || report.error.is_some() || full {
@@ -411,7 +421,7 @@ async fn send(
                     }
                 }
                 if batch.len() == 1 || !named.is_empty() {
-                    let whole = e.to_string();
+                    let whole = shop.scrub(&e.to_string());
                     let mut rest = Vec::new();
                     for (i, item) in batch.into_iter().enumerate() {
                         let why = match named.get(&i) {
@@ -756,7 +766,7 @@ pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport,
             }
             Err(e) if e.is_refusal() => {
                 report.refused += 1;
-                let why = e.to_string();
+                let why = shop.scrub(&e.to_string());
                 tracing::warn!(channel = %shop.channel.key, order_id, error = %why, "The shop refused the tracking; reported, not retried");
                 store
                     .tracking_settled(&t.queued, cs::TRACKING_REFUSED, Some(&why))
@@ -767,7 +777,7 @@ pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport,
                 // The shop is down or the credentials are refused: the tracking waits (never
                 // given up: it goes as soon as the shop answers again), retried with backoff
                 // up to an hour apart.
-                let why = e.to_string();
+                let why = shop.scrub(&e.to_string());
                 let attempts = store.tracking_attempts(t.queued[0]).await? + 1;
                 report.later += 1;
                 let wait = TimeDelta::seconds((30 * (1_i64 << attempts.clamp(0, 7))).min(3600));
@@ -809,7 +819,7 @@ async fn complete_deliveries(
             Err(e) if e.is_refusal() => {
                 // Not moved again: the shop's answer is in the channel's last error.
                 report.refused += 1;
-                let why = e.to_string();
+                let why = shop.scrub(&e.to_string());
                 store
                     .channel_order_tracked(order_id, &t.codes, Some("refused"))
                     .await?;
@@ -818,7 +828,7 @@ async fn complete_deliveries(
             Err(e) => {
                 report.later += 1;
                 store
-                    .channel_sync_error(&shop.channel.key, &e.to_string())
+                    .channel_sync_error(&shop.channel.key, &shop.scrub(&e.to_string()))
                     .await?;
             }
         }
@@ -928,12 +938,12 @@ pub async fn report_cancellations(store: &Store, shop: &Shop) -> Result<u64, Cha
             }
             Err(e) if e.is_refusal() => {
                 store
-                    .channel_cancel_reported(co.order_id, Some(&e.to_string()), None)
+                    .channel_cancel_reported(co.order_id, Some(&shop.scrub(&e.to_string())), None)
                     .await?;
             }
             Err(e) => {
                 store
-                    .channel_sync_error(&shop.channel.key, &e.to_string())
+                    .channel_sync_error(&shop.channel.key, &shop.scrub(&e.to_string()))
                     .await?;
             }
         }
@@ -964,7 +974,9 @@ pub async fn round(store: &Store, shop: &Shop) -> Result<(), ChannelSyncError> {
             Ok(_) => {}
             Err(ChannelSyncError::Shopware { error, .. }) => {
                 tracing::warn!(channel = %key, error = %error, "Polling Shopware for orders failed");
-                store.channel_sync_error(key, &error.to_string()).await?;
+                store
+                    .channel_sync_error(key, &shop.scrub(&error.to_string()))
+                    .await?;
             }
             Err(e) => return Err(e),
         }
@@ -1006,7 +1018,7 @@ pub async fn retry_inbox(
             Ok(TakeIn::Inbox { .. }) => {}
             Err(ChannelSyncError::Shopware { error, .. }) => {
                 store
-                    .channel_inbox_tried(key, &e.remote_order_id, &error.to_string())
+                    .channel_inbox_tried(key, &e.remote_order_id, &shop.scrub(&error.to_string()))
                     .await?;
             }
             Err(other) => return Err(other),

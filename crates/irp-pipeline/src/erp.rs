@@ -57,6 +57,8 @@ pub struct Erp {
     pub stored: StoredErp,
     /// Odoo's client (references resolved).
     pub odoo: Odoo,
+    /// Shows references instead of the resolved credentials in what is stored and shown.
+    pub scrubber: irp_core::secret_ref::Scrubber,
 }
 
 impl Erp {
@@ -100,7 +102,11 @@ pub async fn connect(store: &Store, secret_key: Option<&SecretKey>) -> Result<Er
         api_key: text("api_key"),
         timeout: Duration::from_secs(u64::try_from(c.timeout_secs).unwrap_or(30)),
     })?;
-    Ok(Erp { stored, odoo })
+    Ok(Erp {
+        stored,
+        odoo,
+        scrubber: resolved.scrubber().clone(),
+    })
 }
 
 /// Check the connector: authenticate (JSON-RPC) or read one partner (JSON-2).
@@ -204,7 +210,12 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
                     .await?;
                 continue;
             }
-            match work(store, erp, &doc, owner).await {
+            let outcome = work(store, erp, &doc, owner).await.map_err(|mut f| {
+                // Odoo's answer may echo a request: shown with references only.
+                f.error = erp.scrubber.scrub(&f.error);
+                f
+            });
+            match outcome {
                 Ok((model, id, name)) => {
                     if store
                         .erp_done(doc.supplier_order_id, owner, model, id, name.as_deref())

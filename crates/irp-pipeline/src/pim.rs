@@ -190,7 +190,7 @@ async fn run_sync(
     report.requests = client.requests();
     if let Err(e) = result {
         match e {
-            StreamError::Pim(e) => report.error = Some(e.to_string()),
+            StreamError::Pim(e) => report.error = Some(resolved.scrubber().scrub(&e.to_string())),
             StreamError::Store(e) => return Err(e.into()),
         }
     }
