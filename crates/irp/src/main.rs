@@ -18,12 +18,15 @@ mod cli;
 mod commands;
 mod erp_cmd;
 mod feed_cmd;
+mod monitor_cmd;
 mod ops;
 mod orders_cmd;
 mod pim_cmd;
 mod secret_key;
 mod server;
 mod shipments_cmd;
+mod token_cmd;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -81,12 +84,12 @@ fn main() -> ExitCode {
             Command::Pim(c) => pim_cmd::pim(&cli.global, c).await,
             Command::Erp(c) => erp_cmd::erp(&cli.global, c).await,
             Command::Orders(c) => orders_cmd::orders(&cli.global, c).await,
-            Command::Token(c) => orders_cmd::token(&cli.global, c).await,
+            Command::Token(c) => token_cmd::token(&cli.global, c).await,
             Command::Webhook(c) => shipments_cmd::webhook(&cli.global, c).await,
             Command::Shipments(c) => shipments_cmd::shipments(&cli.global, c).await,
-            Command::Monitor(a) => shipments_cmd::monitor(&cli.global, a).await,
-            Command::Alerts(c) => shipments_cmd::alerts(&cli.global, c).await,
-            Command::User(c) => orders_cmd::user(&cli.global, c).await,
+            Command::Monitor(a) => monitor_cmd::monitor(&cli.global, a).await,
+            Command::Alerts(c) => monitor_cmd::alerts(&cli.global, c).await,
+            Command::User(c) => user_cmd::user(&cli.global, c).await,
         }
     });
     match result {
