@@ -49,7 +49,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use irp_core::orders::FieldError;
@@ -112,9 +112,21 @@ impl ErrorCode {
     }
 }
 
+/// The message of every 500 answer (the log says why).
+const INTERNAL_MESSAGE: &str = "the request failed on IRP's side; see IRP's log";
+
+// Its status and headers (`Retry-After`, `WWW-Authenticate`) are not serialized; the body is
+// `{"code", "error", "errors"?}`. Handlers return `Result<_, ApiError>`; a `StoreError` or an
+// `anyhow::Error` becomes one with `?`. (The doc comment is the schema's description.)
 /// Every error answer of the API.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiError {
+    /// The answer's status (usually the code's).
+    #[serde(skip)]
+    status: StatusCode,
+    /// Headers the answer carries besides the body's.
+    #[serde(skip)]
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// What kind of error; stable.
     code: ErrorCode,
     /// What went wrong, for people.
@@ -126,59 +138,89 @@ pub struct ApiError {
     errors: Option<Vec<FieldError>>,
 }
 
-fn error(code: ErrorCode, message: impl Into<String>) -> Response {
-    error_status(code.status(), code, message)
-}
+impl ApiError {
+    /// An error answered with `code`'s usual status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError::with_status(code.status(), code, message)
+    }
 
-fn error_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ApiError {
+    /// An error answered with another status than `code`'s (405 and 413 are `bad_request`).
+    pub fn with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            headers: Vec::new(),
             code,
             error: message.into(),
             errors: None,
-        }),
-    )
-        .into_response()
-}
+        }
+    }
 
-fn invalid(message: &str, errors: Vec<FieldError>) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(ApiError {
-            code: ErrorCode::Invalid,
-            error: message.to_owned(),
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Conflict, message)
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::BadRequest, message)
+    }
+
+    /// 422 `invalid`, naming each bad field.
+    pub fn invalid(message: impl Into<String>, errors: Vec<FieldError>) -> ApiError {
+        ApiError {
             errors: Some(errors),
-        }),
-    )
-        .into_response()
+            ..ApiError::new(ErrorCode::Invalid, message)
+        }
+    }
+
+    /// 500 `internal` with the generic message, after logging `why`.
+    pub fn internal(why: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %why, "API request failed");
+        ApiError::new(ErrorCode::Internal, INTERNAL_MESSAGE)
+    }
+
+    /// The answer with a header too.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
+        self.headers.push((name, value));
+        self
+    }
 }
 
-fn store_error(e: &StoreError) -> Response {
-    match e {
-        StoreError::NotFound(m) => error(ErrorCode::NotFound, m.clone()),
-        StoreError::Conflict(m) => error(ErrorCode::Conflict, m.clone()),
-        StoreError::Invalid(errors) => invalid("the order was not taken in", errors.clone()),
-        other => {
-            tracing::error!(error = %other, "API request failed");
-            error(
-                ErrorCode::Internal,
-                "the request failed on IRP's side; see IRP's log",
-            )
+impl IntoResponse for ApiError {
+    fn into_response(mut self) -> Response {
+        let headers = std::mem::take(&mut self.headers);
+        let mut r = (self.status, Json(self)).into_response();
+        for (name, value) in headers {
+            r.headers_mut().insert(name, value);
+        }
+        r
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Invalid(errors) => ApiError::invalid("the order was not taken in", errors),
+            other => ApiError::internal(&other),
         }
     }
 }
 
-fn internal(e: &anyhow::Error) -> Response {
-    tracing::error!(error = %e, "API request failed");
-    error(
-        ErrorCode::Internal,
-        "the request failed on IRP's side; see IRP's log",
-    )
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        ApiError::internal(&e)
+    }
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    error_status(
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::with_status(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::BadRequest,
         format!(
@@ -188,14 +230,11 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
-async fn unknown_path(uri: Uri) -> Response {
-    error(
-        ErrorCode::NotFound,
-        format!(
-            "no API operation at {}; see /api/v1/openapi.json",
-            uri.path()
-        ),
-    )
+async fn unknown_path(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no API operation at {}; see /api/v1/openapi.json",
+        uri.path()
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,19 +245,18 @@ async fn unknown_path(uri: Uri) -> Response {
 struct ApiQuery<T>(T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = Response;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let raw = parts.uri.query().unwrap_or("");
         if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
             && let Some((name, _)) = pairs
                 .iter()
                 .find(|(k, v)| k.contains('\0') || v.contains('\0'))
         {
-            return Err(error(
-                ErrorCode::BadRequest,
-                format!("query parameter `{name}` contains a NUL character"),
-            ));
+            return Err(ApiError::bad_request(format!(
+                "query parameter `{name}` contains a NUL character"
+            )));
         }
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(t)) => Ok(ApiQuery(t)),
@@ -234,7 +272,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                     }
                     _ => format!("bad query string: {detail}"),
                 };
-                Err(error(ErrorCode::BadRequest, message))
+                Err(ApiError::bad_request(message))
             }
         }
     }
@@ -245,18 +283,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 struct ApiPath<T>(T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = Response;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         use axum::extract::path::ErrorKind;
         use axum::extract::rejection::PathRejection;
         if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await
             && let Some((name, _)) = raw.iter().find(|(_, v)| v.contains('\0'))
         {
-            return Err(error(
-                ErrorCode::BadRequest,
-                format!("path parameter `{name}` contains a NUL character"),
-            ));
+            return Err(ApiError::bad_request(format!(
+                "path parameter `{name}` contains a NUL character"
+            )));
         }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(t)) => Ok(ApiPath(t)),
@@ -275,14 +312,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
                     }
                     other => format!("bad path parameter: {other}"),
                 };
-                Err(error(ErrorCode::BadRequest, message))
+                Err(ApiError::bad_request(message))
             }
             Err(other) => {
                 tracing::error!(error = %other.body_text(), "API path parameters missing");
-                Err(error(
-                    ErrorCode::Internal,
-                    "the request failed on IRP's side; see IRP's log",
-                ))
+                Err(ApiError::new(ErrorCode::Internal, INTERNAL_MESSAGE))
             }
         }
     }
@@ -302,12 +336,12 @@ fn expected(rust_type: &str) -> &'static str {
 struct ApiBody(Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for ApiBody {
-    type Rejection = Response;
+    type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match Bytes::from_request(req, state).await {
             Ok(b) => Ok(ApiBody(b)),
-            Err(e) => Err(error_status(
+            Err(e) => Err(ApiError::with_status(
                 e.status(),
                 ErrorCode::BadRequest,
                 format!("the body could not be read: {}", e.body_text()),
@@ -316,27 +350,14 @@ impl<S: Send + Sync> FromRequest<S> for ApiBody {
     }
 }
 
-/// An error answer not made yet (small to return, unlike a [`Response`]).
-struct Refused {
-    code: ErrorCode,
-    message: String,
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        error(self.code, self.message)
-    }
-}
-
 /// The body as JSON, or the 400 answer naming where it stops being JSON.
-fn json_body(body: &[u8]) -> Result<Value, Refused> {
-    serde_json::from_slice(body).map_err(|e| Refused {
-        code: ErrorCode::BadRequest,
-        message: format!(
+fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
             "the body is not JSON: {e} (line {}, column {})",
             e.line(),
             e.column()
-        ),
+        ))
     })
 }
 
@@ -362,22 +383,18 @@ struct Page {
 
 impl Page {
     /// The page asked for, or the 400 answer naming the parameter out of range.
-    fn new(limit: Option<i64>, offset: Option<i64>, max_offset: i64) -> Result<Page, Refused> {
+    fn new(limit: Option<i64>, offset: Option<i64>, max_offset: i64) -> Result<Page, ApiError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Refused {
-                code: ErrorCode::BadRequest,
-                message: format!("query parameter `limit`: {limit} is not from 1 to {MAX_LIMIT}"),
-            });
+            return Err(ApiError::bad_request(format!(
+                "query parameter `limit`: {limit} is not from 1 to {MAX_LIMIT}"
+            )));
         }
         let offset = offset.unwrap_or(0);
         if !(0..=max_offset).contains(&offset) {
-            return Err(Refused {
-                code: ErrorCode::BadRequest,
-                message: format!(
-                    "query parameter `offset`: {offset} is not from 0 to {max_offset}"
-                ),
-            });
+            return Err(ApiError::bad_request(format!(
+                "query parameter `offset`: {offset} is not from 0 to {max_offset}"
+            )));
         }
         Ok(Page { limit, offset })
     }
@@ -411,21 +428,38 @@ impl Page {
 // Routes and authentication.
 
 /// Who made a request: `token:<name>` for the audit log, and whether the token may change
-/// things.
+/// things. [`authenticate`] puts it into the request's extensions.
 #[derive(Clone)]
 struct Caller {
     actor: String,
     operator: bool,
 }
 
-impl Caller {
-    /// The 403 answer unless the token is an operator's.
-    fn refused(&self) -> Option<Response> {
-        (!self.operator).then(|| {
-            error(
+/// A caller whose token may change things (an operator's): the extractor of every operation
+/// that changes something, answering a viewer's token 403. It comes after the path and query
+/// extractors (a bad parameter is answered 400 first).
+struct Operator {
+    /// `token:<name>`, for the audit log.
+    actor: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(caller) = parts.extensions.get::<Caller>() else {
+            return Err(ApiError::internal(
+                &"an operation that changes something is not behind `authenticate`",
+            ));
+        };
+        if !caller.operator {
+            return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "this token is a viewer's; taking orders in, retrying, cancelling, matching and dismissing need an operator token",
-            )
+            ));
+        }
+        Ok(Operator {
+            actor: caller.actor.clone(),
         })
     }
 }
@@ -482,10 +516,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let refused = |why: &str| {
-        let mut r = error(ErrorCode::Unauthorized, why);
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        r
+        ApiError::new(ErrorCode::Unauthorized, why)
+            .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+            .into_response()
     };
     let Some(token) = token else {
         return refused(
@@ -501,7 +534,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             next.run(req).await
         }
         Ok(None) => refused("the API token is not valid (revoked or mistyped)"),
-        Err(e) => store_error(&e),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -797,42 +830,28 @@ struct OfferPath {
 )]
 async fn create_order(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
+    operator: Operator,
     ApiBody(body): ApiBody,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    let raw = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
+) -> Result<(StatusCode, Json<OrderTaken>), ApiError> {
+    let raw = json_body(&body)?;
+    let doc = irp_core::orders::parse_order(&raw).map_err(StoreError::Invalid)?;
+    let intake = state
+        .store
+        .order_create(&doc, &raw, &operator.actor)
+        .await?;
+    let detail = order_detail(&state, intake.order.id).await?;
+    let status = if intake.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    let doc = match irp_core::orders::parse_order(&raw) {
-        Ok(d) => d,
-        Err(errors) => return store_error(&StoreError::Invalid(errors)),
-    };
-    let intake = match state.store.order_create(&doc, &raw, &caller.actor).await {
-        Ok(i) => i,
-        Err(e) => return store_error(&e),
-    };
-    match order_detail(&state, intake.order.id).await {
-        Ok(detail) => {
-            let status = if intake.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (
-                status,
-                Json(OrderTaken {
-                    detail,
-                    created: intake.created,
-                }),
-            )
-                .into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+    Ok((
+        status,
+        Json(OrderTaken {
+            detail,
+            created: intake.created,
+        }),
+    ))
 }
 
 async fn order_detail(state: &AppState, id: i64) -> Result<OrderDetail, StoreError> {
@@ -876,26 +895,17 @@ async fn order_detail(state: &AppState, id: i64) -> Result<OrderDetail, StoreErr
 async fn list_orders(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<StatusQuery>,
-) -> Response {
-    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    match state
+) -> Result<Json<OrderList>, ApiError> {
+    let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
+    let rows = state
         .store
         .orders_list(q.status.as_deref(), page.rows_through())
-        .await
-    {
-        Ok(rows) => {
-            let (orders, next_offset) = page.cut(rows);
-            Json(OrderList {
-                orders,
-                next_offset,
-            })
-            .into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+        .await?;
+    let (orders, next_offset) = page.cut(rows);
+    Ok(Json(OrderList {
+        orders,
+        next_offset,
+    }))
 }
 
 /// An order with its lines, its supplier orders and each of their attempts and shipments.
@@ -911,11 +921,11 @@ async fn list_orders(
         (status = 404, description = "No such order", body = ApiError),
     )
 )]
-async fn show_order(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath>) -> Response {
-    match order_detail(&state, p.id).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => store_error(&e),
-    }
+async fn show_order(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(order_detail(&state, p.id).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -936,26 +946,17 @@ async fn show_order(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath>) 
 async fn list_supplier_orders(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<StatusQuery>,
-) -> Response {
-    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    match state
+) -> Result<Json<SupplierOrderList>, ApiError> {
+    let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
+    let rows = state
         .store
         .supplier_orders_list(q.status.as_deref(), page.rows_through())
-        .await
-    {
-        Ok(rows) => {
-            let (supplier_orders, next_offset) = page.cut(rows);
-            Json(SupplierOrderList {
-                supplier_orders,
-                next_offset,
-            })
-            .into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+        .await?;
+    let (supplier_orders, next_offset) = page.cut(rows);
+    Ok(Json(SupplierOrderList {
+        supplier_orders,
+        next_offset,
+    }))
 }
 
 /// Send a `failed` or `needs_attention` supplier order again.
@@ -975,16 +976,14 @@ async fn list_supplier_orders(
 )]
 async fn retry(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<IdPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    match state.store.supplier_order_retry(p.id, &caller.actor).await {
-        Ok(supplier_order) => Json(SupplierOrderAnswer { supplier_order }).into_response(),
-        Err(e) => store_error(&e),
-    }
+    operator: Operator,
+) -> Result<Json<SupplierOrderAnswer>, ApiError> {
+    let supplier_order = state
+        .store
+        .supplier_order_retry(p.id, &operator.actor)
+        .await?;
+    Ok(Json(SupplierOrderAnswer { supplier_order }))
 }
 
 /// A supplier order's Odoo document after a retry.
@@ -1012,16 +1011,11 @@ struct ErpAnswer {
 )]
 async fn erp_retry(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<IdPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    match state.store.erp_retry(p.id, &caller.actor).await {
-        Ok(erp) => Json(ErpAnswer { erp }).into_response(),
-        Err(e) => store_error(&e),
-    }
+    operator: Operator,
+) -> Result<Json<ErpAnswer>, ApiError> {
+    let erp = state.store.erp_retry(p.id, &operator.actor).await?;
+    Ok(Json(ErpAnswer { erp }))
 }
 
 /// Cancel a supplier order that is not under way or placed.
@@ -1041,31 +1035,25 @@ async fn erp_retry(
 )]
 async fn cancel(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<IdPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    match state.store.supplier_order_cancel(p.id, &caller.actor).await {
-        Ok(supplier_order) => Json(SupplierOrderAnswer { supplier_order }).into_response(),
-        Err(e) => store_error(&e),
-    }
+    operator: Operator,
+) -> Result<Json<SupplierOrderAnswer>, ApiError> {
+    let supplier_order = state
+        .store
+        .supplier_order_cancel(p.id, &operator.actor)
+        .await?;
+    Ok(Json(SupplierOrderAnswer { supplier_order }))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Shipments.
 
 /// The id of refurbisher `key`, or the 404 answer.
-async fn refurbisher_id(state: &AppState, key: Option<&str>) -> Result<Option<i64>, Response> {
+async fn refurbisher_id(state: &AppState, key: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(key) = key else { return Ok(None) };
-    match state.store.refurbisher_get(key).await {
-        Ok(Some(r)) => Ok(Some(r.id)),
-        Ok(None) => Err(error(
-            ErrorCode::NotFound,
-            format!("no refurbisher `{key}`"),
-        )),
-        Err(e) => Err(store_error(&e)),
+    match state.store.refurbisher_get(key).await? {
+        Some(r) => Ok(Some(r.id)),
+        None => Err(ApiError::not_found(format!("no refurbisher `{key}`"))),
     }
 }
 
@@ -1085,30 +1073,18 @@ async fn refurbisher_id(state: &AppState, key: Option<&str>) -> Result<Option<i6
 async fn list_shipments(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ShipmentQuery>,
-) -> Response {
-    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let rid = match refurbisher_id(&state, q.refurbisher.as_deref()).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    match state
+) -> Result<Json<ShipmentList>, ApiError> {
+    let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
+    let rid = refurbisher_id(&state, q.refurbisher.as_deref()).await?;
+    let rows = state
         .store
         .shipments_list(rid, q.status.as_deref(), page.rows_through())
-        .await
-    {
-        Ok(rows) => {
-            let (shipments, next_offset) = page.cut(rows);
-            Json(ShipmentList {
-                shipments,
-                next_offset,
-            })
-            .into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+        .await?;
+    let (shipments, next_offset) = page.cut(rows);
+    Ok(Json(ShipmentList {
+        shipments,
+        next_offset,
+    }))
 }
 
 /// A shipment, its units and the payload as received.
@@ -1124,22 +1100,20 @@ async fn list_shipments(
         (status = 404, description = "No such shipment", body = ApiError),
     )
 )]
-async fn show_shipment(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath>) -> Response {
+async fn show_shipment(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> Result<Json<ShipmentDetail>, ApiError> {
     let id = p.id;
-    let found = match state.store.shipment_get(id).await {
-        Ok(f) => f,
-        Err(e) => return store_error(&e),
-    };
-    let Some((shipment, units)) = found else {
-        return error(ErrorCode::NotFound, format!("no shipment {id}"));
+    let Some((shipment, units)) = state.store.shipment_get(id).await? else {
+        return Err(ApiError::not_found(format!("no shipment {id}")));
     };
     let payload = state.store.shipment_payload(id).await.ok().flatten();
-    Json(ShipmentDetail {
+    Ok(Json(ShipmentDetail {
         shipment,
         units,
         payload,
-    })
-    .into_response()
+    }))
 }
 
 /// Link an unmatched (or dismissed) shipment to its supplier order.
@@ -1161,17 +1135,11 @@ async fn show_shipment(State(state): State<AppState>, ApiPath(p): ApiPath<IdPath
 )]
 async fn match_shipment(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<IdPath>,
+    operator: Operator,
     ApiBody(body): ApiBody,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    let raw = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Json<ShipmentAnswer>, ApiError> {
+    let raw = json_body(&body)?;
     let given = raw.get("supplier_order_id");
     // JSON Schema counts 12.0 as an integer too.
     let whole = |v: &Value| {
@@ -1182,23 +1150,20 @@ async fn match_shipment(
         })
     };
     let Some(supplier_order_id) = given.and_then(whole) else {
-        return invalid(
+        return Err(ApiError::invalid(
             "the body must be {\"supplier_order_id\": N}",
             vec![FieldError {
                 field: "supplier_order_id".into(),
                 value: given.map_or_else(|| "nothing".into(), |v| shortened(&v.to_string())),
                 expected: "a supplier order id (a whole number)".into(),
             }],
-        );
+        ));
     };
-    match state
+    let shipment = state
         .store
-        .shipment_match(p.id, supplier_order_id, &caller.actor)
-        .await
-    {
-        Ok(shipment) => Json(ShipmentAnswer { shipment }).into_response(),
-        Err(e) => store_error(&e),
-    }
+        .shipment_match(p.id, supplier_order_id, &operator.actor)
+        .await?;
+    Ok(Json(ShipmentAnswer { shipment }))
 }
 
 /// At most 60 characters of `s`, with `…` when cut.
@@ -1227,16 +1192,11 @@ fn shortened(s: &str) -> String {
 )]
 async fn dismiss_shipment(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<IdPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    match state.store.shipment_dismiss(p.id, &caller.actor).await {
-        Ok(()) => Json(Dismissed { dismissed: p.id }).into_response(),
-        Err(e) => store_error(&e),
-    }
+    operator: Operator,
+) -> Result<Json<Dismissed>, ApiError> {
+    state.store.shipment_dismiss(p.id, &operator.actor).await?;
+    Ok(Json(Dismissed { dismissed: p.id }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1255,30 +1215,21 @@ async fn dismiss_shipment(
         (status = 404, description = "No such refurbisher", body = ApiError),
     )
 )]
-async fn list_alerts(State(state): State<AppState>, ApiQuery(q): ApiQuery<AlertQuery>) -> Response {
-    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let rid = match refurbisher_id(&state, q.refurbisher.as_deref()).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    match state
+async fn list_alerts(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AlertQuery>,
+) -> Result<Json<AlertList>, ApiError> {
+    let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
+    let rid = refurbisher_id(&state, q.refurbisher.as_deref()).await?;
+    let rows = state
         .store
         .alerts_list(!q.all.unwrap_or(false), rid, page.rows_through())
-        .await
-    {
-        Ok(rows) => {
-            let (alerts, next_offset) = page.cut(rows);
-            Json(AlertList {
-                alerts,
-                next_offset,
-            })
-            .into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+        .await?;
+    let (alerts, next_offset) = page.cut(rows);
+    Ok(Json(AlertList {
+        alerts,
+        next_offset,
+    }))
 }
 
 /// Every refurbisher's metrics against its thresholds (as `irp monitor --json`).
@@ -1291,11 +1242,9 @@ async fn list_alerts(State(state): State<AppState>, ApiQuery(q): ApiQuery<AlertQ
         (status = 401, description = "No valid API token", body = ApiError),
     )
 )]
-async fn monitor(State(state): State<AppState>) -> Response {
-    match irp_pipeline::monitor::readings(&state.store, irp_store::now()).await {
-        Ok(refurbishers) => Json(MonitorAnswer { refurbishers }).into_response(),
-        Err(e) => store_error(&e),
-    }
+async fn monitor(State(state): State<AppState>) -> Result<Json<MonitorAnswer>, ApiError> {
+    let refurbishers = irp_pipeline::monitor::readings(&state.store, irp_store::now()).await?;
+    Ok(Json(MonitorAnswer { refurbishers }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1316,30 +1265,21 @@ async fn monitor(State(state): State<AppState>) -> Response {
 async fn list_products(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ProductQuery>,
-) -> Response {
-    let page = match Page::new(q.limit, q.offset, MAX_PRODUCT_OFFSET) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    match crate::catalog_cmd::products_json(
+) -> Result<Json<ProductList>, ApiError> {
+    let page = Page::new(q.limit, q.offset, MAX_PRODUCT_OFFSET)?;
+    let rows = crate::catalog_cmd::products_json(
         &state.store,
         q.query.as_deref(),
         q.sellable.unwrap_or(false),
         page.limit + 1,
         page.offset,
     )
-    .await
-    {
-        Ok(rows) => {
-            let (products, next_offset) = page.cut_from_offset(rows);
-            Json(ProductList {
-                products,
-                next_offset,
-            })
-            .into_response()
-        }
-        Err(e) => internal(&e),
-    }
+    .await?;
+    let (products, next_offset) = page.cut_from_offset(rows);
+    Ok(Json(ProductList {
+        products,
+        next_offset,
+    }))
 }
 
 /// A product: every offer priced with its breakdown, verdict and reason, and each channel's
@@ -1356,19 +1296,15 @@ async fn list_products(
         (status = 404, description = "No product or offer with this EAN", body = ApiError),
     )
 )]
-async fn show_product(State(state): State<AppState>, ApiPath(p): ApiPath<EanPath>) -> Response {
+async fn show_product(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<EanPath>,
+) -> Result<Json<Value>, ApiError> {
     let ean = p.ean;
-    let view = match crate::catalog_cmd::ProductView::load(&state.store, &ean).await {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            return error(ErrorCode::NotFound, format!("no product with EAN {ean:?}"));
-        }
-        Err(e) => return internal(&e),
+    let Some(view) = crate::catalog_cmd::ProductView::load(&state.store, &ean).await? else {
+        return Err(ApiError::not_found(format!("no product with EAN {ean:?}")));
     };
-    match view.to_json(&state.store).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => internal(&e),
-    }
+    Ok(Json(view.to_json(&state.store).await?))
 }
 
 /// An offer and its price breakdown: each input with its value and where it came from, each
@@ -1385,20 +1321,19 @@ async fn show_product(State(state): State<AppState>, ApiPath(p): ApiPath<EanPath
         (status = 404, description = "No such refurbisher or offer", body = ApiError),
     )
 )]
-async fn show_offer(State(state): State<AppState>, ApiPath(p): ApiPath<OfferPath>) -> Response {
+async fn show_offer(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<OfferPath>,
+) -> Result<Json<Value>, ApiError> {
     let (key, sku) = (p.refurbisher, p.sku);
-    let r = match state.store.refurbisher_get(&key).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return error(ErrorCode::NotFound, format!("no refurbisher `{key}`")),
-        Err(e) => return store_error(&e),
+    let Some(r) = state.store.refurbisher_get(&key).await? else {
+        return Err(ApiError::not_found(format!("no refurbisher `{key}`")));
     };
-    match crate::feed_cmd::OfferView::load(&state.store, r, &sku).await {
-        Ok(Some(v)) => Json(v.to_json()).into_response(),
-        Ok(None) => error(
-            ErrorCode::NotFound,
-            format!("`{key}` has no offer with SKU {sku:?}"),
-        ),
-        Err(e) => internal(&e),
+    match crate::feed_cmd::OfferView::load(&state.store, r, &sku).await? {
+        Some(v) => Ok(Json(v.to_json())),
+        None => Err(ApiError::not_found(format!(
+            "`{key}` has no offer with SKU {sku:?}"
+        ))),
     }
 }
 

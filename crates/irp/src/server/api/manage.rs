@@ -7,17 +7,14 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use irp_core::config::{self, Severity};
 use irp_core::orders::FieldError;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{
-    ApiBody, ApiError, ApiPath, ApiQuery, Caller, ErrorCode, IdPath, MAX_OFFSET, Page, error,
-    internal, store_error,
-};
+use super::{ApiBody, ApiError, ApiPath, ApiQuery, ErrorCode, IdPath, MAX_OFFSET, Operator, Page};
 use crate::server::AppState;
 
 /// A refurbisher's key in the path.
@@ -45,15 +42,12 @@ pub(super) struct PageQuery {
 async fn refurbisher(
     state: &AppState,
     key: &str,
-) -> Result<irp_store::refurbishers::StoredRefurbisher, Response> {
-    match state.store.refurbisher_get(key).await {
-        Ok(Some(r)) => Ok(r),
-        Ok(None) => Err(error(
-            ErrorCode::NotFound,
-            format!("no refurbisher `{key}` (GET /api/v1/refurbishers lists them)"),
-        )),
-        Err(e) => Err(store_error(&e)),
-    }
+) -> Result<irp_store::refurbishers::StoredRefurbisher, ApiError> {
+    state.store.refurbisher_get(key).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no refurbisher `{key}` (GET /api/v1/refurbishers lists them)"
+        ))
+    })
 }
 
 /// A refurbisher's status: the seeds' Status table and its pricing settings.
@@ -120,19 +114,15 @@ pub(super) struct RefurbisherList {
         (status = 401, description = "No valid API token", body = ApiError),
     )
 )]
-pub(super) async fn list_refurbishers(State(state): State<AppState>) -> Response {
-    let all = match state.store.refurbisher_list().await {
-        Ok(a) => a,
-        Err(e) => return store_error(&e),
-    };
+pub(super) async fn list_refurbishers(
+    State(state): State<AppState>,
+) -> Result<Json<RefurbisherList>, ApiError> {
+    let all = state.store.refurbisher_list().await?;
     let mut refurbishers = Vec::with_capacity(all.len());
     for r in &all {
-        match status_of(&state, r).await {
-            Ok(s) => refurbishers.push(s),
-            Err(e) => return store_error(&e),
-        }
+        refurbishers.push(status_of(&state, r).await?);
     }
-    Json(RefurbisherList { refurbishers }).into_response()
+    Ok(Json(RefurbisherList { refurbishers }))
 }
 
 /// A refurbisher and its document.
@@ -161,19 +151,13 @@ pub(super) struct RefurbisherShow {
 pub(super) async fn show_refurbisher(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<KeyPath>,
-) -> Response {
-    let r = match refurbisher(&state, &p.key).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match status_of(&state, &r).await {
-        Ok(status) => Json(RefurbisherShow {
-            status,
-            document: json!({ (r.key.clone()): config::redact(&r.document) }),
-        })
-        .into_response(),
-        Err(e) => store_error(&e),
-    }
+) -> Result<Json<RefurbisherShow>, ApiError> {
+    let r = refurbisher(&state, &p.key).await?;
+    let status = status_of(&state, &r).await?;
+    Ok(Json(RefurbisherShow {
+        status,
+        document: json!({ (r.key.clone()): config::redact(&r.document) }),
+    }))
 }
 
 /// One finding of `config check`.
@@ -247,9 +231,9 @@ fn check(text: &str) -> (config::Document, CheckAnswer) {
         (status = 401, description = "No valid API token", body = ApiError),
     )
 )]
-pub(super) async fn config_check(ApiBody(body): ApiBody) -> Response {
+pub(super) async fn config_check(ApiBody(body): ApiBody) -> Json<CheckAnswer> {
     let text = String::from_utf8_lossy(&body);
-    Json(check(&text).1).into_response()
+    Json(check(&text).1)
 }
 
 /// Preview the feed of a connector document that is not saved (as onboarding does): its first
@@ -270,21 +254,21 @@ pub(super) async fn config_check(ApiBody(body): ApiBody) -> Response {
 )]
 pub(super) async fn config_preview(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
+    _: Operator,
     ApiBody(body): ApiBody,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
+) -> Result<impl IntoResponse, ApiError> {
     let text = String::from_utf8_lossy(&body);
     let (doc, answer) = check(&text);
     if !answer.ok {
-        return super::invalid("the document has errors", field_errors(&answer));
+        return Err(ApiError::invalid(
+            "the document has errors",
+            field_errors(&answer),
+        ));
     }
-    match crate::ops::preview_unsaved(&state.store, &state.secret_key_file, &text, &doc).await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => error(ErrorCode::Conflict, format!("{e:#}")),
-    }
+    let preview = crate::ops::preview_unsaved(&state.store, &state.secret_key_file, &text, &doc)
+        .await
+        .map_err(|e| ApiError::conflict(format!("{e:#}")))?;
+    Ok(Json(preview))
 }
 
 /// The errors of a check as the 422 field map.
@@ -334,30 +318,26 @@ pub(super) struct Applied {
 )]
 pub(super) async fn apply_refurbishers(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
+    operator: Operator,
     ApiBody(body): ApiBody,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
+) -> Result<Json<Applied>, ApiError> {
     let text = String::from_utf8_lossy(&body);
     let (doc, answer) = check(&text);
     if !answer.ok {
         let errors = field_errors(&answer);
-        return super::invalid("the document has errors; nothing was applied", errors);
+        return Err(ApiError::invalid(
+            "the document has errors; nothing was applied",
+            errors,
+        ));
     }
-    match state
+    let outcomes = state
         .store
-        .refurbisher_apply(&doc.refurbishers, &caller.actor)
-        .await
-    {
-        Ok(outcomes) => Json(Applied {
-            applied: serde_json::to_value(&outcomes).unwrap_or(Value::Null),
-            check: answer,
-        })
-        .into_response(),
-        Err(e) => store_error(&e),
-    }
+        .refurbisher_apply(&doc.refurbishers, &operator.actor)
+        .await?;
+    Ok(Json(Applied {
+        applied: serde_json::to_value(&outcomes).unwrap_or(Value::Null),
+        check: answer,
+    }))
 }
 
 /// A page of feed runs.
@@ -388,22 +368,12 @@ pub(super) async fn list_runs(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<KeyPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> Response {
-    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let r = match refurbisher(&state, &p.key).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match state.store.feed_runs(r.id, page.rows_through()).await {
-        Ok(rows) => {
-            let (runs, next_offset) = page.cut(rows);
-            Json(RunList { runs, next_offset }).into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+) -> Result<Json<RunList>, ApiError> {
+    let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
+    let r = refurbisher(&state, &p.key).await?;
+    let rows = state.store.feed_runs(r.id, page.rows_through()).await?;
+    let (runs, next_offset) = page.cut(rows);
+    Ok(Json(RunList { runs, next_offset }))
 }
 
 /// A run with its stored row errors.
@@ -432,16 +402,12 @@ pub(super) struct RunShow {
 pub(super) async fn show_run(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<IdPath>,
-) -> Response {
-    let run = match state.store.feed_run(p.id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return error(ErrorCode::NotFound, format!("no feed run {}", p.id)),
-        Err(e) => return store_error(&e),
+) -> Result<Json<RunShow>, ApiError> {
+    let Some(run) = state.store.feed_run(p.id).await? else {
+        return Err(ApiError::not_found(format!("no feed run {}", p.id)));
     };
-    match state.store.feed_row_errors(p.id).await {
-        Ok(errors) => Json(RunShow { run, errors }).into_response(),
-        Err(e) => store_error(&e),
-    }
+    let errors = state.store.feed_row_errors(p.id).await?;
+    Ok(Json(RunShow { run, errors }))
 }
 
 /// Apply a quarantined run (its offers become the refurbisher's offers).
@@ -460,16 +426,13 @@ pub(super) async fn show_run(
 )]
 pub(super) async fn apply_run(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<IdPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    match crate::ops::apply_quarantined(&state.store, p.id, &caller.actor).await {
-        Ok(a) => Json(a).into_response(),
-        Err(e) => error(ErrorCode::Conflict, format!("{e:#}")),
-    }
+    operator: Operator,
+) -> Result<impl IntoResponse, ApiError> {
+    let applied = crate::ops::apply_quarantined(&state.store, p.id, &operator.actor)
+        .await
+        .map_err(|e| ApiError::conflict(format!("{e:#}")))?;
+    Ok(Json(applied))
 }
 
 /// Discard a quarantined run (the offers stay as they were).
@@ -489,16 +452,11 @@ pub(super) async fn apply_run(
 )]
 pub(super) async fn discard_run(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<IdPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    match state.store.feed_run_discard(p.id, &caller.actor).await {
-        Ok(run) => Json(json!({ "run": run })).into_response(),
-        Err(e) => store_error(&e),
-    }
+    operator: Operator,
+) -> Result<Json<Value>, ApiError> {
+    let run = state.store.feed_run_discard(p.id, &operator.actor).await?;
+    Ok(Json(json!({ "run": run })))
 }
 
 /// Read the refurbisher's feed now and answer what it would give (the first 50 offers and up
@@ -518,20 +476,14 @@ pub(super) async fn discard_run(
 )]
 pub(super) async fn preview(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<KeyPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    let r = match refurbisher(&state, &p.key).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match crate::ops::preview(&state.store, &state.secret_key_file, &r, None, 50).await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => error(ErrorCode::Conflict, format!("{e:#}")),
-    }
+    _: Operator,
+) -> Result<impl IntoResponse, ApiError> {
+    let r = refurbisher(&state, &p.key).await?;
+    let preview = crate::ops::preview(&state.store, &state.secret_key_file, &r, None, 50)
+        .await
+        .map_err(|e| ApiError::conflict(format!("{e:#}")))?;
+    Ok(Json(preview))
 }
 
 /// Fetch and import the refurbisher's feed now (as the poller would); answers the run's report.
@@ -550,16 +502,10 @@ pub(super) async fn preview(
 )]
 pub(super) async fn import(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<KeyPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    let r = match refurbisher(&state, &p.key).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    operator: Operator,
+) -> Result<impl IntoResponse, ApiError> {
+    let r = refurbisher(&state, &p.key).await?;
     imported(
         crate::ops::import(
             &state.store,
@@ -567,7 +513,7 @@ pub(super) async fn import(
             &r,
             crate::ops::FeedSource::Fetch,
             "api",
-            &caller.actor,
+            &operator.actor,
             None,
         )
         .await,
@@ -577,11 +523,11 @@ pub(super) async fn import(
 /// The answer to an import: its report, or why it did not run.
 fn imported(
     result: Result<irp_pipeline::import::ImportReport, crate::ops::ImportRefused>,
-) -> Response {
+) -> Result<Json<irp_pipeline::import::ImportReport>, ApiError> {
     match result {
-        Ok(rep) => Json(rep).into_response(),
-        Err(crate::ops::ImportRefused::Store(e)) => store_error(&e),
-        Err(e) => error(ErrorCode::Conflict, e.to_string()),
+        Ok(rep) => Ok(Json(rep)),
+        Err(crate::ops::ImportRefused::Store(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::conflict(e.to_string())),
     }
 }
 
@@ -608,38 +554,28 @@ const MAX_UPLOAD: u64 = 1 << 30;
 )]
 pub(super) async fn upload(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<KeyPath>,
+    operator: Operator,
     body: Body,
-) -> Response {
+) -> Result<impl IntoResponse, ApiError> {
     use futures_util::StreamExt as _;
     use tokio::io::AsyncWriteExt as _;
-    if let Some(r) = caller.refused() {
-        return r;
-    }
     // A few uploads at a time: each may be large, and the disk is shared.
     let Ok(_upload) = std::sync::Arc::clone(&state.uploads).try_acquire_owned() else {
-        let mut r = error(
+        return Err(ApiError::new(
             ErrorCode::RateLimited,
             format!(
                 "{} uploads are being received already; send this one when one of them is done",
                 crate::server::UPLOADS_AT_ONCE
             ),
-        );
-        r.headers_mut().insert(
+        )
+        .header(
             axum::http::header::RETRY_AFTER,
             axum::http::HeaderValue::from_static("10"),
-        );
-        return r;
+        ));
     };
-    let r = match refurbisher(&state, &p.key).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let dir = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => return internal(&e.into()),
-    };
+    let r = refurbisher(&state, &p.key).await?;
+    let dir = tempfile::tempdir().map_err(anyhow::Error::from)?;
     let path = dir.path().join("upload");
     let written: Result<u64, String> = async {
         let mut out = tokio::fs::File::create(&path)
@@ -661,17 +597,15 @@ pub(super) async fn upload(
     .await;
     match written {
         Ok(0) => {
-            return error(
-                ErrorCode::BadRequest,
+            return Err(ApiError::bad_request(
                 "the body is empty: send the feed file",
-            );
+            ));
         }
         Ok(_) => {}
         Err(e) => {
-            return error(
-                ErrorCode::BadRequest,
-                format!("the upload could not be read: {e}"),
-            );
+            return Err(ApiError::bad_request(format!(
+                "the upload could not be read: {e}"
+            )));
         }
     }
     let source = crate::ops::FeedSource::File {
@@ -685,7 +619,7 @@ pub(super) async fn upload(
             &r,
             source,
             "upload",
-            &caller.actor,
+            &operator.actor,
             None,
         )
         .await,
@@ -719,40 +653,29 @@ pub(super) struct NewToken {
 )]
 pub(super) async fn webhook_token(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     headers: HeaderMap,
     ApiPath(p): ApiPath<KeyPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    let r = match refurbisher(&state, &p.key).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    operator: Operator,
+) -> Result<impl IntoResponse, ApiError> {
+    let r = refurbisher(&state, &p.key).await?;
     let grace = chrono::TimeDelta::hours(r.model.shipment.token_grace_hours);
-    match state
+    let t = state
         .store
-        .webhook_token_rotate(&r.key, grace, &caller.actor)
-        .await
-    {
-        Ok(t) => {
-            let base = crate::server::public_base(&state, &headers);
-            let mut resp = Json(NewToken {
-                refurbisher: r.key.clone(),
-                supplier_id: t.supplier_id,
-                url: format!("{base}/webhook/shipment/{}/{}", t.supplier_id, t.token),
-                previous_valid_until: t.previous_valid_until,
-            })
-            .into_response();
-            resp.headers_mut().insert(
-                axum::http::header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            resp
-        }
-        Err(e) => store_error(&e),
-    }
+        .webhook_token_rotate(&r.key, grace, &operator.actor)
+        .await?;
+    let base = crate::server::public_base(&state, &headers);
+    Ok((
+        [(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        )],
+        Json(NewToken {
+            refurbisher: r.key.clone(),
+            supplier_id: t.supplier_id,
+            url: format!("{base}/webhook/shipment/{}/{}", t.supplier_id, t.token),
+            previous_valid_until: t.previous_valid_until,
+        }),
+    ))
 }
 
 /// A new credential value.
@@ -792,47 +715,42 @@ pub(super) struct CredentialStored {
 )]
 pub(super) async fn replace_credential(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<KeyPath>,
+    operator: Operator,
     ApiBody(body): ApiBody,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    let r = match refurbisher(&state, &p.key).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+) -> Result<Json<CredentialStored>, ApiError> {
+    use crate::ops::CredentialError;
+    let r = refurbisher(&state, &p.key).await?;
     let b: CredentialBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) if e.is_syntax() || e.is_eof() => {
-            return error(ErrorCode::BadRequest, format!("the body is not JSON: {e}"));
+            return Err(ApiError::bad_request(format!("the body is not JSON: {e}")));
         }
         Err(e) => {
-            return error(
+            return Err(ApiError::new(
                 ErrorCode::Invalid,
                 format!("expected {{\"path\": \"offers.auth.password\", \"value\": \"…\"}}: {e}"),
-            );
+            ));
         }
     };
     if b.path.contains('\0') || b.value.contains('\0') {
-        return error(ErrorCode::BadRequest, "a NUL character in the body");
+        return Err(ApiError::bad_request("a NUL character in the body"));
     }
-    match crate::ops::replace_credential(
+    let secret = crate::ops::replace_credential(
         &state.store,
         &state.secret_key_file,
         &r,
         &b.path,
         &b.value,
-        &caller.actor,
+        &operator.actor,
     )
     .await
-    {
-        Ok(secret) => Json(CredentialStored { secret }).into_response(),
-        Err(crate::ops::CredentialError::NoSuch(m)) => error(ErrorCode::NotFound, m),
-        Err(crate::ops::CredentialError::Invalid(m)) => error(ErrorCode::Invalid, m),
-        Err(crate::ops::CredentialError::Failed(e)) => internal(&e),
-    }
+    .map_err(|e| match e {
+        CredentialError::NoSuch(m) => ApiError::not_found(m),
+        CredentialError::Invalid(m) => ApiError::new(ErrorCode::Invalid, m),
+        CredentialError::Failed(e) => ApiError::from(e),
+    })?;
+    Ok(Json(CredentialStored { secret }))
 }
 
 /// `refurbisher`.
@@ -859,18 +777,13 @@ pub(super) struct HeldQuery {
 pub(super) async fn prices_held(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<HeldQuery>,
-) -> Response {
+) -> Result<Json<Value>, ApiError> {
     let id = match q.refurbisher.as_deref() {
-        Some(k) => match refurbisher(&state, k).await {
-            Ok(r) => Some(r.id),
-            Err(resp) => return resp,
-        },
+        Some(k) => Some(refurbisher(&state, k).await?.id),
         None => None,
     };
-    match state.store.prices_held(id, false, 500).await {
-        Ok(held) => Json(json!({ "held": held })).into_response(),
-        Err(e) => store_error(&e),
-    }
+    let held = state.store.prices_held(id, false, 500).await?;
+    Ok(Json(json!({ "held": held })))
 }
 
 /// The offer of a decision.
@@ -904,37 +817,25 @@ pub(super) struct OfferPath {
 )]
 pub(super) async fn decide_price(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<OfferPath>,
-) -> Response {
-    if let Some(r) = caller.refused() {
-        return r;
-    }
+    operator: Operator,
+) -> Result<Json<Value>, ApiError> {
     let accept = match p.decision.as_str() {
         "accept" => true,
         "reject" => false,
         other => {
-            return error(
-                ErrorCode::BadRequest,
-                format!("decision {other:?}: expected accept or reject"),
-            );
+            return Err(ApiError::bad_request(format!(
+                "decision {other:?}: expected accept or reject"
+            )));
         }
     };
-    let r = match refurbisher(&state, &p.refurbisher).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match state
+    let r = refurbisher(&state, &p.refurbisher).await?;
+    let o = state
         .store
-        .price_decide(r.id, &p.sku, accept, &caller.actor)
-        .await
-    {
-        Ok(o) => {
-            state.store.catalog_signal().notify_one();
-            Json(json!({ "offer": o })).into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+        .price_decide(r.id, &p.sku, accept, &operator.actor)
+        .await?;
+    state.store.catalog_signal().notify_one();
+    Ok(Json(json!({ "offer": o })))
 }
 
 /// `q`, `limit`, `offset`.
@@ -967,19 +868,17 @@ pub(super) struct AuditQuery {
 pub(super) async fn audit(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Response {
-    let page = match Page::new(q.limit, q.offset, MAX_OFFSET) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Json<Value>, ApiError> {
+    let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    match state.store.audit_search(text, page.rows_through(), 0).await {
-        Ok(rows) => {
-            let (entries, next_offset) = page.cut(rows);
-            Json(json!({ "entries": entries, "next_offset": next_offset })).into_response()
-        }
-        Err(e) => store_error(&e),
-    }
+    let rows = state
+        .store
+        .audit_search(text, page.rows_through(), 0)
+        .await?;
+    let (entries, next_offset) = page.cut(rows);
+    Ok(Json(
+        json!({ "entries": entries, "next_offset": next_offset }),
+    ))
 }
 
 /// These operations, for [`super::token_routes`].
@@ -1012,17 +911,14 @@ pub(super) struct SyncQuery {
         (status = 401, description = "No valid API token", body = ApiError),
     )
 )]
-pub(super) async fn list_channels(State(state): State<AppState>) -> Response {
-    match crate::ops::channel_status(&state.store, None).await {
-        Ok(list) => Json(json!({ "channels": list })).into_response(),
-        Err(e) => {
+pub(super) async fn list_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let list = crate::ops::channel_status(&state.store, None)
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, "Reading the channels failed");
-            error(
-                ErrorCode::Internal,
-                "reading the channels failed".to_owned(),
-            )
-        }
-    }
+            ApiError::new(ErrorCode::Internal, "reading the channels failed")
+        })?;
+    Ok(Json(json!({ "channels": list })))
 }
 
 /// One channel's Shopware sync state (as in the list).
@@ -1041,18 +937,20 @@ pub(super) async fn list_channels(State(state): State<AppState>) -> Response {
 pub(super) async fn show_channel(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<ChannelPath>,
-) -> Response {
-    match crate::ops::channel_status(&state.store, Some(&p.key)).await {
-        Ok(mut list) if !list.is_empty() => Json(list.remove(0)).into_response(),
-        Ok(_) => error(
-            ErrorCode::NotFound,
-            format!("no channel `{}` (GET /api/v1/channels lists them)", p.key),
-        ),
-        Err(e) => {
+) -> Result<impl IntoResponse, ApiError> {
+    let mut list = crate::ops::channel_status(&state.store, Some(&p.key))
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, "Reading a channel failed");
-            error(ErrorCode::Internal, "reading the channel failed".to_owned())
-        }
+            ApiError::new(ErrorCode::Internal, "reading the channel failed")
+        })?;
+    if list.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no channel `{}` (GET /api/v1/channels lists them)",
+            p.key
+        )));
     }
+    Ok(Json(list.remove(0)))
 }
 
 /// Sync a channel with its Shopware shop now (as `irp channel sync`): push changed prices and
@@ -1075,16 +973,13 @@ pub(super) async fn show_channel(
 )]
 pub(super) async fn sync_channel(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
     ApiPath(p): ApiPath<ChannelPath>,
     ApiQuery(q): ApiQuery<SyncQuery>,
-) -> Response {
+    operator: Operator,
+) -> Result<impl IntoResponse, ApiError> {
     use irp_pipeline::channel_sync::ChannelSyncError as E;
-    if let Some(r) = caller.refused() {
-        return r;
-    }
-    let owner = format!("api:{}", caller.actor);
-    match crate::ops::channel_sync_now(
+    let owner = format!("api:{}", operator.actor);
+    let done = crate::ops::channel_sync_now(
         &state.store,
         &state.secret_key_file,
         &p.key,
@@ -1092,38 +987,32 @@ pub(super) async fn sync_channel(
         &owner,
     )
     .await
-    {
-        Ok(done) => {
-            if let Err(e) = state
-                .store
-                .audit(
-                    &caller.actor,
-                    "channel.sync",
-                    &p.key,
-                    json!({"full": q.full.unwrap_or(false), "pushed": done.push.pushed}),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "Auditing a channel sync failed");
-            }
-            Json(done).into_response()
-        }
-        Err(crate::ops::ChannelSyncNowError::Sync(E::UnknownChannel(k))) => error(
-            ErrorCode::NotFound,
+    .map_err(|e| match e {
+        crate::ops::ChannelSyncNowError::Sync(E::UnknownChannel(k)) => ApiError::not_found(
             format!("no channel `{k}` (GET /api/v1/channels lists them)"),
         ),
-        Err(
-            e @ (crate::ops::ChannelSyncNowError::Busy { .. }
-            | crate::ops::ChannelSyncNowError::Sync(E::NotConnected(_) | E::Missing { .. })),
-        ) => error(ErrorCode::Conflict, e.to_string()),
-        Err(e) => {
-            tracing::error!(error = %e, "A channel sync failed");
-            error(
-                ErrorCode::Internal,
-                "the sync failed; IRP's log says why".to_owned(),
-            )
+        e @ (crate::ops::ChannelSyncNowError::Busy { .. }
+        | crate::ops::ChannelSyncNowError::Sync(E::NotConnected(_) | E::Missing { .. })) => {
+            ApiError::conflict(e.to_string())
         }
+        e => {
+            tracing::error!(error = %e, "A channel sync failed");
+            ApiError::new(ErrorCode::Internal, "the sync failed; IRP's log says why")
+        }
+    })?;
+    if let Err(e) = state
+        .store
+        .audit(
+            &operator.actor,
+            "channel.sync",
+            &p.key,
+            json!({"full": q.full.unwrap_or(false), "pushed": done.push.pushed}),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "Auditing a channel sync failed");
     }
+    Ok(Json(done))
 }
 
 pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
