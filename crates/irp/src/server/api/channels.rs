@@ -1,0 +1,153 @@
+//! `/api/v1/channels`: each channel's Shopware sync state, and syncing one now.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiError, ApiPath, ApiQuery, ErrorCode, Operator};
+use crate::server::AppState;
+
+/// These operations, for [`super::token_routes`].
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_channels))
+        .routes(routes!(show_channel))
+        .routes(routes!(sync_channel))
+}
+
+/// A channel's key in the path.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct ChannelPath {
+    /// The channel key (`refurbished-direct`).
+    #[param(pattern = "^[^\\u0000]*$")]
+    key: String,
+}
+
+/// `full`.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SyncQuery {
+    /// Push every product, not only the changed ones (and retry the ones the shop did not take).
+    full: Option<bool>,
+}
+
+/// Every channel with how its Shopware sync stands: rows waiting, the last push, the order
+/// poll's position, the last error, products the shop did not take, orders that could not be
+/// taken in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels",
+    tag = "channels",
+    responses(
+        (status = 200, description = "The channels", body = Object),
+        (status = 401, description = "No valid API token", body = ApiError),
+    )
+)]
+pub(super) async fn list_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let list = crate::ops::channel_status(&state.store, None)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "Reading the channels failed");
+            ApiError::new(ErrorCode::Internal, "reading the channels failed")
+        })?;
+    Ok(Json(json!({ "channels": list })))
+}
+
+/// One channel's Shopware sync state (as in the list).
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{key}",
+    tag = "channels",
+    params(ChannelPath),
+    responses(
+        (status = 200, description = "The channel", body = Object),
+        (status = 400, description = "A bad path parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 404, description = "No such channel", body = ApiError),
+    )
+)]
+pub(super) async fn show_channel(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<ChannelPath>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut list = crate::ops::channel_status(&state.store, Some(&p.key))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "Reading a channel failed");
+            ApiError::new(ErrorCode::Internal, "reading the channel failed")
+        })?;
+    if list.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no channel `{}` (GET /api/v1/channels lists them)",
+            p.key
+        )));
+    }
+    Ok(Json(list.remove(0)))
+}
+
+/// Sync a channel with its Shopware shop now (as `irp channel sync`): push changed prices and
+/// stock (every product with `full=true`), take in new orders, deliver tracking and
+/// cancellations. A push or poll the shop failed is reported in the answer (`push.error`,
+/// `orders_error`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{key}/sync",
+    tag = "channels",
+    params(ChannelPath, SyncQuery),
+    responses(
+        (status = 200, description = "What the sync did", body = Object),
+        (status = 400, description = "A bad path or query parameter", body = ApiError),
+        (status = 401, description = "No valid API token", body = ApiError),
+        (status = 403, description = "A viewer's token", body = ApiError),
+        (status = 404, description = "No such channel", body = ApiError),
+        (status = 409, description = "The channel has no enabled shop, a credential reference cannot be resolved, or another instance syncs it right now", body = ApiError),
+    )
+)]
+pub(super) async fn sync_channel(
+    State(state): State<AppState>,
+    ApiPath(p): ApiPath<ChannelPath>,
+    ApiQuery(q): ApiQuery<SyncQuery>,
+    operator: Operator,
+) -> Result<impl IntoResponse, ApiError> {
+    use irp_pipeline::channel_sync::ChannelSyncError as E;
+    let owner = format!("api:{}", operator.actor);
+    let done = crate::ops::channel_sync_now(
+        &state.store,
+        &state.secret_key_file,
+        &p.key,
+        q.full.unwrap_or(false),
+        &owner,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::ops::ChannelSyncNowError::Sync(E::UnknownChannel(k)) => ApiError::not_found(
+            format!("no channel `{k}` (GET /api/v1/channels lists them)"),
+        ),
+        e @ (crate::ops::ChannelSyncNowError::Busy { .. }
+        | crate::ops::ChannelSyncNowError::Sync(E::NotConnected(_) | E::Missing { .. })) => {
+            ApiError::conflict(e.to_string())
+        }
+        e => {
+            tracing::error!(error = %e, "A channel sync failed");
+            ApiError::new(ErrorCode::Internal, "the sync failed; IRP's log says why")
+        }
+    })?;
+    if let Err(e) = state
+        .store
+        .audit(
+            &operator.actor,
+            "channel.sync",
+            &p.key,
+            json!({"full": q.full.unwrap_or(false), "pushed": done.push.pushed}),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "Auditing a channel sync failed");
+    }
+    Ok(Json(done))
+}
