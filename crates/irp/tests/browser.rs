@@ -10,10 +10,10 @@
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::future::Future;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -22,12 +22,15 @@ use serde_json::{Value, json};
 use thirtyfour::extensions::query::{ElementPollerWithTimeout, IntoElementPoller as _};
 use thirtyfour::prelude::*;
 
+mod common;
+use common::{Irp, add_user, root, start_serve};
+
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long an explicit wait (an element query, a URL) waits before it fails.
 const WAIT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(100);
-/// How long chromedriver and `irp serve` may take to start.
+/// How long chromedriver may take to start.
 const START: Duration = Duration::from_secs(30);
 /// How long a page is reloaded while waiting for the server's background work (the order
 /// submitter, the monitor) to show.
@@ -41,13 +44,6 @@ const VIEWER_PASSWORD: &str = "viewer-password-42";
 /// What a scenario returns: `?` on a WebDriver error fails the test like a panicking assert.
 type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 /// `$CARGO_TARGET_DIR/browser-artifacts/<test>`, or the workspace's `target/`; emptied first.
 fn artifacts_dir(test: &str) -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
@@ -60,93 +56,6 @@ fn artifacts_dir(test: &str) -> PathBuf {
     }
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A command for the binary, run from the workspace root with its own data directory and a
-/// SQLite database file in it (copied from cli.rs: each test file is its own crate).
-struct Irp {
-    db_url: String,
-    data: tempfile::TempDir,
-}
-
-impl Irp {
-    fn new() -> Irp {
-        let data = tempfile::tempdir().unwrap();
-        let db_url = format!("sqlite:{}", data.path().join("irp.db").display());
-        let irp = Irp { db_url, data };
-        irp.ok(&irp.run_with_stdin(&["migrate"], ""));
-        irp
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_irp"));
-        c.args(args)
-            .current_dir(root())
-            .env("IRP_DATABASE_URL", &self.db_url)
-            .env("IRP_SECRET_KEY_FILE", self.data.path().join("secret.key"))
-            .env_remove("IRP_SECRET_KEY")
-            .env_remove("IRP_LISTEN")
-            .env_remove("IRP_APPLY")
-            .env_remove("IRP_POLL_TICK_SECS")
-            .env_remove("IRP_PUBLIC_URL")
-            .env_remove("IRP_NOTIFY_URL")
-            .env_remove("IRP_WEBHOOK_RATE")
-            .env_remove("IRP_MONITOR_TICK_SECS")
-            .env_remove("IRP_SECURE_COOKIES")
-            .env_remove("IRP_LOG")
-            // An environment variable documents may read (`IRP_REF_*`), a canary itself.
-            .env("IRP_REF_CANARY", format!("{CANARY}-environment-value"))
-            .env("IRP_FEED_ROOT", self.data.path().join("feeds"));
-        c
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, out: &Output) {
-        assert!(
-            out.status.success(),
-            "irp failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Runs `irp ARGS`, which must succeed; its stdout.
-    fn run_ok(&self, args: &[&str]) -> String {
-        let out = self.run_with_stdin(args, "");
-        self.ok(&out);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `irp user add EMAIL --role ROLE`, the password on stdin.
-    fn user_add(&self, email: &str, role: &str, password: &str) {
-        let out = self.run_with_stdin(
-            &["user", "add", email, "--role", role],
-            &format!("{password}\n"),
-        );
-        self.ok(&out);
-    }
-
-    /// `irp secret set NAME`, the value on stdin.
-    fn secret_set(&self, name: &str, value: &str) {
-        let out = self.run_with_stdin(&["secret", "set", name], &format!("{value}\n"));
-        self.ok(&out);
-    }
 }
 
 /// A child process that is killed when dropped.
@@ -257,54 +166,6 @@ async fn start_browser(chromedriver: &str, profile: &Path) -> WebDriver {
     let driver = WebDriver::new(chromedriver, caps).await.unwrap();
     driver.set_poller(Arc::new(ElementPollerWithTimeout::new(WAIT, POLL)));
     driver
-}
-
-/// `irp serve` on a free port (polling off), with `extra` arguments; drains its log into `log`;
-/// returns its base URL.
-fn start_serve(
-    irp: &Irp,
-    apply: &[&str],
-    extra: &[String],
-    log: Arc<Mutex<Vec<String>>>,
-) -> (Killed, String) {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-    args.extend(extra.iter().map(String::as_str));
-    if !apply.is_empty() {
-        args.push("--apply");
-        args.extend_from_slice(apply);
-    }
-    let mut child = Killed(
-        irp.cmd(&args)
-            .env("IRP_POLL_TICK_SECS", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.0.stderr.take().unwrap();
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("listening on http://") {
-                let addr = line[i + "listening on http://".len()..]
-                    .split(['/', ' '])
-                    .next()
-                    .unwrap()
-                    .to_owned();
-                let _ = tx.send(addr);
-            }
-            kept.lock().unwrap().push(line);
-        }
-    });
-    match rx.recv_timeout(START) {
-        Ok(addr) => (child, format!("http://{addr}")),
-        Err(e) => panic!(
-            "irp serve did not start ({e}):\n{}",
-            log.lock().unwrap().join("\n")
-        ),
-    }
 }
 
 /// The numbered screenshots of one test.
@@ -488,9 +349,15 @@ struct Harness {
 impl Harness {
     /// A fresh database with an operator and a viewer account.
     fn new(test: &'static str, apply: &[&'static str]) -> Harness {
-        let irp = Irp::new();
-        irp.user_add(OPERATOR, "operator", OPERATOR_PASSWORD);
-        irp.user_add(VIEWER, "viewer", VIEWER_PASSWORD);
+        let irp = Irp::sqlite();
+        let feed_root = irp.data.path().join("feeds");
+        let irp = irp
+            // An environment variable documents may read (`IRP_REF_*`), a canary itself.
+            .with_env("IRP_REF_CANARY", format!("{CANARY}-environment-value"))
+            .with_env("IRP_FEED_ROOT", feed_root)
+            .migrated();
+        add_user(&irp, OPERATOR, OPERATOR_PASSWORD, "operator");
+        add_user(&irp, VIEWER, VIEWER_PASSWORD, "viewer");
         Harness {
             test,
             irp,
@@ -514,8 +381,13 @@ impl Harness {
         F: FnOnce(Browser) -> Fut,
         Fut: Future<Output = Outcome> + Send + 'static,
     {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (serve, base) = start_serve(&self.irp, &self.apply, &self.serve_args, log.clone());
+        let mut args: Vec<&str> = self.serve_args.iter().map(String::as_str).collect();
+        if !self.apply.is_empty() {
+            args.push("--apply");
+            args.extend_from_slice(&self.apply);
+        }
+        let serve = start_serve(&self.irp, &args, &[]);
+        let (base, log) = (serve.base(), serve.log.clone());
         let (chromedriver, driver_url) = start_chromedriver(&self.artifacts);
         let profile = tempfile::tempdir().unwrap();
         let browser = Browser {

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,74 +11,8 @@ use irp_store::db_tests;
 use irp_store::testkit::TestDb;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// A command for the binary, run from the workspace root with its own data directory.
-struct Irp {
-    db_url: String,
-    data: tempfile::TempDir,
-}
-
-impl Irp {
-    fn new(db_url: &str) -> Irp {
-        Irp {
-            db_url: db_url.to_owned(),
-            data: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_irp"));
-        c.args(args)
-            .current_dir(root())
-            .env("IRP_DATABASE_URL", &self.db_url)
-            .env("IRP_SECRET_KEY_FILE", self.data.path().join("secret.key"))
-            .env_remove("IRP_SECRET_KEY")
-            .env_remove("IRP_LISTEN")
-            .env_remove("IRP_APPLY")
-            .env_remove("IRP_POLL_TICK_SECS")
-            .env_remove("IRP_PUBLIC_URL")
-            .env_remove("IRP_NOTIFY_URL")
-            .env_remove("IRP_WEBHOOK_RATE")
-            .env_remove("IRP_MONITOR_TICK_SECS")
-            .env_remove("IRP_LOG");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{Irp, eventually, login_cookie, root, start_serve, stderr, stdout};
 
 /// An Irp on a SQLite file that does not exist yet (config check needs no database).
 fn no_db() -> Irp {
@@ -1166,80 +1099,6 @@ impl FakeOrderApi {
     }
 }
 
-/// `irp serve` on a free port with polling off; returns the process and its address.
-fn start_serve(irp: &Irp, extra: &[&str]) -> (std::process::Child, String) {
-    let (child, addr, _) = start_serve_logged(irp, extra, &[]);
-    (child, addr)
-}
-
-/// [`start_serve`] with extra environment; also returns its log lines as they come.
-fn start_serve_logged(
-    irp: &Irp,
-    extra: &[&str],
-    env: &[(&str, &str)],
-) -> (
-    std::process::Child,
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-) {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let mut cmd = irp.cmd(&args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .env("IRP_POLL_TICK_SECS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        assert!(Instant::now() < deadline, "serve did not start");
-        let line = lines.next().expect("serve exited").unwrap();
-        if let Some(i) = line.find("listening on http://") {
-            break line[i + "listening on http://".len()..]
-                .split('/')
-                .next()
-                .unwrap()
-                .to_owned();
-        }
-    };
-    // Keep draining its log so it never blocks on a full pipe.
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.by_ref().map_while(Result::ok) {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    (child, addr, log)
-}
-
-/// Logs in to the portal at `base`; the session cookie (`irp_session=…`).
-async fn login_cookie(base: &str, email: &str, password: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client
-        .post(format!("{base}/login"))
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "logging in as {email}");
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 fn order_doc(number: &str) -> Value {
     serde_json::json!({
         "channel": "refurbished-direct",
@@ -1321,7 +1180,8 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
     let token = stdout(&out).trim().to_owned();
     assert!(token.starts_with("irp_"), "{token}");
 
-    let (mut serve, addr) = start_serve(&irp, &[]);
+    let mut serve = start_serve(&irp, &[], &[]);
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
 
@@ -1407,7 +1267,8 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
     std::fs::write(&path, order_doc("RD-2").to_string()).unwrap();
     let out = irp.run(&["orders", "create", "-f", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let (mut serve, addr) = start_serve(&irp, &[]);
+    let mut serve = start_serve(&irp, &[], &[]);
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
     let id2 = db
         .store
@@ -1444,7 +1305,8 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
     serve.kill().unwrap();
     serve.wait().unwrap();
     fake.delay_ms.store(0, std::sync::atomic::Ordering::SeqCst);
-    let (mut serve, addr) = start_serve(&irp, &[]);
+    let mut serve = start_serve(&irp, &[], &[]);
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
     assert_eq!(
         settled_status(&client, &base, &token, id3, Duration::from_secs(45)).await,
@@ -1486,7 +1348,8 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
             accepted.push(format!("BURST-{i:02}"));
         }
     }
-    let (mut serve, addr) = start_serve(&irp, &[]);
+    let mut serve = start_serve(&irp, &[], &[]);
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
     for number in &accepted {
         let id = db
@@ -1593,7 +1456,7 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
 
     let out = irp.run_with_stdin(&["user", "add", "ops@iused.nl"], "correct horse battery\n");
     assert!(out.status.success(), "{}", stderr(&out));
-    let (mut serve, addr, log) = start_serve_logged(
+    let mut serve = start_serve(
         &irp,
         &[],
         &[
@@ -1602,6 +1465,7 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
             ("IRP_MONITOR_TICK_SECS", "1"),
         ],
     );
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
     let hook = url.replace("https://portal.example.nl", &base);
     let client = reqwest::Client::new();
@@ -1901,7 +1765,7 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
     serve.kill().unwrap();
     serve.wait().unwrap();
     // The token never reached the log, though every request was logged at debug level.
-    let log = log.lock().unwrap().join("\n");
+    let log = serve.log_text();
     assert!(log.contains("/webhook/shipment/10/***"), "{log}");
     assert!(!log.contains(&token), "the token leaked into the log");
 
@@ -1940,7 +1804,8 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
         stdout(&out)
     );
 
-    let (mut serve, addr) = start_serve(&irp, &[]);
+    let mut serve = start_serve(&irp, &[], &[]);
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -2077,18 +1942,6 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
     assert_eq!(v[0]["must_change_password"], false, "{v}");
 }
 
-/// Waits until `check` returns `Some`, polling every 100 ms, for at most `wait`.
-async fn eventually<T>(wait: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + wait;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Issue 8 end to end: a feed run reaches both fake Shopware shops within seconds; an order
 /// placed in one shop (webhook) and one in the other (found by the poll) reach FlexIT's order
 /// API; FlexIT's shipment ends up as the tracking code on the shop's delivery, shipped.
@@ -2165,10 +2018,8 @@ async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
         stdout(&out)
     );
 
-    let (mut serve, addr) = {
-        let (child, addr, _log) = start_serve_logged(&irp, &[], &[("IRP_CHANNEL_TICK_SECS", "1")]);
-        (child, addr)
-    };
+    let mut serve = start_serve(&irp, &[], &[("IRP_CHANNEL_TICK_SECS", "1")]);
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
 
     // A feed run: both shops show the price (100 + 3.18 + 10, +17 %, +21 % VAT) and the
@@ -2370,7 +2221,8 @@ async fn a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order(db: T
     let out = irp.run(&["token", "create", "shop"]);
     let token = stdout(&out).trim().to_owned();
 
-    let (mut serve, addr, _log) = start_serve_logged(&irp, &[], &[("IRP_ERP_TICK_SECS", "1")]);
+    let mut serve = start_serve(&irp, &[], &[("IRP_ERP_TICK_SECS", "1")]);
+    let addr = serve.addr.clone();
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
     let r = client
@@ -2418,7 +2270,7 @@ async fn a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order(db: T
     // A restart changes nothing: still one purchase order.
     let _ = serve.kill();
     let _ = serve.wait();
-    let (mut serve, _addr, _log) = start_serve_logged(&irp, &[], &[("IRP_ERP_TICK_SECS", "1")]);
+    let mut serve = start_serve(&irp, &[], &[("IRP_ERP_TICK_SECS", "1")]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(odoo.records("purchase.order").len(), 1);
     let out = irp.run(&["erp", "list"]);

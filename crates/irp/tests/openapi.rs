@@ -5,71 +5,17 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use irp_store::db_tests;
 use irp_store::testkit::TestDb;
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// A command for the binary, run from the workspace root with its own data directory.
-struct Irp {
-    db_url: String,
-    data: tempfile::TempDir,
-}
-
-impl Irp {
-    fn new(db_url: &str) -> Irp {
-        Irp {
-            db_url: db_url.to_owned(),
-            data: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_irp"));
-        c.args(args)
-            .current_dir(root())
-            .env("IRP_DATABASE_URL", &self.db_url)
-            .env("IRP_SECRET_KEY_FILE", self.data.path().join("secret.key"))
-            .env_remove("IRP_SECRET_KEY")
-            .env_remove("IRP_LISTEN")
-            .env_remove("IRP_APPLY")
-            .env_remove("IRP_POLL_TICK_SECS")
-            .env_remove("IRP_PUBLIC_URL")
-            .env_remove("IRP_NOTIFY_URL")
-            .env_remove("IRP_WEBHOOK_RATE")
-            .env_remove("IRP_MONITOR_TICK_SECS")
-            .env_remove("IRP_LOG");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    /// A new API token with `role`.
-    fn token(&self, name: &str, role: &str) -> String {
-        let out = self.run(&["token", "create", name, "--role", role]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        assert!(token.starts_with("irp_"), "{token}");
-        token
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{Irp, api_token, root, start_serve, stderr};
 
 /// The example configuration, applied by `irp serve --apply`.
 const APPLY: &[&str] = &[
@@ -78,52 +24,6 @@ const APPLY: &[&str] = &[
     "config/refurbishers/iused-stores.json",
     "config/channels.json",
 ];
-
-/// A running `irp serve`, stopped when dropped (also when a test fails half-way).
-struct Serve {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `irp serve` on a free port with polling off.
-fn start_serve(irp: &Irp, extra: &[&str]) -> Serve {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let mut child = irp
-        .cmd(&args)
-        .env("IRP_POLL_TICK_SECS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut serve = Serve {
-        child,
-        addr: String::new(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    serve.addr = loop {
-        assert!(Instant::now() < deadline, "serve did not start");
-        let line = lines.next().expect("serve exited").unwrap();
-        if let Some(i) = line.find("listening on http://") {
-            break line[i + "listening on http://".len()..]
-                .split('/')
-                .next()
-                .unwrap()
-                .to_owned();
-        }
-    };
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref().map_while(Result::ok) {});
-    serve
-}
 
 /// Every operation the API serves, as `METHOD path`.
 const ROUTES: &[&str] = &[
@@ -201,9 +101,9 @@ db_tests!(the_openapi_document_lists_every_route_and_errors_carry_codes,);
 
 async fn the_openapi_document_lists_every_route_and_errors_carry_codes(db: TestDb) {
     let irp = Irp::new(&db.url);
-    let operator = irp.token("shop", "operator");
-    let viewer = irp.token("dashboard", "viewer");
-    let serve = start_serve(&irp, APPLY);
+    let operator = api_token(&irp, "shop", "operator");
+    let viewer = api_token(&irp, "dashboard", "viewer");
+    let serve = start_serve(&irp, APPLY, &[]);
     let base = format!("http://{}", serve.addr);
     let client = reqwest::Client::new();
 
@@ -479,8 +379,8 @@ async fn schemathesis_finds_no_server_error() {
     let command = schemathesis();
     let db = TestDb::new(irp_store::Backend::Sqlite).await;
     let irp = Irp::new(&db.url);
-    let token = irp.token("fuzz", "operator");
-    let serve = start_serve(&irp, APPLY);
+    let token = api_token(&irp, "fuzz", "operator");
+    let serve = start_serve(&irp, APPLY, &[]);
     let addr = serve.addr.clone();
     // Something to read: an offer and its product, an order with a (failed: no credentials)
     // supplier order and its attempt.

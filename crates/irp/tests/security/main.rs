@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 
 mod outbound;
