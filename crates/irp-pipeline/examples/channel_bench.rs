@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use irp_core::config::{parse_channels, parse_document};
 use irp_core::values::gtin::check_digit;
-use irp_pipeline::channel_sync;
+use irp_pipeline::channel;
 use irp_pipeline::import::import_file;
 use irp_sources::fake_shopware::{FakeShopware, FakeShopwareConfig};
 use irp_store::Backend;
@@ -97,11 +97,11 @@ async fn bench(backend: Backend, products: u64) {
         rep.created,
         t.elapsed().as_secs_f64()
     );
-    let sw = channel_sync::connect(store, None, "refurbished-direct")
+    let sw = channel::connect(store, None, "refurbished-direct")
         .await
         .unwrap();
 
-    let report = |what: &str, r: &channel_sync::PushReport, rows_at_shop: usize| {
+    let report = |what: &str, r: &channel::PushReport, rows_at_shop: usize| {
         println!(
             "{what}: {} products pushed in {} sync requests ({} requests in all), {:.2} s, {:.0} products/s; the shop received {} product rows",
             r.pushed,
@@ -121,12 +121,12 @@ async fn bench(backend: Backend, products: u64) {
     };
 
     shop.clear_requests();
-    let full = channel_sync::push(store, &sw, true).await.unwrap();
+    let full = channel::push(store, &sw, true).await.unwrap();
     assert!(full.error.is_none(), "{full:?}");
     report("full sync (reference)", &full, rows_at_shop(&shop));
 
     shop.clear_requests();
-    let idle = channel_sync::push(store, &sw, false).await.unwrap();
+    let idle = channel::push(store, &sw, false).await.unwrap();
     report(
         "delta with nothing changed (reference)",
         &idle,
@@ -139,7 +139,7 @@ async fn bench(backend: Backend, products: u64) {
         let rep = import_file(store, &seller, &path, "bench").await.unwrap();
         let changed = rep.catalog.as_ref().map_or(0, |c| c.channel_rows_changed);
         shop.clear_requests();
-        let delta = channel_sync::push(store, &sw, false).await.unwrap();
+        let delta = channel::push(store, &sw, false).await.unwrap();
         assert!(delta.error.is_none(), "{delta:?}");
         let received = rows_at_shop(&shop);
         assert_eq!(

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 use irp_core::config::{parse_channels, parse_document};
-use irp_pipeline::channel_sync::{self, TakeIn};
+use irp_pipeline::channel::{self, TakeIn};
 use irp_pipeline::import::import_file;
 use irp_sources::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
 use irp_store::db_tests;
@@ -95,11 +95,11 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     shop.refuse_product(E3);
     channel(&db, "refurbished-direct", &shop, json!({"batch_size": 3})).await;
     feed(&db, &r, [100, 200, 300, 400]).await;
-    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
         .await
         .unwrap();
 
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     assert_eq!(
         (
             rep.rows,
@@ -137,7 +137,7 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
 
     // Nothing changed: nothing is sent.
     shop.clear_requests();
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     assert_eq!(rep.rows, 0);
     assert_eq!(sync_rows(&shop), 0);
 
@@ -146,7 +146,7 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     shop.expire_tokens();
     shop.clear_requests();
     feed(&db, &r, [101, 200, 300, 400]).await;
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     assert_eq!(
         (rep.rows, rep.pushed, rep.error.as_deref()),
         (1, 1, None),
@@ -162,11 +162,11 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     // A 503 is retried; a shop that stays down stops the push, the row stays marked.
     feed(&db, &r, [102, 200, 300, 400]).await;
     shop.fail_next(503, 1);
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     assert_eq!((rep.pushed, rep.error.as_deref()), (1, None), "{rep:?}");
     feed(&db, &r, [103, 200, 300, 400]).await;
     shop.fail_next(500, 20);
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     let error = rep.error.clone().unwrap();
     assert!(error.contains("HTTP 500"), "{error}");
     assert!(!error.contains(&FakeShopwareConfig::default().client_secret));
@@ -184,12 +184,12 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
         .unwrap();
     assert_eq!(state.last_error.as_deref(), Some(error.as_str()));
     shop.fail_next(500, 0);
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     assert_eq!((rep.pushed, rep.error.as_deref()), (1, None), "{rep:?}");
 
     // --full sends everything again, reported products included.
     shop.clear_requests();
-    let rep = channel_sync::push(&db.store, &sw, true).await.unwrap();
+    let rep = channel::push(&db.store, &sw, true).await.unwrap();
     assert_eq!(
         (rep.rows, rep.pushed, rep.unknown, rep.refused),
         (4, 2, 1, 1),
@@ -211,7 +211,7 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     sw.hold(Some("this-instance"));
     feed(&db, &r, [104, 200, 300, 400]).await;
     shop.clear_requests();
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     let error = rep.error.clone().unwrap_or_default();
     assert!(error.contains("another instance holds it"), "{rep:?}");
     assert_eq!(sync_rows(&shop), 0);
@@ -226,7 +226,7 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
         .channel_sync_release("refurbished-direct", "other-instance")
         .await
         .unwrap();
-    let rep = channel_sync::push(&db.store, &sw, false).await.unwrap();
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
     assert_eq!((rep.pushed, rep.error.as_deref()), (1, None), "{rep:?}");
     sw.hold(None);
 
@@ -239,10 +239,10 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     )
     .await;
     db.store.catalog_recompute().await.unwrap();
-    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
         .await
         .unwrap();
-    let rep = channel_sync::push(&db.store, &sw, true).await.unwrap();
+    let rep = channel::push(&db.store, &sw, true).await.unwrap();
     assert_eq!((rep.created, rep.unknown), (1, 0), "{rep:?}");
     let created = shop.product(E4).unwrap();
     assert_eq!(created["ean"], E4);
@@ -257,7 +257,7 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
     shop.add_product("GIFTCARD-25", "", 100, 25.0);
     channel(&db, "refurbished-direct", &shop, json!({})).await;
     feed(&db, &r, [100, 200, 300, 400]).await;
-    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
         .await
         .unwrap();
     let order = |number: &str, product: &str| FakeOrder {
@@ -277,7 +277,7 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
     let (first, _) = shop.place_order(&order("10001", E1));
     shop.place_order(&order("10002", "GIFTCARD-25"));
 
-    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    let rep = channel::poll_orders(&db.store, &sw).await.unwrap();
     assert_eq!((rep.read, rep.created, rep.inbox), (2, 1, 1), "{rep:?}");
     let o = db
         .store
@@ -306,10 +306,10 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
     assert!(inbox[0].error.contains("GIFTCARD-25"), "{}", inbox[0].error);
 
     // The next poll reads them again (the overlap) and takes in nothing twice.
-    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    let rep = channel::poll_orders(&db.store, &sw).await.unwrap();
     assert_eq!((rep.created, rep.known, rep.inbox), (0, 1, 1), "{rep:?}");
     assert_eq!(
-        channel_sync::take_in_by_id(&db.store, &sw, &first, "webhook")
+        channel::take_in_by_id(&db.store, &sw, &first, "webhook")
             .await
             .unwrap(),
         TakeIn::Known
@@ -327,7 +327,7 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
         )
         .await
         .unwrap();
-    let taken = channel_sync::retry_inbox(&db.store, &sw, chrono::TimeDelta::zero())
+    let taken = channel::retry_inbox(&db.store, &sw, chrono::TimeDelta::zero())
         .await
         .unwrap();
     assert_eq!(taken, 1);
@@ -408,7 +408,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     )
     .await;
     feed(&db, &r, [100, 200, 300, 400]).await;
-    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
         .await
         .unwrap();
     let order = |number: &str| FakeOrder {
@@ -427,7 +427,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     };
     let (_, shipped_delivery) = shop.place_order(&order("20001"));
     let (_, cancelled_delivery) = shop.place_order(&order("20002"));
-    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    let rep = channel::poll_orders(&db.store, &sw).await.unwrap();
     assert_eq!(rep.created, 2, "{rep:?}");
     let supplier_order = |number: &str| {
         let store = db.store.clone();
@@ -471,7 +471,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
         .unwrap();
     assert!(matches!(out, ShipmentOutcome::Matched { .. }), "{out:?}");
     shop.clear_requests();
-    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    let t = channel::push_tracking(&db.store, &sw).await.unwrap();
     assert_eq!((t.pushed, t.refused, t.later), (0, 1, 0), "{t:?}");
     let d = shop.delivery(&shipped_delivery).unwrap();
     assert_eq!(d["trackingCodes"], json!(["3SRDX0000009"]));
@@ -483,7 +483,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
         "{shipments:?}"
     );
     shop.clear_requests();
-    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    let t = channel::push_tracking(&db.store, &sw).await.unwrap();
     assert_eq!((t.pushed, t.refused), (0, 0), "not again: {t:?}");
     assert!(shop.requests().is_empty(), "{:?}", shop.requests());
 
@@ -492,9 +492,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     let so = supplier_order("20002").await;
     db.store.supplier_order_cancel(so.id, "test").await.unwrap();
     assert_eq!(
-        channel_sync::report_cancellations(&db.store, &sw)
-            .await
-            .unwrap(),
+        channel::report_cancellations(&db.store, &sw).await.unwrap(),
         1
     );
     assert_eq!(
@@ -502,9 +500,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
         "cancelled"
     );
     assert_eq!(
-        channel_sync::report_cancellations(&db.store, &sw)
-            .await
-            .unwrap(),
+        channel::report_cancellations(&db.store, &sw).await.unwrap(),
         0
     );
 }
@@ -562,7 +558,7 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
     import_file(&db.store, &iu, &iused_feed, "manual")
         .await
         .unwrap();
-    let sw = channel_sync::connect(&db.store, None, "refurbished-direct")
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
         .await
         .unwrap();
     let (_, delivery) = shop.place_order(&FakeOrder {
@@ -579,7 +575,7 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
         placed_at: chrono::Utc::now(),
         sales_channel_id: None,
     });
-    let rep = channel_sync::poll_orders(&db.store, &sw).await.unwrap();
+    let rep = channel::poll_orders(&db.store, &sw).await.unwrap();
     assert_eq!(rep.created, 1, "{rep:?}");
     let o = db
         .store
@@ -609,7 +605,7 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
         .shipment_record(r.id, &s, &body.to_string(), "POST", None)
         .await
         .unwrap();
-    channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    channel::push_tracking(&db.store, &sw).await.unwrap();
     assert_eq!(
         shop.delivery(&delivery).unwrap()["stateMachineState"]["technicalName"],
         "shipped_partially"
@@ -619,13 +615,13 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
         .supplier_order_cancel(internal, "test")
         .await
         .unwrap();
-    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    let t = channel::push_tracking(&db.store, &sw).await.unwrap();
     assert_eq!(t.pushed, 1, "{t:?}");
     let d = shop.delivery(&delivery).unwrap();
     assert_eq!(d["stateMachineState"]["technicalName"], "shipped");
     assert_eq!(d["trackingCodes"], json!(["3SPART1"]));
     shop.clear_requests();
-    let t = channel_sync::push_tracking(&db.store, &sw).await.unwrap();
+    let t = channel::push_tracking(&db.store, &sw).await.unwrap();
     assert_eq!((t.pushed, t.refused, t.later), (0, 0, 0), "{t:?}");
     assert!(shop.requests().is_empty());
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use irp_pipeline::channel_sync;
+use irp_pipeline::channel;
 use irp_store::Store;
 use serde_json::{Value, json};
 
@@ -15,9 +15,9 @@ fn owner() -> String {
     format!("cli:{}", std::process::id())
 }
 
-async fn connect(global: &Global, store: &Store, key: &str) -> Result<channel_sync::Shop> {
+async fn connect(global: &Global, store: &Store, key: &str) -> Result<channel::Shop> {
     let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
-    Ok(channel_sync::connect(store, secret_key.as_ref(), key).await?)
+    Ok(channel::connect(store, secret_key.as_ref(), key).await?)
 }
 
 /// `irp channel sync KEY [--full]`.

@@ -292,7 +292,7 @@ pub async fn bind_secret(
     let key = Some(secret_key);
     if let Some(rest) = name.strip_prefix("channel.") {
         let channel = rest.split('.').next().unwrap_or_default();
-        let _ = irp_pipeline::channel_sync::connect(store, key, channel).await;
+        let _ = irp_pipeline::channel::connect(store, key, channel).await;
     } else if name.starts_with("pim.") {
         if let Some(stored) = store.pim_get().await? {
             let _ = irp_pipeline::pim::resolved_source(store, key, &stored).await;
@@ -506,13 +506,13 @@ pub async fn import(
 #[derive(Debug, serde::Serialize)]
 pub struct ChannelSyncNow {
     /// The push of prices and stock.
-    pub push: irp_pipeline::channel_sync::PushReport,
+    pub push: irp_pipeline::channel::PushReport,
     /// The order poll.
-    pub orders: irp_pipeline::channel_sync::PollReport,
+    pub orders: irp_pipeline::channel::PollReport,
     /// Why the order poll failed, when it did.
     pub orders_error: Option<String>,
     /// Tracking delivered.
-    pub tracking: irp_pipeline::channel_sync::TrackingReport,
+    pub tracking: irp_pipeline::channel::TrackingReport,
     /// Cancellations reported to the shop.
     pub cancellations_reported: u64,
 }
@@ -534,7 +534,7 @@ pub enum ChannelSyncNowError {
     },
     /// The sync failed (unknown channel, no shop, a reference, the store).
     #[error(transparent)]
-    Sync(#[from] irp_pipeline::channel_sync::ChannelSyncError),
+    Sync(#[from] irp_pipeline::channel::ChannelSyncError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] irp_store::StoreError),
@@ -553,7 +553,7 @@ pub async fn channel_sync_now(
     full: bool,
     owner: &str,
 ) -> Result<ChannelSyncNow, ChannelSyncNowError> {
-    use irp_pipeline::channel_sync as cs;
+    use irp_pipeline::channel as cs;
     let secret_key = crate::secret_key::load(secret_key_file, false).ok();
     let shop = cs::connect(store, secret_key.as_ref(), key).await?;
     // Each invocation its own claim: a double click or a retried API call waits its turn.

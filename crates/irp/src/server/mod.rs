@@ -900,7 +900,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     if args.channel_tick_secs > 0 {
         jobs.spawn(
             "channels",
-            irp_pipeline::channel_sync::run(
+            irp_pipeline::channel::run(
                 store.clone(),
                 owner,
                 secret_key,

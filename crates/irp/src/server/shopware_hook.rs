@@ -26,7 +26,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use irp_pipeline::channel_sync::{self, ChannelSyncError, TakeIn};
+use irp_pipeline::channel::{self, ChannelSyncError, TakeIn};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -104,7 +104,7 @@ pub async fn order_placed(
     }
     // The channel's shop secret, and nothing else, before the signature is checked.
     let secret_key = crate::secret_key::load(&state.secret_key_file, false).ok();
-    let shop = match channel_sync::connect(&state.store, secret_key.as_ref(), &channel).await {
+    let shop = match channel::connect(&state.store, secret_key.as_ref(), &channel).await {
         Ok(s) => s,
         Err(ChannelSyncError::UnknownChannel(_) | ChannelSyncError::NotConnected(_)) => {
             count("bad_signature");
@@ -139,7 +139,7 @@ pub async fn order_placed(
             return answer(StatusCode::UNPROCESSABLE_ENTITY, json!({"error": why}));
         }
     };
-    match channel_sync::take_in_by_id(&state.store, &shop, &order_id, "webhook").await {
+    match channel::take_in_by_id(&state.store, &shop, &order_id, "webhook").await {
         Ok(TakeIn::Created { order_id }) => {
             count("created");
             answer(

@@ -114,7 +114,7 @@ pub(super) async fn sync_channel(
     ApiQuery(q): ApiQuery<SyncQuery>,
     operator: Operator,
 ) -> Result<impl IntoResponse, ApiError> {
-    use irp_pipeline::channel_sync::ChannelSyncError as E;
+    use irp_pipeline::channel::ChannelSyncError as E;
     let owner = format!("api:{}", operator.actor);
     let done = crate::ops::channel_sync_now(
         &state.store,

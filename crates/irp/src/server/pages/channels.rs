@@ -147,7 +147,7 @@ pub async fn sync(
     Path(key): Path<String>,
     act: Act<SyncForm>,
 ) -> Response {
-    use irp_pipeline::channel_sync::ChannelSyncError as E;
+    use irp_pipeline::channel::ChannelSyncError as E;
     let full = !act.form.full.is_empty();
     let owner = format!("portal:{}", act.actor());
     match crate::ops::channel_sync_now(&state.store, &state.secret_key_file, &key, full, &owner)
