@@ -17,7 +17,7 @@ use std::time::Instant;
 use irp_core::config::{parse_channels, parse_document};
 use irp_core::values::gtin::check_digit;
 use irp_pipeline::channel;
-use irp_pipeline::import::import_file;
+use irp_pipeline::feed::import_file;
 use irp_sources::fake_shopware::{FakeShopware, FakeShopwareConfig};
 use irp_store::Backend;
 use irp_store::testkit::TestDb;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use irp_core::config::parse_document;
 use irp_core::values::gtin::check_digit;
-use irp_pipeline::import::import_fetched;
+use irp_pipeline::feed::import_fetched;
 use irp_sources::testkit::{PASSWORD, Sshd};
 use irp_store::Backend;
 use irp_store::secrets::SecretKey;
@@ -173,7 +173,7 @@ async fn main() {
         irp_pipeline::read_offers(&offers, "EUR", file, &mut |o| {
             if let irp_pipeline::RowOutcome::Offer { offer, row } = o {
                 n += 1;
-                let _ = irp_pipeline::import::stage(offer, row).map(|s| s.content_hash());
+                let _ = irp_pipeline::feed::stage(offer, row).map(|s| s.content_hash());
             }
         })
         .unwrap();

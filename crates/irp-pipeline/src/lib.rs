@@ -8,10 +8,10 @@
 
 pub mod channel;
 pub mod erp;
+pub mod feed;
 pub mod feed_root;
 pub mod formats;
 pub mod fuzzing;
-pub mod import;
 pub mod monitor;
 pub mod orders;
 pub mod pim;

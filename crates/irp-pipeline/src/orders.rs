@@ -32,7 +32,7 @@ use irp_store::refurbishers::StoredRefurbisher;
 use irp_store::secrets::SecretKey;
 use serde_json::Value;
 
-use crate::import::ResolveFailure;
+use crate::feed::ResolveFailure;
 
 /// How long a claim holds beyond four times the longest `timeout_secs` of any order
 /// connector (at most two token requests and two calls, each bounded by it): time to record
@@ -105,12 +105,12 @@ pub async fn resolved_order(
     store: &Store,
     r: &StoredRefurbisher,
     secret_key: Option<&SecretKey>,
-) -> Result<Option<crate::import::ResolvedPart<OrderConfig>>, ResolveFailure> {
+) -> Result<Option<crate::feed::ResolvedPart<OrderConfig>>, ResolveFailure> {
     if r.model.order.is_none() {
         return Ok(None);
     }
-    let part = crate::import::resolved_part(store, r, "order", secret_key, true).await?;
-    Ok(part.model.order.map(|model| crate::import::ResolvedPart {
+    let part = crate::feed::resolved_part(store, r, "order", secret_key, true).await?;
+    Ok(part.model.order.map(|model| crate::feed::ResolvedPart {
         model,
         scrubber: part.scrubber,
     }))

@@ -13,7 +13,7 @@ use irp_core::config::model::Connection;
 use irp_store::Store;
 use irp_store::secrets::SecretKey;
 
-use crate::import::{ImportError, RunStatus, import_fetched};
+use crate::feed::{ImportError, RunStatus, import_fetched};
 
 /// How long a claim holds before another instance may take the refurbisher over (a crashed
 /// instance's claims expire after this).

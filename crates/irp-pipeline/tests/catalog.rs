@@ -8,7 +8,7 @@
 #![allow(clippy::inconsistent_digit_grouping)]
 
 use irp_core::config::{parse_channels, parse_document};
-use irp_pipeline::import::{ImportReport, import_file};
+use irp_pipeline::feed::{ImportReport, import_file};
 use irp_store::catalog::ChannelProduct;
 use irp_store::db_tests;
 use irp_store::refurbishers::StoredRefurbisher;

@@ -10,7 +10,7 @@
 
 use irp_core::config::{parse_channels, parse_document};
 use irp_pipeline::channel::{self, TakeIn};
-use irp_pipeline::import::import_file;
+use irp_pipeline::feed::import_file;
 use irp_sources::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
 use irp_store::db_tests;
 use irp_store::refurbishers::StoredRefurbisher;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use irp_core::config::{parse_channels, parse_document, parse_erp};
 use irp_core::orders::parse_order;
 use irp_pipeline::erp;
-use irp_pipeline::import::import_file;
+use irp_pipeline::feed::import_file;
 use irp_sources::fake_odoo::{FakeOdoo, FakeOdooConfig};
 use irp_store::db_tests;
 use irp_store::secrets::SecretKey;

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use irp_core::config::parse_document;
-use irp_pipeline::import::{RunStatus, import_fetched};
+use irp_pipeline::feed::{RunStatus, import_fetched};
 use irp_store::db_tests;
 use irp_store::secrets::SecretKey;
 use irp_store::testkit::TestDb;

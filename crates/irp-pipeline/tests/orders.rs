@@ -13,7 +13,7 @@
 use irp_core::config::{parse_channels, parse_document};
 use irp_core::mapping::render::render;
 use irp_core::orders::parse_order;
-use irp_pipeline::import::import_file;
+use irp_pipeline::feed::import_file;
 use irp_store::StoreError;
 use irp_store::db_tests;
 use irp_store::refurbishers::StoredRefurbisher;

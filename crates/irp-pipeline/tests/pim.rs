@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 use irp_core::config::{parse_document, parse_pim};
-use irp_pipeline::import::import_file;
+use irp_pipeline::feed::import_file;
 use irp_pipeline::pim::{sync, sync_if_due};
 use irp_sources::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
 use irp_store::db_tests;

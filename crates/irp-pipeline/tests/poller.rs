@@ -5,7 +5,7 @@
 
 use chrono::TimeDelta;
 use irp_core::config::parse_document;
-use irp_pipeline::import::RunStatus;
+use irp_pipeline::feed::RunStatus;
 use irp_pipeline::poller::{LEASE, Outcome, poll_once};
 use irp_store::db_tests;
 use irp_store::testkit::TestDb;

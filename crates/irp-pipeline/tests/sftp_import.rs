@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 use irp_core::config::parse_document;
-use irp_pipeline::import::{RunStatus, import_fetched};
+use irp_pipeline::feed::{RunStatus, import_fetched};
 use irp_sources::testkit::{PASSWORD, Sshd};
 use irp_store::db_tests;
 use irp_store::secrets::SecretKey;

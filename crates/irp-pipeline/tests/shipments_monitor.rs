@@ -162,7 +162,7 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("f.csv");
     std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;8712345678906;100,00;999,00\n").unwrap();
-    irp_pipeline::import::import_file(&db.store, &r, &feed, "manual")
+    irp_pipeline::feed::import_file(&db.store, &r, &feed, "manual")
         .await
         .unwrap();
     let (so1, ref1) = placed(&db, &key, "RD-1").await;
@@ -574,7 +574,7 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("f.csv");
     std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;8712345678906;100,00;999,00\n").unwrap();
-    irp_pipeline::import::import_file(&db.store, &flexit, &feed, "upload")
+    irp_pipeline::feed::import_file(&db.store, &flexit, &feed, "upload")
         .await
         .unwrap();
     let (so, _) = placed(&db, &key, "RD-1").await;
@@ -785,7 +785,7 @@ async fn a_batch_of_shipments_is_written_in_one_transaction_copies_once(db: Test
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("f.csv");
     std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;50;8712345678906;100,00;999,00\n").unwrap();
-    irp_pipeline::import::import_file(&db.store, &r, &feed, "manual")
+    irp_pipeline::feed::import_file(&db.store, &r, &feed, "manual")
         .await
         .unwrap();
     let (so, reference) = placed(&db, &key, "RD-1").await;

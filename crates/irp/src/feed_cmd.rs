@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Result, bail};
 use irp_core::money;
-use irp_pipeline::import::{ImportReport, RunStatus};
+use irp_pipeline::feed::{ImportReport, RunStatus};
 use irp_store::Store;
 use serde_json::json;
 

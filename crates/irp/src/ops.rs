@@ -64,11 +64,11 @@ async fn local_feed(
         );
     }
     let key = crate::secret_key::load(secret_key_file, false).ok();
-    let resolved = irp_pipeline::import::resolved_offers_as(store, r, key.as_ref(), saved).await?;
+    let resolved = irp_pipeline::feed::resolved_offers_as(store, r, key.as_ref(), saved).await?;
     let scrubber = resolved.scrubber.clone();
     if offers.connection == Connection::File {
         // Only below the feed root: a saved document cannot read the key file or /proc.
-        let path = irp_pipeline::import::confined_file(offers, &resolved.model)
+        let path = irp_pipeline::feed::confined_file(offers, &resolved.model)
             .map_err(|e| anyhow::anyhow!("{}", scrubber.scrub(&e.to_string())))?;
         return Ok(LocalFeed {
             shown: offers.path.clone().unwrap_or_default(),
@@ -80,7 +80,7 @@ async fn local_feed(
     }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let path = dir.path().join("feed");
-    let downloaded = irp_pipeline::import::download(store, &resolved.model, &path, false)
+    let downloaded = irp_pipeline::feed::download(store, &resolved.model, &path, false)
         .await?
         .map_err(|f| anyhow::anyhow!("{}", resolved.scrub(&f.to_string())))?;
     Ok(LocalFeed {
@@ -246,7 +246,7 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
     else {
         bail!("feed run {run_id} belongs to no registered refurbisher")
     };
-    let ppm = irp_pipeline::import::price_change_ppm(&r.model);
+    let ppm = irp_pipeline::feed::price_change_ppm(&r.model);
     let (diff, applied) = store
         .feed_apply(run.refurbisher_id, run_id, status, ppm)
         .await?;
@@ -263,10 +263,9 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
         )
         .await?;
     // The run is applied; a failing recompute leaves its marks for the next one.
-    let catalog =
-        irp_pipeline::import::after_apply(store, r.id, &r.key, run_id, applied.price_holds)
-            .await
-            .map_err(|e| e.to_string());
+    let catalog = irp_pipeline::feed::after_apply(store, r.id, &r.key, run_id, applied.price_holds)
+        .await
+        .map_err(|e| e.to_string());
     Ok(Applied {
         run_id,
         refurbisher: r.key,
@@ -304,7 +303,7 @@ pub async fn bind_secret(
         if let Some(r) = store.refurbisher_get(refurbisher).await? {
             let reference = format!("${{secret:{name}}}");
             if r.document["offers"].to_string().contains(&reference) {
-                let _ = irp_pipeline::import::resolved_offers(store, &r, key).await;
+                let _ = irp_pipeline::feed::resolved_offers(store, &r, key).await;
             }
             if r.document["order"].to_string().contains(&reference) {
                 let _ = irp_pipeline::orders::resolved_order(store, &r, key).await;
@@ -472,8 +471,8 @@ pub async fn import(
     trigger: &str,
     actor: &str,
     progress: Option<&std::sync::Arc<std::sync::atomic::AtomicU64>>,
-) -> std::result::Result<irp_pipeline::import::ImportReport, ImportRefused> {
-    use irp_pipeline::import::{import_fetched_counting, import_file_counting};
+) -> std::result::Result<irp_pipeline::feed::ImportReport, ImportRefused> {
+    use irp_pipeline::feed::{import_fetched_counting, import_file_counting};
     let (result, shown) = match source {
         // A fetch of a refurbisher whose offers come by upload is a failed run saying so.
         FeedSource::Fetch => {

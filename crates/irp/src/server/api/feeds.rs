@@ -221,8 +221,8 @@ pub(super) async fn import(
 
 /// The answer to an import: its report, or why it did not run.
 fn imported(
-    result: Result<irp_pipeline::import::ImportReport, crate::ops::ImportRefused>,
-) -> Result<Json<irp_pipeline::import::ImportReport>, ApiError> {
+    result: Result<irp_pipeline::feed::ImportReport, crate::ops::ImportRefused>,
+) -> Result<Json<irp_pipeline::feed::ImportReport>, ApiError> {
     match result {
         Ok(rep) => Ok(Json(rep)),
         Err(crate::ops::ImportRefused::Store(e)) => Err(e.into()),
