@@ -12,16 +12,71 @@ use crate::{Result, Store, StoreError, now, with_db, with_tx};
 /// What starts every token (so a leaked one is recognisable in logs and scanners).
 pub const TOKEN_PREFIX: &str = "irp_";
 
-/// Token roles.
+/// Token and account roles, as stored and shown.
 pub const ROLES: [&str; 2] = ["viewer", "operator"];
+
+/// What an API token or a portal account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything, changes nothing.
+    Viewer,
+    /// Also applies documents, imports feeds, takes orders in, decides, retries and cancels.
+    Operator,
+}
+
+impl Role {
+    /// As stored and shown: `viewer`, `operator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// The role named `name`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] naming the roles there are.
+    pub fn parse(name: &str) -> Result<Role> {
+        match name {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            other => Err(StoreError::Conflict(format!(
+                "unknown role `{other}`, expected {}",
+                ROLES.join(" or ")
+            ))),
+        }
+    }
+
+    /// Whether it may change things.
+    pub fn may_change(self) -> bool {
+        self == Role::Operator
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Role> {
+        Role::parse(&s).map_err(|_| StoreError::Corrupt(format!("stored role `{s}` is unknown")))
+    }
+}
 
 /// A stored token, without the token.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct TokenInfo {
     /// Its name.
     pub name: String,
-    /// `viewer` or `operator`.
-    pub role: String,
+    /// What it may do.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     /// The token's first characters.
     pub prefix: Option<String>,
     /// When it was made.
@@ -39,8 +94,9 @@ pub struct TokenInfo {
 pub struct TokenOwner {
     /// The token's name.
     pub name: String,
-    /// `viewer` or `operator`.
-    pub role: String,
+    /// What it may do.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
 }
 
 /// SHA-256 of `token`, hex: how API tokens, webhook tokens and session cookies are stored
@@ -81,12 +137,7 @@ impl Store {
                 "a token name is 1 to 100 characters".into(),
             ));
         }
-        if !ROLES.contains(&role) {
-            return Err(StoreError::Conflict(format!(
-                "unknown role `{role}`, expected {}",
-                ROLES.join(" or ")
-            )));
-        }
+        let role = Role::parse(role)?.as_str();
         let at = now();
         if expires_at.is_some_and(|e| e <= at) {
             return Err(StoreError::Conflict(
@@ -176,6 +227,7 @@ impl Store {
                 tracing::warn!(error = %e, token = %name, "Noting an API token's use failed");
             }
         }
+        let role = Role::try_from(role)?;
         Ok(Some(TokenOwner { name, role }))
     }
 

@@ -9,7 +9,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::tokens::{ROLES, hash as sha256_hex, random_hex};
+use crate::tokens::{Role, hash as sha256_hex, random_hex};
 use crate::{Result, Store, StoreError, now, with_db, with_tx};
 
 /// The shortest password accepted.
@@ -28,8 +28,9 @@ pub struct User {
     pub id: i64,
     /// Login, lower-case.
     pub email: String,
-    /// `viewer` or `operator`.
-    pub role: String,
+    /// What it may do.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When its password or role last changed.
@@ -134,12 +135,7 @@ impl Store {
                 "{email:?} is not an e-mail address"
             )));
         };
-        if !ROLES.contains(&role) {
-            return Err(StoreError::Conflict(format!(
-                "unknown role `{role}`, expected {}",
-                ROLES.join(" or ")
-            )));
-        }
+        let role = Role::parse(role)?.as_str();
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(StoreError::Conflict(format!(
                 "the password has {} characters; at least {MIN_PASSWORD_CHARS} are needed",

@@ -603,7 +603,7 @@ async fn operators_log_in_with_their_password_and_sessions_end(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(third.user.role, "viewer");
+    assert_eq!(third.user.role, irp_store::tokens::Role::Viewer);
     assert!(s.user_disable("anna@iused.nl", "test").await.unwrap());
     assert!(s.session_user(&third.token).await.unwrap().is_none());
     assert!(

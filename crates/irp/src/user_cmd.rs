@@ -62,7 +62,7 @@ pub async fn user(global: &Global, cmd: UserCommand) -> Result<ExitCode> {
                     .map(|u| {
                         vec![
                             u.email.clone(),
-                            u.role.clone(),
+                            u.role.to_string(),
                             time(u.last_login_at),
                             u.disabled_at.map_or_else(String::new, |t| {
                                 format!("disabled {}", time(Some(t)))

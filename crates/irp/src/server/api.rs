@@ -534,7 +534,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         Ok(Some(owner)) => {
             req.extensions_mut().insert(Caller {
                 actor: format!("token:{}", owner.name),
-                operator: owner.role == "operator",
+                operator: owner.role.may_change(),
             });
             next.run(req).await
         }

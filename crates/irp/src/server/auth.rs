@@ -689,7 +689,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 /// The refusal for a user who is not an operator.
 pub fn not_an_operator(user: &SessionUser) -> Option<Response> {
-    (user.user.role != "operator").then(|| {
+    (!user.user.role.may_change()).then(|| {
         super::pages::refused(
             StatusCode::FORBIDDEN,
             "Your account is a viewer's: only operators change things. Ask an operator.",

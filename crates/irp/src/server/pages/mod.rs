@@ -61,9 +61,9 @@ impl Ctx {
     pub fn of(user: &irp_store::users::SessionUser, nav: &'static str) -> Ctx {
         Ctx {
             email: user.user.email.clone(),
-            role: user.user.role.clone(),
+            role: user.user.role.to_string(),
             csrf: user.csrf.clone(),
-            operator: user.user.role == "operator",
+            operator: user.user.role.may_change(),
             nav,
         }
     }
