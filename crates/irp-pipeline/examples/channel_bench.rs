@@ -18,9 +18,9 @@ use irp_core::config::{parse_channels, parse_document};
 use irp_core::values::gtin::check_digit;
 use irp_pipeline::channel;
 use irp_pipeline::feed::import_file;
-use irp_sources::fake_shopware::{FakeShopware, FakeShopwareConfig};
 use irp_store::Backend;
 use irp_store::testkit::TestDb;
+use irp_testkit::fake_shopware::{FakeShopware, FakeShopwareConfig};
 
 fn ean(i: u64) -> String {
     let body: Vec<u8> = format!("872{:09}", i % 1_000_000_000)

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use irp_core::config::parse_document;
 use irp_core::values::gtin::check_digit;
 use irp_pipeline::feed::import_fetched;
-use irp_sources::testkit::{PASSWORD, Sshd};
 use irp_store::Backend;
 use irp_store::secrets::SecretKey;
 use irp_store::testkit::TestDb;
+use irp_testkit::sshd::{PASSWORD, Sshd};
 
 fn ean(i: u64) -> String {
     let body: Vec<u8> = format!("871{:09}", i % 1_000_000_000)

@@ -11,10 +11,10 @@
 use irp_core::config::{parse_channels, parse_document};
 use irp_pipeline::channel::{self, TakeIn};
 use irp_pipeline::feed::import_file;
-use irp_sources::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
 use irp_store::db_tests;
 use irp_store::refurbishers::StoredRefurbisher;
 use irp_store::testkit::TestDb;
+use irp_testkit::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
 use serde_json::json;
 
 const E1: &str = "8712345678906";

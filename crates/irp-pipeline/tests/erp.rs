@@ -12,10 +12,10 @@ use irp_core::config::{parse_channels, parse_document, parse_erp};
 use irp_core::orders::parse_order;
 use irp_pipeline::erp;
 use irp_pipeline::feed::import_file;
-use irp_sources::fake_odoo::{FakeOdoo, FakeOdooConfig};
 use irp_store::db_tests;
 use irp_store::secrets::SecretKey;
 use irp_store::testkit::TestDb;
+use irp_testkit::fake_odoo::{FakeOdoo, FakeOdooConfig};
 use serde_json::{Value, json};
 
 const FLEX_EAN: &str = "8712345678906";

@@ -8,10 +8,10 @@
 use irp_core::config::{parse_document, parse_pim};
 use irp_pipeline::feed::import_file;
 use irp_pipeline::pim::{sync, sync_if_due};
-use irp_sources::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
 use irp_store::db_tests;
 use irp_store::secrets::SecretKey;
 use irp_store::testkit::TestDb;
+use irp_testkit::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
 
 const E13: &str = "0194252707227";
 const E14: &str = "0194253401186";

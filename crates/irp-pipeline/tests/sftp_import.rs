@@ -5,10 +5,10 @@
 
 use irp_core::config::parse_document;
 use irp_pipeline::feed::{RunStatus, import_fetched};
-use irp_sources::testkit::{PASSWORD, Sshd};
 use irp_store::db_tests;
 use irp_store::secrets::SecretKey;
 use irp_store::testkit::TestDb;
+use irp_testkit::sshd::{PASSWORD, Sshd};
 
 const FEED: &str = "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\r\n\
 FLX-IPH13-128;Apple iPhone 13 128GB Midnight;5;0194252707234;1.234,56;1.499,00\r\n\

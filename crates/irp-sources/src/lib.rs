@@ -16,12 +16,6 @@
 //! read with a cap counted after decompression.
 
 pub mod ergonode;
-#[cfg(feature = "testkit")]
-pub mod fake_ergonode;
-#[cfg(feature = "testkit")]
-pub mod fake_odoo;
-#[cfg(feature = "testkit")]
-pub mod fake_shopware;
 pub mod follow;
 pub mod http;
 pub mod net;
@@ -30,8 +24,6 @@ pub mod odoo;
 pub mod order_call;
 pub mod sftp;
 pub mod shopware;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 /// How a fetch went (also when it failed, as far as it got).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use irp_core::pim::{Stream, deleted_sku, map_product};
 use irp_sources::ergonode::{Ergonode, PimError};
-use irp_sources::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
+use irp_testkit::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
 
 fn phone(sku: &str, ean: &str, name: &str) -> FakeProduct {
     FakeProduct::simple(

@@ -11,12 +11,12 @@ use std::time::Duration;
 use irp_core::config::model::{HttpAuth, Method, OdooProtocol, OffersConfig, OrderConfig};
 use irp_core::config::parse_document;
 use irp_sources::ergonode::Ergonode;
-use irp_sources::net::hostile::{Answer, Hostile, peak_rss};
 use irp_sources::net::{NetPolicy, Refused};
 use irp_sources::odoo::{AlumioSettings, Odoo, OdooSettings};
 use irp_sources::order_call::{self, CallResult};
 use irp_sources::shopware::{Shopware, ShopwareError};
 use irp_sources::{FetchError, http, notify, sftp};
+use irp_testkit::hostile::{Answer, Hostile, peak_rss};
 use serde_json::json;
 
 const FEED: &str = r#"{"offers":[{"sku":"A-1","description":"iPad 9","quantity":3,"ean":"4006381333931","costPrice":199.95,"priceConsumer":329}]}"#;

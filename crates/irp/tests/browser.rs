@@ -1613,7 +1613,7 @@ fn flexit_price_incl_cents(purchase: i64) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_operator_onboards_the_seed_flexit_connector_against_a_local_sftp_feed_and_sees_its_prices()
  {
-    use irp_sources::testkit::{PASSWORD, Sshd};
+    use irp_testkit::sshd::{PASSWORD, Sshd};
 
     let sshd = Sshd::start();
     let path = sshd.write("FlexIT_Feed.csv", FLEXIT_FEED.as_bytes());
@@ -1838,7 +1838,7 @@ async fn no_password(b: &Browser, secret: &str) -> WebDriverResult<()> {
 /// pushes everything again and says what happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks() {
-    use irp_sources::fake_shopware::{FakeShopware, FakeShopwareConfig};
+    use irp_testkit::fake_shopware::{FakeShopware, FakeShopwareConfig};
     const SOLD: &str = "8712345678906";
     const LACKING: &str = "8712345678913";
     let cfg = FakeShopwareConfig::default();
@@ -1940,7 +1940,7 @@ async fn an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks() {
 /// order's Odoo id and name beside the sales order's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_the_odoo_documents_of_an_order_and_retries_a_failed_one() {
-    use irp_sources::fake_odoo::{FakeOdoo, FakeOdooConfig};
+    use irp_testkit::fake_odoo::{FakeOdoo, FakeOdooConfig};
     const FLEX_EAN: &str = "8712345678906";
     const IUSED_EAN: &str = "8712345678913";
     let api = FakeOrderApi::start(0);

@@ -901,7 +901,7 @@ async fn run_async(irp: &std::sync::Arc<Irp>, args: &[&str]) -> Output {
 }
 
 async fn pim_apply_sync_show_and_products_carry_the_pim_data(db: TestDb) {
-    use irp_sources::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
+    use irp_testkit::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
     let fake = FakeErgonode::start("ergo-7f3a9c").await;
     fake.put(FakeProduct::simple(
         "IPH13-128",
@@ -1946,7 +1946,7 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
 /// placed in one shop (webhook) and one in the other (found by the poll) reach FlexIT's order
 /// API; FlexIT's shipment ends up as the tracking code on the shop's delivery, shipped.
 async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
-    use irp_sources::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
+    use irp_testkit::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig};
     const EAN: &str = "8712345678906";
     let irp = Irp::new(&db.url);
     let rd = FakeShopware::start(FakeShopwareConfig::default()).await;
@@ -2170,7 +2170,7 @@ async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
 /// through the API as exactly one purchase order at vendor 21469 in the fake Odoo (through its
 /// fake Alumio), also across a restart; `irp orders show` and the API show its Odoo id.
 async fn a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order(db: TestDb) {
-    use irp_sources::fake_odoo::{FakeOdoo, FakeOdooConfig};
+    use irp_testkit::fake_odoo::{FakeOdoo, FakeOdooConfig};
     let irp = Irp::new(&db.url);
     let fake = FakeOrderApi::start();
     let odoo_cfg = FakeOdooConfig::default();

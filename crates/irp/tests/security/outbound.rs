@@ -7,9 +7,9 @@ use std::io::Read as _;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use irp_sources::net::hostile::{Answer, Hostile};
 use irp_store::db_tests;
 use irp_store::testkit::TestDb;
+use irp_testkit::hostile::{Answer, Hostile};
 use serde_json::Value;
 
 use crate::harness::{Irp, stderr, stdout};

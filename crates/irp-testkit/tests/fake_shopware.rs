@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use irp_core::shopware::{self as sw, DEFAULT_CURRENCY_ID};
-use irp_sources::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig, TAX_ID};
 use irp_sources::shopware::{Indexing, Shopware, ShopwareError};
+use irp_testkit::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig, TAX_ID};
 use serde_json::{Value, json};
 
 fn client(shop: &FakeShopware) -> Shopware {

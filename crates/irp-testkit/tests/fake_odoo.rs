@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
-use irp_sources::fake_odoo::{FakeOdoo, FakeOdooConfig, FakeOdooRequest, UID};
+use irp_testkit::fake_odoo::{FakeOdoo, FakeOdooConfig, FakeOdooRequest, UID};
 use serde_json::{Value, json};
 
 fn cfg() -> FakeOdooConfig {

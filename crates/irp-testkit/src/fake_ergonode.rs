@@ -305,7 +305,8 @@ async fn graphql(AxumState(s): AxumState<Served>, headers: HeaderMap, body: Stri
 
 /// base64 of "arrayconnection:<n>", as Ergonode's cursors look.
 fn cursor(n: u64) -> String {
-    crate::http::base64_encode(format!("arrayconnection:{n}").as_bytes())
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("arrayconnection:{n}"))
 }
 
 fn decode_cursor(c: &str, latest: u64) -> async_graphql::Result<u64> {
