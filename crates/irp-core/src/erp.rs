@@ -2,7 +2,7 @@
 //! in it: the reference that makes a retry find the document it created, the product lookup
 //! by EAN or internal reference, and the values of a purchase order (drop-ship: bought from
 //! the refurbisher's `odoo_vendor_id` at the frozen purchase price) or a sales order (internal
-//! fulfilment: taken from Odoo's own stock). Pure: the client is `irp_sources::odoo`. Facts
+//! fulfilment: taken from Odoo's own stock). Pure: the client is `irp_clients::odoo`. Facts
 //! and sources: `contracts/EXTERNAL-APIS.md` §3.
 
 use rust_decimal::{Decimal, RoundingStrategy};

@@ -5,7 +5,7 @@
 //! Ergonode serves products as *streams* (Relay connections): `productStream(first, after)`
 //! lists every product, and a product that is created or edited moves to the end, so the last
 //! `endCursor` read is where the next sync continues. `productDeletedStream` lists the SKUs of
-//! deleted products the same way. All of this is pure; the HTTP client is in `irp-sources`.
+//! deleted products the same way. All of this is pure; the HTTP client is in `irp-clients`.
 
 use serde_json::{Map, Value};
 

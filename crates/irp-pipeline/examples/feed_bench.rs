@@ -317,6 +317,6 @@ async fn main() {
 fn tracing_subscriber_init() {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter("irp_pipeline=debug,irp_store=debug,irp_sources=info")
+        .with_env_filter("irp_pipeline=debug,irp_store=debug,irp_clients=info")
         .try_init();
 }

@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use irp_clients::odoo::{AlumioSettings, Odoo, OdooError, OdooSettings};
 use irp_core::config::ErpConfig;
 use irp_core::config::model::{ErpDocumentKind, OdooProtocol};
 use irp_core::erp::{self as core_erp, ErpLine};
-use irp_sources::odoo::{AlumioSettings, Odoo, OdooError, OdooSettings};
 use irp_store::Store;
 use irp_store::erp::{ErpDocument, StoredErp};
 use irp_store::secrets::SecretKey;

@@ -212,7 +212,7 @@ pub async fn notify_due(store: &Store, notifier: &Notifier) -> Result<u64, irp_s
             );
             continue;
         }
-        match irp_sources::notify::post(&notifier.url, &notification_body(&due), notifier.timeout)
+        match irp_clients::notify::post(&notifier.url, &notification_body(&due), notifier.timeout)
             .await
         {
             Ok(_) => {

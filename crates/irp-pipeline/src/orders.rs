@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use irp_clients::order_call::{self, CallResult};
 use irp_core::config::model::OrderConfig;
 use irp_core::mapping::{asserts, render};
-use irp_sources::order_call::{self, CallResult};
 use irp_store::Store;
 use irp_store::orders::{AttemptOutcome, Claimed};
 use irp_store::refurbishers::StoredRefurbisher;
@@ -352,7 +352,7 @@ async fn prepare(
             Value::String("[not recorded: the body holds a secret reference]".into())
         });
     let shown = configured.map_or_else(String::new, |c| {
-        irp_sources::http::shown_endpoint(&c.endpoint)
+        irp_clients::http::shown_endpoint(&c.endpoint)
     });
     Ok(Prepared {
         order,

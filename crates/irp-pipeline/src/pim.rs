@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use irp_clients::ergonode::{Ergonode, PimError};
 use irp_core::pim::{Skipped, Stream, deleted_sku, map_product};
-use irp_sources::ergonode::{Ergonode, PimError};
 use irp_store::Store;
 use irp_store::catalog::RecomputeStats;
 use irp_store::secrets::SecretKey;

@@ -323,7 +323,7 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
             "fix",
             "product",
             vec![json!({"id": {"resolver": "product.number", "value": "GIFTCARD-25"}, "ean": E2})],
-            irp_sources::shopware::Indexing::Sync,
+            irp_clients::shopware::Indexing::Sync,
         )
         .await
         .unwrap();

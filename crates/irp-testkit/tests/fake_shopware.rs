@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
+use irp_clients::shopware::{Indexing, Shopware, ShopwareError};
 use irp_core::shopware::{self as sw, DEFAULT_CURRENCY_ID};
-use irp_sources::shopware::{Indexing, Shopware, ShopwareError};
 use irp_testkit::fake_shopware::{FakeOrder, FakeShopware, FakeShopwareConfig, TAX_ID};
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! speaks to it: the app-webhook signature (`shopware-shop-signature`), the product numbers IRP
 //! addresses products by, the product rows of a price/stock sync, and an order as Shopware's
 //! Admin API answers it turned into IRP's order document ([`order`]). Pure: no I/O; the client
-//! is `irp_sources::shopware`. Facts and sources: `contracts/EXTERNAL-APIS.md` §1.
+//! is `irp_clients::shopware`. Facts and sources: `contracts/EXTERNAL-APIS.md` §1.
 
 pub mod order;
 

@@ -1,8 +1,8 @@
 //! Orders in: the app webhook, the order poll and the channel inbox.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use irp_clients::shopware::ShopwareError;
 use irp_core::shopware as sw;
-use irp_sources::shopware::ShopwareError;
 use irp_store::Store;
 use serde_json::{Value, json};
 

@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
+use irp_clients::shopware::{Shopware, ShopwareError};
 use irp_core::config::Channel;
 use irp_core::config::model::ShopwareConfig;
 use irp_core::shopware as sw;
-use irp_sources::shopware::{Shopware, ShopwareError};
 use irp_store::Store;
 use irp_store::secrets::SecretKey;
 use serde_json::json;

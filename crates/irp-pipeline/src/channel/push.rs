@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use irp_clients::shopware::{Indexing, ShopwareError};
 use irp_core::shopware::{self as sw, ProductValues};
-use irp_sources::shopware::{Indexing, ShopwareError};
 use irp_store::Store;
 use irp_store::catalog::ChannelProduct;
 use irp_store::channel_sync as cs;

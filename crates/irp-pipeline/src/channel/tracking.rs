@@ -2,8 +2,8 @@
 //! shop's deliveries and orders.
 
 use chrono::TimeDelta;
+use irp_clients::shopware::ShopwareError;
 use irp_core::config::model::OnSupplierCancel;
-use irp_sources::shopware::ShopwareError;
 use irp_store::Store;
 use irp_store::channel_sync as cs;
 

@@ -13,7 +13,7 @@ use irp_store::refurbishers::StoredRefurbisher;
 use rust_decimal::Decimal;
 
 use crate::sku_index::SkuIndex;
-use irp_sources::follow::FollowReader;
+use irp_clients::follow::FollowReader;
 
 use super::diff::{guard, stage_snapshot};
 use super::read::{Hashing, Input, read_blocking, run_hash, sha256_file};

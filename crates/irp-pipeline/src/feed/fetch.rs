@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use irp_clients::follow::Growing;
 use irp_core::config::model::{Connection, OffersConfig};
 use irp_core::secret_ref::Scrubber;
-use irp_sources::follow::Growing;
 use irp_store::Store;
 use irp_store::refurbishers::StoredRefurbisher;
 
@@ -167,7 +167,7 @@ pub async fn download(
     resolved: &OffersConfig,
     dest: &Path,
     record_host_key: bool,
-) -> Result<Result<Downloaded, irp_sources::FetchFailure>, ImportError> {
+) -> Result<Result<Downloaded, irp_clients::FetchFailure>, ImportError> {
     download_growing(store, resolved, dest, record_host_key, None).await
 }
 
@@ -181,13 +181,13 @@ pub async fn download_growing(
     dest: &Path,
     record_host_key: bool,
     growing: Option<&Growing>,
-) -> Result<Result<Downloaded, irp_sources::FetchFailure>, ImportError> {
+) -> Result<Result<Downloaded, irp_clients::FetchFailure>, ImportError> {
     if let Some(irp_core::config::model::OffersAuth::Sftp(a)) = &resolved.auth
         && resolved.connection == Connection::Sftp
     {
         let known = store.known_host(&a.host, a.port).await?;
         return Ok(
-            match irp_sources::sftp::fetch_growing(resolved, dest, known.as_deref(), growing).await
+            match irp_clients::sftp::fetch_growing(resolved, dest, known.as_deref(), growing).await
             {
                 Err(failure) => Err(failure),
                 Ok(fetched) => {
@@ -208,7 +208,7 @@ pub async fn download_growing(
             },
         );
     }
-    Ok(irp_sources::http::fetch(resolved, dest)
+    Ok(irp_clients::http::fetch(resolved, dest)
         .await
         .map(|f| Downloaded {
             http_status: f.record.http_status.map(i64::from),

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::sku_index::{Seen, SkuIndex};
 use crate::{FeedError, RowOutcome, read_offers};
-use irp_sources::follow::Growing;
+use irp_clients::follow::Growing;
 
 use super::fetch::Downloaded;
 use super::{ImportError, MAX_STORED_ROW_ERRORS};
@@ -205,7 +205,7 @@ pub(super) fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 type DownloadTask =
-    tokio::task::JoinHandle<Result<Result<Downloaded, irp_sources::FetchFailure>, ImportError>>;
+    tokio::task::JoinHandle<Result<Result<Downloaded, irp_clients::FetchFailure>, ImportError>>;
 
 /// Where a run's feed comes from.
 pub(super) enum Input {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use irp_clients::follow::{FinishOnDrop, Growing};
 use irp_core::config::model::Connection;
 use irp_core::feed::RowError;
-use irp_sources::follow::{FinishOnDrop, Growing};
 use irp_store::Store;
 use irp_store::offers::{RunReport, SnapshotDiff, StoredRowError};
 use irp_store::refurbishers::StoredRefurbisher;

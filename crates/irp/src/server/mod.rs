@@ -646,7 +646,7 @@ pub fn forget_first_password(file: &std::path::Path) {
 pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitCode> {
     // Settings that guard outbound requests and documents: a mistake stops the start, not the
     // first feed run hours later.
-    irp_sources::net::NetPolicy::global().map_err(|e| anyhow::anyhow!("{e}"))?;
+    irp_clients::net::NetPolicy::global().map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Ok(list) = std::env::var("IRP_ALLOW_ENV") {
         irp_core::secret_ref::EnvAllowList::parse(&list).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -855,7 +855,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             .filter(|u| !u.trim().is_empty())
             .map(irp_pipeline::monitor::Notifier::new);
         if let Some(n) = &notifier {
-            tracing::info!(to = %irp_sources::notify::shown_host(&n.url), "Alerts are posted to the notification webhook");
+            tracing::info!(to = %irp_clients::notify::shown_host(&n.url), "Alerts are posted to the notification webhook");
         }
         jobs.spawn(
             "monitor",

@@ -8,14 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use irp_clients::ergonode::Ergonode;
+use irp_clients::net::{NetPolicy, Refused};
+use irp_clients::odoo::{AlumioSettings, Odoo, OdooSettings};
+use irp_clients::order_call::{self, CallResult};
+use irp_clients::shopware::{Shopware, ShopwareError};
+use irp_clients::{FetchError, http, notify, sftp};
 use irp_core::config::model::{HttpAuth, Method, OdooProtocol, OffersConfig, OrderConfig};
 use irp_core::config::parse_document;
-use irp_sources::ergonode::Ergonode;
-use irp_sources::net::{NetPolicy, Refused};
-use irp_sources::odoo::{AlumioSettings, Odoo, OdooSettings};
-use irp_sources::order_call::{self, CallResult};
-use irp_sources::shopware::{Shopware, ShopwareError};
-use irp_sources::{FetchError, http, notify, sftp};
 use irp_testkit::hostile::{Answer, Hostile, peak_rss};
 use serde_json::json;
 

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use irp_clients::ergonode::{Ergonode, PimError};
 use irp_core::pim::{Stream, deleted_sku, map_product};
-use irp_sources::ergonode::{Ergonode, PimError};
 use irp_testkit::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
 
 fn phone(sku: &str, ean: &str, name: &str) -> FakeProduct {

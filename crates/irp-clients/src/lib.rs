@@ -1,6 +1,6 @@
-//! Where offer feeds come from. A source fetches a refurbisher's feed into a local file, so the
-//! pipeline can read it as a stream (and hash it to recognise an unchanged feed), and records
-//! how the fetch went: HTTP status, bytes, duration, attempts.
+//! IRP's clients of the outside world. Offer feeds first: a source fetches a refurbisher's feed
+//! into a local file, so the pipeline can read it as a stream (and hash it to recognise an
+//! unchanged feed), and records how the fetch went: HTTP status, bytes, duration, attempts.
 //!
 //! Today: `web` (GET) and `web_post` (POST of `body`), with every auth kind, pagination of JSON
 //! feeds, timeouts, a size cap, gzip, at most 3 redirects, and retries with backoff on network

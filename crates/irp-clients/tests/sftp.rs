@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
-use irp_sources::sftp::fetch;
+use irp_clients::sftp::fetch;
 use irp_testkit::sshd::{PASSWORD, Sshd, USER};
 
 const FEED: &str = "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\r\nFLX-1;iPhone 13;5;0194252707234;1.234,56;1.499,00\r\n";

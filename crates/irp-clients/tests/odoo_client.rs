@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use irp_clients::odoo::{Odoo, OdooSettings};
 use irp_core::config::model::OdooProtocol;
-use irp_sources::odoo::{Odoo, OdooSettings};
 use serde_json::json;
 
 #[tokio::test]

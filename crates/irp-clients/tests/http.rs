@@ -13,9 +13,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use irp_clients::FetchError;
+use irp_clients::http::fetch;
 use irp_core::config::{model::OffersConfig, parse_document};
-use irp_sources::FetchError;
-use irp_sources::http::fetch;
 
 #[derive(Clone, Default)]
 struct Hits(Arc<Mutex<HashMap<String, u32>>>);
