@@ -407,6 +407,8 @@ impl Store {
     ) -> Result<Resolved> {
         use irp_core::secret_ref::Provider;
         let mut values = std::collections::HashMap::new();
+        // Where each secret read is bound, read with its value (one query per secret).
+        let mut bound = std::collections::HashMap::new();
         let mut problems = Vec::new();
         for (path, r) in irp_core::config::references(doc) {
             if values.contains_key(&r) {
@@ -440,7 +442,13 @@ impl Store {
                     continue;
                 }
                 Provider::Secret => match key {
-                    Some(key) => self.secret_get(key, &r.name).await?,
+                    Some(key) => match self.secret_get_bound(key, &r.name).await? {
+                        Some((value, destinations)) => {
+                            bound.insert(r.name.clone(), destinations);
+                            Some(value)
+                        }
+                        None => None,
+                    },
                     None => {
                         problems.push(format!(
                             "{path}: {r} needs the secret key (IRP_SECRET_KEY or the key file)"
@@ -471,16 +479,15 @@ impl Store {
         for (r, v) in &values {
             scrubber.add(v, &r.to_string());
         }
-        let secrets: Vec<String> = values
-            .keys()
-            .filter(|r| r.provider == Provider::Secret)
-            .map(|r| r.name.clone())
-            .collect();
+
         let doc = substitute(doc, &Prefetched(values)).map_err(StoreError::Corrupt)?;
         let destinations = irp_core::secret_ref::destinations(&doc);
         let mut problems = Vec::new();
-        for name in secrets {
-            if let Err(why) = self.secret_bind(&name, &destinations, scope.bind).await? {
+        for (name, was) in bound {
+            if let Err(why) = self
+                .secret_bind(&name, was, &destinations, scope.bind)
+                .await?
+            {
                 problems.push(why);
             }
         }
@@ -492,9 +499,12 @@ impl Store {
 
     /// Binds secret `name` to `destinations` on its first use since it was stored; afterwards a
     /// use must send it nowhere else. `Err` says why this use may not have it.
+    ///
+    /// `was` is where it was bound when its value was read (`None`: not yet).
     async fn secret_bind(
         &self,
         name: &str,
+        mut was: Option<String>,
         destinations: &std::collections::BTreeSet<String>,
         may_bind: bool,
     ) -> Result<std::result::Result<(), String>> {
@@ -507,15 +517,16 @@ impl Store {
         const READ: &str = "SELECT destinations FROM secrets WHERE name = $1";
         const BIND: &str =
             "UPDATE secrets SET destinations = $1 WHERE name = $2 AND destinations IS NULL";
-        for _ in 0..2 {
-            let bound: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(READ)
-                .bind(name)
-                .fetch_optional(p)
-                .await)?;
-            let Some((bound,)) = bound else {
-                return Ok(Ok(()));
-            };
-            match bound {
+        for attempt in 0..2 {
+            if attempt > 0 {
+                // Another use bound it meanwhile: compare with that.
+                let row: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(READ)
+                    .bind(name)
+                    .fetch_optional(p)
+                    .await)?;
+                was = row.and_then(|(d,)| d);
+            }
+            match was.take() {
                 Some(json) => {
                     let bound: std::collections::BTreeSet<String> =
                         serde_json::from_str(&json).unwrap_or_default();
@@ -559,11 +570,33 @@ impl Store {
                         .await?;
                         return Ok(Ok(()));
                     }
-                    // Another use bound it meanwhile: compare with that.
                 }
             }
         }
-        Ok(Ok(()))
+        // Bound and unbound again by others between our reads: not decided, so not sent.
+        Ok(Err(format!(
+            "${{secret:{name}}} is being stored again right now; try again in a moment"
+        )))
+    }
+
+    /// The value of secret `name` and the destinations it is bound to (`None`: not yet).
+    async fn secret_get_bound(
+        &self,
+        key: &SecretKey,
+        name: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
+        const SQL: &str = "SELECT ciphertext, destinations FROM secrets WHERE name = $1";
+        let row: Option<(String, Option<String>)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_optional(p)
+            .await)?;
+        match row {
+            None => Ok(None),
+            Some((sealed, destinations)) => Ok(Some((
+                key.open(name, &sealed).map_err(StoreError::Secret)?,
+                destinations,
+            ))),
+        }
     }
 }
 

@@ -180,30 +180,8 @@ impl FakeOdoo {
                 data: data.clone(),
                 cfg: Arc::new(cfg),
             });
-        // Its own thread and runtime: a test may block its own runtime (running the CLI, say)
-        // while IRP talks to Odoo.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name(format!("fake-odoo-{port}"))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                });
-            })
-            .unwrap();
+        // Its own thread and runtime: a test may block its own runtime while IRP talks to it.
+        let (port, stop) = crate::serve_on_own_thread("fake-odoo", app);
         FakeOdoo {
             url: format!("http://127.0.0.1:{port}"),
             data,

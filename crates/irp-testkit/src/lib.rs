@@ -14,3 +14,35 @@ pub mod fake_odoo;
 pub mod fake_shopware;
 pub mod hostile;
 pub mod sshd;
+
+/// Serves `app` on a free loopback port from a thread and runtime of its own (a test may block
+/// its own runtime, running the CLI say, while IRP talks to the fake); `name` names the thread.
+/// Returns the port and the sender that stops it (dropping the sender stops it too).
+pub fn serve_on_own_thread(
+    name: &str,
+    app: axum::Router,
+) -> (u16, tokio::sync::oneshot::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(format!("{name}-{port}"))
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        })
+        .unwrap();
+    (port, stop)
+}

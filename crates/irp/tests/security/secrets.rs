@@ -50,43 +50,22 @@ fn assert_clean(what: &str, text: &str) {
 struct World {
     irp: Irp,
     feeds: tempfile::TempDir,
-    env: Vec<(&'static str, String)>,
 }
 
 impl World {
+    /// The binary with the secret store's key, an allowed variable and a feed root of its own,
+    /// in every command and in `serve`.
     fn new(db: &TestDb) -> World {
         let feeds = tempfile::tempdir().unwrap();
-        let env = vec![
-            ("IRP_SECRET_KEY", KEY.to_owned()),
-            ("IRP_REF_CANARY", ENV_CANARY.to_owned()),
-            ("IRP_FEED_ROOT", feeds.path().display().to_string()),
-        ];
-        World {
-            irp: Irp::new(&db.url),
-            feeds,
-            env,
-        }
+        let irp = Irp::new(&db.url)
+            .with_env("IRP_SECRET_KEY", KEY)
+            .with_env("IRP_REF_CANARY", ENV_CANARY)
+            .with_env("IRP_FEED_ROOT", feeds.path());
+        World { irp, feeds }
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        use std::io::Write as _;
-        use std::process::Stdio;
-        let mut cmd = self.irp.cmd(args);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
+        self.irp.run_with_stdin(args, stdin.unwrap_or_default())
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -101,8 +80,7 @@ impl World {
     }
 
     fn serve(&self) -> Serve {
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        start_serve(&self.irp, &[], &env)
+        start_serve(&self.irp, &[], &[])
     }
 }
 
@@ -324,24 +302,11 @@ async fn an_operator_token_cannot_make_irp_reveal_a_secret_or_the_master_key(db:
 /// Logs in and follows every same-site link from the dashboard (GET only); asserts each page
 /// is clean; how many pages were read.
 async fn crawl(base: &str, email: &str, password: &str) -> usize {
+    let cookie = crate::harness::login_cookie(base, email, password).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = client
-        .post(format!("{base}/login"))
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "login");
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
     let mut seen = std::collections::BTreeSet::new();
     let mut queue = vec!["/".to_owned()];
     while let Some(path) = queue.pop() {
