@@ -18,6 +18,7 @@ pub mod sshd;
 /// Serves `app` on a free loopback port from a thread and runtime of its own (a test may block
 /// its own runtime, running the CLI say, while IRP talks to the fake); `name` names the thread.
 /// Returns the port and the sender that stops it (dropping the sender stops it too).
+#[allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test support: a panic is how a test fails
 pub fn serve_on_own_thread(
     name: &str,
     app: axum::Router,
