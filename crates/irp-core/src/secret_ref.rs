@@ -184,9 +184,6 @@ pub struct EnvAllowList {
 }
 
 impl EnvAllowList {
-    /// The list when `IRP_ALLOW_ENV` is not set.
-    pub const DEFAULT: &'static str = "IRP_REF_*";
-
     /// Reads a comma- or space-separated list of names and prefixes ending in `*`.
     ///
     /// # Errors
@@ -225,6 +222,7 @@ impl EnvAllowList {
     }
 }
 
+/// The list when `IRP_ALLOW_ENV` is not set: `IRP_REF_*`.
 impl Default for EnvAllowList {
     fn default() -> Self {
         EnvAllowList {
@@ -274,11 +272,6 @@ impl Scrubber {
             }
         }
         out
-    }
-
-    /// Whether there is nothing to scrub.
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
     }
 }
 
