@@ -14,6 +14,11 @@
 //! ```
 //! [`parse_order`] checks all of it and names every bad field with its JSON path, the value and
 //! what was expected; unknown keys are errors too, so nothing sent is ignored silently.
+//! [`routing::route`] decides where a checked order goes; [`status`] names the statuses of
+//! orders, lines and supplier orders.
+
+pub mod routing;
+pub mod status;
 
 use std::fmt;
 

@@ -13,7 +13,10 @@
 //! dotted path where its payload has it ([`ShipmentMapping`]). [`parse_shipment`] checks it
 //! all and names every bad field with the path the sender used, the value and what was
 //! expected. An IMEI that fails its Luhn check is kept and flagged, not refused: the device
-//! was shipped either way, and an operator can look at it.
+//! was shipped either way, and an operator can look at it. [`matching::match_shipment`] decides
+//! which supplier order a shipment belongs to.
+
+pub mod matching;
 
 use serde::Serialize;
 use serde_json::{Value, json};

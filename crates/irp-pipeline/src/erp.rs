@@ -199,7 +199,9 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
             let cancelled = store
                 .supplier_order_get(doc.supplier_order_id)
                 .await?
-                .is_some_and(|so| so.status == irp_store::orders::CANCELLED);
+                .is_some_and(|so| {
+                    so.status == irp_core::orders::status::SupplierOrderStatus::Cancelled
+                });
             if cancelled {
                 store
                     .erp_skip(

@@ -16,6 +16,7 @@ pub mod monitor;
 pub mod orders;
 pub mod pim;
 pub mod poller;
+pub mod shipments;
 pub mod sku_index;
 
 use irp_core::config::model::{Format, OffersConfig};

@@ -113,7 +113,7 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_s
             }
         }
     }
-    report.shipments_matched = store.shipments_rematch().await?;
+    report.shipments_matched = crate::shipments::rematch(store).await?;
     if report.shipments_matched > 0 {
         tracing::info!(
             matched = report.shipments_matched,

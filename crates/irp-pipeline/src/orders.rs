@@ -1,4 +1,9 @@
-//! Placing supplier orders at refurbishers: the outbox submitter.
+//! Orders: taking them in ([`take_in`]) and placing supplier orders at refurbishers (the outbox
+//! submitter).
+//!
+//! Intake is one transaction around a pure decision: the store writes the order row and reads
+//! each line's candidate offer locked, [`irp_core::orders::routing::route`] decides where each
+//! line goes, and the store writes the plan (lines, reservations, supplier orders) and commits.
 //!
 //! A supplier order enters the outbox (`pending`) in the transaction that takes the customer
 //! order in. The submitter claims one (committed: `submitting`, a lease, an attempt row
@@ -26,13 +31,61 @@ use chrono::{DateTime, TimeDelta, Utc};
 use irp_clients::order_call::{self, CallResult};
 use irp_core::config::model::OrderConfig;
 use irp_core::mapping::{asserts, render};
+use irp_core::orders::OrderDocument;
+use irp_core::orders::routing;
 use irp_store::Store;
-use irp_store::orders::{AttemptOutcome, Claimed};
+use irp_store::orders::{AttemptOutcome, Claimed, IntakeStart, OrderIntake};
 use irp_store::refurbishers::StoredRefurbisher;
 use irp_store::secrets::SecretKey;
 use serde_json::Value;
 
 use crate::feed::ResolveFailure;
+
+/// Take in an order: route each line, freeze what it was routed to, create one supplier order
+/// per refurbisher, reserve the units — in one transaction. A repeat (same channel and order
+/// number) answers the stored order and changes nothing.
+///
+/// # Errors
+/// [`irp_store::StoreError::Invalid`] for a channel that is not configured; a database error.
+pub async fn take_in(
+    store: &Store,
+    doc: &OrderDocument,
+    raw: &Value,
+    actor: &str,
+) -> Result<OrderIntake, irp_store::StoreError> {
+    // Two intakes locking the same offers in opposite orders deadlock on PostgreSQL; it aborts
+    // one, which rolled back whole and is simply taken in again.
+    let mut tries = 0;
+    loop {
+        match take_in_once(store, doc, raw, actor).await {
+            Err(e) if tries < 3 && e.is_transient_conflict() => {
+                tries += 1;
+                tracing::warn!(order = %doc.order_number, tries, "Order intake met a deadlock; taking it in again");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn take_in_once(
+    store: &Store,
+    doc: &OrderDocument,
+    raw: &Value,
+    actor: &str,
+) -> Result<OrderIntake, irp_store::StoreError> {
+    let mut intake = match store.order_intake_begin(doc, raw).await? {
+        IntakeStart::Exists(order) => {
+            return Ok(OrderIntake {
+                order,
+                created: false,
+            });
+        }
+        IntakeStart::New(intake) => intake,
+    };
+    let found = intake.find(doc).await?;
+    let plan = routing::route(doc, &intake.channel, &intake.refurbishers, &found);
+    intake.write(doc, &plan, actor).await
+}
 
 /// How long a claim holds beyond four times the longest `timeout_secs` of any order
 /// connector (at most two token requests and two calls, each bounded by it): time to record

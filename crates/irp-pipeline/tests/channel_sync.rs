@@ -464,9 +464,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
         .unwrap();
     let body = json!({"external_order_id": reference, "track_and_trace": "3SRDX0000009", "imei": "490154203237518"});
     let s = parse_shipment(&body, &ShipmentMapping::default()).unwrap();
-    let out = db
-        .store
-        .shipment_record(r.id, &s, &body.to_string(), "POST", None)
+    let out = irp_pipeline::shipments::record(&db.store, r.id, &s, &body.to_string(), "POST", None)
         .await
         .unwrap();
     assert!(matches!(out, ShipmentOutcome::Matched { .. }), "{out:?}");
@@ -601,8 +599,7 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
         .unwrap();
     let body = json!({"external_order_id": reference, "track_and_trace": "3SPART1", "imei": "490154203237518"});
     let s = parse_shipment(&body, &ShipmentMapping::default()).unwrap();
-    db.store
-        .shipment_record(r.id, &s, &body.to_string(), "POST", None)
+    irp_pipeline::shipments::record(&db.store, r.id, &s, &body.to_string(), "POST", None)
         .await
         .unwrap();
     channel::push_tracking(&db.store, &sw).await.unwrap();

@@ -132,11 +132,10 @@ async fn order(db: &TestDb, number: &str, eans: &[&str]) -> Vec<i64> {
             "house_number": "1", "house_number_addition": "A", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
         "lines": lines,
     });
-    let intake = db
-        .store
-        .order_create(&parse_order(&raw).unwrap(), &raw, "test")
-        .await
-        .unwrap();
+    let intake =
+        irp_pipeline::orders::take_in(&db.store, &parse_order(&raw).unwrap(), &raw, "test")
+            .await
+            .unwrap();
     db.store
         .supplier_orders_of(intake.order.id)
         .await

@@ -119,7 +119,9 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
         ]),
     );
     let doc = parse_order(&raw).unwrap();
-    let intake = db.store.order_create(&doc, &raw, "test").await.unwrap();
+    let intake = irp_pipeline::orders::take_in(&db.store, &doc, &raw, "test")
+        .await
+        .unwrap();
     assert!(intake.created);
     let o = intake.order;
     assert_eq!(o.status, "needs_attention", "two lines cannot be routed");
@@ -182,9 +184,7 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
         "RD-MORE",
         json!([{"ean": E1, "quantity": 3, "unit_price_incl_vat": "160.23"}]),
     );
-    let m = db
-        .store
-        .order_create(&parse_order(&more).unwrap(), &more, "test")
+    let m = irp_pipeline::orders::take_in(&db.store, &parse_order(&more).unwrap(), &more, "test")
         .await
         .unwrap();
     let l = db.store.order_lines(m.order.id).await.unwrap();
@@ -194,7 +194,9 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
     );
 
     // A repeat returns the stored order and changes nothing.
-    let again = db.store.order_create(&doc, &raw, "test").await.unwrap();
+    let again = irp_pipeline::orders::take_in(&db.store, &doc, &raw, "test")
+        .await
+        .unwrap();
     assert!(!again.created);
     assert_eq!(again.order.id, o.id);
     assert_eq!(db.store.supplier_orders_of(o.id).await.unwrap().len(), 2);
@@ -238,11 +240,10 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
         json!([{"ean": E1, "quantity": 1, "unit_price_incl_vat": "1"}]),
     );
     other["channel"] = json!("nope");
-    let err = db
-        .store
-        .order_create(&parse_order(&other).unwrap(), &other, "test")
-        .await
-        .unwrap_err();
+    let err =
+        irp_pipeline::orders::take_in(&db.store, &parse_order(&other).unwrap(), &other, "test")
+            .await
+            .unwrap_err();
     match err {
         StoreError::Invalid(errs) => assert_eq!(
             errs[0].to_string(),
@@ -376,11 +377,10 @@ async fn place_order(db: &TestDb, number: &str) -> irp_store::orders::StoredSupp
         number,
         json!([{"refurbisher": "flexit", "sku": "FLX-A", "quantity": 1, "unit_price_incl_vat": "160.23"}]),
     );
-    let intake = db
-        .store
-        .order_create(&parse_order(&raw).unwrap(), &raw, "test")
-        .await
-        .unwrap();
+    let intake =
+        irp_pipeline::orders::take_in(&db.store, &parse_order(&raw).unwrap(), &raw, "test")
+            .await
+            .unwrap();
     let sos = db.store.supplier_orders_of(intake.order.id).await.unwrap();
     assert_eq!(sos[0].status, "pending");
     sos[0].clone()

@@ -123,11 +123,10 @@ async fn taken_in(db: &TestDb, number: &str) -> i64 {
             "house_number": "1", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
         "lines": [{"refurbisher": "flexit", "sku": "FLX-A", "quantity": 1, "unit_price_incl_vat": "160.23"}]
     });
-    let intake = db
-        .store
-        .order_create(&parse_order(&raw).unwrap(), &raw, "test")
-        .await
-        .unwrap();
+    let intake =
+        irp_pipeline::orders::take_in(&db.store, &parse_order(&raw).unwrap(), &raw, "test")
+            .await
+            .unwrap();
     db.store.supplier_orders_of(intake.order.id).await.unwrap()[0].id
 }
 
@@ -173,11 +172,16 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     let body = json!({"external_order_id": ref1, "track_and_trace": "3SABC123", "carrier": "PostNL",
         "items": [{"imei": "490154203237518"}, {"imei": "490154203237519", "serial_number": "F2LX"}]});
     let s = shipment(body.clone());
-    let out = db
-        .store
-        .shipment_record(r.id, &s, &body.to_string(), "POST", Some("127.0.0.1"))
-        .await
-        .unwrap();
+    let out = irp_pipeline::shipments::record(
+        &db.store,
+        r.id,
+        &s,
+        &body.to_string(),
+        "POST",
+        Some("127.0.0.1"),
+    )
+    .await
+    .unwrap();
     let ShipmentOutcome::Matched {
         shipment_id,
         supplier_order_id,
@@ -209,17 +213,16 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     // The same shipment again, written differently: stored once.
     let again = json!({"carrier": "PostNL", "track_and_trace": "3SABC123", "external_order_id": ref1,
         "items": [{"serial_number": "F2LX", "imei": "490154203237519"}, {"imei": 490154203237518_u64}]});
-    let out = db
-        .store
-        .shipment_record(
-            r.id,
-            &shipment(again.clone()),
-            &again.to_string(),
-            "PUT",
-            None,
-        )
-        .await
-        .unwrap();
+    let out = irp_pipeline::shipments::record(
+        &db.store,
+        r.id,
+        &shipment(again.clone()),
+        &again.to_string(),
+        "PUT",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         out,
         ShipmentOutcome::Repeat {
@@ -240,17 +243,16 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     let (so2, _) = placed(&db, &key, "RD-2").await;
     let by_number =
         json!({"external_order_id": "RD-2", "track_and_trace": "T2", "serial_number": "SN-2"});
-    let out = db
-        .store
-        .shipment_record(
-            r.id,
-            &shipment(by_number.clone()),
-            &by_number.to_string(),
-            "PATCH",
-            None,
-        )
-        .await
-        .unwrap();
+    let out = irp_pipeline::shipments::record(
+        &db.store,
+        r.id,
+        &shipment(by_number.clone()),
+        &by_number.to_string(),
+        "PATCH",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(out, ShipmentOutcome::Matched { supplier_order_id, .. } if supplier_order_id == so2),
         "{out:?}"
@@ -260,17 +262,16 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     // order with that reference exists (SO-3 is the next reference the fake hands out).
     let early =
         json!({"external_order_id": "SO-3", "track_and_trace": "T3", "imei": "356938035643809"});
-    let out = db
-        .store
-        .shipment_record(
-            r.id,
-            &shipment(early.clone()),
-            &early.to_string(),
-            "POST",
-            None,
-        )
-        .await
-        .unwrap();
+    let out = irp_pipeline::shipments::record(
+        &db.store,
+        r.id,
+        &shipment(early.clone()),
+        &early.to_string(),
+        "POST",
+        None,
+    )
+    .await
+    .unwrap();
     let ShipmentOutcome::Unmatched {
         shipment_id: waiting,
         reason,
@@ -306,17 +307,16 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     let so4 = taken_in(&db, "RD-4").await;
     let pending =
         json!({"external_order_id": "RD-4", "track_and_trace": "T4", "imei": "356938035643809"});
-    let out = db
-        .store
-        .shipment_record(
-            r.id,
-            &shipment(pending.clone()),
-            &pending.to_string(),
-            "POST",
-            None,
-        )
-        .await
-        .unwrap();
+    let out = irp_pipeline::shipments::record(
+        &db.store,
+        r.id,
+        &shipment(pending.clone()),
+        &pending.to_string(),
+        "POST",
+        None,
+    )
+    .await
+    .unwrap();
     let ShipmentOutcome::Unmatched {
         shipment_id: s4,
         reason,
@@ -349,17 +349,16 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     // A shipped order never goes back: a second shipment for it is stored, still shipped.
     let second =
         json!({"external_order_id": ref1, "track_and_trace": "3SABC999", "serial_number": "EXTRA"});
-    let out = db
-        .store
-        .shipment_record(
-            r.id,
-            &shipment(second.clone()),
-            &second.to_string(),
-            "POST",
-            None,
-        )
-        .await
-        .unwrap();
+    let out = irp_pipeline::shipments::record(
+        &db.store,
+        r.id,
+        &shipment(second.clone()),
+        &second.to_string(),
+        "POST",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(matches!(out, ShipmentOutcome::Matched { .. }), "{out:?}");
     assert_eq!(status_of(&db, so1).await, "shipped");
     assert_eq!(db.store.shipments_of(so1).await.unwrap().len(), 2);
@@ -600,16 +599,16 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
         "{rep:?}"
     );
     let body = json!({"external_order_id": "SO-1", "track_and_trace": "T", "serial_number": "S"});
-    db.store
-        .shipment_record(
-            flexit.id,
-            &shipment(body.clone()),
-            &body.to_string(),
-            "POST",
-            None,
-        )
-        .await
-        .unwrap();
+    irp_pipeline::shipments::record(
+        &db.store,
+        flexit.id,
+        &shipment(body.clone()),
+        &body.to_string(),
+        "POST",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(status_of(&db, so).await, "shipped");
     // (Back at t0 + 1 h, which also resolves the order and offer hours that four days reopened.)
     let rep = tick(&db.store, at(1)).await.unwrap();
@@ -800,16 +799,16 @@ async fn a_batch_of_shipments_is_written_in_one_transaction_copies_once(db: Test
     let mut batch = Vec::new();
     for body in [&big, &big, &unknown] {
         batch.push(
-            db.store
-                .shipment_prepare(
-                    r.id,
-                    shipment(body.clone()),
-                    &body.to_string(),
-                    "POST",
-                    None,
-                )
-                .await
-                .unwrap(),
+            irp_pipeline::shipments::prepare(
+                &db.store,
+                r.id,
+                shipment(body.clone()),
+                &body.to_string(),
+                "POST",
+                None,
+            )
+            .await
+            .unwrap(),
         );
     }
     let out = db.store.shipments_write(batch).await.unwrap();
@@ -840,11 +839,16 @@ async fn a_batch_of_shipments_is_written_in_one_transaction_copies_once(db: Test
         db.store.shipments_list(None, None, 10).await.unwrap().len(),
         2
     );
-    let again = db
-        .store
-        .shipment_record(r.id, &shipment(big.clone()), &big.to_string(), "POST", None)
-        .await
-        .unwrap();
+    let again = irp_pipeline::shipments::record(
+        &db.store,
+        r.id,
+        &shipment(big.clone()),
+        &big.to_string(),
+        "POST",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         again,
         ShipmentOutcome::Repeat {

@@ -19,7 +19,8 @@ use irp_core::money;
 use serde_json::{Value, json};
 use sqlx::Arguments as _;
 
-use crate::feed_write::sqlite_values;
+use crate::dialect::sqlite_values;
+use crate::marks::{lock_settings, mark_all_dirty};
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
 /// The currency the catalog overview compares offers in (channels use their own).
@@ -276,63 +277,6 @@ fn offer_columns(backend_pg: bool, with_brand: bool) -> String {
     )
 }
 
-/// Mark `eans` dirty (in the caller's transaction).
-///
-/// # Errors
-/// A database error.
-pub(crate) async fn mark_dirty(tx: &mut Tx, eans: &[String]) -> Result<()> {
-    if eans.is_empty() {
-        return Ok(());
-    }
-    match tx {
-        Tx::Postgres(t) => {
-            const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT DISTINCT e FROM UNNEST($1::text[]) AS u(e) WHERE e <> '' ON CONFLICT DO NOTHING";
-            for chunk in eans.chunks(50_000) {
-                sqlx::query(SQL).bind(chunk).execute(&mut **t).await?;
-            }
-        }
-        Tx::Sqlite(t) => {
-            for chunk in eans.chunks(10_000) {
-                const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT value FROM json_each(?) WHERE value <> '' ON CONFLICT DO NOTHING";
-                let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
-                sqlx::query(SQL).bind(list).execute(&mut **t).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Mark the EANs `select` returns dirty; `select` is a `SELECT ean FROM …` with `$1…` bound to
-/// `ids`.
-///
-/// # Errors
-/// A database error.
-pub(crate) async fn mark_dirty_where(tx: &mut Tx, select: &str, ids: &[i64]) -> Result<u64> {
-    let sql = format!(
-        "INSERT INTO catalog_dirty (ean) SELECT DISTINCT ean FROM ({select}) AS m WHERE ean IS NOT NULL AND ean <> '' ON CONFLICT DO NOTHING"
-    );
-    Ok(with_tx!(tx, |t| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            q = q.bind(*id);
-        }
-        q.execute(&mut **t).await.map(|r| r.rows_affected())
-    })?)
-}
-
-/// Every EAN the refurbisher has offers for, marked dirty in the caller's transaction.
-///
-/// # Errors
-/// A database error.
-pub(crate) async fn mark_refurbisher_dirty(tx: &mut Tx, refurbisher_id: i64) -> Result<u64> {
-    mark_dirty_where(
-        tx,
-        "SELECT ean FROM offers WHERE refurbisher_id = $1",
-        &[refurbisher_id],
-    )
-    .await
-}
-
 impl Store {
     /// Every refurbisher (as a [`Seller`]) and every channel.
     ///
@@ -579,20 +523,6 @@ impl Store {
         .await)?)
     }
 
-    /// Every offer with `ean`, by offer id.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn product_offers(&self, ean: &str) -> Result<Vec<crate::offers::StoredOffer>> {
-        let sql = format!("{} WHERE ean = $1 ORDER BY id", crate::offers::OFFER_SELECT);
-        Ok(with_db!(self.db(), |p| sqlx::query_as(
-            sqlx::AssertSqlSafe(sql)
-        )
-        .bind(ean)
-        .fetch_all(p)
-        .await)?)
-    }
-
     /// What every channel sells of `ean`.
     ///
     /// # Errors
@@ -791,19 +721,6 @@ impl Store {
     }
 }
 
-/// PostgreSQL: the transaction-scoped advisory lock that orders catalog recomputes and changes
-/// of what pricing reads (refurbishers, channels), so a recompute never prices marks of a
-/// change with the settings from before it. SQLite's write lock does this by itself.
-pub(crate) async fn lock_settings(tx: &mut Tx) -> Result<()> {
-    if let Tx::Postgres(t) = tx {
-        // 0x49525043 = "IRPC".
-        sqlx::query("SELECT pg_advisory_xact_lock(1230131267)")
-            .execute(&mut **t)
-            .await?;
-    }
-    Ok(())
-}
-
 /// A channel's canonical document (without its key).
 fn channel_document(c: &Channel) -> String {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
@@ -811,16 +728,6 @@ fn channel_document(c: &Channel) -> String {
         m.remove("key");
     }
     v.to_string()
-}
-
-async fn mark_all_dirty(tx: &mut Tx) -> Result<u64> {
-    // (The outer WHERE keeps SQLite from reading ON CONFLICT as part of the SELECT.)
-    const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT ean FROM (SELECT ean FROM offers WHERE ean IS NOT NULL AND ean <> '' \
-         UNION SELECT ean FROM products) AS u WHERE TRUE ON CONFLICT DO NOTHING";
-    Ok(with_tx!(tx, |t| sqlx::query(SQL)
-        .execute(&mut **t)
-        .await
-        .map(|r| r.rows_affected()))?)
 }
 
 /// The orders of [`Store::products_search`].

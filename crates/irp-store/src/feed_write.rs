@@ -17,6 +17,9 @@ use sqlx::sqlite::SqliteArguments;
 
 use chrono::{DateTime, Utc};
 
+use sqlx::types::Json;
+
+use crate::dialect::sqlite_values;
 use crate::offers::{FIELD_CHECKS, SnapshotDiff, StagedOffer};
 use crate::{Result, Store, StoreError, Tx, now, with_tx};
 
@@ -218,27 +221,6 @@ fn copy_staged(buf: &mut String, run_id: i64, r: &StagedOffer) {
     let _ = write!(buf, "\t{}\t", r.row_number);
     copy_fields(buf, r);
     buf.push('\n');
-}
-
-/// `{head} VALUES (?, …), …` for `rows` rows of `per_row` parameters on SQLite. Only
-/// anonymous parameters: SQLite looks numbered ones up in a list, which makes binding thousands
-/// of them quadratic.
-pub(crate) fn sqlite_values(head: &str, rows: usize, per_row: usize) -> String {
-    let mut one = String::from("(?");
-    for _ in 1..per_row {
-        one.push_str(",?");
-    }
-    one.push(')');
-    let mut sql = String::with_capacity(head.len() + 8 + rows * (one.len() + 1));
-    sql.push_str(head);
-    sql.push_str(" VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&one);
-    }
-    sql
 }
 
 /// A time as sqlx writes it into SQLite (so that stored times compare as text).
@@ -603,7 +585,7 @@ impl FeedWrite {
         if self.staged > 0 {
             // The products of the EANs the changed offers had and get.
             let ids = [refurbisher_id, run_id];
-            crate::catalog::mark_dirty_where(
+            crate::marks::mark_dirty_where(
                 &mut self.tx,
                 "SELECT ean FROM offers WHERE refurbisher_id = $1 AND sku IN (SELECT sku FROM feed_staging WHERE feed_run_id = $2) \
                  UNION ALL SELECT ean FROM feed_staging WHERE feed_run_id = $2",
@@ -645,8 +627,7 @@ impl FeedWrite {
                 ms = t_merge.elapsed().as_millis(),
                 "Staged offers merged"
             );
-            applied.price_holds =
-                crate::offers::holds_opened(&mut self.tx, refurbisher_id, at).await?;
+            applied.price_holds = holds_opened(&mut self.tx, refurbisher_id, at).await?;
             const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
             with_tx!(&mut self.tx, |t| sqlx::query(CLEAN)
                 .bind(run_id)
@@ -689,15 +670,15 @@ impl FeedWrite {
                 }
             }
         }
-        crate::catalog::mark_dirty(&mut self.tx, &removed_eans).await?;
+        crate::marks::mark_dirty(&mut self.tx, &removed_eans).await?;
         if self.new_eans_overflow {
-            crate::catalog::mark_refurbisher_dirty(&mut self.tx, refurbisher_id).await?;
+            crate::marks::mark_refurbisher_dirty(&mut self.tx, refurbisher_id).await?;
         } else {
             let eans = std::mem::take(&mut self.new_eans);
-            crate::catalog::mark_dirty(&mut self.tx, &eans).await?;
+            crate::marks::mark_dirty(&mut self.tx, &eans).await?;
         }
         crate::orders::clear_reservations(&mut self.tx, refurbisher_id).await?;
-        crate::offers::mark_applied(&mut self.tx, run_id, status, at, diff).await?;
+        mark_applied(&mut self.tx, run_id, status, at, diff).await?;
         let t1 = t0.elapsed();
         match self.tx {
             Tx::Sqlite(t) => t.commit().await?,
@@ -853,4 +834,47 @@ pub(crate) async fn pg_stage(
     }
     copy.send(buf.as_bytes()).await?;
     Ok(copy.finish().await?)
+}
+
+/// Offers of the refurbisher whose price change was held at `at` (by the run applying now).
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn holds_opened(
+    tx: &mut Tx,
+    refurbisher_id: i64,
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    const SQL: &str = "SELECT COUNT(*) FROM offers WHERE price_hold = 'pending' AND refurbisher_id = $1 AND price_held_at = $2";
+    let (n,): (i64,) = with_tx!(tx, |t| sqlx::query_as(SQL)
+        .bind(refurbisher_id)
+        .bind(at)
+        .fetch_one(&mut **t)
+        .await)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Mark a run applied, in the transaction that applies it, with its status and diff.
+pub(crate) async fn mark_applied(
+    tx: &mut Tx,
+    run_id: i64,
+    status: &str,
+    at: DateTime<Utc>,
+    diff: &SnapshotDiff,
+) -> Result<()> {
+    const MARK: &str = "UPDATE feed_runs SET status = $2, applied_at = $3, created = $4, updated = $5, unchanged = $6, removed = $7, \
+         field_changes = $8 WHERE id = $1";
+    with_tx!(tx, |t| sqlx::query(MARK)
+        .bind(run_id)
+        .bind(status)
+        .bind(at)
+        .bind(diff.created)
+        .bind(diff.updated)
+        .bind(diff.unchanged)
+        .bind(diff.removed)
+        .bind(Json(&diff.field_changes))
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
 }

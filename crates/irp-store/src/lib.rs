@@ -9,8 +9,12 @@
 pub mod audit;
 pub mod catalog;
 pub mod channel_sync;
+mod dialect;
 pub mod erp;
+pub mod feed_runs;
 pub mod feed_write;
+pub mod known_hosts;
+mod marks;
 pub mod monitor;
 pub mod offers;
 pub mod orders;
@@ -70,6 +74,16 @@ pub enum StoreError {
     /// Encryption or decryption of a secret failed.
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
+}
+
+impl StoreError {
+    /// A deadlock or a serialization failure (PostgreSQL aborted the transaction, which rolled
+    /// back whole): running it again is safe.
+    #[must_use]
+    pub fn is_transient_conflict(&self) -> bool {
+        matches!(self, StoreError::Query(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("40P01" | "40001")))
+    }
 }
 
 /// The result type of the store.

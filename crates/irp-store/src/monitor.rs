@@ -483,3 +483,67 @@ impl Store {
         Ok(())
     }
 }
+
+/// Resolve the open alerts of refurbisher `$1` for metric `$2` at `$3`.
+/// Resolve the open alert of a refurbisher (`$1`) and metric (`$2`) at `$3`.
+pub(crate) const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3, notify_next_at = COALESCE(notify_next_at, $3) WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
+
+impl Store {
+    /// Open an alert, unless one of this refurbisher and metric is open already; returns the
+    /// new alert's id.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn alert_open(
+        &self,
+        refurbisher_id: Option<i64>,
+        metric: &str,
+        value: &str,
+        threshold: &str,
+        message: &str,
+    ) -> Result<Option<i64>> {
+        match self
+            .alert_sync(
+                refurbisher_id,
+                metric,
+                true,
+                value,
+                threshold,
+                message,
+                now(),
+                None,
+            )
+            .await?
+        {
+            AlertChange::Opened(id) => Ok(Some(id)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Resolve the open alerts of a refurbisher for `metric`; returns how many.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn alerts_resolve(&self, refurbisher_id: i64, metric: &str) -> Result<u64> {
+        let at = now();
+        Ok(with_db!(self.db(), |p| sqlx::query(RESOLVE_ALERT)
+            .bind(refurbisher_id)
+            .bind(metric)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// Open alerts of a refurbisher, newest first: (metric, message).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn alerts_open(&self, refurbisher_id: i64) -> Result<Vec<(String, String)>> {
+        const SQL: &str = "SELECT metric, message FROM alerts WHERE refurbisher_id = $1 AND resolved_at IS NULL ORDER BY id DESC";
+        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(refurbisher_id)
+            .fetch_all(p)
+            .await)?)
+    }
+}

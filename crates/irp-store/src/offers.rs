@@ -1,7 +1,7 @@
-//! Offers and feed runs: runs, their reports and row errors, alerts, listings, and the staging
-//! table. A run is normally written as it is read ([`crate::feed_write`]); a quarantined run's
-//! whole snapshot is staged here, diffed against the refurbisher's stored offers, and applied in
-//! one transaction when an operator says so ([`Store::feed_apply`]).
+//! Offers: what a feed row becomes ([`StagedOffer`]), the stored offer and its listings, the
+//! records of feed runs ([`FeedRun`], [`RunReport`], [`StoredRowError`], [`SnapshotDiff`]),
+//! and an operator's decision on a held purchase price. Runs are written by
+//! [`crate::feed_write`] and kept by [`crate::feed_runs`].
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
+use crate::monitor::RESOLVE_ALERT;
+use crate::{Result, Store, StoreError, now, with_db, with_tx};
 
 /// One accepted feed row, as stored (money in minor units of `currency`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +280,7 @@ impl StoredOffer {
 }
 
 /// The columns of [`StoredOffer`].
-pub(crate) const OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, reserved, price_purchase_minor, price_consumer_minor, currency, \
+const OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, stock_available, reserved, price_purchase_minor, price_consumer_minor, currency, \
      tax_percentage, attributes, active, first_seen_at, last_seen_at, last_changed_at, applied_purchase_minor, price_hold, price_held_at FROM offers";
 
 pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
@@ -305,317 +306,7 @@ pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
     ("attributes", "o.attributes IS DISTINCT FROM s.attributes"),
 ];
 
-/// Offers of the refurbisher whose price change was held at `at` (by the run applying now).
-///
-/// # Errors
-/// A database error.
-pub(crate) async fn holds_opened(
-    tx: &mut Tx,
-    refurbisher_id: i64,
-    at: DateTime<Utc>,
-) -> Result<u64> {
-    const SQL: &str = "SELECT COUNT(*) FROM offers WHERE price_hold = 'pending' AND refurbisher_id = $1 AND price_held_at = $2";
-    let (n,): (i64,) = with_tx!(tx, |t| sqlx::query_as(SQL)
-        .bind(refurbisher_id)
-        .bind(at)
-        .fetch_one(&mut **t)
-        .await)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Mark a run applied, in the transaction that applies it, with its status and diff.
-pub(crate) async fn mark_applied(
-    tx: &mut Tx,
-    run_id: i64,
-    status: &str,
-    at: DateTime<Utc>,
-    diff: &SnapshotDiff,
-) -> Result<()> {
-    const MARK: &str = "UPDATE feed_runs SET status = $2, applied_at = $3, created = $4, updated = $5, unchanged = $6, removed = $7, \
-         field_changes = $8 WHERE id = $1";
-    with_tx!(tx, |t| sqlx::query(MARK)
-        .bind(run_id)
-        .bind(status)
-        .bind(at)
-        .bind(diff.created)
-        .bind(diff.updated)
-        .bind(diff.unchanged)
-        .bind(diff.removed)
-        .bind(Json(&diff.field_changes))
-        .execute(&mut **t)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
-    const COUNTS: &str = "SELECT \
-        CAST((SELECT COUNT(*) FROM feed_staging s LEFT JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
-              WHERE s.feed_run_id = $2 AND (o.id IS NULL OR NOT o.active)) AS BIGINT), \
-        CAST((SELECT COUNT(*) FROM feed_staging s JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
-              WHERE s.feed_run_id = $2 AND o.active AND o.content_hash <> s.content_hash) AS BIGINT), \
-        CAST((SELECT COUNT(*) FROM feed_staging s JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
-              WHERE s.feed_run_id = $2 AND o.active AND o.content_hash = s.content_hash) AS BIGINT), \
-        CAST((SELECT COUNT(*) FROM offers o WHERE o.refurbisher_id = $1 AND o.active AND NOT EXISTS \
-              (SELECT 1 FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = o.sku)) AS BIGINT), \
-        CAST((SELECT COUNT(*) FROM offers o WHERE o.refurbisher_id = $1 AND o.active) AS BIGINT)";
-    let (created, updated, unchanged, removed, active_before): (i64, i64, i64, i64, i64) =
-        with_tx!(tx, |t| sqlx::query_as(COUNTS)
-            .bind(refurbisher_id)
-            .bind(run_id)
-            .fetch_one(&mut **t)
-            .await)?;
-    let mut field_changes = BTreeMap::new();
-    if updated > 0 {
-        let sums: Vec<String> = FIELD_CHECKS
-            .iter()
-            .map(|(_, cond)| format!("CAST(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS BIGINT)"))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM feed_staging s JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
-             WHERE s.feed_run_id = $2 AND o.active AND o.content_hash <> s.content_hash",
-            sums.join(", ")
-        );
-        let row: (i64, i64, i64, i64, i64, i64, i64, i64) =
-            with_tx!(tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(refurbisher_id)
-                .bind(run_id)
-                .fetch_one(&mut **t)
-                .await)?;
-        let counts = [row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7];
-        for ((field, _), n) in FIELD_CHECKS.iter().zip(counts) {
-            if n > 0 {
-                field_changes.insert((*field).to_owned(), n);
-            }
-        }
-    }
-    Ok(SnapshotDiff {
-        created,
-        updated,
-        unchanged,
-        removed,
-        active_before,
-        field_changes,
-    })
-}
-
-/// Resolve the open alerts of refurbisher `$1` for metric `$2` at `$3`.
-const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3, notify_next_at = COALESCE(notify_next_at, $3) WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
-
 impl Store {
-    /// Start a feed run (status `running`).
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_run_start(&self, refurbisher_id: i64, triggered_by: &str) -> Result<i64> {
-        const SQL: &str = "INSERT INTO feed_runs (refurbisher_id, triggered_by, status, started_at) VALUES ($1, $2, 'running', $3) RETURNING id";
-        let at = now();
-        let (id,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(refurbisher_id)
-            .bind(triggered_by)
-            .bind(at)
-            .fetch_one(p)
-            .await)?;
-        Ok(id)
-    }
-
-    /// Stage accepted rows of a run (a batch; call as often as needed). The caller has made the
-    /// SKUs of a run unique (a repeated SKU is a row error); on SQLite a SKU already staged is
-    /// skipped, on PostgreSQL (where rows arrive by `COPY`) it is an error. Returns the number of
-    /// rows staged.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_stage(&self, run_id: i64, rows: &[StagedOffer]) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        match self.db() {
-            crate::Db::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                crate::feed_write::pg_stage(&mut conn, run_id, rows).await
-            }
-            crate::Db::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let n = crate::feed_write::sqlite_stage(&mut tx, run_id, rows, true).await?;
-                tx.commit().await?;
-                Ok(n)
-            }
-        }
-    }
-
-    /// Store row errors of a run.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_row_errors_add(&self, run_id: i64, errors: &[StoredRowError]) -> Result<()> {
-        const HEAD: &str =
-            "INSERT INTO feed_row_errors (feed_run_id, row_number, field, value, message) ";
-        for chunk in errors.chunks(500) {
-            with_db!(self.db(), |p| {
-                let mut qb = sqlx::QueryBuilder::new(HEAD);
-                qb.push_values(chunk, |mut b, e| {
-                    b.push_bind(run_id)
-                        .push_bind(e.row_number)
-                        .push_bind(e.field.clone())
-                        .push_bind(e.value.clone())
-                        .push_bind(e.message.clone());
-                });
-                qb.build().execute(p).await.map(|r| r.rows_affected())
-            })?;
-        }
-        Ok(())
-    }
-
-    /// How the staged rows of `run_id` differ from the stored offers.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_diff(&self, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
-        let mut tx = self.begin().await?;
-        let d = diff_in(&mut tx, refurbisher_id, run_id).await?;
-        tx.commit().await?;
-        Ok(d)
-    }
-
-    /// Apply the staged rows of `run_id` in one transaction: create and update offers,
-    /// deactivate the ones the feed no longer has, mark the run applied with `status`, and
-    /// drop its staging rows, and mark the products of the EANs it touched for the catalog.
-    /// Returns the diff that was applied and how many price changes it held.
-    ///
-    /// # Errors
-    /// The run is not the refurbisher's or was applied already; a database error.
-    pub async fn feed_apply(
-        &self,
-        refurbisher_id: i64,
-        run_id: i64,
-        status: &str,
-        max_price_change_ppm: i64,
-    ) -> Result<(SnapshotDiff, crate::feed_write::Applied)> {
-        let mut tx = self.begin().await?;
-        const CHECK: &str = "SELECT refurbisher_id, applied_at FROM feed_runs WHERE id = $1";
-        let row: Option<(i64, Option<DateTime<Utc>>)> =
-            with_tx!(&mut tx, |t| sqlx::query_as(CHECK)
-                .bind(run_id)
-                .fetch_optional(&mut **t)
-                .await)?;
-        match row {
-            None => return Err(StoreError::NotFound(format!("no feed run {run_id}"))),
-            Some((r, _)) if r != refurbisher_id => {
-                return Err(StoreError::Conflict(format!(
-                    "feed run {run_id} belongs to another refurbisher"
-                )));
-            }
-            Some((_, Some(at))) => {
-                return Err(StoreError::Conflict(format!(
-                    "feed run {run_id} was applied already, at {at}"
-                )));
-            }
-            Some(_) => {}
-        }
-        let diff = diff_in(&mut tx, refurbisher_id, run_id).await?;
-        let at = now();
-        let [hold_price, hold, held_at] =
-            crate::feed_write::price_guard("offers", "excluded.price_purchase_minor");
-        let upsert = format!(
-            "INSERT INTO offers (refurbisher_id, sku, ean, name, stock_available, price_purchase_minor, price_consumer_minor, \
-                 currency, tax_percentage, attributes, content_hash, active, first_seen_at, last_seen_at, last_changed_at) \
-             SELECT $1, s.sku, s.ean, s.name, s.stock_available, s.price_purchase_minor, s.price_consumer_minor, s.currency, s.tax_percentage, \
-                 s.attributes, s.content_hash, TRUE, $3, $3, $3 FROM feed_staging s \
-                 LEFT JOIN offers o ON o.refurbisher_id = $1 AND o.sku = s.sku \
-             WHERE s.feed_run_id = $2 AND (o.id IS NULL OR NOT o.active OR o.content_hash <> s.content_hash) \
-             ON CONFLICT (refurbisher_id, sku) DO UPDATE SET ean = excluded.ean, name = excluded.name, stock_available = excluded.stock_available, \
-                 applied_purchase_minor = {hold_price}, price_hold = {hold}, price_held_at = {held_at}, \
-                 price_purchase_minor = excluded.price_purchase_minor, price_consumer_minor = excluded.price_consumer_minor, \
-                 currency = excluded.currency, tax_percentage = excluded.tax_percentage, attributes = excluded.attributes, \
-                 last_changed_at = CASE WHEN offers.content_hash <> excluded.content_hash OR NOT offers.active THEN excluded.last_changed_at ELSE offers.last_changed_at END, \
-                 content_hash = excluded.content_hash, active = TRUE, last_seen_at = excluded.last_seen_at"
-        );
-        const DEACTIVATE: &str = "UPDATE offers SET active = FALSE, last_changed_at = $3 WHERE refurbisher_id = $1 AND active \
-             AND NOT EXISTS (SELECT 1 FROM feed_staging s WHERE s.feed_run_id = $2 AND s.sku = offers.sku)";
-        const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
-        // The products of every EAN the refurbisher had and gets (an operator's apply of a
-        // quarantined run is rare: all of them).
-        crate::catalog::mark_refurbisher_dirty(&mut tx, refurbisher_id).await?;
-        with_tx!(&mut tx, |t| sqlx::query(sqlx::AssertSqlSafe(upsert))
-            .bind(refurbisher_id)
-            .bind(run_id)
-            .bind(at)
-            .bind(max_price_change_ppm)
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected()))?;
-        with_tx!(&mut tx, |t| sqlx::query(DEACTIVATE)
-            .bind(refurbisher_id)
-            .bind(run_id)
-            .bind(at)
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected()))?;
-        let applied = crate::feed_write::Applied {
-            price_holds: holds_opened(&mut tx, refurbisher_id, at).await?,
-        };
-        crate::catalog::mark_refurbisher_dirty(&mut tx, refurbisher_id).await?;
-        mark_applied(&mut tx, run_id, status, at, &diff).await?;
-        with_tx!(&mut tx, |t| sqlx::query(CLEAN)
-            .bind(run_id)
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected()))?;
-        tx.commit().await?;
-        Ok((diff, applied))
-    }
-
-    /// Record how a run ended (counts, status, message). Applying is separate: see
-    /// [`Store::feed_apply`].
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_run_finish(&self, run_id: i64, report: &RunReport) -> Result<()> {
-        const SQL: &str = "UPDATE feed_runs SET status = CASE WHEN applied_at IS NULL THEN $2 ELSE status END, finished_at = $3, http_status = $4, \
-             bytes = $5, duration_ms = $6, rows_read = $7, rows_accepted = $8, rows_rejected = $9, created = $10, updated = $11, \
-             unchanged = $12, removed = $13, errors_dropped = $14, message = $15, field_changes = $16, content_hash = $17 WHERE id = $1";
-        let d = report.diff.clone().unwrap_or_default();
-        let at = now();
-        with_db!(self.db(), |p| sqlx::query(SQL)
-            .bind(run_id)
-            .bind(&report.status)
-            .bind(at)
-            .bind(report.http_status)
-            .bind(report.bytes)
-            .bind(report.duration_ms)
-            .bind(report.rows_read)
-            .bind(report.rows_accepted)
-            .bind(report.rows_rejected)
-            .bind(d.created)
-            .bind(d.updated)
-            .bind(d.unchanged)
-            .bind(d.removed)
-            .bind(report.errors_dropped)
-            .bind(&report.message)
-            .bind(Json(&d.field_changes))
-            .bind(&report.content_hash)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// The content hash of the refurbisher's latest run whose offers are what is stored
-    /// (applied, or found identical to the applied one).
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_current_hash(&self, refurbisher_id: i64) -> Result<Option<String>> {
-        const SQL: &str = "SELECT content_hash FROM feed_runs WHERE refurbisher_id = $1 AND status IN ('succeeded', 'partial', 'unchanged') \
-             AND content_hash IS NOT NULL ORDER BY id DESC LIMIT 1";
-        let row: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(refurbisher_id)
-            .fetch_optional(p)
-            .await)?;
-        Ok(row.and_then(|r| r.0))
-    }
-
     /// Offers with a held purchase price change (`pending`; also `rejected` ones when
     /// `include_rejected`), of one refurbisher or all, oldest first.
     ///
@@ -692,7 +383,7 @@ impl Store {
             )));
         }
         if accept && let Some(ean) = &offer.ean {
-            crate::catalog::mark_dirty(&mut tx, std::slice::from_ref(ean)).await?;
+            crate::marks::mark_dirty(&mut tx, std::slice::from_ref(ean)).await?;
         }
         tx.audit(
             actor,
@@ -733,175 +424,18 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("no offer with SKU {sku:?}")))
     }
 
-    /// Open an alert, unless one of this refurbisher and metric is open already; returns the
-    /// new alert's id.
+    /// Every offer with `ean`, by offer id.
     ///
     /// # Errors
     /// A database error.
-    pub async fn alert_open(
-        &self,
-        refurbisher_id: Option<i64>,
-        metric: &str,
-        value: &str,
-        threshold: &str,
-        message: &str,
-    ) -> Result<Option<i64>> {
-        match self
-            .alert_sync(
-                refurbisher_id,
-                metric,
-                true,
-                value,
-                threshold,
-                message,
-                now(),
-                None,
-            )
-            .await?
-        {
-            crate::monitor::AlertChange::Opened(id) => Ok(Some(id)),
-            _ => Ok(None),
-        }
-    }
-
-    /// Resolve the open alerts of a refurbisher for `metric`; returns how many.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn alerts_resolve(&self, refurbisher_id: i64, metric: &str) -> Result<u64> {
-        let at = now();
-        Ok(with_db!(self.db(), |p| sqlx::query(RESOLVE_ALERT)
-            .bind(refurbisher_id)
-            .bind(metric)
-            .bind(at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?)
-    }
-
-    /// Open alerts of a refurbisher, newest first: (metric, message).
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn alerts_open(&self, refurbisher_id: i64) -> Result<Vec<(String, String)>> {
-        const SQL: &str = "SELECT metric, message FROM alerts WHERE refurbisher_id = $1 AND resolved_at IS NULL ORDER BY id DESC";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(refurbisher_id)
-            .fetch_all(p)
-            .await)?)
-    }
-
-    /// Drop the staged rows of a run that will not be applied (failed or discarded).
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_discard(&self, run_id: i64) -> Result<()> {
-        const SQL: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
-        with_db!(self.db(), |p| sqlx::query(SQL)
-            .bind(run_id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// An operator discards a quarantined run: its staged rows are dropped, it becomes
-    /// `discarded` (the offers stay as they were) and the quarantine alert is resolved; audited.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`]; [`StoreError::Conflict`] when the run is not quarantined; a
-    /// database error.
-    pub async fn feed_run_discard(&self, run_id: i64, actor: &str) -> Result<FeedRun> {
-        let Some(run) = self.feed_run(run_id).await? else {
-            return Err(StoreError::NotFound(format!("no feed run {run_id}")));
-        };
-        if run.status != "quarantined" {
-            return Err(StoreError::Conflict(format!(
-                "feed run {run_id} is {}, not quarantined; only quarantined runs are discarded",
-                run.status
-            )));
-        }
-        let at = now();
-        let mut tx = self.begin().await?;
-        let n = with_tx!(&mut tx, |t| sqlx::query(
-            "UPDATE feed_runs SET status = 'discarded' WHERE id = $1 AND status = 'quarantined'"
+    pub async fn product_offers(&self, ean: &str) -> Result<Vec<StoredOffer>> {
+        let sql = format!("{OFFER_SELECT} WHERE ean = $1 ORDER BY id");
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql)
         )
-        .bind(run_id)
-        .execute(&mut **t)
-        .await
-        .map(|r| r.rows_affected()))?;
-        if n == 0 {
-            return Err(StoreError::Conflict(format!(
-                "feed run {run_id} was applied or discarded meanwhile"
-            )));
-        }
-        with_tx!(&mut tx, |t| sqlx::query(
-            "DELETE FROM feed_staging WHERE feed_run_id = $1"
-        )
-        .bind(run_id)
-        .execute(&mut **t)
-        .await
-        .map(|r| r.rows_affected()))?;
-        with_tx!(&mut tx, |t| sqlx::query(RESOLVE_ALERT)
-            .bind(run.refurbisher_id)
-            .bind("feed_quarantined")
-            .bind(at)
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected()))?;
-        tx.audit(
-            actor,
-            "feed.discard",
-            &run_id.to_string(),
-            serde_json::json!({ "refurbisher_id": run.refurbisher_id }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(FeedRun {
-            status: "discarded".into(),
-            ..run
-        })
-    }
-
-    /// A run.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_run(&self, run_id: i64) -> Result<Option<FeedRun>> {
-        const SQL: &str = "SELECT id, refurbisher_id, triggered_by, status, started_at, finished_at, http_status, bytes, duration_ms, rows_read, \
-             rows_accepted, rows_rejected, created, updated, unchanged, removed, errors_dropped, field_changes, message, applied_at \
-             FROM feed_runs WHERE id = $1";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(run_id)
-            .fetch_optional(p)
-            .await)?)
-    }
-
-    /// The latest `limit` runs of a refurbisher, newest first.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_runs(&self, refurbisher_id: i64, limit: i64) -> Result<Vec<FeedRun>> {
-        const SQL: &str = "SELECT id, refurbisher_id, triggered_by, status, started_at, finished_at, http_status, bytes, duration_ms, rows_read, \
-             rows_accepted, rows_rejected, created, updated, unchanged, removed, errors_dropped, field_changes, message, applied_at \
-             FROM feed_runs WHERE refurbisher_id = $1 ORDER BY id DESC LIMIT $2";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(refurbisher_id)
-            .bind(limit)
-            .fetch_all(p)
-            .await)?)
-    }
-
-    /// The stored row errors of a run, by row.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn feed_row_errors(&self, run_id: i64) -> Result<Vec<StoredRowError>> {
-        const SQL: &str = "SELECT row_number, field, value, message FROM feed_row_errors WHERE feed_run_id = $1 ORDER BY row_number, id";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(run_id)
-            .fetch_all(p)
-            .await)?)
+        .bind(ean)
+        .fetch_all(p)
+        .await)?)
     }
 
     /// One offer of a refurbisher, active or not.
@@ -942,40 +476,6 @@ impl Store {
         .bind(offset)
         .fetch_all(p)
         .await)?)
-    }
-}
-
-impl Store {
-    /// The recorded host key fingerprint of an SFTP server.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn known_host(&self, host: &str, port: u16) -> Result<Option<String>> {
-        const SQL: &str = "SELECT fingerprint FROM known_hosts WHERE host = $1 AND port = $2";
-        let row: Option<(String,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
-            .bind(host)
-            .bind(i64::from(port))
-            .fetch_optional(p)
-            .await)?;
-        Ok(row.map(|r| r.0))
-    }
-
-    /// Record an SFTP server's host key fingerprint, unless one is recorded already.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn known_host_record(&self, host: &str, port: u16, fingerprint: &str) -> Result<()> {
-        const SQL: &str = "INSERT INTO known_hosts (host, port, fingerprint, recorded_at) VALUES ($1, $2, $3, $4) ON CONFLICT (host, port) DO NOTHING";
-        let at = now();
-        with_db!(self.db(), |p| sqlx::query(SQL)
-            .bind(host)
-            .bind(i64::from(port))
-            .bind(fingerprint)
-            .bind(at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
     }
 }
 

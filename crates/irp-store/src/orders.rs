@@ -1,8 +1,11 @@
 //! Orders: intake (idempotent on channel + order number), routing of each line to an offer, one
 //! supplier order per refurbisher, and the supplier-order context the order mapping reads.
 //!
-//! [`Store::order_create`] does all of it in one transaction: the order, its lines with the
-//! offer, refurbisher and purchase price frozen on them, and the supplier orders — `pending`
+//! An intake is one transaction in three steps ([`Store::order_intake_begin`], [`Intake::find`],
+//! [`Intake::write`]) around the routing decision, which is pure
+//! ([`irp_core::orders::routing::route`]); `irp_pipeline::orders::take_in` runs them. It writes
+//! the order, its lines with the offer, refurbisher and purchase price frozen on them, and the
+//! supplier orders — `pending`
 //! (the outbox the submitter sends from) for a refurbisher with an order connector, `internal`
 //! for one without (`"order": {}`). A line that cannot be routed is kept as `needs_attention`
 //! with the reason; nothing in the order is dropped. Ordered units are reserved on their offers
@@ -14,32 +17,28 @@ use irp_core::mapping::context::{
     VariantContext,
 };
 use irp_core::money;
+use irp_core::orders::routing::{
+    Candidate, Found, RouteChannel, RoutePlan, RouteRefurbisher, purchase_in_use,
+};
+#[allow(unused_imports)]
+use irp_core::orders::status::LineStatus;
+use irp_core::orders::status::{OrderStatus, SupplierOrderStatus};
 use irp_core::orders::{FieldError, LineTarget, OrderDocument};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use sqlx::types::Json;
 
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
-/// Order status: every line was routed.
-pub const ORDER_ROUTED: &str = "routed";
-/// Order / line / supplier-order status: an operator must look at it.
-pub const NEEDS_ATTENTION: &str = "needs_attention";
-/// Supplier-order status: waiting in the outbox to be sent.
-pub const PENDING: &str = "pending";
-/// Supplier-order status: a refurbisher without order integration (`"order": {}`).
-pub const INTERNAL: &str = "internal";
-/// Line status: routed to an offer.
-pub const LINE_ROUTED: &str = "routed";
-/// Supplier-order status: claimed by a submitter, the call is under way.
-pub const SUBMITTING: &str = "submitting";
-/// Supplier-order status: the refurbisher accepted it.
-pub const SUBMITTED: &str = "submitted";
-/// Supplier-order status: refused, or retries used up; an operator may retry it.
-pub const FAILED: &str = "failed";
-/// Supplier-order status: cancelled by an operator.
-pub const CANCELLED: &str = "cancelled";
+// The statuses as SQL text (the names of [`OrderStatus`], [`LineStatus`] and
+// [`SupplierOrderStatus`]).
+pub(crate) const NEEDS_ATTENTION: &str = SupplierOrderStatus::NeedsAttention.as_str();
+pub(crate) const PENDING: &str = SupplierOrderStatus::Pending.as_str();
+pub(crate) const INTERNAL: &str = SupplierOrderStatus::Internal.as_str();
+pub(crate) const SUBMITTING: &str = SupplierOrderStatus::Submitting.as_str();
+pub(crate) const SUBMITTED: &str = SupplierOrderStatus::Submitted.as_str();
+pub(crate) const FAILED: &str = SupplierOrderStatus::Failed.as_str();
+pub(crate) const CANCELLED: &str = SupplierOrderStatus::Cancelled.as_str();
 
 /// A stored customer order.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
@@ -159,7 +158,7 @@ pub struct StoredSupplierOrder {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What [`Store::order_create`] did.
+/// What an intake did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OrderIntake {
     /// The order (the existing one for a repeat).
@@ -233,20 +232,6 @@ pub struct AttemptOutcome {
     pub external_fields: Value,
 }
 
-/// The idempotency key of the supplier order of `refurbisher_id` in an order: the same for
-/// every attempt, different for every supplier order.
-fn idempotency_key(channel: &str, order_number: &str, refurbisher_id: i64) -> String {
-    let mut h = Sha256::new();
-    h.update(channel.as_bytes());
-    h.update([0]);
-    h.update(order_number.as_bytes());
-    h.update([0]);
-    h.update(refurbisher_id.to_string().as_bytes());
-    let digest = h.finalize();
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("irp-{hex}")
-}
-
 /// The offer a line is routed to, as read for intake.
 #[derive(sqlx::FromRow)]
 struct RouteOffer {
@@ -264,65 +249,66 @@ struct RouteOffer {
     reserved: i64,
 }
 
+impl From<RouteOffer> for Candidate {
+    fn from(o: RouteOffer) -> Self {
+        Candidate {
+            id: o.id,
+            refurbisher_id: o.refurbisher_id,
+            sku: o.sku,
+            ean: o.ean,
+            name: o.name,
+            active: o.active,
+            purchase_minor: purchase_in_use(o.price_purchase_minor, o.applied_purchase_minor).0,
+            currency: o.currency,
+            tax_percentage: o.tax_percentage,
+            stock_available: o.stock_available,
+            reserved: o.reserved,
+        }
+    }
+}
+
 const ROUTE_OFFER_SELECT: &str = "SELECT id, refurbisher_id, sku, ean, name, active, price_purchase_minor, applied_purchase_minor, \
      currency, tax_percentage, stock_available, reserved FROM offers";
 
-/// A line as routed (before it is written).
-struct Routed {
-    line_number: i64,
-    ean: Option<String>,
-    sku: Option<String>,
-    name: Option<String>,
-    offer: Option<RouteOffer>,
-    tax: Option<String>,
-    quantity: i64,
-    unit_price_incl_minor: i64,
-    reason: Option<String>,
+/// How an intake begins: the order was taken in before, or a new intake is under way.
+pub enum IntakeStart {
+    /// The order (same channel and order number) exists; nothing was changed.
+    Exists(StoredOrder),
+    /// The order row is written in an open transaction; find, route, write.
+    New(Intake),
+}
+
+/// An order intake under way, in one transaction: [`Store::order_intake_begin`] wrote the
+/// order row, [`Intake::find`] reads each line's candidate offer (locked on PostgreSQL, so
+/// concurrent intakes take turns on an offer), the caller routes
+/// ([`irp_core::orders::routing::route`]) and [`Intake::write`] writes the plan and commits.
+/// Dropped without `write`, nothing is stored.
+pub struct Intake {
+    store: Store,
+    tx: Tx,
+    order_id: i64,
+    /// The channel, as routing needs it.
+    pub channel: RouteChannel,
+    /// The refurbishers, as routing needs them.
+    pub refurbishers: Vec<RouteRefurbisher>,
 }
 
 impl Store {
-    /// Take in an order: route each line, freeze what it was routed to, create one supplier
-    /// order per refurbisher, reserve the units — in one transaction. A repeat (same channel
-    /// and order number) returns the stored order and changes nothing.
+    /// Begin taking in an order: a repeat (same channel and order number) answers the stored
+    /// order; otherwise the order row is written in a new transaction.
     ///
     /// # Errors
     /// [`StoreError::Invalid`] for a channel that is not configured; a database error.
-    pub async fn order_create(
+    pub async fn order_intake_begin(
         &self,
         doc: &OrderDocument,
         raw: &Value,
-        actor: &str,
-    ) -> Result<OrderIntake> {
-        // Two intakes locking the same offers in opposite orders deadlock on PostgreSQL; it
-        // aborts one, which rolled back whole and is simply taken in again.
-        let mut tries = 0;
-        loop {
-            match self.order_create_once(doc, raw, actor).await {
-                Err(StoreError::Query(sqlx::Error::Database(e)))
-                    if tries < 3 && matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
-                {
-                    tries += 1;
-                    tracing::warn!(order = %doc.order_number, tries, "Order intake met a deadlock; taking it in again");
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn order_create_once(
-        &self,
-        doc: &OrderDocument,
-        raw: &Value,
-        actor: &str,
-    ) -> Result<OrderIntake> {
+    ) -> Result<IntakeStart> {
         if let Some(order) = self
             .order_by_number(&doc.channel, &doc.order_number)
             .await?
         {
-            return Ok(OrderIntake {
-                order,
-                created: false,
-            });
+            return Ok(IntakeStart::Exists(order));
         }
         let channels = self.channels_list().await?;
         let Some(channel) = channels
@@ -342,11 +328,23 @@ impl Store {
                 },
             }]));
         };
-        let refurbishers = self.refurbisher_list().await?;
-        let digits = money::minor_digits(&channel.currency);
-        let at = now();
+        let channel = RouteChannel {
+            key: channel.key.clone(),
+            currency: channel.currency.clone(),
+            default_tax_percentage: channel.default_tax_percentage,
+        };
+        let refurbishers = self
+            .refurbisher_list()
+            .await?
+            .into_iter()
+            .map(|r| RouteRefurbisher {
+                id: r.id,
+                integrated: r.model.order.is_some(),
+                stock_threshold: r.model.stock_threshold,
+                key: r.key,
+            })
+            .collect();
         let mut tx = self.begin().await?;
-
         // The order first: a concurrent intake of the same order waits here, then finds it.
         let billing = doc
             .billing_address
@@ -363,9 +361,9 @@ impl Store {
         .bind(&doc.email)
         .bind(Json(serde_json::to_value(&doc.shipping_address).unwrap_or(Value::Null)))
         .bind(billing)
-        .bind(ORDER_ROUTED)
+        .bind(OrderStatus::Routed.as_str())
         .bind(Json(raw))
-        .bind(at)
+        .bind(now())
         .fetch_optional(&mut **t)
         .await
         })?;
@@ -375,268 +373,195 @@ impl Store {
                 .order_by_number(&doc.channel, &doc.order_number)
                 .await?
                 .ok_or_else(|| StoreError::NotFound("the order vanished".into()))?;
-            return Ok(OrderIntake {
-                order,
-                created: false,
-            });
+            return Ok(IntakeStart::Exists(order));
         };
+        Ok(IntakeStart::New(Intake {
+            store: self.clone(),
+            tx,
+            order_id,
+            channel,
+            refurbishers,
+        }))
+    }
+}
 
-        let lock = if matches!(tx, Tx::Postgres(_)) {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let mut routed = Vec::with_capacity(doc.lines.len());
-        for (i, line) in doc.lines.iter().enumerate() {
-            let unit_price_incl_minor =
-                money::to_minor(line.unit_price_incl_vat, digits).unwrap_or(i64::MAX);
-            let mut r = Routed {
-                line_number: i as i64 + 1,
-                ean: None,
-                sku: None,
-                name: None,
-                offer: None,
-                tax: None,
-                quantity: line.quantity,
-                unit_price_incl_minor,
-                reason: None,
-            };
+impl Intake {
+    /// What each line of `doc` may be routed to: by EAN the channel's best offer, by SKU the
+    /// refurbisher's offer — read locked on PostgreSQL.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn find(&mut self, doc: &OrderDocument) -> Result<Vec<Found>> {
+        let lock = crate::dialect::for_update(&self.tx);
+        let tx = &mut self.tx;
+        let mut found = Vec::with_capacity(doc.lines.len());
+        for line in &doc.lines {
             match &line.target {
-                _ if unit_price_incl_minor == i64::MAX => {
-                    r.reason = Some("the unit price does not fit".into());
-                }
                 LineTarget::Ean { ean } => {
-                    r.ean = Some(ean.clone());
-                    let best: Option<(Option<i64>, i64, bool, Option<String>)> = with_tx!(
-                        &mut tx,
-                        |t| {
-                            sqlx::query_as(
-                            "SELECT offer_id, stock, active, tax_percentage FROM channel_products WHERE channel = $1 AND ean = $2"
+                    let best: Option<(Option<i64>, bool, Option<String>)> = with_tx!(tx, |t| {
+                        sqlx::query_as(
+                            "SELECT offer_id, active, tax_percentage FROM channel_products WHERE channel = $1 AND ean = $2",
                         )
-                        .bind(&channel.key)
+                        .bind(&self.channel.key)
                         .bind(ean)
                         .fetch_optional(&mut **t)
                         .await
-                        }
-                    )?;
-                    match best {
-                        Some((Some(offer_id), _, true, tax)) => {
+                    })?;
+                    let (offer, tax_percentage) = match best {
+                        Some((Some(offer_id), true, tax)) => {
                             let sql = format!("{ROUTE_OFFER_SELECT} WHERE id = $1{lock}");
-                            r.offer =
-                                with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                            let offer: Option<RouteOffer> =
+                                with_tx!(tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
                                     .bind(offer_id)
                                     .fetch_optional(&mut **t)
                                     .await)?;
-                            r.tax = tax;
+                            (offer.map(Candidate::from), tax)
                         }
-                        _ => {
-                            r.reason = Some(format!(
-                                "no sellable offer for EAN {ean} in channel `{}`",
-                                channel.key
-                            ));
-                        }
-                    }
+                        _ => (None, None),
+                    };
+                    found.push(Found::Ean {
+                        offer,
+                        tax_percentage,
+                    });
                 }
                 LineTarget::Offer { refurbisher, sku } => {
-                    r.sku = Some(sku.clone());
-                    match refurbishers.iter().find(|x| &x.key == refurbisher) {
-                        None => {
-                            r.reason = Some(format!("no refurbisher `{refurbisher}`"));
-                        }
-                        Some(x) => {
-                            let sql = format!(
-                                "{ROUTE_OFFER_SELECT} WHERE refurbisher_id = $1 AND sku = $2{lock}"
-                            );
-                            let offer: Option<RouteOffer> =
-                                with_tx!(&mut tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                                    .bind(x.id)
-                                    .bind(sku)
-                                    .fetch_optional(&mut **t)
-                                    .await)?;
-                            match offer {
-                                Some(o) if o.active => {
-                                    r.tax = o.tax_percentage.clone().or_else(|| {
-                                        Some(channel.default_tax_percentage.normalize().to_string())
-                                    });
-                                    r.offer = Some(o);
-                                }
-                                Some(_) => {
-                                    r.reason = Some(format!(
-                                        "{refurbisher}'s offer {sku} is no longer in its feed"
-                                    ));
-                                }
-                                None => {
-                                    r.reason = Some(format!("{refurbisher} has no offer {sku}"));
-                                }
-                            }
-                        }
-                    }
+                    let Some(r) = self.refurbishers.iter().find(|x| &x.key == refurbisher) else {
+                        found.push(Found::Nothing);
+                        continue;
+                    };
+                    let sql = format!(
+                        "{ROUTE_OFFER_SELECT} WHERE refurbisher_id = $1 AND sku = $2{lock}"
+                    );
+                    let offer: Option<RouteOffer> =
+                        with_tx!(tx, |t| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                            .bind(r.id)
+                            .bind(sku)
+                            .fetch_optional(&mut **t)
+                            .await)?;
+                    found.push(Found::Offer(offer.map(Candidate::from)));
                 }
             }
-            // Sellable now, counting what earlier orders and lines reserved (the channel row
-            // may be a moment behind): the offer row is read locked, so concurrent intakes
-            // take turns on it.
-            if let Some(o) = &r.offer {
-                let threshold = refurbishers
-                    .iter()
-                    .find(|x| x.id == o.refurbisher_id)
-                    .map_or(0, |x| x.model.stock_threshold);
-                let sellable = (o.stock_available - o.reserved - threshold).max(0);
-                if sellable < line.quantity {
-                    r.reason = Some(format!(
-                        "only {sellable} sellable at {} (SKU {}), {} ordered",
-                        refurbishers
-                            .iter()
-                            .find(|x| x.id == o.refurbisher_id)
-                            .map_or("the refurbisher", |x| x.key.as_str()),
-                        o.sku,
-                        line.quantity
-                    ));
-                    r.sku = Some(o.sku.clone());
-                    r.offer = None;
-                }
-            }
-            if let Some(o) = &r.offer {
-                r.ean = o.ean.clone().or(r.ean.take());
-                r.sku = Some(o.sku.clone());
-                r.name = Some(o.name.clone());
-                with_tx!(&mut tx, |t| sqlx::query(
-                    "UPDATE offers SET reserved = reserved + $2 WHERE id = $1"
-                )
-                .bind(o.id)
-                .bind(line.quantity)
-                .execute(&mut **t)
-                .await
-                .map(|r| r.rows_affected()))?;
-            } else if r.reason.is_none() {
-                r.reason = Some("the offer it was routed to is gone".into());
-            }
-            routed.push(r);
         }
+        Ok(found)
+    }
 
-        // One supplier order per refurbisher, in the order of their first line.
+    /// Write the routed order — its lines with the offer, refurbisher and purchase price
+    /// frozen on them, the reservations, one supplier order per refurbisher, the dirty marks of
+    /// the reserved EANs and the audit entry — and commit. Wakes the outbox submitter and the
+    /// catalog task.
+    ///
+    /// # Errors
+    /// A database error; nothing is stored then.
+    pub async fn write(
+        mut self,
+        doc: &OrderDocument,
+        plan: &RoutePlan,
+        actor: &str,
+    ) -> Result<OrderIntake> {
+        let (tx, order_id, at) = (&mut self.tx, self.order_id, now());
+        for (offer_id, units) in plan.reservations() {
+            with_tx!(tx, |t| sqlx::query(
+                "UPDATE offers SET reserved = reserved + $2 WHERE id = $1"
+            )
+            .bind(offer_id)
+            .bind(units)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
         let mut supplier_orders: Vec<(i64, i64)> = Vec::new(); // (refurbisher id, supplier order id)
-        for r in &routed {
-            let Some(o) = &r.offer else { continue };
-            if supplier_orders
-                .iter()
-                .any(|(rid, _)| *rid == o.refurbisher_id)
-            {
-                continue;
-            }
-            let integrated = refurbishers
-                .iter()
-                .find(|x| x.id == o.refurbisher_id)
-                .is_some_and(|x| x.model.order.is_some());
-            let status = if integrated { PENDING } else { INTERNAL };
-            let key = idempotency_key(&doc.channel, &doc.order_number, o.refurbisher_id);
-            let id: i64 = with_tx!(&mut tx, |t| {
+        for planned in &plan.supplier_orders {
+            let pending = planned.status == SupplierOrderStatus::Pending;
+            let id: i64 = with_tx!(tx, |t| {
                 sqlx::query_scalar(
                 "INSERT INTO supplier_orders (order_id, refurbisher_id, status, idempotency_key, next_attempt_at, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id"
             )
             .bind(order_id)
-            .bind(o.refurbisher_id)
-            .bind(status)
-            .bind(&key)
-            .bind(integrated.then_some(at))
+            .bind(planned.refurbisher_id)
+            .bind(planned.status.as_str())
+            .bind(&planned.idempotency_key)
+            .bind(pending.then_some(at))
             .bind(at)
             .fetch_one(&mut **t)
             .await
             })?;
-            supplier_orders.push((o.refurbisher_id, id));
+            supplier_orders.push((planned.refurbisher_id, id));
         }
-
-        let mut attention = 0;
-        let mut reserved_eans = Vec::new();
-        for r in &routed {
-            let supplier_order_id = r.offer.as_ref().and_then(|o| {
-                supplier_orders
-                    .iter()
-                    .find(|(rid, _)| *rid == o.refurbisher_id)
-                    .map(|(_, id)| *id)
-            });
-            if r.offer.is_none() {
-                attention += 1;
-            }
-            let (purchase, purchase_currency) = match &r.offer {
-                Some(o) => (
-                    Some(
-                        crate::catalog::priced_purchase(
-                            o.price_purchase_minor,
-                            o.applied_purchase_minor,
-                        )
-                        .0,
-                    ),
-                    Some(o.currency.clone()),
-                ),
-                None => (None, None),
-            };
-            with_tx!(&mut tx, |t| {
+        for l in &plan.lines {
+            let supplier_order_id =
+                l.refurbisher_id
+                    .filter(|_| l.offer_id.is_some())
+                    .and_then(|rid| {
+                        supplier_orders
+                            .iter()
+                            .find(|(r, _)| *r == rid)
+                            .map(|(_, id)| *id)
+                    });
+            with_tx!(tx, |t| {
                 sqlx::query(
                 "INSERT INTO order_lines (order_id, line_number, supplier_order_id, ean, sku, name, refurbisher_id, offer_id, quantity, \
                      unit_price_incl_minor, purchase_price_minor, purchase_currency, tax_percentage, currency, status, attention_reason, reserved) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
             )
             .bind(order_id)
-            .bind(r.line_number)
+            .bind(l.line_number)
             .bind(supplier_order_id)
-            .bind(&r.ean)
-            .bind(&r.sku)
-            .bind(&r.name)
-            .bind(r.offer.as_ref().map(|o| o.refurbisher_id))
-            .bind(r.offer.as_ref().map(|o| o.id))
-            .bind(r.quantity)
-            .bind(if r.unit_price_incl_minor == i64::MAX { 0 } else { r.unit_price_incl_minor })
-            .bind(purchase)
-            .bind(&purchase_currency)
-            .bind(&r.tax)
-            .bind(&channel.currency)
-            .bind(if r.offer.is_some() { LINE_ROUTED } else { NEEDS_ATTENTION })
-            .bind(&r.reason)
-            .bind(if r.offer.is_some() { r.quantity } else { 0 })
+            .bind(&l.ean)
+            .bind(&l.sku)
+            .bind(&l.name)
+            .bind(l.offer_id.and(l.refurbisher_id))
+            .bind(l.offer_id)
+            .bind(l.quantity)
+            .bind(l.unit_price_incl_minor)
+            .bind(l.purchase_minor)
+            .bind(&l.purchase_currency)
+            .bind(&l.tax_percentage)
+            .bind(&self.channel.currency)
+            .bind(l.status.as_str())
+            .bind(&l.reason)
+            .bind(l.reserved)
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected())
             })?;
-            if let Some(e) = r.offer.as_ref().and_then(|o| o.ean.as_ref()) {
-                reserved_eans.push(e.clone());
-            }
         }
-        if attention > 0 {
-            with_tx!(&mut tx, |t| sqlx::query(
+        if plan.status != OrderStatus::Routed {
+            with_tx!(tx, |t| sqlx::query(
                 "UPDATE orders SET status = $2 WHERE id = $1"
             )
             .bind(order_id)
-            .bind(NEEDS_ATTENTION)
+            .bind(plan.status.as_str())
             .execute(&mut **t)
             .await
             .map(|r| r.rows_affected()))?;
         }
-        crate::catalog::mark_dirty(&mut tx, &reserved_eans).await?;
+        let reserved_eans = plan.reserved_eans();
+        crate::marks::mark_dirty(tx, &reserved_eans).await?;
         tx.audit(
             actor,
             "order.create",
             &format!("{}/{}", doc.channel, doc.order_number),
             json!({
                 "order_id": order_id,
-                "lines": routed.len(),
-                "needs_attention": attention,
+                "lines": plan.lines.len(),
+                "needs_attention": plan.needs_attention(),
                 "supplier_orders": supplier_orders.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
             }),
         )
         .await?;
-        tx.commit().await?;
+        self.tx.commit().await?;
+        let store = self.store;
         if !supplier_orders.is_empty() {
-            self.outbox.notify_one();
+            store.outbox.notify_one();
         }
         if !reserved_eans.is_empty() {
             // The reserved units leave the sellable stock at the next recompute: `serve`'s
             // catalog task runs it (coalescing a burst of orders), the CLI right away. Intake
             // does not wait for it.
-            self.catalog.notify_one();
+            store.catalog.notify_one();
         }
-        let order = self
+        let order = store
             .order_get(order_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
@@ -645,7 +570,9 @@ impl Store {
             created: true,
         })
     }
+}
 
+impl Store {
     /// An order by id.
     ///
     /// # Errors
@@ -1280,7 +1207,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
             let eans: Vec<String> = eans.into_iter().flatten().collect();
-            crate::catalog::mark_dirty(&mut tx, &eans).await?;
+            crate::marks::mark_dirty(&mut tx, &eans).await?;
         }
         tx.audit(
             actor,
@@ -1307,7 +1234,7 @@ impl Store {
 /// # Errors
 /// A database error.
 pub(crate) async fn clear_reservations(tx: &mut Tx, refurbisher_id: i64) -> Result<()> {
-    crate::catalog::mark_dirty_where(
+    crate::marks::mark_dirty_where(
         tx,
         "SELECT ean FROM offers WHERE refurbisher_id = $1 AND reserved > 0",
         &[refurbisher_id],
@@ -1329,18 +1256,4 @@ pub(crate) async fn clear_reservations(tx: &mut Tx, refurbisher_id: i64) -> Resu
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn idempotency_keys_are_stable_and_distinct() {
-        let a = idempotency_key("rd", "RD-1", 15);
-        assert_eq!(a, idempotency_key("rd", "RD-1", 15));
-        assert_ne!(a, idempotency_key("rd", "RD-1", 16));
-        assert_ne!(a, idempotency_key("rd", "RD-11", 15));
-        assert_eq!(a.len(), 4 + 32);
-    }
 }

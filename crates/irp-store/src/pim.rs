@@ -12,7 +12,7 @@ use irp_core::pim::{PimProduct, Stream};
 use serde_json::{Map, Value, json};
 use sqlx::types::Json;
 
-use crate::catalog::mark_dirty;
+use crate::marks::mark_dirty;
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
 /// The key of the (one) PIM source.

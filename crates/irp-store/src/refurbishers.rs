@@ -199,7 +199,7 @@ impl Store {
         let mut order: Vec<&Refurbisher> = refurbishers.iter().collect();
         order.sort_by_key(|r| r.refurbisher_id.is_none());
         let mut tx = self.begin().await?;
-        crate::catalog::lock_settings(&mut tx).await?;
+        crate::marks::lock_settings(&mut tx).await?;
         // Serialize concurrent applies (id assignment reads MAX(id)). SQLite's BEGIN IMMEDIATE
         // already takes the write lock; PostgreSQL needs a table lock that still lets readers in.
         if let Tx::Postgres(t) = &mut tx {
@@ -259,7 +259,7 @@ impl Store {
                 }
             };
             if action == ApplyAction::Updated && config::changes_catalog(&changes) {
-                crate::catalog::mark_refurbisher_dirty(&mut tx, id).await?;
+                crate::marks::mark_refurbisher_dirty(&mut tx, id).await?;
                 recompute = true;
             }
             if action != ApplyAction::Unchanged {

@@ -10,10 +10,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use irp_core::shipments::Shipment;
 use subtle::ConstantTimeEq as _;
 
-use crate::orders::{CANCELLED, FAILED, INTERNAL, NEEDS_ATTENTION, SUBMITTED};
 use crate::refurbishers::StoredRefurbisher;
 use crate::tokens::{hash as sha256_hex, random_hex};
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
+use irp_core::orders::status::{SupplierOrderStatus, UnknownStatus};
+use irp_core::shipments::matching::{Match, MatchCandidate};
 
 /// What starts every webhook token (recognisable in logs and by secret scanners).
 pub const WEBHOOK_TOKEN_PREFIX: &str = "irpwh_";
@@ -29,14 +30,13 @@ pub const UNMATCHED: &str = "unmatched";
 /// Shipment status: an operator decided it needs nothing.
 pub const DISMISSED: &str = "dismissed";
 
-/// Supplier-order statuses a shipment moves to `shipped` (statuses never move backwards:
-/// `pending` and `submitting` are still being placed, `cancelled` was given up).
-const SHIPPABLE: [&str; 5] = [SUBMITTED, NEEDS_ATTENTION, FAILED, INTERNAL, SHIPPED];
-
-/// [`SHIPPABLE`] as an SQL list: `'submitted', 'needs_attention', …`.
+/// The supplier-order statuses a shipment moves to `shipped`
+/// ([`SupplierOrderStatus::shippable`]: statuses never move backwards; `pending` and
+/// `submitting` are still being placed, `cancelled` was given up), as an SQL list.
 fn shippable_sql() -> String {
-    SHIPPABLE
+    SupplierOrderStatus::ALL
         .iter()
+        .filter(|s| s.shippable())
         .map(|s| format!("'{s}'"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -185,75 +185,52 @@ const SHIPMENT_SELECT: &str = "SELECT s.id, s.refurbisher_id, r.key AS refurbish
      FROM shipments s JOIN refurbishers r ON r.id = s.refurbisher_id \
      LEFT JOIN supplier_orders so ON so.id = s.supplier_order_id LEFT JOIN orders o ON o.id = so.order_id";
 
-/// A shipment checked against what is stored, ready for [`Store::shipments_write`].
+/// A shipment checked against what is stored, ready for [`Store::shipments_write`]: whether it
+/// repeats a stored one ([`Store::shipment_repeat`]) and, if not, which supplier order it
+/// belongs to ([`irp_core::shipments::matching::match_shipment`] over
+/// [`Store::shipment_candidates`]).
 #[derive(Debug, Clone)]
 pub struct PreparedShipment {
     refurbisher_id: i64,
     dedupe: String,
     repeat: Option<(i64, String)>,
-    target: Target,
+    target: Match,
     shipment: Shipment,
     payload: String,
     method: String,
     source: Option<String>,
 }
 
-/// Which supplier order a shipment belongs to.
-#[derive(Debug, Clone)]
-enum Target {
-    Found(i64),
-    NotFound(String),
+impl PreparedShipment {
+    /// A shipment of refurbisher `refurbisher_id` as received (`payload` the body as sent,
+    /// `method` and `source` of the request), with what was decided about it: `repeat` from
+    /// [`Store::shipment_repeat`], `target` the match (ignored for a repeat).
+    #[must_use]
+    pub fn new(
+        refurbisher_id: i64,
+        shipment: Shipment,
+        repeat: Option<(i64, String)>,
+        target: Match,
+        payload: &str,
+        method: &str,
+        source: Option<&str>,
+    ) -> Self {
+        PreparedShipment {
+            refurbisher_id,
+            dedupe: dedupe_key(&shipment),
+            repeat,
+            target,
+            shipment,
+            payload: payload.to_owned(),
+            method: method.to_owned(),
+            source: source.map(str::to_owned),
+        }
+    }
 }
 
-/// Find the supplier order of refurbisher `refurbisher_id` that `external_order_id` names: its
-/// answer's order reference first, else IRP's channel order number (some refurbishers quote
-/// ours). A read outside any write transaction: [`mark_shipped`] checks the status again.
-async fn find_target(
-    store: &Store,
-    refurbisher_id: i64,
-    external_order_id: &str,
-) -> Result<Target> {
-    let rows: Vec<(i64, String, i64)> = with_db!(store.db(), |p| {
-        sqlx::query_as(
-        "SELECT id, status, CAST(1 AS BIGINT) FROM supplier_orders WHERE refurbisher_id = $1 AND external_order_reference = $2 \
-         UNION ALL \
-         SELECT so.id, so.status, CAST(0 AS BIGINT) FROM supplier_orders so JOIN orders o ON o.id = so.order_id \
-         WHERE so.refurbisher_id = $1 AND o.order_number = $2 \
-         ORDER BY 3 DESC, 1"
-    )
-    .bind(refurbisher_id)
-    .bind(external_order_id)
-    .fetch_all(p)
-    .await
-    })?;
-    // Their reference wins over our order number.
-    let best = rows.first().map_or(0, |r| r.2);
-    let candidates: Vec<(i64, String)> = rows
-        .into_iter()
-        .filter(|r| r.2 == best)
-        .map(|(id, status, _)| (id, status))
-        .collect();
-    Ok(match candidates.as_slice() {
-        [] => Target::NotFound(format!(
-            "no supplier order of this refurbisher has the reference or order number {external_order_id:?}"
-        )),
-        [(id, status)] if SHIPPABLE.contains(&status.as_str()) => Target::Found(*id),
-        [(id, status)] if status == CANCELLED => Target::NotFound(format!(
-            "supplier order {id} was cancelled; dismiss the shipment, or match it to another supplier order"
-        )),
-        [(id, status)] => Target::NotFound(format!(
-            "supplier order {id} is still {status}; the shipment is matched once the order is placed"
-        )),
-        several => Target::NotFound(format!(
-            "{external_order_id:?} names {} supplier orders ({}); match it by hand",
-            several.len(),
-            several
-                .iter()
-                .map(|(id, _)| id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    })
+/// The key a shipment is stored once under: a hash of its identity.
+fn dedupe_key(shipment: &Shipment) -> String {
+    sha256_hex(&shipment.identity())
 }
 
 /// Mark supplier order `id` shipped (from a shippable status only); whether it was.
@@ -400,60 +377,56 @@ impl Store {
         self.refurbisher_get(&key).await
     }
 
-    /// Store a valid shipment of refurbisher `refurbisher_id` and link it to its supplier
-    /// order, which becomes `shipped`; without one, store it `unmatched` for review. A repeat
-    /// of a stored shipment (the same order id, tracking code, carrier and units, however the
-    /// JSON was written) changes nothing.
+    /// A stored shipment of refurbisher `refurbisher_id` with the same identity (the same
+    /// order id, tracking code, carrier and units, however the JSON was written): its id and
+    /// status.
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipment_record(
+    pub async fn shipment_repeat(
         &self,
         refurbisher_id: i64,
         shipment: &Shipment,
-        payload: &str,
-        method: &str,
-        source: Option<&str>,
-    ) -> Result<ShipmentOutcome> {
-        let prepared = self
-            .shipment_prepare(refurbisher_id, shipment.clone(), payload, method, source)
-            .await?;
-        let mut out = self.shipments_write(vec![prepared]).await?;
-        out.pop()
-            .ok_or_else(|| StoreError::NotFound("no outcome for the shipment".into()))
+    ) -> Result<Option<(i64, String)>> {
+        self.shipment_by_dedupe(refurbisher_id, &dedupe_key(shipment))
+            .await
     }
 
-    /// The reads of [`Store::shipment_record`], done before the write (and outside it, so
-    /// SQLite's one writer is not held for them): a repeat is answered here; otherwise the
-    /// supplier order is looked up.
+    /// The supplier orders of refurbisher `refurbisher_id` that `external_order_id` names: by
+    /// its answer's order reference, and by IRP's channel order number (some refurbishers quote
+    /// ours). A read outside any write transaction: the write checks the status again.
     ///
     /// # Errors
-    /// A database error.
-    pub async fn shipment_prepare(
+    /// A database error; a stored status IRP does not know.
+    pub async fn shipment_candidates(
         &self,
         refurbisher_id: i64,
-        shipment: Shipment,
-        payload: &str,
-        method: &str,
-        source: Option<&str>,
-    ) -> Result<PreparedShipment> {
-        let dedupe = sha256_hex(&shipment.identity());
-        let repeat = self.shipment_by_dedupe(refurbisher_id, &dedupe).await?;
-        let target = if repeat.is_some() {
-            Target::NotFound(String::new())
-        } else {
-            find_target(self, refurbisher_id, &shipment.external_order_id).await?
-        };
-        Ok(PreparedShipment {
-            refurbisher_id,
-            dedupe,
-            repeat,
-            target,
-            shipment,
-            payload: payload.to_owned(),
-            method: method.to_owned(),
-            source: source.map(str::to_owned),
-        })
+        external_order_id: &str,
+    ) -> Result<Vec<MatchCandidate>> {
+        let rows: Vec<(i64, String, i64)> = with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT id, status, CAST(1 AS BIGINT) FROM supplier_orders WHERE refurbisher_id = $1 AND external_order_reference = $2 \
+             UNION ALL \
+             SELECT so.id, so.status, CAST(0 AS BIGINT) FROM supplier_orders so JOIN orders o ON o.id = so.order_id \
+             WHERE so.refurbisher_id = $1 AND o.order_number = $2 \
+             ORDER BY 3 DESC, 1"
+        )
+        .bind(refurbisher_id)
+        .bind(external_order_id)
+        .fetch_all(p)
+        .await
+        })?;
+        rows.into_iter()
+            .map(|(id, status, by_reference)| {
+                Ok(MatchCandidate {
+                    supplier_order_id: id,
+                    status: status
+                        .parse()
+                        .map_err(|e: UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+                    by_reference: by_reference == 1,
+                })
+            })
+            .collect()
     }
 
     /// Write prepared shipments in one transaction (a batch of webhook calls that arrived
@@ -498,8 +471,8 @@ impl Store {
         let mut targets: Vec<i64> = todo
             .iter()
             .filter_map(|&i| match items[i].target {
-                Target::Found(id) => Some(id),
-                Target::NotFound(_) => None,
+                Match::Found(id) => Some(id),
+                Match::Unmatched(_) => None,
             })
             .collect();
         targets.sort_unstable();
@@ -529,14 +502,14 @@ impl Store {
         let rows: Vec<(Option<i64>, Option<String>)> = todo
             .iter()
             .map(|&i| match &items[i].target {
-                Target::Found(id) if shipped.contains(id) => (Some(*id), None),
-                Target::Found(id) => (
+                Match::Found(id) if shipped.contains(id) => (Some(*id), None),
+                Match::Found(id) => (
                     None,
                     Some(format!(
                         "supplier order {id} changed meanwhile; match it by hand"
                     )),
                 ),
-                Target::NotFound(why) => (None, Some(why.clone())),
+                Match::Unmatched(why) => (None, Some(why.clone())),
             })
             .collect();
         const COLUMNS: usize = 13;
@@ -855,7 +828,12 @@ impl Store {
         if !mark_shipped(&mut tx, supplier_order_id, at).await? {
             return Err(StoreError::Conflict(format!(
                 "supplier order {supplier_order_id} is {so_status}; only {} supplier orders can be shipped",
-                SHIPPABLE.join(", ")
+                SupplierOrderStatus::ALL
+                    .iter()
+                    .filter(|s| s.shippable())
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         // Guarded: a match made meanwhile (another operator, the monitor's rematch) wins.
@@ -931,51 +909,57 @@ impl Store {
         Ok(())
     }
 
-    /// Try the unmatched shipments again (their supplier order may have been placed since,
-    /// with the reference they quote); returns how many were matched now. At most 200 a call,
-    /// picked at random, so shipments that can never match (a cancelled order) do not keep
-    /// newer ones from being tried.
+    /// Unmatched shipments to try again: `(shipment id, refurbisher id, external order id)`, at
+    /// most `limit`, picked at random, so shipments that can never match (a cancelled order) do
+    /// not keep newer ones from being tried.
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipments_rematch(&self) -> Result<u64> {
-        let waiting: Vec<(i64, i64, Option<String>)> = with_db!(self.db(), |p| {
+    pub async fn shipments_unmatched(&self, limit: i64) -> Result<Vec<(i64, i64, String)>> {
+        let rows: Vec<(i64, i64, Option<String>)> = with_db!(self.db(), |p| {
             sqlx::query_as(
-            "SELECT id, refurbisher_id, external_order_id FROM shipments WHERE status = $1 ORDER BY RANDOM() LIMIT 200"
+            "SELECT id, refurbisher_id, external_order_id FROM shipments WHERE status = $1 ORDER BY RANDOM() LIMIT $2"
         )
         .bind(UNMATCHED)
+        .bind(limit)
         .fetch_all(p)
         .await
         })?;
-        let mut matched = 0;
-        for (id, refurbisher_id, external) in waiting {
-            let Some(external) = external else { continue };
-            let Target::Found(so) = find_target(self, refurbisher_id, &external).await? else {
-                continue;
-            };
-            let at = now();
-            let mut tx = self.begin().await?;
-            if !mark_shipped(&mut tx, so, at).await? {
-                continue;
-            }
-            let n = with_tx!(&mut tx, |t| {
-                sqlx::query(
-                "UPDATE shipments SET status = $2, supplier_order_id = $3, reason = NULL WHERE id = $1 AND status = $4"
-            )
-            .bind(id)
-            .bind(MATCHED)
-            .bind(so)
-            .bind(UNMATCHED)
-            .execute(&mut **t)
-            .await
-            .map(|r| r.rows_affected())
-            })?;
-            if n == 1 {
-                tx.commit().await?;
-                matched += 1;
-            }
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, r, external)| external.map(|e| (id, r, e)))
+            .collect())
+    }
+
+    /// Link unmatched shipment `id` to supplier order `supplier_order_id`, which becomes
+    /// `shipped`; whether both still were what the decision saw (the shipment unmatched, the
+    /// supplier order shippable).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn shipment_link(&self, id: i64, supplier_order_id: i64) -> Result<bool> {
+        let at = now();
+        let mut tx = self.begin().await?;
+        if !mark_shipped(&mut tx, supplier_order_id, at).await? {
+            return Ok(false);
         }
-        Ok(matched)
+        let n = with_tx!(&mut tx, |t| {
+            sqlx::query(
+            "UPDATE shipments SET status = $2, supplier_order_id = $3, reason = NULL WHERE id = $1 AND status = $4"
+        )
+        .bind(id)
+        .bind(MATCHED)
+        .bind(supplier_order_id)
+        .bind(UNMATCHED)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        if n != 1 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Matched shipments whose tracking code the channel has not received yet, oldest first

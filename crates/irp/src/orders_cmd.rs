@@ -137,7 +137,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
                 Ok(d) => d,
                 Err(errors) => return Ok(refused(errors)),
             };
-            let intake = match store.order_create(&doc, &raw, &actor()).await {
+            let intake = match irp_pipeline::orders::take_in(&store, &doc, &raw, &actor()).await {
                 Ok(i) => i,
                 Err(irp_store::StoreError::Invalid(errors)) => return Ok(refused(errors)),
                 Err(e) => return Err(e.into()),

@@ -109,7 +109,7 @@ pub async fn take_in(
         Err(errors) => return Ok(inbox(join(&errors)).await?),
     };
     let actor = format!("shopware:{key}");
-    let intake = match store.order_create(&doc, &read.document, &actor).await {
+    let intake = match crate::orders::take_in(store, &doc, &read.document, &actor).await {
         Ok(i) => i,
         Err(irp_store::StoreError::Invalid(errors)) => return Ok(inbox(join(&errors)).await?),
         Err(e) => return Err(e.into()),

@@ -298,10 +298,15 @@ pub async fn shipment(
     };
     let units = shipment.units.len();
     let bad_imeis = shipment.bad_imeis();
-    let prepared = match state
-        .store
-        .shipment_prepare(refurbisher.id, shipment, &text, &method, source.as_deref())
-        .await
+    let prepared = match irp_pipeline::shipments::prepare(
+        &state.store,
+        refurbisher.id,
+        shipment,
+        &text,
+        &method,
+        source.as_deref(),
+    )
+    .await
     {
         Ok(p) => p,
         Err(e) => return unavailable(&e),

@@ -96,10 +96,7 @@ async fn create_order(
 ) -> Result<(StatusCode, Json<OrderTaken>), ApiError> {
     let raw = json_body(&body)?;
     let doc = irp_core::orders::parse_order(&raw).map_err(StoreError::Invalid)?;
-    let intake = state
-        .store
-        .order_create(&doc, &raw, &operator.actor)
-        .await?;
+    let intake = irp_pipeline::orders::take_in(&state.store, &doc, &raw, &operator.actor).await?;
     let detail = order_detail(&state, intake.order.id).await?;
     let status = if intake.created {
         StatusCode::CREATED

@@ -222,8 +222,8 @@ async fn gather(store: &Store, viewer: &Viewer) -> Result<Dashboard, irp_store::
     };
     let mut attention = Vec::new();
     for status in [
-        irp_store::orders::NEEDS_ATTENTION,
-        irp_store::orders::FAILED,
+        irp_core::orders::status::SupplierOrderStatus::NeedsAttention.as_str(),
+        irp_core::orders::status::SupplierOrderStatus::Failed.as_str(),
     ] {
         for so in store.supplier_orders_list(Some(status), 50).await? {
             attention.push(AttentionRow {

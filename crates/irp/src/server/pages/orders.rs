@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeDelta};
+use irp_core::orders::status::SupplierOrderStatus;
 use irp_store::orders::{OrderFilter, StoredAttempt, StoredLine, StoredOrder, StoredSupplierOrder};
 use irp_store::shipments::{StoredShipment, StoredUnit};
 
@@ -66,8 +67,8 @@ pub struct List {
 
 /// Order statuses, for the filter.
 const STATUSES: &[&str] = &[
-    irp_store::orders::ORDER_ROUTED,
-    irp_store::orders::NEEDS_ATTENTION,
+    irp_core::orders::status::OrderStatus::Routed.as_str(),
+    irp_core::orders::status::OrderStatus::NeedsAttention.as_str(),
 ];
 
 fn day(s: &str) -> Result<Option<NaiveDate>, String> {
@@ -275,7 +276,6 @@ pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(id): Path<
 type Gathered = ((StoredOrder, Vec<StoredLine>), Vec<SupplierBlock>);
 
 async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_store::StoreError> {
-    use irp_store::orders as o;
     let store = &state.store;
     let lines = store.order_lines(order.id).await?;
     let refurbishers = store.refurbisher_list().await?;
@@ -313,9 +313,14 @@ async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_st
                 .find(|r| r.id == so.refurbisher_id)
                 .map_or_else(|| so.refurbisher_id.to_string(), |r| r.key.clone()),
             class: status_class(&so.status),
-            retryable: [o::FAILED, o::NEEDS_ATTENTION].contains(&so.status.as_str()),
-            cancellable: [o::PENDING, o::FAILED, o::NEEDS_ATTENTION, o::INTERNAL]
-                .contains(&so.status.as_str()),
+            retryable: so
+                .status
+                .parse::<SupplierOrderStatus>()
+                .is_ok_and(SupplierOrderStatus::retryable),
+            cancellable: so
+                .status
+                .parse::<SupplierOrderStatus>()
+                .is_ok_and(SupplierOrderStatus::cancellable),
             attempts,
             shipments,
             erp_class: erp.as_ref().map_or("", |e| status_class(&e.status)),

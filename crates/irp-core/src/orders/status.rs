@@ -1,0 +1,190 @@
+//! The statuses of an order, its lines and its supplier orders, as stored and as shown.
+//!
+//! Each is stored as its snake-case name ([`as_str`](SupplierOrderStatus::as_str)), serialised
+//! the same way, and parsed back with [`FromStr`]; an unknown name is an error that names it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A name that is not one of a status enum's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} status {value:?}; expected one of: {expected}")]
+pub struct UnknownStatus {
+    /// Which status (`order`, `line`, `supplier order`).
+    pub kind: &'static str,
+    /// The name met.
+    pub value: String,
+    /// The names known.
+    pub expected: String,
+}
+
+macro_rules! status_enum {
+    ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every status, in the order of its life.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and shown name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownStatus;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownStatus {
+                        kind: $kind,
+                        value: s.to_owned(),
+                        expected: [$($text),+].join(", "),
+                    }),
+                }
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+    };
+}
+
+status_enum! {
+    /// An order's status at intake.
+    OrderStatus, "order" {
+        /// Every line went to an offer.
+        Routed => "routed",
+        /// At least one line could not be routed.
+        NeedsAttention => "needs_attention",
+    }
+}
+
+status_enum! {
+    /// A line's status.
+    LineStatus, "line" {
+        /// It went to an offer, whose units it reserves.
+        Routed => "routed",
+        /// It could not be routed (its reason says why).
+        NeedsAttention => "needs_attention",
+    }
+}
+
+status_enum! {
+    /// A supplier order's status: the part of an order one refurbisher fulfils.
+    SupplierOrderStatus, "supplier order" {
+        /// Waiting to be placed at the refurbisher's API.
+        Pending => "pending",
+        /// Fulfilled internally (no order connector); not placed at an API.
+        Internal => "internal",
+        /// An attempt is under way (leased by one instance).
+        Submitting => "submitting",
+        /// The refurbisher accepted it.
+        Submitted => "submitted",
+        /// The attempts ran out.
+        Failed => "failed",
+        /// An answer nobody can retry blindly: an operator decides.
+        NeedsAttention => "needs_attention",
+        /// The refurbisher shipped it.
+        Shipped => "shipped",
+        /// Cancelled by an operator.
+        Cancelled => "cancelled",
+    }
+}
+
+impl SupplierOrderStatus {
+    /// An operator may retry it.
+    #[must_use]
+    pub const fn retryable(self) -> bool {
+        matches!(self, Self::Failed | Self::NeedsAttention)
+    }
+
+    /// An operator may cancel it.
+    #[must_use]
+    pub const fn cancellable(self) -> bool {
+        matches!(
+            self,
+            Self::Pending | Self::Failed | Self::NeedsAttention | Self::Internal
+        )
+    }
+
+    /// A shipment may be matched to it.
+    #[must_use]
+    pub const fn shippable(self) -> bool {
+        matches!(
+            self,
+            Self::Submitted | Self::NeedsAttention | Self::Failed | Self::Internal | Self::Shipped
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_serialise_alike() {
+        for s in SupplierOrderStatus::ALL {
+            assert_eq!(s.as_str().parse::<SupplierOrderStatus>(), Ok(*s));
+            assert_eq!(
+                serde_json::to_value(s).ok(),
+                Some(serde_json::Value::String(s.as_str().into()))
+            );
+        }
+        for s in OrderStatus::ALL {
+            assert_eq!(s.as_str().parse::<OrderStatus>(), Ok(*s));
+        }
+        for s in LineStatus::ALL {
+            assert_eq!(s.as_str().parse::<LineStatus>(), Ok(*s));
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_is_named() {
+        let e = "shiped".parse::<SupplierOrderStatus>().err();
+        assert_eq!(
+            e.map(|e| e.to_string()),
+            Some("unknown supplier order status \"shiped\"; expected one of: pending, internal, submitting, submitted, failed, needs_attention, shipped, cancelled".into())
+        );
+    }
+
+    #[test]
+    fn operator_moves() {
+        use SupplierOrderStatus as S;
+        let retry: Vec<_> = S::ALL.iter().filter(|s| s.retryable()).collect();
+        assert_eq!(retry, [&S::Failed, &S::NeedsAttention]);
+        assert!(!S::Submitted.cancellable() && S::Internal.cancellable());
+        assert!(!S::Cancelled.shippable() && !S::Pending.shippable());
+    }
+}

@@ -1,0 +1,91 @@
+//! The catalog's dirty marks and the settings lock: what every change of a product's offers or
+//! their pricing writes in its own transaction, and what the catalog recompute drains.
+//!
+//! A leaf of the store: the aggregates (offers, orders, refurbishers, PIM data, channels) call
+//! it; it calls none of them.
+
+use crate::{Result, Tx, with_tx};
+
+/// Mark `eans` dirty (in the caller's transaction).
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_dirty(tx: &mut Tx, eans: &[String]) -> Result<()> {
+    if eans.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(t) => {
+            const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT DISTINCT e FROM UNNEST($1::text[]) AS u(e) WHERE e <> '' ON CONFLICT DO NOTHING";
+            for chunk in eans.chunks(50_000) {
+                sqlx::query(SQL).bind(chunk).execute(&mut **t).await?;
+            }
+        }
+        Tx::Sqlite(t) => {
+            for chunk in eans.chunks(10_000) {
+                const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT value FROM json_each(?) WHERE value <> '' ON CONFLICT DO NOTHING";
+                let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+                sqlx::query(SQL).bind(list).execute(&mut **t).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mark the EANs `select` returns dirty; `select` is a `SELECT ean FROM …` with `$1…` bound to
+/// `ids`.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_dirty_where(tx: &mut Tx, select: &str, ids: &[i64]) -> Result<u64> {
+    let sql = format!(
+        "INSERT INTO catalog_dirty (ean) SELECT DISTINCT ean FROM ({select}) AS m WHERE ean IS NOT NULL AND ean <> '' ON CONFLICT DO NOTHING"
+    );
+    Ok(with_tx!(tx, |t| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **t).await.map(|r| r.rows_affected())
+    })?)
+}
+
+/// Every EAN the refurbisher has offers for, marked dirty in the caller's transaction.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_refurbisher_dirty(tx: &mut Tx, refurbisher_id: i64) -> Result<u64> {
+    mark_dirty_where(
+        tx,
+        "SELECT ean FROM offers WHERE refurbisher_id = $1",
+        &[refurbisher_id],
+    )
+    .await
+}
+
+/// PostgreSQL: the transaction-scoped advisory lock that orders catalog recomputes and changes
+/// of what pricing reads (refurbishers, channels), so a recompute never prices marks of a
+/// change with the settings from before it. SQLite's write lock does this by itself.
+pub(crate) async fn lock_settings(tx: &mut Tx) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        // 0x49525043 = "IRPC".
+        sqlx::query("SELECT pg_advisory_xact_lock(1230131267)")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Every EAN of an offer or a product, marked dirty in the caller's transaction.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_all_dirty(tx: &mut Tx) -> Result<u64> {
+    // (The outer WHERE keeps SQLite from reading ON CONFLICT as part of the SELECT.)
+    const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT ean FROM (SELECT ean FROM offers WHERE ean IS NOT NULL AND ean <> '' \
+         UNION SELECT ean FROM products) AS u WHERE TRUE ON CONFLICT DO NOTHING";
+    Ok(with_tx!(tx, |t| sqlx::query(SQL)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
