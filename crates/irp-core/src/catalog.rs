@@ -1,13 +1,16 @@
 //! The catalog (pure, no I/O): the offers of one product (EAN), each priced for the catalog or
 //! for a channel, and which of them wins.
 //!
-//! The store loads a product's offers and the refurbishers' settings, calls [`evaluate`] once
-//! for the catalog overview and once per channel, and stores what changed. The same function
-//! explains a product in `irp products show`, so what is shown is what was computed.
+//! A recompute step ([`step::decide`]) calls [`evaluate`] once for the catalog overview and once
+//! per channel for every marked product, and keeps what changed; the store reads and writes
+//! around it. The same function explains a product in `irp products show`, so what is shown is
+//! what was computed.
 //!
 //! In a channel, an offer is priced with the channel's `margin_adjustment` added to its margin
 //! (never below 0) and, when its feed states no VAT, the channel's `default_tax_percentage`;
 //! offers of refurbishers the channel does not list, or in another currency, do not compete.
+
+pub mod step;
 
 use std::collections::HashMap;
 

@@ -92,8 +92,7 @@ async fn bench(backend: Backend, offers: u64) {
     for (key, id, margin) in [("flexit", 15, 17), ("second", 16, 15)] {
         let doc = parse_document(&refurbisher_doc(key, id, margin));
         assert!(doc.is_ok(), "{:?}", doc.diagnostics);
-        store
-            .refurbisher_apply(&doc.refurbishers, "bench")
+        irp_pipeline::catalog::apply_refurbishers(store, &doc.refurbishers, "bench")
             .await
             .unwrap();
         sellers.push(store.refurbisher_get(key).await.unwrap().unwrap());
@@ -103,8 +102,7 @@ async fn bench(backend: Backend, offers: u64) {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    store
-        .channels_apply(&parse_channels(&channels).channels, "bench")
+    irp_pipeline::catalog::apply_channels(store, &parse_channels(&channels).channels, "bench")
         .await
         .unwrap();
 
@@ -159,7 +157,7 @@ async fn bench(backend: Backend, offers: u64) {
     // Reference: the whole catalog.
     let t = Instant::now();
     store.catalog_mark_all().await.unwrap();
-    let c = store.catalog_recompute().await.unwrap();
+    let c = irp_pipeline::catalog::recompute(store).await.unwrap();
     println!(
         "reference, whole catalog: {} products recomputed in {:.2} s (marking included: {:.2} s)",
         c.eans,

@@ -67,8 +67,7 @@ async fn bench(backend: Backend, products: u64) {
     ))
     .unwrap();
     let doc = parse_document(&flexit);
-    store
-        .refurbisher_apply(&doc.refurbishers, "bench")
+    irp_pipeline::catalog::apply_refurbishers(store, &doc.refurbishers, "bench")
         .await
         .unwrap();
     let seller = store.refurbisher_get("flexit").await.unwrap().unwrap();
@@ -84,8 +83,7 @@ async fn bench(backend: Backend, products: u64) {
     );
     let parsed = parse_channels(&channels);
     assert!(parsed.is_ok(), "{:?}", parsed.diagnostics);
-    store
-        .channels_apply(&parsed.channels, "bench")
+    irp_pipeline::catalog::apply_channels(store, &parsed.channels, "bench")
         .await
         .unwrap();
     let path = dir.path().join("feed.csv");

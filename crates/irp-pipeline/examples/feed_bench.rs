@@ -194,8 +194,7 @@ async fn main() {
         }
         generate(&local, rows, None);
         let db = TestDb::new(backend).await;
-        db.store
-            .refurbisher_apply(&doc.refurbishers, "bench")
+        irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "bench")
             .await
             .unwrap();
         db.store

@@ -6,6 +6,7 @@
 //! problem with the feed as a whole (not JSON at all, `offer_location` missing, a heading row
 //! without the mapped columns, a truncated file) is a [`FeedError`] and the run fails.
 
+pub mod catalog;
 pub mod channel;
 pub mod erp;
 pub mod feed;

@@ -195,7 +195,7 @@ async fn run_sync(
         }
     }
     if store.catalog_dirty_count().await? > 0 {
-        report.catalog = Some(store.catalog_recompute().await?);
+        report.catalog = Some(crate::catalog::recompute(store).await?);
     }
     report.status = if report.error.is_some() {
         "failed"

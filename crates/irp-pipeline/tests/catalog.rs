@@ -21,9 +21,7 @@ const E3: &str = "8712345678920";
 async fn apply(db: &TestDb, text: &str) -> StoredRefurbisher {
     let doc = parse_document(text);
     assert!(doc.is_ok(), "{:?}", doc.diagnostics);
-    let out = db
-        .store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    let out = irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     db.store
@@ -53,8 +51,7 @@ async fn seed_refurbishers(db: &TestDb) -> (StoredRefurbisher, StoredRefurbisher
 async fn channels(db: &TestDb, text: &str) {
     let doc = parse_channels(text);
     assert!(doc.is_ok(), "{:?}", doc.diagnostics);
-    db.store
-        .channels_apply(&doc.channels, "test")
+    irp_pipeline::catalog::apply_channels(&db.store, &doc.channels, "test")
         .await
         .unwrap();
 }
@@ -331,9 +328,7 @@ async fn channels_sell_their_refurbishers_and_mark_changes_for_the_sync(db: Test
 
     // A channel naming an unknown refurbisher is refused with the known ones.
     let doc = parse_channels(r#"{"channels": {"econocom": {"refurbishers": ["flexlt"]}}}"#);
-    let err = db
-        .store
-        .channels_apply(&doc.channels, "test")
+    let err = irp_pipeline::catalog::apply_channels(&db.store, &doc.channels, "test")
         .await
         .unwrap_err()
         .to_string();
@@ -381,7 +376,9 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
 
     // Rejected: the old price stays, also when the feed repeats the rejected price with other
     // stock; the alert is resolved.
-    db.store.price_decide(15, "A", false, "test").await.unwrap();
+    irp_pipeline::catalog::decide_price(&db.store, 15, "A", false, "test")
+        .await
+        .unwrap();
     assert!(db.store.alerts_open(15).await.unwrap().is_empty());
     import(
         &db,
@@ -427,14 +424,14 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
     )
     .await;
     assert_eq!(best(&db, E1).await.1, Some(174_39));
-    let a = db.store.price_decide(15, "A", true, "test").await.unwrap();
+    let a = irp_pipeline::catalog::decide_price(&db.store, 15, "A", true, "test")
+        .await
+        .unwrap();
     assert_eq!((a.applied_purchase_minor, a.price_hold), (None, None));
     // (20 + 13.18) × 1.17 × 1.21 = 46.97.
     assert_eq!(best(&db, E1).await.1, Some(46_97));
     assert!(db.store.alerts_open(15).await.unwrap().is_empty());
-    let err = db
-        .store
-        .price_decide(15, "A", true, "test")
+    let err = irp_pipeline::catalog::decide_price(&db.store, 15, "A", true, "test")
         .await
         .unwrap_err()
         .to_string();

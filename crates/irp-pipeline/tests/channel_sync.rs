@@ -32,8 +32,7 @@ async fn flexit(db: &TestDb) -> StoredRefurbisher {
     ))
     .unwrap();
     let doc = parse_document(&text);
-    db.store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     db.store.refurbisher_get("flexit").await.unwrap().unwrap()
@@ -49,8 +48,7 @@ async fn channel(db: &TestDb, key: &str, shop: &FakeShopware, extra: serde_json:
     let doc = json!({"channels": {key: {"shopware": sw}}});
     let parsed = parse_channels(&doc.to_string());
     assert!(parsed.is_ok(), "{:?}", parsed.diagnostics);
-    db.store
-        .channels_apply(&parsed.channels, "test")
+    irp_pipeline::catalog::apply_channels(&db.store, &parsed.channels, "test")
         .await
         .unwrap();
 }
@@ -238,7 +236,7 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
         json!({"create_missing": true, "tax_id": TAX_ID}),
     )
     .await;
-    db.store.catalog_recompute().await.unwrap();
+    irp_pipeline::catalog::recompute(&db.store).await.unwrap();
     let sw = channel::connect(&db.store, None, "refurbished-direct")
         .await
         .unwrap();
@@ -383,8 +381,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     doc["flexit"]["order"]["endpoint"] = json!(endpoint);
     let parsed = parse_document(&doc.to_string());
-    db.store
-        .refurbisher_apply(&parsed.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &parsed.refurbishers, "test")
         .await
         .unwrap();
     let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
@@ -517,8 +514,7 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
     let iused = std::fs::read_to_string(format!("{dir}/iused-stores.json")).unwrap();
     for text in [flexit.to_string(), iused] {
         let parsed = parse_document(&text);
-        db.store
-            .refurbisher_apply(&parsed.refurbishers, "test")
+        irp_pipeline::catalog::apply_refurbishers(&db.store, &parsed.refurbishers, "test")
             .await
             .unwrap();
     }

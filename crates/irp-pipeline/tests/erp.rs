@@ -59,8 +59,7 @@ async fn setup(db: &TestDb, erp_doc: Value) -> SecretKey {
     for doc in [flexit, seed("iused-stores.json")] {
         let parsed = parse_document(&doc.to_string());
         assert!(parsed.refurbishers.len() == 1, "{:?}", parsed.diagnostics);
-        db.store
-            .refurbisher_apply(&parsed.refurbishers, "test")
+        irp_pipeline::catalog::apply_refurbishers(&db.store, &parsed.refurbishers, "test")
             .await
             .unwrap();
     }
@@ -69,8 +68,7 @@ async fn setup(db: &TestDb, erp_doc: Value) -> SecretKey {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    db.store
-        .channels_apply(&parse_channels(&channels).channels, "test")
+    irp_pipeline::catalog::apply_channels(&db.store, &parse_channels(&channels).channels, "test")
         .await
         .unwrap();
     let key = SecretKey::generate().unwrap();

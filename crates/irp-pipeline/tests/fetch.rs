@@ -59,8 +59,7 @@ async fn an_http_feed_is_fetched_with_its_stored_secret_and_imported(db: TestDb)
     .unwrap();
     let doc = shipped.replace("https://flooris.alumio.com", &base);
     let d = parse_document(&doc);
-    db.store
-        .refurbisher_apply(&d.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &d.refurbishers, "test")
         .await
         .unwrap();
     let r = db

@@ -15,9 +15,7 @@ async fn refurbisher(db: &TestDb, file: &str) -> StoredRefurbisher {
         env!("CARGO_MANIFEST_DIR")
     );
     let doc = parse_document(&std::fs::read_to_string(path).unwrap());
-    let out = db
-        .store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    let out = irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     db.store
@@ -105,8 +103,7 @@ async fn a_flexit_feed_imports_then_reimports_unchanged(db: TestDb) {
         .unwrap()
         .mapping
         .insert("name".into(), "Flex IT Part Number".into());
-    db.store
-        .refurbisher_apply(&[remapped], "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &[remapped], "test")
         .await
         .unwrap();
     let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();

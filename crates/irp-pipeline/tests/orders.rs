@@ -32,9 +32,7 @@ async fn apply(db: &TestDb, file: &str) -> StoredRefurbisher {
     .unwrap();
     let doc = parse_document(&text);
     assert!(doc.is_ok(), "{:?}", doc.diagnostics);
-    let out = db
-        .store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    let out = irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     db.store
@@ -97,8 +95,7 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    db.store
-        .channels_apply(&parse_channels(&channels).channels, "test")
+    irp_pipeline::catalog::apply_channels(&db.store, &parse_channels(&channels).channels, "test")
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +172,7 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
     // Two units of FLX-A are reserved until FlexIT's next feed run: 5 − 2 − 1 sellable (once
     // the catalog is recomputed: serve does that in the background).
     assert_eq!(sellable(&db, E1).await, 4);
-    db.store.catalog_recompute().await.unwrap();
+    irp_pipeline::catalog::recompute(&db.store).await.unwrap();
     assert_eq!(sellable(&db, E1).await, 2);
 
     // The next order counts what this one reserved, even before the catalog shows it: 2 of
@@ -365,8 +362,7 @@ async fn flexit_at(db: &TestDb, endpoint: &str, extra: &str) -> StoredRefurbishe
     );
     let doc = parse_document(&text);
     assert!(doc.is_ok(), "{:?}", doc.diagnostics);
-    db.store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     db.store.refurbisher_get("flexit").await.unwrap().unwrap()
@@ -411,8 +407,7 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    db.store
-        .channels_apply(&parse_channels(&channels).channels, "test")
+    irp_pipeline::catalog::apply_channels(&db.store, &parse_channels(&channels).channels, "test")
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

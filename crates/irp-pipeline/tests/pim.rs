@@ -259,8 +259,7 @@ async fn a_brand_from_the_pim_reprices_offers_through_a_margin_rule(db: TestDb) 
     );
     let doc = parse_document(&text);
     assert!(doc.is_ok(), "{:?}", doc.diagnostics);
-    db.store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     let flexit = db.store.refurbisher_get("flexit").await.unwrap().unwrap();

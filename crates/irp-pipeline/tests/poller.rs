@@ -33,8 +33,7 @@ async fn file_refurbisher(db: &TestDb, dir: &std::path::Path) {
     );
     let d = parse_document(&doc);
     assert!(d.is_ok(), "{:?}", d.diagnostics);
-    db.store
-        .refurbisher_apply(&d.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &d.refurbishers, "test")
         .await
         .unwrap();
 }
@@ -86,8 +85,7 @@ async fn due_feeds_are_polled_once_and_then_wait_their_interval(db: TestDb) {
     );
     let mut changed = r.model.clone();
     changed.poll_interval_secs = 900;
-    db.store
-        .refurbisher_apply(&[changed], "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &[changed], "test")
         .await
         .unwrap();
     assert!(matches!(

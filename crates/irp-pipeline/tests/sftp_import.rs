@@ -28,8 +28,7 @@ async fn the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store
         r#""password": "${secret:flexit.offers.auth.password}""#,
     ));
     assert!(doc.is_ok(), "{:?}", doc.diagnostics);
-    db.store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     let key = SecretKey::generate().unwrap();
@@ -87,8 +86,7 @@ async fn a_feed_still_growing_on_the_server_fails_and_changes_nothing(db: TestDb
     let sshd = Sshd::start();
     let path = sshd.write("FlexIT_Feed.csv", FEED.as_bytes());
     let doc = parse_document(&sshd.flexit_document(&path, &format!(r#""password": "{PASSWORD}""#)));
-    db.store
-        .refurbisher_apply(&doc.refurbishers, "test")
+    irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
     let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();

@@ -43,9 +43,7 @@ fn seed(file: &str) -> Value {
 async fn apply(db: &TestDb, doc: &Value) -> StoredRefurbisher {
     let parsed = parse_document(&doc.to_string());
     assert!(parsed.is_ok(), "{:?}", parsed.diagnostics);
-    let out = db
-        .store
-        .refurbisher_apply(&parsed.refurbishers, "test")
+    let out = irp_pipeline::catalog::apply_refurbishers(&db.store, &parsed.refurbishers, "test")
         .await
         .unwrap();
     db.store
@@ -136,10 +134,13 @@ async fn channels(db: &TestDb) {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    db.store
-        .channels_apply(&irp_core::config::parse_channels(&text).channels, "test")
-        .await
-        .unwrap();
+    irp_pipeline::catalog::apply_channels(
+        &db.store,
+        &irp_core::config::parse_channels(&text).channels,
+        "test",
+    )
+    .await
+    .unwrap();
 }
 
 async fn status_of(db: &TestDb, supplier_order: i64) -> String {

@@ -3,19 +3,22 @@
 //!
 //! Whatever changes a product's offers or their pricing (a feed run, a refurbisher's settings,
 //! a decision on a held price, PIM data, the channels) marks the product's EAN in
-//! `catalog_dirty`, in the same transaction as the change. [`Store::catalog_recompute`] drains
-//! those marks right after, in one transaction: it prices the offers of each marked EAN
-//! ([`irp_core::catalog::evaluate`]), picks the best one for the catalog and for every channel,
-//! and writes only what changed. A channel row that changes gets a new `revision` and the
+//! `catalog_dirty`, in the same transaction as the change. A recompute drains those marks right
+//! after, in one transaction ([`Store::catalog_recompute_begin`], [`Recompute`]): it reads the
+//! offers of each step of marked EANs, the pure [`irp_core::catalog::step::decide`] prices them
+//! and picks the best one for the catalog and for every channel, and it writes only what
+//! changed (`irp_pipeline::catalog::recompute` runs it). A channel row that changes gets a new `revision` and the
 //! `dirty` mark the channel sync pushes from. Only the marked EANs are read, so a run that
 //! changes 1 % of a catalog recomputes 1 % of it.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use irp_core::catalog::{self, Evaluation, OfferFacts, Scope, Seller};
+use irp_core::catalog::step::{ChannelValues, ProductValues, StepInput, StepWrites};
+use irp_core::catalog::{OfferFacts, Seller};
 use irp_core::config::{self, Channel};
 use irp_core::money;
+use irp_core::orders::routing::purchase_in_use;
 use serde_json::{Value, json};
 use sqlx::Arguments as _;
 
@@ -188,15 +191,6 @@ struct OfferRow {
     category: Option<String>,
 }
 
-/// The purchase price pricing uses (the last applied one while a change is held, else the
-/// feed's) and, while a change is held, the feed's new one.
-pub(crate) fn priced_purchase(feed_minor: i64, applied_minor: Option<i64>) -> (i64, Option<i64>) {
-    (
-        applied_minor.unwrap_or(feed_minor),
-        applied_minor.map(|_| feed_minor),
-    )
-}
-
 impl OfferRow {
     fn facts(self, pim: Option<&(Option<String>, Option<String>)>) -> OfferFacts {
         let (pim_brand, pim_category) = match pim {
@@ -204,7 +198,7 @@ impl OfferRow {
             None => (None, None),
         };
         let (purchase, held) =
-            priced_purchase(self.price_purchase_minor, self.applied_purchase_minor);
+            purchase_in_use(self.price_purchase_minor, self.applied_purchase_minor);
         OfferFacts {
             offer_id: self.id,
             refurbisher_id: self.refurbisher_id,
@@ -225,30 +219,6 @@ impl OfferRow {
             category: pim_category.or(self.category),
         }
     }
-}
-
-/// The product row the catalog computes (compared with the stored one before writing).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ProductValues {
-    feed_name: Option<String>,
-    best_offer_id: Option<i64>,
-    price_incl_minor: Option<i64>,
-    currency: Option<String>,
-    sellable: i64,
-    offers_count: i64,
-}
-
-/// The channel row the catalog computes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ChannelValues {
-    offer_id: Option<i64>,
-    refurbisher_id: Option<i64>,
-    price_incl_minor: Option<i64>,
-    tax_percentage: Option<String>,
-    purchase_minor: Option<i64>,
-    currency: String,
-    stock: i64,
-    active: bool,
 }
 
 /// The columns of [`OfferRow`] (`o` is `offers`).
@@ -318,24 +288,23 @@ impl Store {
         Ok(n)
     }
 
-    /// Recompute every product marked dirty, in one transaction, and clear the marks.
+    /// Begin a recompute of every product marked dirty, in one transaction; `None` when
+    /// nothing is marked. The settings are read once: this transaction keeps them from changing
+    /// under it (SQLite: its write lock; PostgreSQL: the settings lock refurbisher and channel
+    /// changes take too); a change that commits later waits, and recomputes its own marks after.
     ///
     /// # Errors
-    /// A database error; nothing is written then and the marks stay.
-    pub async fn catalog_recompute(&self) -> Result<RecomputeStats> {
-        let mut stats = RecomputeStats::default();
+    /// A database error.
+    pub async fn catalog_recompute_begin(&self) -> Result<Option<Recompute>> {
         const ANY: &str = "SELECT EXISTS (SELECT 1 FROM catalog_dirty)";
         let (any,): (bool,) = with_db!(self.db(), |p| sqlx::query_as(ANY).fetch_one(p).await)?;
         if !any {
-            return Ok(stats);
+            return Ok(None);
         }
         let started = std::time::Instant::now();
         let mut tx = self.begin().await?;
         lock_settings(&mut tx).await?;
-        // The settings, read once this transaction keeps them from changing under it (SQLite:
-        // its write lock; PostgreSQL: the settings lock refurbisher and channel changes take
-        // too). A change that commits later waits, and recomputes its own marks after.
-        let ctx = &self.catalog_context().await?;
+        let ctx = self.catalog_context().await?;
         if let Tx::Postgres(t) = &mut tx {
             // Each step is a few index lookups; PostgreSQL's JIT, triggered by the estimates of
             // tables not analysed yet, would spend far longer compiling them than running them.
@@ -353,72 +322,17 @@ impl Store {
             .execute(&mut **t)
             .await?;
         }
-        let pg = matches!(tx, Tx::Postgres(_));
-        let select = offer_columns(pg, ctx.needs_brand());
-        let at = now();
-        // Keyset order: each step starts after the last EAN of the one before (PostgreSQL
-        // would otherwise walk past every mark this transaction already deleted, each step).
-        let mut after = String::new();
-        loop {
-            let eans: Vec<String> = match &mut tx {
-                Tx::Postgres(t) => {
-                    // Claim the step's marks (another instance skips them), move them into
-                    // `catalog_step`, and read them back sorted.
-                    let mut eans: Vec<String> = sqlx::query_scalar(
-                        "WITH d AS (DELETE FROM catalog_dirty WHERE ean IN \
-                             (SELECT ean FROM catalog_dirty WHERE ean > $2 ORDER BY ean LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING ean) \
-                         INSERT INTO catalog_step (ean) SELECT ean FROM d RETURNING ean",
-                    )
-                    .bind(STEP as i64)
-                    .bind(&after)
-                    .fetch_all(&mut **t)
-                    .await?;
-                    eans.sort_unstable();
-                    eans
-                }
-                Tx::Sqlite(t) => {
-                    sqlx::query_scalar(
-                        "SELECT ean FROM catalog_dirty WHERE ean > $2 ORDER BY ean LIMIT $1",
-                    )
-                    .bind(STEP as i64)
-                    .bind(&after)
-                    .fetch_all(&mut **t)
-                    .await?
-                }
-            };
-            let Some(last) = eans.last() else {
-                break;
-            };
-            after.clone_from(last);
-            stats.eans += eans.len() as u64;
-            recompute_step(&mut tx, ctx, &select, &eans, at, &mut stats).await?;
-        }
-        let committing = std::time::Instant::now();
-        tx.commit().await?;
-        stats.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if stats.eans > 0 {
-            tracing::info!(
-                eans = stats.eans,
-                commit_ms = committing.elapsed().as_millis(),
-                products = stats.products_changed,
-                channel_rows = stats.channel_rows_changed,
-                consumer_below = stats.consumer_below,
-                ms = stats.ms,
-                "Catalog recomputed"
-            );
-        }
-        if stats.channel_rows_changed > 0 {
-            self.channels.notify_one();
-        }
-        Ok(stats)
-    }
-
-    /// The recompute right after a change was committed with its marks: a failure is logged,
-    /// not returned (the change is applied; its marks stay for the next recompute).
-    pub(crate) async fn recompute_after_commit(&self) {
-        if let Err(e) = self.catalog_recompute().await {
-            tracing::error!(error = %e, "Recomputing the catalog failed; the marked products wait for the next recompute");
-        }
+        let select = offer_columns(matches!(tx, Tx::Postgres(_)), ctx.needs_brand());
+        Ok(Some(Recompute {
+            store: self.clone(),
+            tx,
+            ctx,
+            select,
+            after: String::new(),
+            at: now(),
+            started,
+            stats: RecomputeStats::default(),
+        }))
     }
 
     /// A product.
@@ -715,7 +629,9 @@ impl Store {
         }
         tx.commit().await?;
         if changed {
-            self.recompute_after_commit().await;
+            // The marked products are recomputed by the caller (`irp_pipeline::catalog::recompute`)
+            // or, in `serve`, by the catalog task this wakes.
+            self.catalog.notify_one();
         }
         Ok(out)
     }
@@ -832,6 +748,22 @@ struct ProductRow {
     offers_count: i64,
 }
 
+impl ProductRow {
+    fn values(self) -> (String, ProductValues) {
+        (
+            self.ean,
+            ProductValues {
+                feed_name: self.feed_name,
+                best_offer_id: self.best_offer_id,
+                price_incl_minor: self.price_incl_minor,
+                currency: self.currency,
+                sellable: self.sellable,
+                offers_count: self.offers_count,
+            },
+        )
+    }
+}
+
 #[derive(sqlx::FromRow, serde::Deserialize)]
 struct ChannelRow {
     channel: String,
@@ -865,159 +797,182 @@ impl ChannelRow {
     }
 }
 
-fn channel_values(ch: &Channel, offers: &[OfferFacts], e: &Evaluation) -> ChannelValues {
-    match e.best {
-        Some(i) => {
-            let (o, r) = (&offers[i], &e.offers[i]);
-            ChannelValues {
-                offer_id: Some(o.offer_id),
-                refurbisher_id: Some(o.refurbisher_id),
-                price_incl_minor: Some(r.price_incl_minor),
-                tax_percentage: Some(r.vat.normalize().to_string()),
-                purchase_minor: Some(o.purchase_minor),
-                currency: ch.currency.clone(),
-                stock: r.sellable,
-                active: true,
-            }
-        }
-        None => ChannelValues {
-            offer_id: None,
-            refurbisher_id: None,
-            price_incl_minor: None,
-            tax_percentage: None,
-            purchase_minor: None,
-            currency: ch.currency.clone(),
-            stock: 0,
-            active: false,
-        },
-    }
+/// A catalog recompute under way, in one transaction ([`Store::catalog_recompute_begin`]):
+/// [`Recompute::next_step`] claims the next marked EANs (on PostgreSQL, marks another instance
+/// holds are skipped) and reads their offers and stored rows, the caller decides
+/// ([`irp_core::catalog::step::decide`]), [`Recompute::write`] writes what changed and clears
+/// the step's marks, [`Recompute::commit`] ends it. Dropped without `commit`, nothing is
+/// written and the marks stay.
+pub struct Recompute {
+    store: Store,
+    tx: Tx,
+    ctx: CatalogContext,
+    select: String,
+    /// Keyset order: each step starts after the last EAN of the one before (PostgreSQL would
+    /// otherwise walk past every mark this transaction already deleted, each step).
+    after: String,
+    at: DateTime<Utc>,
+    started: std::time::Instant,
+    stats: RecomputeStats,
 }
 
-/// Recompute the products of `eans` and write what changed.
-async fn recompute_step(
-    tx: &mut Tx,
-    ctx: &CatalogContext,
-    select: &str,
-    eans: &[String],
-    at: DateTime<Utc>,
-    stats: &mut RecomputeStats,
-) -> Result<()> {
-    let pg = matches!(tx, Tx::Postgres(_));
-    let t0 = std::time::Instant::now();
-    let mut offers: Vec<OfferRow> =
-        fetch_step(tx, select, &step_rows(pg, "offers", "o"), eans).await?;
-    offers.sort_unstable_by(|a, b| (&a.ean, a.id).cmp(&(&b.ean, b.id)));
-    let t_offers = t0.elapsed();
-    let products: Vec<ProductRow> = fetch_step(
-        tx,
-        "p.ean, p.brand, p.category, p.feed_name, p.best_offer_id, p.price_incl_minor, p.currency, p.sellable, p.offers_count",
-        &step_rows(pg, "products", "p"),
-        eans,
-    )
-    .await?;
-    let channel_rows: Vec<ChannelRow> = if ctx.channels.is_empty() {
-        Vec::new()
-    } else {
-        fetch_step(
-            tx,
-            "c.channel, c.ean, c.offer_id, c.refurbisher_id, c.price_incl_minor, c.tax_percentage, c.purchase_minor, c.currency, c.stock, c.active",
-            &step_rows(pg, "channel_products", "c"),
-            eans,
-        )
-        .await?
-    };
-    let t_read = t0.elapsed();
-    let products: HashMap<String, ProductRow> =
-        products.into_iter().map(|p| (p.ean.clone(), p)).collect();
-    let channel_rows: HashMap<(String, String), ChannelValues> =
-        channel_rows.into_iter().map(ChannelRow::values).collect();
-    let mut by_ean: BTreeMap<String, Vec<OfferFacts>> = BTreeMap::new();
-    for row in offers {
-        let pim = products
-            .get(&row.ean)
-            .map(|p| (p.brand.clone(), p.category.clone()));
-        by_ean
-            .entry(row.ean.clone())
-            .or_default()
-            .push(row.facts(pim.as_ref()));
+impl Recompute {
+    /// The refurbishers and channels, as read at the start.
+    #[must_use]
+    pub fn context(&self) -> &CatalogContext {
+        &self.ctx
     }
-    let mut product_writes: Vec<(String, ProductValues)> = Vec::new();
-    let mut channel_writes: Vec<(String, String, ChannelValues)> = Vec::new();
-    let empty = Vec::new();
-    for ean in eans {
-        let offers = by_ean.get(ean).unwrap_or(&empty);
-        let e = catalog::evaluate(offers, &ctx.sellers, Scope::Catalog(CATALOG_CURRENCY));
-        stats.consumer_below += e.offers.iter().filter(|r| r.consumer_below).count() as u64;
-        let values = match e.best {
-            Some(i) => ProductValues {
-                feed_name: Some(offers[i].name.clone()),
-                best_offer_id: Some(offers[i].offer_id),
-                price_incl_minor: Some(e.offers[i].price_incl_minor),
-                currency: Some(offers[i].currency.clone()),
-                sellable: e.offers[i].sellable,
-                offers_count: offers.len() as i64,
-            },
-            None => ProductValues {
-                // Keep a name while no offer sells: the first offer's.
-                feed_name: offers.first().map(|o| o.name.clone()),
-                best_offer_id: None,
-                price_incl_minor: None,
-                currency: None,
-                sellable: 0,
-                offers_count: offers.len() as i64,
-            },
-        };
-        let stored = products.get(ean).map(|p| ProductValues {
-            feed_name: p.feed_name.clone(),
-            best_offer_id: p.best_offer_id,
-            price_incl_minor: p.price_incl_minor,
-            currency: p.currency.clone(),
-            sellable: p.sellable,
-            offers_count: p.offers_count,
-        });
-        let exists = stored.is_some();
-        if (exists || !offers.is_empty()) && stored.as_ref() != Some(&values) {
-            product_writes.push((ean.clone(), values));
-        }
-        for ch in &ctx.channels {
-            let ce = catalog::evaluate(offers, &ctx.sellers, Scope::Channel(ch));
-            let values = channel_values(ch, offers, &ce);
-            let key = (ch.key.clone(), ean.clone());
-            match channel_rows.get(&key) {
-                Some(old) if *old == values => {}
-                None if !values.active => {}
-                _ => channel_writes.push((key.0, key.1, values)),
-            }
-        }
-    }
-    let t_compute = t0.elapsed();
-    stats.products_changed += product_writes.len() as u64;
-    stats.channel_rows_changed += channel_writes.len() as u64;
-    write_step(tx, &product_writes, &channel_writes, at).await?;
-    match tx {
-        Tx::Postgres(t) => {
-            // The marks were deleted when the step claimed them.
-            sqlx::query("DELETE FROM catalog_step")
-                .execute(&mut **t)
+
+    /// Claim the next step of marked EANs and read what deciding it needs; `None` when no mark
+    /// is left.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn next_step(&mut self) -> Result<Option<StepInput>> {
+        let eans: Vec<String> = match &mut self.tx {
+            Tx::Postgres(t) => {
+                // Claim the step's marks (another instance skips them), move them into
+                // `catalog_step`, and read them back sorted.
+                let mut eans: Vec<String> = sqlx::query_scalar(
+                    "WITH d AS (DELETE FROM catalog_dirty WHERE ean IN \
+                         (SELECT ean FROM catalog_dirty WHERE ean > $2 ORDER BY ean LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING ean) \
+                     INSERT INTO catalog_step (ean) SELECT ean FROM d RETURNING ean",
+                )
+                .bind(STEP as i64)
+                .bind(&self.after)
+                .fetch_all(&mut **t)
                 .await?;
+                eans.sort_unstable();
+                eans
+            }
+            Tx::Sqlite(t) => {
+                sqlx::query_scalar(
+                    "SELECT ean FROM catalog_dirty WHERE ean > $2 ORDER BY ean LIMIT $1",
+                )
+                .bind(STEP as i64)
+                .bind(&self.after)
+                .fetch_all(&mut **t)
+                .await?
+            }
+        };
+        let Some(last) = eans.last() else {
+            return Ok(None);
+        };
+        self.after.clone_from(last);
+        self.stats.eans += eans.len() as u64;
+        let tx = &mut self.tx;
+        let pg = matches!(tx, Tx::Postgres(_));
+        let t0 = std::time::Instant::now();
+        let mut offers: Vec<OfferRow> =
+            fetch_step(tx, &self.select, &step_rows(pg, "offers", "o"), &eans).await?;
+        offers.sort_unstable_by(|a, b| (&a.ean, a.id).cmp(&(&b.ean, b.id)));
+        let products: Vec<ProductRow> = fetch_step(
+            tx,
+            "p.ean, p.brand, p.category, p.feed_name, p.best_offer_id, p.price_incl_minor, p.currency, p.sellable, p.offers_count",
+            &step_rows(pg, "products", "p"),
+            &eans,
+        )
+        .await?;
+        let channel_rows: Vec<ChannelRow> = if self.ctx.channels.is_empty() {
+            Vec::new()
+        } else {
+            fetch_step(
+                tx,
+                "c.channel, c.ean, c.offer_id, c.refurbisher_id, c.price_incl_minor, c.tax_percentage, c.purchase_minor, c.currency, c.stock, c.active",
+                &step_rows(pg, "channel_products", "c"),
+                &eans,
+            )
+            .await?
+        };
+        let pim: HashMap<String, (Option<String>, Option<String>)> = products
+            .iter()
+            .map(|p| (p.ean.clone(), (p.brand.clone(), p.category.clone())))
+            .collect();
+        let mut by_ean: BTreeMap<String, Vec<OfferFacts>> = BTreeMap::new();
+        for row in offers {
+            let pim = pim.get(&row.ean);
+            let facts = row.facts(pim);
+            by_ean.entry(facts.ean.clone()).or_default().push(facts);
         }
-        Tx::Sqlite(t) => {
-            let list = serde_json::to_string(eans).unwrap_or_else(|_| "[]".into());
-            sqlx::query("DELETE FROM catalog_dirty WHERE ean IN (SELECT value FROM json_each($1))")
+        tracing::debug!(
+            eans = eans.len(),
+            read_ms = t0.elapsed().as_millis(),
+            "Catalog step read"
+        );
+        Ok(Some(StepInput {
+            eans,
+            offers: by_ean,
+            products: products.into_iter().map(ProductRow::values).collect(),
+            channel_rows: channel_rows.into_iter().map(ChannelRow::values).collect(),
+        }))
+    }
+
+    /// Write what a step decided and clear the step's marks.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn write(&mut self, step: &StepInput, writes: &StepWrites) -> Result<()> {
+        let t0 = std::time::Instant::now();
+        self.stats.consumer_below += writes.consumer_below;
+        self.stats.products_changed += writes.products.len() as u64;
+        self.stats.channel_rows_changed += writes.channel_rows.len() as u64;
+        write_step(
+            &mut self.tx,
+            &writes.products,
+            &writes.channel_rows,
+            self.at,
+        )
+        .await?;
+        match &mut self.tx {
+            Tx::Postgres(t) => {
+                // The marks were deleted when the step claimed them.
+                sqlx::query("DELETE FROM catalog_step")
+                    .execute(&mut **t)
+                    .await?;
+            }
+            Tx::Sqlite(t) => {
+                let list = serde_json::to_string(&step.eans).unwrap_or_else(|_| "[]".into());
+                sqlx::query(
+                    "DELETE FROM catalog_dirty WHERE ean IN (SELECT value FROM json_each($1))",
+                )
                 .bind(list)
                 .execute(&mut **t)
                 .await?;
+            }
         }
+        tracing::debug!(
+            eans = step.eans.len(),
+            write_ms = t0.elapsed().as_millis(),
+            "Catalog step written"
+        );
+        Ok(())
     }
-    tracing::debug!(
-        eans = eans.len(),
-        read_ms = t_read.as_millis(),
-        read_offers_ms = t_offers.as_millis(),
-        compute_ms = (t_compute - t_read).as_millis(),
-        write_ms = (t0.elapsed() - t_compute).as_millis(),
-        "Catalog step"
-    );
-    Ok(())
+
+    /// Commit the recompute; wakes the channel sync when a channel row changed.
+    ///
+    /// # Errors
+    /// A database error; nothing is written then and the marks stay.
+    pub async fn commit(self) -> Result<RecomputeStats> {
+        let committing = std::time::Instant::now();
+        self.tx.commit().await?;
+        let mut stats = self.stats;
+        stats.ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if stats.eans > 0 {
+            tracing::info!(
+                eans = stats.eans,
+                commit_ms = committing.elapsed().as_millis(),
+                products = stats.products_changed,
+                channel_rows = stats.channel_rows_changed,
+                consumer_below = stats.consumer_below,
+                ms = stats.ms,
+                "Catalog recomputed"
+            );
+        }
+        if stats.channel_rows_changed > 0 {
+            self.store.channels.notify_one();
+        }
+        Ok(stats)
+    }
 }
 
 /// SQLite rows per multi-row statement (10 parameters each).

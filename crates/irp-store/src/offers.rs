@@ -255,8 +255,10 @@ impl StoredOffer {
                 .map(str::to_owned)
         };
         let (brand, category) = pim.unwrap_or_default();
-        let (purchase, held) =
-            crate::catalog::priced_purchase(self.price_purchase_minor, self.applied_purchase_minor);
+        let (purchase, held) = irp_core::orders::routing::purchase_in_use(
+            self.price_purchase_minor,
+            self.applied_purchase_minor,
+        );
         irp_core::catalog::OfferFacts {
             offer_id: self.id,
             refurbisher_id: self.refurbisher_id,
@@ -417,7 +419,9 @@ impl Store {
         }
         tx.commit().await?;
         if accept {
-            self.recompute_after_commit().await;
+            // The marked products are recomputed by the caller (`irp_pipeline::catalog::recompute`)
+            // or, in `serve`, by the catalog task this wakes.
+            self.catalog.notify_one();
         }
         self.offer_get(refurbisher_id, sku)
             .await?

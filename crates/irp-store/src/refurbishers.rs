@@ -286,7 +286,9 @@ impl Store {
         }
         tx.commit().await?;
         if recompute {
-            self.recompute_after_commit().await;
+            // The marked products are recomputed by the caller (`irp_pipeline::catalog::recompute`)
+            // or, in `serve`, by the catalog task this wakes.
+            self.catalog.notify_one();
         }
         // Report in the order of the document.
         outcomes.sort_by_key(|o| refurbishers.iter().position(|r| r.key == o.key));

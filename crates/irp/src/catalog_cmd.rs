@@ -521,7 +521,7 @@ pub async fn prices(global: &Global, cmd: PricesCommand) -> Result<ExitCode> {
 
 async fn decide(store: &Store, key: &str, sku: &str, accept: bool) -> Result<ExitCode> {
     let r = refurbisher_or_hint(store, key).await?;
-    let o = match store.price_decide(r.id, sku, accept, &actor()).await {
+    let o = match irp_pipeline::catalog::decide_price(store, r.id, sku, accept, &actor()).await {
         Ok(o) => o,
         Err(irp_store::StoreError::NotFound(m)) => {
             eprintln!("error: {key}: {m}; see `irp prices held {key} --all`");
@@ -577,7 +577,9 @@ pub async fn apply_channels(
     let Some(channels) = load_channels(files)? else {
         return Ok(None);
     };
-    Ok(Some(store.channels_apply(&channels, actor).await?))
+    Ok(Some(
+        irp_pipeline::catalog::apply_channels(store, &channels, actor).await?,
+    ))
 }
 
 /// `irp channel …`.
@@ -662,7 +664,7 @@ pub async fn catalog_cmd(global: &Global, cmd: CatalogCommand) -> Result<ExitCod
     if all {
         store.catalog_mark_all().await?;
     }
-    let stats = store.catalog_recompute().await?;
+    let stats = irp_pipeline::catalog::recompute(&store).await?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&stats)?);
     } else {

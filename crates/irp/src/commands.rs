@@ -341,7 +341,9 @@ pub async fn apply_files(
         .into_iter()
         .flat_map(|l| l.doc.refurbishers)
         .collect();
-    Ok(Some(store.refurbisher_apply(&all, actor).await?))
+    Ok(Some(
+        irp_pipeline::catalog::apply_refurbishers(store, &all, actor).await?,
+    ))
 }
 
 fn status_json(r: &StoredRefurbisher, webhook: &irp_store::shipments::WebhookState) -> Value {

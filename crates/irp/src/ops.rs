@@ -391,8 +391,7 @@ pub async fn replace_credential(
                 "the secret was stored, but the document no longer checks with the reference; fix it with `irp refurbisher apply`".into(),
             ));
         }
-        store
-            .refurbisher_apply(&parsed.refurbishers, actor)
+        irp_pipeline::catalog::apply_refurbishers(store, &parsed.refurbishers, actor)
             .await
             .map_err(|e| CredentialError::Failed(e.into()))?;
     }

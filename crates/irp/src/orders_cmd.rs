@@ -144,7 +144,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             };
             // The reserved units leave the sellable stock now (serve would do it in the
             // background).
-            store.catalog_recompute().await?;
+            irp_pipeline::catalog::recompute(&store).await?;
             let lines = store.order_lines(intake.order.id).await?;
             let sos = store.supplier_orders_of(intake.order.id).await?;
             if json {
@@ -401,7 +401,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             };
             match result {
                 Ok(so) => {
-                    store.catalog_recompute().await?;
+                    irp_pipeline::catalog::recompute(&store).await?;
                     outln!(
                         "Supplier order {} is {}{}",
                         so.id,

@@ -62,7 +62,7 @@ pub async fn after_apply(
                 .await?;
         }
     }
-    store.catalog_recompute().await
+    crate::catalog::recompute(store).await
 }
 
 pub(super) async fn import_into_run(

@@ -734,7 +734,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     tokio::spawn({
         let store = store.clone();
         async move {
-            if let Err(e) = store.catalog_recompute().await {
+            if let Err(e) = irp_pipeline::catalog::recompute(&store).await {
                 tracing::error!(error = %e, "Recomputing the marked products failed; `irp catalog recompute` retries it");
             }
         }
@@ -989,7 +989,7 @@ async fn catalog_loop(store: Store, mut stop: tokio::sync::watch::Receiver<bool>
             () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
             _ = stop.changed() => break,
         }
-        if let Err(e) = store.catalog_recompute().await {
+        if let Err(e) = irp_pipeline::catalog::recompute(&store).await {
             tracing::error!(error = %e, "Recomputing the marked products failed; retried in 5 s");
         }
     }

@@ -95,10 +95,9 @@ pub(super) async fn decide_price(
         }
     };
     let r = refurbisher(&state, &p.refurbisher).await?;
-    let o = state
-        .store
-        .price_decide(r.id, &p.sku, accept, &operator.actor)
-        .await?;
+    let o =
+        irp_pipeline::catalog::decide_price(&state.store, r.id, &p.sku, accept, &operator.actor)
+            .await?;
     state.store.catalog_signal().notify_one();
     Ok(Json(json!({ "offer": o })))
 }

@@ -329,10 +329,9 @@ pub(super) async fn apply_refurbishers(
             errors,
         ));
     }
-    let outcomes = state
-        .store
-        .refurbisher_apply(&doc.refurbishers, &operator.actor)
-        .await?;
+    let outcomes =
+        irp_pipeline::catalog::apply_refurbishers(&state.store, &doc.refurbishers, &operator.actor)
+            .await?;
     Ok(Json(Applied {
         applied: serde_json::to_value(&outcomes).unwrap_or(Value::Null),
         check: answer,

@@ -134,10 +134,12 @@ pub async fn submit(State(state): State<AppState>, act: Act<OnboardForm>) -> Res
         return (status, Page(page)).into_response();
     }
     match act.form.action.as_str() {
-        "save" => match state
-            .store
-            .refurbisher_apply(&doc.refurbishers, &act.actor())
-            .await
+        "save" => match irp_pipeline::catalog::apply_refurbishers(
+            &state.store,
+            &doc.refurbishers,
+            &act.actor(),
+        )
+        .await
         {
             Ok(outcomes) => {
                 let first = outcomes.first().map_or("", |o| o.key.as_str());

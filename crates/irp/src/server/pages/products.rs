@@ -365,10 +365,14 @@ pub async fn decide(State(state): State<AppState>, act: Act<DecideForm>) -> Resp
         }
         Err(e) => return failed(&e),
     };
-    match state
-        .store
-        .price_decide(r.id, &act.form.sku, accept, &act.actor())
-        .await
+    match irp_pipeline::catalog::decide_price(
+        &state.store,
+        r.id,
+        &act.form.sku,
+        accept,
+        &act.actor(),
+    )
+    .await
     {
         Ok(_) => {
             state.store.catalog_signal().notify_one();

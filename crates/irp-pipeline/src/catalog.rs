@@ -1,0 +1,87 @@
+//! The catalog recompute, and the changes that are followed by one.
+//!
+//! Whatever changes a product's offers or their pricing marks its EAN dirty in the same
+//! transaction; [`recompute`] drains the marks in one transaction, step by step: the store
+//! reads a step ([`irp_store::catalog::Recompute::next_step`]), the pure
+//! [`irp_core::catalog::step::decide`] prices it, the store writes what changed. `serve` runs it
+//! from its catalog task when woken; a command that changed pricing runs it right after
+//! ([`apply_refurbishers`], [`apply_channels`], [`decide_price`]).
+
+use irp_core::catalog::step;
+use irp_core::config::model::{Channel, Refurbisher};
+use irp_store::catalog::{CATALOG_CURRENCY, ChannelApply, RecomputeStats};
+use irp_store::offers::StoredOffer;
+use irp_store::refurbishers::ApplyOutcome;
+use irp_store::{Store, StoreError};
+
+/// Recompute every product marked dirty, in one transaction, and clear the marks.
+///
+/// # Errors
+/// A database error; nothing is written then and the marks stay.
+pub async fn recompute(store: &Store) -> Result<RecomputeStats, StoreError> {
+    let Some(mut run) = store.catalog_recompute_begin().await? else {
+        return Ok(RecomputeStats::default());
+    };
+    while let Some(input) = run.next_step().await? {
+        let ctx = run.context();
+        let writes = step::decide(&ctx.sellers, &ctx.channels, CATALOG_CURRENCY, &input);
+        run.write(&input, &writes).await?;
+    }
+    run.commit().await
+}
+
+/// The recompute right after a change was committed with its marks: a failure is logged, not
+/// returned (the change is applied; its marks stay for the next recompute).
+pub async fn recompute_after_change(store: &Store) {
+    if let Err(e) = recompute(store).await {
+        tracing::error!(error = %e, "Recomputing the catalog failed; the marked products wait for the next recompute");
+    }
+}
+
+/// Apply refurbisher documents ([`Store::refurbisher_apply`]) and recompute what their pricing
+/// changed.
+///
+/// # Errors
+/// What [`Store::refurbisher_apply`] refuses.
+pub async fn apply_refurbishers(
+    store: &Store,
+    refurbishers: &[Refurbisher],
+    actor: &str,
+) -> Result<Vec<ApplyOutcome>, StoreError> {
+    let out = store.refurbisher_apply(refurbishers, actor).await?;
+    recompute_after_change(store).await;
+    Ok(out)
+}
+
+/// Apply the channels document ([`Store::channels_apply`]) and recompute the channel rows.
+///
+/// # Errors
+/// What [`Store::channels_apply`] refuses.
+pub async fn apply_channels(
+    store: &Store,
+    channels: &[Channel],
+    actor: &str,
+) -> Result<Vec<ChannelApply>, StoreError> {
+    let out = store.channels_apply(channels, actor).await?;
+    recompute_after_change(store).await;
+    Ok(out)
+}
+
+/// An operator's decision on a held purchase price ([`Store::price_decide`]); an accepted
+/// price is priced at once.
+///
+/// # Errors
+/// What [`Store::price_decide`] refuses.
+pub async fn decide_price(
+    store: &Store,
+    refurbisher_id: i64,
+    sku: &str,
+    accept: bool,
+    actor: &str,
+) -> Result<StoredOffer, StoreError> {
+    let offer = store
+        .price_decide(refurbisher_id, sku, accept, actor)
+        .await?;
+    recompute_after_change(store).await;
+    Ok(offer)
+}
