@@ -1,4 +1,4 @@
-//! Selling prices and stock from offers (pure, no I/O), as DESIGN.md defines them:
+//! Selling prices and stock from offers (pure, no I/O):
 //!
 //! - cost = purchase price + home copy tax + shipping costs (all excl. VAT, per unit);
 //! - excl. VAT = cost × (1 + margin/100) — the margin is a markup on cost, in percent;
@@ -10,6 +10,8 @@
 //! came from, so that an operator can see why a product costs what it costs. Margins and
 //! rounding never lower a price: with a margin ≥ 0 and VAT ≥ 0 the price incl. VAT is never
 //! below cost.
+
+pub mod guard;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 

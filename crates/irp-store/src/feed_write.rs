@@ -109,12 +109,11 @@ pub struct Applied {
     pub price_holds: u64,
 }
 
-/// The price guard, as the three columns a merge sets. `old` is the stored row (`offers`),
-/// `new_price` the incoming purchase price, `$3` the run's time and `$4` the refurbisher's
-/// `max_price_change_ratio` in millionths. The price in use is the last applied one
-/// (`applied_purchase_minor` while a change is held, else the stored price); a new price that
-/// moves more than the ratio against it is held (`pending`), a price already rejected stays
-/// rejected, and a price back within the ratio lifts the hold.
+/// The price guard's decision ([`irp_core::pricing::guard::judge`]) rendered as the three
+/// columns a merge sets, so a run applies it to all its changed offers in one statement. `old`
+/// is the stored row (`offers`), `new_price` the incoming purchase price, `$3` the run's time
+/// and `$4` the refurbisher's `max_price_change_ratio` in millionths. The test below checks it
+/// agrees with `judge` on every case, on both databases.
 pub(crate) fn price_guard(old: &str, new_price: &str) -> [String; 3] {
     let applied = format!("COALESCE({old}.applied_purchase_minor, {old}.price_purchase_minor)");
     let out_of_range =
@@ -877,4 +876,86 @@ pub(crate) async fn mark_applied(
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+#[cfg(all(test, feature = "testkit"))]
+#[allow(clippy::unwrap_used)]
+mod guard_tests {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use irp_core::pricing::guard::{GuardState, Hold, judge};
+
+    use super::price_guard;
+    use crate::testkit::TestDb;
+    use crate::{Backend, with_db};
+
+    /// Every combination of a stored state and a new price through the SQL rendering and
+    /// through `judge`: the same new state.
+    async fn sql_agrees_with_judge(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let before: DateTime<Utc> = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let at = before + TimeDelta::hours(1);
+        let [hold_price, hold, held_at] = price_guard("o", "$1");
+        let sql = format!(
+            "SELECT CAST({hold_price} AS BIGINT), {hold}, {held_at} FROM \
+             (SELECT CAST($2 AS BIGINT) AS price_purchase_minor, CAST($5 AS BIGINT) AS applied_purchase_minor, \
+                     CAST($6 AS TEXT) AS price_hold, $7 AS price_held_at) AS o"
+        );
+        let holds = [None, Some(Hold::Pending), Some(Hold::Rejected)];
+        let mut cases = 0;
+        for feed in [0_i64, 10_000, 16_000] {
+            for applied in [None, Some(10_000_i64)] {
+                for old_hold in holds {
+                    if old_hold.is_some() != applied.is_some() {
+                        continue;
+                    }
+                    for new in [0_i64, 10_000, 10_400, 14_000, 16_000, 17_000] {
+                        for ppm in [0_i64, 500_000] {
+                            let old = GuardState {
+                                feed_minor: feed,
+                                applied_minor: applied,
+                                hold: old_hold,
+                                held_at: old_hold.map(|_| before),
+                            };
+                            let want = judge(old, new, ppm, at);
+                            let got: (Option<i64>, Option<String>, Option<DateTime<Utc>>) = with_db!(
+                                db.store.db(),
+                                |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                                    .bind(new)
+                                    .bind(feed)
+                                    .bind(at)
+                                    .bind(ppm)
+                                    .bind(applied)
+                                    .bind(old_hold.map(Hold::as_str))
+                                    .bind(old.held_at)
+                                    .fetch_one(p)
+                                    .await
+                                    .unwrap()
+                            );
+                            assert_eq!(
+                                got,
+                                (
+                                    want.applied_minor,
+                                    want.hold.map(|h| h.as_str().to_owned()),
+                                    want.held_at
+                                ),
+                                "{backend}: {old:?} → {new} at {ppm} ppm"
+                            );
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(cases > 100, "{cases}");
+    }
+
+    #[tokio::test]
+    async fn sql_agrees_with_judge_on_sqlite() {
+        sql_agrees_with_judge(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn sql_agrees_with_judge_on_postgres() {
+        sql_agrees_with_judge(Backend::Postgres).await;
+    }
 }

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
+use irp_core::pricing::guard::{self, Hold};
+
 use crate::monitor::RESOLVE_ALERT;
 use crate::{Result, Store, StoreError, now, with_db, with_tx};
 
@@ -352,12 +354,8 @@ impl Store {
         let Some(offer) = self.offer_get(refurbisher_id, sku).await? else {
             return Err(StoreError::NotFound(format!("no offer with SKU {sku:?}")));
         };
-        let decidable = match offer.price_hold.as_deref() {
-            Some("pending") => true,
-            Some("rejected") => accept,
-            _ => false,
-        };
-        if !decidable {
+        let hold = offer.price_hold.as_deref().and_then(Hold::parse);
+        if !guard::decidable(hold, accept) {
             return Err(StoreError::NotFound(format!(
                 "offer {sku:?} has no {} price change to {}",
                 if accept { "held" } else { "pending" },
