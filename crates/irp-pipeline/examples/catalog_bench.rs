@@ -1,4 +1,4 @@
-//! Catalog benchmark (issue 4): a catalog of N offers (default 1,000,000) from two refurbishers
+//! Catalog benchmark: a catalog of N offers (default 1,000,000) from two refurbishers
 //! offering the same N/2 EANs, sold in two channels. After it is built, a feed run changes 1 %
 //! of the catalog (N/100 offers of one refurbisher: a new purchase price); the run recomputes
 //! the prices and best offers of the products it touched (catalog + both channels). Reference

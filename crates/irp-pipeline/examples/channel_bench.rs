@@ -1,4 +1,4 @@
-//! Channel sync benchmark (issue 8): a channel of N products (default 100,000) in a fake
+//! Channel sync benchmark: a channel of N products (default 100,000) in a fake
 //! Shopware on loopback that knows every product. First a full sync pushes them all; then a
 //! feed run changes 1 % of the offers (a new purchase price) and the delta sync pushes only the
 //! products it changed — the fake counts the rows it received. Reference in the same run: the

@@ -1,4 +1,4 @@
-//! Feed import benchmark (issue 3): a generated FlexIT-format CSV served by a local OpenSSH
+//! Feed import benchmark: a generated FlexIT-format CSV served by a local OpenSSH
 //! sshd, imported end to end (SFTP download, parse, check, stage, diff, apply) into an empty
 //! store, then again with 1 % of the rows changed; peak RSS of each import; on SQLite and
 //! PostgreSQL. References measured in the same run: `sqlite3 .import` and PostgreSQL `\copy` of

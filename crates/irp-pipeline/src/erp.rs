@@ -1,4 +1,4 @@
-//! The back office (issue 9): every placed supplier order gets its Odoo document — a purchase
+//! The back office: every placed supplier order gets its Odoo document — a purchase
 //! order at the refurbisher's `odoo_vendor_id` for a drop-ship refurbisher, a sales order on
 //! Odoo's own stock for an internal one (`"order": {}`), as the ERP document configures —
 //! through Alumio's proxies or directly.

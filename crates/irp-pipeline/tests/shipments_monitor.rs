@@ -150,6 +150,7 @@ async fn status_of(db: &TestDb, supplier_order: i64) -> String {
         .unwrap()
         .unwrap()
         .status
+        .to_string()
 }
 
 fn shipment(v: Value) -> irp_core::shipments::Shipment {

@@ -1,4 +1,4 @@
-//! The back office (issue 9): the ERP connector's document and the Odoo document of each
+//! The back office: the ERP connector's document and the Odoo document of each
 //! placed supplier order — an outbox of its own beside the supplier orders': a document is
 //! claimed with a lease (one instance works on it), retried with backoff, `failed` after the
 //! configured attempts (an operator retries it), and never doubled (the pipeline searches Odoo

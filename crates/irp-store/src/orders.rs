@@ -20,9 +20,7 @@ use irp_core::money;
 use irp_core::orders::routing::{
     Candidate, Found, RouteChannel, RoutePlan, RouteRefurbisher, purchase_in_use,
 };
-#[allow(unused_imports)]
-use irp_core::orders::status::LineStatus;
-use irp_core::orders::status::{OrderStatus, SupplierOrderStatus};
+use irp_core::orders::status::{LineStatus, OrderStatus, SupplierOrderStatus};
 use irp_core::orders::{FieldError, LineTarget, OrderDocument};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
@@ -57,8 +55,9 @@ pub struct StoredOrder {
     pub shipping_address: Json<Value>,
     /// The billing address as given.
     pub billing_address: Option<Json<Value>>,
-    /// `routed` or `needs_attention`.
-    pub status: String,
+    /// Routed, or a line needs attention.
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     /// The document as received.
     pub document: Json<Value>,
     /// When IRP took it in.
@@ -116,8 +115,9 @@ pub struct StoredLine {
     pub tax_percentage: Option<String>,
     /// The channel's currency.
     pub currency: String,
-    /// `routed` or `needs_attention`.
-    pub status: String,
+    /// Routed, or it needs attention.
+    #[sqlx(try_from = "String")]
+    pub status: LineStatus,
     /// Why it needs attention.
     pub attention_reason: Option<String>,
 }
@@ -131,9 +131,9 @@ pub struct StoredSupplierOrder {
     pub order_id: i64,
     /// The refurbisher.
     pub refurbisher_id: i64,
-    /// `pending`, `submitting`, `submitted`, `needs_attention`, `failed`, `internal`, `shipped`,
-    /// `cancelled`.
-    pub status: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub status: SupplierOrderStatus,
     /// Sent with every attempt so the refurbisher can recognise a repeat.
     pub idempotency_key: String,
     /// Attempts made.
@@ -1158,7 +1158,7 @@ impl Store {
             ))
         };
         if !from.contains(&so.status.as_str()) {
-            return Err(conflict(&so.status));
+            return Err(conflict(so.status.as_str()));
         }
         let at = now();
         let mut tx = self.begin().await?;
@@ -1183,7 +1183,7 @@ impl Store {
             let now_status = self
                 .supplier_order_get(id)
                 .await?
-                .map_or_else(|| "gone".to_owned(), |s| s.status);
+                .map_or_else(|| "gone".to_owned(), |s| s.status.to_string());
             return Err(conflict(&now_status));
         }
         if to == CANCELLED {

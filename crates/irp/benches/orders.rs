@@ -1,4 +1,4 @@
-//! Order benchmark (issue 5): 1,000 orders posted to `irp serve`'s API at 100 per second; each
+//! Order benchmark: 1,000 orders posted to `irp serve`'s API at 100 per second; each
 //! is placed at a local fake refurbisher by the outbox. Measures, per order, the time from
 //! sending the POST to the refurbisher receiving the supplier order (intake, commit, claim,
 //! render, call), p50 / p99 / max, and counts orders lost and placed twice. Reference measured

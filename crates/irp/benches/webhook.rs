@@ -1,4 +1,4 @@
-//! Shipment webhook load test (issue 6), with `wrk` (Debian package `wrk`) against `irp serve`.
+//! Shipment webhook load test, with `wrk` (Debian package `wrk`) against `irp serve`.
 //! Every request is a distinct shipment (its own track & trace code) for one of 1,000 orders
 //! routed to iUsed Stores (internal supplier orders, matched by order number), so each
 //! accepted request is a new shipment stored and matched. Then: the stored count against

@@ -1833,7 +1833,7 @@ async fn no_password(b: &Browser, secret: &str) -> WebDriverResult<()> {
     Ok(())
 }
 
-/// Issue 8 in the portal: a channel's Shopware shop (the fake) gets the feed's prices by
+/// The storefront channels in the portal: a channel's Shopware shop (the fake) gets the feed's prices by
 /// itself; the Channels page shows the product its shop lacks; a Full resync from the page
 /// pushes everything again and says what happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1934,7 +1934,7 @@ async fn an_operator_resyncs_a_storefront_and_sees_what_its_shop_lacks() {
     .await;
 }
 
-/// Issue 9 in the portal: an order with a FlexIT line and an iUsed Stores line; FlexIT's
+/// The back office in the portal: an order with a FlexIT line and an iUsed Stores line; FlexIT's
 /// product is missing in Odoo, so its purchase order fails and the order page says why; the
 /// product is made in Odoo, the operator clicks Retry in Odoo, and the page shows the purchase
 /// order's Odoo id and name beside the sales order's.

@@ -1942,7 +1942,7 @@ async fn an_operator_logs_in_and_out_and_failed_logins_are_throttled(db: TestDb)
     assert_eq!(v[0]["must_change_password"], false, "{v}");
 }
 
-/// Issue 8 end to end: a feed run reaches both fake Shopware shops within seconds; an order
+/// The storefront channels end to end: a feed run reaches both fake Shopware shops within seconds; an order
 /// placed in one shop (webhook) and one in the other (found by the poll) reach FlexIT's order
 /// API; FlexIT's shipment ends up as the tracking code on the shop's delivery, shipped.
 async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
@@ -2166,7 +2166,7 @@ async fn two_storefronts_get_prices_send_orders_and_show_tracking(db: TestDb) {
     let _ = serve.wait();
 }
 
-/// Issue 9 end to end: `serve` with the ERP document applied records a FlexIT order placed
+/// The back office end to end: `serve` with the ERP document applied records a FlexIT order placed
 /// through the API as exactly one purchase order at vendor 21469 in the fake Odoo (through its
 /// fake Alumio), also across a restart; `irp orders show` and the API show its Odoo id.
 async fn a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order(db: TestDb) {

@@ -230,7 +230,7 @@ async fn gather(store: &Store, viewer: &Viewer) -> Result<Dashboard, irp_store::
                 id: so.id,
                 order_id: so.order_id,
                 refurbisher: key_of(so.refurbisher_id),
-                status: so.status.clone(),
+                status: so.status.to_string(),
                 last_error: so.last_error.clone().unwrap_or_default(),
                 ago: ago(&so.updated_at, now),
             });

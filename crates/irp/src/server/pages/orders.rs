@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeDelta};
-use irp_core::orders::status::SupplierOrderStatus;
 use irp_store::orders::{OrderFilter, StoredAttempt, StoredLine, StoredOrder, StoredSupplierOrder};
 use irp_store::shipments::{StoredShipment, StoredUnit};
 
@@ -198,8 +197,8 @@ pub async fn list(
             channel: o.channel.clone(),
             placed: at(&o.placed_at),
             email: o.customer_email.clone(),
-            status: o.status.clone(),
-            class: status_class(&o.status),
+            status: o.status.to_string(),
+            class: status_class(o.status.as_str()),
         })
         .collect();
     Page(List {
@@ -262,7 +261,7 @@ pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(id): Path<
         Ok((lines, blocks)) => Page(Show {
             ctx: Ctx::new(&viewer, "orders"),
             placed: at(&lines.0.placed_at),
-            class: status_class(&lines.0.status),
+            class: status_class(lines.0.status.as_str()),
             address: serde_json::to_string_pretty(&lines.0.shipping_address.0).unwrap_or_default(),
             order: lines.0,
             lines: lines.1,
@@ -312,15 +311,9 @@ async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_st
                 .iter()
                 .find(|r| r.id == so.refurbisher_id)
                 .map_or_else(|| so.refurbisher_id.to_string(), |r| r.key.clone()),
-            class: status_class(&so.status),
-            retryable: so
-                .status
-                .parse::<SupplierOrderStatus>()
-                .is_ok_and(SupplierOrderStatus::retryable),
-            cancellable: so
-                .status
-                .parse::<SupplierOrderStatus>()
-                .is_ok_and(SupplierOrderStatus::cancellable),
+            class: status_class(so.status.as_str()),
+            retryable: so.status.retryable(),
+            cancellable: so.status.cancellable(),
             attempts,
             shipments,
             erp_class: erp.as_ref().map_or("", |e| status_class(&e.status)),
