@@ -676,7 +676,7 @@ impl FeedWrite {
             let eans = std::mem::take(&mut self.new_eans);
             crate::marks::mark_dirty(&mut self.tx, &eans).await?;
         }
-        crate::orders::clear_reservations(&mut self.tx, refurbisher_id).await?;
+        crate::marks::clear_reservations(&mut self.tx, refurbisher_id).await?;
         mark_applied(&mut self.tx, run_id, status, at, diff).await?;
         let t1 = t0.elapsed();
         match self.tx {

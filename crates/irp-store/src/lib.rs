@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod channel_sync;
+pub mod channels;
 mod dialect;
 pub mod erp;
 pub mod feed_runs;
@@ -18,6 +19,7 @@ mod marks;
 pub mod monitor;
 pub mod offers;
 pub mod orders;
+pub mod outbox;
 pub mod pim;
 pub mod refurbishers;
 pub mod secrets;
@@ -339,6 +341,24 @@ impl Store {
             Db::Sqlite(_) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// Woken whenever a supplier order enters the outbox in this process (a submitter waits on
+    /// it; other instances find the order by polling).
+    pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox.clone()
+    }
+
+    /// Woken when products were marked for recomputing by a change that leaves the recompute
+    /// to a background task (order intake, a cancel, a change of pricing): `serve` recomputes then.
+    pub fn catalog_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.catalog.clone()
+    }
+
+    /// Woken in this process when channel rows changed in a catalog recompute or a shipment
+    /// was matched: the channel sync pushes within seconds instead of at its next tick.
+    pub fn channels_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.channels.clone()
     }
 
     /// The pools, for modules of this crate.

@@ -89,3 +89,33 @@ pub(crate) async fn mark_all_dirty(tx: &mut Tx) -> Result<u64> {
         .await
         .map(|r| r.rows_affected()))?)
 }
+
+/// Units ordered since the refurbisher's last applied feed count from its new stock now:
+/// clear the reservations (in the feed run's transaction) and mark their products.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn clear_reservations(tx: &mut Tx, refurbisher_id: i64) -> Result<()> {
+    mark_dirty_where(
+        tx,
+        "SELECT ean FROM offers WHERE refurbisher_id = $1 AND reserved > 0",
+        &[refurbisher_id],
+    )
+    .await?;
+    with_tx!(tx, |t| sqlx::query(
+        "UPDATE order_lines SET reserved = 0 WHERE reserved > 0 AND offer_id IN \
+             (SELECT id FROM offers WHERE refurbisher_id = $1 AND reserved > 0)"
+    )
+    .bind(refurbisher_id)
+    .execute(&mut **t)
+    .await
+    .map(|r| r.rows_affected()))?;
+    with_tx!(tx, |t| sqlx::query(
+        "UPDATE offers SET reserved = 0 WHERE refurbisher_id = $1 AND reserved > 0"
+    )
+    .bind(refurbisher_id)
+    .execute(&mut **t)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
