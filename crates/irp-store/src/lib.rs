@@ -5,6 +5,20 @@
 //! behind [`Db`]; every query is the same SQL text (`$1..$N` placeholders) run through
 //! [`with_db!`], so both backends are exercised by the same test suite. Migrations are
 //! embedded per backend (`migrations/sqlite`, `migrations/postgres`) with the same versions.
+//!
+//! The store stores: business decisions (routing an order, matching a shipment, the price
+//! guard, pricing a product) are pure functions in `irp-core`. Where a decision needs reads and
+//! writes in one transaction, the store offers it as a unit of work the pipeline drives
+//! ([`orders::Intake`], [`catalog::Recompute`]).
+//!
+//! One module per aggregate, and their imports form a tree, never a circle (the test
+//! `tests/layering.rs` keeps it so): the leaves `dialect` (where SQLite and PostgreSQL differ)
+//! and `marks` (the catalog's dirty marks, the settings lock, released reservations) serve
+//! every aggregate; `orders`, `refurbishers`, `catalog` and `tokens` use nothing else;
+//! `monitor` reads `orders` and `refurbishers`; `offers` resolves alerts through `monitor`;
+//! `outbox` and `erp` read `orders`; `shipments` reads `refurbishers` and `tokens`; `feed_write`
+//! writes `offers`; `feed_runs` uses `feed_write`, `offers` and `monitor`; `channels` and
+//! `channel_sync` read `catalog` (and the sync, `orders` and `shipments`).
 
 pub mod audit;
 pub mod catalog;
