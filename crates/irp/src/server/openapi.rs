@@ -4,7 +4,7 @@
 //! utoipa-axum's `routes!`, so a route cannot be served without being documented). This module
 //! holds the rest: the document's info, tags and bearer security scheme, and **schema-only
 //! mirrors** of the JSON that types from other crates (irp-store, irp-core, irp-pipeline) and the
-//! CLI's JSON builders (`catalog_cmd`, `feed_cmd`) produce — those types do not derive
+//! CLI's JSON builders (`cli::products`, `cli::offers`) produce — those types do not derive
 //! `ToSchema`, so their shape is written down here. The mirrors are never built; the
 //! Schemathesis run in `tests/openapi.rs` checks the answers against them.
 
@@ -581,7 +581,7 @@ pub struct Reading {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Catalog (catalog_cmd, feed_cmd).
+// Catalog (cli::products, cli::offers).
 
 /// A product with its best offer (as `irp products list --json`).
 #[derive(ToSchema)]

@@ -85,7 +85,7 @@ async fn list_products(
     ApiQuery(q): ApiQuery<ProductQuery>,
 ) -> Result<Json<ProductList>, ApiError> {
     let page = Page::new(q.limit, q.offset, MAX_PRODUCT_OFFSET)?;
-    let rows = crate::catalog_cmd::products_json(
+    let rows = crate::cli::products::products_json(
         &state.store,
         q.query.as_deref(),
         q.sellable.unwrap_or(false),
@@ -119,7 +119,7 @@ async fn show_product(
     ApiPath(p): ApiPath<EanPath>,
 ) -> Result<Json<Value>, ApiError> {
     let ean = p.ean;
-    let Some(view) = crate::catalog_cmd::ProductView::load(&state.store, &ean).await? else {
+    let Some(view) = crate::cli::products::ProductView::load(&state.store, &ean).await? else {
         return Err(ApiError::not_found(format!("no product with EAN {ean:?}")));
     };
     Ok(Json(view.to_json(&state.store).await?))
@@ -147,7 +147,7 @@ async fn show_offer(
     let Some(r) = state.store.refurbisher_get(&key).await? else {
         return Err(ApiError::not_found(format!("no refurbisher `{key}`")));
     };
-    match crate::feed_cmd::OfferView::load(&state.store, r, &sku).await? {
+    match crate::cli::offers::OfferView::load(&state.store, r, &sku).await? {
         Some(v) => Ok(Json(v.to_json())),
         None => Err(ApiError::not_found(format!(
             "`{key}` has no offer with SKU {sku:?}"

@@ -227,7 +227,7 @@ pub async fn show(
     viewer: Viewer,
     Path(ean): Path<String>,
 ) -> Response {
-    let view = match crate::catalog_cmd::ProductView::load(&state.store, &ean).await {
+    let view = match crate::cli::products::ProductView::load(&state.store, &ean).await {
         Ok(Some(v)) => v,
         Ok(None) => {
             return refused(

@@ -9,8 +9,7 @@ use irp_store::Store;
 use irp_store::orders::{StoredLine, StoredOrder, StoredSupplierOrder};
 use serde_json::{Value, json};
 
-use crate::cli::{Global, OrdersCommand};
-use crate::commands::{actor, open_store};
+use super::{Global, OrdersCommand, actor, open_store, time};
 
 fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
     match (minor, currency) {
@@ -18,14 +17,6 @@ fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
         (Some(m), None) => m.to_string(),
         _ => "-".into(),
     }
-}
-
-/// A time for people (`2026-11-23 10:00:00 UTC`), `-` for none.
-pub(crate) fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or_else(
-        || "-".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    )
 }
 
 async fn find_order(store: &Store, which: &str) -> Result<Option<StoredOrder>> {

@@ -1,14 +1,127 @@
-//! `irp channel sync | status | check`: the storefront channels' Shopware sync by hand.
+//! `irp channel …`: the storefront channels (Refurbished Direct, Econocom) — apply their
+//! documents, list them, and their Shopware sync by hand (sync, status, check).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use irp_core::config;
 use irp_pipeline::channel;
 use irp_store::Store;
+use irp_store::catalog::ChannelApply;
 use serde_json::{Value, json};
 
-use crate::cli::Global;
-use crate::commands::table;
+use super::{ChannelCommand, Global, actor, open_store, table};
+
+/// Read channels documents; print their diagnostics. `None` when any has errors.
+pub fn load_channels(files: &[PathBuf]) -> Result<Option<Vec<config::Channel>>> {
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let doc = config::parse_channels(&text);
+        for d in doc.diagnostics.iter() {
+            eprintln!("{}", config::render(&f.display().to_string(), d));
+        }
+        errors += doc.diagnostics.error_count();
+        all.extend(doc.channels);
+    }
+    if errors > 0 {
+        eprintln!(
+            "{errors} error{}; nothing was applied",
+            if errors == 1 { "" } else { "s" }
+        );
+        return Ok(None);
+    }
+    Ok(Some(all))
+}
+
+/// Apply channels documents. `None` when a document has errors (nothing applied).
+///
+/// # Errors
+/// A file cannot be read; the store refuses (an unknown refurbisher).
+pub async fn apply_channels(
+    store: &Store,
+    files: &[PathBuf],
+    actor: &str,
+) -> Result<Option<Vec<ChannelApply>>> {
+    let Some(channels) = load_channels(files)? else {
+        return Ok(None);
+    };
+    Ok(Some(store.channels_apply(&channels, actor).await?))
+}
+
+/// `irp channel …`.
+pub async fn channel(global: &Global, cmd: ChannelCommand) -> Result<ExitCode> {
+    let store = open_store(global).await?;
+    match cmd {
+        ChannelCommand::Sync { key, full, json } => sync(global, &store, &key, full, json).await,
+        ChannelCommand::Status { key, json } => status(&store, key.as_deref(), json).await,
+        ChannelCommand::Check { key } => check(global, &store, &key).await,
+        ChannelCommand::Apply { files, json } => {
+            let Some(out) = apply_channels(&store, &files, &actor()).await? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for o in &out {
+                    outln!("{} {}", o.action, o.key);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ChannelCommand::List { json } => {
+            let channels = store.channels_list().await?;
+            if json {
+                let out: Vec<Value> = channels
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "channel": config::redact(&serde_json::to_value(&c.channel).unwrap_or(Value::Null)),
+                            "version": c.version,
+                        })
+                    })
+                    .collect();
+                outln!("{}", serde_json::to_string_pretty(&out)?);
+            } else if channels.is_empty() {
+                outln!(
+                    "no channels yet: apply them with `irp channel apply -f config/channels.json`"
+                );
+            } else {
+                let rows: Vec<Vec<String>> = channels
+                    .iter()
+                    .map(|c| {
+                        let ch = &c.channel;
+                        vec![
+                            ch.key.clone(),
+                            ch.name.clone(),
+                            ch.currency.clone(),
+                            format!("{}%", ch.default_tax_percentage.normalize()),
+                            ch.refurbishers
+                                .as_ref()
+                                .map_or_else(|| "all".into(), |r| r.join(", ")),
+                            format!("{:+}", ch.margin_adjustment.normalize()),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "KEY",
+                        "NAME",
+                        "CURRENCY",
+                        "VAT",
+                        "REFURBISHERS",
+                        "MARGIN ADJ.",
+                    ],
+                    &rows,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
 
 /// Who the CLI is in the channel's sync claim.
 fn owner() -> String {
@@ -21,7 +134,7 @@ async fn connect(global: &Global, store: &Store, key: &str) -> Result<channel::S
 }
 
 /// `irp channel sync KEY [--full]`.
-pub async fn sync(
+async fn sync(
     global: &Global,
     store: &Store,
     key: &str,
@@ -85,7 +198,7 @@ pub async fn sync(
 }
 
 /// `irp channel status [KEY]`.
-pub async fn status(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCode> {
+async fn status(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCode> {
     let out = crate::ops::channel_status(store, key).await?;
     if let Some(k) = key
         && out.is_empty()
@@ -156,7 +269,7 @@ pub async fn status(store: &Store, key: Option<&str>, json: bool) -> Result<Exit
 }
 
 /// `irp channel check KEY`.
-pub async fn check(global: &Global, store: &Store, key: &str) -> Result<ExitCode> {
+async fn check(global: &Global, store: &Store, key: &str) -> Result<ExitCode> {
     let shop = connect(global, store, key).await?;
     match shop.api.check().await {
         Ok(()) => {

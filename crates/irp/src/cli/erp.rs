@@ -10,8 +10,7 @@ use irp_store::Store;
 use irp_store::erp::ErpDocument;
 use serde_json::json;
 
-use crate::cli::{ErpCommand, Global};
-use crate::commands::{actor, open_store, table};
+use super::{ErpCommand, Global, actor, open_store, table};
 
 /// Read and validate an ERP document, printing its diagnostics. `None` when it has errors.
 ///

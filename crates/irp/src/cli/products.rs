@@ -1,31 +1,29 @@
-//! `irp products …`, `irp prices …`, `irp channel …`, `irp catalog …`: the catalog as operators
-//! see it — each product's offers priced and ranked with the reason for each verdict, held
-//! purchase price changes to accept or reject, and the storefront channels.
+//! `irp products …`: the catalog as operators see it — each product's offers priced and ranked
+//! with the reason for each verdict, and what each channel sells.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use irp_core::catalog::{self, OfferFacts, Scope};
-use irp_core::config;
 use irp_core::money;
 use irp_store::Store;
-use irp_store::catalog::{CATALOG_CURRENCY, CatalogContext, ChannelApply, StoredProduct};
+use irp_store::catalog::{CATALOG_CURRENCY, CatalogContext, StoredProduct};
 use irp_store::offers::StoredOffer;
 use serde_json::{Value, json};
 
-use crate::cli::{CatalogCommand, ChannelCommand, Global, PricesCommand, ProductsCommand};
-use crate::commands::{actor, open_store, refurbisher_or_hint, table};
+use super::{Global, ProductsCommand, open_store, table};
 
-fn amount(minor: i64, currency: &str) -> String {
+/// `minor` units of `currency` with the currency: `160.23 EUR`.
+pub(super) fn amount(minor: i64, currency: &str) -> String {
     format!(
         "{} {currency}",
         money::from_minor(minor, money::minor_digits(currency))
     )
 }
 
-fn opt_amount(minor: Option<i64>, currency: Option<&str>) -> String {
+/// [`amount`], or `-` without one.
+pub(super) fn opt_amount(minor: Option<i64>, currency: Option<&str>) -> String {
     match (minor, currency) {
         (Some(m), Some(c)) => amount(m, c),
         _ => "-".into(),
@@ -422,257 +420,6 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
         table(
             &["CHANNEL", "BEST OFFER", "PRICE INCL. VAT", "STOCK", "STATE"],
             &rows,
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn held_json(o: &StoredOffer, key: &str) -> Value {
-    let digits = money::minor_digits(&o.currency);
-    json!({
-        "refurbisher": key,
-        "sku": o.sku,
-        "ean": o.ean,
-        "name": o.name,
-        "status": o.price_hold,
-        "applied_purchase_price": o.applied_purchase_minor.map(|m| money::from_minor(m, digits)),
-        "feed_purchase_price": money::from_minor(o.price_purchase_minor, digits),
-        "currency_iso": o.currency,
-        "held_at": o.price_held_at,
-    })
-}
-
-/// `irp prices …`.
-pub async fn prices(global: &Global, cmd: PricesCommand) -> Result<ExitCode> {
-    let store = open_store(global).await?;
-    match cmd {
-        PricesCommand::Held {
-            key,
-            all,
-            limit,
-            json,
-        } => {
-            let rid = match &key {
-                Some(k) => Some(refurbisher_or_hint(&store, k).await?.id),
-                None => None,
-            };
-            let keys: HashMap<i64, String> = store
-                .refurbisher_list()
-                .await?
-                .into_iter()
-                .map(|r| (r.id, r.key))
-                .collect();
-            let held = store.prices_held(rid, all, limit).await?;
-            let key_of = |id: i64| keys.get(&id).cloned().unwrap_or_else(|| id.to_string());
-            if json {
-                let out: Vec<Value> = held
-                    .iter()
-                    .map(|o| held_json(o, &key_of(o.refurbisher_id)))
-                    .collect();
-                outln!("{}", serde_json::to_string_pretty(&out)?);
-            } else if held.is_empty() {
-                outln!("no held purchase price changes");
-            } else {
-                let rows: Vec<Vec<String>> = held
-                    .iter()
-                    .map(|o| {
-                        let applied = o.applied_purchase_minor.unwrap_or(o.price_purchase_minor);
-                        let change = if applied > 0 {
-                            format!(
-                                "{:+.0}%",
-                                (o.price_purchase_minor - applied) as f64 * 100.0 / applied as f64
-                            )
-                        } else {
-                            "-".into()
-                        };
-                        vec![
-                            key_of(o.refurbisher_id),
-                            o.sku.clone(),
-                            amount(applied, &o.currency),
-                            amount(o.price_purchase_minor, &o.currency),
-                            change,
-                            o.price_hold.clone().unwrap_or_default(),
-                            o.price_held_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "REFURBISHER",
-                        "SKU",
-                        "APPLIED PURCHASE",
-                        "FEED PURCHASE",
-                        "CHANGE",
-                        "STATUS",
-                        "HELD AT",
-                    ],
-                    &rows,
-                );
-                outln!(
-                    "accept with `irp prices accept KEY SKU`, reject with `irp prices reject KEY SKU`"
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        PricesCommand::Accept { key, sku } => decide(&store, &key, &sku, true).await,
-        PricesCommand::Reject { key, sku } => decide(&store, &key, &sku, false).await,
-    }
-}
-
-async fn decide(store: &Store, key: &str, sku: &str, accept: bool) -> Result<ExitCode> {
-    let r = refurbisher_or_hint(store, key).await?;
-    let o = match store.price_decide(r.id, sku, accept, &actor()).await {
-        Ok(o) => o,
-        Err(irp_store::StoreError::NotFound(m)) => {
-            eprintln!("error: {key}: {m}; see `irp prices held {key} --all`");
-            return Ok(ExitCode::from(1));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let feed = amount(o.price_purchase_minor, &o.currency);
-    if accept {
-        outln!("accepted: {key} {sku} is now priced from its feed purchase price {feed}");
-    } else {
-        outln!(
-            "rejected: {key} {sku} keeps the purchase price {} until its feed sends another price than {feed}",
-            opt_amount(o.applied_purchase_minor, Some(&o.currency))
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Read channels documents; print their diagnostics. `None` when any has errors.
-pub fn load_channels(files: &[PathBuf]) -> Result<Option<Vec<config::Channel>>> {
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        let doc = config::parse_channels(&text);
-        for d in doc.diagnostics.iter() {
-            eprintln!("{}", config::render(&f.display().to_string(), d));
-        }
-        errors += doc.diagnostics.error_count();
-        all.extend(doc.channels);
-    }
-    if errors > 0 {
-        eprintln!(
-            "{errors} error{}; nothing was applied",
-            if errors == 1 { "" } else { "s" }
-        );
-        return Ok(None);
-    }
-    Ok(Some(all))
-}
-
-/// Apply channels documents. `None` when a document has errors (nothing applied).
-///
-/// # Errors
-/// A file cannot be read; the store refuses (an unknown refurbisher).
-pub async fn apply_channels(
-    store: &Store,
-    files: &[PathBuf],
-    actor: &str,
-) -> Result<Option<Vec<ChannelApply>>> {
-    let Some(channels) = load_channels(files)? else {
-        return Ok(None);
-    };
-    Ok(Some(store.channels_apply(&channels, actor).await?))
-}
-
-/// `irp channel …`.
-pub async fn channel(global: &Global, cmd: ChannelCommand) -> Result<ExitCode> {
-    let store = open_store(global).await?;
-    match cmd {
-        ChannelCommand::Sync { key, full, json } => {
-            crate::channel_cmd::sync(global, &store, &key, full, json).await
-        }
-        ChannelCommand::Status { key, json } => {
-            crate::channel_cmd::status(&store, key.as_deref(), json).await
-        }
-        ChannelCommand::Check { key } => crate::channel_cmd::check(global, &store, &key).await,
-        ChannelCommand::Apply { files, json } => {
-            let Some(out) = apply_channels(&store, &files, &actor()).await? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                for o in &out {
-                    outln!("{} {}", o.action, o.key);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        ChannelCommand::List { json } => {
-            let channels = store.channels_list().await?;
-            if json {
-                let out: Vec<Value> = channels
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "channel": config::redact(&serde_json::to_value(&c.channel).unwrap_or(Value::Null)),
-                            "version": c.version,
-                        })
-                    })
-                    .collect();
-                outln!("{}", serde_json::to_string_pretty(&out)?);
-            } else if channels.is_empty() {
-                outln!(
-                    "no channels yet: apply them with `irp channel apply -f config/channels.json`"
-                );
-            } else {
-                let rows: Vec<Vec<String>> = channels
-                    .iter()
-                    .map(|c| {
-                        let ch = &c.channel;
-                        vec![
-                            ch.key.clone(),
-                            ch.name.clone(),
-                            ch.currency.clone(),
-                            format!("{}%", ch.default_tax_percentage.normalize()),
-                            ch.refurbishers
-                                .as_ref()
-                                .map_or_else(|| "all".into(), |r| r.join(", ")),
-                            format!("{:+}", ch.margin_adjustment.normalize()),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "KEY",
-                        "NAME",
-                        "CURRENCY",
-                        "VAT",
-                        "REFURBISHERS",
-                        "MARGIN ADJ.",
-                    ],
-                    &rows,
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// `irp catalog …`.
-pub async fn catalog_cmd(global: &Global, cmd: CatalogCommand) -> Result<ExitCode> {
-    let store = open_store(global).await?;
-    let CatalogCommand::Recompute { all, json } = cmd;
-    if all {
-        store.catalog_mark_all().await?;
-    }
-    let stats = store.catalog_recompute().await?;
-    if json {
-        outln!("{}", serde_json::to_string_pretty(&stats)?);
-    } else {
-        outln!(
-            "{} product(s) recomputed in {} ms: {} changed, {} channel row(s) to push, {} offer(s) with a consumer price below the selling price",
-            stats.eans,
-            stats.ms,
-            stats.products_changed,
-            stats.channel_rows_changed,
-            stats.consumer_below
         );
     }
     Ok(ExitCode::SUCCESS)

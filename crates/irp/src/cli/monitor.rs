@@ -1,14 +1,13 @@
-//! `irp monitor` and `irp alerts …`.
+//! `irp monitor`: every refurbisher's metrics against its thresholds; `irp alerts …`: the alerts
+//! opened by the monitor, the feed guards and the price guard.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::{AlertsCommand, Global, MonitorArgs};
-use crate::commands::{open_store, table};
-use crate::orders_cmd::time;
-use crate::shipments_cmd::refurbisher_id;
+use super::refurbisher::refurbisher_id;
+use super::{AlertsCommand, Global, MonitorArgs, open_store, table, time};
 
 /// `irp monitor`: every refurbisher's metrics against its thresholds, and the open alerts.
 /// Exits 0 when nothing breaches, 2 when something does.

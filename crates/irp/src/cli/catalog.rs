@@ -1,0 +1,30 @@
+//! `irp catalog recompute`: the products marked as changed (or all) computed again.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{CatalogCommand, Global, open_store};
+
+/// `irp catalog …`.
+pub async fn catalog(global: &Global, cmd: CatalogCommand) -> Result<ExitCode> {
+    let store = open_store(global).await?;
+    let CatalogCommand::Recompute { all, json } = cmd;
+    if all {
+        store.catalog_mark_all().await?;
+    }
+    let stats = store.catalog_recompute().await?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        outln!(
+            "{} product(s) recomputed in {} ms: {} changed, {} channel row(s) to push, {} offer(s) with a consumer price below the selling price",
+            stats.eans,
+            stats.ms,
+            stats.products_changed,
+            stats.channel_rows_changed,
+            stats.consumer_below
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
