@@ -16,6 +16,7 @@ mod cli;
 mod ops;
 mod secret_key;
 mod server;
+mod views;
 
 use std::process::ExitCode;
 

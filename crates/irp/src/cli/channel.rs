@@ -12,6 +12,7 @@ use irp_store::catalog::ChannelApply;
 use serde_json::{Value, json};
 
 use super::{ChannelCommand, Global, actor, open_store, table};
+use crate::views::{ChannelStatus, ChannelSync};
 
 /// Read channels documents; print their diagnostics. `None` when any has errors.
 pub fn load_channels(files: &[PathBuf]) -> Result<Option<Vec<config::Channel>>> {
@@ -143,16 +144,20 @@ async fn sync(
 ) -> Result<ExitCode> {
     let done =
         crate::ops::channel_sync_now(store, &global.secret_key_file, key, full, &owner()).await?;
-    let (push, orders, orders_error, tracking, cancelled) = (
-        &done.push,
-        &done.orders,
-        &done.orders_error,
-        &done.tracking,
-        done.cancellations_reported,
-    );
+    let failed = done.push.error.is_some() || done.orders_error.is_some();
     if json {
-        outln!("{}", serde_json::to_string_pretty(&done)?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&ChannelSync::from(done))?
+        );
     } else {
+        let (push, orders, orders_error, tracking, cancelled) = (
+            &done.push,
+            &done.orders,
+            &done.orders_error,
+            &done.tracking,
+            done.cancellations_reported,
+        );
         outln!(
             "{key}: {} row(s) read, {} pushed, {} created, {} unknown to the shop, {} refused, in {} sync request(s) ({} requests in all, {} ms){}",
             push.rows,
@@ -189,7 +194,6 @@ async fn sync(
             outln!("  `irp channel status {key}` lists the products the shop did not take");
         }
     }
-    let failed = push.error.is_some() || orders_error.is_some();
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -199,16 +203,21 @@ async fn sync(
 
 /// `irp channel status [KEY]`.
 async fn status(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCode> {
-    let out = crate::ops::channel_status(store, key).await?;
+    let list = ChannelStatus::list(store, key).await?;
     if let Some(k) = key
-        && out.is_empty()
+        && list.is_empty()
     {
         bail!("no channel `{k}`: `irp channel list` shows the configured ones");
     }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // The table shows the values as the JSON has them.
+    let out: Vec<Value> = list
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
     let rows: Vec<Vec<String>> = out
         .iter()
         .map(|o| {

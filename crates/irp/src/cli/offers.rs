@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::refurbisher::refurbisher_or_hint;
 use super::{Global, OffersCommand, open_store, table};
+use crate::views::{OfferDetail, OfferPricing};
 
 /// `minor` units of `currency` as a decimal (`160.23`).
 fn amount(minor: i64, currency: &str) -> String {
@@ -84,90 +85,25 @@ pub async fn offers(global: &Global, cmd: OffersCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Everything `irp offers show` and `GET /api/v1/offers/{key}/{sku}` show of one offer.
-pub(crate) struct OfferView {
-    r: irp_store::refurbishers::StoredRefurbisher,
-    o: irp_store::offers::StoredOffer,
-    b: irp_core::pricing::Breakdown,
-    sellable: i64,
-    digits: u32,
-}
-
-impl OfferView {
-    /// Offer `sku` of refurbisher `r`, priced; `None` when it has no such offer.
-    pub(crate) async fn load(
-        store: &Store,
-        r: irp_store::refurbishers::StoredRefurbisher,
-        sku: &str,
-    ) -> Result<Option<OfferView>> {
-        let Some(o) = store.offer_get(r.id, sku).await? else {
-            return Ok(None);
-        };
-        let digits = irp_core::money::minor_digits(&o.currency);
-        let pim = match o.ean.as_deref() {
-            Some(ean) => store.product_get(ean).await?.map(|p| (p.brand, p.category)),
-            None => None,
-        };
-        let may_sell = r.model.approved_refurbished && r.model.enabled;
-        let seller = irp_core::catalog::Seller::new(r.model.clone(), may_sell);
-        let b = irp_core::catalog::explain(
-            &seller,
-            &o.facts(pim),
-            irp_core::catalog::Scope::Catalog(irp_store::catalog::CATALOG_CURRENCY),
-        );
-        let sellable = irp_core::pricing::sellable(o.stock_available, r.model.stock_threshold);
-        Ok(Some(OfferView {
-            r,
-            o,
-            b,
-            sellable,
-            digits,
-        }))
-    }
-
-    /// The offer as JSON, with its price breakdown: each input with its value and where it
-    /// came from, and each step.
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        let (o, b, digits) = (&self.o, &self.b, self.digits);
-        json!({
-            "refurbisher": self.r.key,
-            "sku": o.sku,
-            "ean": o.ean,
-            "name": o.name,
-            "active": o.active,
-            "currency_iso": o.currency,
-            "stock_available": o.stock_available,
-            "stock_threshold": self.r.model.stock_threshold,
-            "sellable": self.sellable,
-            "price_hold": o.price_hold,
-            "feed_purchase_price": irp_core::money::from_minor(o.price_purchase_minor, digits),
-            "price": {
-                "cost": b.cost.normalize(),
-                "excl_vat": b.excl_vat.normalize(),
-                "incl_vat": b.incl_vat.round_dp(digits),
-                "inputs": b.inputs.iter().map(|(name, s)| json!({"name": name, "value": s.value.normalize(), "source": s.source})).collect::<Vec<_>>(),
-                "steps": b.steps,
-            },
-        })
-    }
-}
-
 async fn offer_show(store: &Store, key: &str, sku: &str, json: bool) -> Result<ExitCode> {
     let r = refurbisher_or_hint(store, key).await?;
-    let Some(view) = OfferView::load(store, r, sku).await? else {
+    let Some(view) = OfferPricing::load(store, r, sku).await? else {
         eprintln!(
             "error: `{key}` has no offer with SKU {sku:?}; see `irp offers list {key} --all`"
         );
         return Ok(ExitCode::from(1));
     };
     if json {
-        outln!("{}", serde_json::to_string_pretty(&view.to_json())?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&OfferDetail::from(&view))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    let OfferView {
-        r,
-        o,
-        b,
+    let OfferPricing {
+        refurbisher: r,
+        offer: o,
+        breakdown: b,
         sellable,
         digits,
     } = &view;
