@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::{CatalogCommand, Global, open_store};
+use crate::views::CatalogRecompute;
 
 /// `irp catalog …`.
 pub async fn catalog(global: &Global, cmd: CatalogCommand) -> Result<ExitCode> {
@@ -15,7 +16,10 @@ pub async fn catalog(global: &Global, cmd: CatalogCommand) -> Result<ExitCode> {
     }
     let stats = store.catalog_recompute().await?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&CatalogRecompute::from(stats))?
+        );
     } else {
         outln!(
             "{} product(s) recomputed in {} ms: {} changed, {} channel row(s) to push, {} offer(s) with a consumer price below the selling price",

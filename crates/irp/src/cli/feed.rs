@@ -10,7 +10,8 @@ use anyhow::{Result, bail};
 use irp_pipeline::feed::{ImportReport, RunStatus};
 
 use super::refurbisher::refurbisher_or_hint;
-use super::{FeedCommand, Global, actor, catalog_line, open_store, table};
+use super::{FeedCommand, Global, actor, catalog_line, open_store, print_views, table};
+use crate::views;
 
 fn print_errors(errors: &[(u64, Option<String>, Option<String>, String)], total: u64) {
     if errors.is_empty() {
@@ -196,23 +197,27 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 eprint!("\r\x1b[2K");
             }
             let rep = result?;
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&rep)?);
-            } else {
-                print_report(&key, &rep);
-            }
-            Ok(match rep.status {
+            let code = match rep.status {
                 RunStatus::Succeeded | RunStatus::Partial | RunStatus::Unchanged => {
                     ExitCode::SUCCESS
                 }
                 RunStatus::Failed | RunStatus::Quarantined => ExitCode::FAILURE,
-            })
+            };
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&views::ImportReport::from(rep))?
+                );
+            } else {
+                print_report(&key, &rep);
+            }
+            Ok(code)
         }
         FeedCommand::Runs { key, limit, json } => {
             let r = refurbisher_or_hint(&store, &key).await?;
             let runs = store.feed_runs(r.id, limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&runs)?);
+                print_views::<views::FeedRun, _>(runs)?;
             } else if runs.is_empty() {
                 outln!("no feed runs for `{key}` yet: run `irp feed import {key}`");
             } else {

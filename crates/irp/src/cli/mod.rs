@@ -3,8 +3,9 @@
 //! commands — `irp catalog` in [`catalog`], `irp monitor` and `irp alerts` in [`monitor`], and
 //! so on. `irp serve` is the server ([`crate::server`]).
 //!
-//! The commands print text for people, or JSON with `--json`. Work shared with the REST API and
-//! the pages lives in [`crate::ops`].
+//! The commands print text for people, or JSON with `--json`: where a command shows what the
+//! REST API answers, the same view ([`crate::views`]). Work shared with the API and the pages
+//! lives in [`crate::ops`].
 
 use std::process::ExitCode;
 
@@ -114,6 +115,16 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     for row in rows {
         line(row.clone());
     }
+}
+
+/// Print `rows` as pretty JSON, each as its view `V` (`irp … list --json`).
+///
+/// # Errors
+/// A view cannot be serialized.
+pub fn print_views<V: serde::Serialize + From<T>, T>(rows: Vec<T>) -> Result<()> {
+    let views: Vec<V> = rows.into_iter().map(V::from).collect();
+    outln!("{}", serde_json::to_string_pretty(&views)?);
+    Ok(())
 }
 
 /// A time for people (`2026-11-23 10:00:00 UTC`), `-` for none.

@@ -9,7 +9,8 @@ use irp_store::Store;
 use irp_store::orders::{StoredLine, StoredOrder, StoredSupplierOrder};
 use serde_json::{Value, json};
 
-use super::{Global, OrdersCommand, actor, open_store, time};
+use super::{Global, OrdersCommand, actor, open_store, print_views, time};
+use crate::views;
 
 fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
     match (minor, currency) {
@@ -182,7 +183,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
         } => {
             let list = store.orders_list(status.as_deref(), limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&list)?);
+                print_views::<views::Order, _>(list)?;
             } else if list.is_empty() {
                 outln!("No orders.");
             } else {
@@ -306,7 +307,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
         } => {
             let list = store.supplier_orders_list(status.as_deref(), limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&list)?);
+                print_views::<views::SupplierOrder, _>(list)?;
             } else if list.is_empty() {
                 outln!("No supplier orders.");
             } else {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::config::{load_documents, print_diagnostics};
 use super::{Global, RefurbisherCommand, actor, open_store, plural, table};
+use crate::views;
 
 fn show_value(v: &Option<Value>) -> String {
     match v {
@@ -85,6 +86,8 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
                 return Ok(ExitCode::FAILURE);
             };
             if json {
+                let outcomes: Vec<views::ApplyOutcome> =
+                    outcomes.into_iter().map(Into::into).collect();
                 outln!("{}", serde_json::to_string_pretty(&outcomes)?);
             } else {
                 for o in &outcomes {

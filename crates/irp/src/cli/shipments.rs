@@ -7,7 +7,8 @@ use anyhow::Result;
 use irp_store::shipments::StoredShipment;
 
 use super::refurbisher::refurbisher_id;
-use super::{Global, ShipmentsCommand, actor, open_store, table, time};
+use super::{Global, ShipmentsCommand, actor, open_store, print_views, table, time};
+use crate::views;
 
 fn shipment_row(s: &StoredShipment) -> Vec<String> {
     vec![
@@ -43,7 +44,7 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
             let rid = refurbisher_id(&store, refurbisher.as_deref()).await?;
             let list = store.shipments_list(rid, status.as_deref(), limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&list)?);
+                print_views::<views::Shipment, _>(list)?;
             } else if list.is_empty() {
                 outln!("No shipments.");
             } else {
