@@ -12,21 +12,11 @@ macro_rules! outln {
     }};
 }
 
-mod catalog_cmd;
-mod channel_cmd;
 mod cli;
-mod commands;
-mod erp_cmd;
-mod feed_cmd;
-mod monitor_cmd;
 mod ops;
-mod orders_cmd;
-mod pim_cmd;
 mod secret_key;
 mod server;
-mod shipments_cmd;
-mod token_cmd;
-mod user_cmd;
+mod views;
 
 use std::process::ExitCode;
 
@@ -68,30 +58,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => server::run(&cli.global, *args).await,
-            Command::Migrate => commands::migrate(&cli.global).await,
-            Command::Config(c) => commands::config(&cli.global, c).await,
-            Command::Refurbisher(c) => commands::refurbisher(&cli.global, c).await,
-            Command::Secret(c) => commands::secret(&cli.global, c).await,
-            Command::Feed(c) => feed_cmd::feed(&cli.global, c).await,
-            Command::Offers(c) => feed_cmd::offers(&cli.global, c).await,
-            Command::Products(c) => catalog_cmd::products(&cli.global, c).await,
-            Command::Prices(c) => catalog_cmd::prices(&cli.global, c).await,
-            Command::Channel(c) => catalog_cmd::channel(&cli.global, c).await,
-            Command::Catalog(c) => catalog_cmd::catalog_cmd(&cli.global, c).await,
-            Command::Pim(c) => pim_cmd::pim(&cli.global, c).await,
-            Command::Erp(c) => erp_cmd::erp(&cli.global, c).await,
-            Command::Orders(c) => orders_cmd::orders(&cli.global, c).await,
-            Command::Token(c) => token_cmd::token(&cli.global, c).await,
-            Command::Webhook(c) => shipments_cmd::webhook(&cli.global, c).await,
-            Command::Shipments(c) => shipments_cmd::shipments(&cli.global, c).await,
-            Command::Monitor(a) => monitor_cmd::monitor(&cli.global, a).await,
-            Command::Alerts(c) => monitor_cmd::alerts(&cli.global, c).await,
-            Command::User(c) => user_cmd::user(&cli.global, c).await,
-        }
-    });
+    let result = runtime.block_on(cli::run(&cli.global, cli.command));
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -1,7 +1,8 @@
 //! Operations shared by the command line, the REST API and the portal's pages, so the three
 //! do exactly the same: importing and previewing a feed, applying a quarantined run, replacing
 //! a credential.
-//! Each returns data; the caller prints, answers JSON or renders a page.
+//! Each returns data; the caller prints, answers JSON (a view of [`crate::views`]) or renders a
+//! page.
 
 use std::path::{Path, PathBuf};
 
@@ -595,44 +596,4 @@ pub async fn channel_sync_now(
     .await;
     store.channel_sync_release(key, owner).await?;
     Ok(result?)
-}
-
-/// How each channel's shop sync stands (only `key` when given): the shop, rows waiting, the
-/// last push, the order poll's position, the last error, products the shop did not take and
-/// orders that could not be taken in (50 of each at most).
-///
-/// # Errors
-/// The store failed.
-pub async fn channel_status(store: &Store, key: Option<&str>) -> Result<Vec<serde_json::Value>> {
-    let channels: Vec<_> = store
-        .channels_list()
-        .await?
-        .into_iter()
-        .map(|c| c.channel)
-        .filter(|c| key.is_none_or(|k| k == c.key))
-        .collect();
-    let mut out = Vec::new();
-    for c in &channels {
-        let state = store.channel_sync_state(&c.key).await?;
-        let dirty = store.channel_dirty_count(&c.key).await?;
-        let problems = store.channel_problems(&c.key, 50).await?;
-        let inbox = store.channel_inbox_list(Some(&c.key), false, 50).await?;
-        out.push(json!({
-            "channel": c.key,
-            "name": c.name,
-            "shop": c.shopware.as_ref().map(|s| json!({"url": s.url, "enabled": s.enabled})),
-            "waiting_rows": dirty,
-            "last_push_at": state.last_push_at,
-            "last_push": state.last_push.map(|j| j.0),
-            "orders_seen_until": state.orders_seen_until,
-            "last_error": state.last_error,
-            "last_error_at": state.last_error_at,
-            "problems": problems,
-            "inbox": inbox.iter().map(|e| json!({
-                "remote_order_id": e.remote_order_id, "order_number": e.order_number,
-                "source": e.source, "error": e.error, "received_at": e.received_at,
-            })).collect::<Vec<_>>(),
-        }));
-    }
-    Ok(out)
 }

@@ -28,9 +28,11 @@
 //! operation. Each resource's handlers live in their own module (`orders`, `supplier_orders`,
 //! `shipments`, `monitoring`, `products`, …), whose `routes()` [`token_routes`] merges.
 //!
-//! Handlers return `Result<_, ApiError>`: a store error or an `anyhow` error becomes the
-//! answer below with `?`, and an operation that changes something takes the [`Operator`]
-//! extractor, which answers a viewer's token 403.
+//! Handlers return `Result<Json<V>, ApiError>`, where `V` is a view from [`crate::views`] — the
+//! same types `irp … --json` prints and, through their `ToSchema`, the schemas of the OpenAPI
+//! document ([`super::openapi`]). A store error or an `anyhow` error becomes the answer below
+//! with `?`, and an operation that changes something takes the [`Operator`] extractor, which
+//! answers a viewer's token 403.
 //!
 //! **Lists** take `limit` (1 to 500, default 50) and `offset` (0 to 10,000; for products up to
 //! 1,000,000,000) and answer `{"<things>": [...], "next_offset": N}`: `next_offset` is the
@@ -58,7 +60,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use irp_core::orders::FieldError;
 use irp_store::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -71,6 +72,7 @@ mod audit;
 mod channels;
 mod feeds;
 mod monitoring;
+mod order_document;
 mod orders;
 mod prices;
 mod products;
@@ -79,7 +81,7 @@ mod shipments;
 mod supplier_orders;
 
 use super::AppState;
-use super::openapi as schema;
+use crate::views::FieldError;
 
 // ---------------------------------------------------------------------------------------------
 // Errors.
@@ -145,7 +147,6 @@ pub struct ApiError {
     error: String,
     /// With `invalid`: each bad field, its value and what was expected.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<schema::FieldError>>)]
     errors: Option<Vec<FieldError>>,
 }
 
@@ -182,9 +183,12 @@ impl ApiError {
     }
 
     /// 422 `invalid`, naming each bad field.
-    pub fn invalid(message: impl Into<String>, errors: Vec<FieldError>) -> ApiError {
+    pub fn invalid(
+        message: impl Into<String>,
+        errors: Vec<irp_core::orders::FieldError>,
+    ) -> ApiError {
         ApiError {
-            errors: Some(errors),
+            errors: Some(errors.into_iter().map(Into::into).collect()),
             ..ApiError::new(ErrorCode::Invalid, message)
         }
     }
@@ -477,7 +481,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
 
 /// The operations that need a token, with their documentation.
 fn token_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(schema::ApiDoc::openapi())
+    OpenApiRouter::with_openapi(super::openapi::ApiDoc::openapi())
         .merge(orders::routes())
         .merge(supplier_orders::routes())
         .merge(shipments::routes())
@@ -652,6 +656,32 @@ mod tests {
             ]),
             "{doc:#}"
         );
-        assert_eq!(doc["info"]["title"], schema::TITLE);
+        assert_eq!(doc["info"]["title"], super::super::openapi::TITLE);
+    }
+
+    #[test]
+    fn every_answer_but_the_document_itself_is_a_named_view() {
+        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let schemas = &doc["components"]["schemas"];
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                for (status, answer) in op["responses"].as_object().into_iter().flatten() {
+                    if !status.starts_with('2') || path.ends_with("/openapi.json") {
+                        continue;
+                    }
+                    let schema = &answer["content"]["application/json"]["schema"]["$ref"];
+                    let name = schema
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                    assert!(
+                        name.is_some_and(|n| schemas[n].is_object()),
+                        "{method} {path} {status}: {answer}"
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 30, "{seen}");
     }
 }

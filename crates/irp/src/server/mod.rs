@@ -650,7 +650,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     if let Ok(list) = std::env::var("IRP_ALLOW_ENV") {
         irp_core::secret_ref::EnvAllowList::parse(&list).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let store = crate::commands::open_store(global).await?;
+    let store = crate::cli::open_store(global).await?;
     tracing::info!(database = %store.url(), "Database ready");
     // Where `file` connections read (and operators drop files for them).
     let feed_root = irp_pipeline::feed_root::feed_root();
@@ -679,7 +679,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     }
     if !refurbisher_files.is_empty() {
         let Some(outcomes) =
-            crate::commands::apply_files(&store, &refurbisher_files, "serve").await?
+            crate::cli::refurbisher::apply_files(&store, &refurbisher_files, "serve").await?
         else {
             anyhow::bail!(
                 "the documents given with --apply have errors; fix them or start without --apply"
@@ -691,7 +691,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     }
     if !channel_files.is_empty() {
         let Some(outcomes) =
-            crate::catalog_cmd::apply_channels(&store, &channel_files, "serve").await?
+            crate::cli::channel::apply_channels(&store, &channel_files, "serve").await?
         else {
             anyhow::bail!(
                 "the channels documents given with --apply have errors; fix them or start without them"
@@ -708,7 +708,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         );
     }
     for f in &pim_files {
-        let Some(action) = crate::pim_cmd::apply_pim(&store, f, "serve").await? else {
+        let Some(action) = crate::cli::pim::apply_pim(&store, f, "serve").await? else {
             anyhow::bail!(
                 "the PIM document given with --apply has errors; fix it or start without it"
             );
@@ -722,7 +722,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         );
     }
     for f in &erp_files {
-        let Some(action) = crate::erp_cmd::apply_erp(&store, f, "serve").await? else {
+        let Some(action) = crate::cli::erp::apply_erp(&store, f, "serve").await? else {
             anyhow::bail!(
                 "the ERP document given with --apply has errors; fix it or start without it"
             );

@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiError, ApiQuery, MAX_OFFSET, Page};
 use crate::server::AppState;
+use crate::views::AuditPage;
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -37,7 +37,7 @@ pub(super) struct AuditQuery {
     tag = "audit",
     params(AuditQuery),
     responses(
-        (status = 200, description = "A page of entries", body = Object),
+        (status = 200, description = "A page of entries", body = AuditPage),
         (status = 400, description = "A bad query parameter", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
     )
@@ -45,7 +45,7 @@ pub(super) struct AuditQuery {
 pub(super) async fn audit(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let rows = state
@@ -53,7 +53,8 @@ pub(super) async fn audit(
         .audit_search(text, page.rows_through(), 0)
         .await?;
     let (entries, next_offset) = page.cut(rows);
-    Ok(Json(
-        json!({ "entries": entries, "next_offset": next_offset }),
-    ))
+    Ok(Json(AuditPage {
+        entries: entries.into_iter().map(Into::into).collect(),
+        next_offset,
+    }))
 }

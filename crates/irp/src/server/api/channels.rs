@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiError, ApiPath, ApiQuery, ErrorCode, Operator};
 use crate::server::AppState;
+use crate::views::{ChannelList, ChannelStatus, ChannelSync};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -44,18 +44,15 @@ pub(super) struct SyncQuery {
     path = "/api/v1/channels",
     tag = "channels",
     responses(
-        (status = 200, description = "The channels", body = Object),
+        (status = 200, description = "The channels", body = ChannelList),
         (status = 401, description = "No valid API token", body = ApiError),
     )
 )]
-pub(super) async fn list_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let list = crate::ops::channel_status(&state.store, None)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "Reading the channels failed");
-            ApiError::new(ErrorCode::Internal, "reading the channels failed")
-        })?;
-    Ok(Json(json!({ "channels": list })))
+pub(super) async fn list_channels(
+    State(state): State<AppState>,
+) -> Result<Json<ChannelList>, ApiError> {
+    let channels = ChannelStatus::list(&state.store, None).await?;
+    Ok(Json(ChannelList { channels }))
 }
 
 /// One channel's Shopware sync state (as in the list).
@@ -65,7 +62,7 @@ pub(super) async fn list_channels(State(state): State<AppState>) -> Result<Json<
     tag = "channels",
     params(ChannelPath),
     responses(
-        (status = 200, description = "The channel", body = Object),
+        (status = 200, description = "The channel", body = ChannelStatus),
         (status = 400, description = "A bad path parameter", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 404, description = "No such channel", body = ApiError),
@@ -74,20 +71,14 @@ pub(super) async fn list_channels(State(state): State<AppState>) -> Result<Json<
 pub(super) async fn show_channel(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<ChannelPath>,
-) -> Result<impl IntoResponse, ApiError> {
-    let mut list = crate::ops::channel_status(&state.store, Some(&p.key))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "Reading a channel failed");
-            ApiError::new(ErrorCode::Internal, "reading the channel failed")
-        })?;
-    if list.is_empty() {
-        return Err(ApiError::not_found(format!(
+) -> Result<Json<ChannelStatus>, ApiError> {
+    match ChannelStatus::list(&state.store, Some(&p.key)).await?.pop() {
+        Some(channel) => Ok(Json(channel)),
+        None => Err(ApiError::not_found(format!(
             "no channel `{}` (GET /api/v1/channels lists them)",
             p.key
-        )));
+        ))),
     }
-    Ok(Json(list.remove(0)))
 }
 
 /// Sync a channel with its Shopware shop now (as `irp channel sync`): push changed prices and
@@ -100,7 +91,7 @@ pub(super) async fn show_channel(
     tag = "channels",
     params(ChannelPath, SyncQuery),
     responses(
-        (status = 200, description = "What the sync did", body = Object),
+        (status = 200, description = "What the sync did", body = ChannelSync),
         (status = 400, description = "A bad path or query parameter", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
@@ -113,7 +104,7 @@ pub(super) async fn sync_channel(
     ApiPath(p): ApiPath<ChannelPath>,
     ApiQuery(q): ApiQuery<SyncQuery>,
     operator: Operator,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<ChannelSync>, ApiError> {
     use irp_pipeline::channel::ChannelSyncError as E;
     let owner = format!("api:{}", operator.actor);
     let done = crate::ops::channel_sync_now(
@@ -149,5 +140,5 @@ pub(super) async fn sync_channel(
     {
         tracing::warn!(error = %e, "Auditing a channel sync failed");
     }
-    Ok(Json(done))
+    Ok(Json(done.into()))
 }

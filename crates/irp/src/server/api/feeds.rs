@@ -4,16 +4,14 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::response::IntoResponse;
-use serde::Serialize;
-use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::refurbishers::{KeyPath, refurbisher};
 use super::{ApiError, ApiPath, ApiQuery, ErrorCode, IdPath, MAX_OFFSET, Operator, Page};
 use crate::server::AppState;
+use crate::views::{ImportReport, Preview, RunApplied, RunDiscarded, RunList, RunShow};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -39,17 +37,6 @@ pub(super) struct PageQuery {
     offset: Option<i64>,
 }
 
-/// A page of feed runs.
-#[derive(Serialize, ToSchema)]
-pub(super) struct RunList {
-    /// Newest first.
-    #[schema(value_type = Vec<Object>)]
-    runs: Vec<irp_store::offers::FeedRun>,
-    /// The `offset` of the next page; `null` on the last page.
-    #[schema(required = true)]
-    next_offset: Option<i64>,
-}
-
 /// A refurbisher's feed runs, newest first.
 #[utoipa::path(
     get,
@@ -72,17 +59,10 @@ pub(super) async fn list_runs(
     let r = refurbisher(&state, &p.key).await?;
     let rows = state.store.feed_runs(r.id, page.rows_through()).await?;
     let (runs, next_offset) = page.cut(rows);
-    Ok(Json(RunList { runs, next_offset }))
-}
-
-/// A run with its stored row errors.
-#[derive(Serialize, ToSchema)]
-pub(super) struct RunShow {
-    #[schema(value_type = Object)]
-    run: irp_store::offers::FeedRun,
-    /// Row errors: row number, field, value, message.
-    #[schema(value_type = Vec<Object>)]
-    errors: Vec<irp_store::offers::StoredRowError>,
+    Ok(Json(RunList {
+        runs: runs.into_iter().map(Into::into).collect(),
+        next_offset,
+    }))
 }
 
 /// One feed run: its report and row errors.
@@ -106,7 +86,10 @@ pub(super) async fn show_run(
         return Err(ApiError::not_found(format!("no feed run {}", p.id)));
     };
     let errors = state.store.feed_row_errors(p.id).await?;
-    Ok(Json(RunShow { run, errors }))
+    Ok(Json(RunShow {
+        run: run.into(),
+        errors: errors.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Apply a quarantined run (its offers become the refurbisher's offers).
@@ -116,7 +99,7 @@ pub(super) async fn show_run(
     tag = "feeds",
     params(IdPath),
     responses(
-        (status = 200, description = "Applied: the offer changes and the catalog recompute", body = Object),
+        (status = 200, description = "Applied: the offer changes and the catalog recompute", body = RunApplied),
         (status = 400, description = "A bad path parameter", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
@@ -127,11 +110,11 @@ pub(super) async fn apply_run(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<IdPath>,
     operator: Operator,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<RunApplied>, ApiError> {
     let applied = crate::ops::apply_quarantined(&state.store, p.id, &operator.actor)
         .await
         .map_err(|e| ApiError::conflict(format!("{e:#}")))?;
-    Ok(Json(applied))
+    Ok(Json(applied.into()))
 }
 
 /// Discard a quarantined run (the offers stay as they were).
@@ -141,7 +124,7 @@ pub(super) async fn apply_run(
     tag = "feeds",
     params(IdPath),
     responses(
-        (status = 200, description = "Discarded", body = Object),
+        (status = 200, description = "Discarded", body = RunDiscarded),
         (status = 400, description = "A bad path parameter", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
@@ -153,9 +136,9 @@ pub(super) async fn discard_run(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<IdPath>,
     operator: Operator,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunDiscarded>, ApiError> {
     let run = state.store.feed_run_discard(p.id, &operator.actor).await?;
-    Ok(Json(json!({ "run": run })))
+    Ok(Json(RunDiscarded { run: run.into() }))
 }
 
 /// Read the refurbisher's feed now and answer what it would give (the first 50 offers and up
@@ -166,7 +149,7 @@ pub(super) async fn discard_run(
     tag = "feeds",
     params(KeyPath),
     responses(
-        (status = 200, description = "What the feed would give", body = Object),
+        (status = 200, description = "What the feed would give", body = Preview),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
         (status = 404, description = "No such refurbisher", body = ApiError),
@@ -177,12 +160,12 @@ pub(super) async fn preview(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<KeyPath>,
     _: Operator,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<Preview>, ApiError> {
     let r = refurbisher(&state, &p.key).await?;
     let preview = crate::ops::preview(&state.store, &state.secret_key_file, &r, None, 50)
         .await
         .map_err(|e| ApiError::conflict(format!("{e:#}")))?;
-    Ok(Json(preview))
+    Ok(Json(preview.into()))
 }
 
 /// Fetch and import the refurbisher's feed now (as the poller would); answers the run's report.
@@ -192,7 +175,7 @@ pub(super) async fn preview(
     tag = "feeds",
     params(KeyPath),
     responses(
-        (status = 200, description = "The run's report (its status may be failed — e.g. for a refurbisher whose offers come by upload — or quarantined)", body = Object),
+        (status = 200, description = "The run's report (its status may be failed — e.g. for a refurbisher whose offers come by upload — or quarantined)", body = ImportReport),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
         (status = 404, description = "No such refurbisher", body = ApiError),
@@ -203,7 +186,7 @@ pub(super) async fn import(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<KeyPath>,
     operator: Operator,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<ImportReport>, ApiError> {
     let r = refurbisher(&state, &p.key).await?;
     imported(
         crate::ops::import(
@@ -222,9 +205,9 @@ pub(super) async fn import(
 /// The answer to an import: its report, or why it did not run.
 fn imported(
     result: Result<irp_pipeline::feed::ImportReport, crate::ops::ImportRefused>,
-) -> Result<Json<irp_pipeline::feed::ImportReport>, ApiError> {
+) -> Result<Json<ImportReport>, ApiError> {
     match result {
-        Ok(rep) => Ok(Json(rep)),
+        Ok(rep) => Ok(Json(rep.into())),
         Err(crate::ops::ImportRefused::Store(e)) => Err(e.into()),
         Err(e) => Err(ApiError::conflict(e.to_string())),
     }
@@ -242,7 +225,7 @@ const MAX_UPLOAD: u64 = 1 << 30;
     params(KeyPath),
     request_body(content = String, content_type = "application/octet-stream", description = "The feed file, in the refurbisher's format"),
     responses(
-        (status = 200, description = "The run's report", body = Object),
+        (status = 200, description = "The run's report", body = ImportReport),
         (status = 400, description = "The body could not be read", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
@@ -256,7 +239,7 @@ pub(super) async fn upload(
     ApiPath(p): ApiPath<KeyPath>,
     operator: Operator,
     body: Body,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<ImportReport>, ApiError> {
     use futures_util::StreamExt as _;
     use tokio::io::AsyncWriteExt as _;
     // A few uploads at a time: each may be large, and the disk is shared.

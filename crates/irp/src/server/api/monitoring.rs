@@ -2,15 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use irp_pipeline::monitor::RefurbisherReadings;
-use irp_store::monitor::Alert;
-use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiQuery, MAX_OFFSET, Page, refurbisher_id, schema};
+use super::{ApiError, ApiQuery, MAX_OFFSET, Page, refurbisher_id};
 use crate::server::AppState;
+use crate::views::{AlertList, MonitorAnswer};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -34,25 +32,6 @@ struct AlertQuery {
     /// Rows to skip.
     #[param(minimum = 0, maximum = 10000, default = 0)]
     offset: Option<i64>,
-}
-
-/// A page of alerts.
-#[derive(Serialize, ToSchema)]
-struct AlertList {
-    /// Newest first.
-    #[schema(value_type = Vec<schema::Alert>)]
-    alerts: Vec<Alert>,
-    /// The `offset` of the next page; `null` on the last page.
-    #[schema(required = true)]
-    next_offset: Option<i64>,
-}
-
-/// Every refurbisher's readings.
-#[derive(Serialize, ToSchema)]
-struct MonitorAnswer {
-    /// One per refurbisher.
-    #[schema(value_type = Vec<schema::RefurbisherReadings>)]
-    refurbishers: Vec<RefurbisherReadings>,
 }
 
 /// Open alerts (or all), newest first.
@@ -80,7 +59,7 @@ async fn list_alerts(
         .await?;
     let (alerts, next_offset) = page.cut(rows);
     Ok(Json(AlertList {
-        alerts,
+        alerts: alerts.into_iter().map(Into::into).collect(),
         next_offset,
     }))
 }
@@ -97,5 +76,7 @@ async fn list_alerts(
 )]
 async fn monitor(State(state): State<AppState>) -> Result<Json<MonitorAnswer>, ApiError> {
     let refurbishers = irp_pipeline::monitor::readings(&state.store, irp_store::now()).await?;
-    Ok(Json(MonitorAnswer { refurbishers }))
+    Ok(Json(MonitorAnswer {
+        refurbishers: refurbishers.into_iter().map(Into::into).collect(),
+    }))
 }

@@ -4,69 +4,22 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use irp_store::StoreError;
-use irp_store::orders::{StoredAttempt, StoredLine, StoredOrder, StoredSupplierOrder};
-use irp_store::shipments::StoredShipment;
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::order_document::OrderDocument;
 use super::{
     ApiBody, ApiError, ApiPath, ApiQuery, IdPath, MAX_OFFSET, Operator, Page, StatusQuery,
-    json_body, schema,
+    json_body,
 };
 use crate::server::AppState;
+use crate::views::{OrderDetail, OrderList, OrderTaken};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_order, list_orders))
         .routes(routes!(show_order))
-}
-
-/// A page of orders.
-#[derive(Serialize, ToSchema)]
-struct OrderList {
-    /// Newest first.
-    #[schema(value_type = Vec<schema::Order>)]
-    orders: Vec<StoredOrder>,
-    /// The `offset` of the next page; `null` on the last page.
-    #[schema(required = true)]
-    next_offset: Option<i64>,
-}
-
-/// An order with its lines and supplier orders.
-#[derive(Serialize, ToSchema)]
-struct OrderDetail {
-    /// The order.
-    #[schema(value_type = schema::Order)]
-    order: StoredOrder,
-    /// Its lines.
-    #[schema(value_type = Vec<schema::OrderLine>)]
-    lines: Vec<StoredLine>,
-    /// Its supplier orders, each with its attempts and shipments.
-    #[schema(value_type = Vec<schema::SupplierOrderDetail>)]
-    supplier_orders: Vec<SupplierOrderDetail>,
-}
-
-/// A supplier order with its attempts and shipments (its fields, then `attempts_made` and
-/// `shipments`).
-#[derive(Serialize)]
-struct SupplierOrderDetail {
-    #[serde(flatten)]
-    supplier_order: StoredSupplierOrder,
-    attempts_made: Vec<StoredAttempt>,
-    shipments: Vec<StoredShipment>,
-    erp: Option<irp_store::erp::ErpDocument>,
-}
-
-/// An order just taken in (or taken in before: `created` is false).
-#[derive(Serialize, ToSchema)]
-struct OrderTaken {
-    #[serde(flatten)]
-    detail: OrderDetail,
-    /// False for a repeat of an order taken in before (same channel and order number).
-    created: bool,
 }
 
 /// Take in an order.
@@ -78,7 +31,7 @@ struct OrderTaken {
     post,
     path = "/api/v1/orders",
     tag = "orders",
-    request_body(content = schema::OrderDocument, content_type = "application/json"),
+    request_body(content = OrderDocument, content_type = "application/json"),
     responses(
         (status = 201, description = "Taken in", body = OrderTaken),
         (status = 200, description = "Taken in before (a repeat); nothing changed", body = OrderTaken),
@@ -97,7 +50,7 @@ async fn create_order(
     let raw = json_body(&body)?;
     let doc = irp_core::orders::parse_order(&raw).map_err(StoreError::Invalid)?;
     let intake = irp_pipeline::orders::take_in(&state.store, &doc, &raw, &operator.actor).await?;
-    let detail = order_detail(&state, intake.order.id).await?;
+    let detail = OrderDetail::load(&state.store, intake.order.id).await?;
     let status = if intake.created {
         StatusCode::CREATED
     } else {
@@ -110,32 +63,6 @@ async fn create_order(
             created: intake.created,
         }),
     ))
-}
-
-async fn order_detail(state: &AppState, id: i64) -> Result<OrderDetail, StoreError> {
-    let store = &state.store;
-    let order = store
-        .order_get(id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no order {id}")))?;
-    let lines = store.order_lines(id).await?;
-    let mut supplier_orders = Vec::new();
-    for so in store.supplier_orders_of(id).await? {
-        let attempts_made = store.supplier_order_attempts(so.id).await?;
-        let shipments = store.shipments_of(so.id).await?;
-        let erp = store.erp_document(so.id).await?;
-        supplier_orders.push(SupplierOrderDetail {
-            supplier_order: so,
-            attempts_made,
-            shipments,
-            erp,
-        });
-    }
-    Ok(OrderDetail {
-        order,
-        lines,
-        supplier_orders,
-    })
 }
 
 /// The newest orders.
@@ -161,7 +88,7 @@ async fn list_orders(
         .await?;
     let (orders, next_offset) = page.cut(rows);
     Ok(Json(OrderList {
-        orders,
+        orders: orders.into_iter().map(Into::into).collect(),
         next_offset,
     }))
 }
@@ -183,5 +110,5 @@ async fn show_order(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<IdPath>,
 ) -> Result<Json<OrderDetail>, ApiError> {
-    Ok(Json(order_detail(&state, p.id).await?))
+    Ok(Json(OrderDetail::load(&state.store, p.id).await?))
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -10,6 +9,7 @@ use utoipa_axum::routes;
 use super::refurbishers::refurbisher;
 use super::{ApiError, ApiPath, ApiQuery, Operator};
 use crate::server::AppState;
+use crate::views::{HeldPrices, PriceDecided};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -34,7 +34,7 @@ pub(super) struct HeldQuery {
     tag = "catalog",
     params(HeldQuery),
     responses(
-        (status = 200, description = "The held offers", body = Object),
+        (status = 200, description = "The held offers", body = HeldPrices),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 404, description = "No such refurbisher", body = ApiError),
     )
@@ -42,13 +42,15 @@ pub(super) struct HeldQuery {
 pub(super) async fn prices_held(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<HeldQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HeldPrices>, ApiError> {
     let id = match q.refurbisher.as_deref() {
         Some(k) => Some(refurbisher(&state, k).await?.id),
         None => None,
     };
     let held = state.store.prices_held(id, false, 500).await?;
-    Ok(Json(json!({ "held": held })))
+    Ok(Json(HeldPrices {
+        held: held.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// The offer of a decision.
@@ -73,7 +75,7 @@ pub(super) struct OfferPath {
     tag = "catalog",
     params(OfferPath),
     responses(
-        (status = 200, description = "The offer as it is now", body = Object),
+        (status = 200, description = "The offer as it is now", body = PriceDecided),
         (status = 400, description = "A decision other than accept or reject", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
@@ -84,7 +86,7 @@ pub(super) async fn decide_price(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<OfferPath>,
     operator: Operator,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PriceDecided>, ApiError> {
     let accept = match p.decision.as_str() {
         "accept" => true,
         "reject" => false,
@@ -99,5 +101,5 @@ pub(super) async fn decide_price(
         irp_pipeline::catalog::decide_price(&state.store, r.id, &p.sku, accept, &operator.actor)
             .await?;
     state.store.catalog_signal().notify_one();
-    Ok(Json(json!({ "offer": o })))
+    Ok(Json(PriceDecided { offer: o.into() }))
 }

@@ -2,14 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiPath, ApiQuery, MAX_PRODUCT_OFFSET, Page, schema};
+use super::{ApiError, ApiPath, ApiQuery, MAX_PRODUCT_OFFSET, Page};
 use crate::server::AppState;
+use crate::views::{OfferDetail, OfferPricing, Product, ProductDetail, ProductList};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -34,17 +33,6 @@ struct ProductQuery {
     /// Rows to skip.
     #[param(minimum = 0, maximum = 1_000_000_000, default = 0)]
     offset: Option<i64>,
-}
-
-/// A page of products.
-#[derive(Serialize, ToSchema)]
-struct ProductList {
-    /// By EAN.
-    #[schema(value_type = Vec<schema::Product>)]
-    products: Vec<Value>,
-    /// The `offset` of the next page; `null` on the last page.
-    #[schema(required = true)]
-    next_offset: Option<i64>,
 }
 
 /// A product's EAN in the path.
@@ -85,7 +73,7 @@ async fn list_products(
     ApiQuery(q): ApiQuery<ProductQuery>,
 ) -> Result<Json<ProductList>, ApiError> {
     let page = Page::new(q.limit, q.offset, MAX_PRODUCT_OFFSET)?;
-    let rows = crate::catalog_cmd::products_json(
+    let rows = Product::list(
         &state.store,
         q.query.as_deref(),
         q.sellable.unwrap_or(false),
@@ -108,7 +96,7 @@ async fn list_products(
     tag = "catalog",
     params(EanPath),
     responses(
-        (status = 200, description = "The product", body = schema::ProductDetail),
+        (status = 200, description = "The product", body = ProductDetail),
         (status = 400, description = "A bad path parameter", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 404, description = "No product or offer with this EAN", body = ApiError),
@@ -117,12 +105,12 @@ async fn list_products(
 async fn show_product(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<EanPath>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProductDetail>, ApiError> {
     let ean = p.ean;
-    let Some(view) = crate::catalog_cmd::ProductView::load(&state.store, &ean).await? else {
-        return Err(ApiError::not_found(format!("no product with EAN {ean:?}")));
-    };
-    Ok(Json(view.to_json(&state.store).await?))
+    match ProductDetail::load(&state.store, &ean).await? {
+        Some(detail) => Ok(Json(detail)),
+        None => Err(ApiError::not_found(format!("no product with EAN {ean:?}"))),
+    }
 }
 
 /// An offer and its price breakdown: each input with its value and where it came from, each
@@ -133,7 +121,7 @@ async fn show_product(
     tag = "catalog",
     params(OfferPath),
     responses(
-        (status = 200, description = "The offer", body = schema::OfferDetail),
+        (status = 200, description = "The offer", body = OfferDetail),
         (status = 400, description = "A bad path parameter", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 404, description = "No such refurbisher or offer", body = ApiError),
@@ -142,13 +130,13 @@ async fn show_product(
 async fn show_offer(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<OfferPath>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OfferDetail>, ApiError> {
     let (key, sku) = (p.refurbisher, p.sku);
     let Some(r) = state.store.refurbisher_get(&key).await? else {
         return Err(ApiError::not_found(format!("no refurbisher `{key}`")));
     };
-    match crate::feed_cmd::OfferView::load(&state.store, r, &sku).await? {
-        Some(v) => Ok(Json(v.to_json())),
+    match OfferPricing::load(&state.store, r, &sku).await? {
+        Some(p) => Ok(Json(OfferDetail::from(&p))),
         None => Err(ApiError::not_found(format!(
             "`{key}` has no offer with SKU {sku:?}"
         ))),

@@ -4,18 +4,20 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use irp_core::config::{self, Severity};
 use irp_core::orders::FieldError;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiBody, ApiError, ApiPath, ErrorCode, Operator};
 use crate::server::AppState;
+use crate::views::{
+    Applied, CheckAnswer, CredentialStored, Finding, NewToken, Preview, RefurbisherList,
+    RefurbisherShow, RefurbisherStatus,
+};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -49,58 +51,13 @@ pub(super) async fn refurbisher(
     })
 }
 
-/// A refurbisher's status: the seeds' Status table and its pricing settings.
-#[derive(Serialize, ToSchema)]
-pub(super) struct RefurbisherStatus {
-    refurbisher_id: i64,
-    pub(super) key: String,
-    name: String,
-    supplier_id: Option<i64>,
-    odoo_vendor_id: Option<i64>,
-    enabled: bool,
-    approved_refurbished: bool,
-    internal: bool,
-    /// "SFTP · CSV · SFTP credentials".
-    offer_connector: String,
-    /// "Web POST · Client credentials", "Not integrated".
-    order_connector: String,
-    /// "Configured" or "Not configured".
-    shipment_webhook: String,
-    version: i64,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
-
+/// The status of `r`.
 async fn status_of(
     state: &AppState,
     r: &irp_store::refurbishers::StoredRefurbisher,
 ) -> Result<RefurbisherStatus, irp_store::StoreError> {
-    let w = state.store.webhook_state(r.id).await?;
-    let m = &r.model;
-    Ok(RefurbisherStatus {
-        refurbisher_id: r.id,
-        key: r.key.clone(),
-        name: m.name.clone(),
-        supplier_id: m.supplier_id,
-        odoo_vendor_id: m.odoo_vendor_id,
-        enabled: m.enabled,
-        approved_refurbished: m.approved_refurbished,
-        internal: m.internal,
-        offer_connector: m.offer_connector_label(),
-        order_connector: m.order_connector_label(),
-        shipment_webhook: if w.token_created_at.is_some() {
-            "Configured".into()
-        } else {
-            "Not configured".into()
-        },
-        version: r.version,
-        updated_at: r.updated_at,
-    })
-}
-
-/// Every refurbisher.
-#[derive(Serialize, ToSchema)]
-pub(super) struct RefurbisherList {
-    refurbishers: Vec<RefurbisherStatus>,
+    let webhook = state.store.webhook_state(r.id).await?;
+    Ok(RefurbisherStatus::of(r, &webhook))
 }
 
 /// The registry, by key.
@@ -122,17 +79,6 @@ pub(super) async fn list_refurbishers(
         refurbishers.push(status_of(&state, r).await?);
     }
     Ok(Json(RefurbisherList { refurbishers }))
-}
-
-/// A refurbisher and its document.
-#[derive(Serialize, ToSchema)]
-pub(super) struct RefurbisherShow {
-    #[serde(flatten)]
-    status: RefurbisherStatus,
-    /// The connector document, `{"<key>": {…}}`, with literal credentials as `********`
-    /// (secret references `${secret:NAME}` are kept: they name a secret, not its value).
-    #[schema(value_type = Object)]
-    document: Value,
 }
 
 /// One refurbisher with its connector document (credentials redacted).
@@ -159,35 +105,7 @@ pub(super) async fn show_refurbisher(
     }))
 }
 
-/// One finding of `config check`.
-#[derive(Serialize, ToSchema)]
-pub(super) struct Finding {
-    /// `error` or `warning`.
-    severity: String,
-    /// The JSON path: `flexit.offers.mapping.ean`.
-    path: String,
-    /// Line of the document, from 1.
-    line: Option<usize>,
-    /// Column, from 1.
-    column: Option<usize>,
-    /// What is wrong.
-    message: String,
-    /// How to fix it.
-    help: Option<String>,
-}
-
-/// What `config check` found.
-#[derive(Serialize, ToSchema)]
-pub(super) struct CheckAnswer {
-    /// No errors: the document can be applied.
-    ok: bool,
-    errors: usize,
-    warnings: usize,
-    /// The refurbisher keys the document defines (those without errors).
-    refurbishers: Vec<String>,
-    findings: Vec<Finding>,
-}
-
+/// `text` parsed and checked, and what the check found.
 fn check(text: &str) -> (config::Document, CheckAnswer) {
     let doc = config::parse_document(text.trim_start_matches('\u{feff}'));
     let findings: Vec<Finding> = doc
@@ -230,9 +148,9 @@ fn check(text: &str) -> (config::Document, CheckAnswer) {
         (status = 401, description = "No valid API token", body = ApiError),
     )
 )]
-pub(super) async fn config_check(ApiBody(body): ApiBody) -> Json<CheckAnswer> {
+pub(super) async fn config_check(ApiBody(body): ApiBody) -> Result<Json<CheckAnswer>, ApiError> {
     let text = String::from_utf8_lossy(&body);
-    Json(check(&text).1)
+    Ok(Json(check(&text).1))
 }
 
 /// Preview the feed of a connector document that is not saved (as onboarding does): its first
@@ -243,7 +161,7 @@ pub(super) async fn config_check(ApiBody(body): ApiBody) -> Json<CheckAnswer> {
     tag = "refurbishers",
     request_body(content = Object, content_type = "application/json", description = "A connector document: `{\"<key>\": {…}}`"),
     responses(
-        (status = 200, description = "What the feed would give", body = Object),
+        (status = 200, description = "What the feed would give", body = Preview),
         (status = 400, description = "The body could not be read", body = ApiError),
         (status = 401, description = "No valid API token", body = ApiError),
         (status = 403, description = "A viewer's token", body = ApiError),
@@ -255,7 +173,7 @@ pub(super) async fn config_preview(
     State(state): State<AppState>,
     _: Operator,
     ApiBody(body): ApiBody,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<Preview>, ApiError> {
     let text = String::from_utf8_lossy(&body);
     let (doc, answer) = check(&text);
     if !answer.ok {
@@ -267,7 +185,7 @@ pub(super) async fn config_preview(
     let preview = crate::ops::preview_unsaved(&state.store, &state.secret_key_file, &text, &doc)
         .await
         .map_err(|e| ApiError::conflict(format!("{e:#}")))?;
-    Ok(Json(preview))
+    Ok(Json(preview.into()))
 }
 
 /// The errors of a check as the 422 field map.
@@ -288,16 +206,6 @@ fn field_errors(answer: &CheckAnswer) -> Vec<FieldError> {
             },
         })
         .collect()
-}
-
-/// What applying a document did.
-#[derive(Serialize, ToSchema)]
-pub(super) struct Applied {
-    /// Per refurbisher: its key, id, `Created` / `Updated` / `Unchanged` and the changed fields.
-    #[schema(value_type = Vec<Object>)]
-    applied: Value,
-    /// The check's findings (warnings).
-    check: CheckAnswer,
 }
 
 /// Apply a connector document: create or update its refurbishers (all or nothing).
@@ -333,20 +241,9 @@ pub(super) async fn apply_refurbishers(
         irp_pipeline::catalog::apply_refurbishers(&state.store, &doc.refurbishers, &operator.actor)
             .await?;
     Ok(Json(Applied {
-        applied: serde_json::to_value(&outcomes).unwrap_or(Value::Null),
+        applied: outcomes.into_iter().map(Into::into).collect(),
         check: answer,
     }))
-}
-
-/// A new webhook URL.
-#[derive(Serialize, ToSchema)]
-pub(super) struct NewToken {
-    refurbisher: String,
-    supplier_id: i64,
-    /// The full URL with its token; shown once (only a hash is kept).
-    url: String,
-    /// Until when the previous token still works.
-    previous_valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Make (or rotate) the refurbisher's shipment webhook token; answers the URL once.
@@ -368,7 +265,7 @@ pub(super) async fn webhook_token(
     headers: HeaderMap,
     ApiPath(p): ApiPath<KeyPath>,
     operator: Operator,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<([(HeaderName, HeaderValue); 1], Json<NewToken>), ApiError> {
     let r = refurbisher(&state, &p.key).await?;
     let grace = chrono::TimeDelta::hours(r.model.shipment.token_grace_hours);
     let t = state
@@ -377,10 +274,7 @@ pub(super) async fn webhook_token(
         .await?;
     let base = crate::server::public_base(&state, &headers);
     Ok((
-        [(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        )],
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(NewToken {
             refurbisher: r.key.clone(),
             supplier_id: t.supplier_id,
@@ -399,13 +293,6 @@ pub(super) struct CredentialBody {
     /// The new value; stored encrypted, never answered.
     #[schema(pattern = "^[^\\u0000]*$")]
     value: String,
-}
-
-/// The secret a credential is stored as.
-#[derive(Serialize, ToSchema)]
-pub(super) struct CredentialStored {
-    /// The secret's name (the document references it as `${secret:NAME}`).
-    secret: String,
 }
 
 /// Replace one credential of a refurbisher (as the page's Replace control): the value goes to

@@ -3,8 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use irp_core::orders::FieldError;
-use irp_store::shipments::{StoredShipment, StoredUnit};
-use serde::Serialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,9 +10,10 @@ use utoipa_axum::routes;
 
 use super::{
     ApiBody, ApiError, ApiPath, ApiQuery, IdPath, MAX_OFFSET, Operator, Page, json_body,
-    refurbisher_id, schema,
+    refurbisher_id,
 };
 use crate::server::AppState;
+use crate::views::{Dismissed, ShipmentAnswer, ShipmentDetail, ShipmentList};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -43,51 +42,12 @@ struct ShipmentQuery {
     offset: Option<i64>,
 }
 
-/// A page of shipments.
-#[derive(Serialize, ToSchema)]
-struct ShipmentList {
-    /// Newest first.
-    #[schema(value_type = Vec<schema::Shipment>)]
-    shipments: Vec<StoredShipment>,
-    /// The `offset` of the next page; `null` on the last page.
-    #[schema(required = true)]
-    next_offset: Option<i64>,
-}
-
-/// A shipment with its units and the payload as received.
-#[derive(Serialize, ToSchema)]
-struct ShipmentDetail {
-    /// The shipment.
-    #[schema(value_type = schema::Shipment)]
-    shipment: StoredShipment,
-    /// Its units.
-    #[schema(value_type = Vec<schema::ShipmentUnit>)]
-    units: Vec<StoredUnit>,
-    /// The webhook body as received.
-    payload: Option<String>,
-}
-
-/// A shipment after it was matched.
-#[derive(Serialize, ToSchema)]
-struct ShipmentAnswer {
-    /// The shipment.
-    #[schema(value_type = schema::Shipment)]
-    shipment: StoredShipment,
-}
-
 /// The body of `POST /api/v1/shipments/{id}/match`.
 #[derive(ToSchema)]
 struct MatchRequest {
     /// The supplier order the shipment belongs to.
     #[allow(dead_code)] // read from the JSON by hand, to name a bad field in a 422
     supplier_order_id: i64,
-}
-
-/// A dismissed shipment.
-#[derive(Serialize, ToSchema)]
-struct Dismissed {
-    /// The shipment's id.
-    dismissed: i64,
 }
 
 /// Shipments from the webhook, newest first.
@@ -115,7 +75,7 @@ async fn list_shipments(
         .await?;
     let (shipments, next_offset) = page.cut(rows);
     Ok(Json(ShipmentList {
-        shipments,
+        shipments: shipments.into_iter().map(Into::into).collect(),
         next_offset,
     }))
 }
@@ -143,8 +103,8 @@ async fn show_shipment(
     };
     let payload = state.store.shipment_payload(id).await.ok().flatten();
     Ok(Json(ShipmentDetail {
-        shipment,
-        units,
+        shipment: shipment.into(),
+        units: units.into_iter().map(Into::into).collect(),
         payload,
     }))
 }
@@ -196,7 +156,9 @@ async fn match_shipment(
         .store
         .shipment_match(p.id, supplier_order_id, &operator.actor)
         .await?;
-    Ok(Json(ShipmentAnswer { shipment }))
+    Ok(Json(ShipmentAnswer {
+        shipment: shipment.into(),
+    }))
 }
 
 /// At most 60 characters of `s`, with `…` when cut.

@@ -2,14 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use irp_store::orders::StoredSupplierOrder;
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiPath, ApiQuery, IdPath, MAX_OFFSET, Operator, Page, StatusQuery, schema};
+use super::{ApiError, ApiPath, ApiQuery, IdPath, MAX_OFFSET, Operator, Page, StatusQuery};
 use crate::server::AppState;
+use crate::views::{ErpAnswer, SupplierOrderAnswer, SupplierOrderList};
 
 /// These operations, for [`super::token_routes`].
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -18,25 +16,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(retry))
         .routes(routes!(erp_retry))
         .routes(routes!(cancel))
-}
-
-/// A supplier order after a retry or cancel.
-#[derive(Serialize, ToSchema)]
-struct SupplierOrderAnswer {
-    /// The supplier order.
-    #[schema(value_type = schema::SupplierOrder)]
-    supplier_order: StoredSupplierOrder,
-}
-
-/// A page of supplier orders.
-#[derive(Serialize, ToSchema)]
-struct SupplierOrderList {
-    /// Newest first.
-    #[schema(value_type = Vec<schema::SupplierOrder>)]
-    supplier_orders: Vec<StoredSupplierOrder>,
-    /// The `offset` of the next page; `null` on the last page.
-    #[schema(required = true)]
-    next_offset: Option<i64>,
 }
 
 /// Supplier orders, newest first.
@@ -62,7 +41,7 @@ async fn list_supplier_orders(
         .await?;
     let (supplier_orders, next_offset) = page.cut(rows);
     Ok(Json(SupplierOrderList {
-        supplier_orders,
+        supplier_orders: supplier_orders.into_iter().map(Into::into).collect(),
         next_offset,
     }))
 }
@@ -91,15 +70,9 @@ async fn retry(
         .store
         .supplier_order_retry(p.id, &operator.actor)
         .await?;
-    Ok(Json(SupplierOrderAnswer { supplier_order }))
-}
-
-/// A supplier order's Odoo document after a retry.
-#[derive(Serialize, ToSchema)]
-struct ErpAnswer {
-    /// The document, pending again.
-    #[schema(value_type = schema::ErpDocument)]
-    erp: irp_store::erp::ErpDocument,
+    Ok(Json(SupplierOrderAnswer {
+        supplier_order: supplier_order.into(),
+    }))
 }
 
 /// Record a `failed` Odoo document again (after fixing what Odoo refused).
@@ -123,7 +96,7 @@ async fn erp_retry(
     operator: Operator,
 ) -> Result<Json<ErpAnswer>, ApiError> {
     let erp = state.store.erp_retry(p.id, &operator.actor).await?;
-    Ok(Json(ErpAnswer { erp }))
+    Ok(Json(ErpAnswer { erp: erp.into() }))
 }
 
 /// Cancel a supplier order that is not under way or placed.
@@ -150,5 +123,7 @@ async fn cancel(
         .store
         .supplier_order_cancel(p.id, &operator.actor)
         .await?;
-    Ok(Json(SupplierOrderAnswer { supplier_order }))
+    Ok(Json(SupplierOrderAnswer {
+        supplier_order: supplier_order.into(),
+    }))
 }

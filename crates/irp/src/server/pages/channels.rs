@@ -6,11 +6,13 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Ctx, Page, failed, refused};
 use crate::server::AppState;
 use crate::server::auth::{Act, Viewer};
+use crate::views::ChannelStatus;
 
 #[derive(Template)]
 #[template(path = "channels.html")]
@@ -61,49 +63,50 @@ fn text(v: &Value) -> String {
 }
 
 /// A timestamp as `2026-12-03 02:06:23` (UTC), `—` when none.
-fn when(v: &Value) -> String {
-    v.as_str().map_or_else(
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
         || "—".to_owned(),
-        |s| s.get(..19).unwrap_or(s).replace('T', " "),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
     )
 }
 
 impl Row {
-    fn of(c: &Value) -> Row {
-        let list = |k: &str| c[k].as_array().cloned().unwrap_or_default();
+    fn of(c: &ChannelStatus) -> Row {
         Row {
-            key: text(&c["channel"]),
-            name: text(&c["name"]),
-            shop_url: c["shop"]["url"].as_str().map(str::to_owned),
-            shop_disabled: c["shop"]["enabled"].as_bool() == Some(false),
-            waiting: text(&c["waiting_rows"]),
-            last_push_at: when(&c["last_push_at"]),
-            last_push: c["last_push"].as_object().map(|p| {
+            key: c.channel.clone(),
+            name: c.name.clone(),
+            shop_url: c.shop.as_ref().map(|s| s.url.clone()),
+            shop_disabled: c.shop.as_ref().is_some_and(|s| !s.enabled),
+            waiting: c.waiting_rows.to_string(),
+            last_push_at: when(c.last_push_at),
+            last_push: c.last_push.as_ref().and_then(Value::as_object).map(|p| {
                 format!(
                     "{} pushed of {}",
                     text(p.get("pushed").unwrap_or(&Value::Null)),
                     text(p.get("rows").unwrap_or(&Value::Null))
                 )
             }),
-            orders_seen_until: when(&c["orders_seen_until"]),
-            last_error: c["last_error"].as_str().map(str::to_owned),
-            problems: list("problems")
+            orders_seen_until: when(c.orders_seen_until),
+            last_error: c.last_error.clone(),
+            problems: c
+                .problems
                 .iter()
                 .map(|p| Problem {
-                    ean: text(&p["ean"]),
-                    kind: text(&p["kind"]),
-                    detail: text(&p["detail"]),
-                    since: when(&p["first_seen_at"]),
+                    ean: p.ean.clone(),
+                    kind: p.kind.clone(),
+                    detail: p.detail.clone(),
+                    since: when(Some(p.first_seen_at)),
                 })
                 .collect(),
-            inbox: list("inbox")
+            inbox: c
+                .inbox
                 .iter()
                 .map(|e| Inbox {
-                    number: e["order_number"].as_str().unwrap_or("?").to_owned(),
-                    remote_id: text(&e["remote_order_id"]),
-                    source: text(&e["source"]),
-                    error: text(&e["error"]),
-                    received: when(&e["received_at"]),
+                    number: e.order_number.clone().unwrap_or_else(|| "?".to_owned()),
+                    remote_id: e.remote_order_id.clone(),
+                    source: e.source.clone(),
+                    error: e.error.clone(),
+                    received: when(Some(e.received_at)),
                 })
                 .collect(),
         }
@@ -123,7 +126,7 @@ pub async fn list(
     viewer: Viewer,
     axum::extract::Query(q): axum::extract::Query<ChannelsQuery>,
 ) -> Response {
-    match crate::ops::channel_status(&state.store, None).await {
+    match ChannelStatus::list(&state.store, None).await {
         Ok(channels) => Page(Channels {
             ctx: Ctx::new(&viewer, "channels"),
             channels: channels.iter().map(Row::of).collect(),

@@ -2,19 +2,19 @@
 //! one product (`/products/{ean}`: every offer priced with its breakdown, which one wins and
 //! why, each channel), and the held purchase price changes with accept/reject.
 //!
-//! The product page shows the same document as `GET /api/v1/products/{ean}` and
-//! `irp products show --json` (built by one function).
+//! The product page shows the same view as `GET /api/v1/products/{ean}` and
+//! `irp products show --json` ([`crate::views::ProductDetail`]).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use irp_store::catalog::ProductSort;
-use serde_json::Value;
 
 use super::{Ctx, Page, at, failed, refused, store_failed};
 use crate::server::AppState;
 use crate::server::auth::{Act, Viewer};
+use crate::views::ProductDetail;
 
 /// Rows per page.
 const PAGE: i64 = 50;
@@ -213,12 +213,9 @@ pub struct Show {
     channels: Vec<ChannelRow>,
 }
 
-fn text(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
+/// `v` for a page: empty for none.
+fn or_empty<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
 }
 
 /// `GET /products/{ean}`.
@@ -227,8 +224,8 @@ pub async fn show(
     viewer: Viewer,
     Path(ean): Path<String>,
 ) -> Response {
-    let view = match crate::catalog_cmd::ProductView::load(&state.store, &ean).await {
-        Ok(Some(v)) => v,
+    let detail = match ProductDetail::load(&state.store, &ean).await {
+        Ok(Some(d)) => d,
         Ok(None) => {
             return refused(
                 StatusCode::NOT_FOUND,
@@ -237,95 +234,75 @@ pub async fn show(
         }
         Err(e) => return failed(&e),
     };
-    let doc = match view.to_json(&state.store).await {
-        Ok(d) => d,
-        Err(e) => return failed(&e),
-    };
-    let currency = text(&doc, "currency_iso");
-    let offers = doc["offer_list"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|o| OfferRow {
-                    refurbisher: text(o, "refurbisher"),
-                    sku: text(o, "sku"),
-                    name: text(o, "name"),
-                    price_incl: format!(
-                        "{} {}",
-                        text(o, "price_incl_vat"),
-                        text(o, "currency_iso")
-                    ),
-                    price_excl: text(o, "price_excl_vat"),
-                    vat: text(o, "tax_percentage"),
-                    sellable: text(o, "sellable"),
-                    verdict: text(o, "verdict"),
-                    reason: text(o, "reason"),
-                    hold: text(o, "price_hold"),
-                    consumer_below: o["consumer_price_below_selling_price"].as_bool() == Some(true),
-                    steps: o["steps"]
-                        .as_array()
-                        .map(|s| {
-                            s.iter()
-                                .filter_map(|x| x.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-                .collect()
+    let offers = detail
+        .offer_list
+        .iter()
+        .map(|o| OfferRow {
+            refurbisher: o.refurbisher.clone(),
+            sku: o.sku.clone(),
+            name: o.name.clone(),
+            price_incl: format!("{} {}", o.price_incl_vat, o.currency_iso),
+            price_excl: o.price_excl_vat.to_string(),
+            vat: o.tax_percentage.to_string(),
+            sellable: o.sellable.to_string(),
+            verdict: o.verdict.clone(),
+            reason: o.reason.clone(),
+            hold: o.price_hold.clone().unwrap_or_default(),
+            consumer_below: o.consumer_price_below_selling_price,
+            steps: o.steps.clone().unwrap_or_default(),
         })
-        .unwrap_or_default();
-    let channels = doc["channels"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| ChannelRow {
-                    key: text(c, "channel"),
-                    name: text(c, "name"),
-                    offers: c["offers"]
-                        .as_array()
-                        .map(|os| {
-                            os.iter()
-                                .map(|o| {
-                                    (
-                                        format!("{} {}", text(o, "refurbisher"), text(o, "sku")),
-                                        text(o, "price_incl_vat"),
-                                        text(o, "sellable"),
-                                        text(o, "verdict"),
-                                        text(o, "reason"),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+        .collect();
+    let channels = detail
+        .channels
+        .iter()
+        .map(|c| ChannelRow {
+            key: c.channel.clone(),
+            name: c.name.clone(),
+            offers: c
+                .offers
+                .iter()
+                .map(|o| {
+                    (
+                        format!("{} {}", o.refurbisher, o.sku),
+                        o.price_incl_vat.to_string(),
+                        o.sellable.to_string(),
+                        o.verdict.clone(),
+                        o.reason.clone(),
+                    )
                 })
-                .collect()
+                .collect(),
         })
-        .unwrap_or_default();
-    let attributes = doc["attributes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    (k.clone(), v)
-                })
-                .collect()
+        .collect();
+    let attributes = detail
+        .attributes
+        .iter()
+        .map(|(k, v)| {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            (k.clone(), v)
         })
-        .unwrap_or_default();
+        .collect();
+    let product = detail.product.computed();
     let fields = vec![
-        ("Brand", text(&doc, "brand")),
-        ("Model", text(&doc, "model")),
-        ("Category", text(&doc, "category")),
+        ("Brand", or_empty(product.and_then(|p| p.brand.as_ref()))),
+        ("Model", or_empty(product.and_then(|p| p.model.as_ref()))),
+        (
+            "Category",
+            or_empty(product.and_then(|p| p.category.as_ref())),
+        ),
         (
             "Best price incl. VAT",
-            format!("{} {currency}", text(&doc, "price_incl_vat")),
+            format!(
+                "{} {}",
+                or_empty(product.and_then(|p| p.price_incl_vat)),
+                or_empty(product.and_then(|p| p.currency_iso.as_ref()))
+            ),
         ),
-        ("Sellable", text(&doc, "sellable")),
-        ("Name from", text(&doc, "name_source")),
+        ("Sellable", or_empty(product.map(|p| p.sellable))),
+        ("Name from", or_empty(product.map(|p| &p.name_source))),
     ];
     Page(Show {
         ctx: Ctx::new(&viewer, "products"),
-        name: text(&doc, "name"),
+        name: or_empty(product.map(|p| &p.name)),
         ean,
         fields,
         attributes,

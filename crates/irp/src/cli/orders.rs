@@ -9,8 +9,8 @@ use irp_store::Store;
 use irp_store::orders::{StoredLine, StoredOrder, StoredSupplierOrder};
 use serde_json::{Value, json};
 
-use crate::cli::{Global, OrdersCommand};
-use crate::commands::{actor, open_store};
+use super::{Global, OrdersCommand, actor, open_store, print_views, time};
+use crate::views;
 
 fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
     match (minor, currency) {
@@ -18,14 +18,6 @@ fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
         (Some(m), None) => m.to_string(),
         _ => "-".into(),
     }
-}
-
-/// A time for people (`2026-11-23 10:00:00 UTC`), `-` for none.
-pub(crate) fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or_else(
-        || "-".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    )
 }
 
 async fn find_order(store: &Store, which: &str) -> Result<Option<StoredOrder>> {
@@ -191,7 +183,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
         } => {
             let list = store.orders_list(status.as_deref(), limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&list)?);
+                print_views::<views::Order, _>(list)?;
             } else if list.is_empty() {
                 outln!("No orders.");
             } else {
@@ -315,7 +307,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
         } => {
             let list = store.supplier_orders_list(status.as_deref(), limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&list)?);
+                print_views::<views::SupplierOrder, _>(list)?;
             } else if list.is_empty() {
                 outln!("No supplier orders.");
             } else {

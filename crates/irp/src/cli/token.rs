@@ -4,9 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Global, TokenCommand};
-use crate::commands::{actor, open_store};
-use crate::orders_cmd::time;
+use super::{Global, TokenCommand, actor, open_store, time};
 
 /// `irp token …`.
 ///

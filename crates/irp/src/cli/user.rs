@@ -4,9 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Global, UserCommand};
-use crate::commands::{actor, open_store};
-use crate::orders_cmd::time;
+use super::{Global, UserCommand, actor, open_store, table, time};
 
 /// `irp user …`: operator accounts for the portal.
 ///
@@ -70,7 +68,7 @@ pub async fn user(global: &Global, cmd: UserCommand) -> Result<ExitCode> {
                         ]
                     })
                     .collect();
-                crate::commands::table(&["EMAIL", "ROLE", "LAST LOGIN", "STATE"], &rows);
+                table(&["EMAIL", "ROLE", "LAST LOGIN", "STATE"], &rows);
             }
         }
         UserCommand::Disable { email } => {

@@ -1,4 +1,5 @@
-//! Command-line interface: every setting is a flag with a matching `IRP_*` environment variable.
+//! The clap definitions of every command: every setting is a flag with a matching `IRP_*`
+//! environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

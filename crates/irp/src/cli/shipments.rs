@@ -1,97 +1,14 @@
-//! `irp webhook token KEY` and `irp shipments …`.
+//! `irp shipments …`: shipments received by the webhook — list, show, match an unmatched one to
+//! its supplier order, dismiss one, and the refused webhook requests.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use irp_store::Store;
+use anyhow::Result;
 use irp_store::shipments::StoredShipment;
-use serde_json::json;
 
-use crate::cli::{Global, ShipmentsCommand, WebhookCommand};
-use crate::commands::{actor, open_store, table};
-use crate::orders_cmd::time;
-
-pub(crate) async fn refurbisher_id(store: &Store, key: Option<&str>) -> Result<Option<i64>> {
-    let Some(key) = key else { return Ok(None) };
-    let r = store
-        .refurbisher_get(key)
-        .await?
-        .with_context(|| format!("no refurbisher `{key}` (irp refurbisher list shows them)"))?;
-    Ok(Some(r.id))
-}
-
-/// `irp webhook …`.
-///
-/// # Errors
-/// The database fails or the refurbisher cannot have a webhook.
-pub async fn webhook(global: &Global, cmd: WebhookCommand) -> Result<ExitCode> {
-    match cmd {
-        WebhookCommand::Token {
-            key,
-            base_url,
-            grace_hours,
-            json,
-        } => {
-            let (base, guessed) = match base_url.as_deref().map(str::trim) {
-                Some(b) if !b.is_empty() => {
-                    if !(b.starts_with("https://") || b.starts_with("http://")) {
-                        anyhow::bail!(
-                            "--base-url / IRP_PUBLIC_URL must start with https:// (or http://), got {b:?}"
-                        );
-                    }
-                    (b.trim_end_matches('/').to_owned(), false)
-                }
-                _ => ("http://127.0.0.1:8080".to_owned(), true),
-            };
-            let store = open_store(global).await?;
-            let r = store.refurbisher_get(&key).await?.with_context(|| {
-                format!("no refurbisher `{key}` (irp refurbisher list shows them)")
-            })?;
-            let grace = grace_hours.unwrap_or(r.model.shipment.token_grace_hours);
-            if !(0..=24 * 30).contains(&grace) {
-                anyhow::bail!("--grace-hours must be between 0 and 720, got {grace}");
-            }
-            let t = store
-                .webhook_token_rotate(&key, chrono::TimeDelta::hours(grace), &actor())
-                .await?;
-            let url = format!("{base}/webhook/shipment/{}/{}", t.supplier_id, t.token);
-            if json {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
-                        "refurbisher": key,
-                        "supplier_id": t.supplier_id,
-                        "url": url,
-                        "previous_valid_until": t.previous_valid_until,
-                    }))?
-                );
-            } else {
-                outln!(
-                    "Shipment webhook of {} (supplier {}). The URL is shown once; only a hash of its token is kept.\n",
-                    r.model.name,
-                    t.supplier_id
-                );
-                outln!("  {url}\n");
-                outln!(
-                    "Methods: POST, PUT or PATCH, a JSON body (docs/operations.md, \"Shipments\")."
-                );
-                match t.previous_valid_until {
-                    Some(u) => outln!(
-                        "The previous token keeps working until {} ({grace} h).",
-                        time(Some(u))
-                    ),
-                    None => outln!("No other token works for this refurbisher."),
-                }
-            }
-            if guessed {
-                eprintln!(
-                    "note: the URL starts with {base}; give --base-url or IRP_PUBLIC_URL for the address refurbishers reach IRP at"
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
+use super::refurbisher::refurbisher_id;
+use super::{Global, ShipmentsCommand, actor, open_store, print_views, table, time};
+use crate::views;
 
 fn shipment_row(s: &StoredShipment) -> Vec<String> {
     vec![
@@ -127,7 +44,7 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
             let rid = refurbisher_id(&store, refurbisher.as_deref()).await?;
             let list = store.shipments_list(rid, status.as_deref(), limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&list)?);
+                print_views::<views::Shipment, _>(list)?;
             } else if list.is_empty() {
                 outln!("No shipments.");
             } else {

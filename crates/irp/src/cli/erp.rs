@@ -10,8 +10,8 @@ use irp_store::Store;
 use irp_store::erp::ErpDocument;
 use serde_json::json;
 
-use crate::cli::{ErpCommand, Global};
-use crate::commands::{actor, open_store, table};
+use super::{ErpCommand, Global, actor, open_store, print_views, table};
+use crate::views;
 
 /// Read and validate an ERP document, printing its diagnostics. `None` when it has errors.
 ///
@@ -178,7 +178,7 @@ pub async fn erp(global: &Global, cmd: ErpCommand) -> Result<ExitCode> {
                 .erp_documents(status.as_deref(), limit.clamp(1, 10_000))
                 .await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&docs)?);
+                print_views::<views::ErpDocument, _>(docs)?;
             } else if docs.is_empty() {
                 outln!(
                     "no ERP documents{}",

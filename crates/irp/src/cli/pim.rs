@@ -10,8 +10,7 @@ use irp_pipeline::pim::{PimReport, SyncError};
 use irp_store::Store;
 use serde_json::{Value, json};
 
-use crate::cli::{Global, PimCommand};
-use crate::commands::{actor, open_store};
+use super::{Global, PimCommand, actor, catalog_line, open_store};
 
 /// Read and validate a PIM document, printing its diagnostics. `None` when it has errors.
 ///
@@ -98,7 +97,7 @@ pub fn print_report(r: &PimReport) {
         );
     }
     if let Some(c) = &r.catalog {
-        outln!("  {}", crate::commands::catalog_line(c));
+        outln!("  {}", catalog_line(c));
     }
 }
 

@@ -1,14 +1,14 @@
-//! `irp monitor` and `irp alerts …`.
+//! `irp monitor`: every refurbisher's metrics against its thresholds; `irp alerts …`: the alerts
+//! opened by the monitor, the feed guards and the price guard.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::{AlertsCommand, Global, MonitorArgs};
-use crate::commands::{open_store, table};
-use crate::orders_cmd::time;
-use crate::shipments_cmd::refurbisher_id;
+use super::refurbisher::refurbisher_id;
+use super::{AlertsCommand, Global, MonitorArgs, open_store, print_views, table, time};
+use crate::views;
 
 /// `irp monitor`: every refurbisher's metrics against its thresholds, and the open alerts.
 /// Exits 0 when nothing breaches, 2 when something does.
@@ -27,9 +27,14 @@ pub async fn monitor(global: &Global, args: MonitorArgs) -> Result<ExitCode> {
     let alerts = store.alerts_list(true, None, 1000).await?;
     let breach = all.iter().any(|r| r.readings.iter().any(|m| m.breach));
     if args.json {
+        let readings: Vec<views::RefurbisherReadings> =
+            all.iter().cloned().map(Into::into).collect();
+        let open: Vec<views::Alert> = alerts.iter().cloned().map(Into::into).collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "refurbishers": all, "open_alerts": alerts }))?
+            serde_json::to_string_pretty(
+                &json!({ "refurbishers": readings, "open_alerts": open })
+            )?
         );
     } else {
         for r in &all {
@@ -101,7 +106,7 @@ pub async fn alerts(global: &Global, cmd: AlertsCommand) -> Result<ExitCode> {
             let rid = refurbisher_id(&store, refurbisher.as_deref()).await?;
             let list = store.alerts_list(!all, rid, limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&list)?);
+                print_views::<views::Alert, _>(list)?;
             } else if list.is_empty() {
                 outln!("{}", if all { "No alerts." } else { "No open alerts." });
             } else {
