@@ -303,6 +303,10 @@ pub(super) async fn import_into_run(
         report.message = Some(format!(
             "{reason}; nothing was applied. Check the feed, then `irp feed apply {run_id}` to apply it anyway"
         ));
+        // The run is recorded quarantined before its alert opens: the monitor, which resolves
+        // the alert while the latest recorded run is not quarantined, never sees one without
+        // the other.
+        let report = done(store, report, &tally.errors, Some(diff), hash, started).await?;
         store
             .alert_open(
                 Some(r.id),
@@ -312,7 +316,7 @@ pub(super) async fn import_into_run(
                 &format!("feed run {run_id} of `{}` quarantined: {reason}", r.key),
             )
             .await?;
-        return done(store, report, &tally.errors, Some(diff), hash, started).await;
+        return Ok(report);
     }
     report.status = if tally.rows_rejected > 0 {
         RunStatus::Partial

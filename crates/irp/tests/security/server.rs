@@ -524,7 +524,9 @@ async fn metrics_need_the_token_or_their_own_listener(db: TestDb) {
 /// A token past its expiry is refused like an unknown one (401); the listing shows expiries.
 async fn an_expired_api_token_is_refused(db: TestDb) {
     let irp = Irp::new(&db.url);
-    let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(3)).to_rfc3339();
+    // Long enough for the setup below on a loaded machine, short enough to wait for.
+    let expiry = chrono::Utc::now() + chrono::TimeDelta::seconds(20);
+    let soon = expiry.to_rfc3339();
     let out = irp.run(&[
         "token",
         "create",
@@ -571,7 +573,8 @@ async fn an_expired_api_token_is_refused(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let left = (expiry - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_secs(1)).await;
     let expired = client
         .get(&orders)
         .bearer_auth(&short)
