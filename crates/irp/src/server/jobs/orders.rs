@@ -40,6 +40,8 @@ pub struct Orders {
     calls: JoinSet<Call>,
     /// Calls that ended while the job waited, counted at the next step.
     ended: Vec<Result<Call, JoinError>>,
+    /// Woken by an order taken in here: one is due now.
+    signalled: bool,
     last_recover: Option<Instant>,
 }
 
@@ -54,6 +56,7 @@ impl Orders {
             signal,
             calls: JoinSet::new(),
             ended: Vec::new(),
+            signalled: false,
             last_recover: None,
         }
     }
@@ -106,7 +109,7 @@ impl Job for Orders {
 
     async fn wake(&mut self) {
         tokio::select! {
-            () = self.signal.notified() => {}
+            () = self.signal.notified() => self.signalled = true,
             Some(ended) = self.calls.join_next(), if !self.calls.is_empty() => {
                 self.ended.push(ended);
             }
@@ -128,6 +131,11 @@ impl Job for Orders {
         // not at once.
         if self.calls.len() >= CONCURRENCY || failed {
             return Ok(report);
+        }
+        if std::mem::take(&mut self.signalled) {
+            // Taken in here just now: due, no need to ask.
+            self.start_call();
+            return Ok(report.within(CLAIM_GRACE));
         }
         match self.store.outbox_next_due().await {
             Ok(Some(due)) if until(due).is_zero() => {
