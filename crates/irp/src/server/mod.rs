@@ -5,9 +5,15 @@
 //! (`IRP_HEADER_TIMEOUT_SECS`), a stall limit for its body (`IRP_BODY_TIMEOUT_SECS`), and caps
 //! on open connections in all and per client address, so slow or idle clients cannot hold the
 //! server.
+//!
+//! The background work of `serve` (catalog recompute, order submitter, feed poller, PIM sync,
+//! channel sync, ERP rounds, monitor) runs as [`jobs`], supervised together with the HTTP
+//! servers: one that ends while the instance runs shuts it down with exit code 1.
 
 pub mod api;
 pub mod auth;
+mod http;
+pub mod jobs;
 mod openapi;
 pub mod pages;
 pub mod shopware_hook;
@@ -29,6 +35,8 @@ use serde_json::json;
 use tower_http::trace::TraceLayer;
 
 use crate::cli::{Global, ServeArgs};
+use http::shutdown_signal;
+pub use http::{Limits, serve_http};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -372,203 +380,6 @@ async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
     Ok(())
 }
 
-/// How [`serve_http`] holds back slow and numerous clients.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// A request's headers must arrive within this (also the most an idle kept-alive
-    /// connection waits for its next request).
-    pub header_timeout: std::time::Duration,
-    /// Open connections at most; the next is accepted when one closes.
-    pub max_connections: usize,
-    /// Open connections at most from one address (trusted proxies excepted); more are closed
-    /// at once.
-    pub max_per_address: usize,
-    /// Proxies, which carry many clients' connections.
-    pub trusted_proxies: Vec<webhook::IpRange>,
-}
-
-/// The open connections per client address.
-type PerAddress =
-    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
-
-/// One connection's place in [`PerAddress`], given back when it closes.
-struct AddressSlot {
-    map: PerAddress,
-    ip: Option<std::net::IpAddr>,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        if let Some(ip) = self.ip
-            && let Ok(mut m) = self.map.lock()
-            && let Some(n) = m.get_mut(&ip)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&ip);
-            }
-        }
-    }
-}
-
-/// Serves `app` over HTTP/1.1 on `listener` until `stop` turns true; then accepts nothing
-/// more, lets requests in flight finish (at most 30 s) and returns. Handlers see the peer as
-/// `ConnectInfo<SocketAddr>`.
-pub async fn serve_http(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    limits: Limits,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt as _;
-    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let per_address: PerAddress = std::sync::Arc::default();
-    // Every connection task holds a receiver; all are gone once every connection closed.
-    let (closed_tx, closed_rx) = tokio::sync::watch::channel(());
-    let mut refused_logged = Instant::now()
-        .checked_sub(std::time::Duration::from_secs(60))
-        .unwrap_or_else(Instant::now);
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let permit = tokio::select! {
-            p = open.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stop.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little, do not spin.
-                    tracing::warn!(error = %e, "Accepting a connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-        };
-        let ip = peer.ip().to_canonical();
-        let counted = !limits.trusted_proxies.iter().any(|r| r.contains(ip));
-        let slot = {
-            let Ok(mut m) = per_address.lock() else {
-                continue;
-            };
-            if counted {
-                let n = m.entry(ip).or_insert(0);
-                if *n >= limits.max_per_address {
-                    drop(m);
-                    if refused_logged.elapsed() > std::time::Duration::from_secs(10) {
-                        refused_logged = Instant::now();
-                        tracing::warn!(%ip, limit = limits.max_per_address, "Too many connections from one address; closing the new ones (IRP_MAX_CONNECTIONS_PER_ADDRESS)");
-                    }
-                    drop(stream);
-                    continue;
-                }
-                *n += 1;
-            }
-            AddressSlot {
-                map: per_address.clone(),
-                ip: counted.then_some(ip),
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let service =
-            app.clone()
-                .map_request(move |req: axum::http::Request<hyper::body::Incoming>| {
-                    let mut req = req.map(axum::body::Body::new);
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    req
-                });
-        let header_timeout = limits.header_timeout;
-        let mut stop = stop.clone();
-        let closed = closed_rx.clone();
-        tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true);
-            let conn = builder.serve_connection(
-                TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(service),
-            );
-            let mut conn = std::pin::pin!(conn);
-            let mut stopping = false;
-            loop {
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, "A connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = stop.changed(), if !stopping => {
-                        stopping = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                }
-            }
-            drop(slot);
-            drop(permit);
-            drop(closed);
-        });
-    }
-    drop(listener);
-    drop(closed_rx);
-    if tokio::time::timeout(std::time::Duration::from_secs(30), closed_tx.closed())
-        .await
-        .is_err()
-    {
-        tracing::warn!("Connections still open 30 s after the stop; closing them");
-    }
-}
-
-/// Waits for Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
-/// future is first polled: a SIGTERM right after "listening" must shut down gracefully too,
-/// not kill the process.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    #[cfg(unix)]
-    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
-    async move {
-        #[cfg(unix)]
-        {
-            let term = async {
-                match terminate {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            let int = async {
-                match interrupt {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = int => tracing::info!("Interrupted, shutting down"),
-                () = term => tracing::info!("SIGTERM received, shutting down"),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("Interrupted, shutting down");
-        }
-    }
-}
-
 /// The first operator account's address, made on a first start.
 pub const FIRST_ACCOUNT: &str = "admin@irp.local";
 
@@ -729,16 +540,6 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         };
         tracing::info!(action, "Applied ERP connector");
     }
-    // Products a previous process marked but did not recompute (it stopped in between), in the
-    // background: the portal answers meanwhile.
-    tokio::spawn({
-        let store = store.clone();
-        async move {
-            if let Err(e) = irp_pipeline::catalog::recompute(&store).await {
-                tracing::error!(error = %e, "Recomputing the marked products failed; `irp catalog recompute` retries it");
-            }
-        }
-    });
     let mut trusted_proxies = Vec::new();
     for r in args.trusted_proxies.iter().filter(|r| !r.trim().is_empty()) {
         trusted_proxies.push(
@@ -817,102 +618,6 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         )
     );
     let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
-    let mut jobs = Jobs::default();
-    // Products marked by order intake (reserved units) and cancels: recomputed in the
-    // background, a burst of orders at a time (within a quarter of a second); marks of other
-    // instances within 5 s.
-    jobs.spawn("catalog", catalog_loop(store.clone(), stop_rx.clone()));
-    // The back office: each placed supplier order's Odoo document.
-    if args.erp_tick_secs > 0 {
-        jobs.spawn(
-            "erp",
-            irp_pipeline::erp::run(
-                store.clone(),
-                owner.clone(),
-                secret_key.clone(),
-                std::time::Duration::from_secs(args.erp_tick_secs),
-                stop_rx.clone(),
-            ),
-        );
-    }
-    // The order submitter always runs: a supplier order taken in here is sent at once; one
-    // taken in by another instance is found within a second.
-    jobs.spawn(
-        "orders",
-        irp_pipeline::orders::run(
-            store.clone(),
-            owner.clone(),
-            secret_key.clone(),
-            std::time::Duration::from_secs(1),
-            stop_rx.clone(),
-        ),
-    );
-    // The monitor: thresholds every minute, alerts to the notification webhook.
-    if args.monitor_tick_secs > 0 {
-        let notifier = args
-            .notify_url
-            .clone()
-            .filter(|u| !u.trim().is_empty())
-            .map(irp_pipeline::monitor::Notifier::new);
-        if let Some(n) = &notifier {
-            tracing::info!(to = %irp_clients::notify::shown_host(&n.url), "Alerts are posted to the notification webhook");
-        }
-        jobs.spawn(
-            "monitor",
-            irp_pipeline::monitor::run(
-                store.clone(),
-                std::time::Duration::from_secs(args.monitor_tick_secs),
-                notifier,
-                stop_rx.clone(),
-            ),
-        );
-    }
-    if args.poll_tick_secs > 0 {
-        let tick = std::time::Duration::from_secs(args.poll_tick_secs);
-        // The PIM sync checks its schedule every tick too (it runs when its interval passed).
-        jobs.spawn(
-            "pim",
-            irp_pipeline::pim::run(
-                store.clone(),
-                owner.clone(),
-                secret_key.clone(),
-                tick,
-                stop_rx.clone(),
-            ),
-        );
-        jobs.spawn(
-            "feeds",
-            irp_pipeline::poller::run(
-                store.clone(),
-                owner.clone(),
-                secret_key.clone(),
-                tick,
-                stop_rx.clone(),
-            ),
-        );
-    } else {
-        tracing::info!(
-            "Feed polling and the PIM sync are off in this instance (IRP_POLL_TICK_SECS=0)"
-        );
-    }
-    // The channels' Shopware sync: changed prices and stock within seconds of a recompute,
-    // new orders by the poll, tracking and cancellations.
-    if args.channel_tick_secs > 0 {
-        jobs.spawn(
-            "channels",
-            irp_pipeline::channel::run(
-                store.clone(),
-                owner,
-                secret_key,
-                std::time::Duration::from_secs(args.channel_tick_secs),
-                stop_rx,
-            ),
-        );
-    } else {
-        tracing::info!(
-            "The channels' Shopware sync is off in this instance (IRP_CHANNEL_TICK_SECS=0)"
-        );
-    }
     let limits = Limits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
         max_connections: args.max_connections.max(1),
@@ -921,50 +626,53 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     };
     let body_timeout = std::time::Duration::from_secs(args.body_timeout_secs.max(1));
     let (http_stop_tx, http_stop) = tokio::sync::watch::channel(false);
-    let http_stop_tx = std::sync::Arc::new(http_stop_tx);
-    tokio::spawn({
-        let http_stop_tx = std::sync::Arc::clone(&http_stop_tx);
-        async move {
-            shutdown.await;
-            let _ = http_stop_tx.send(true);
-        }
-    });
-    let metrics_server = metrics_listener.map(|l| {
-        tokio::spawn(serve_http(
-            l,
-            metrics_router(state.clone()),
-            limits.clone(),
-            http_stop.clone(),
-        ))
-    });
-    let http = serve_http(
-        listener,
-        router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            body_timeout,
-        )),
-        limits,
-        http_stop,
-    );
-    tokio::pin!(http);
-    // Until the server stops, a job that ends (it returned or panicked) stops the instance:
-    // a supervisor (systemd, Kubernetes) restarts it whole, rather than it serving on without
-    // the work that job did.
-    let died = tokio::select! {
-        () = &mut http => None,
-        Some(exit) = jobs.next_exit() => Some(exit),
-    };
-    if let Some((name, why)) = &died {
-        tracing::error!(job = name, why = %why, "A background job stopped; the instance shuts down so that it is restarted whole");
-        let _ = http_stop_tx.send(true);
-        http.await;
+    // The HTTP servers and the background jobs, supervised together.
+    let mut tasks = jobs::Supervisor::default();
+    if let Some(l) = metrics_listener {
+        tasks.serve(
+            "metrics",
+            serve_http(
+                l,
+                metrics_router(state.clone()),
+                limits.clone(),
+                http_stop.clone(),
+            ),
+        );
     }
-    if let Some(m) = metrics_server {
-        let _ = m.await;
+    tasks.serve(
+        "http",
+        serve_http(
+            listener,
+            router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                body_timeout,
+            )),
+            limits,
+            http_stop,
+        ),
+    );
+    jobs::start_all(&mut tasks, &store, &owner, secret_key, &args, &stop_rx);
+    // Until the instance is told to stop, a job or server that ends (it returned, failed or
+    // panicked) stops the instance: a supervisor (systemd, Kubernetes) restarts it whole,
+    // rather than it serving on without the work that job did.
+    let mut died = tokio::select! {
+        () = shutdown => None,
+        exit = tasks.next_exit() => Some(exit),
+    };
+    if let Some(exit) = &died {
+        report_exit(exit);
+    }
+    // Requests in flight finish first (at most 30 s), then the jobs are told to stop.
+    let _ = http_stop_tx.send(true);
+    if let Some(exit) = tasks.servers_stopped().await
+        && died.is_none()
+    {
+        report_exit(&exit);
+        died = Some(exit);
     }
     let _ = stop_tx.send(true);
     // A feed import or an order call under way gets a moment to finish; past that its claim
     // expires (a supplier order whose outcome is unknown is recovered as needs_attention).
-    jobs.stop(std::time::Duration::from_secs(30)).await;
+    tasks.stop(std::time::Duration::from_secs(30)).await;
     store.close().await;
     tracing::info!("Stopped");
     Ok(if died.is_some() {
@@ -974,125 +682,11 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     })
 }
 
-/// Recomputes the products marked by order intake and cancels: a burst of orders at a time
-/// (within a quarter of a second of a mark in this process), other instances' marks within 5 s;
-/// until `stop`.
-async fn catalog_loop(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let signal = store.catalog_signal();
-    while !*stop.borrow() {
-        tokio::select! {
-            () = signal.notified() => {
-                // Let a burst of orders mark their products first: one recompute for all of
-                // them (each is a transaction of its own).
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            }
-            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-            _ = stop.changed() => break,
-        }
-        if let Err(e) = irp_pipeline::catalog::recompute(&store).await {
-            tracing::error!(error = %e, "Recomputing the marked products failed; retried in 5 s");
-        }
-    }
-}
-
-/// The background jobs of `serve`, each with its name: one that ends before the instance stops
-/// is noticed ([`Jobs::next_exit`]), and at the end each gets a deadline ([`Jobs::stop`]).
-#[derive(Default)]
-struct Jobs {
-    set: tokio::task::JoinSet<()>,
-    names: std::collections::HashMap<tokio::task::Id, &'static str>,
-}
-
-impl Jobs {
-    fn spawn(&mut self, name: &'static str, job: impl Future<Output = ()> + Send + 'static) {
-        let handle = self.set.spawn(job);
-        self.names.insert(handle.id(), name);
-        tracing::debug!(job = name, "Background job started");
-    }
-
-    /// The next job to end, with why: `returned` or its panic. Pending while all run (and
-    /// forever when there are none).
-    async fn next_exit(&mut self) -> Option<(&'static str, String)> {
-        let exit = self.set.join_next_with_id().await;
-        match exit {
-            None => std::future::pending().await,
-            Some(Ok((id, ()))) => Some((self.name(id), "it returned".to_owned())),
-            Some(Err(e)) => {
-                let name = self.name(e.id());
-                let why = if e.is_panic() {
-                    let payload = e.into_panic();
-                    let text = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic".to_owned());
-                    format!("it panicked: {text}")
-                } else {
-                    "it was cancelled".to_owned()
-                };
-                Some((name, why))
-            }
-        }
-    }
-
-    fn name(&self, id: tokio::task::Id) -> &'static str {
-        self.names.get(&id).copied().unwrap_or("a job")
-    }
-
-    /// Waits up to `within` for every job to stop (they were told to); names those that did not.
-    async fn stop(mut self, within: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + within;
-        while !self.set.is_empty() {
-            match tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await {
-                Ok(Some(Ok((id, ())))) => {
-                    self.names.remove(&id);
-                }
-                Ok(Some(Err(e))) => {
-                    let name = self.name(e.id());
-                    self.names.remove(&e.id());
-                    tracing::warn!(job = name, error = %e, "A background job ended badly while stopping");
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    let mut left: Vec<&str> = self.names.values().copied().collect();
-                    left.sort_unstable();
-                    tracing::warn!(jobs = ?left, "Background jobs did not stop within {} s; their claims will expire", within.as_secs());
-                    self.set.abort_all();
-                    break;
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod job_tests {
-    use super::Jobs;
-
-    #[tokio::test]
-    async fn a_job_that_ends_is_named_with_why() {
-        let mut jobs = Jobs::default();
-        jobs.spawn("forever", std::future::pending());
-        jobs.spawn("quits", async {});
-        assert_eq!(
-            jobs.next_exit().await,
-            Some(("quits", "it returned".to_owned()))
-        );
-        jobs.spawn("breaks", async { panic!("the database vanished") });
-        assert_eq!(
-            jobs.next_exit().await,
-            Some(("breaks", "it panicked: the database vanished".to_owned()))
-        );
-        // One that does not stop is given up after the deadline, not waited for.
-        let t = std::time::Instant::now();
-        jobs.stop(std::time::Duration::from_millis(200)).await;
-        assert!(t.elapsed() < std::time::Duration::from_secs(5));
-    }
-
-    #[tokio::test]
-    async fn without_jobs_nothing_ends() {
-        let mut jobs = Jobs::default();
-        let r = tokio::time::timeout(std::time::Duration::from_millis(100), jobs.next_exit()).await;
-        assert!(r.is_err(), "no job, no exit");
+/// Logs a job or server that ended while the instance ran.
+fn report_exit(exit: &jobs::Exit) {
+    if exit.server {
+        tracing::error!(server = exit.name, why = %exit.why, "An HTTP server stopped; the instance shuts down so that it is restarted whole");
+    } else {
+        tracing::error!(job = exit.name, why = %exit.why, "A background job stopped; the instance shuts down so that it is restarted whole");
     }
 }
