@@ -95,7 +95,7 @@ async fn bench(backend: Backend, offers: u64) {
         irp_pipeline::catalog::apply_refurbishers(store, &doc.refurbishers, "bench")
             .await
             .unwrap();
-        sellers.push(store.refurbisher_get(key).await.unwrap().unwrap());
+        sellers.push(store.refurbishers().get(key).await.unwrap().unwrap());
     }
     let channels = std::fs::read_to_string(format!(
         "{}/../../config/channels.json",
@@ -156,7 +156,7 @@ async fn bench(backend: Backend, offers: u64) {
 
     // Reference: the whole catalog.
     let t = Instant::now();
-    store.catalog_mark_all().await.unwrap();
+    store.catalog().mark_all().await.unwrap();
     let c = irp_pipeline::catalog::recompute(store).await.unwrap();
     println!(
         "reference, whole catalog: {} products recomputed in {:.2} s (marking included: {:.2} s)",

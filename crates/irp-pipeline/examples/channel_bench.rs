@@ -70,7 +70,7 @@ async fn bench(backend: Backend, products: u64) {
     irp_pipeline::catalog::apply_refurbishers(store, &doc.refurbishers, "bench")
         .await
         .unwrap();
-    let seller = store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let seller = store.refurbishers().get("flexit").await.unwrap().unwrap();
     let cfg = FakeShopwareConfig::default();
     let shop = FakeShopware::start(cfg.clone()).await;
     for i in 0..products {

@@ -101,7 +101,7 @@ fn time_cmd(cmd: &mut Command) -> Duration {
 async fn child(url: &str, key: &str) {
     let store = irp_store::Store::connect(url).await.unwrap();
     let key = SecretKey::from_base64(key).unwrap();
-    let r = store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let r = store.refurbishers().get("flexit").await.unwrap().unwrap();
     let t = Instant::now();
     let rep = import_fetched(&store, &r, "bench", Some(&key))
         .await
@@ -198,7 +198,8 @@ async fn main() {
             .await
             .unwrap();
         db.store
-            .secret_set(&key, "flexit.offers.auth.password", PASSWORD)
+            .secrets()
+            .set(&key, "flexit.offers.auth.password", PASSWORD)
             .await
             .unwrap();
 

@@ -19,7 +19,7 @@ use irp_store::{Store, StoreError};
 /// # Errors
 /// A database error; nothing is written then and the marks stay.
 pub async fn recompute(store: &Store) -> Result<RecomputeStats, StoreError> {
-    let Some(mut run) = store.catalog_recompute_begin().await? else {
+    let Some(mut run) = store.catalog().recompute_begin().await? else {
         return Ok(RecomputeStats::default());
     };
     while let Some(input) = run.next_step().await? {
@@ -38,40 +38,40 @@ pub async fn recompute_after_change(store: &Store) {
     }
 }
 
-/// Apply refurbisher documents ([`Store::refurbisher_apply`]) and recompute what their pricing
+/// Apply refurbisher documents (`Store::refurbishers().apply`) and recompute what their pricing
 /// changed.
 ///
 /// # Errors
-/// What [`Store::refurbisher_apply`] refuses.
+/// What `Store::refurbishers().apply` refuses.
 pub async fn apply_refurbishers(
     store: &Store,
     refurbishers: &[Refurbisher],
     actor: &str,
 ) -> Result<Vec<ApplyOutcome>, StoreError> {
-    let out = store.refurbisher_apply(refurbishers, actor).await?;
+    let out = store.refurbishers().apply(refurbishers, actor).await?;
     recompute_after_change(store).await;
     Ok(out)
 }
 
-/// Apply the channels document ([`Store::channels_apply`]) and recompute the channel rows.
+/// Apply the channels document (`Store::channels().apply`) and recompute the channel rows.
 ///
 /// # Errors
-/// What [`Store::channels_apply`] refuses.
+/// What `Store::channels().apply` refuses.
 pub async fn apply_channels(
     store: &Store,
     channels: &[Channel],
     actor: &str,
 ) -> Result<Vec<ChannelApply>, StoreError> {
-    let out = store.channels_apply(channels, actor).await?;
+    let out = store.channels().apply(channels, actor).await?;
     recompute_after_change(store).await;
     Ok(out)
 }
 
-/// An operator's decision on a held purchase price ([`Store::price_decide`]); an accepted
+/// An operator's decision on a held purchase price (`Store::offers().decide_price`); an accepted
 /// price is priced at once.
 ///
 /// # Errors
-/// What [`Store::price_decide`] refuses.
+/// What `Store::offers().decide_price` refuses.
 pub async fn decide_price(
     store: &Store,
     refurbisher_id: i64,
@@ -80,7 +80,8 @@ pub async fn decide_price(
     actor: &str,
 ) -> Result<StoredOffer, StoreError> {
     let offer = store
-        .price_decide(refurbisher_id, sku, accept, actor)
+        .offers()
+        .decide_price(refurbisher_id, sku, accept, actor)
         .await?;
     recompute_after_change(store).await;
     Ok(offer)

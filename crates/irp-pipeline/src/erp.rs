@@ -73,12 +73,16 @@ impl Erp {
 /// # Errors
 /// [`ErpError::NotConfigured`], [`ErpError::Missing`], a store error.
 pub async fn connect(store: &Store, secret_key: Option<&SecretKey>) -> Result<Erp, ErpError> {
-    let stored = store.erp_get().await?.ok_or(ErpError::NotConfigured)?;
+    let stored = store.erp().get().await?.ok_or(ErpError::NotConfigured)?;
     let c = &stored.config;
     let doc = json!({"erp": {"url": c.url, "api_key": c.api_key,
         "alumio": {"auth_value": c.alumio.as_ref().map(|a| a.auth_value.clone())}}});
     let scope = irp_store::secrets::Scope::of("erp");
-    let resolved = match store.resolve_references(secret_key, scope, &doc).await {
+    let resolved = match store
+        .secrets()
+        .resolve_references(secret_key, scope, &doc)
+        .await
+    {
         Ok(r) => r,
         Err(irp_store::StoreError::NotFound(why)) => return Err(ErpError::Missing(why)),
         Err(e) => return Err(e.into()),
@@ -155,12 +159,12 @@ pub struct RoundReport {
 pub async fn enqueue(store: &Store, erp: &Erp) -> Result<u64, ErpError> {
     let mut n = 0;
     loop {
-        let candidates = store.erp_candidates(erp.stored.created_at, 500).await?;
+        let candidates = store.erp().candidates(erp.stored.created_at, 500).await?;
         if candidates.is_empty() {
             return Ok(n);
         }
         for c in candidates {
-            let internal = match store.refurbisher_get(&c.refurbisher).await? {
+            let internal = match store.refurbishers().get(&c.refurbisher).await? {
                 Some(r) => r.model.internal || r.model.order.is_none(),
                 None => false,
             };
@@ -169,7 +173,8 @@ pub async fn enqueue(store: &Store, erp: &Erp) -> Result<u64, ErpError> {
                 .documents
                 .for_refurbisher(&c.refurbisher, internal);
             store
-                .erp_enqueue(
+                .erp()
+                .enqueue(
                     c.supplier_order_id,
                     kind.as_str(),
                     &core_erp::reference(&erp.config().reference_prefix, c.supplier_order_id),
@@ -191,20 +196,22 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
         ..RoundReport::default()
     };
     loop {
-        let docs = store.erp_claim(owner, LEASE, BATCH).await?;
+        let docs = store.erp().claim(owner, LEASE, BATCH).await?;
         if docs.is_empty() {
             return Ok(report);
         }
         for doc in docs {
             let cancelled = store
-                .supplier_order_get(doc.supplier_order_id)
+                .orders()
+                .supplier_order(doc.supplier_order_id)
                 .await?
                 .is_some_and(|so| {
                     so.status == irp_core::orders::status::SupplierOrderStatus::Cancelled
                 });
             if cancelled {
                 store
-                    .erp_skip(
+                    .erp()
+                    .skip(
                         doc.supplier_order_id,
                         owner,
                         "the supplier order was cancelled before its Odoo document was made",
@@ -220,7 +227,8 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
             match outcome {
                 Ok((model, id, name)) => {
                     if store
-                        .erp_done(doc.supplier_order_id, owner, model, id, name.as_deref())
+                        .erp()
+                        .done(doc.supplier_order_id, owner, model, id, name.as_deref())
                         .await?
                     {
                         tracing::info!(
@@ -244,7 +252,8 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
                     // Not this document's fault (credentials refused, a setting): it waits,
                     // and the round stops so the connector is set up again.
                     store
-                        .erp_attempt_failed(
+                        .erp()
+                        .attempt_failed(
                             doc.supplier_order_id,
                             owner,
                             &f.error,
@@ -262,7 +271,8 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
                     tracing::warn!(supplier_order = doc.supplier_order_id, attempt, error = %f.error,
                         give_up, "Recording in Odoo failed");
                     store
-                        .erp_attempt_failed(
+                        .erp()
+                        .attempt_failed(
                             doc.supplier_order_id,
                             owner,
                             &f.error,
@@ -364,7 +374,7 @@ async fn work(
                 connector: false,
                 found: None,
             };
-            match store.erp_renew(doc.supplier_order_id, owner, LEASE).await {
+            match store.erp().renew(doc.supplier_order_id, owner, LEASE).await {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(claim_lost(
@@ -409,12 +419,14 @@ async fn values(store: &Store, odoo: &Odoo, doc: &ErpDocument) -> Result<Value, 
         found: None,
     };
     let order = store
-        .order_get(doc.order_id)
+        .orders()
+        .get(doc.order_id)
         .await
         .map_err(db)?
         .ok_or_else(|| Failure::permanent(format!("order {} is gone", doc.order_id)))?;
     let lines: Vec<ErpLine> = store
-        .order_lines(doc.order_id)
+        .orders()
+        .lines(doc.order_id)
         .await
         .map_err(db)?
         .into_iter()
@@ -479,7 +491,8 @@ async fn values(store: &Store, odoo: &Odoo, doc: &ErpDocument) -> Result<Value, 
     match doc.kind.as_str() {
         "purchase_order" => {
             let r = store
-                .refurbisher_get(&doc.refurbisher)
+                .refurbishers()
+                .get(&doc.refurbisher)
                 .await
                 .map_err(db)?
                 .ok_or_else(|| {
@@ -577,7 +590,7 @@ pub async fn run(
 ) {
     let mut connected: Option<(String, Erp)> = None;
     loop {
-        match store.erp_get().await {
+        match store.erp().get().await {
             Ok(Some(stored)) if stored.config.enabled => {
                 let fingerprint = serde_json::to_string(&stored.config).unwrap_or_default();
                 if connected.as_ref().is_none_or(|(f, _)| *f != fingerprint) {

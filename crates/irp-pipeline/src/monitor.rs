@@ -35,8 +35,8 @@ pub async fn readings(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<Vec<RefurbisherReadings>, irp_store::StoreError> {
-    let refurbishers = store.refurbisher_list().await?;
-    let facts = store.monitor_facts(&refurbishers).await?;
+    let refurbishers = store.refurbishers().list().await?;
+    let facts = store.monitor().facts(&refurbishers).await?;
     Ok(refurbishers
         .iter()
         .map(|r| {
@@ -85,6 +85,7 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_s
                 _ => None,
             };
             let change = store
+                .monitor()
                 .alert_sync(
                     Some(r.refurbisher_id),
                     reading.metric,
@@ -190,6 +191,7 @@ pub fn notification_body(n: &DueNotification) -> serde_json::Value {
 pub async fn notify_due(store: &Store, notifier: &Notifier) -> Result<u64, irp_store::StoreError> {
     let mut sent = 0;
     while let Some(due) = store
+        .monitor()
         .alert_notification_claim(TimeDelta::seconds(
             i64::try_from(notifier.timeout.as_secs()).unwrap_or(60) + 30,
         ))
@@ -203,6 +205,7 @@ pub async fn notify_due(store: &Store, notifier: &Notifier) -> Result<u64, irp_s
         };
         if a.notify_attempts == 0 && irp_store::now() - event_at > STALE {
             store
+                .monitor()
                 .alert_notification_done(a.id, due.event, None, None)
                 .await?;
             tracing::info!(
@@ -217,6 +220,7 @@ pub async fn notify_due(store: &Store, notifier: &Notifier) -> Result<u64, irp_s
         {
             Ok(_) => {
                 store
+                    .monitor()
                     .alert_notification_done(a.id, due.event, None, None)
                     .await?;
                 sent += 1;
@@ -229,6 +233,7 @@ pub async fn notify_due(store: &Store, notifier: &Notifier) -> Result<u64, irp_s
                 });
                 tracing::warn!(alert = a.id, event = due.event, attempts, error = %e, gives_up = retry.is_none(), "Notifying an alert failed");
                 store
+                    .monitor()
                     .alert_notification_done(a.id, due.event, Some(&e), retry)
                     .await?;
             }

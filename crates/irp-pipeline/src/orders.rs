@@ -73,7 +73,7 @@ async fn take_in_once(
     raw: &Value,
     actor: &str,
 ) -> Result<OrderIntake, irp_store::StoreError> {
-    let mut intake = match store.order_intake_begin(doc, raw).await? {
+    let mut intake = match store.orders().intake_begin(doc, raw).await? {
         IntakeStart::Exists(order) => {
             return Ok(OrderIntake {
                 order,
@@ -100,7 +100,8 @@ pub const LEASE_MARGIN: TimeDelta = TimeDelta::seconds(15);
 /// A database error.
 pub async fn lease(store: &Store) -> Result<TimeDelta, irp_store::StoreError> {
     let longest = store
-        .refurbisher_list()
+        .refurbishers()
+        .list()
         .await?
         .iter()
         .filter_map(|r| r.model.order.as_ref().map(|o| o.timeout_secs))
@@ -178,7 +179,8 @@ pub async fn render_supplier_order(
     supplier_order_id: i64,
 ) -> Result<(StoredRefurbisher, Value), String> {
     let so = store
-        .supplier_order_get(supplier_order_id)
+        .orders()
+        .supplier_order(supplier_order_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no supplier order {supplier_order_id}"))?;
@@ -192,6 +194,7 @@ pub async fn render_supplier_order(
         ));
     };
     let ctx = store
+        .orders()
         .supplier_order_context(supplier_order_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -205,7 +208,8 @@ async fn refurbisher_by_id(
     id: i64,
 ) -> Result<StoredRefurbisher, irp_store::StoreError> {
     store
-        .refurbisher_list()
+        .refurbishers()
+        .list()
         .await?
         .into_iter()
         .find(|r| r.id == id)
@@ -323,7 +327,7 @@ pub async fn submit_one(
     owner: &str,
 ) -> Result<Option<Submitted>, irp_store::StoreError> {
     let lease = lease(store).await?;
-    let Some(claimed) = store.supplier_order_claim(owner, lease).await? else {
+    let Some(claimed) = store.supplier_orders().claim(owner, lease).await? else {
         return Ok(None);
     };
     Ok(Some(place(store, secret_key, owner, &claimed).await?))
@@ -386,7 +390,7 @@ async fn prepare(
         Ok(Some(order)) => order,
     };
     let (order, scrubber) = (order.model, order.scrubber);
-    let ctx = match store.supplier_order_context(so.id).await {
+    let ctx = match store.orders().supplier_order_context(so.id).await {
         Ok(c) => serde_json::to_value(c).unwrap_or(Value::Null),
         Err(e @ irp_store::StoreError::Query(_)) => return Err(not_sent_store(e)),
         Err(e) => {
@@ -504,7 +508,7 @@ async fn place(
     // lease). Lost, the claim would expire and the order wait for an operator.
     let mut tries = 0;
     let recorded = loop {
-        match store.supplier_order_finish(claimed, owner, &o).await {
+        match store.supplier_orders().finish(claimed, owner, &o).await {
             Ok(recorded) => break recorded,
             Err(e) if tries < 5 => {
                 tries += 1;
@@ -551,9 +555,10 @@ async fn place(
 /// # Errors
 /// A database error.
 pub async fn recover(store: &Store) -> Result<Vec<i64>, irp_store::StoreError> {
-    let refurbishers = store.refurbisher_list().await?;
+    let refurbishers = store.refurbishers().list().await?;
     store
-        .supplier_orders_recover(|rid| {
+        .supplier_orders()
+        .recover(|rid| {
             refurbishers
                 .iter()
                 .find(|r| r.id == rid)
@@ -603,7 +608,7 @@ pub async fn run(
         let mut claimed_any = false;
         if running.len() < CONCURRENCY {
             let free = i64::try_from(CONCURRENCY - running.len()).unwrap_or(1);
-            match store.supplier_orders_claim(&owner, lease, free).await {
+            match store.supplier_orders().claim_due(&owner, lease, free).await {
                 Ok(batch) => {
                     for claimed in batch {
                         claimed_any = true;
@@ -632,7 +637,7 @@ pub async fn run(
         if claimed_any {
             continue;
         }
-        let wait = match store.outbox_next_due().await {
+        let wait = match store.supplier_orders().next_due().await {
             Ok(Some(due)) => until(due).min(tick),
             _ => tick,
         };

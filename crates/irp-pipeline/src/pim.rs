@@ -93,14 +93,15 @@ pub async fn sync(
     secret_key: Option<&SecretKey>,
     full: bool,
 ) -> Result<PimReport, SyncError> {
-    let stored = store.pim_get().await?.ok_or(SyncError::NotConfigured)?;
+    let stored = store.pim().get().await?.ok_or(SyncError::NotConfigured)?;
     match run_sync(store, secret_key, full, &stored).await {
         Err(e @ (SyncError::Missing(_) | SyncError::Config(_))) => {
             // Also a failed sync, to `irp pim show` and the schedule.
             let next = (stored.config.poll_interval_secs > 0)
                 .then(|| irp_store::now() + TimeDelta::seconds(stored.config.poll_interval_secs));
             store
-                .pim_finish(
+                .pim()
+                .finish(
                     "failed",
                     &json!({"status": "failed", "full": full, "error": e.to_string()}),
                     next,
@@ -124,6 +125,7 @@ pub async fn resolved_source(
 ) -> Result<irp_store::secrets::Resolved, SyncError> {
     let cfg = &stored.config;
     match store
+        .secrets()
         .resolve_references(
             secret_key,
             irp_store::secrets::Scope::of("pim"),
@@ -153,7 +155,7 @@ async fn run_sync(
     )
     .map_err(|e| SyncError::Config(e.to_string()))?;
     if full {
-        store.pim_reset_cursors().await?;
+        store.pim().reset_cursors().await?;
     }
     let started = Instant::now();
     let mut report = PimReport {
@@ -194,7 +196,7 @@ async fn run_sync(
             StreamError::Store(e) => return Err(e.into()),
         }
     }
-    if store.catalog_dirty_count().await? > 0 {
+    if store.catalog().dirty_count().await? > 0 {
         report.catalog = Some(crate::catalog::recompute(store).await?);
     }
     report.status = if report.error.is_some() {
@@ -209,7 +211,8 @@ async fn run_sync(
     let next = (cfg.poll_interval_secs > 0)
         .then(|| irp_store::now() + TimeDelta::seconds(cfg.poll_interval_secs));
     store
-        .pim_finish(
+        .pim()
+        .finish(
             &report.status,
             &serde_json::to_value(&report).unwrap_or_default(),
             next,
@@ -271,7 +274,8 @@ async fn read_stream(
                     }
                 }
                 let w = store
-                    .pim_write_products(&products, page.end_cursor.as_deref())
+                    .pim()
+                    .write_products(&products, page.end_cursor.as_deref())
                     .await
                     .map_err(StreamError::Store)?;
                 report.created += w.created;
@@ -296,7 +300,8 @@ async fn read_stream(
                 }
                 report.deleted_read += skus.len() as u64;
                 report.cleared += store
-                    .pim_write_deleted(&skus, page.end_cursor.as_deref())
+                    .pim()
+                    .write_deleted(&skus, page.end_cursor.as_deref())
                     .await
                     .map_err(StreamError::Store)?;
             }
@@ -352,7 +357,7 @@ pub async fn sync_if_due(
     owner: &str,
     secret_key: Option<&SecretKey>,
 ) -> Result<Option<PimReport>, SyncError> {
-    let Some(stored) = store.pim_get().await? else {
+    let Some(stored) = store.pim().get().await? else {
         return Ok(None);
     };
     if !stored.config.enabled || stored.config.poll_interval_secs == 0 {
@@ -360,7 +365,8 @@ pub async fn sync_if_due(
     }
     let now = irp_store::now();
     if !store
-        .pim_claim(owner, now, now + crate::poller::LEASE)
+        .pim()
+        .claim(owner, now, now + crate::poller::LEASE)
         .await?
     {
         return Ok(None);
@@ -368,7 +374,7 @@ pub async fn sync_if_due(
     // A sync that ran, or could not start, has recorded its end and the next due time
     // (`pim_finish`) before the claim is released.
     let result = sync(store, secret_key, false).await;
-    if let Err(e) = store.pim_release(owner).await {
+    if let Err(e) = store.pim().release(owner).await {
         tracing::warn!(error = %e, "Releasing the PIM sync claim failed; it expires by itself");
     }
     result.map(Some)

@@ -61,10 +61,14 @@ pub async fn poll_once(
     secret_key: Option<&SecretKey>,
 ) -> Result<Outcome, ImportError> {
     let now = irp_store::now();
-    let Some(claim) = store.poll_claim(owner, now, now + LEASE).await? else {
+    let Some(claim) = store
+        .refurbishers()
+        .poll_claim(owner, now, now + LEASE)
+        .await?
+    else {
         return Ok(Outcome::Idle);
     };
-    let Some(r) = store.refurbisher_get(&claim.key).await? else {
+    let Some(r) = store.refurbishers().get(&claim.key).await? else {
         return Ok(Outcome::Idle);
     };
     let pollable = r
@@ -75,13 +79,14 @@ pub async fn poll_once(
         && r.model.poll_interval_secs > 0;
     if !pollable {
         store
+            .refurbishers()
             .poll_release(r.id, owner, now + TimeDelta::days(1))
             .await?;
         return Ok(Outcome::Skipped { key: r.key });
     }
     let result = import_fetched(store, &r, "schedule", secret_key).await;
     let next = next_due(irp_store::now(), r.model.poll_interval_secs);
-    store.poll_release(r.id, owner, next).await?;
+    store.refurbishers().poll_release(r.id, owner, next).await?;
     let report = result?;
     Ok(Outcome::Polled {
         key: r.key,

@@ -3,7 +3,7 @@
 //! The store answers whether a shipment repeats a stored one and which supplier orders its
 //! order id names; [`irp_core::shipments::matching::match_shipment`] decides which one it
 //! belongs to; the store writes it (the webhook batches the writes of requests that arrive
-//! together into one commit, [`irp_store::Store::shipments_write`]).
+//! together into one commit, `Store::shipments().write`).
 
 use irp_core::shipments::Shipment;
 use irp_core::shipments::matching::{self, Match};
@@ -24,12 +24,13 @@ pub async fn prepare(
     method: &str,
     source: Option<&str>,
 ) -> Result<PreparedShipment, StoreError> {
-    let repeat = store.shipment_repeat(refurbisher_id, &shipment).await?;
+    let repeat = store.shipments().repeat(refurbisher_id, &shipment).await?;
     let target = if repeat.is_some() {
         Match::Unmatched(String::new())
     } else {
         let candidates = store
-            .shipment_candidates(refurbisher_id, &shipment.external_order_id)
+            .shipments()
+            .candidates(refurbisher_id, &shipment.external_order_id)
             .await?;
         matching::match_shipment(&shipment.external_order_id, &candidates)
     };
@@ -68,7 +69,8 @@ pub async fn record(
     )
     .await?;
     store
-        .shipments_write(vec![prepared])
+        .shipments()
+        .write(vec![prepared])
         .await?
         .pop()
         .ok_or_else(|| StoreError::NotFound("no outcome for the shipment".into()))
@@ -81,10 +83,13 @@ pub async fn record(
 /// A database error.
 pub async fn rematch(store: &Store) -> Result<u64, StoreError> {
     let mut matched = 0;
-    for (id, refurbisher_id, external) in store.shipments_unmatched(200).await? {
-        let candidates = store.shipment_candidates(refurbisher_id, &external).await?;
+    for (id, refurbisher_id, external) in store.shipments().unmatched(200).await? {
+        let candidates = store
+            .shipments()
+            .candidates(refurbisher_id, &external)
+            .await?;
         if let Match::Found(supplier_order_id) = matching::match_shipment(&external, &candidates)
-            && store.shipment_link(id, supplier_order_id).await?
+            && store.shipments().link(id, supplier_order_id).await?
         {
             matched += 1;
         }

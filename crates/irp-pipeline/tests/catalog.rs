@@ -25,7 +25,8 @@ async fn apply(db: &TestDb, text: &str) -> StoredRefurbisher {
         .await
         .unwrap();
     db.store
-        .refurbisher_get(&out[0].key)
+        .refurbishers()
+        .get(&out[0].key)
         .await
         .unwrap()
         .unwrap()
@@ -112,13 +113,14 @@ async fn import(
 
 /// (best offer's SKU, price incl. VAT, sellable) of a product.
 async fn best(db: &TestDb, ean: &str) -> (Option<String>, Option<i64>, i64) {
-    let p = db.store.product_get(ean).await.unwrap().unwrap();
+    let p = db.store.catalog().product(ean).await.unwrap().unwrap();
     (p.best_sku, p.price_incl_minor, p.sellable)
 }
 
 async fn channel_row(db: &TestDb, channel: &str, ean: &str) -> Option<ChannelProduct> {
     db.store
-        .channel_products_of(ean)
+        .catalog()
+        .channel_rows_of(ean)
         .await
         .unwrap()
         .into_iter()
@@ -163,7 +165,7 @@ async fn the_best_offer_follows_each_feed_run_and_only_touched_products_are_reco
     assert_eq!(rep.catalog.as_ref().unwrap().eans, 2, "E3 is not touched");
     assert_eq!(best(&db, E1).await, (Some("IU-1".into()), Some(155_02), 1));
     assert_eq!(best(&db, E2).await.0.as_deref(), Some("B"));
-    let p = db.store.product_get(E1).await.unwrap().unwrap();
+    let p = db.store.catalog().product(E1).await.unwrap().unwrap();
     assert_eq!((p.offers_count, p.display_name()), (2, "iUsed IU-1"));
 
     // iUsed sells out of E1: FlexIT wins it back. Only the changed offer's product is
@@ -198,7 +200,8 @@ async fn the_best_offer_follows_each_feed_run_and_only_touched_products_are_reco
     assert_eq!(best(&db, E3).await.0.as_deref(), Some("C"));
     assert_eq!(
         db.store
-            .product_get(E3)
+            .catalog()
+            .product(E3)
             .await
             .unwrap()
             .unwrap()
@@ -231,7 +234,7 @@ async fn the_best_offer_follows_each_feed_run_and_only_touched_products_are_reco
         (None, None, 0),
         "1 unit is the threshold"
     );
-    assert_eq!(db.store.catalog_dirty_count().await.unwrap(), 0);
+    assert_eq!(db.store.catalog().dirty_count().await.unwrap(), 0);
 }
 
 async fn channels_sell_their_refurbishers_and_mark_changes_for_the_sync(db: TestDb) {
@@ -280,14 +283,22 @@ async fn channels_sell_their_refurbishers_and_mark_changes_for_the_sync(db: Test
     // The sync pushes what is dirty and records it; a push of an older revision is ignored.
     let dirty = db
         .store
-        .channel_products_dirty("econocom", 100)
+        .catalog()
+        .dirty_channel_rows("econocom", 100)
         .await
         .unwrap();
     assert_eq!(dirty.len(), 1);
-    assert!(db.store.channel_product_pushed(&dirty[0]).await.unwrap());
     assert!(
         db.store
-            .channel_products_dirty("econocom", 100)
+            .catalog()
+            .channel_row_pushed(&dirty[0])
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .catalog()
+            .dirty_channel_rows("econocom", 100)
             .await
             .unwrap()
             .is_empty()
@@ -296,7 +307,7 @@ async fn channels_sell_their_refurbishers_and_mark_changes_for_the_sync(db: Test
         revision: dirty[0].revision - 1,
         ..dirty[0].clone()
     };
-    assert!(!db.store.channel_product_pushed(&stale).await.unwrap());
+    assert!(!db.store.catalog().channel_row_pushed(&stale).await.unwrap());
 
     // A run that changes nothing a channel sells leaves its rows alone…
     import(
@@ -358,7 +369,7 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
     .await;
     assert_eq!(rep.price_holds, 1, "B moved 40 %: within 50 %");
     assert_eq!(best(&db, E1).await.1, Some(160_23), "the old price stays");
-    let a = db.store.offer_get(15, "A").await.unwrap().unwrap();
+    let a = db.store.offers().get(15, "A").await.unwrap().unwrap();
     assert_eq!(
         (
             a.price_purchase_minor,
@@ -367,11 +378,16 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
         ),
         (10_000_00, Some(100_00), Some("pending"))
     );
-    let alerts = db.store.alerts_open(15).await.unwrap();
+    let alerts = db.store.monitor().alerts_open(15).await.unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].0, "price_change_held");
     assert!(alerts[0].1.contains("irp prices held flexit"), "{alerts:?}");
-    let held = db.store.prices_held(None, false, 10).await.unwrap();
+    let held = db
+        .store
+        .offers()
+        .held_prices(None, false, 10)
+        .await
+        .unwrap();
     assert_eq!(held.len(), 1);
 
     // Rejected: the old price stays, also when the feed repeats the rejected price with other
@@ -379,7 +395,7 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
     irp_pipeline::catalog::decide_price(&db.store, 15, "A", false, "test")
         .await
         .unwrap();
-    assert!(db.store.alerts_open(15).await.unwrap().is_empty());
+    assert!(db.store.monitor().alerts_open(15).await.unwrap().is_empty());
     import(
         &db,
         &flexit,
@@ -388,17 +404,26 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
         &flexit_csv(&[("A", E1, 6, "10.000"), ("B", E2, 5, "140,00")]),
     )
     .await;
-    let a = db.store.offer_get(15, "A").await.unwrap().unwrap();
+    let a = db.store.offers().get(15, "A").await.unwrap().unwrap();
     assert_eq!(a.price_hold.as_deref(), Some("rejected"));
     assert_eq!(best(&db, E1).await, (Some("A".into()), Some(160_23), 5));
     assert!(
         db.store
-            .prices_held(None, false, 10)
+            .offers()
+            .held_prices(None, false, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(db.store.prices_held(None, true, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        db.store
+            .offers()
+            .held_prices(None, true, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A price back within the ratio of the applied one lifts the hold.
     import(
@@ -409,7 +434,7 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
         &flexit_csv(&[("A", E1, 6, "110,00"), ("B", E2, 5, "140,00")]),
     )
     .await;
-    let a = db.store.offer_get(15, "A").await.unwrap().unwrap();
+    let a = db.store.offers().get(15, "A").await.unwrap().unwrap();
     assert_eq!((a.applied_purchase_minor, a.price_hold), (None, None));
     // (110 + 13.18) × 1.17 × 1.21 = 174.39.
     assert_eq!(best(&db, E1).await.1, Some(174_39));
@@ -430,7 +455,7 @@ async fn a_purchase_price_jump_is_held_until_an_operator_decides(db: TestDb) {
     assert_eq!((a.applied_purchase_minor, a.price_hold), (None, None));
     // (20 + 13.18) × 1.17 × 1.21 = 46.97.
     assert_eq!(best(&db, E1).await.1, Some(46_97));
-    assert!(db.store.alerts_open(15).await.unwrap().is_empty());
+    assert!(db.store.monitor().alerts_open(15).await.unwrap().is_empty());
     let err = irp_pipeline::catalog::decide_price(&db.store, 15, "A", true, "test")
         .await
         .unwrap_err()
@@ -481,5 +506,5 @@ async fn settings_and_approval_changes_reprice_the_refurbishers_products(db: Tes
     assert_ne!(doc, config("flexit.json"));
     apply(&db, &doc).await;
     assert_eq!(best(&db, E1).await.1, Some(150_99));
-    assert_eq!(db.store.catalog_dirty_count().await.unwrap(), 0);
+    assert_eq!(db.store.catalog().dirty_count().await.unwrap(), 0);
 }

@@ -35,7 +35,12 @@ async fn flexit(db: &TestDb) -> StoredRefurbisher {
     irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
-    db.store.refurbisher_get("flexit").await.unwrap().unwrap()
+    db.store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn channel(db: &TestDb, key: &str, shop: &FakeShopware, extra: serde_json::Value) {
@@ -116,7 +121,8 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     assert_eq!(shop.product(E3).unwrap()["stock"], 0, "refused: unchanged");
     let problems = db
         .store
-        .channel_problems("refurbished-direct", 10)
+        .channel_sync()
+        .problems("refurbished-direct", 10)
         .await
         .unwrap();
     let kinds: Vec<(&str, &str)> = problems
@@ -127,7 +133,8 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     assert!(problems[0].detail.contains("HTTP 400"), "{problems:?}");
     assert_eq!(
         db.store
-            .channel_dirty_count("refurbished-direct")
+            .channel_sync()
+            .dirty_count("refurbished-direct")
             .await
             .unwrap(),
         0
@@ -170,14 +177,16 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     assert!(!error.contains(&FakeShopwareConfig::default().client_secret));
     assert_eq!(
         db.store
-            .channel_dirty_count("refurbished-direct")
+            .channel_sync()
+            .dirty_count("refurbished-direct")
             .await
             .unwrap(),
         1
     );
     let state = db
         .store
-        .channel_sync_state("refurbished-direct")
+        .channel_sync()
+        .state("refurbished-direct")
         .await
         .unwrap();
     assert_eq!(state.last_error.as_deref(), Some(error.as_str()));
@@ -198,7 +207,8 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     // and leaves the rows marked.
     assert!(
         db.store
-            .channel_sync_claim(
+            .channel_sync()
+            .claim(
                 "refurbished-direct",
                 "other-instance",
                 irp_store::now() + chrono::TimeDelta::minutes(5)
@@ -215,13 +225,15 @@ async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db:
     assert_eq!(sync_rows(&shop), 0);
     assert_eq!(
         db.store
-            .channel_dirty_count("refurbished-direct")
+            .channel_sync()
+            .dirty_count("refurbished-direct")
             .await
             .unwrap(),
         1
     );
     db.store
-        .channel_sync_release("refurbished-direct", "other-instance")
+        .channel_sync()
+        .release("refurbished-direct", "other-instance")
         .await
         .unwrap();
     let rep = channel::push(&db.store, &sw, false).await.unwrap();
@@ -279,24 +291,26 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
     assert_eq!((rep.read, rep.created, rep.inbox), (2, 1, 1), "{rep:?}");
     let o = db
         .store
-        .order_by_number("refurbished-direct", "10001")
+        .orders()
+        .by_number("refurbished-direct", "10001")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(o.customer_email, "jan@example.nl");
-    let lines = db.store.order_lines(o.id).await.unwrap();
+    let lines = db.store.orders().lines(o.id).await.unwrap();
     assert_eq!(lines[0].ean.as_deref(), Some(E1));
     assert!(
         lines[0].refurbisher_id.is_some(),
         "routed to FlexIT: {lines:?}"
     );
-    let link = db.store.channel_order(o.id).await.unwrap().unwrap();
+    let link = db.store.channel_sync().order(o.id).await.unwrap().unwrap();
     assert_eq!(link.remote_order_id, first);
     assert!(link.remote_delivery_id.is_some());
 
     let inbox = db
         .store
-        .channel_inbox_list(Some("refurbished-direct"), false, 10)
+        .channel_sync()
+        .inbox_list(Some("refurbished-direct"), false, 10)
         .await
         .unwrap();
     assert_eq!(inbox.len(), 1);
@@ -312,7 +326,7 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
             .unwrap(),
         TakeIn::Known
     );
-    assert_eq!(db.store.orders_list(None, 10).await.unwrap().len(), 1);
+    assert_eq!(db.store.orders().list(None, 10).await.unwrap().len(), 1);
 
     // The shop's catalog manager gives the gift card product an EAN IRP sells: the next
     // round's inbox retry takes the order in, and the inbox is empty.
@@ -331,14 +345,16 @@ async fn orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox(d
     assert_eq!(taken, 1);
     assert!(
         db.store
-            .order_by_number("refurbished-direct", "10002")
+            .orders()
+            .by_number("refurbished-direct", "10002")
             .await
             .unwrap()
             .is_some()
     );
     assert!(
         db.store
-            .channel_inbox_list(Some("refurbished-direct"), false, 10)
+            .channel_sync()
+            .inbox_list(Some("refurbished-direct"), false, 10)
             .await
             .unwrap()
             .is_empty()
@@ -384,14 +400,21 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     irp_pipeline::catalog::apply_refurbishers(&db.store, &parsed.refurbishers, "test")
         .await
         .unwrap();
-    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let r = db
+        .store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap();
     let key = SecretKey::generate().unwrap();
     for name in [
         "flexit.order.auth.client_id",
         "flexit.order.auth.client_secret",
     ] {
         db.store
-            .secret_set(&key, name, "test-credential")
+            .secrets()
+            .set(&key, name, "test-credential")
             .await
             .unwrap();
     }
@@ -431,11 +454,12 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
         let number = number.to_owned();
         async move {
             let o = store
-                .order_by_number("refurbished-direct", &number)
+                .orders()
+                .by_number("refurbished-direct", &number)
                 .await
                 .unwrap()
                 .unwrap();
-            store.supplier_orders_of(o.id).await.unwrap()[0].clone()
+            store.orders().supplier_orders_of(o.id).await.unwrap()[0].clone()
         }
     };
 
@@ -449,7 +473,8 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     assert_eq!(done.outcome, "submitted", "{done:?}");
     let reference = db
         .store
-        .supplier_order_get(so.id)
+        .orders()
+        .supplier_order(so.id)
         .await
         .unwrap()
         .unwrap()
@@ -471,7 +496,7 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     let d = shop.delivery(&shipped_delivery).unwrap();
     assert_eq!(d["trackingCodes"], json!(["3SRDX0000009"]));
     assert_eq!(d["stateMachineState"]["technicalName"], "cancelled");
-    let shipments = db.store.shipments_of(so.id).await.unwrap();
+    let shipments = db.store.shipments().of_supplier_order(so.id).await.unwrap();
     let error = shipments[0].tracking_error.clone().unwrap_or_default();
     assert!(
         error.contains("SYSTEM__ILLEGAL_STATE_TRANSITION"),
@@ -485,7 +510,11 @@ async fn a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop(db
     // 20002's supplier order is cancelled: with on_supplier_cancel = cancel_delivery the
     // shop's delivery is cancelled, once.
     let so = supplier_order("20002").await;
-    db.store.supplier_order_cancel(so.id, "test").await.unwrap();
+    db.store
+        .supplier_orders()
+        .cancel(so.id, "test")
+        .await
+        .unwrap();
     assert_eq!(
         channel::report_cancellations(&db.store, &sw).await.unwrap(),
         1
@@ -518,14 +547,21 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
             .await
             .unwrap();
     }
-    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let r = db
+        .store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap();
     let key = SecretKey::generate().unwrap();
     for name in [
         "flexit.order.auth.client_id",
         "flexit.order.auth.client_secret",
     ] {
         db.store
-            .secret_set(&key, name, "test-credential")
+            .secrets()
+            .set(&key, name, "test-credential")
             .await
             .unwrap();
     }
@@ -545,7 +581,8 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
     .unwrap();
     let iu = db
         .store
-        .refurbisher_get("iused-alumio")
+        .refurbishers()
+        .get("iused-alumio")
         .await
         .unwrap()
         .unwrap();
@@ -573,11 +610,12 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
     assert_eq!(rep.created, 1, "{rep:?}");
     let o = db
         .store
-        .order_by_number("refurbished-direct", "30001")
+        .orders()
+        .by_number("refurbished-direct", "30001")
         .await
         .unwrap()
         .unwrap();
-    let sos = db.store.supplier_orders_of(o.id).await.unwrap();
+    let sos = db.store.orders().supplier_orders_of(o.id).await.unwrap();
     assert_eq!(sos.len(), 2, "{sos:?}");
     let flex = sos.iter().find(|s| s.refurbisher_id == r.id).unwrap().id;
     let internal = sos.iter().find(|s| s.refurbisher_id == iu.id).unwrap().id;
@@ -587,7 +625,8 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
         .unwrap();
     let reference = db
         .store
-        .supplier_order_get(flex)
+        .orders()
+        .supplier_order(flex)
         .await
         .unwrap()
         .unwrap()
@@ -605,7 +644,8 @@ async fn a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled(db: Tes
     );
     // The store's part is cancelled: the delivery is complete, so it is shipped.
     db.store
-        .supplier_order_cancel(internal, "test")
+        .supplier_orders()
+        .cancel(internal, "test")
         .await
         .unwrap();
     let t = channel::push_tracking(&db.store, &sw).await.unwrap();

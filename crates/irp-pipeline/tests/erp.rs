@@ -79,7 +79,7 @@ async fn setup(db: &TestDb, erp_doc: Value) -> SecretKey {
         ("erp.api_key", cfg.api_key.as_str()),
         ("erp.alumio_auth", cfg.alumio_token.as_str()),
     ] {
-        db.store.secret_set(&key, name, value).await.unwrap();
+        db.store.secrets().set(&key, name, value).await.unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let flex = dir.path().join("flexit.csv");
@@ -97,14 +97,15 @@ async fn setup(db: &TestDb, erp_doc: Value) -> SecretKey {
     )
     .unwrap();
     for (k, path) in [("flexit", &flex), ("iused-alumio", &iused)] {
-        let r = db.store.refurbisher_get(k).await.unwrap().unwrap();
+        let r = db.store.refurbishers().get(k).await.unwrap().unwrap();
         let rep = import_file(&db.store, &r, path, "manual").await.unwrap();
         assert_eq!(rep.status.as_str(), "succeeded", "{k}: {rep:?}");
     }
     let parsed = parse_erp(&erp_doc.to_string());
     assert!(parsed.erp.is_some(), "{:?}", parsed.diagnostics);
     db.store
-        .erp_apply(parsed.erp.as_ref().unwrap(), "test")
+        .erp()
+        .apply(parsed.erp.as_ref().unwrap(), "test")
         .await
         .unwrap();
     key
@@ -135,6 +136,7 @@ async fn order(db: &TestDb, number: &str, eans: &[&str]) -> Vec<i64> {
             .await
             .unwrap();
     db.store
+        .orders()
         .supplier_orders_of(intake.order.id)
         .await
         .unwrap()
@@ -175,7 +177,7 @@ async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order
     // order goes through, taking the unit from Odoo's stock.
     let r = erp::round(&db.store, &e, "instance-a").await.unwrap();
     assert_eq!((r.enqueued, r.done, r.failed), (2, 1, 1), "{r:?}");
-    let docs = db.store.erp_documents(None, 10).await.unwrap();
+    let docs = db.store.erp().documents(None, 10).await.unwrap();
     let flex_doc = docs.iter().find(|d| d.refurbisher == "flexit").unwrap();
     assert_eq!(flex_doc.status, "failed");
     let why = flex_doc.last_error.clone().unwrap();
@@ -212,7 +214,7 @@ async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order
 
     // The product is made in Odoo; an operator retries: one purchase order at vendor 21469.
     let flex_product = odoo.add_product("FLX-A", FLEX_EAN, "Apple iPhone 13", 0.0);
-    db.store.erp_retry(sos[0], "operator").await.unwrap();
+    db.store.erp().retry(sos[0], "operator").await.unwrap();
     let r = erp::round(&db.store, &e, "instance-a").await.unwrap();
     assert_eq!((r.done, r.failed), (1, 0), "{r:?}");
     let pos = odoo.records("purchase.order");
@@ -224,7 +226,7 @@ async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order
     assert_eq!(pos[0]["order_line"][0]["product_id"], flex_product);
     assert_eq!(pos[0]["order_line"][0]["product_qty"], json!(1.0));
     assert_eq!(pos[0]["order_line"][0]["price_unit"], json!(100.0));
-    let flex_doc = db.store.erp_document(sos[0]).await.unwrap().unwrap();
+    let flex_doc = db.store.erp().document(sos[0]).await.unwrap().unwrap();
     assert_eq!(flex_doc.odoo_id, pos[0]["id"].as_i64());
     assert_eq!(flex_doc.odoo_name.as_deref(), pos[0]["name"].as_str());
 
@@ -240,12 +242,14 @@ async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order
     let so2 = order(&db, "RD-2", &[FLEX_EAN]).await[0];
     submit_all(&db, &key).await;
     db.store
-        .erp_enqueue(so2, "purchase_order", &format!("IRP-SO-{so2}"), false)
+        .erp()
+        .enqueue(so2, "purchase_order", &format!("IRP-SO-{so2}"), false)
         .await
         .unwrap();
     let claimed = db
         .store
-        .erp_claim("crashed", chrono::TimeDelta::milliseconds(1), 10)
+        .erp()
+        .claim("crashed", chrono::TimeDelta::milliseconds(1), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -262,7 +266,7 @@ async fn a_flexit_order_is_one_purchase_order_and_an_iused_order_one_sales_order
     assert_eq!(r.done, 1, "{r:?}");
     let pos = odoo.records("purchase.order");
     assert_eq!(pos.len(), 2, "one purchase order per supplier order");
-    let doc2 = db.store.erp_document(so2).await.unwrap().unwrap();
+    let doc2 = db.store.erp().document(so2).await.unwrap().unwrap();
     assert_eq!(doc2.odoo_id, Some(made_by_the_crashed_one));
     let confirmed = pos
         .iter()
@@ -325,7 +329,7 @@ async fn odoo_directly_and_its_error_envelope(db: TestDb) {
     odoo.fail_next_rpc("Vendor Flex IT Distribution is archived", 1);
     let r = erp::round(&db.store, &e, "instance-a").await.unwrap();
     assert_eq!((r.done, r.failed), (0, 1), "{r:?}");
-    let doc = db.store.erp_document(sos[0]).await.unwrap().unwrap();
+    let doc = db.store.erp().document(sos[0]).await.unwrap().unwrap();
     let why = doc.last_error.unwrap();
     assert!(
         why.contains("Vendor Flex IT Distribution is archived"),
@@ -333,7 +337,7 @@ async fn odoo_directly_and_its_error_envelope(db: TestDb) {
     );
     assert!(!why.contains(&cfg.api_key), "{why}");
     assert!(odoo.records("purchase.order").is_empty());
-    db.store.erp_retry(sos[0], "operator").await.unwrap();
+    db.store.erp().retry(sos[0], "operator").await.unwrap();
     let r = erp::round(&db.store, &e, "instance-a").await.unwrap();
     assert_eq!(r.done, 1, "{r:?}");
     assert!(odoo.requests().iter().all(|q| q.path == "/jsonrpc"));
@@ -343,7 +347,8 @@ async fn odoo_directly_and_its_error_envelope(db: TestDb) {
         "login": "irp@iused.nl", "api_key": "${secret:erp.api_key}"}});
     let parsed = parse_erp(&doc.to_string());
     db.store
-        .erp_apply(parsed.erp.as_ref().unwrap(), "test")
+        .erp()
+        .apply(parsed.erp.as_ref().unwrap(), "test")
         .await
         .unwrap();
     let sos = order(&db, "RD-6", &[FLEX_EAN]).await;
@@ -368,7 +373,8 @@ async fn odoo_directly_and_its_error_envelope(db: TestDb) {
 
     // Wrong credentials: a clear error naming the user, never the key.
     db.store
-        .secret_set(&key, "erp.api_key", "wrong-key-987")
+        .secrets()
+        .set(&key, "erp.api_key", "wrong-key-987")
         .await
         .unwrap();
     let e = erp::connect(&db.store, Some(&key)).await.unwrap();

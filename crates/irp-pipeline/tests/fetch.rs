@@ -64,7 +64,8 @@ async fn an_http_feed_is_fetched_with_its_stored_secret_and_imported(db: TestDb)
         .unwrap();
     let r = db
         .store
-        .refurbisher_get("iused-alumio")
+        .refurbishers()
+        .get("iused-alumio")
         .await
         .unwrap()
         .unwrap();
@@ -81,7 +82,8 @@ async fn an_http_feed_is_fetched_with_its_stored_secret_and_imported(db: TestDb)
 
     let key = SecretKey::generate().unwrap();
     db.store
-        .secret_set(&key, "iused-alumio.offers.auth.token", "the-real-token")
+        .secrets()
+        .set(&key, "iused-alumio.offers.auth.token", "the-real-token")
         .await
         .unwrap();
     let rep = import_fetched(&db.store, &r, "schedule", Some(&key))
@@ -92,7 +94,7 @@ async fn an_http_feed_is_fetched_with_its_stored_secret_and_imported(db: TestDb)
         (RunStatus::Succeeded, Some(200), 1),
         "{rep:?}"
     );
-    let run = db.store.feed_run(rep.run_id).await.unwrap().unwrap();
+    let run = db.store.feed_runs().get(rep.run_id).await.unwrap().unwrap();
     assert_eq!(
         (run.http_status, run.triggered_by.as_str()),
         (Some(200), "schedule")
@@ -113,7 +115,8 @@ async fn an_http_feed_is_fetched_with_its_stored_secret_and_imported(db: TestDb)
     );
     assert_eq!(
         db.store
-            .offers_list(r.id, false, 10, 0)
+            .offers()
+            .list(r.id, false, 10, 0)
             .await
             .unwrap()
             .len(),

@@ -19,7 +19,8 @@ async fn refurbisher(db: &TestDb, file: &str) -> StoredRefurbisher {
         .await
         .unwrap();
     db.store
-        .refurbisher_get(&out[0].key)
+        .refurbishers()
+        .get(&out[0].key)
         .await
         .unwrap()
         .unwrap()
@@ -52,7 +53,8 @@ impl Feed {
 
 async fn skus(db: &TestDb, rid: i64) -> Vec<(String, i64, i64)> {
     db.store
-        .offers_list(rid, false, 1000, 0)
+        .offers()
+        .list(rid, false, 1000, 0)
         .await
         .unwrap()
         .into_iter()
@@ -92,7 +94,13 @@ async fn a_flexit_feed_imports_then_reimports_unchanged(db: TestDb) {
     );
     let again = import_file(&db.store, &r, &path, "manual").await.unwrap();
     assert_eq!(again.status, RunStatus::Unchanged);
-    let run = db.store.feed_run(again.run_id).await.unwrap().unwrap();
+    let run = db
+        .store
+        .feed_runs()
+        .get(again.run_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(run.status, "unchanged");
 
     // The same file read with another mapping is another feed: it is read again, not skipped.
@@ -106,7 +114,13 @@ async fn a_flexit_feed_imports_then_reimports_unchanged(db: TestDb) {
     irp_pipeline::catalog::apply_refurbishers(&db.store, &[remapped], "test")
         .await
         .unwrap();
-    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let r = db
+        .store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap();
     let rep = import_file(&db.store, &r, &path, "manual").await.unwrap();
     assert_eq!(
         (rep.status, rep.updated),
@@ -147,7 +161,15 @@ async fn bad_rows_are_reported_and_the_rest_applied(db: TestDb) {
             "5 price_purchase_amount=\"12.50\": expected a price written as in nl_NL (like 1.234,56)",
         ]
     );
-    assert_eq!(db.store.feed_row_errors(rep.run_id).await.unwrap().len(), 3);
+    assert_eq!(
+        db.store
+            .feed_runs()
+            .row_errors(rep.run_id)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(skus(&db, r.id).await, [("A".into(), 5, 1250)]);
 }
 
@@ -175,7 +197,7 @@ async fn an_empty_feed_is_quarantined_and_removes_nothing(db: TestDb) {
         rep.message
     );
     assert_eq!(skus(&db, r.id).await, [("A".into(), 5, 100)]);
-    let alerts = db.store.alerts_open(r.id).await.unwrap();
+    let alerts = db.store.monitor().alerts_open(r.id).await.unwrap();
     assert_eq!(alerts[0].0, "feed_quarantined");
 }
 
@@ -207,7 +229,8 @@ async fn mass_removal_is_quarantined_until_applied_on_purpose(db: TestDb) {
     assert_eq!(skus(&db, r.id).await.len(), 3, "nothing applied");
     // An operator looks at it and applies it anyway.
     db.store
-        .feed_apply(r.id, rep.run_id, "succeeded", 500_000)
+        .feed_runs()
+        .apply(r.id, rep.run_id, "succeeded", 500_000)
         .await
         .unwrap();
     assert_eq!(skus(&db, r.id).await, [("A".into(), 1, 100)]);
@@ -239,7 +262,8 @@ async fn an_unreadable_feed_fails_and_removes_nothing(db: TestDb) {
     );
     assert_eq!(
         db.store
-            .offers_list(r.id, false, 10, 0)
+            .offers()
+            .list(r.id, false, 10, 0)
             .await
             .unwrap()
             .len(),
@@ -293,7 +317,7 @@ async fn a_reimport_updates_reactivates_and_removes_with_field_counts(db: TestDb
             ("C".into(), 1, 250)
         ]
     );
-    let run = db.store.feed_run(rep.run_id).await.unwrap().unwrap();
+    let run = db.store.feed_runs().get(rep.run_id).await.unwrap().unwrap();
     assert_eq!(
         (run.status.as_str(), run.updated, run.removed),
         ("succeeded", 2, 1)
@@ -366,7 +390,12 @@ async fn a_large_feed_streams_through_many_batches(db: TestDb) {
         (10_000, 21_667, 43_333, 5_000),
         "{rep:?}"
     );
-    let active = db.store.offers_list(r.id, false, 100_000, 0).await.unwrap();
+    let active = db
+        .store
+        .offers()
+        .list(r.id, false, 100_000, 0)
+        .await
+        .unwrap();
     assert_eq!(active.len(), 75_000);
     assert_eq!(
         active
@@ -375,7 +404,12 @@ async fn a_large_feed_streams_through_many_batches(db: TestDb) {
             .count(),
         21_667
     );
-    let all = db.store.offers_list(r.id, true, 100_000, 0).await.unwrap();
+    let all = db
+        .store
+        .offers()
+        .list(r.id, true, 100_000, 0)
+        .await
+        .unwrap();
     assert_eq!(
         all.len(),
         80_000,
@@ -403,7 +437,7 @@ async fn text_with_tabs_backslashes_and_line_breaks_is_stored_as_read(db: TestDb
         (RunStatus::Succeeded, 2),
         "{rep:?}"
     );
-    let offers = db.store.offers_list(r.id, false, 10, 0).await.unwrap();
+    let offers = db.store.offers().list(r.id, false, 10, 0).await.unwrap();
     assert_eq!(offers[0].name, odd);
     assert_eq!(offers[1].sku, "T-\\2");
     // Changed: the new name goes through the staging COPY and the merge.
@@ -412,6 +446,6 @@ async fn text_with_tabs_backslashes_and_line_breaks_is_stored_as_read(db: TestDb
         .await
         .unwrap();
     assert_eq!((rep.updated, rep.unchanged), (1, 1), "{rep:?}");
-    let offers = db.store.offers_list(r.id, false, 10, 0).await.unwrap();
+    let offers = db.store.offers().list(r.id, false, 10, 0).await.unwrap();
     assert_eq!(offers[0].name, changed);
 }

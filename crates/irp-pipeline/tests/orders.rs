@@ -36,7 +36,8 @@ async fn apply(db: &TestDb, file: &str) -> StoredRefurbisher {
         .await
         .unwrap();
     db.store
-        .refurbisher_get(&out[0].key)
+        .refurbishers()
+        .get(&out[0].key)
         .await
         .unwrap()
         .unwrap()
@@ -79,7 +80,13 @@ fn order(number: &str, lines: Value) -> Value {
 }
 
 async fn sellable(db: &TestDb, ean: &str) -> i64 {
-    db.store.product_get(ean).await.unwrap().unwrap().sellable
+    db.store
+        .catalog()
+        .product(ean)
+        .await
+        .unwrap()
+        .unwrap()
+        .sellable
 }
 
 db_tests!(
@@ -124,7 +131,7 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
     assert_eq!(o.status, "needs_attention", "two lines cannot be routed");
     assert_eq!(o.document.0, raw, "the document is kept as received");
 
-    let lines = db.store.order_lines(o.id).await.unwrap();
+    let lines = db.store.orders().lines(o.id).await.unwrap();
     type Summary<'a> = (i64, Option<&'a str>, Option<i64>, Option<i64>, &'a str);
     let summary: Vec<Summary> = lines
         .iter()
@@ -158,7 +165,7 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
         Some("flexit has no offer NOPE")
     );
 
-    let sos = db.store.supplier_orders_of(o.id).await.unwrap();
+    let sos = db.store.orders().supplier_orders_of(o.id).await.unwrap();
     let so_summary: Vec<(i64, &str)> = sos
         .iter()
         .map(|s| (s.refurbisher_id, s.status.as_str()))
@@ -184,7 +191,7 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
     let m = irp_pipeline::orders::take_in(&db.store, &parse_order(&more).unwrap(), &more, "test")
         .await
         .unwrap();
-    let l = db.store.order_lines(m.order.id).await.unwrap();
+    let l = db.store.orders().lines(m.order.id).await.unwrap();
     assert_eq!(
         l[0].attention_reason.as_deref(),
         Some("only 2 sellable at flexit (SKU FLX-A), 3 ordered")
@@ -196,11 +203,24 @@ async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: T
         .unwrap();
     assert!(!again.created);
     assert_eq!(again.order.id, o.id);
-    assert_eq!(db.store.supplier_orders_of(o.id).await.unwrap().len(), 2);
+    assert_eq!(
+        db.store
+            .orders()
+            .supplier_orders_of(o.id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(sellable(&db, E1).await, 2);
 
     // The FlexIT seed mapping renders the stored supplier order.
-    let ctx = db.store.supplier_order_context(sos[0].id).await.unwrap();
+    let ctx = db
+        .store
+        .orders()
+        .supplier_order_context(sos[0].id)
+        .await
+        .unwrap();
     let body = render(
         flexit.model.order.as_ref().unwrap(),
         &serde_json::to_value(&ctx).unwrap(),
@@ -365,7 +385,12 @@ async fn flexit_at(db: &TestDb, endpoint: &str, extra: &str) -> StoredRefurbishe
     irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
-    db.store.refurbisher_get("flexit").await.unwrap().unwrap()
+    db.store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn place_order(db: &TestDb, number: &str) -> irp_store::orders::StoredSupplierOrder {
@@ -377,13 +402,18 @@ async fn place_order(db: &TestDb, number: &str) -> irp_store::orders::StoredSupp
         irp_pipeline::orders::take_in(&db.store, &parse_order(&raw).unwrap(), &raw, "test")
             .await
             .unwrap();
-    let sos = db.store.supplier_orders_of(intake.order.id).await.unwrap();
+    let sos = db
+        .store
+        .orders()
+        .supplier_orders_of(intake.order.id)
+        .await
+        .unwrap();
     assert_eq!(sos[0].status, "pending");
     sos[0].clone()
 }
 
 async fn supplier_order(db: &TestDb, id: i64) -> irp_store::orders::StoredSupplierOrder {
-    db.store.supplier_order_get(id).await.unwrap().unwrap()
+    db.store.orders().supplier_order(id).await.unwrap().unwrap()
 }
 
 async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_its_state(
@@ -394,11 +424,13 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
     let (fake, endpoint) = FakeFlexit::start().await;
     let key = SecretKey::generate().unwrap();
     db.store
-        .secret_set(&key, "flexit.order.auth.client_id", "flexit-id")
+        .secrets()
+        .set(&key, "flexit.order.auth.client_id", "flexit-id")
         .await
         .unwrap();
     db.store
-        .secret_set(&key, "flexit.order.auth.client_secret", "flexit-secret")
+        .secrets()
+        .set(&key, "flexit.order.auth.client_secret", "flexit-secret")
         .await
         .unwrap();
     let flexit = flexit_at(&db, &endpoint, "").await;
@@ -456,7 +488,7 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         })
     );
     // The stored attempt has the request with the credentials redacted.
-    let attempts = db.store.supplier_order_attempts(so.id).await.unwrap();
+    let attempts = db.store.supplier_orders().attempts(so.id).await.unwrap();
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].outcome, "submitted");
     let request = attempts[0].request.as_ref().unwrap().0.to_string();
@@ -515,7 +547,11 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
             .unwrap()
             .is_none()
     );
-    db.store.supplier_order_cancel(so.id, "test").await.unwrap();
+    db.store
+        .supplier_orders()
+        .cancel(so.id, "test")
+        .await
+        .unwrap();
 
     // 200: the `in:201` assert fails → failed, no retry.
     fake.answer(vec![Answer::Reply(
@@ -557,7 +593,11 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         r#"{"OrderNumber":"SO-126"}"#,
         None,
     )]);
-    db.store.supplier_order_retry(so.id, "test").await.unwrap();
+    db.store
+        .supplier_orders()
+        .retry(so.id, "test")
+        .await
+        .unwrap();
     let r = submit_one(&db.store, Some(&key), owner)
         .await
         .unwrap()
@@ -567,7 +607,11 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         ("submitted", Some("SO-126"))
     );
     assert!(
-        db.store.supplier_order_retry(so.id, "test").await.is_err(),
+        db.store
+            .supplier_orders()
+            .retry(so.id, "test")
+            .await
+            .is_err(),
         "a submitted order is not sent again"
     );
 
@@ -621,7 +665,11 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         .unwrap();
     assert_eq!(r.outcome, "retry", "{r:?}");
     assert_eq!(supplier_order(&db, so.id).await.status, "pending");
-    db.store.supplier_order_cancel(so.id, "test").await.unwrap();
+    db.store
+        .supplier_orders()
+        .cancel(so.id, "test")
+        .await
+        .unwrap();
 
     // Nothing listening: not sent → retried, then failed after max_attempts.
     let closed = {
@@ -636,7 +684,7 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         ("flexit.order.auth.client_id", "flexit-id"),
         ("flexit.order.auth.client_secret", "flexit-secret"),
     ] {
-        db.store.secret_set(&key, name, value).await.unwrap();
+        db.store.secrets().set(&key, name, value).await.unwrap();
     }
     let so = place_order(&db, "RD-DOWN").await;
     let r = submit_one(&db.store, Some(&key), owner)
@@ -657,12 +705,13 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         ("flexit.order.auth.client_id", "flexit-id"),
         ("flexit.order.auth.client_secret", "flexit-secret"),
     ] {
-        db.store.secret_set(&key, name, value).await.unwrap();
+        db.store.secrets().set(&key, name, value).await.unwrap();
     }
     let so = place_order(&db, "RD-CRASH").await;
     let claimed = db
         .store
-        .supplier_order_claim("dead-process", chrono::TimeDelta::seconds(-1))
+        .supplier_orders()
+        .claim("dead-process", chrono::TimeDelta::seconds(-1))
         .await
         .unwrap()
         .unwrap();
@@ -671,7 +720,7 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
     let stored = supplier_order(&db, so.id).await;
     assert_eq!(stored.status, "needs_attention");
     assert_eq!(
-        db.store.supplier_order_attempts(so.id).await.unwrap()[0].outcome,
+        db.store.supplier_orders().attempts(so.id).await.unwrap()[0].outcome,
         "unknown"
     );
 }

@@ -43,7 +43,8 @@ async fn setup(db: &TestDb, page_size: u32) -> (FakeErgonode, SecretKey) {
     let fake = FakeErgonode::start("ergo-key-123").await;
     let key = SecretKey::generate().unwrap();
     db.store
-        .secret_set(&key, "pim.api_key", "ergo-key-123")
+        .secrets()
+        .set(&key, "pim.api_key", "ergo-key-123")
         .await
         .unwrap();
     let doc = parse_pim(&format!(
@@ -55,7 +56,11 @@ async fn setup(db: &TestDb, page_size: u32) -> (FakeErgonode, SecretKey) {
         "{:?}",
         doc.diagnostics
     );
-    db.store.pim_apply(&doc.pim.unwrap(), "test").await.unwrap();
+    db.store
+        .pim()
+        .apply(&doc.pim.unwrap(), "test")
+        .await
+        .unwrap();
     (fake, key)
 }
 
@@ -102,24 +107,25 @@ async fn a_sync_imports_products_continues_from_its_cursor_and_clears_deleted_on
     assert!(reasons[0].1.starts_with("no EAN"), "{}", reasons[0].1);
     assert_eq!(reasons[1].0.as_deref(), Some("IPH15-PARENT"));
 
-    let p = db.store.product_get(E13).await.unwrap().unwrap();
+    let p = db.store.catalog().product(E13).await.unwrap().unwrap();
     assert_eq!(p.name.as_deref(), Some("iPhone 13 NL"));
     assert_eq!(p.brand.as_deref(), Some("Apple"));
     assert_eq!(p.model.as_deref(), Some("iPhone 13"));
     assert_eq!(p.category.as_deref(), Some("smartphones"));
     assert!(p.pim_synced_at.is_some());
     assert_eq!(
-        serde_json::Value::Object(db.store.product_attributes(E13).await.unwrap()),
+        serde_json::Value::Object(db.store.pim().product_attributes(E13).await.unwrap()),
         serde_json::json!({"storage_gb": 128})
     );
     let galaxy = db
         .store
-        .product_get("8712345678906")
+        .catalog()
+        .product("8712345678906")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(galaxy.brand.as_deref(), Some("Samsung"));
-    let stored = db.store.pim_get().await.unwrap().unwrap();
+    let stored = db.store.pim().get().await.unwrap().unwrap();
     assert_eq!(stored.last_status.as_deref(), Some("partial"));
     assert!(stored.product_cursor.is_some());
 
@@ -146,9 +152,9 @@ async fn a_sync_imports_products_continues_from_its_cursor_and_clears_deleted_on
         (2, 1, 1, 1, 1),
         "{r:?}"
     );
-    let p = db.store.product_get(E13).await.unwrap().unwrap();
+    let p = db.store.catalog().product(E13).await.unwrap().unwrap();
     assert_eq!(p.name.as_deref(), Some("iPhone 13 mini NL"));
-    let gone = db.store.product_get(E14).await.unwrap().unwrap();
+    let gone = db.store.catalog().product(E14).await.unwrap().unwrap();
     assert_eq!(
         (gone.name, gone.brand, gone.pim_synced_at),
         (None, None, None)
@@ -163,7 +169,8 @@ async fn a_sync_imports_products_continues_from_its_cursor_and_clears_deleted_on
 
     assert_eq!(
         db.store
-            .product_get(E13)
+            .catalog()
+            .product(E13)
             .await
             .unwrap()
             .unwrap()
@@ -197,7 +204,7 @@ async fn a_failed_sync_keeps_the_pages_it_stored_and_the_next_one_continues(db: 
         fake.put(phone(sku, ean, &format!("Phone {sku}"), "Apple"));
     }
     // A missing secret stops the sync before any request, naming the secret.
-    db.store.secret_delete("pim.api_key").await.unwrap();
+    db.store.secrets().delete("pim.api_key").await.unwrap();
     let e = sync(&db.store, Some(&key), false).await.unwrap_err();
     assert!(
         e.to_string()
@@ -208,7 +215,8 @@ async fn a_failed_sync_keeps_the_pages_it_stored_and_the_next_one_continues(db: 
 
     // A wrong key: failed, said plainly, the key not shown, nothing stored.
     db.store
-        .secret_set(&key, "pim.api_key", "not-the-key")
+        .secrets()
+        .set(&key, "pim.api_key", "not-the-key")
         .await
         .unwrap();
     let r = sync(&db.store, Some(&key), false).await.unwrap();
@@ -216,13 +224,14 @@ async fn a_failed_sync_keeps_the_pages_it_stored_and_the_next_one_continues(db: 
     let err = r.error.clone().unwrap();
     assert!(err.contains("refused the API key (HTTP 401)"), "{err}");
     assert!(!serde_json::to_string(&r).unwrap().contains("not-the-key"));
-    let stored = db.store.pim_get().await.unwrap().unwrap();
+    let stored = db.store.pim().get().await.unwrap().unwrap();
     assert_eq!(stored.last_status.as_deref(), Some("failed"));
     assert_eq!(stored.product_cursor, None);
 
     // Page 1 is served, page 2 is refused: page 1 stays stored with its cursor.
     db.store
-        .secret_set(&key, "pim.api_key", "ergo-key-123")
+        .secrets()
+        .set(&key, "pim.api_key", "ergo-key-123")
         .await
         .unwrap();
     fake.fail_after(1, &[400]);
@@ -233,8 +242,8 @@ async fn a_failed_sync_keeps_the_pages_it_stored_and_the_next_one_continues(db: 
         "{r:?}"
     );
     assert!(r.error.unwrap().contains("HTTP 400"));
-    assert!(db.store.product_get(E13).await.unwrap().is_some());
-    assert!(db.store.product_get(E15).await.unwrap().is_none());
+    assert!(db.store.catalog().product(E13).await.unwrap().is_some());
+    assert!(db.store.catalog().product(E15).await.unwrap().is_none());
 
     // The next sync continues after page 1.
     let r = sync(&db.store, Some(&key), false).await.unwrap();
@@ -243,7 +252,7 @@ async fn a_failed_sync_keeps_the_pages_it_stored_and_the_next_one_continues(db: 
         ("ok", 1, 1),
         "{r:?}"
     );
-    let p = db.store.product_get(E15).await.unwrap().unwrap();
+    let p = db.store.catalog().product(E15).await.unwrap().unwrap();
     assert_eq!(p.name.as_deref(), Some("Phone C NL"));
 }
 
@@ -262,7 +271,13 @@ async fn a_brand_from_the_pim_reprices_offers_through_a_margin_rule(db: TestDb) 
     irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
-    let flexit = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let flexit = db
+        .store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("flexit.csv");
     std::fs::write(
@@ -276,7 +291,7 @@ async fn a_brand_from_the_pim_reprices_offers_through_a_margin_rule(db: TestDb) 
         .await
         .unwrap();
     // 17 %: (100 + 10 + 3.18) × 1.17 × 1.21.
-    let p = db.store.product_get(E13).await.unwrap().unwrap();
+    let p = db.store.catalog().product(E13).await.unwrap().unwrap();
     assert_eq!(p.price_incl_minor, Some(16023));
 
     let (fake, key) = setup(&db, 100).await;
@@ -285,7 +300,7 @@ async fn a_brand_from_the_pim_reprices_offers_through_a_margin_rule(db: TestDb) 
     let catalog = r.catalog.clone().unwrap();
     assert_eq!(catalog.eans, 1, "{r:?}");
     // The brand rule: (100 + 10 + 3.18) × 1.30 × 1.21.
-    let p = db.store.product_get(E13).await.unwrap().unwrap();
+    let p = db.store.catalog().product(E13).await.unwrap().unwrap();
     assert_eq!(p.price_incl_minor, Some(17803));
     assert_eq!(
         p.display_name(),
@@ -306,7 +321,8 @@ async fn serve_syncs_when_due_and_one_instance_at_a_time(db: TestDb) {
     let now = irp_store::now();
     assert!(
         db.store
-            .pim_claim("other", now, now + chrono::TimeDelta::minutes(5))
+            .pim()
+            .claim("other", now, now + chrono::TimeDelta::minutes(5))
             .await
             .unwrap()
     );
@@ -316,7 +332,7 @@ async fn serve_syncs_when_due_and_one_instance_at_a_time(db: TestDb) {
             .unwrap()
             .is_none()
     );
-    db.store.pim_release("other").await.unwrap();
+    db.store.pim().release("other").await.unwrap();
     let r = sync_if_due(&db.store, "me", Some(&key))
         .await
         .unwrap()
@@ -331,7 +347,8 @@ async fn serve_syncs_when_due_and_one_instance_at_a_time(db: TestDb) {
     );
     let next = db
         .store
-        .pim_get()
+        .pim()
+        .get()
         .await
         .unwrap()
         .unwrap()
@@ -345,7 +362,11 @@ async fn serve_syncs_when_due_and_one_instance_at_a_time(db: TestDb) {
         r#"{{"pim": {{"url": "{}", "api_key": "${{secret:pim.api_key}}", "poll_interval_secs": 0}}}}"#,
         fake.url
     ));
-    db.store.pim_apply(&doc.pim.unwrap(), "test").await.unwrap();
+    db.store
+        .pim()
+        .apply(&doc.pim.unwrap(), "test")
+        .await
+        .unwrap();
     assert!(
         sync_if_due(&db.store, "me", Some(&key))
             .await

@@ -65,17 +65,18 @@ async fn due_feeds_are_polled_once_and_then_wait_their_interval(db: TestDb) {
             }
         ]
     );
-    let r = db.store.refurbisher_get("local").await.unwrap().unwrap();
+    let r = db.store.refurbishers().get("local").await.unwrap().unwrap();
     assert_eq!(
         db.store
-            .offers_list(r.id, false, 10, 0)
+            .offers()
+            .list(r.id, false, 10, 0)
             .await
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        db.store.feed_runs(r.id, 10).await.unwrap()[0].triggered_by,
+        db.store.feed_runs().list(r.id, 10).await.unwrap()[0].triggered_by,
         "schedule"
     );
     // Nothing is due now; applying a changed document makes it due again.
@@ -103,6 +104,7 @@ async fn claims_never_overlap_and_expire_with_their_lease(db: TestDb) {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
             store
+                .refurbishers()
                 .poll_claim(&format!("instance-{i}"), now, now + LEASE)
                 .await
                 .unwrap()
@@ -121,19 +123,25 @@ async fn claims_never_overlap_and_expire_with_their_lease(db: TestDb) {
         "each due refurbisher is claimed exactly once"
     );
     assert_eq!(
-        db.store.poll_claim("late", now, now + LEASE).await.unwrap(),
+        db.store
+            .refurbishers()
+            .poll_claim("late", now, now + LEASE)
+            .await
+            .unwrap(),
         None
     );
     // The instance holding `local` dies; after its lease another instance takes over.
     let later = now + LEASE + TimeDelta::minutes(1);
     let taken = db
         .store
+        .refurbishers()
         .poll_claim("survivor", later, later + LEASE)
         .await
         .unwrap()
         .unwrap();
     assert!(
         !db.store
+            .refurbishers()
             .poll_release(taken.refurbisher_id, "someone-else", later)
             .await
             .unwrap(),
@@ -141,6 +149,7 @@ async fn claims_never_overlap_and_expire_with_their_lease(db: TestDb) {
     );
     assert!(
         db.store
+            .refurbishers()
             .poll_release(
                 taken.refurbisher_id,
                 "survivor",

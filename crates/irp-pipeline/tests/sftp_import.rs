@@ -33,10 +33,17 @@ async fn the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store
         .unwrap();
     let key = SecretKey::generate().unwrap();
     db.store
-        .secret_set(&key, "flexit.offers.auth.password", PASSWORD)
+        .secrets()
+        .set(&key, "flexit.offers.auth.password", PASSWORD)
         .await
         .unwrap();
-    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let r = db
+        .store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap();
 
     let rep = import_fetched(&db.store, &r, "schedule", Some(&key))
         .await
@@ -61,7 +68,7 @@ async fn the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store
         errors,
         ["4 ean", "4 stock_available", "4 price_purchase_amount"]
     );
-    let offers = db.store.offers_list(r.id, false, 10, 0).await.unwrap();
+    let offers = db.store.offers().list(r.id, false, 10, 0).await.unwrap();
     let got: Vec<(&str, i64, i64)> = offers
         .iter()
         .map(|o| (o.sku.as_str(), o.stock_available, o.price_purchase_minor))
@@ -71,7 +78,11 @@ async fn the_flexit_feed_imports_over_sftp_with_its_password_in_the_secret_store
 
     // The host key was recorded on first use; the same file again is unchanged.
     assert_eq!(
-        db.store.known_host("127.0.0.1", sshd.port).await.unwrap(),
+        db.store
+            .known_hosts()
+            .get("127.0.0.1", sshd.port)
+            .await
+            .unwrap(),
         Some(sshd.host_fingerprint())
     );
     let again = import_fetched(&db.store, &r, "schedule", Some(&key))
@@ -89,7 +100,13 @@ async fn a_feed_still_growing_on_the_server_fails_and_changes_nothing(db: TestDb
     irp_pipeline::catalog::apply_refurbishers(&db.store, &doc.refurbishers, "test")
         .await
         .unwrap();
-    let r = db.store.refurbisher_get("flexit").await.unwrap().unwrap();
+    let r = db
+        .store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap();
     let first = import_fetched(&db.store, &r, "schedule", None)
         .await
         .unwrap();
@@ -120,6 +137,6 @@ async fn a_feed_still_growing_on_the_server_fails_and_changes_nothing(db: TestDb
         "{:?}",
         rep.message
     );
-    let offers = db.store.offers_list(r.id, true, 10, 0).await.unwrap();
+    let offers = db.store.offers().list(r.id, true, 10, 0).await.unwrap();
     assert_eq!(offers.len(), 2, "nothing of the growing feed was applied");
 }

@@ -47,7 +47,8 @@ async fn apply(db: &TestDb, doc: &Value) -> StoredRefurbisher {
         .await
         .unwrap();
     db.store
-        .refurbisher_get(&out[0].key)
+        .refurbishers()
+        .get(&out[0].key)
         .await
         .unwrap()
         .unwrap()
@@ -90,7 +91,8 @@ async fn flexit(db: &TestDb, endpoint: &str) -> (StoredRefurbisher, SecretKey) {
         "flexit.order.auth.client_secret",
     ] {
         db.store
-            .secret_set(&key, name, "test-credential")
+            .secrets()
+            .set(&key, name, "test-credential")
             .await
             .unwrap();
     }
@@ -106,7 +108,7 @@ async fn placed(db: &TestDb, key: &SecretKey, number: &str) -> (i64, String) {
         .unwrap()
         .unwrap();
     assert_eq!(done.outcome, "submitted", "{done:?}");
-    let so = db.store.supplier_order_get(so).await.unwrap().unwrap();
+    let so = db.store.orders().supplier_order(so).await.unwrap().unwrap();
     (so.id, so.external_order_reference.unwrap())
 }
 
@@ -125,7 +127,12 @@ async fn taken_in(db: &TestDb, number: &str) -> i64 {
         irp_pipeline::orders::take_in(&db.store, &parse_order(&raw).unwrap(), &raw, "test")
             .await
             .unwrap();
-    db.store.supplier_orders_of(intake.order.id).await.unwrap()[0].id
+    db.store
+        .orders()
+        .supplier_orders_of(intake.order.id)
+        .await
+        .unwrap()[0]
+        .id
 }
 
 async fn channels(db: &TestDb) {
@@ -145,7 +152,8 @@ async fn channels(db: &TestDb) {
 
 async fn status_of(db: &TestDb, supplier_order: i64) -> String {
     db.store
-        .supplier_order_get(supplier_order)
+        .orders()
+        .supplier_order(supplier_order)
         .await
         .unwrap()
         .unwrap()
@@ -193,7 +201,13 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     };
     assert_eq!(supplier_order_id, so1);
     assert_eq!(status_of(&db, so1).await, "shipped");
-    let (stored, units) = db.store.shipment_get(shipment_id).await.unwrap().unwrap();
+    let (stored, units) = db
+        .store
+        .shipments()
+        .get(shipment_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.order_number.as_deref(), Some("RD-1"));
     assert_eq!(stored.bad_imeis, 1);
     assert_eq!(
@@ -207,7 +221,7 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
         ]
     );
     assert_eq!(
-        db.store.tracking_queue(10).await.unwrap()[0].id,
+        db.store.shipments().tracking_queue(10).await.unwrap()[0].id,
         shipment_id,
         "queued for the channel"
     );
@@ -234,7 +248,8 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     );
     assert_eq!(
         db.store
-            .shipments_list(None, None, 100)
+            .shipments()
+            .list(None, None, 100)
             .await
             .unwrap()
             .len(),
@@ -287,7 +302,8 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     );
     assert_eq!(
         db.store
-            .shipments_list(Some(r.id), Some("unmatched"), 10)
+            .shipments()
+            .list(Some(r.id), Some("unmatched"), 10)
             .await
             .unwrap()
             .len(),
@@ -298,7 +314,7 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     let report = tick(&db.store, irp_store::now()).await.unwrap();
     assert_eq!(report.shipments_matched, 1);
     assert_eq!(status_of(&db, so3).await, "shipped");
-    let (s, _) = db.store.shipment_get(waiting).await.unwrap().unwrap();
+    let (s, _) = db.store.shipments().get(waiting).await.unwrap().unwrap();
     assert_eq!(
         (s.status.as_str(), s.supplier_order_id),
         ("matched", Some(so3))
@@ -332,7 +348,11 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
             "supplier order {so4} is still pending; the shipment is matched once the order is placed"
         )
     );
-    db.store.supplier_order_cancel(so4, "test").await.unwrap();
+    db.store
+        .supplier_orders()
+        .cancel(so4, "test")
+        .await
+        .unwrap();
     assert_eq!(
         tick(&db.store, irp_store::now())
             .await
@@ -341,11 +361,23 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
         0
     );
     assert_eq!(status_of(&db, so4).await, "cancelled");
-    let err = db.store.shipment_match(s4, so4, "test").await.unwrap_err();
+    let err = db
+        .store
+        .shipments()
+        .match_to(s4, so4, "test")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("is cancelled"), "{err}");
-    db.store.shipment_dismiss(s4, "test").await.unwrap();
+    db.store.shipments().dismiss(s4, "test").await.unwrap();
     assert_eq!(
-        db.store.shipment_get(s4).await.unwrap().unwrap().0.status,
+        db.store
+            .shipments()
+            .get(s4)
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .status,
         "dismissed"
     );
     // A shipped order never goes back: a second shipment for it is stored, still shipped.
@@ -363,17 +395,31 @@ async fn shipments_match_their_supplier_order_once_and_the_rest_waits_for_review
     .unwrap();
     assert!(matches!(out, ShipmentOutcome::Matched { .. }), "{out:?}");
     assert_eq!(status_of(&db, so1).await, "shipped");
-    assert_eq!(db.store.shipments_of(so1).await.unwrap().len(), 2);
+    assert_eq!(
+        db.store
+            .shipments()
+            .of_supplier_order(so1)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: TestDb) {
     let (r, _) = flexit(&db, "http://127.0.0.1:1/order").await;
     assert_eq!(
-        db.store.webhook_state(r.id).await.unwrap().label(),
+        db.store
+            .shipments()
+            .webhook_state(r.id)
+            .await
+            .unwrap()
+            .label(),
         "Not configured"
     );
     let first = db
         .store
+        .shipments()
         .webhook_token_rotate("flexit", TimeDelta::hours(24), "test")
         .await
         .unwrap();
@@ -384,6 +430,7 @@ async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: 
         let store = db.store.clone();
         async move {
             store
+                .shipments()
                 .webhook_authenticate(supplier, &token)
                 .await
                 .unwrap()
@@ -404,7 +451,8 @@ async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: 
     // Only a hash is stored.
     let stored: Vec<String> = db
         .store
-        .refurbisher_list()
+        .refurbishers()
+        .list()
         .await
         .unwrap()
         .iter()
@@ -415,6 +463,7 @@ async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: 
     // Rotated with a grace period: both work; rotated again without one: only the newest.
     let second = db
         .store
+        .shipments()
         .webhook_token_rotate("flexit", TimeDelta::hours(24), "test")
         .await
         .unwrap();
@@ -429,6 +478,7 @@ async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: 
     );
     let third = db
         .store
+        .shipments()
         .webhook_token_rotate("flexit", TimeDelta::zero(), "test")
         .await
         .unwrap();
@@ -437,6 +487,7 @@ async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: 
     assert_eq!(auth(10, third.token).await.as_deref(), Some("flexit"));
     assert!(
         db.store
+            .shipments()
             .webhook_state(r.id)
             .await
             .unwrap()
@@ -450,6 +501,7 @@ async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: 
     apply(&db, &doc).await;
     let err = db
         .store
+        .shipments()
         .webhook_token_rotate("flexit", TimeDelta::hours(1), "test")
         .await
         .unwrap_err();
@@ -460,11 +512,13 @@ async fn webhook_tokens_rotate_with_a_grace_period_and_are_compared_by_hash(db: 
 async fn run(db: &TestDb, refurbisher: i64, status: &str, http_status: Option<i64>) -> i64 {
     let id = db
         .store
-        .feed_run_start(refurbisher, "schedule")
+        .feed_runs()
+        .start(refurbisher, "schedule")
         .await
         .unwrap();
     db.store
-        .feed_run_finish(
+        .feed_runs()
+        .finish(
             id,
             &RunReport {
                 status: status.into(),
@@ -488,6 +542,7 @@ async fn run(db: &TestDb, refurbisher: i64, status: &str, http_status: Option<i6
 async fn open_metrics(db: &TestDb, key: &str) -> Vec<String> {
     let mut v: Vec<String> = db
         .store
+        .monitor()
         .alerts_list(true, None, 100)
         .await
         .unwrap()
@@ -567,7 +622,8 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
         "flexit.order.auth.client_secret",
     ] {
         db.store
-            .secret_set(&key, name, "test-credential")
+            .secrets()
+            .set(&key, name, "test-credential")
             .await
             .unwrap();
     }
@@ -639,6 +695,7 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     );
     let alert = db
         .store
+        .monitor()
         .alerts_list(true, Some(flexit.id), 10)
         .await
         .unwrap()
@@ -692,7 +749,12 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     assert!(open_metrics(&db, "flexit").await.is_empty());
 
     // Each open and each resolve is stored with its times and values.
-    let all = db.store.alerts_list(false, None, 100).await.unwrap();
+    let all = db
+        .store
+        .monitor()
+        .alerts_list(false, None, 100)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 13, "{all:#?}");
     // (The test clock jumps back and forth, so only that each has both times is checked.)
     assert!(
@@ -735,7 +797,12 @@ async fn alerts_are_notified_once_retried_when_the_webhook_fails(db: TestDb) {
     tick(&db.store, irp_store::now()).await.unwrap();
     // The first post fails (500): not sent, retried later.
     assert_eq!(notify_due(&db.store, &notifier).await.unwrap(), 0);
-    let a = &db.store.alerts_list(true, None, 10).await.unwrap()[0];
+    let a = &db
+        .store
+        .monitor()
+        .alerts_list(true, None, 10)
+        .await
+        .unwrap()[0];
     assert_eq!(a.notify_attempts, 1);
     assert!(
         a.notify_error.as_deref().unwrap().contains("answered 500"),
@@ -752,6 +819,7 @@ async fn alerts_are_notified_once_retried_when_the_webhook_fails(db: TestDb) {
     // Due again (as if 30 s passed): delivered, once.
     let id = a.id;
     db.store
+        .monitor()
         .alert_notification_done(id, "opened", Some("simulated"), Some(irp_store::now()))
         .await
         .unwrap();
@@ -776,7 +844,12 @@ async fn alerts_are_notified_once_retried_when_the_webhook_fails(db: TestDb) {
         got[1]["text"]
     );
     assert_eq!(got[2]["event"], "resolved");
-    let a = db.store.alerts_list(false, None, 10).await.unwrap();
+    let a = db
+        .store
+        .monitor()
+        .alerts_list(false, None, 10)
+        .await
+        .unwrap();
     assert!(a[0].resolved_notified_at.is_some() && a[0].notify_error.is_none());
 }
 
@@ -813,7 +886,7 @@ async fn a_batch_of_shipments_is_written_in_one_transaction_copies_once(db: Test
             .unwrap(),
         );
     }
-    let out = db.store.shipments_write(batch).await.unwrap();
+    let out = db.store.shipments().write(batch).await.unwrap();
     assert_eq!(out.len(), 3);
     let ShipmentOutcome::Matched {
         shipment_id,
@@ -834,11 +907,22 @@ async fn a_batch_of_shipments_is_written_in_one_transaction_copies_once(db: Test
         matches!(out[2], ShipmentOutcome::Unmatched { .. }),
         "{out:?}"
     );
-    let (_, units) = db.store.shipment_get(shipment_id).await.unwrap().unwrap();
+    let (_, units) = db
+        .store
+        .shipments()
+        .get(shipment_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(units.len(), 250);
     assert_eq!(units[249].serial_number.as_deref(), Some("SN-249"));
     assert_eq!(
-        db.store.shipments_list(None, None, 10).await.unwrap().len(),
+        db.store
+            .shipments()
+            .list(None, None, 10)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     let again = irp_pipeline::shipments::record(
@@ -871,12 +955,14 @@ async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_readin
     // A tick read "run `id` is quarantined"; before it writes, the operator discards the run
     // (which resolves the alert). The stale reading must not open the alert again.
     db.store
-        .feed_run_discard(id, "user:anna@iused.nl")
+        .feed_runs()
+        .discard(id, "user:anna@iused.nl")
         .await
         .unwrap();
     assert!(open_metrics(&db, "flexit").await.is_empty());
     let change = db
         .store
+        .monitor()
         .alert_sync(
             Some(flexit.id),
             "feed_quarantined",
@@ -895,6 +981,7 @@ async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_readin
     let again = run(&db, flexit.id, "quarantined", Some(200)).await;
     let change = db
         .store
+        .monitor()
         .alert_sync(
             Some(flexit.id),
             "feed_quarantined",

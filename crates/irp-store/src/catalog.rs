@@ -4,7 +4,7 @@
 //! Whatever changes a product's offers or their pricing (a feed run, a refurbisher's settings,
 //! a decision on a held price, PIM data, the channels) marks the product's EAN in
 //! `catalog_dirty`, in the same transaction as the change. A recompute drains those marks right
-//! after, in one transaction ([`Store::catalog_recompute_begin`], [`Recompute`]): it reads the
+//! after, in one transaction (`Store::catalog().recompute_begin`, [`Recompute`]): it reads the
 //! offers of each step of marked EANs, the pure [`irp_core::catalog::step::decide`] prices them
 //! and picks the best one for the catalog and for every channel, and it writes only what
 //! changed (`irp_pipeline::catalog::recompute` runs it). A channel row that changes gets a new `revision` and the
@@ -247,19 +247,41 @@ fn offer_columns(backend_pg: bool, with_brand: bool) -> String {
     )
 }
 
+/// The store's handle on the catalog: products, their channel rows, the recompute ([`Store::catalog`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Catalog<'s>(&'s Store);
+
+impl std::ops::Deref for Catalog<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on the catalog: products, their channel rows, the recompute.
+    #[must_use]
+    pub fn catalog(&self) -> Catalog<'_> {
+        Catalog(self)
+    }
+}
+
+impl Catalog<'_> {
     /// Every refurbisher (as a [`Seller`]) and every channel.
     ///
     /// # Errors
     /// A database error; a stored document that no longer validates.
-    pub async fn catalog_context(&self) -> Result<CatalogContext> {
+    pub async fn context(&self) -> Result<CatalogContext> {
         let mut sellers = HashMap::new();
-        for r in self.refurbisher_list().await? {
+        for r in self.refurbishers().list().await? {
             let may_sell = r.model.approved_refurbished && r.model.enabled;
             sellers.insert(r.id, Seller::new(r.model, may_sell));
         }
         let channels = self
-            .channels_list()
+            .channels()
+            .list()
             .await?
             .into_iter()
             .map(|c| c.channel)
@@ -271,7 +293,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn catalog_mark_all(&self) -> Result<u64> {
+    pub async fn mark_all(&self) -> Result<u64> {
         let mut tx = self.begin().await?;
         let n = mark_all_dirty(&mut tx).await?;
         tx.commit().await?;
@@ -282,7 +304,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn catalog_dirty_count(&self) -> Result<i64> {
+    pub async fn dirty_count(&self) -> Result<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM catalog_dirty";
         let (n,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_one(p).await)?;
         Ok(n)
@@ -295,7 +317,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn catalog_recompute_begin(&self) -> Result<Option<Recompute>> {
+    pub async fn recompute_begin(&self) -> Result<Option<Recompute>> {
         const ANY: &str = "SELECT EXISTS (SELECT 1 FROM catalog_dirty)";
         let (any,): (bool,) = with_db!(self.db(), |p| sqlx::query_as(ANY).fetch_one(p).await)?;
         if !any {
@@ -304,7 +326,7 @@ impl Store {
         let started = std::time::Instant::now();
         let mut tx = self.begin().await?;
         lock_settings(&mut tx).await?;
-        let ctx = self.catalog_context().await?;
+        let ctx = self.catalog().context().await?;
         if let Tx::Postgres(t) = &mut tx {
             // Each step is a few index lookups; PostgreSQL's JIT, triggered by the estimates of
             // tables not analysed yet, would spend far longer compiling them than running them.
@@ -324,7 +346,7 @@ impl Store {
         }
         let select = offer_columns(matches!(tx, Tx::Postgres(_)), ctx.needs_brand());
         Ok(Some(Recompute {
-            store: self.clone(),
+            store: Store::clone(self),
             tx,
             ctx,
             select,
@@ -339,7 +361,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn product_get(&self, ean: &str) -> Result<Option<StoredProduct>> {
+    pub async fn product(&self, ean: &str) -> Result<Option<StoredProduct>> {
         let sql = format!("{PRODUCT_SELECT} WHERE p.ean = $1");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -354,7 +376,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn products_list(
+    pub async fn products(
         &self,
         query: Option<&str>,
         sellable_only: bool,
@@ -386,7 +408,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn products_search(
+    pub async fn search_products(
         &self,
         query: &str,
         sellable_only: bool,
@@ -441,7 +463,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_products_of(&self, ean: &str) -> Result<Vec<ChannelProduct>> {
+    pub async fn channel_rows_of(&self, ean: &str) -> Result<Vec<ChannelProduct>> {
         let sql = format!("{CHANNEL_PRODUCT_SELECT} WHERE ean = $1 ORDER BY channel");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -456,7 +478,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_products_dirty(
+    pub async fn dirty_channel_rows(
         &self,
         channel: &str,
         limit: i64,
@@ -478,7 +500,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_product_pushed(&self, row: &ChannelProduct) -> Result<bool> {
+    pub async fn channel_row_pushed(&self, row: &ChannelProduct) -> Result<bool> {
         const SQL: &str = "UPDATE channel_products SET pushed_revision = $3, pushed_price_incl_minor = $4, pushed_stock = $5, \
                  pushed_active = $6, pushed_at = $7, dirty = (revision <> $3) \
              WHERE channel = $1 AND ean = $2 AND (pushed_revision IS NULL OR pushed_revision < $3)";
@@ -497,7 +519,7 @@ impl Store {
     }
 }
 
-/// The orders of [`Store::products_search`].
+/// The orders of `Store::catalog().search_products`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProductSort {
     /// By EAN.
@@ -648,7 +670,7 @@ impl ChannelRow {
     }
 }
 
-/// A catalog recompute under way, in one transaction ([`Store::catalog_recompute_begin`]):
+/// A catalog recompute under way, in one transaction (`Store::catalog().recompute_begin`):
 /// [`Recompute::next_step`] claims the next marked EANs (on PostgreSQL, marks another instance
 /// holds are skipped) and reads their offers and stored rows, the caller decides
 /// ([`irp_core::catalog::step::decide`]), [`Recompute::write`] writes what changed and clears

@@ -134,17 +134,33 @@ const INBOX_SELECT: &str = "SELECT id, channel, remote_order_id, order_number, s
 const CHANNEL_ORDER_SELECT: &str = "SELECT order_id, channel, remote_order_id, remote_delivery_id, delivery_state, tracking_codes, \
      cancel_reported_at, cancel_error FROM channel_orders";
 
+/// The store's handle on the channel sync: claims, pushes, problems, orders seen, inbox, tracking ([`Store::channel_sync`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct ChannelSync<'s>(&'s Store);
+
+impl std::ops::Deref for ChannelSync<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on the channel sync: claims, pushes, problems, orders seen, inbox, tracking.
+    #[must_use]
+    pub fn channel_sync(&self) -> ChannelSync<'_> {
+        ChannelSync(self)
+    }
+}
+
+impl ChannelSync<'_> {
     /// Claim the sync of `channel` for `owner` until `until`, unless another instance holds it.
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_sync_claim(
-        &self,
-        channel: &str,
-        owner: &str,
-        until: DateTime<Utc>,
-    ) -> Result<bool> {
+    pub async fn claim(&self, channel: &str, owner: &str, until: DateTime<Utc>) -> Result<bool> {
         const INSERT: &str =
             "INSERT INTO channel_sync (channel) VALUES ($1) ON CONFLICT (channel) DO NOTHING";
         const CLAIM: &str = "UPDATE channel_sync SET lease_owner = $2, lease_until = $3 WHERE channel = $1 \
@@ -167,7 +183,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_sync_release(&self, channel: &str, owner: &str) -> Result<()> {
+    pub async fn release(&self, channel: &str, owner: &str) -> Result<()> {
         const SQL: &str = "UPDATE channel_sync SET lease_owner = NULL, lease_until = NULL WHERE channel = $1 AND lease_owner = $2";
         with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(channel)
@@ -182,7 +198,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_sync_state(&self, channel: &str) -> Result<ChannelSyncState> {
+    pub async fn state(&self, channel: &str) -> Result<ChannelSyncState> {
         let sql = format!("{STATE_SELECT} WHERE channel = $1");
         let row: Option<ChannelSyncState> =
             with_db!(self.db(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -211,12 +227,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_sync_pushed(
-        &self,
-        channel: &str,
-        report: &Value,
-        error: Option<&str>,
-    ) -> Result<()> {
+    pub async fn pushed(&self, channel: &str, report: &Value, error: Option<&str>) -> Result<()> {
         const SQL: &str = "UPDATE channel_sync SET last_push_at = $2, last_push = $3, last_error = $4, \
              last_error_at = CASE WHEN $4 IS NULL THEN last_error_at ELSE $2 END WHERE channel = $1";
         self.channel_sync_row(channel).await?;
@@ -235,7 +246,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_sync_error(&self, channel: &str, error: &str) -> Result<()> {
+    pub async fn error(&self, channel: &str, error: &str) -> Result<()> {
         const SQL: &str =
             "UPDATE channel_sync SET last_error = $2, last_error_at = $3 WHERE channel = $1";
         self.channel_sync_row(channel).await?;
@@ -254,7 +265,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_mark_all(&self, channel: &str) -> Result<u64> {
+    pub async fn mark_all(&self, channel: &str) -> Result<u64> {
         let mut tx = self.begin().await?;
         let n = with_tx!(&mut tx, |t| {
             sqlx::query(
@@ -286,7 +297,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_dirty_count(&self, channel: &str) -> Result<i64> {
+    pub async fn dirty_count(&self, channel: &str) -> Result<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM channel_products WHERE channel = $1 AND dirty";
         Ok(with_db!(self.db(), |p| sqlx::query_scalar(SQL)
             .bind(channel)
@@ -301,7 +312,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_products_pushed(&self, rows: &[ChannelProduct]) -> Result<u64> {
+    pub async fn products_pushed(&self, rows: &[ChannelProduct]) -> Result<u64> {
         const SQL: &str = "UPDATE channel_products SET pushed_revision = $3, pushed_price_incl_minor = $4, pushed_stock = $5, \
                  pushed_active = $6, pushed_at = $7, dirty = (revision <> $3) \
              WHERE channel = $1 AND ean = $2 AND (pushed_revision IS NULL OR pushed_revision <= $3)";
@@ -344,7 +355,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_product_problem(
+    pub async fn product_problem(
         &self,
         row: &ChannelProduct,
         kind: &str,
@@ -383,7 +394,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_problems(&self, channel: &str, limit: i64) -> Result<Vec<ChannelProblem>> {
+    pub async fn problems(&self, channel: &str, limit: i64) -> Result<Vec<ChannelProblem>> {
         const SQL: &str = "SELECT channel, ean, kind, detail, revision, first_seen_at, last_seen_at FROM channel_problems \
              WHERE channel = $1 ORDER BY ean LIMIT $2";
         Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
@@ -397,7 +408,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_orders_seen(
+    pub async fn orders_seen(
         &self,
         channel: &str,
         seen_until: Option<DateTime<Utc>>,
@@ -427,7 +438,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_order_link(
+    pub async fn order_link(
         &self,
         order_id: i64,
         channel: &str,
@@ -453,7 +464,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_order(&self, order_id: i64) -> Result<Option<ChannelOrder>> {
+    pub async fn order(&self, order_id: i64) -> Result<Option<ChannelOrder>> {
         let sql = format!("{CHANNEL_ORDER_SELECT} WHERE order_id = $1");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -467,7 +478,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_order_known(&self, channel: &str, remote_order_id: &str) -> Result<bool> {
+    pub async fn order_known(&self, channel: &str, remote_order_id: &str) -> Result<bool> {
         const SQL: &str =
             "SELECT COUNT(*) FROM channel_orders WHERE channel = $1 AND remote_order_id = $2";
         let n: i64 = with_db!(self.db(), |p| sqlx::query_scalar(SQL)
@@ -482,7 +493,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_inbox_add(
+    pub async fn inbox_add(
         &self,
         channel: &str,
         remote_order_id: &str,
@@ -512,7 +523,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_inbox_resolve(&self, channel: &str, remote_order_id: &str) -> Result<()> {
+    pub async fn inbox_resolve(&self, channel: &str, remote_order_id: &str) -> Result<()> {
         const SQL: &str = "UPDATE channel_inbox SET resolved_at = $3 WHERE channel = $1 AND remote_order_id = $2 AND resolved_at IS NULL";
         with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(channel)
@@ -529,7 +540,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_inbox_due(
+    pub async fn inbox_due(
         &self,
         channel: &str,
         before: DateTime<Utc>,
@@ -553,7 +564,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_inbox_tried(
+    pub async fn inbox_tried(
         &self,
         channel: &str,
         remote_order_id: &str,
@@ -575,7 +586,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_inbox_list(
+    pub async fn inbox_list(
         &self,
         channel: Option<&str>,
         all: bool,
@@ -646,7 +657,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn order_tracking(&self, order_id: i64) -> Result<OrderTracking> {
-        let remote = self.channel_order(order_id).await?;
+        let remote = self.channel_sync().order(order_id).await?;
         let sql = format!(
             "SELECT s.id, s.track_and_trace, s.tracking_pushed_at IS NULL FROM shipments s \
              JOIN supplier_orders so ON so.id = s.supplier_order_id \
@@ -754,7 +765,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_order_tracked(
+    pub async fn order_tracked(
         &self,
         order_id: i64,
         codes: &[String],
@@ -775,11 +786,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_cancellations_due(
-        &self,
-        channel: &str,
-        limit: i64,
-    ) -> Result<Vec<ChannelOrder>> {
+    pub async fn cancellations_due(&self, channel: &str, limit: i64) -> Result<Vec<ChannelOrder>> {
         let sql = format!(
             "{CHANNEL_ORDER_SELECT} WHERE channel = $1 AND cancel_reported_at IS NULL \
                AND EXISTS (SELECT 1 FROM supplier_orders so WHERE so.order_id = channel_orders.order_id) \
@@ -800,7 +807,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn channel_cancel_reported(
+    pub async fn cancel_reported(
         &self,
         order_id: i64,
         error: Option<&str>,

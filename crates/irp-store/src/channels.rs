@@ -17,12 +17,33 @@ fn channel_document(c: &Channel) -> String {
     v.to_string()
 }
 
+/// The store's handle on the storefront channels' settings ([`Store::channels`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Channels<'s>(&'s Store);
+
+impl std::ops::Deref for Channels<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on the storefront channels' settings.
+    #[must_use]
+    pub fn channels(&self) -> Channels<'_> {
+        Channels(self)
+    }
+}
+
+impl Channels<'_> {
     /// Channels by key.
     ///
     /// # Errors
     /// A database error; a stored document that no longer validates.
-    pub async fn channels_list(&self) -> Result<Vec<StoredChannel>> {
+    pub async fn list(&self) -> Result<Vec<StoredChannel>> {
         const SQL: &str = "SELECT key, document, version FROM channels ORDER BY key";
         let rows: Vec<(String, String, i64)> =
             with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_all(p).await)?;
@@ -53,13 +74,10 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] naming an unknown refurbisher; a database error.
-    pub async fn channels_apply(
-        &self,
-        channels: &[Channel],
-        actor: &str,
-    ) -> Result<Vec<ChannelApply>> {
+    pub async fn apply(&self, channels: &[Channel], actor: &str) -> Result<Vec<ChannelApply>> {
         let known: Vec<String> = self
-            .refurbisher_list()
+            .refurbishers()
+            .list()
             .await?
             .into_iter()
             .map(|r| r.key)

@@ -92,12 +92,33 @@ const DOCUMENT_SELECT: &str = "SELECT e.supplier_order_id, so.order_id, o.channe
      FROM erp_documents e JOIN supplier_orders so ON so.id = e.supplier_order_id \
      JOIN orders o ON o.id = so.order_id JOIN refurbishers r ON r.id = so.refurbisher_id";
 
+/// The store's handle on the ERP connector and the Odoo documents ([`Store::erp`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Erp<'s>(&'s Store);
+
+impl std::ops::Deref for Erp<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on the ERP connector and the Odoo documents.
+    #[must_use]
+    pub fn erp(&self) -> Erp<'_> {
+        Erp(self)
+    }
+}
+
+impl Erp<'_> {
     /// The ERP connector, when one was applied.
     ///
     /// # Errors
     /// A database error; a stored document that no longer validates.
-    pub async fn erp_get(&self) -> Result<Option<StoredErp>> {
+    pub async fn get(&self) -> Result<Option<StoredErp>> {
         let row: Option<(String, DateTime<Utc>, DateTime<Utc>)> =
             with_db!(self.db(), |p| sqlx::query_as(
                 "SELECT document, created_at, updated_at FROM erp_config WHERE key = $1"
@@ -130,7 +151,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_apply(&self, config: &ErpConfig, actor: &str) -> Result<&'static str> {
+    pub async fn apply(&self, config: &ErpConfig, actor: &str) -> Result<&'static str> {
         let document = serde_json::to_string(config).unwrap_or_default();
         let mut tx = self.begin().await?;
         let at = now();
@@ -182,11 +203,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_candidates(
-        &self,
-        since: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<ErpCandidate>> {
+    pub async fn candidates(&self, since: DateTime<Utc>, limit: i64) -> Result<Vec<ErpCandidate>> {
         let sql = format!(
             "SELECT so.id AS supplier_order_id, r.key AS refurbisher, so.status FROM supplier_orders so \
              JOIN refurbishers r ON r.id = so.refurbisher_id \
@@ -208,13 +225,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_enqueue(
-        &self,
-        id: i64,
-        kind: &str,
-        reference: &str,
-        skip: bool,
-    ) -> Result<()> {
+    pub async fn enqueue(&self, id: i64, kind: &str, reference: &str, skip: bool) -> Result<()> {
         let at = now();
         with_db!(self.db(), |p| {
             sqlx::query(
@@ -237,7 +248,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_claim(
+    pub async fn claim(
         &self,
         owner: &str,
         lease: chrono::TimeDelta,
@@ -267,7 +278,7 @@ impl Store {
         tx.commit().await?;
         let mut out = Vec::new();
         for (id,) in ids {
-            if let Some(d) = self.erp_document(id).await? {
+            if let Some(d) = self.erp().document(id).await? {
                 out.push(d);
             }
         }
@@ -278,7 +289,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_document(&self, id: i64) -> Result<Option<ErpDocument>> {
+    pub async fn document(&self, id: i64) -> Result<Option<ErpDocument>> {
         let sql = format!("{DOCUMENT_SELECT} WHERE e.supplier_order_id = $1");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -292,7 +303,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_status_counts(&self) -> Result<Vec<(String, i64)>> {
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>> {
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             "SELECT status, COUNT(*) FROM erp_documents GROUP BY status ORDER BY status"
         )
@@ -304,11 +315,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_documents(
-        &self,
-        status: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<ErpDocument>> {
+    pub async fn documents(&self, status: Option<&str>, limit: i64) -> Result<Vec<ErpDocument>> {
         let sql = format!(
             "{DOCUMENT_SELECT} WHERE ($1 IS NULL OR e.status = $1) ORDER BY e.supplier_order_id DESC LIMIT $2"
         );
@@ -325,7 +332,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_done(
+    pub async fn done(
         &self,
         id: i64,
         owner: &str,
@@ -360,7 +367,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_attempt_failed(
+    pub async fn attempt_failed(
         &self,
         id: i64,
         owner: &str,
@@ -396,7 +403,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_renew(&self, id: i64, owner: &str, lease: chrono::TimeDelta) -> Result<bool> {
+    pub async fn renew(&self, id: i64, owner: &str, lease: chrono::TimeDelta) -> Result<bool> {
         let at = now();
         let n = with_db!(self.db(), |p| sqlx::query(
             "UPDATE erp_documents SET lease_until = $3, updated_at = $4 \
@@ -418,7 +425,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn erp_skip(&self, id: i64, owner: &str, why: &str) -> Result<()> {
+    pub async fn skip(&self, id: i64, owner: &str, why: &str) -> Result<()> {
         let at = now();
         with_db!(self.db(), |p| {
             sqlx::query(
@@ -443,8 +450,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] without a document; [`StoreError::Conflict`] when it is not
     /// `failed`; a database error.
-    pub async fn erp_retry(&self, id: i64, actor: &str) -> Result<ErpDocument> {
-        let Some(doc) = self.erp_document(id).await? else {
+    pub async fn retry(&self, id: i64, actor: &str) -> Result<ErpDocument> {
+        let Some(doc) = self.erp().document(id).await? else {
             return Err(StoreError::NotFound(format!(
                 "supplier order {id} has no ERP document"
             )));
@@ -478,7 +485,8 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.erp_document(id)
+        self.erp()
+            .document(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("supplier order {id}")))
     }

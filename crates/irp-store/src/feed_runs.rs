@@ -1,7 +1,7 @@
 //! Feed runs: their start, staging, diff, application and end, their reports and row errors,
 //! and the quarantine. A run is normally written as it is read ([`crate::feed_write`]); a
 //! quarantined run's whole snapshot is staged, diffed against the refurbisher's stored offers,
-//! and applied in one transaction when an operator says so ([`Store::feed_apply`]).
+//! and applied in one transaction when an operator says so (`Store::feed_runs().apply`).
 
 use sqlx::types::Json;
 use std::collections::BTreeMap;
@@ -64,12 +64,33 @@ async fn diff_in(tx: &mut Tx, refurbisher_id: i64, run_id: i64) -> Result<Snapsh
     })
 }
 
+/// The store's handle on feed runs: start, staging, diff, apply, reports (`Store::feed_runs().list`). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct FeedRuns<'s>(&'s Store);
+
+impl std::ops::Deref for FeedRuns<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on feed runs: start, staging, diff, apply, reports.
+    #[must_use]
+    pub fn feed_runs(&self) -> FeedRuns<'_> {
+        FeedRuns(self)
+    }
+}
+
+impl FeedRuns<'_> {
     /// Start a feed run (status `running`).
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_run_start(&self, refurbisher_id: i64, triggered_by: &str) -> Result<i64> {
+    pub async fn start(&self, refurbisher_id: i64, triggered_by: &str) -> Result<i64> {
         const SQL: &str = "INSERT INTO feed_runs (refurbisher_id, triggered_by, status, started_at) VALUES ($1, $2, 'running', $3) RETURNING id";
         let at = now();
         let (id,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL)
@@ -88,7 +109,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_stage(&self, run_id: i64, rows: &[StagedOffer]) -> Result<u64> {
+    pub async fn stage(&self, run_id: i64, rows: &[StagedOffer]) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
@@ -110,7 +131,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_row_errors_add(&self, run_id: i64, errors: &[StoredRowError]) -> Result<()> {
+    pub async fn add_row_errors(&self, run_id: i64, errors: &[StoredRowError]) -> Result<()> {
         const HEAD: &str =
             "INSERT INTO feed_row_errors (feed_run_id, row_number, field, value, message) ";
         for chunk in errors.chunks(500) {
@@ -133,7 +154,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_diff(&self, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
+    pub async fn diff(&self, refurbisher_id: i64, run_id: i64) -> Result<SnapshotDiff> {
         let mut tx = self.begin().await?;
         let d = diff_in(&mut tx, refurbisher_id, run_id).await?;
         tx.commit().await?;
@@ -147,7 +168,7 @@ impl Store {
     ///
     /// # Errors
     /// The run is not the refurbisher's or was applied already; a database error.
-    pub async fn feed_apply(
+    pub async fn apply(
         &self,
         refurbisher_id: i64,
         run_id: i64,
@@ -229,11 +250,11 @@ impl Store {
     }
 
     /// Record how a run ended (counts, status, message). Applying is separate: see
-    /// [`Store::feed_apply`].
+    /// `Store::feed_runs().apply`.
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_run_finish(&self, run_id: i64, report: &RunReport) -> Result<()> {
+    pub async fn finish(&self, run_id: i64, report: &RunReport) -> Result<()> {
         const SQL: &str = "UPDATE feed_runs SET status = CASE WHEN applied_at IS NULL THEN $2 ELSE status END, finished_at = $3, http_status = $4, \
              bytes = $5, duration_ms = $6, rows_read = $7, rows_accepted = $8, rows_rejected = $9, created = $10, updated = $11, \
              unchanged = $12, removed = $13, errors_dropped = $14, message = $15, field_changes = $16, content_hash = $17 WHERE id = $1";
@@ -268,7 +289,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_current_hash(&self, refurbisher_id: i64) -> Result<Option<String>> {
+    pub async fn current_hash(&self, refurbisher_id: i64) -> Result<Option<String>> {
         const SQL: &str = "SELECT content_hash FROM feed_runs WHERE refurbisher_id = $1 AND status IN ('succeeded', 'partial', 'unchanged') \
              AND content_hash IS NOT NULL ORDER BY id DESC LIMIT 1";
         let row: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
@@ -282,7 +303,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_discard(&self, run_id: i64) -> Result<()> {
+    pub async fn discard_staged(&self, run_id: i64) -> Result<()> {
         const SQL: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
         with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(run_id)
@@ -298,8 +319,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::Conflict`] when the run is not quarantined; a
     /// database error.
-    pub async fn feed_run_discard(&self, run_id: i64, actor: &str) -> Result<FeedRun> {
-        let Some(run) = self.feed_run(run_id).await? else {
+    pub async fn discard(&self, run_id: i64, actor: &str) -> Result<FeedRun> {
+        let Some(run) = self.feed_runs().get(run_id).await? else {
             return Err(StoreError::NotFound(format!("no feed run {run_id}")));
         };
         if run.status != "quarantined" {
@@ -354,7 +375,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_run(&self, run_id: i64) -> Result<Option<FeedRun>> {
+    pub async fn get(&self, run_id: i64) -> Result<Option<FeedRun>> {
         const SQL: &str = "SELECT id, refurbisher_id, triggered_by, status, started_at, finished_at, http_status, bytes, duration_ms, rows_read, \
              rows_accepted, rows_rejected, created, updated, unchanged, removed, errors_dropped, field_changes, message, applied_at \
              FROM feed_runs WHERE id = $1";
@@ -368,7 +389,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_runs(&self, refurbisher_id: i64, limit: i64) -> Result<Vec<FeedRun>> {
+    pub async fn list(&self, refurbisher_id: i64, limit: i64) -> Result<Vec<FeedRun>> {
         const SQL: &str = "SELECT id, refurbisher_id, triggered_by, status, started_at, finished_at, http_status, bytes, duration_ms, rows_read, \
              rows_accepted, rows_rejected, created, updated, unchanged, removed, errors_dropped, field_changes, message, applied_at \
              FROM feed_runs WHERE refurbisher_id = $1 ORDER BY id DESC LIMIT $2";
@@ -383,7 +404,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn feed_row_errors(&self, run_id: i64) -> Result<Vec<StoredRowError>> {
+    pub async fn row_errors(&self, run_id: i64) -> Result<Vec<StoredRowError>> {
         const SQL: &str = "SELECT row_number, field, value, message FROM feed_row_errors WHERE feed_run_id = $1 ORDER BY row_number, id";
         Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
             .bind(run_id)

@@ -1,5 +1,5 @@
 //! Applying a feed run as it is read: the pipeline compares the feed with an in-memory index of
-//! the stored offers ([`Store::offers_index`]) and hands over only what changes. New offers are
+//! the stored offers (`Store::feed_write().offers_index`) and hands over only what changes. New offers are
 //! written straight into `offers` (PostgreSQL: one `COPY` stream), changed and returning ones
 //! are staged and merged, and the offers the feed no longer has are deactivated — all in one
 //! transaction, which commits only when the whole feed was read and passed its guards.
@@ -63,7 +63,7 @@ impl Batches {
     }
 }
 
-/// How many runs had applied offers of a refurbisher when [`Store::offers_index`] read them
+/// How many runs had applied offers of a refurbisher when `Store::feed_write().offers_index` read them
 /// (applies are never undone, so another apply changes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexVersion(pub i64);
@@ -241,7 +241,28 @@ struct IndexRow<'a> {
     active: i64,
 }
 
+/// The store's handle on writing a feed run as it is read ([`Store::feed_write`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct FeedWriting<'s>(&'s Store);
+
+impl std::ops::Deref for FeedWriting<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on writing a feed run as it is read.
+    #[must_use]
+    pub fn feed_write(&self) -> FeedWriting<'_> {
+        FeedWriting(self)
+    }
+}
+
+impl FeedWriting<'_> {
     /// How many offers (active or not) a refurbisher has.
     ///
     /// # Errors
@@ -257,7 +278,7 @@ impl Store {
 
     /// Read the stored offers of a refurbisher for an import: `each(sku, content_hash, active)`
     /// for every offer, in no particular order. Returns the version to pass to
-    /// [`Store::feed_write_begin`], which refuses to write when another run applied offers of
+    /// `Store::feed_write().start`, which refuses to write when another run applied offers of
     /// the refurbisher in between.
     ///
     /// # Errors
@@ -321,12 +342,12 @@ impl Store {
     }
 
     /// Open the apply transaction of `run_id`. Refuses (a conflict) when offers of the
-    /// refurbisher were applied since [`Store::offers_index`] returned `version`: the run's
+    /// refurbisher were applied since `Store::feed_write().offers_index` returned `version`: the run's
     /// comparison would be stale.
     ///
     /// # Errors
     /// The conflict; a database error.
-    pub async fn feed_write_begin(
+    pub async fn start(
         &self,
         refurbisher_id: i64,
         run_id: i64,

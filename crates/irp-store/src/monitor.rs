@@ -52,7 +52,7 @@ const ALERT_SELECT: &str = "SELECT a.id, a.refurbisher_id, r.key AS refurbisher,
      a.opened_at, a.resolved_at, a.notified_at, a.resolved_notified_at, a.notify_attempts, a.notify_error \
      FROM alerts a LEFT JOIN refurbishers r ON r.id = a.refurbisher_id";
 
-/// What [`Store::alert_sync`] did.
+/// What `Store::monitor().alert_sync` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertChange {
     /// A new alert opened.
@@ -97,7 +97,28 @@ fn pairs(rows: Vec<(String, String, i64)>) -> Vec<((String, String), u64)> {
         .collect()
 }
 
+/// The store's handle on readings, alerts and their notifications ([`Store::monitor`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Monitor<'s>(&'s Store);
+
+impl std::ops::Deref for Monitor<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on readings, alerts and their notifications.
+    #[must_use]
+    pub fn monitor(&self) -> Monitor<'_> {
+        Monitor(self)
+    }
+}
+
+impl Monitor<'_> {
     /// The totals of [`MetricTotals`].
     ///
     /// # Errors
@@ -170,10 +191,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn monitor_facts(
-        &self,
-        refurbishers: &[StoredRefurbisher],
-    ) -> Result<HashMap<i64, Facts>> {
+    pub async fn facts(&self, refurbishers: &[StoredRefurbisher]) -> Result<HashMap<i64, Facts>> {
         let mut out: HashMap<i64, Facts> = refurbishers
             .iter()
             .map(|r| {
@@ -488,7 +506,7 @@ impl Store {
 /// Resolve the open alert of a refurbisher (`$1`) and metric (`$2`) at `$3`.
 pub(crate) const RESOLVE_ALERT: &str = "UPDATE alerts SET resolved_at = $3, notify_next_at = COALESCE(notify_next_at, $3) WHERE refurbisher_id = $1 AND metric = $2 AND resolved_at IS NULL";
 
-impl Store {
+impl Monitor<'_> {
     /// Open an alert, unless one of this refurbisher and metric is open already; returns the
     /// new alert's id.
     ///
@@ -503,6 +521,7 @@ impl Store {
         message: &str,
     ) -> Result<Option<i64>> {
         match self
+            .monitor()
             .alert_sync(
                 refurbisher_id,
                 metric,

@@ -310,13 +310,34 @@ pub(crate) const FIELD_CHECKS: [(&str, &str); 8] = [
     ("attributes", "o.attributes IS DISTINCT FROM s.attributes"),
 ];
 
+/// The store's handle on offers and held purchase prices ([`Store::offers`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Offers<'s>(&'s Store);
+
+impl std::ops::Deref for Offers<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on offers and held purchase prices.
+    #[must_use]
+    pub fn offers(&self) -> Offers<'_> {
+        Offers(self)
+    }
+}
+
+impl Offers<'_> {
     /// Offers with a held purchase price change (`pending`; also `rejected` ones when
     /// `include_rejected`), of one refurbisher or all, oldest first.
     ///
     /// # Errors
     /// A database error.
-    pub async fn prices_held(
+    pub async fn held_prices(
         &self,
         refurbisher_id: Option<i64>,
         include_rejected: bool,
@@ -344,14 +365,14 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] when the offer does not exist or holds nothing to decide; a
     /// database error.
-    pub async fn price_decide(
+    pub async fn decide_price(
         &self,
         refurbisher_id: i64,
         sku: &str,
         accept: bool,
         actor: &str,
     ) -> Result<StoredOffer> {
-        let Some(offer) = self.offer_get(refurbisher_id, sku).await? else {
+        let Some(offer) = self.offers().get(refurbisher_id, sku).await? else {
             return Err(StoreError::NotFound(format!("no offer with SKU {sku:?}")));
         };
         let hold = offer.price_hold.as_deref().and_then(Hold::parse);
@@ -421,7 +442,8 @@ impl Store {
             // or, in `serve`, by the catalog task this wakes.
             self.catalog.notify_one();
         }
-        self.offer_get(refurbisher_id, sku)
+        self.offers()
+            .get(refurbisher_id, sku)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no offer with SKU {sku:?}")))
     }
@@ -430,7 +452,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn product_offers(&self, ean: &str) -> Result<Vec<StoredOffer>> {
+    pub async fn of_product(&self, ean: &str) -> Result<Vec<StoredOffer>> {
         let sql = format!("{OFFER_SELECT} WHERE ean = $1 ORDER BY id");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -444,7 +466,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn offer_get(&self, refurbisher_id: i64, sku: &str) -> Result<Option<StoredOffer>> {
+    pub async fn get(&self, refurbisher_id: i64, sku: &str) -> Result<Option<StoredOffer>> {
         let sql = format!("{OFFER_SELECT} WHERE refurbisher_id = $1 AND sku = $2");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -459,7 +481,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn offers_list(
+    pub async fn list(
         &self,
         refurbisher_id: i64,
         include_inactive: bool,

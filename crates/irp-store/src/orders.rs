@@ -1,7 +1,7 @@
 //! Orders: intake (idempotent on channel + order number), routing of each line to an offer, one
 //! supplier order per refurbisher, and the supplier-order context the order mapping reads.
 //!
-//! An intake is one transaction in three steps ([`Store::order_intake_begin`], [`Intake::find`],
+//! An intake is one transaction in three steps (`Store::orders().intake_begin`, [`Intake::find`],
 //! [`Intake::write`]) around the routing decision, which is pure
 //! ([`irp_core::orders::routing::route`]); `irp_pipeline::orders::take_in` runs them. It writes
 //! the order, its lines with the offer, refurbisher and purchase price frozen on them, and the
@@ -64,7 +64,7 @@ pub struct StoredOrder {
     pub created_at: DateTime<Utc>,
 }
 
-/// What [`Store::orders_search`] filters on; `None` is "any".
+/// What `Store::orders().search` filters on; `None` is "any".
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     /// Order status.
@@ -278,7 +278,7 @@ pub enum IntakeStart {
     New(Intake),
 }
 
-/// An order intake under way, in one transaction: [`Store::order_intake_begin`] wrote the
+/// An order intake under way, in one transaction: `Store::orders().intake_begin` wrote the
 /// order row, [`Intake::find`] reads each line's candidate offer (locked on PostgreSQL, so
 /// concurrent intakes take turns on an offer), the caller routes
 /// ([`irp_core::orders::routing::route`]) and [`Intake::write`] writes the plan and commits.
@@ -293,24 +293,42 @@ pub struct Intake {
     pub refurbishers: Vec<RouteRefurbisher>,
 }
 
+/// The store's handle on orders: intake, reads, the supplier-order context ([`Store::orders`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Orders<'s>(&'s Store);
+
+impl std::ops::Deref for Orders<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on orders: intake, reads, the supplier-order context.
+    #[must_use]
+    pub fn orders(&self) -> Orders<'_> {
+        Orders(self)
+    }
+}
+
+impl Orders<'_> {
     /// Begin taking in an order: a repeat (same channel and order number) answers the stored
     /// order; otherwise the order row is written in a new transaction.
     ///
     /// # Errors
     /// [`StoreError::Invalid`] for a channel that is not configured; a database error.
-    pub async fn order_intake_begin(
-        &self,
-        doc: &OrderDocument,
-        raw: &Value,
-    ) -> Result<IntakeStart> {
+    pub async fn intake_begin(&self, doc: &OrderDocument, raw: &Value) -> Result<IntakeStart> {
         if let Some(order) = self
-            .order_by_number(&doc.channel, &doc.order_number)
+            .orders()
+            .by_number(&doc.channel, &doc.order_number)
             .await?
         {
             return Ok(IntakeStart::Exists(order));
         }
-        let channels = self.channels_list().await?;
+        let channels = self.channels().list().await?;
         let Some(channel) = channels
             .iter()
             .map(|c| &c.channel)
@@ -334,7 +352,8 @@ impl Store {
             default_tax_percentage: channel.default_tax_percentage,
         };
         let refurbishers = self
-            .refurbisher_list()
+            .refurbishers()
+            .list()
             .await?
             .into_iter()
             .map(|r| RouteRefurbisher {
@@ -370,13 +389,14 @@ impl Store {
         let Some(order_id) = inserted else {
             drop(tx);
             let order = self
-                .order_by_number(&doc.channel, &doc.order_number)
+                .orders()
+                .by_number(&doc.channel, &doc.order_number)
                 .await?
                 .ok_or_else(|| StoreError::NotFound("the order vanished".into()))?;
             return Ok(IntakeStart::Exists(order));
         };
         Ok(IntakeStart::New(Intake {
-            store: self.clone(),
+            store: Store::clone(self),
             tx,
             order_id,
             channel,
@@ -562,7 +582,8 @@ impl Intake {
             store.catalog.notify_one();
         }
         let order = store
-            .order_get(order_id)
+            .orders()
+            .get(order_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
         Ok(OrderIntake {
@@ -572,12 +593,12 @@ impl Intake {
     }
 }
 
-impl Store {
+impl Orders<'_> {
     /// An order by id.
     ///
     /// # Errors
     /// A database error.
-    pub async fn order_get(&self, id: i64) -> Result<Option<StoredOrder>> {
+    pub async fn get(&self, id: i64) -> Result<Option<StoredOrder>> {
         let sql = format!("{ORDER_SELECT} WHERE id = $1");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -591,7 +612,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn order_by_number(
+    pub async fn by_number(
         &self,
         channel: &str,
         order_number: &str,
@@ -610,7 +631,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn orders_list(&self, status: Option<&str>, limit: i64) -> Result<Vec<StoredOrder>> {
+    pub async fn list(&self, status: Option<&str>, limit: i64) -> Result<Vec<StoredOrder>> {
         let sql =
             format!("{ORDER_SELECT} WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
@@ -626,7 +647,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn orders_search(
+    pub async fn search(
         &self,
         f: &OrderFilter,
         limit: i64,
@@ -658,7 +679,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn orders_per_day(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
+    pub async fn per_day(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
         let rows: Vec<(DateTime<Utc>,)> = with_db!(self.db(), |p| sqlx::query_as(
             "SELECT placed_at FROM orders WHERE placed_at >= $1"
         )
@@ -676,7 +697,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn order_lines(&self, order_id: i64) -> Result<Vec<StoredLine>> {
+    pub async fn lines(&self, order_id: i64) -> Result<Vec<StoredLine>> {
         let sql = format!("{LINE_SELECT} WHERE order_id = $1 ORDER BY line_number");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -704,7 +725,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_order_get(&self, id: i64) -> Result<Option<StoredSupplierOrder>> {
+    pub async fn supplier_order(&self, id: i64) -> Result<Option<StoredSupplierOrder>> {
         let sql = format!("{SUPPLIER_ORDER_SELECT} WHERE id = $1");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -721,14 +742,16 @@ impl Store {
     /// that no longer reads.
     pub async fn supplier_order_context(&self, id: i64) -> Result<SupplierOrderContext> {
         let so = self
-            .supplier_order_get(id)
+            .orders()
+            .supplier_order(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no supplier order {id}")))?;
-        let order = self.order_get(so.order_id).await?.ok_or_else(|| {
+        let order = self.orders().get(so.order_id).await?.ok_or_else(|| {
             StoreError::Corrupt(format!("supplier order {id}: its order is gone"))
         })?;
         let refurbisher = self
-            .refurbisher_list()
+            .refurbishers()
+            .list()
             .await?
             .into_iter()
             .find(|r| r.id == so.refurbisher_id)
@@ -745,7 +768,8 @@ impl Store {
             None => shipping.clone(),
         };
         let lines: Vec<StoredLine> = self
-            .order_lines(order.id)
+            .orders()
+            .lines(order.id)
             .await?
             .into_iter()
             .filter(|l| l.supplier_order_id == Some(id))
@@ -763,7 +787,8 @@ impl Store {
                 .round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero);
             let ean = l.ean.clone().unwrap_or_default();
             let product_name = self
-                .product_get(&ean)
+                .catalog()
+                .product(&ean)
                 .await?
                 .map(|p| p.display_name().to_owned())
                 .filter(|n| !n.is_empty());

@@ -13,7 +13,28 @@ use crate::orders::{
 };
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
+/// The store's handle on the supplier-order outbox ([`Store::supplier_orders`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct SupplierOrders<'s>(&'s Store);
+
+impl std::ops::Deref for SupplierOrders<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on the supplier-order outbox.
+    #[must_use]
+    pub fn supplier_orders(&self) -> SupplierOrders<'_> {
+        SupplierOrders(self)
+    }
+}
+
+impl SupplierOrders<'_> {
     /// Claim the supplier order that is due first: `submitting`, leased to `owner` until
     /// now + `lease`, one more attempt, its attempt row `sending` — committed before anything
     /// is sent, so a crash during the call leaves a trace. Several instances never claim the
@@ -21,13 +42,10 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_order_claim(
-        &self,
-        owner: &str,
-        lease: chrono::TimeDelta,
-    ) -> Result<Option<Claimed>> {
+    pub async fn claim(&self, owner: &str, lease: chrono::TimeDelta) -> Result<Option<Claimed>> {
         Ok(self
-            .supplier_orders_claim(owner, lease, 1)
+            .supplier_orders()
+            .claim_due(owner, lease, 1)
             .await?
             .into_iter()
             .next())
@@ -38,7 +56,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_orders_claim(
+    pub async fn claim_due(
         &self,
         owner: &str,
         lease: chrono::TimeDelta,
@@ -108,12 +126,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_order_finish(
-        &self,
-        claimed: &Claimed,
-        owner: &str,
-        o: &AttemptOutcome,
-    ) -> Result<bool> {
+    pub async fn finish(&self, claimed: &Claimed, owner: &str, o: &AttemptOutcome) -> Result<bool> {
         let status = match o.outcome {
             "submitted" => SUBMITTED,
             "retry" => PENDING,
@@ -174,10 +187,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_orders_recover(
-        &self,
-        decide: impl Fn(i64) -> Option<i64>,
-    ) -> Result<Vec<i64>> {
+    pub async fn recover(&self, decide: impl Fn(i64) -> Option<i64>) -> Result<Vec<i64>> {
         let at = now();
         let sql = format!(
             "{SUPPLIER_ORDER_SELECT} WHERE status = '{SUBMITTING}' AND lease_until < $1 ORDER BY id"
@@ -250,7 +260,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let sql =
             format!("SELECT MIN(next_attempt_at) FROM supplier_orders WHERE status = '{PENDING}'");
         Ok(with_db!(self.db(), |p| sqlx::query_scalar(
@@ -264,7 +274,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_order_attempts(&self, id: i64) -> Result<Vec<StoredAttempt>> {
+    pub async fn attempts(&self, id: i64) -> Result<Vec<StoredAttempt>> {
         let sql = format!("{ATTEMPT_SELECT} WHERE supplier_order_id = $1 ORDER BY attempt_number");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql)
@@ -278,11 +288,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn supplier_orders_list(
-        &self,
-        status: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<StoredSupplierOrder>> {
+    pub async fn list(&self, status: Option<&str>, limit: i64) -> Result<Vec<StoredSupplierOrder>> {
         let sql = format!(
             "{SUPPLIER_ORDER_SELECT} WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
         );
@@ -301,7 +307,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::Conflict`] naming the status it is in; a
     /// database error.
-    pub async fn supplier_order_retry(&self, id: i64, actor: &str) -> Result<StoredSupplierOrder> {
+    pub async fn retry(&self, id: i64, actor: &str) -> Result<StoredSupplierOrder> {
         self.supplier_order_move(id, actor, &[FAILED, NEEDS_ATTENTION], PENDING, "retry")
             .await
     }
@@ -312,7 +318,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::Conflict`] naming the status it is in; a
     /// database error.
-    pub async fn supplier_order_cancel(&self, id: i64, actor: &str) -> Result<StoredSupplierOrder> {
+    pub async fn cancel(&self, id: i64, actor: &str) -> Result<StoredSupplierOrder> {
         self.supplier_order_move(
             id,
             actor,
@@ -332,7 +338,8 @@ impl Store {
         action: &str,
     ) -> Result<StoredSupplierOrder> {
         let so = self
-            .supplier_order_get(id)
+            .orders()
+            .supplier_order(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no supplier order {id}")))?;
         let conflict = |status: &str| {
@@ -365,7 +372,8 @@ impl Store {
         if n == 0 {
             drop(tx);
             let now_status = self
-                .supplier_order_get(id)
+                .orders()
+                .supplier_order(id)
                 .await?
                 .map_or_else(|| "gone".to_owned(), |s| s.status.to_string());
             return Err(conflict(&now_status));
@@ -406,7 +414,8 @@ impl Store {
         } else {
             self.catalog.notify_one();
         }
-        self.supplier_order_get(id)
+        self.orders()
+            .supplier_order(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no supplier order {id}")))
     }

@@ -82,12 +82,33 @@ struct Existing {
 
 const CLEAR: &str = "name = NULL, brand = NULL, model = NULL, category = NULL, attributes = '{}', pim_sku = NULL, pim_synced_at = NULL";
 
+/// The store's handle on PIM data and its sync ([`Store::pim`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Pim<'s>(&'s Store);
+
+impl std::ops::Deref for Pim<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on PIM data and its sync.
+    #[must_use]
+    pub fn pim(&self) -> Pim<'_> {
+        Pim(self)
+    }
+}
+
+impl Pim<'_> {
     /// The PIM source, when one is configured.
     ///
     /// # Errors
     /// A database error; a stored document that no longer validates.
-    pub async fn pim_get(&self) -> Result<Option<StoredPim>> {
+    pub async fn get(&self) -> Result<Option<StoredPim>> {
         const SQL: &str = "SELECT document, version, product_cursor, deleted_cursor, next_sync_at, last_sync_at, last_ok_at, \
              last_status, last_report FROM pim_source WHERE key = $1";
         let row: Option<PimRow> = with_db!(self.db(), |p| sqlx::query_as(SQL)
@@ -127,7 +148,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pim_apply(&self, config: &PimConfig, actor: &str) -> Result<&'static str> {
+    pub async fn apply(&self, config: &PimConfig, actor: &str) -> Result<&'static str> {
         let document = serde_json::to_string(config).unwrap_or_default();
         let mut tx = self.begin().await?;
         let at = now();
@@ -199,7 +220,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pim_reset_cursors(&self) -> Result<()> {
+    pub async fn reset_cursors(&self) -> Result<()> {
         with_db!(self.db(), |p| sqlx::query(
             "UPDATE pim_source SET product_cursor = NULL, deleted_cursor = NULL WHERE key = $1"
         )
@@ -214,7 +235,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pim_write_products(
+    pub async fn write_products(
         &self,
         products: &[PimProduct],
         cursor: Option<&str>,
@@ -304,7 +325,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pim_write_deleted(&self, skus: &[String], cursor: Option<&str>) -> Result<u64> {
+    pub async fn write_deleted(&self, skus: &[String], cursor: Option<&str>) -> Result<u64> {
         let mut tx = self.begin().await?;
         let at = now();
         let mut dirty = Vec::new();
@@ -329,7 +350,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pim_finish(
+    pub async fn finish(
         &self,
         status: &str,
         report: &Value,
@@ -356,7 +377,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pim_claim(
+    pub async fn claim(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -379,7 +400,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pim_release(&self, owner: &str) -> Result<()> {
+    pub async fn release(&self, owner: &str) -> Result<()> {
         with_db!(self.db(), |p| {
             sqlx::query(
             "UPDATE pim_source SET lease_owner = NULL, lease_until = NULL WHERE key = $1 AND lease_owner = $2"

@@ -183,7 +183,28 @@ async fn write(
     Ok(())
 }
 
+/// The store's handle on the refurbisher registry ([`Store::refurbishers`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Refurbishers<'s>(&'s Store);
+
+impl std::ops::Deref for Refurbishers<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on the refurbisher registry.
+    #[must_use]
+    pub fn refurbishers(&self) -> Refurbishers<'_> {
+        Refurbishers(self)
+    }
+}
+
+impl Refurbishers<'_> {
     /// Apply validated refurbishers in one transaction: create the new ones, update the
     /// changed ones, leave the rest; all or nothing. Refurbishers that name their id are
     /// applied first, so an assigned id never takes one the document asks for.
@@ -191,7 +212,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when an id or supplier id belongs to another refurbisher, or a
     /// refurbisher id would change; database errors.
-    pub async fn refurbisher_apply(
+    pub async fn apply(
         &self,
         refurbishers: &[Refurbisher],
         actor: &str,
@@ -299,7 +320,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error, or a stored document that no longer validates.
-    pub async fn refurbisher_list(&self) -> Result<Vec<StoredRefurbisher>> {
+    pub async fn list(&self) -> Result<Vec<StoredRefurbisher>> {
         const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers ORDER BY id";
         let rows: Vec<Row> = with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_all(p).await)?;
         rows.into_iter()
@@ -311,7 +332,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error, or a stored document that no longer validates.
-    pub async fn refurbisher_get(&self, key: &str) -> Result<Option<StoredRefurbisher>> {
+    pub async fn get(&self, key: &str) -> Result<Option<StoredRefurbisher>> {
         const SQL: &str = "SELECT id, key, version, document, created_at, updated_at FROM refurbishers WHERE key = $1";
         let row: Option<Row> = with_db!(self.db(), |p| sqlx::query_as(SQL)
             .bind(key)
@@ -330,7 +351,7 @@ pub struct PollClaim {
     pub key: String,
 }
 
-impl Store {
+impl Refurbishers<'_> {
     /// Claim one refurbisher whose feed is due (`next_poll_at` passed or never set, enabled, not
     /// leased by a live instance) for `owner` until `lease_until`. Several instances on one
     /// database never claim the same one: the claim is a compare-and-set on the lease.

@@ -158,12 +158,33 @@ pub enum SetOutcome {
     Replaced,
 }
 
+/// The store's handle on the encrypted secret store ([`Store::secrets`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Secrets<'s>(&'s Store);
+
+impl std::ops::Deref for Secrets<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on the encrypted secret store.
+    #[must_use]
+    pub fn secrets(&self) -> Secrets<'_> {
+        Secrets(self)
+    }
+}
+
+impl Secrets<'_> {
     /// Seal and store `value` under `name` (replacing any existing value).
     ///
     /// # Errors
     /// An invalid name, or a database error.
-    pub async fn secret_set(&self, key: &SecretKey, name: &str, value: &str) -> Result<SetOutcome> {
+    pub async fn set(&self, key: &SecretKey, name: &str, value: &str) -> Result<SetOutcome> {
         if !irp_core::secret_ref::valid_name(name) {
             return Err(SecretError::BadName(name.to_owned()).into());
         }
@@ -172,7 +193,7 @@ impl Store {
         }
         let sealed = key.seal(name, value)?;
         let at = now();
-        let existed = self.secret_info(name).await?.is_some();
+        let existed = self.secrets().info(name).await?.is_some();
         const SQL: &str = "INSERT INTO secrets (name, ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, \
              destinations = NULL";
@@ -194,7 +215,7 @@ impl Store {
     ///
     /// # Errors
     /// It does not open with `key`, or a database error.
-    pub async fn secret_get(&self, key: &SecretKey, name: &str) -> Result<Option<String>> {
+    pub async fn get(&self, key: &SecretKey, name: &str) -> Result<Option<String>> {
         const SQL: &str = "SELECT ciphertext FROM secrets WHERE name = $1";
         let row: Option<(String,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
             .bind(name)
@@ -210,7 +231,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn secret_info(&self, name: &str) -> Result<Option<SecretInfo>> {
+    pub async fn info(&self, name: &str) -> Result<Option<SecretInfo>> {
         const SQL: &str = "SELECT name, created_at, updated_at FROM secrets WHERE name = $1";
         Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
             .bind(name)
@@ -222,7 +243,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn secret_list(&self) -> Result<Vec<SecretInfo>> {
+    pub async fn list(&self) -> Result<Vec<SecretInfo>> {
         const SQL: &str = "SELECT name, created_at, updated_at FROM secrets ORDER BY name";
         Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
             .fetch_all(p)
@@ -233,7 +254,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn secret_destinations(&self, name: &str) -> Result<Option<Vec<String>>> {
+    pub async fn destinations(&self, name: &str) -> Result<Option<Vec<String>>> {
         const SQL: &str = "SELECT destinations FROM secrets WHERE name = $1";
         let row: Option<(Option<String>,)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
             .bind(name)
@@ -248,7 +269,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn secret_delete(&self, name: &str) -> Result<bool> {
+    pub async fn delete(&self, name: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM secrets WHERE name = $1";
         let n = with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(name)
@@ -390,7 +411,7 @@ fn holds_access(value: &str, key: Option<&SecretKey>) -> bool {
         .any(|h| value.contains(h.as_str()))
 }
 
-impl Store {
+impl Secrets<'_> {
     /// Replace every reference in `doc` by its value: `${env:NAME}` from the process
     /// environment (only names `scope` allows), `${secret:NAME}` from this store (opened with
     /// `key`; only names under `scope`'s namespace). Errors name every reference that cannot be

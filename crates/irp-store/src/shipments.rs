@@ -185,10 +185,10 @@ const SHIPMENT_SELECT: &str = "SELECT s.id, s.refurbisher_id, r.key AS refurbish
      FROM shipments s JOIN refurbishers r ON r.id = s.refurbisher_id \
      LEFT JOIN supplier_orders so ON so.id = s.supplier_order_id LEFT JOIN orders o ON o.id = so.order_id";
 
-/// A shipment checked against what is stored, ready for [`Store::shipments_write`]: whether it
-/// repeats a stored one ([`Store::shipment_repeat`]) and, if not, which supplier order it
+/// A shipment checked against what is stored, ready for `Store::shipments().write`: whether it
+/// repeats a stored one (`Store::shipments().repeat`) and, if not, which supplier order it
 /// belongs to ([`irp_core::shipments::matching::match_shipment`] over
-/// [`Store::shipment_candidates`]).
+/// `Store::shipments().candidates`).
 #[derive(Debug, Clone)]
 pub struct PreparedShipment {
     refurbisher_id: i64,
@@ -204,7 +204,7 @@ pub struct PreparedShipment {
 impl PreparedShipment {
     /// A shipment of refurbisher `refurbisher_id` as received (`payload` the body as sent,
     /// `method` and `source` of the request), with what was decided about it: `repeat` from
-    /// [`Store::shipment_repeat`], `target` the match (ignored for a repeat).
+    /// `Store::shipments().repeat`, `target` the match (ignored for a repeat).
     #[must_use]
     pub fn new(
         refurbisher_id: i64,
@@ -249,7 +249,28 @@ async fn mark_shipped(tx: &mut Tx, id: i64, at: DateTime<Utc>) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// The store's handle on shipments, the webhook tokens and inbox ([`Store::shipments`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Shipments<'s>(&'s Store);
+
+impl std::ops::Deref for Shipments<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on shipments, the webhook tokens and inbox.
+    #[must_use]
+    pub fn shipments(&self) -> Shipments<'_> {
+        Shipments(self)
+    }
+}
+
+impl Shipments<'_> {
     /// Make a new webhook token for refurbisher `key`, which needs a `supplier_id` (the URL
     /// carries it). The previous token keeps working for `grace` (zero: it stops at once).
     ///
@@ -263,7 +284,8 @@ impl Store {
         actor: &str,
     ) -> Result<NewWebhookToken> {
         let r = self
-            .refurbisher_get(key)
+            .refurbishers()
+            .get(key)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no refurbisher `{key}`")))?;
         let Some(supplier_id) = r.model.supplier_id else {
@@ -374,7 +396,7 @@ impl Store {
         if !(current.is_some() && current_ok || previous.is_some() && previous_ok) {
             return Ok(None);
         }
-        self.refurbisher_get(&key).await
+        self.refurbishers().get(&key).await
     }
 
     /// A stored shipment of refurbisher `refurbisher_id` with the same identity (the same
@@ -383,7 +405,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipment_repeat(
+    pub async fn repeat(
         &self,
         refurbisher_id: i64,
         shipment: &Shipment,
@@ -398,7 +420,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error; a stored status IRP does not know.
-    pub async fn shipment_candidates(
+    pub async fn candidates(
         &self,
         refurbisher_id: i64,
         external_order_id: &str,
@@ -435,10 +457,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error: nothing of the batch is stored.
-    pub async fn shipments_write(
-        &self,
-        items: Vec<PreparedShipment>,
-    ) -> Result<Vec<ShipmentOutcome>> {
+    pub async fn write(&self, items: Vec<PreparedShipment>) -> Result<Vec<ShipmentOutcome>> {
         let mut outcomes: Vec<Option<ShipmentOutcome>> = items
             .iter()
             .map(|p| {
@@ -707,7 +726,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipments_list(
+    pub async fn list(
         &self,
         refurbisher_id: Option<i64>,
         status: Option<&str>,
@@ -731,7 +750,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipment_get(&self, id: i64) -> Result<Option<(StoredShipment, Vec<StoredUnit>)>> {
+    pub async fn get(&self, id: i64) -> Result<Option<(StoredShipment, Vec<StoredUnit>)>> {
         let sql = format!("{SHIPMENT_SELECT} WHERE s.id = $1");
         let s: Option<StoredShipment> = with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql.as_str())
@@ -757,7 +776,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipments_of(&self, supplier_order_id: i64) -> Result<Vec<StoredShipment>> {
+    pub async fn of_supplier_order(&self, supplier_order_id: i64) -> Result<Vec<StoredShipment>> {
         let sql = format!("{SHIPMENT_SELECT} WHERE s.supplier_order_id = $1 ORDER BY s.id");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql.as_str())
@@ -771,7 +790,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipment_payload(&self, id: i64) -> Result<Option<String>> {
+    pub async fn payload(&self, id: i64) -> Result<Option<String>> {
         let row: Option<(String,)> = with_db!(self.db(), |p| sqlx::query_as(
             "SELECT payload FROM shipments WHERE id = $1"
         )
@@ -787,7 +806,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] / [`StoreError::Conflict`] with the reason; a database error.
-    pub async fn shipment_match(
+    pub async fn match_to(
         &self,
         id: i64,
         supplier_order_id: i64,
@@ -864,7 +883,8 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.shipment_get(id)
+        self.shipments()
+            .get(id)
             .await?
             .map(|(s, _)| s)
             .ok_or_else(|| StoreError::NotFound(format!("no shipment {id}")))
@@ -874,7 +894,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] / [`StoreError::Conflict`]; a database error.
-    pub async fn shipment_dismiss(&self, id: i64, actor: &str) -> Result<()> {
+    pub async fn dismiss(&self, id: i64, actor: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         let n = with_tx!(&mut tx, |t| {
             sqlx::query(
@@ -890,7 +910,7 @@ impl Store {
         .map(|r| r.rows_affected())
         })?;
         if n == 0 {
-            return Err(match self.shipment_get(id).await? {
+            return Err(match self.shipments().get(id).await? {
                 None => StoreError::NotFound(format!("no shipment {id}")),
                 Some((s, _)) => StoreError::Conflict(format!(
                     "shipment {id} is {}; only unmatched shipments can be dismissed",
@@ -915,7 +935,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipments_unmatched(&self, limit: i64) -> Result<Vec<(i64, i64, String)>> {
+    pub async fn unmatched(&self, limit: i64) -> Result<Vec<(i64, i64, String)>> {
         let rows: Vec<(i64, i64, Option<String>)> = with_db!(self.db(), |p| {
             sqlx::query_as(
             "SELECT id, refurbisher_id, external_order_id FROM shipments WHERE status = $1 ORDER BY RANDOM() LIMIT $2"
@@ -937,7 +957,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn shipment_link(&self, id: i64, supplier_order_id: i64) -> Result<bool> {
+    pub async fn link(&self, id: i64, supplier_order_id: i64) -> Result<bool> {
         let at = now();
         let mut tx = self.begin().await?;
         if !mark_shipped(&mut tx, supplier_order_id, at).await? {

@@ -116,7 +116,28 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The store's handle on API tokens ([`Store::tokens`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Tokens<'s>(&'s Store);
+
+impl std::ops::Deref for Tokens<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on API tokens.
+    #[must_use]
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens(self)
+    }
+}
+
+impl Tokens<'_> {
     /// Make a token named `name` with `role`, working until `expires_at` (`None`: until
     /// revoked); returns the token, which is not stored and cannot be shown again. A revoked
     /// or expired token's name can be used again.
@@ -124,7 +145,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when the name is taken or empty, the role unknown or the
     /// expiry not in the future; no randomness; a database error.
-    pub async fn token_create(
+    pub async fn create(
         &self,
         name: &str,
         role: &str,
@@ -192,7 +213,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn token_verify(&self, token: &str) -> Result<Option<TokenOwner>> {
+    pub async fn verify(&self, token: &str) -> Result<Option<TokenOwner>> {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
@@ -235,7 +256,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn token_list(&self) -> Result<Vec<TokenInfo>> {
+    pub async fn list(&self) -> Result<Vec<TokenInfo>> {
         Ok(with_db!(self.db(), |p| {
             sqlx::query_as(
             "SELECT name, role, prefix, created_at, last_used_at, revoked_at, expires_at FROM api_tokens ORDER BY name"
@@ -249,7 +270,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn token_revoke(&self, name: &str, actor: &str) -> Result<bool> {
+    pub async fn revoke(&self, name: &str, actor: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = with_tx!(&mut tx, |t| sqlx::query(
             "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL"

@@ -3,7 +3,7 @@
 //! stored, with a CSRF token for the forms), a logout or an account's disabling ends it.
 //! Roles as for API tokens: `viewer` (reads) and `operator` (also changes things). The first
 //! start's account must choose a new password at its first login
-//! ([`User::must_change_password`], [`Store::user_change_password`]).
+//! ([`User::must_change_password`], `Store::users().change_password`).
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -63,7 +63,7 @@ pub struct SessionUser {
     pub csrf: String,
 }
 
-/// What [`Store::user_set`] did.
+/// What `Store::users().set` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserSet {
     /// A new account.
@@ -117,13 +117,34 @@ pub fn normalize_email(email: &str) -> Option<String> {
 const USER_SELECT: &str = "SELECT id, email, role, created_at, updated_at, last_login_at, disabled_at, \
      must_change_password FROM users";
 
+/// The store's handle on operator accounts and sessions ([`Store::users`]). It derefs to the
+/// [`Store`], so its queries reach the pool and the other handles.
+#[derive(Clone, Copy)]
+pub struct Users<'s>(&'s Store);
+
+impl std::ops::Deref for Users<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0
+    }
+}
+
 impl Store {
+    /// The handle on operator accounts and sessions.
+    #[must_use]
+    pub fn users(&self) -> Users<'_> {
+        Users(self)
+    }
+}
+
+impl Users<'_> {
     /// Make an account, or give an existing one a new password and role (enabling it again).
     ///
     /// # Errors
     /// [`StoreError::Conflict`] for an address that is none, an unknown role or a password
     /// shorter than [`MIN_PASSWORD_CHARS`]; a database error.
-    pub async fn user_set(
+    pub async fn set(
         &self,
         email: &str,
         password: &str,
@@ -213,7 +234,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn user_bootstrap(&self, email: &str, actor: &str) -> Result<Option<String>> {
+    pub async fn bootstrap(&self, email: &str, actor: &str) -> Result<Option<String>> {
         let any: Option<(i64,)> = with_db!(self.db(), |p| sqlx::query_as(
             "SELECT id FROM users LIMIT 1"
         )
@@ -265,7 +286,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] for a new password that is too short or the current one; a
     /// database error.
-    pub async fn user_change_password(
+    pub async fn change_password(
         &self,
         user_id: i64,
         current: &str,
@@ -334,7 +355,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn user_list(&self) -> Result<Vec<User>> {
+    pub async fn list(&self) -> Result<Vec<User>> {
         let sql = format!("{USER_SELECT} ORDER BY email");
         Ok(with_db!(self.db(), |p| sqlx::query_as(
             sqlx::AssertSqlSafe(sql.as_str())
@@ -347,7 +368,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn user_disable(&self, email: &str, actor: &str) -> Result<bool> {
+    pub async fn disable(&self, email: &str, actor: &str) -> Result<bool> {
         let email = normalize_email(email).unwrap_or_else(|| email.to_owned());
         let mut tx = self.begin().await?;
         let n = with_tx!(&mut tx, |t| sqlx::query(
@@ -378,7 +399,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn user_login(
+    pub async fn login(
         &self,
         email: &str,
         password: &str,

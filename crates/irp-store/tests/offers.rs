@@ -19,7 +19,8 @@ async fn flexit(db: &TestDb) -> i64 {
     );
     let doc = parse_document(&std::fs::read_to_string(path).unwrap());
     db.store
-        .refurbisher_apply(&doc.refurbishers, "test")
+        .refurbishers()
+        .apply(&doc.refurbishers, "test")
         .await
         .unwrap()[0]
         .refurbisher_id
@@ -41,8 +42,8 @@ fn offer(sku: &str, stock: i64, price: i64) -> StagedOffer {
 }
 
 async fn run_with(db: &TestDb, rid: i64, offers: &[StagedOffer]) -> i64 {
-    let run = db.store.feed_run_start(rid, "manual").await.unwrap();
-    db.store.feed_stage(run, offers).await.unwrap();
+    let run = db.store.feed_runs().start(rid, "manual").await.unwrap();
+    db.store.feed_runs().stage(run, offers).await.unwrap();
     run
 }
 
@@ -60,7 +61,12 @@ async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
     let rid = flexit(&db).await;
     let s = &db.store;
     let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
-    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
+    let d = s
+        .feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap()
+        .0;
     assert_eq!(
         (
             d.created,
@@ -78,7 +84,7 @@ async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
         &[offer("A", 4, 1000), offer("B", 1, 2100), offer("C", 9, 500)],
     )
     .await;
-    let d = s.feed_diff(rid, run).await.unwrap();
+    let d = s.feed_runs().diff(rid, run).await.unwrap();
     assert_eq!(
         (
             d.created,
@@ -97,8 +103,11 @@ async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
             ("stock_available".to_owned(), 1)
         ])
     );
-    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
-    let offers = s.offers_list(rid, false, 100, 0).await.unwrap();
+    s.feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap();
+    let offers = s.offers().list(rid, false, 100, 0).await.unwrap();
     let shown: Vec<(String, i64, i64)> = offers
         .iter()
         .map(|o| (o.sku.clone(), o.stock_available, o.price_purchase_minor))
@@ -119,7 +128,12 @@ async fn a_first_run_creates_and_a_second_diffs_field_by_field(db: TestDb) {
         &[offer("A", 4, 1000), offer("B", 1, 2100), offer("C", 9, 500)],
     )
     .await;
-    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
+    let d = s
+        .feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap()
+        .0;
     assert_eq!((d.created, d.updated, d.unchanged, d.removed), (0, 0, 3, 0));
 }
 
@@ -127,12 +141,20 @@ async fn removed_offers_are_deactivated_not_deleted_and_come_back(db: TestDb) {
     let rid = flexit(&db).await;
     let s = &db.store;
     let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
-    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
+    s.feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap();
     let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
-    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
+    let d = s
+        .feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap()
+        .0;
     assert_eq!((d.removed, d.unchanged), (1, 1));
-    assert_eq!(s.offers_list(rid, false, 100, 0).await.unwrap().len(), 1);
-    let all = s.offers_list(rid, true, 100, 0).await.unwrap();
+    assert_eq!(s.offers().list(rid, false, 100, 0).await.unwrap().len(), 1);
+    let all = s.offers().list(rid, true, 100, 0).await.unwrap();
     assert_eq!(
         all.iter()
             .map(|o| (o.sku.as_str(), o.active))
@@ -141,10 +163,16 @@ async fn removed_offers_are_deactivated_not_deleted_and_come_back(db: TestDb) {
     );
     // B returns: it is created again (from the store's point of view it was not on sale).
     let run = run_with(&db, rid, &[offer("A", 5, 1000), offer("B", 1, 2000)]).await;
-    let d = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap().0;
+    let d = s
+        .feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap()
+        .0;
     assert_eq!((d.created, d.unchanged, d.removed), (1, 1, 0));
     assert!(
-        s.offers_list(rid, false, 100, 0)
+        s.offers()
+            .list(rid, false, 100, 0)
             .await
             .unwrap()
             .iter()
@@ -156,8 +184,15 @@ async fn a_run_is_applied_once_and_only_for_its_refurbisher(db: TestDb) {
     let rid = flexit(&db).await;
     let s = &db.store;
     let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
-    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
-    let err = s.feed_apply(rid, run, "succeeded", PPM).await.unwrap_err();
+    s.feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap();
+    let err = s
+        .feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .starts_with(&format!("feed run {run} was applied already")),
@@ -165,14 +200,16 @@ async fn a_run_is_applied_once_and_only_for_its_refurbisher(db: TestDb) {
     );
     let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
     assert_eq!(
-        s.feed_apply(rid + 1, run, "succeeded", PPM)
+        s.feed_runs()
+            .apply(rid + 1, run, "succeeded", PPM)
             .await
             .unwrap_err()
             .to_string(),
         format!("feed run {run} belongs to another refurbisher")
     );
     assert_eq!(
-        s.feed_apply(rid, 9999, "succeeded", PPM)
+        s.feed_runs()
+            .apply(rid, 9999, "succeeded", PPM)
             .await
             .unwrap_err()
             .to_string(),
@@ -182,30 +219,33 @@ async fn a_run_is_applied_once_and_only_for_its_refurbisher(db: TestDb) {
 
 async fn staging_counts_its_rows(db: TestDb) {
     let rid = flexit(&db).await;
-    let run = db.store.feed_run_start(rid, "manual").await.unwrap();
+    let run = db.store.feed_runs().start(rid, "manual").await.unwrap();
     let mut tricky = offer("C", 1, 1);
     tricky.name = "tab\there, newline\nthere, backslash \\ and ; too".into();
     tricky.tax_percentage = Some("21".into());
     tricky.attributes.insert("grade".into(), "A\tB".into());
     assert_eq!(
         db.store
-            .feed_stage(run, &[offer("A", 1, 1), offer("B", 2, 2)])
+            .feed_runs()
+            .stage(run, &[offer("A", 1, 1), offer("B", 2, 2)])
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         db.store
-            .feed_stage(run, std::slice::from_ref(&tricky))
+            .feed_runs()
+            .stage(run, std::slice::from_ref(&tricky))
             .await
             .unwrap(),
         1
     );
     db.store
-        .feed_apply(rid, run, "succeeded", PPM)
+        .feed_runs()
+        .apply(rid, run, "succeeded", PPM)
         .await
         .unwrap();
-    let stored = db.store.offers_list(rid, false, 10, 0).await.unwrap();
+    let stored = db.store.offers().list(rid, false, 10, 0).await.unwrap();
     assert_eq!(
         stored[2].name, tricky.name,
         "COPY escaping keeps the text exact"
@@ -218,34 +258,41 @@ async fn runs_keep_their_report_and_row_errors(db: TestDb) {
     let rid = flexit(&db).await;
     let s = &db.store;
     let run = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
-    s.feed_row_errors_add(
-        run,
-        &[StoredRowError {
-            row_number: 3,
-            field: Some("ean".into()),
-            value: Some("123".into()),
-            message: "bad".into(),
-        }],
-    )
-    .await
-    .unwrap();
-    let diff = s.feed_apply(rid, run, "partial", PPM).await.unwrap().0;
-    s.feed_run_finish(
-        run,
-        &RunReport {
-            status: "partial".into(),
-            rows_read: 2,
-            rows_accepted: 1,
-            rows_rejected: 1,
-            bytes: 120,
-            duration_ms: 7,
-            diff: Some(diff),
-            ..RunReport::default()
-        },
-    )
-    .await
-    .unwrap();
-    let r = s.feed_run(run).await.unwrap().unwrap();
+    s.feed_runs()
+        .add_row_errors(
+            run,
+            &[StoredRowError {
+                row_number: 3,
+                field: Some("ean".into()),
+                value: Some("123".into()),
+                message: "bad".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    let diff = s
+        .feed_runs()
+        .apply(rid, run, "partial", PPM)
+        .await
+        .unwrap()
+        .0;
+    s.feed_runs()
+        .finish(
+            run,
+            &RunReport {
+                status: "partial".into(),
+                rows_read: 2,
+                rows_accepted: 1,
+                rows_rejected: 1,
+                bytes: 120,
+                duration_ms: 7,
+                diff: Some(diff),
+                ..RunReport::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = s.feed_runs().get(run).await.unwrap().unwrap();
     assert_eq!(
         (
             r.status.as_str(),
@@ -258,10 +305,12 @@ async fn runs_keep_their_report_and_row_errors(db: TestDb) {
     );
     assert!(r.applied_at.is_some() && r.finished_at.is_some());
     assert_eq!(
-        s.feed_row_errors(run).await.unwrap()[0].value.as_deref(),
+        s.feed_runs().row_errors(run).await.unwrap()[0]
+            .value
+            .as_deref(),
         Some("123")
     );
-    assert_eq!(s.feed_runs(rid, 10).await.unwrap().len(), 1);
+    assert_eq!(s.feed_runs().list(rid, 10).await.unwrap().len(), 1);
 }
 
 /// A run compares its feed with an index of the stored offers read before; when another run
@@ -272,6 +321,7 @@ async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
     let s = &db.store;
     let mut seen = Vec::new();
     let version = s
+        .feed_write()
         .offers_index(rid, &mut |sku, _, active| {
             seen.push((sku.to_owned(), active))
         })
@@ -279,9 +329,12 @@ async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
         .unwrap();
     assert!(seen.is_empty());
     let late = run_with(&db, rid, &[offer("A", 5, 1000)]).await;
-    let reading = s.feed_run_start(rid, "manual").await.unwrap();
-    s.feed_apply(rid, late, "succeeded", PPM).await.unwrap();
-    let err = match s.feed_write_begin(rid, reading, version, PPM).await {
+    let reading = s.feed_runs().start(rid, "manual").await.unwrap();
+    s.feed_runs()
+        .apply(rid, late, "succeeded", PPM)
+        .await
+        .unwrap();
+    let err = match s.feed_write().start(rid, reading, version, PPM).await {
         Ok(_) => panic!("a stale index was accepted"),
         Err(e) => e.to_string(),
     };
@@ -294,6 +347,7 @@ async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
     // Read afresh, it may write.
     let mut seen = Vec::new();
     let version = s
+        .feed_write()
         .offers_index(rid, &mut |sku, _, active| {
             seen.push((sku.to_owned(), active))
         })
@@ -301,7 +355,8 @@ async fn a_run_whose_index_went_stale_is_refused(db: TestDb) {
         .unwrap();
     assert_eq!(seen, [("A".to_owned(), true)]);
     let w = s
-        .feed_write_begin(rid, reading, version, PPM)
+        .feed_write()
+        .start(rid, reading, version, PPM)
         .await
         .unwrap();
     w.rollback().await.unwrap();
@@ -316,15 +371,22 @@ async fn the_index_reads_every_offer_with_any_sku(db: TestDb) {
     let mut offers: Vec<StagedOffer> = odd.iter().map(|k| offer(k, 1, 100)).collect();
     offers.extend((0..20_000).map(|i| offer(&format!("N{i:05}"), 1, 100)));
     let run = run_with(&db, rid, &offers).await;
-    s.feed_apply(rid, run, "succeeded", PPM).await.unwrap();
+    s.feed_runs()
+        .apply(rid, run, "succeeded", PPM)
+        .await
+        .unwrap();
     let gone = run_with(&db, rid, &offers[1..]).await;
-    s.feed_apply(rid, gone, "succeeded", PPM).await.unwrap();
+    s.feed_runs()
+        .apply(rid, gone, "succeeded", PPM)
+        .await
+        .unwrap();
     let mut seen = BTreeMap::new();
-    s.offers_index(rid, &mut |sku, hash, active| {
-        seen.insert(sku.to_owned(), (hash.to_owned(), active));
-    })
-    .await
-    .unwrap();
+    s.feed_write()
+        .offers_index(rid, &mut |sku, hash, active| {
+            seen.insert(sku.to_owned(), (hash.to_owned(), active));
+        })
+        .await
+        .unwrap();
     assert_eq!(seen.len(), 20_005);
     assert_eq!(
         seen[odd[0]],
@@ -334,5 +396,5 @@ async fn the_index_reads_every_offer_with_any_sku(db: TestDb) {
     for (k, o) in odd.iter().zip(&offers).skip(1) {
         assert_eq!(seen[*k], (o.content_hash(), true), "{k}");
     }
-    assert_eq!(s.offers_count(rid).await.unwrap(), 20_005);
+    assert_eq!(s.feed_write().offers_count(rid).await.unwrap(), 20_005);
 }

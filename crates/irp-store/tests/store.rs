@@ -44,7 +44,8 @@ db_tests!(
 async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
     let s = &db.store;
     let key = SecretKey::generate().unwrap();
-    s.secret_set(&key, "flexit.offers.auth.password", "pw-9-long")
+    s.secrets()
+        .set(&key, "flexit.offers.auth.password", "pw-9-long")
         .await
         .unwrap();
     // The variable name is unique to this process and never set.
@@ -59,6 +60,7 @@ async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
         "auth": { "password": "${secret:flexit.offers.auth.password}", "host": format!("sftp.${{env:{var}}}.example"), "keep": "$${literal}" }
     });
     let err = s
+        .secrets()
         .resolve_references(Some(&key), scope, &doc)
         .await
         .unwrap_err();
@@ -71,6 +73,7 @@ async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
         "auth": { "password": "${secret:flexit.offers.auth.password}", "home": "${env:HOME}", "keep": "$${literal}" }
     });
     let resolved = s
+        .secrets()
         .resolve_references(Some(&key), scope, &with_env)
         .await
         .unwrap();
@@ -90,6 +93,7 @@ async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
 
     let missing = serde_json::json!({ "a": "${secret:flexit.nope}", "b": "${secret:flexit.offers.auth.password}" });
     let err = s
+        .secrets()
         .resolve_references(None, scope, &missing)
         .await
         .unwrap_err()
@@ -99,6 +103,7 @@ async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
         "{err}"
     );
     let err = s
+        .secrets()
         .resolve_references(Some(&key), scope, &missing)
         .await
         .unwrap_err()
@@ -115,10 +120,12 @@ async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
 async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: TestDb) {
     let s = &db.store;
     let key = SecretKey::generate().unwrap();
-    s.secret_set(&key, "flexit.offers.auth.password", "flexit-pw-1")
+    s.secrets()
+        .set(&key, "flexit.offers.auth.password", "flexit-pw-1")
         .await
         .unwrap();
-    s.secret_set(&key, "acme.token", "acme-token-1")
+    s.secrets()
+        .set(&key, "acme.token", "acme-token-1")
         .await
         .unwrap();
     let wide = EnvAllowList::parse("*").unwrap();
@@ -132,6 +139,7 @@ async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: Test
         "token": "${secret:acme.token}",
     });
     let err = s
+        .secrets()
         .resolve_references(Some(&key), acme, &doc)
         .await
         .unwrap_err()
@@ -153,6 +161,7 @@ async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: Test
     // The default list allows `IRP_REF_*` only.
     let default = EnvAllowList::default();
     let err = s
+        .secrets()
         .resolve_references(
             Some(&key),
             Scope {
@@ -168,7 +177,7 @@ async fn a_document_resolves_only_its_own_secrets_and_allowed_variables(db: Test
     assert!(err.contains("`HOME` may not be read by documents"), "{err}");
 
     // A secret too short to be kept out of messages is refused.
-    let err = s.secret_set(&key, "acme.pin", "123").await.unwrap_err();
+    let err = s.secrets().set(&key, "acme.pin", "123").await.unwrap_err();
     assert!(
         err.to_string().contains("shorter than 4 characters"),
         "{err}"
@@ -185,7 +194,8 @@ async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestD
         env: &EnvAllowList::default(),
         bind: true,
     };
-    s.secret_set(&key, "acme.offers.auth.token", "acme-token-1")
+    s.secrets()
+        .set(&key, "acme.offers.auth.token", "acme-token-1")
         .await
         .unwrap();
     let at = |endpoint: &str| {
@@ -194,26 +204,30 @@ async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestD
     };
     // A preview without destinations (a file) binds nothing.
     let file = serde_json::json!({"acme": {"offers": {"path": "x.csv", "auth": {"token": "${secret:acme.offers.auth.token}"}}}});
-    s.resolve_references(Some(&key), scope, &file)
+    s.secrets()
+        .resolve_references(Some(&key), scope, &file)
         .await
         .unwrap();
     // The first use binds; the same origin (another path, the default port) is fine.
-    s.resolve_references(Some(&key), scope, &at("https://feed.acme.example/a"))
+    s.secrets()
+        .resolve_references(Some(&key), scope, &at("https://feed.acme.example/a"))
         .await
         .unwrap();
-    s.resolve_references(
-        Some(&key),
-        scope,
-        &at("https://FEED.acme.example:443/b?x=1"),
-    )
-    .await
-    .unwrap();
+    s.secrets()
+        .resolve_references(
+            Some(&key),
+            scope,
+            &at("https://FEED.acme.example:443/b?x=1"),
+        )
+        .await
+        .unwrap();
     for elsewhere in [
         "https://attacker.example/feed",
         "http://feed.acme.example/a",
         "https://feed.acme.example:8443/a",
     ] {
         let err = s
+            .secrets()
             .resolve_references(Some(&key), scope, &at(elsewhere))
             .await
             .unwrap_err()
@@ -229,12 +243,14 @@ async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestD
         bind: false,
         ..scope
     };
-    s.secret_set(&key, "acme.other", "acme-other-1")
+    s.secrets()
+        .set(&key, "acme.other", "acme-other-1")
         .await
         .unwrap();
     let other = serde_json::json!({"acme": {"offers": {"endpoint": "https://feed.acme.example/",
         "auth": {"type": "bearer", "token": "${secret:acme.other}"}}}});
     let err = s
+        .secrets()
         .resolve_references(Some(&key), unsaved, &other)
         .await
         .unwrap_err()
@@ -243,23 +259,27 @@ async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestD
         err.contains("has not been used since it was stored"),
         "{err}"
     );
-    s.resolve_references(Some(&key), unsaved, &at("https://feed.acme.example/c"))
+    s.secrets()
+        .resolve_references(Some(&key), unsaved, &at("https://feed.acme.example/c"))
         .await
         .unwrap();
     // A destination IRP cannot read is no destination a secret goes to.
     let odd = serde_json::json!({"acme": {"offers": {"endpoint": "mailto:feed@acme.example",
         "auth": {"type": "bearer", "token": "${secret:acme.offers.auth.token}"}}}});
     let err = s
+        .secrets()
         .resolve_references(Some(&key), scope, &odd)
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("destinations IRP can tell apart"), "{err}");
     // Stored again (by someone who knows it), it goes where it is used next.
-    s.secret_set(&key, "acme.offers.auth.token", "acme-token-2")
+    s.secrets()
+        .set(&key, "acme.offers.auth.token", "acme-token-2")
         .await
         .unwrap();
     let r = s
+        .secrets()
         .resolve_references(Some(&key), scope, &at("https://new-feed.acme.example/"))
         .await
         .unwrap();
@@ -268,7 +288,8 @@ async fn a_secret_goes_only_where_it_was_first_used_until_stored_again(db: TestD
         "acme-token-2"
     );
     assert!(
-        s.resolve_references(Some(&key), scope, &at("https://feed.acme.example/a"))
+        s.secrets()
+            .resolve_references(Some(&key), scope, &at("https://feed.acme.example/a"))
             .await
             .is_err()
     );
@@ -280,7 +301,7 @@ async fn concurrent_applies_get_distinct_ids(db: TestDb) {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
             let r = doc(&format!(r#"{{ "r{i}": {{ "default_margin": 10 }} }}"#));
-            store.refurbisher_apply(&r, "test").await.unwrap()[0].refurbisher_id
+            store.refurbishers().apply(&r, "test").await.unwrap()[0].refurbisher_id
         }));
     }
     let mut ids = Vec::new();
@@ -306,7 +327,7 @@ async fn apply_show_apply_round_trips_unchanged(db: TestDb) {
     let mut all = shipped("flexit.json");
     all.extend(shipped("iused-stores.json"));
 
-    let first = s.refurbisher_apply(&all, "test").await.unwrap();
+    let first = s.refurbishers().apply(&all, "test").await.unwrap();
     assert_eq!(
         first
             .iter()
@@ -318,25 +339,36 @@ async fn apply_show_apply_round_trips_unchanged(db: TestDb) {
         ]
     );
 
-    let flexit = s.refurbisher_get("flexit").await.unwrap().expect("stored");
+    let flexit = s
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .expect("stored");
     assert_eq!(flexit.id, 15);
     assert_eq!(flexit.version, 1);
     assert_eq!(flexit.model, all[0]);
     assert_eq!(flexit.document, all[0].to_canonical_json());
 
-    let again = s.refurbisher_apply(&all, "test").await.unwrap();
+    let again = s.refurbishers().apply(&all, "test").await.unwrap();
     assert!(
         again
             .iter()
             .all(|o| o.action == ApplyAction::Unchanged && o.changes.is_empty())
     );
     assert_eq!(
-        s.refurbisher_get("flexit").await.unwrap().unwrap().version,
+        s.refurbishers()
+            .get("flexit")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
         1
     );
 
     let listed: Vec<(i64, String)> = s
-        .refurbisher_list()
+        .refurbishers()
+        .list()
         .await
         .unwrap()
         .into_iter()
@@ -346,18 +378,19 @@ async fn apply_show_apply_round_trips_unchanged(db: TestDb) {
         listed,
         [(1, "iused-alumio".to_owned()), (15, "flexit".to_owned())]
     );
-    assert!(s.refurbisher_get("nope").await.unwrap().is_none());
+    assert!(s.refurbishers().get("nope").await.unwrap().is_none());
 }
 
 async fn a_changed_field_is_reported_and_versioned(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test")
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "test")
         .await
         .unwrap();
     let mut changed = shipped("flexit.json");
     changed[0].default_margin = "18".parse().unwrap();
     changed[0].monitoring.open_order_days = 5;
-    let out = s.refurbisher_apply(&changed, "test").await.unwrap();
+    let out = s.refurbishers().apply(&changed, "test").await.unwrap();
     assert_eq!(out[0].action, ApplyAction::Updated);
     let paths: Vec<String> = out[0]
         .changes
@@ -378,7 +411,7 @@ async fn a_changed_field_is_reported_and_versioned(db: TestDb) {
             "monitoring.open_order_days: 4 -> 5"
         ]
     );
-    let stored = s.refurbisher_get("flexit").await.unwrap().unwrap();
+    let stored = s.refurbishers().get("flexit").await.unwrap().unwrap();
     assert_eq!(stored.version, 2);
     assert_eq!(stored.model.default_margin.to_string(), "18");
     assert!(stored.updated_at >= stored.created_at);
@@ -386,14 +419,15 @@ async fn a_changed_field_is_reported_and_versioned(db: TestDb) {
 
 async fn a_missing_refurbisher_id_is_assigned_and_kept(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test")
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "test")
         .await
         .unwrap();
     // `new` has no id and comes first; `named` asks for 16. The assigned id must not take 16.
     let both = doc(
         r#"{ "new": { "default_margin": 10 }, "named": { "refurbisher_id": 16, "default_margin": 10 } }"#,
     );
-    let out = s.refurbisher_apply(&both, "test").await.unwrap();
+    let out = s.refurbishers().apply(&both, "test").await.unwrap();
     assert_eq!(
         out.iter()
             .map(|o| (o.key.as_str(), o.refurbisher_id))
@@ -402,7 +436,8 @@ async fn a_missing_refurbisher_id_is_assigned_and_kept(db: TestDb) {
     );
     // Applying the same id-less document again keeps the id it got.
     let out = s
-        .refurbisher_apply(&doc(r#"{ "new": { "default_margin": 10 } }"#), "test")
+        .refurbishers()
+        .apply(&doc(r#"{ "new": { "default_margin": 10 } }"#), "test")
         .await
         .unwrap();
     assert_eq!(
@@ -413,11 +448,13 @@ async fn a_missing_refurbisher_id_is_assigned_and_kept(db: TestDb) {
 
 async fn ids_and_supplier_ids_cannot_be_taken_twice(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test")
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "test")
         .await
         .unwrap();
     let err = s
-        .refurbisher_apply(
+        .refurbishers()
+        .apply(
             &doc(r#"{ "other": { "refurbisher_id": 15, "default_margin": 1 } }"#),
             "test",
         )
@@ -428,7 +465,8 @@ async fn ids_and_supplier_ids_cannot_be_taken_twice(db: TestDb) {
         "{err}"
     );
     let err = s
-        .refurbisher_apply(
+        .refurbishers()
+        .apply(
             &doc(r#"{ "other": { "supplier_id": 10, "default_margin": 1 } }"#),
             "test",
         )
@@ -440,7 +478,7 @@ async fn ids_and_supplier_ids_cannot_be_taken_twice(db: TestDb) {
     );
     let mut moved = shipped("flexit.json");
     moved[0].refurbisher_id = Some(99);
-    let err = s.refurbisher_apply(&moved, "test").await.unwrap_err();
+    let err = s.refurbishers().apply(&moved, "test").await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "refurbisher `flexit` has refurbisher_id 15; the document says 99, but ids never change"
@@ -449,55 +487,61 @@ async fn ids_and_supplier_ids_cannot_be_taken_twice(db: TestDb) {
 
 async fn a_failed_apply_changes_nothing(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "test")
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "test")
         .await
         .unwrap();
     // The first refurbisher is fine, the second conflicts: neither may be stored.
     let text = r#"{ "fine": { "default_margin": 5 }, "clash": { "supplier_id": 10, "default_margin": 5 } }"#;
-    assert!(s.refurbisher_apply(&doc(text), "test").await.is_err());
-    assert!(s.refurbisher_get("fine").await.unwrap().is_none());
-    assert_eq!(s.refurbisher_list().await.unwrap().len(), 1);
+    assert!(s.refurbishers().apply(&doc(text), "test").await.is_err());
+    assert!(s.refurbishers().get("fine").await.unwrap().is_none());
+    assert_eq!(s.refurbishers().list().await.unwrap().len(), 1);
 }
 
 async fn secrets_are_stored_sealed_and_listed_without_values(db: TestDb) {
     let s = &db.store;
     let key = SecretKey::generate().unwrap();
     assert_eq!(
-        s.secret_set(&key, "flexit.offers.auth.password", "pw-1")
+        s.secrets()
+            .set(&key, "flexit.offers.auth.password", "pw-1")
             .await
             .unwrap(),
         SetOutcome::Created
     );
     assert_eq!(
-        s.secret_set(&key, "flexit.offers.auth.password", "pw-2")
+        s.secrets()
+            .set(&key, "flexit.offers.auth.password", "pw-2")
             .await
             .unwrap(),
         SetOutcome::Replaced
     );
     assert_eq!(
-        s.secret_get(&key, "flexit.offers.auth.password")
+        s.secrets()
+            .get(&key, "flexit.offers.auth.password")
             .await
             .unwrap()
             .as_deref(),
         Some("pw-2")
     );
-    assert_eq!(s.secret_get(&key, "missing").await.unwrap(), None);
-    let listed = s.secret_list().await.unwrap();
+    assert_eq!(s.secrets().get(&key, "missing").await.unwrap(), None);
+    let listed = s.secrets().list().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(!format!("{listed:?}").contains("pw-2"));
     let wrong = SecretKey::generate().unwrap();
     assert!(matches!(
-        s.secret_get(&wrong, "flexit.offers.auth.password").await,
+        s.secrets().get(&wrong, "flexit.offers.auth.password").await,
         Err(StoreError::Secret(_))
     ));
-    assert!(s.secret_set(&key, "bad name", "x").await.is_err());
+    assert!(s.secrets().set(&key, "bad name", "x").await.is_err());
     assert!(
-        s.secret_delete("flexit.offers.auth.password")
+        s.secrets()
+            .delete("flexit.offers.auth.password")
             .await
             .unwrap()
     );
     assert!(
-        !s.secret_delete("flexit.offers.auth.password")
+        !s.secrets()
+            .delete("flexit.offers.auth.password")
             .await
             .unwrap()
     );
@@ -505,10 +549,12 @@ async fn secrets_are_stored_sealed_and_listed_without_values(db: TestDb) {
 
 async fn every_change_is_audited(db: TestDb) {
     let s = &db.store;
-    s.refurbisher_apply(&shipped("flexit.json"), "cli:alice")
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "cli:alice")
         .await
         .unwrap();
-    s.refurbisher_apply(&shipped("flexit.json"), "cli:alice")
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "cli:alice")
         .await
         .unwrap();
     let log = s.audit_list(10).await.unwrap();
@@ -528,91 +574,125 @@ async fn operators_log_in_with_their_password_and_sessions_end(db: TestDb) {
     use irp_store::users::UserSet;
     let s = &db.store;
     let short = s
-        .user_set("anna@iused.nl", "short", "operator", "test")
+        .users()
+        .set("anna@iused.nl", "short", "operator", "test")
         .await;
     assert!(short.unwrap_err().to_string().contains("at least 12"));
     assert!(
-        s.user_set("not-an-address", "long enough pw", "operator", "test")
+        s.users()
+            .set("not-an-address", "long enough pw", "operator", "test")
             .await
             .is_err()
     );
     assert!(
-        s.user_set("anna@iused.nl", "long enough pw", "admin", "test")
+        s.users()
+            .set("anna@iused.nl", "long enough pw", "admin", "test")
             .await
             .is_err()
     );
     assert_eq!(
-        s.user_set(
-            " Anna@IUsed.nl",
-            "correct horse battery",
-            "operator",
-            "test"
-        )
-        .await
-        .unwrap(),
+        s.users()
+            .set(
+                " Anna@IUsed.nl",
+                "correct horse battery",
+                "operator",
+                "test"
+            )
+            .await
+            .unwrap(),
         UserSet::Created
     );
     // Wrong password, unknown address: no session, alike.
     assert!(
-        s.user_login("anna@iused.nl", "wrong password!", None)
+        s.users()
+            .login("anna@iused.nl", "wrong password!", None)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.user_login("bob@iused.nl", "correct horse battery", None)
+        s.users()
+            .login("bob@iused.nl", "correct horse battery", None)
             .await
             .unwrap()
             .is_none()
     );
     let session = s
-        .user_login("ANNA@iused.nl", "correct horse battery", Some("127.0.0.1"))
+        .users()
+        .login("ANNA@iused.nl", "correct horse battery", Some("127.0.0.1"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(session.user.email, "anna@iused.nl");
     assert!(session.token.starts_with("irps_"));
-    let who = s.session_user(&session.token).await.unwrap().unwrap();
+    let who = s
+        .users()
+        .session_user(&session.token)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (who.user.role.as_str(), who.csrf.as_str()),
         ("operator", session.csrf.as_str())
     );
-    assert!(s.session_user("irps_nope").await.unwrap().is_none());
+    assert!(s.users().session_user("irps_nope").await.unwrap().is_none());
     // The cookie value is not stored, only its hash.
-    let users = s.user_list().await.unwrap();
+    let users = s.users().list().await.unwrap();
     assert_eq!(users.len(), 1);
     assert!(users[0].last_login_at.is_some());
     // Logout ends it.
-    assert!(s.session_end(&session.token).await.unwrap());
-    assert!(s.session_user(&session.token).await.unwrap().is_none());
-    // A new password ends the sessions; so does disabling, which also stops logins.
-    let second = s
-        .user_login("anna@iused.nl", "correct horse battery", None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        s.user_set("anna@iused.nl", "another long password", "viewer", "test")
-            .await
-            .unwrap(),
-        UserSet::Updated
-    );
-    assert!(s.session_user(&second.token).await.unwrap().is_none());
-    let third = s
-        .user_login("anna@iused.nl", "another long password", None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(third.user.role, irp_store::tokens::Role::Viewer);
-    assert!(s.user_disable("anna@iused.nl", "test").await.unwrap());
-    assert!(s.session_user(&third.token).await.unwrap().is_none());
+    assert!(s.users().session_end(&session.token).await.unwrap());
     assert!(
-        s.user_login("anna@iused.nl", "another long password", None)
+        s.users()
+            .session_user(&session.token)
             .await
             .unwrap()
             .is_none()
     );
-    assert!(!s.user_disable("anna@iused.nl", "test").await.unwrap());
+    // A new password ends the sessions; so does disabling, which also stops logins.
+    let second = s
+        .users()
+        .login("anna@iused.nl", "correct horse battery", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.users()
+            .set("anna@iused.nl", "another long password", "viewer", "test")
+            .await
+            .unwrap(),
+        UserSet::Updated
+    );
+    assert!(
+        s.users()
+            .session_user(&second.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let third = s
+        .users()
+        .login("anna@iused.nl", "another long password", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.user.role, irp_store::tokens::Role::Viewer);
+    assert!(s.users().disable("anna@iused.nl", "test").await.unwrap());
+    assert!(
+        s.users()
+            .session_user(&third.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.users()
+            .login("anna@iused.nl", "another long password", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!s.users().disable("anna@iused.nl", "test").await.unwrap());
     let audit: Vec<String> = s
         .audit_list(100)
         .await

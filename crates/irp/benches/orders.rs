@@ -305,7 +305,8 @@ async fn bench(backend: Backend, n: usize, rate: u64) {
     latencies.sort();
     let submitted = db
         .store
-        .supplier_orders_list(Some("submitted"), 1_000_000)
+        .supplier_orders()
+        .list(Some("submitted"), 1_000_000)
         .await
         .unwrap()
         .len();
@@ -313,13 +314,15 @@ async fn bench(backend: Backend, n: usize, rate: u64) {
     let mut waits = Vec::new();
     for so in db
         .store
-        .supplier_orders_list(None, 1_000_000)
+        .supplier_orders()
+        .list(None, 1_000_000)
         .await
         .unwrap()
     {
         if let Some(a) = db
             .store
-            .supplier_order_attempts(so.id)
+            .supplier_orders()
+            .attempts(so.id)
             .await
             .unwrap()
             .first()

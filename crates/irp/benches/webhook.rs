@@ -202,7 +202,12 @@ async fn bench(backend: Backend, secs: u64, connections: u64) {
     let reference = wrk(&wrong, &script, secs.min(10), connections);
     let run = wrk(&format!("{base}{path}"), &script, secs, connections);
     let accepted = run["requests"].as_i64().unwrap() - run["non_2xx"].as_i64().unwrap();
-    let stored = db.store.shipments_list(None, None, i64::MAX).await.unwrap();
+    let stored = db
+        .store
+        .shipments()
+        .list(None, None, i64::MAX)
+        .await
+        .unwrap();
     let matched = stored.iter().filter(|s| s.status == "matched").count();
     // 500 of the sent bodies again (thread 1's first ones): each must be a repeat.
     let mut repeats = 0;

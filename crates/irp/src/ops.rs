@@ -225,7 +225,7 @@ pub struct Applied {
 /// # Errors
 /// No such run; not quarantined; its refurbisher is gone; the store fails.
 pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Result<Applied> {
-    let Some(run) = store.feed_run(run_id).await? else {
+    let Some(run) = store.feed_runs().get(run_id).await? else {
         bail!("no feed run {run_id}")
     };
     if run.status != "quarantined" {
@@ -240,7 +240,8 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
         "succeeded"
     };
     let Some(r) = store
-        .refurbisher_list()
+        .refurbishers()
+        .list()
         .await?
         .into_iter()
         .find(|r| r.id == run.refurbisher_id)
@@ -249,10 +250,12 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
     };
     let ppm = irp_pipeline::feed::price_change_ppm(&r.model);
     let (diff, applied) = store
-        .feed_apply(run.refurbisher_id, run_id, status, ppm)
+        .feed_runs()
+        .apply(run.refurbisher_id, run_id, status, ppm)
         .await?;
     // The operator has decided: the quarantine alert is dealt with.
     store
+        .monitor()
         .alerts_resolve(run.refurbisher_id, "feed_quarantined")
         .await?;
     store
@@ -294,14 +297,14 @@ pub async fn bind_secret(
         let channel = rest.split('.').next().unwrap_or_default();
         let _ = irp_pipeline::channel::connect(store, key, channel).await;
     } else if name.starts_with("pim.") {
-        if let Some(stored) = store.pim_get().await? {
+        if let Some(stored) = store.pim().get().await? {
             let _ = irp_pipeline::pim::resolved_source(store, key, &stored).await;
         }
     } else if name.starts_with("erp.") {
         let _ = irp_pipeline::erp::connect(store, key).await;
     } else {
         let refurbisher = name.split('.').next().unwrap_or_default();
-        if let Some(r) = store.refurbisher_get(refurbisher).await? {
+        if let Some(r) = store.refurbishers().get(refurbisher).await? {
             let reference = format!("${{secret:{name}}}");
             if r.document["offers"].to_string().contains(&reference) {
                 let _ = irp_pipeline::feed::resolved_offers(store, &r, key).await;
@@ -311,7 +314,7 @@ pub async fn bind_secret(
             }
         }
     }
-    Ok(store.secret_destinations(name).await?)
+    Ok(store.secrets().destinations(name).await?)
 }
 
 /// Why a credential was not replaced.
@@ -361,7 +364,8 @@ pub async fn replace_credential(
     let secret_key =
         crate::secret_key::load(secret_key_file, true).map_err(CredentialError::Failed)?;
     let outcome = store
-        .secret_set(&secret_key, &name, value)
+        .secrets()
+        .set(&secret_key, &name, value)
         .await
         .map_err(|e| CredentialError::Failed(e.into()))?;
     // Bound at once to where the stored document sends it.
@@ -565,10 +569,11 @@ pub async fn channel_sync_now(
     );
     shop.hold(Some(owner));
     if !store
-        .channel_sync_claim(key, owner, irp_store::now() + cs::LEASE)
+        .channel_sync()
+        .claim(key, owner, irp_store::now() + cs::LEASE)
         .await?
     {
-        let state = store.channel_sync_state(key).await?;
+        let state = store.channel_sync().state(key).await?;
         return Err(ChannelSyncNowError::Busy {
             key: key.to_owned(),
             owner: state
@@ -594,6 +599,6 @@ pub async fn channel_sync_now(
         })
     }
     .await;
-    store.channel_sync_release(key, owner).await?;
+    store.channel_sync().release(key, owner).await?;
     Ok(result?)
 }

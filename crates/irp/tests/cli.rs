@@ -276,7 +276,7 @@ async fn a_document_with_errors_applies_nothing(db: TestDb) {
         stderr(&out)
     );
     assert!(stderr(&out).contains("1 error; nothing was applied"));
-    assert!(db.store.refurbisher_list().await.unwrap().is_empty());
+    assert!(db.store.refurbishers().list().await.unwrap().is_empty());
 }
 
 async fn secret_values_never_appear_in_any_output(db: TestDb) {
@@ -338,7 +338,8 @@ async fn secret_values_never_appear_in_any_output(db: TestDb) {
     .unwrap();
     assert_eq!(
         db.store
-            .secret_get(&key, "flexit.offers.auth.password")
+            .secrets()
+            .get(&key, "flexit.offers.auth.password")
             .await
             .unwrap()
             .as_deref(),
@@ -620,7 +621,7 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
         stdout(&out)
     );
     assert_eq!(
-        db.store.feed_runs(15, 10).await.unwrap().len(),
+        db.store.feed_runs().list(15, 10).await.unwrap().len(),
         1,
         "preview writes nothing (the one run is the failed import)"
     );
@@ -717,7 +718,12 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
     let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rep["status"], "quarantined");
     assert_eq!(
-        db.store.offers_list(15, false, 10, 0).await.unwrap().len(),
+        db.store
+            .offers()
+            .list(15, false, 10, 0)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     let run = rep["run_id"].as_i64().unwrap().to_string();
@@ -731,13 +737,14 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
     );
     assert!(
         db.store
-            .offers_list(15, false, 10, 0)
+            .offers()
+            .list(15, false, 10, 0)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        db.store.alerts_open(15).await.unwrap().is_empty(),
+        db.store.monitor().alerts_open(15).await.unwrap().is_empty(),
         "applying resolves the quarantine alert"
     );
 
@@ -1272,7 +1279,8 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
     let base = format!("http://{addr}");
     let id2 = db
         .store
-        .order_by_number("refurbished-direct", "RD-2")
+        .orders()
+        .by_number("refurbished-direct", "RD-2")
         .await
         .unwrap()
         .unwrap()
@@ -1354,7 +1362,8 @@ async fn orders_come_in_by_the_api_and_are_placed_once_across_crashes(db: TestDb
     for number in &accepted {
         let id = db
             .store
-            .order_by_number("refurbished-direct", number)
+            .orders()
+            .by_number("refurbished-direct", number)
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{number} was accepted but is lost"))

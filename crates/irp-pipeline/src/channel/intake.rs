@@ -84,7 +84,7 @@ pub async fn take_in(
 ) -> Result<TakeIn, ChannelSyncError> {
     let key = &shop.channel.key;
     let remote_id = order.get("id").and_then(Value::as_str).unwrap_or_default();
-    if !remote_id.is_empty() && store.channel_order_known(key, remote_id).await? {
+    if !remote_id.is_empty() && store.channel_sync().order_known(key, remote_id).await? {
         return Ok(TakeIn::Known);
     }
     let number = order.get("orderNumber").and_then(Value::as_str);
@@ -96,7 +96,8 @@ pub async fn take_in(
     let inbox = |error: String| async move {
         tracing::warn!(channel = %key, order = number.unwrap_or(remote_id), error = %error, "A Shopware order could not be taken in; kept in the channel inbox");
         store
-            .channel_inbox_add(key, remote_id, number, source, &error, order)
+            .channel_sync()
+            .inbox_add(key, remote_id, number, source, &error, order)
             .await
             .map(|()| TakeIn::Inbox { error })
     };
@@ -115,7 +116,8 @@ pub async fn take_in(
         Err(e) => return Err(e.into()),
     };
     store
-        .channel_order_link(
+        .channel_sync()
+        .order_link(
             intake.order.id,
             key,
             &read.order_id,
@@ -123,7 +125,10 @@ pub async fn take_in(
             read.delivery_state.as_deref(),
         )
         .await?;
-    store.channel_inbox_resolve(key, &read.order_id).await?;
+    store
+        .channel_sync()
+        .inbox_resolve(key, &read.order_id)
+        .await?;
     if intake.created {
         tracing::info!(channel = %key, order = %doc.order_number, id = intake.order.id, source, "Took in a Shopware order");
         Ok(TakeIn::Created {
@@ -156,7 +161,8 @@ pub async fn take_in_by_id(
     source: &str,
 ) -> Result<TakeIn, ChannelSyncError> {
     if store
-        .channel_order_known(&shop.channel.key, order_id)
+        .channel_sync()
+        .order_known(&shop.channel.key, order_id)
         .await?
     {
         return Ok(TakeIn::Known);
@@ -217,7 +223,7 @@ pub async fn take_in_webhook(
 /// The shop or the store failed; orders read before the failure are taken in.
 pub async fn poll_orders(store: &Store, shop: &Shop) -> Result<PollReport, ChannelSyncError> {
     let key = &shop.channel.key;
-    let state = store.channel_sync_state(key).await?;
+    let state = store.channel_sync().state(key).await?;
     let since = state.orders_seen_until.map_or_else(
         || irp_store::now() - TimeDelta::hours(shop.config.order_lookback_hours),
         |t| t - POLL_OVERLAP,
@@ -267,7 +273,7 @@ pub async fn poll_orders(store: &Store, shop: &Shop) -> Result<PollReport, Chann
     .await;
     let next = (shop.config.order_poll_secs > 0)
         .then(|| irp_store::now() + TimeDelta::seconds(shop.config.order_poll_secs));
-    store.channel_orders_seen(key, newest, next).await?;
+    store.channel_sync().orders_seen(key, newest, next).await?;
     result.map(|()| report)
 }
 
@@ -288,18 +294,23 @@ pub async fn retry_inbox(
     let key = &shop.channel.key;
     let mut taken = 0;
     for e in store
-        .channel_inbox_due(key, irp_store::now() - age, 20)
+        .channel_sync()
+        .inbox_due(key, irp_store::now() - age, 20)
         .await?
     {
         match take_in_by_id(store, shop, &e.remote_order_id, &e.source).await {
             Ok(TakeIn::Created { .. }) => taken += 1,
             Ok(TakeIn::Known | TakeIn::Ignored { .. }) => {
-                store.channel_inbox_resolve(key, &e.remote_order_id).await?;
+                store
+                    .channel_sync()
+                    .inbox_resolve(key, &e.remote_order_id)
+                    .await?;
             }
             Ok(TakeIn::Inbox { .. }) => {}
             Err(ChannelSyncError::Shopware { error, .. }) => {
                 store
-                    .channel_inbox_tried(key, &e.remote_order_id, &shop.scrub(&error.to_string()))
+                    .channel_sync()
+                    .inbox_tried(key, &e.remote_order_id, &shop.scrub(&error.to_string()))
                     .await?;
             }
             Err(other) => return Err(other),

@@ -129,7 +129,8 @@ pub async fn connect(
     key: &str,
 ) -> Result<Shop, ChannelSyncError> {
     let channel = store
-        .channels_list()
+        .channels()
+        .list()
         .await?
         .into_iter()
         .map(|c| c.channel)
@@ -146,7 +147,11 @@ pub async fn connect(
     }}}});
     let namespace = format!("channel.{key}");
     let scope = irp_store::secrets::Scope::of(&namespace);
-    let resolved = match store.resolve_references(secret_key, scope, &doc).await {
+    let resolved = match store
+        .secrets()
+        .resolve_references(secret_key, scope, &doc)
+        .await
+    {
         Ok(r) => r,
         Err(irp_store::StoreError::NotFound(why)) => {
             return Err(ChannelSyncError::Missing {
@@ -195,7 +200,8 @@ impl Shop {
             return Ok(());
         };
         if store
-            .channel_sync_claim(&self.channel.key, &owner, irp_store::now() + LEASE)
+            .channel_sync()
+            .claim(&self.channel.key, &owner, irp_store::now() + LEASE)
             .await?
         {
             Ok(())
@@ -214,10 +220,10 @@ impl Shop {
 /// The store failed.
 pub async fn round(store: &Store, shop: &Shop) -> Result<(), ChannelSyncError> {
     let key = &shop.channel.key;
-    if store.channel_dirty_count(key).await? > 0 {
+    if store.channel_sync().dirty_count(key).await? > 0 {
         push(store, shop, false).await?;
     }
-    let state = store.channel_sync_state(key).await?;
+    let state = store.channel_sync().state(key).await?;
     let due = shop.config.order_poll_secs > 0
         && state
             .next_order_poll_at
@@ -231,7 +237,8 @@ pub async fn round(store: &Store, shop: &Shop) -> Result<(), ChannelSyncError> {
             Err(ChannelSyncError::Shopware { error, .. }) => {
                 tracing::warn!(channel = %key, error = %error, "Polling Shopware for orders failed");
                 store
-                    .channel_sync_error(key, &shop.scrub(&error.to_string()))
+                    .channel_sync()
+                    .error(key, &shop.scrub(&error.to_string()))
                     .await?;
             }
             Err(e) => return Err(e),
@@ -263,7 +270,7 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
-        match store.channels_list().await {
+        match store.channels().list().await {
             Ok(channels) => {
                 for c in channels {
                     let Some(cfg) = c.channel.shopware.clone().filter(|s| s.enabled) else {
@@ -286,13 +293,14 @@ pub async fn run(
                             }
                             Err(e) => {
                                 tracing::error!(channel = %key, error = %e, "Channel sync cannot start");
-                                let _ = store.channel_sync_error(&key, &e.to_string()).await;
+                                let _ = store.channel_sync().error(&key, &e.to_string()).await;
                                 continue;
                             }
                         },
                     };
                     match store
-                        .channel_sync_claim(&key, &owner, irp_store::now() + LEASE)
+                        .channel_sync()
+                        .claim(&key, &owner, irp_store::now() + LEASE)
                         .await
                     {
                         Ok(true) => {}
@@ -306,7 +314,7 @@ pub async fn run(
                     if let Err(e) = round(&store, &shop).await {
                         tracing::error!(channel = %key, error = %e, "Channel sync round failed");
                     }
-                    if let Err(e) = store.channel_sync_release(&key, &owner).await {
+                    if let Err(e) = store.channel_sync().release(&key, &owner).await {
                         tracing::warn!(channel = %key, error = %e, "Releasing the channel sync claim failed; it expires by itself");
                     }
                 }

@@ -55,7 +55,7 @@ pub async fn push(store: &Store, shop: &Shop, full: bool) -> Result<PushReport, 
     let requests_before = shop.api.requests();
     let key = &shop.channel.key;
     if full {
-        store.channel_mark_all(key).await?;
+        store.channel_sync().mark_all(key).await?;
     }
     let mut report = PushReport {
         channel: key.clone(),
@@ -74,7 +74,8 @@ pub async fn push(store: &Store, shop: &Shop, full: bool) -> Result<PushReport, 
     }
     if report.rows > 0 || report.error.is_some() || full {
         store
-            .channel_sync_pushed(
+            .channel_sync()
+            .pushed(
                 key,
                 &serde_json::to_value(&report).unwrap_or(Value::Null),
                 report.error.as_deref(),
@@ -97,7 +98,8 @@ async fn push_rows(
     let mut seen = std::collections::HashSet::new();
     loop {
         let rows = store
-            .channel_products_dirty(key, shop.config.batch_size)
+            .catalog()
+            .dirty_channel_rows(key, shop.config.batch_size)
             .await?;
         if rows.is_empty() {
             return Ok(());
@@ -132,7 +134,8 @@ async fn push_rows(
                 (shop.config.create_missing, shop.config.tax_id.as_deref())
             {
                 let name = store
-                    .product_get(&row.ean)
+                    .catalog()
+                    .product(&row.ean)
                     .await?
                     .map(|p| p.display_name().to_owned())
                     .unwrap_or_default();
@@ -146,7 +149,7 @@ async fn push_rows(
             } else {
                 report.unknown += 1;
                 store
-                    .channel_product_problem(
+                    .channel_sync().product_problem(
                         &row,
                         cs::UNKNOWN_PRODUCT,
                         &format!(
@@ -202,7 +205,7 @@ async fn send(
             Ok(_) => {
                 let rows: Vec<ChannelProduct> = batch.into_iter().map(|(r, _)| r).collect();
                 report.pushed += rows.len() as u64;
-                store.channel_products_pushed(&rows).await?;
+                store.channel_sync().products_pushed(&rows).await?;
             }
             // Refused without naming a row, and not for a row's values (403: the integration
             // may not write products; an envelope the shop does not take): every row would
@@ -245,7 +248,8 @@ async fn send(
                             Some(why) => {
                                 report.refused += 1;
                                 store
-                                    .channel_product_problem(&item.0, cs::REFUSED, &why)
+                                    .channel_sync()
+                                    .product_problem(&item.0, cs::REFUSED, &why)
                                     .await?;
                             }
                             None => rest.push(item),

@@ -29,14 +29,19 @@ pub struct TrackingReport {
 pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport, ChannelSyncError> {
     let mut report = TrackingReport::default();
     complete_deliveries(store, shop, &mut report).await?;
-    for order_id in store.tracking_due(&shop.channel.key, 100).await? {
-        let t = store.order_tracking(order_id).await?;
+    for order_id in store
+        .channel_sync()
+        .tracking_due(&shop.channel.key, 100)
+        .await?
+    {
+        let t = store.channel_sync().order_tracking(order_id).await?;
         if t.queued.is_empty() {
             continue;
         }
         let Some(remote) = t.remote.clone() else {
             report.not_applicable += 1;
             store
+                .channel_sync()
                 .tracking_settled(&t.queued, cs::TRACKING_NOT_APPLICABLE, None)
                 .await?;
             continue;
@@ -44,6 +49,7 @@ pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport,
         let Some(delivery) = remote.remote_delivery_id.clone() else {
             report.refused += 1;
             store
+                .channel_sync()
                 .tracking_settled(
                     &t.queued,
                     cs::TRACKING_REFUSED,
@@ -56,10 +62,12 @@ pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport,
             Ok(state) => {
                 report.pushed += 1;
                 store
+                    .channel_sync()
                     .tracking_settled(&t.queued, cs::TRACKING_PUSHED, None)
                     .await?;
                 store
-                    .channel_order_tracked(order_id, &t.codes, state.as_deref())
+                    .channel_sync()
+                    .order_tracked(order_id, &t.codes, state.as_deref())
                     .await?;
                 tracing::info!(channel = %shop.channel.key, order_id, codes = ?t.codes, state = state.as_deref().unwrap_or(""), "Tracking on the Shopware delivery");
             }
@@ -68,22 +76,24 @@ pub async fn push_tracking(store: &Store, shop: &Shop) -> Result<TrackingReport,
                 let why = shop.scrub(&e.to_string());
                 tracing::warn!(channel = %shop.channel.key, order_id, error = %why, "The shop refused the tracking; reported, not retried");
                 store
+                    .channel_sync()
                     .tracking_settled(&t.queued, cs::TRACKING_REFUSED, Some(&why))
                     .await?;
-                store.channel_sync_error(&shop.channel.key, &why).await?;
+                store.channel_sync().error(&shop.channel.key, &why).await?;
             }
             Err(e) => {
                 // The shop is down or the credentials are refused: the tracking waits (never
                 // given up: it goes as soon as the shop answers again), retried with backoff
                 // up to an hour apart.
                 let why = shop.scrub(&e.to_string());
-                let attempts = store.tracking_attempts(t.queued[0]).await? + 1;
+                let attempts = store.channel_sync().tracking_attempts(t.queued[0]).await? + 1;
                 report.later += 1;
                 let wait = TimeDelta::seconds((30 * (1_i64 << attempts.clamp(0, 7))).min(3600));
                 store
+                    .channel_sync()
                     .tracking_later(&t.queued, &why, irp_store::now() + wait)
                     .await?;
-                store.channel_sync_error(&shop.channel.key, &why).await?;
+                store.channel_sync().error(&shop.channel.key, &why).await?;
             }
         }
     }
@@ -98,10 +108,11 @@ async fn complete_deliveries(
     report: &mut TrackingReport,
 ) -> Result<(), ChannelSyncError> {
     for order_id in store
+        .channel_sync()
         .tracking_completions_due(&shop.channel.key, 20)
         .await?
     {
-        let t = store.order_tracking(order_id).await?;
+        let t = store.channel_sync().order_tracking(order_id).await?;
         let (Some(remote), true) = (t.remote.clone(), t.all_shipped) else {
             continue;
         };
@@ -112,7 +123,8 @@ async fn complete_deliveries(
             Ok(state) => {
                 report.pushed += 1;
                 store
-                    .channel_order_tracked(order_id, &t.codes, state.as_deref())
+                    .channel_sync()
+                    .order_tracked(order_id, &t.codes, state.as_deref())
                     .await?;
             }
             Err(e) if e.is_refusal() => {
@@ -120,14 +132,16 @@ async fn complete_deliveries(
                 report.refused += 1;
                 let why = shop.scrub(&e.to_string());
                 store
-                    .channel_order_tracked(order_id, &t.codes, Some("refused"))
+                    .channel_sync()
+                    .order_tracked(order_id, &t.codes, Some("refused"))
                     .await?;
-                store.channel_sync_error(&shop.channel.key, &why).await?;
+                store.channel_sync().error(&shop.channel.key, &why).await?;
             }
             Err(e) => {
                 report.later += 1;
                 store
-                    .channel_sync_error(&shop.channel.key, &shop.scrub(&e.to_string()))
+                    .channel_sync()
+                    .error(&shop.channel.key, &shop.scrub(&e.to_string()))
                     .await?;
             }
         }
@@ -196,7 +210,8 @@ pub async fn report_cancellations(store: &Store, shop: &Shop) -> Result<u64, Cha
     };
     let mut n = 0;
     for co in store
-        .channel_cancellations_due(&shop.channel.key, 100)
+        .channel_sync()
+        .cancellations_due(&shop.channel.key, 100)
         .await?
     {
         let id = if entity == "order" {
@@ -206,7 +221,8 @@ pub async fn report_cancellations(store: &Store, shop: &Shop) -> Result<u64, Cha
         };
         let Some(id) = id else {
             store
-                .channel_cancel_reported(
+                .channel_sync()
+                .cancel_reported(
                     co.order_id,
                     Some("the Shopware order has no delivery"),
                     None,
@@ -219,7 +235,8 @@ pub async fn report_cancellations(store: &Store, shop: &Shop) -> Result<u64, Cha
                 n += 1;
                 let delivery_state = (entity == "order_delivery").then_some(state.as_str());
                 store
-                    .channel_cancel_reported(co.order_id, None, delivery_state)
+                    .channel_sync()
+                    .cancel_reported(co.order_id, None, delivery_state)
                     .await?;
             }
             // Cancelled already (by someone in the shop, or by an earlier try whose answer was
@@ -232,17 +249,20 @@ pub async fn report_cancellations(store: &Store, shop: &Shop) -> Result<u64, Cha
             {
                 let delivery_state = (entity == "order_delivery").then_some("cancelled");
                 store
-                    .channel_cancel_reported(co.order_id, None, delivery_state)
+                    .channel_sync()
+                    .cancel_reported(co.order_id, None, delivery_state)
                     .await?;
             }
             Err(e) if e.is_refusal() => {
                 store
-                    .channel_cancel_reported(co.order_id, Some(&shop.scrub(&e.to_string())), None)
+                    .channel_sync()
+                    .cancel_reported(co.order_id, Some(&shop.scrub(&e.to_string())), None)
                     .await?;
             }
             Err(e) => {
                 store
-                    .channel_sync_error(&shop.channel.key, &shop.scrub(&e.to_string()))
+                    .channel_sync()
+                    .error(&shop.channel.key, &shop.scrub(&e.to_string()))
                     .await?;
             }
         }

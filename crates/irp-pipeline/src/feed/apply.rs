@@ -46,10 +46,10 @@ pub async fn after_apply(
     price_holds: u64,
 ) -> Result<irp_store::catalog::RecomputeStats, irp_store::StoreError> {
     if price_holds > 0 {
-        let open = store.alerts_open(refurbisher_id).await?;
+        let open = store.monitor().alerts_open(refurbisher_id).await?;
         if !open.iter().any(|(metric, _)| metric == "price_change_held") {
             store
-                .alert_open(
+                .monitor().alert_open(
                     Some(refurbisher_id),
                     "price_change_held",
                     &price_holds.to_string(),
@@ -80,7 +80,7 @@ pub(super) async fn import_into_run(
         progress,
     } = run;
     let mut report = empty_report(run_id, http_status);
-    let current = store.feed_current_hash(r.id).await?;
+    let current = store.feed_runs().current_hash(r.id).await?;
     let mut bytes = 0;
     let mut known_hash = None;
     if matches!(input, Input::File) {
@@ -110,12 +110,13 @@ pub(super) async fn import_into_run(
 
     // The stored offers, to compare the feed with as it is read. The table gets room for them,
     // or for as many rows as the file may have (at 64 bytes a row), whichever is more.
-    let stored = store.offers_count(r.id).await?;
+    let stored = store.feed_write().offers_count(r.id).await?;
     let mut index = SkuIndex::with_capacity(
         usize::try_from(stored.max(bytes / 64).saturating_mul(9) / 8).unwrap_or(0),
     );
     let mut full = None;
     let version = store
+        .feed_write()
         .offers_index(r.id, &mut |sku, h, active| {
             if let Err(e) = index.insert_stored(sku, hash_parse(h), active) {
                 full = Some(e);
@@ -308,6 +309,7 @@ pub(super) async fn import_into_run(
         // the other.
         let report = done(store, report, &tally.errors, Some(diff), hash, started).await?;
         store
+            .monitor()
             .alert_open(
                 Some(r.id),
                 "feed_quarantined",
@@ -360,7 +362,8 @@ async fn write(
     batches: &mut Batches,
 ) -> Result<FeedWrite, irp_store::StoreError> {
     let mut w = store
-        .feed_write_begin(refurbisher_id, run_id, version, max_price_change_ppm)
+        .feed_write()
+        .start(refurbisher_id, run_id, version, max_price_change_ppm)
         .await?;
     if let Err(e) = w.write_all(batches).await {
         let _ = w.rollback().await;

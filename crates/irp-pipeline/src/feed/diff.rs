@@ -67,7 +67,7 @@ pub(super) async fn stage_snapshot(
     });
     while let Some(batch) = rx.recv().await {
         let (OfferBatch::New(rows) | OfferBatch::Changed(rows)) = batch;
-        store.feed_stage(run_id, &rows).await?;
+        store.feed_runs().stage(run_id, &rows).await?;
     }
     reader
         .await

@@ -59,7 +59,11 @@ pub(crate) async fn resolved_part(
     } else {
         irp_store::secrets::Scope::unsaved(&r.key)
     };
-    let resolved = match store.resolve_references(secret_key, scope, &doc).await {
+    let resolved = match store
+        .secrets()
+        .resolve_references(secret_key, scope, &doc)
+        .await
+    {
         Ok(v) => v,
         Err(irp_store::StoreError::NotFound(why)) => return Err(ResolveFailure::Missing(why)),
         Err(e) => return Err(ResolveFailure::Store(e)),
@@ -185,7 +189,7 @@ pub async fn download_growing(
     if let Some(irp_core::config::model::OffersAuth::Sftp(a)) = &resolved.auth
         && resolved.connection == Connection::Sftp
     {
-        let known = store.known_host(&a.host, a.port).await?;
+        let known = store.known_hosts().get(&a.host, a.port).await?;
         return Ok(
             match irp_clients::sftp::fetch_growing(resolved, dest, known.as_deref(), growing).await
             {
@@ -224,7 +228,7 @@ pub(super) async fn record_host(
     port: u16,
     fingerprint: &str,
 ) -> Result<(), ImportError> {
-    store.known_host_record(host, port, fingerprint).await?;
+    store.known_hosts().record(host, port, fingerprint).await?;
     tracing::info!(%host, port, %fingerprint, "Recorded the SFTP host key on first use");
     Ok(())
 }

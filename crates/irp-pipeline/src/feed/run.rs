@@ -56,7 +56,7 @@ pub async fn import_file_counting(
         path: path.to_owned(),
         source,
     })?;
-    let run_id = store.feed_run_start(r.id, trigger).await?;
+    let run_id = store.feed_runs().start(r.id, trigger).await?;
     let run = Run {
         id: run_id,
         http_status: None,
@@ -121,7 +121,7 @@ pub async fn import_fetched_counting(
         .clone()
         .ok_or_else(|| ImportError::NoConnector(r.key.clone()))?;
     let started = Instant::now();
-    let run_id = store.feed_run_start(r.id, trigger).await?;
+    let run_id = store.feed_runs().start(r.id, trigger).await?;
     let fail = |mut report: ImportReport, message: String| async move {
         report.message = Some(message);
         finish(store, &mut report, None, None, started).await?;
@@ -272,7 +272,10 @@ pub(super) async fn done(
             message: e.message.clone(),
         })
         .collect();
-    store.feed_row_errors_add(report.run_id, &stored).await?;
+    store
+        .feed_runs()
+        .add_row_errors(report.run_id, &stored)
+        .await?;
     finish(store, &mut report, diff, Some(hash), started).await?;
     Ok(report)
 }
@@ -294,7 +297,8 @@ pub(super) async fn finish(
     }
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     store
-        .feed_run_finish(
+        .feed_runs()
+        .finish(
             report.run_id,
             &RunReport {
                 status: report.status.as_str().to_owned(),

@@ -12,7 +12,7 @@ pub async fn catalog(global: &Global, cmd: CatalogCommand) -> Result<ExitCode> {
     let store = open_store(global).await?;
     let CatalogCommand::Recompute { all, json } = cmd;
     if all {
-        store.catalog_mark_all().await?;
+        store.catalog().mark_all().await?;
     }
     let stats = irp_pipeline::catalog::recompute(&store).await?;
     if json {

@@ -76,7 +76,7 @@ pub async fn channel(global: &Global, cmd: ChannelCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ChannelCommand::List { json } => {
-            let channels = store.channels_list().await?;
+            let channels = store.channels().list().await?;
             if json {
                 let out: Vec<Value> = channels
                     .iter()

@@ -166,7 +166,7 @@ pub async fn config(global: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
                 }
                 Provider::Secret => match &store {
                     Ok(s) => {
-                        if s.secret_info(&reference.name).await?.is_none() {
+                        if s.secrets().info(&reference.name).await?.is_none() {
                             diags
                                 .warning(
                                     &path,

@@ -43,7 +43,7 @@ pub async fn apply_erp(store: &Store, file: &Path, actor: &str) -> Result<Option
     let Some(cfg) = load_erp(file)? else {
         return Ok(None);
     };
-    Ok(Some(store.erp_apply(&cfg, actor).await?))
+    Ok(Some(store.erp().apply(&cfg, actor).await?))
 }
 
 fn owner() -> String {
@@ -102,7 +102,7 @@ pub async fn erp(global: &Global, cmd: ErpCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ErpCommand::Show { json } => {
-            let Some(s) = store.erp_get().await? else {
+            let Some(s) = store.erp().get().await? else {
                 if json {
                     outln!("null");
                 } else {
@@ -113,7 +113,7 @@ pub async fn erp(global: &Global, cmd: ErpCommand) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             };
             let counts: std::collections::BTreeMap<String, i64> =
-                store.erp_status_counts().await?.into_iter().collect();
+                store.erp().status_counts().await?.into_iter().collect();
             if json {
                 outln!(
                     "{}",
@@ -175,7 +175,8 @@ pub async fn erp(global: &Global, cmd: ErpCommand) -> Result<ExitCode> {
             json,
         } => {
             let docs = store
-                .erp_documents(status.as_deref(), limit.clamp(1, 10_000))
+                .erp()
+                .documents(status.as_deref(), limit.clamp(1, 10_000))
                 .await?;
             if json {
                 print_views::<views::ErpDocument, _>(docs)?;
@@ -202,7 +203,7 @@ pub async fn erp(global: &Global, cmd: ErpCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ErpCommand::Retry { supplier_order } => {
-            let d = store.erp_retry(supplier_order, &actor()).await?;
+            let d = store.erp().retry(supplier_order, &actor()).await?;
             outln!(
                 "the {} of supplier order {} is due again (`irp erp sync` now, or `serve` within seconds)",
                 d.kind.replace('_', " "),

@@ -215,7 +215,7 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
         }
         FeedCommand::Runs { key, limit, json } => {
             let r = refurbisher_or_hint(&store, &key).await?;
-            let runs = store.feed_runs(r.id, limit).await?;
+            let runs = store.feed_runs().list(r.id, limit).await?;
             if json {
                 print_views::<views::FeedRun, _>(runs)?;
             } else if runs.is_empty() {
@@ -260,10 +260,10 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         FeedCommand::Show { run_id, json } => {
-            let Some(run) = store.feed_run(run_id).await? else {
+            let Some(run) = store.feed_runs().get(run_id).await? else {
                 bail!("no feed run {run_id}")
             };
-            let errors = store.feed_row_errors(run_id).await?;
+            let errors = store.feed_runs().row_errors(run_id).await?;
             if json {
                 let mut v = serde_json::to_value(&run)?;
                 v["errors"] = serde_json::to_value(&errors)?;
@@ -332,7 +332,7 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         FeedCommand::Discard { run_id } => {
-            let run = store.feed_run_discard(run_id, &actor()).await?;
+            let run = store.feed_runs().discard(run_id, &actor()).await?;
             outln!(
                 "discarded run {run_id} ({} rows staged); the offers stay as they were",
                 run.rows_accepted

@@ -24,7 +24,7 @@ pub async fn monitor(global: &Global, args: MonitorArgs) -> Result<ExitCode> {
             anyhow::bail!("no refurbisher `{key}` (irp refurbisher list shows them)");
         }
     }
-    let alerts = store.alerts_list(true, None, 1000).await?;
+    let alerts = store.monitor().alerts_list(true, None, 1000).await?;
     let breach = all.iter().any(|r| r.readings.iter().any(|m| m.breach));
     if args.json {
         let readings: Vec<views::RefurbisherReadings> =
@@ -104,7 +104,7 @@ pub async fn alerts(global: &Global, cmd: AlertsCommand) -> Result<ExitCode> {
             json,
         } => {
             let rid = refurbisher_id(&store, refurbisher.as_deref()).await?;
-            let list = store.alerts_list(!all, rid, limit).await?;
+            let list = store.monitor().alerts_list(!all, rid, limit).await?;
             if json {
                 print_views::<views::Alert, _>(list)?;
             } else if list.is_empty() {

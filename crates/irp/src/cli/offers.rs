@@ -33,7 +33,7 @@ pub async fn offers(global: &Global, cmd: OffersCommand) -> Result<ExitCode> {
         } => (key, all, limit, offset, json),
     };
     let r = refurbisher_or_hint(&store, &key).await?;
-    let offers = store.offers_list(r.id, all, limit, offset).await?;
+    let offers = store.offers().list(r.id, all, limit, offset).await?;
     if json {
         let rows: Vec<serde_json::Value> = offers
             .iter()

@@ -22,10 +22,10 @@ fn amount(minor: Option<i64>, currency: Option<&str>) -> String {
 
 async fn find_order(store: &Store, which: &str) -> Result<Option<StoredOrder>> {
     if let Ok(id) = which.parse::<i64>() {
-        return Ok(store.order_get(id).await?);
+        return Ok(store.orders().get(id).await?);
     }
     match which.split_once('/') {
-        Some((channel, number)) => Ok(store.order_by_number(channel, number).await?),
+        Some((channel, number)) => Ok(store.orders().by_number(channel, number).await?),
         None => anyhow::bail!("`{which}` is neither an order id nor CHANNEL/ORDER_NUMBER"),
     }
 }
@@ -88,7 +88,8 @@ fn line_text(l: &StoredLine) -> String {
 pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
     let store = open_store(global).await?;
     let keys: Vec<(i64, String)> = store
-        .refurbisher_list()
+        .refurbishers()
+        .list()
         .await?
         .into_iter()
         .map(|r| (r.id, r.key))
@@ -137,8 +138,8 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             // The reserved units leave the sellable stock now (serve would do it in the
             // background).
             irp_pipeline::catalog::recompute(&store).await?;
-            let lines = store.order_lines(intake.order.id).await?;
-            let sos = store.supplier_orders_of(intake.order.id).await?;
+            let lines = store.orders().lines(intake.order.id).await?;
+            let sos = store.orders().supplier_orders_of(intake.order.id).await?;
             if json {
                 outln!(
                     "{}",
@@ -181,7 +182,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             limit,
             json,
         } => {
-            let list = store.orders_list(status.as_deref(), limit).await?;
+            let list = store.orders().list(status.as_deref(), limit).await?;
             if json {
                 print_views::<views::Order, _>(list)?;
             } else if list.is_empty() {
@@ -205,13 +206,13 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
                 eprintln!("error: no order {order}");
                 return Ok(ExitCode::FAILURE);
             };
-            let lines = store.order_lines(o.id).await?;
-            let sos = store.supplier_orders_of(o.id).await?;
+            let lines = store.orders().lines(o.id).await?;
+            let sos = store.orders().supplier_orders_of(o.id).await?;
             let mut attempts = Vec::new();
             let mut erp = Vec::new();
             for so in &sos {
-                attempts.push(store.supplier_order_attempts(so.id).await?);
-                erp.push(store.erp_document(so.id).await?);
+                attempts.push(store.supplier_orders().attempts(so.id).await?);
+                erp.push(store.erp().document(so.id).await?);
             }
             if json {
                 let sos: Vec<Value> = sos
@@ -284,7 +285,7 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
                             .unwrap_or_default()
                     );
                 }
-                for sh in store.shipments_of(so.id).await? {
+                for sh in store.shipments().of_supplier_order(so.id).await? {
                     outln!(
                         "    shipment {} received {}: {}{} (irp shipments show {})",
                         sh.id,
@@ -305,7 +306,10 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
             limit,
             json,
         } => {
-            let list = store.supplier_orders_list(status.as_deref(), limit).await?;
+            let list = store
+                .supplier_orders()
+                .list(status.as_deref(), limit)
+                .await?;
             if json {
                 print_views::<views::SupplierOrder, _>(list)?;
             } else if list.is_empty() {
@@ -387,9 +391,15 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
         OrdersCommand::Retry { supplier_order } | OrdersCommand::Cancel { supplier_order } => {
             let retry = matches!(cmd, OrdersCommand::Retry { .. });
             let result = if retry {
-                store.supplier_order_retry(supplier_order, &actor()).await
+                store
+                    .supplier_orders()
+                    .retry(supplier_order, &actor())
+                    .await
             } else {
-                store.supplier_order_cancel(supplier_order, &actor()).await
+                store
+                    .supplier_orders()
+                    .cancel(supplier_order, &actor())
+                    .await
             };
             match result {
                 Ok(so) => {

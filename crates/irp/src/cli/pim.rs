@@ -42,7 +42,7 @@ pub async fn apply_pim(store: &Store, file: &Path, actor: &str) -> Result<Option
     let Some(cfg) = load_pim(file)? else {
         return Ok(None);
     };
-    Ok(Some(store.pim_apply(&cfg, actor).await?))
+    Ok(Some(store.pim().apply(&cfg, actor).await?))
 }
 
 fn seconds(ms: u64) -> String {
@@ -136,7 +136,7 @@ pub async fn pim(global: &Global, cmd: PimCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PimCommand::Show { json } => {
-            let Some(s) = store.pim_get().await? else {
+            let Some(s) = store.pim().get().await? else {
                 if json {
                     outln!("null");
                 } else {

@@ -44,12 +44,13 @@ pub async fn prices(global: &Global, cmd: PricesCommand) -> Result<ExitCode> {
                 None => None,
             };
             let keys: HashMap<i64, String> = store
-                .refurbisher_list()
+                .refurbishers()
+                .list()
                 .await?
                 .into_iter()
                 .map(|r| (r.id, r.key))
                 .collect();
-            let held = store.prices_held(rid, all, limit).await?;
+            let held = store.offers().held_prices(rid, all, limit).await?;
             let key_of = |id: i64| keys.get(&id).cloned().unwrap_or_else(|| id.to_string());
             if json {
                 let out: Vec<Value> = held

@@ -41,9 +41,10 @@ pub async fn products(global: &Global, cmd: ProductsCommand) -> Result<ExitCode>
             offset,
             json,
         } => {
-            let keys = refurbisher_keys(&store.catalog_context().await?);
+            let keys = refurbisher_keys(&store.catalog().context().await?);
             let rows = store
-                .products_list(query.as_deref(), sellable, limit, offset)
+                .catalog()
+                .products(query.as_deref(), sellable, limit, offset)
                 .await?;
             if json {
                 let out: Vec<Product> = rows.iter().map(|p| Product::of(p, &keys)).collect();
@@ -143,7 +144,7 @@ async fn product_show(store: &Store, ean: &str, json: bool) -> Result<ExitCode> 
                     outln!("  {label}: {v}");
                 }
             }
-            let attributes = store.product_attributes(ean).await?;
+            let attributes = store.pim().product_attributes(ean).await?;
             if !attributes.is_empty() {
                 let shown: Vec<String> = attributes
                     .iter()

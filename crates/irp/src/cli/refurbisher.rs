@@ -114,10 +114,10 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
         }
         RefurbisherCommand::List { json } => {
             let store = open_store(global).await?;
-            let all = store.refurbisher_list().await?;
+            let all = store.refurbishers().list().await?;
             let mut webhooks = Vec::with_capacity(all.len());
             for r in &all {
-                webhooks.push(store.webhook_state(r.id).await?);
+                webhooks.push(store.shipments().webhook_state(r.id).await?);
             }
             if json {
                 let rows: Vec<Value> = all
@@ -174,7 +174,7 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
         RefurbisherCommand::Show { key, json } => {
             let store = open_store(global).await?;
             let r = refurbisher_or_hint(&store, &key).await?;
-            let webhook = store.webhook_state(r.id).await?;
+            let webhook = store.shipments().webhook_state(r.id).await?;
             let document = json!({ (r.key.clone()): config::redact(&r.document) });
             if json {
                 let mut v = status_json(&r, &webhook);
@@ -230,11 +230,12 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
 
 /// The refurbisher `key`, or an error that suggests a close key.
 pub async fn refurbisher_or_hint(store: &Store, key: &str) -> Result<StoredRefurbisher> {
-    if let Some(r) = store.refurbisher_get(key).await? {
+    if let Some(r) = store.refurbishers().get(key).await? {
         return Ok(r);
     }
     let known: Vec<String> = store
-        .refurbisher_list()
+        .refurbishers()
+        .list()
         .await?
         .into_iter()
         .map(|r| r.key)
@@ -258,7 +259,8 @@ pub async fn refurbisher_or_hint(store: &Store, key: &str) -> Result<StoredRefur
 pub async fn refurbisher_id(store: &Store, key: Option<&str>) -> Result<Option<i64>> {
     let Some(key) = key else { return Ok(None) };
     let r = store
-        .refurbisher_get(key)
+        .refurbishers()
+        .get(key)
         .await?
         .with_context(|| format!("no refurbisher `{key}` (irp refurbisher list shows them)"))?;
     Ok(Some(r.id))

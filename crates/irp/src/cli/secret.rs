@@ -34,7 +34,7 @@ pub async fn secret(global: &Global, cmd: SecretCommand) -> Result<ExitCode> {
                 bail!("no value on stdin: pipe it in, e.g. `irp secret set {name} < file`");
             }
             let key = secret_key::load(&global.secret_key_file, true)?;
-            let outcome = store.secret_set(&key, &name, value).await?;
+            let outcome = store.secrets().set(&key, &name, value).await?;
             store
                 .audit(
                     &actor(),
@@ -59,7 +59,7 @@ pub async fn secret(global: &Global, cmd: SecretCommand) -> Result<ExitCode> {
             }
         }
         SecretCommand::List { json } => {
-            let all = store.secret_list().await?;
+            let all = store.secrets().list().await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&all)?);
             } else if all.is_empty() {
@@ -78,7 +78,7 @@ pub async fn secret(global: &Global, cmd: SecretCommand) -> Result<ExitCode> {
             }
         }
         SecretCommand::Delete { name } => {
-            if !store.secret_delete(&name).await? {
+            if !store.secrets().delete(&name).await? {
                 bail!("no secret `{name}`");
             }
             store

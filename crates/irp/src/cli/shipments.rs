@@ -42,7 +42,10 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
             json,
         } => {
             let rid = refurbisher_id(&store, refurbisher.as_deref()).await?;
-            let list = store.shipments_list(rid, status.as_deref(), limit).await?;
+            let list = store
+                .shipments()
+                .list(rid, status.as_deref(), limit)
+                .await?;
             if json {
                 print_views::<views::Shipment, _>(list)?;
             } else if list.is_empty() {
@@ -71,10 +74,10 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
             }
         }
         ShipmentsCommand::Show { id, json } => {
-            let Some((s, units)) = store.shipment_get(id).await? else {
+            let Some((s, units)) = store.shipments().get(id).await? else {
                 anyhow::bail!("no shipment {id}");
             };
-            let payload = store.shipment_payload(id).await?.unwrap_or_default();
+            let payload = store.shipments().payload(id).await?.unwrap_or_default();
             if json {
                 let mut v = serde_json::to_value(&s)?;
                 v["units"] = serde_json::to_value(&units)?;
@@ -153,7 +156,10 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
             }
         }
         ShipmentsCommand::Match { id, supplier_order } => {
-            let s = store.shipment_match(id, supplier_order, &actor()).await?;
+            let s = store
+                .shipments()
+                .match_to(id, supplier_order, &actor())
+                .await?;
             outln!(
                 "Shipment {id} matched to supplier order {supplier_order}{}; it is shipped.",
                 s.order_number
@@ -163,7 +169,7 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
             );
         }
         ShipmentsCommand::Dismiss { id } => {
-            store.shipment_dismiss(id, &actor()).await?;
+            store.shipments().dismiss(id, &actor()).await?;
             outln!("Shipment {id} dismissed (it stays stored).");
         }
         ShipmentsCommand::Inbox {
@@ -172,14 +178,15 @@ pub async fn shipments(global: &Global, cmd: ShipmentsCommand) -> Result<ExitCod
             json,
         } => {
             let rid = refurbisher_id(&store, refurbisher.as_deref()).await?;
-            let list = store.webhook_inbox_list(rid, limit).await?;
+            let list = store.shipments().webhook_inbox_list(rid, limit).await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
                 outln!("No refused webhook requests.");
             } else {
                 let keys: std::collections::HashMap<i64, String> = store
-                    .refurbisher_list()
+                    .refurbishers()
+                    .list()
                     .await?
                     .into_iter()
                     .map(|r| (r.id, r.key))

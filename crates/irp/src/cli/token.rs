@@ -29,7 +29,11 @@ pub async fn token(global: &Global, cmd: TokenCommand) -> Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            match store.token_create(&name, &role, expires_at, &actor()).await {
+            match store
+                .tokens()
+                .create(&name, &role, expires_at, &actor())
+                .await
+            {
                 Ok(token) => {
                     outln!("{token}");
                     if let Some(at) = expires_at {
@@ -49,7 +53,7 @@ pub async fn token(global: &Global, cmd: TokenCommand) -> Result<ExitCode> {
             }
         }
         TokenCommand::List { json } => {
-            let list = store.token_list().await?;
+            let list = store.tokens().list().await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
@@ -78,7 +82,7 @@ pub async fn token(global: &Global, cmd: TokenCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::Revoke { name } => {
-            if store.token_revoke(&name, &actor()).await? {
+            if store.tokens().revoke(&name, &actor()).await? {
                 outln!("Revoked token `{name}`.");
                 Ok(ExitCode::SUCCESS)
             } else {

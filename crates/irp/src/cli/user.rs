@@ -34,7 +34,7 @@ pub async fn user(global: &Global, cmd: UserCommand) -> Result<ExitCode> {
             if let Some(why) = crate::server::auth::password_refused(password, &email) {
                 anyhow::bail!("{why}");
             }
-            match store.user_set(&email, password, &role, &actor()).await {
+            match store.users().set(&email, password, &role, &actor()).await {
                 Ok(irp_store::users::UserSet::Created) => {
                     outln!("made account {} ({role})", email.trim().to_lowercase());
                 }
@@ -49,7 +49,7 @@ pub async fn user(global: &Global, cmd: UserCommand) -> Result<ExitCode> {
             }
         }
         UserCommand::List { json } => {
-            let users = store.user_list().await?;
+            let users = store.users().list().await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&users)?);
             } else if users.is_empty() {
@@ -72,7 +72,7 @@ pub async fn user(global: &Global, cmd: UserCommand) -> Result<ExitCode> {
             }
         }
         UserCommand::Disable { email } => {
-            if store.user_disable(&email, &actor()).await? {
+            if store.users().disable(&email, &actor()).await? {
                 outln!("account {email} disabled; its sessions ended");
             } else {
                 eprintln!("error: no enabled account {email}");

@@ -31,7 +31,7 @@ pub async fn webhook(global: &Global, cmd: WebhookCommand) -> Result<ExitCode> {
                 _ => ("http://127.0.0.1:8080".to_owned(), true),
             };
             let store = open_store(global).await?;
-            let r = store.refurbisher_get(&key).await?.with_context(|| {
+            let r = store.refurbishers().get(&key).await?.with_context(|| {
                 format!("no refurbisher `{key}` (irp refurbisher list shows them)")
             })?;
             let grace = grace_hours.unwrap_or(r.model.shipment.token_grace_hours);
@@ -39,6 +39,7 @@ pub async fn webhook(global: &Global, cmd: WebhookCommand) -> Result<ExitCode> {
                 anyhow::bail!("--grace-hours must be between 0 and 720, got {grace}");
             }
             let t = store
+                .shipments()
                 .webhook_token_rotate(&key, chrono::TimeDelta::hours(grace), &actor())
                 .await?;
             let url = format!("{base}/webhook/shipment/{}/{}", t.supplier_id, t.token);

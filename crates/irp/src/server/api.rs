@@ -534,7 +534,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             "send an API token as `Authorization: Bearer <token>` (irp token create NAME)",
         );
     };
-    match state.store.token_verify(token).await {
+    match state.store.tokens().verify(token).await {
         Ok(Some(owner)) => {
             req.extensions_mut().insert(Caller {
                 actor: format!("token:{}", owner.name),
@@ -603,7 +603,7 @@ struct StatusQuery {
 /// The id of refurbisher `key` (`None` without one), or the 404 answer.
 async fn refurbisher_id(state: &AppState, key: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(key) = key else { return Ok(None) };
-    match state.store.refurbisher_get(key).await? {
+    match state.store.refurbishers().get(key).await? {
         Some(r) => Ok(Some(r.id)),
         None => Err(ApiError::not_found(format!("no refurbisher `{key}`"))),
     }

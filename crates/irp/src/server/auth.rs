@@ -237,7 +237,7 @@ pub fn session_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
 /// The signed-in user of a request, if any (a database error reads as signed out, logged).
 pub async fn current_user(state: &AppState, headers: &HeaderMap) -> Option<SessionUser> {
     let token = session_token(state, headers)?;
-    match state.store.session_user(&token).await {
+    match state.store.users().session_user(&token).await {
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(error = %e, "Reading a session failed");
@@ -338,7 +338,7 @@ pub async fn login_form(
 /// While the first start's account is the only one and has never logged in: where its
 /// password is (a path on the server, not the password).
 async fn first_start_hint(state: &AppState) -> Option<String> {
-    let users = state.store.user_list().await.ok()?;
+    let users = state.store.users().list().await.ok()?;
     match users.as_slice() {
         [only] if only.email == super::FIRST_ACCOUNT && only.last_login_at.is_none() => {
             Some(format!(
@@ -439,7 +439,8 @@ pub async fn login(
     let source = ip.map(|i| i.to_string());
     let outcome = state
         .store
-        .user_login(&email, &form.password, source.as_deref())
+        .users()
+        .login(&email, &form.password, source.as_deref())
         .await;
     drop(permit);
     match outcome {
@@ -519,7 +520,7 @@ pub async fn logout(
         )
             .into_response();
     }
-    if let Err(e) = state.store.session_end(&token).await {
+    if let Err(e) = state.store.users().session_end(&token).await {
         tracing::error!(error = %e, "Logging out failed");
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -303,7 +303,7 @@ async fn metrics_endpoint(
         )
             .into_response();
     }
-    match state.store.refurbisher_list().await {
+    match state.store.refurbishers().list().await {
         Ok(all) => {
             let enabled = all.iter().filter(|r| r.model.enabled).count();
             metrics::gauge!("irp_refurbishers", "state" => "enabled").set(enabled as f64);
@@ -353,7 +353,7 @@ async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
             metrics::gauge!("irp_monitor_breach", &labels).set(f64::from(u8::from(reading.breach)));
         }
     }
-    let totals = store.metric_totals().await?;
+    let totals = store.monitor().metric_totals().await?;
     for ((refurbisher, status), n) in totals.feed_runs {
         metrics::counter!("irp_feed_runs_total", "refurbisher" => refurbisher, "status" => status)
             .absolute(n);
@@ -396,7 +396,7 @@ pub fn first_password_file(secret_key_file: &std::path::Path) -> std::path::Path
 /// account must choose a new password at its first login, which removes the file.
 async fn first_start_account(store: &Store, secret_key_file: &std::path::Path) {
     let file = first_password_file(secret_key_file);
-    match store.user_bootstrap(FIRST_ACCOUNT, "serve").await {
+    match store.users().bootstrap(FIRST_ACCOUNT, "serve").await {
         Ok(Some(password)) => match write_private(&file, &format!("{password}\n")) {
             Ok(()) => tracing::warn!(
                 account = FIRST_ACCOUNT,

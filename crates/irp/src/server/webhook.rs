@@ -239,7 +239,12 @@ pub async fn shipment(
     let Ok(supplier_id) = supplier_id.parse::<i64>() else {
         return not_found();
     };
-    let refurbisher = match state.store.webhook_authenticate(supplier_id, &token).await {
+    let refurbisher = match state
+        .store
+        .shipments()
+        .webhook_authenticate(supplier_id, &token)
+        .await
+    {
         Ok(Some(r)) => r,
         Ok(None) => return not_found(),
         Err(e) => return unavailable(&e),
@@ -284,6 +289,7 @@ pub async fn shipment(
             // Kept for review: the refurbisher may insist it sent the shipment.
             if let Err(e) = state
                 .store
+                .shipments()
                 .webhook_inbox_add(refurbisher.id, &method, &text, &reason, source.as_deref())
                 .await
             {
@@ -432,7 +438,7 @@ impl ShipmentWriter {
                 // Kept to write one by one should the batch fail: one shipment the database
                 // refuses must not cost the others their answer.
                 let single = (items.len() > 1).then(|| items.clone());
-                match store.shipments_write(items).await {
+                match store.shipments().write(items).await {
                     Ok(outcomes) => {
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
                             let _ = reply.send(Ok(outcome));
@@ -449,7 +455,8 @@ impl ShipmentWriter {
                             tracing::warn!(error = %e, shipments = items.len(), "Writing a batch of shipments failed; writing them one by one");
                             for (item, reply) in items.into_iter().zip(replies) {
                                 let one = store
-                                    .shipments_write(vec![item])
+                                    .shipments()
+                                    .write(vec![item])
                                     .await
                                     .map_err(|e| e.to_string())
                                     .and_then(|mut o| {

@@ -107,8 +107,11 @@ impl Product {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<Product>, StoreError> {
-        let keys = refurbisher_keys(&store.catalog_context().await?);
-        let rows = store.products_list(query, sellable, limit, offset).await?;
+        let keys = refurbisher_keys(&store.catalog().context().await?);
+        let rows = store
+            .catalog()
+            .products(query, sellable, limit, offset)
+            .await?;
         Ok(rows.iter().map(|p| Product::of(p, &keys)).collect())
     }
 }
@@ -339,10 +342,10 @@ impl ProductPricing {
     /// # Errors
     /// The store fails.
     pub async fn load(store: &Store, ean: &str) -> Result<Option<ProductPricing>, StoreError> {
-        let ctx = store.catalog_context().await?;
+        let ctx = store.catalog().context().await?;
         let keys = refurbisher_keys(&ctx);
-        let product = store.product_get(ean).await?;
-        let stored = store.product_offers(ean).await?;
+        let product = store.catalog().product(ean).await?;
+        let stored = store.offers().of_product(ean).await?;
         if product.is_none() && stored.is_empty() {
             return Ok(None);
         }
@@ -351,7 +354,7 @@ impl ProductPricing {
             .map(|p| (p.brand.clone(), p.category.clone()));
         let facts: Vec<OfferFacts> = stored.iter().map(|o| o.facts(pim.clone())).collect();
         let overview = catalog::evaluate(&facts, &ctx.sellers, Scope::Catalog(CATALOG_CURRENCY));
-        let channel_rows = store.channel_products_of(ean).await?;
+        let channel_rows = store.catalog().channel_rows_of(ean).await?;
         Ok(Some(ProductPricing {
             ean: ean.to_owned(),
             ctx,
@@ -450,7 +453,7 @@ impl ProductPricing {
         };
         Ok(ProductDetail {
             product,
-            attributes: store.product_attributes(&self.ean).await?,
+            attributes: store.pim().product_attributes(&self.ean).await?,
             offer_list,
             channels,
         })
@@ -578,12 +581,16 @@ impl OfferPricing {
         r: StoredRefurbisher,
         sku: &str,
     ) -> Result<Option<OfferPricing>, StoreError> {
-        let Some(o) = store.offer_get(r.id, sku).await? else {
+        let Some(o) = store.offers().get(r.id, sku).await? else {
             return Ok(None);
         };
         let digits = money::minor_digits(&o.currency);
         let pim = match o.ean.as_deref() {
-            Some(ean) => store.product_get(ean).await?.map(|p| (p.brand, p.category)),
+            Some(ean) => store
+                .catalog()
+                .product(ean)
+                .await?
+                .map(|p| (p.brand, p.category)),
             None => None,
         };
         let may_sell = r.model.approved_refurbished && r.model.enabled;

@@ -115,7 +115,8 @@ impl ChannelStatus {
         key: Option<&str>,
     ) -> Result<Vec<ChannelStatus>, irp_store::StoreError> {
         let channels: Vec<_> = store
-            .channels_list()
+            .channels()
+            .list()
             .await?
             .into_iter()
             .map(|c| c.channel)
@@ -123,10 +124,13 @@ impl ChannelStatus {
             .collect();
         let mut out = Vec::new();
         for c in channels {
-            let state = store.channel_sync_state(&c.key).await?;
-            let waiting_rows = store.channel_dirty_count(&c.key).await?;
-            let problems = store.channel_problems(&c.key, 50).await?;
-            let inbox = store.channel_inbox_list(Some(&c.key), false, 50).await?;
+            let state = store.channel_sync().state(&c.key).await?;
+            let waiting_rows = store.channel_sync().dirty_count(&c.key).await?;
+            let problems = store.channel_sync().problems(&c.key, 50).await?;
+            let inbox = store
+                .channel_sync()
+                .inbox_list(Some(&c.key), false, 50)
+                .await?;
             out.push(ChannelStatus {
                 shop: c.shopware.as_ref().map(|s| Shop {
                     url: s.url.clone(),

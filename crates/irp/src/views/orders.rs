@@ -321,15 +321,16 @@ impl OrderDetail {
     /// `NotFound` when there is no order `id`; the store fails.
     pub async fn load(store: &Store, id: i64) -> Result<OrderDetail, StoreError> {
         let order = store
-            .order_get(id)
+            .orders()
+            .get(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no order {id}")))?;
-        let lines = store.order_lines(id).await?;
+        let lines = store.orders().lines(id).await?;
         let mut supplier_orders = Vec::new();
-        for so in store.supplier_orders_of(id).await? {
-            let attempts_made = store.supplier_order_attempts(so.id).await?;
-            let shipments = store.shipments_of(so.id).await?;
-            let erp = store.erp_document(so.id).await?;
+        for so in store.orders().supplier_orders_of(id).await? {
+            let attempts_made = store.supplier_orders().attempts(so.id).await?;
+            let shipments = store.shipments().of_supplier_order(so.id).await?;
+            let erp = store.erp().document(so.id).await?;
             supplier_orders.push(SupplierOrderDetail {
                 supplier_order: so.into(),
                 attempts_made: attempts_made.into_iter().map(Into::into).collect(),

@@ -57,7 +57,11 @@ pub(super) async fn list_runs(
 ) -> Result<Json<RunList>, ApiError> {
     let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
     let r = refurbisher(&state, &p.key).await?;
-    let rows = state.store.feed_runs(r.id, page.rows_through()).await?;
+    let rows = state
+        .store
+        .feed_runs()
+        .list(r.id, page.rows_through())
+        .await?;
     let (runs, next_offset) = page.cut(rows);
     Ok(Json(RunList {
         runs: runs.into_iter().map(Into::into).collect(),
@@ -82,10 +86,10 @@ pub(super) async fn show_run(
     State(state): State<AppState>,
     ApiPath(p): ApiPath<IdPath>,
 ) -> Result<Json<RunShow>, ApiError> {
-    let Some(run) = state.store.feed_run(p.id).await? else {
+    let Some(run) = state.store.feed_runs().get(p.id).await? else {
         return Err(ApiError::not_found(format!("no feed run {}", p.id)));
     };
-    let errors = state.store.feed_row_errors(p.id).await?;
+    let errors = state.store.feed_runs().row_errors(p.id).await?;
     Ok(Json(RunShow {
         run: run.into(),
         errors: errors.into_iter().map(Into::into).collect(),
@@ -137,7 +141,11 @@ pub(super) async fn discard_run(
     ApiPath(p): ApiPath<IdPath>,
     operator: Operator,
 ) -> Result<Json<RunDiscarded>, ApiError> {
-    let run = state.store.feed_run_discard(p.id, &operator.actor).await?;
+    let run = state
+        .store
+        .feed_runs()
+        .discard(p.id, &operator.actor)
+        .await?;
     Ok(Json(RunDiscarded { run: run.into() }))
 }
 

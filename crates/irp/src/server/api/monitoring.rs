@@ -55,6 +55,7 @@ async fn list_alerts(
     let rid = refurbisher_id(&state, q.refurbisher.as_deref()).await?;
     let rows = state
         .store
+        .monitor()
         .alerts_list(!q.all.unwrap_or(false), rid, page.rows_through())
         .await?;
     let (alerts, next_offset) = page.cut(rows);

@@ -84,7 +84,8 @@ async fn list_orders(
     let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
     let rows = state
         .store
-        .orders_list(q.status.as_deref(), page.rows_through())
+        .orders()
+        .list(q.status.as_deref(), page.rows_through())
         .await?;
     let (orders, next_offset) = page.cut(rows);
     Ok(Json(OrderList {

@@ -47,7 +47,7 @@ pub(super) async fn prices_held(
         Some(k) => Some(refurbisher(&state, k).await?.id),
         None => None,
     };
-    let held = state.store.prices_held(id, false, 500).await?;
+    let held = state.store.offers().held_prices(id, false, 500).await?;
     Ok(Json(HeldPrices {
         held: held.into_iter().map(Into::into).collect(),
     }))

@@ -132,7 +132,7 @@ async fn show_offer(
     ApiPath(p): ApiPath<OfferPath>,
 ) -> Result<Json<OfferDetail>, ApiError> {
     let (key, sku) = (p.refurbisher, p.sku);
-    let Some(r) = state.store.refurbisher_get(&key).await? else {
+    let Some(r) = state.store.refurbishers().get(&key).await? else {
         return Err(ApiError::not_found(format!("no refurbisher `{key}`")));
     };
     match OfferPricing::load(&state.store, r, &sku).await? {

@@ -44,7 +44,7 @@ pub(super) async fn refurbisher(
     state: &AppState,
     key: &str,
 ) -> Result<irp_store::refurbishers::StoredRefurbisher, ApiError> {
-    state.store.refurbisher_get(key).await?.ok_or_else(|| {
+    state.store.refurbishers().get(key).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no refurbisher `{key}` (GET /api/v1/refurbishers lists them)"
         ))
@@ -56,7 +56,7 @@ async fn status_of(
     state: &AppState,
     r: &irp_store::refurbishers::StoredRefurbisher,
 ) -> Result<RefurbisherStatus, irp_store::StoreError> {
-    let webhook = state.store.webhook_state(r.id).await?;
+    let webhook = state.store.shipments().webhook_state(r.id).await?;
     Ok(RefurbisherStatus::of(r, &webhook))
 }
 
@@ -73,7 +73,7 @@ async fn status_of(
 pub(super) async fn list_refurbishers(
     State(state): State<AppState>,
 ) -> Result<Json<RefurbisherList>, ApiError> {
-    let all = state.store.refurbisher_list().await?;
+    let all = state.store.refurbishers().list().await?;
     let mut refurbishers = Vec::with_capacity(all.len());
     for r in &all {
         refurbishers.push(status_of(&state, r).await?);
@@ -270,6 +270,7 @@ pub(super) async fn webhook_token(
     let grace = chrono::TimeDelta::hours(r.model.shipment.token_grace_hours);
     let t = state
         .store
+        .shipments()
         .webhook_token_rotate(&r.key, grace, &operator.actor)
         .await?;
     let base = crate::server::public_base(&state, &headers);

@@ -71,7 +71,8 @@ async fn list_shipments(
     let rid = refurbisher_id(&state, q.refurbisher.as_deref()).await?;
     let rows = state
         .store
-        .shipments_list(rid, q.status.as_deref(), page.rows_through())
+        .shipments()
+        .list(rid, q.status.as_deref(), page.rows_through())
         .await?;
     let (shipments, next_offset) = page.cut(rows);
     Ok(Json(ShipmentList {
@@ -98,10 +99,10 @@ async fn show_shipment(
     ApiPath(p): ApiPath<IdPath>,
 ) -> Result<Json<ShipmentDetail>, ApiError> {
     let id = p.id;
-    let Some((shipment, units)) = state.store.shipment_get(id).await? else {
+    let Some((shipment, units)) = state.store.shipments().get(id).await? else {
         return Err(ApiError::not_found(format!("no shipment {id}")));
     };
-    let payload = state.store.shipment_payload(id).await.ok().flatten();
+    let payload = state.store.shipments().payload(id).await.ok().flatten();
     Ok(Json(ShipmentDetail {
         shipment: shipment.into(),
         units: units.into_iter().map(Into::into).collect(),
@@ -154,7 +155,8 @@ async fn match_shipment(
     };
     let shipment = state
         .store
-        .shipment_match(p.id, supplier_order_id, &operator.actor)
+        .shipments()
+        .match_to(p.id, supplier_order_id, &operator.actor)
         .await?;
     Ok(Json(ShipmentAnswer {
         shipment: shipment.into(),
@@ -190,6 +192,10 @@ async fn dismiss_shipment(
     ApiPath(p): ApiPath<IdPath>,
     operator: Operator,
 ) -> Result<Json<Dismissed>, ApiError> {
-    state.store.shipment_dismiss(p.id, &operator.actor).await?;
+    state
+        .store
+        .shipments()
+        .dismiss(p.id, &operator.actor)
+        .await?;
     Ok(Json(Dismissed { dismissed: p.id }))
 }

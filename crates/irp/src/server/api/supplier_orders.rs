@@ -37,7 +37,8 @@ async fn list_supplier_orders(
     let page = Page::new(q.limit, q.offset, MAX_OFFSET)?;
     let rows = state
         .store
-        .supplier_orders_list(q.status.as_deref(), page.rows_through())
+        .supplier_orders()
+        .list(q.status.as_deref(), page.rows_through())
         .await?;
     let (supplier_orders, next_offset) = page.cut(rows);
     Ok(Json(SupplierOrderList {
@@ -68,7 +69,8 @@ async fn retry(
 ) -> Result<Json<SupplierOrderAnswer>, ApiError> {
     let supplier_order = state
         .store
-        .supplier_order_retry(p.id, &operator.actor)
+        .supplier_orders()
+        .retry(p.id, &operator.actor)
         .await?;
     Ok(Json(SupplierOrderAnswer {
         supplier_order: supplier_order.into(),
@@ -95,7 +97,7 @@ async fn erp_retry(
     ApiPath(p): ApiPath<IdPath>,
     operator: Operator,
 ) -> Result<Json<ErpAnswer>, ApiError> {
-    let erp = state.store.erp_retry(p.id, &operator.actor).await?;
+    let erp = state.store.erp().retry(p.id, &operator.actor).await?;
     Ok(Json(ErpAnswer { erp: erp.into() }))
 }
 
@@ -121,7 +123,8 @@ async fn cancel(
 ) -> Result<Json<SupplierOrderAnswer>, ApiError> {
     let supplier_order = state
         .store
-        .supplier_order_cancel(p.id, &operator.actor)
+        .supplier_orders()
+        .cancel(p.id, &operator.actor)
         .await?;
     Ok(Json(SupplierOrderAnswer {
         supplier_order: supplier_order.into(),

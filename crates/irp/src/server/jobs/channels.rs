@@ -63,7 +63,7 @@ impl Channels {
             }
             Err(e) => {
                 tracing::error!(channel = %key, error = %e, "Channel sync cannot start");
-                let _ = self.store.channel_sync_error(key, &e.to_string()).await;
+                let _ = self.store.channel_sync().error(key, &e.to_string()).await;
                 None
             }
         }
@@ -89,7 +89,8 @@ impl Job for Channels {
     async fn step(&mut self) -> Result<StepReport, JobError> {
         let channels = self
             .store
-            .channels_list()
+            .channels()
+            .list()
             .await
             .map_err(|e| JobError::retry("Channel sync could not read the channels", e))?;
         let mut report = StepReport::idle();
@@ -104,7 +105,8 @@ impl Job for Channels {
             };
             match self
                 .store
-                .channel_sync_claim(&key, &self.owner, irp_store::now() + LEASE)
+                .channel_sync()
+                .claim(&key, &self.owner, irp_store::now() + LEASE)
                 .await
             {
                 Ok(true) => {}
@@ -124,7 +126,7 @@ impl Job for Channels {
                     report.errors += 1;
                 }
             }
-            if let Err(e) = self.store.channel_sync_release(&key, &self.owner).await {
+            if let Err(e) = self.store.channel_sync().release(&key, &self.owner).await {
                 tracing::warn!(channel = %key, error = %e, "Releasing the channel sync claim failed; it expires by itself");
             }
         }

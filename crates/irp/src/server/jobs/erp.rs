@@ -45,7 +45,7 @@ impl Job for ErpRounds {
     /// Items: the documents worked on (made, to retry, given up). Failures are warnings, as the
     /// connector's own state shows them to operators.
     async fn step(&mut self) -> Result<StepReport, JobError> {
-        let stored = match self.store.erp_get().await {
+        let stored = match self.store.erp().get().await {
             Ok(Some(stored)) if stored.config.enabled => stored,
             Ok(_) => {
                 self.connected = None;

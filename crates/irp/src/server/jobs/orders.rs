@@ -137,7 +137,7 @@ impl Job for Orders {
             self.start_call();
             return Ok(report.within(CLAIM_GRACE));
         }
-        match self.store.outbox_next_due().await {
+        match self.store.supplier_orders().next_due().await {
             Ok(Some(due)) if until(due).is_zero() => {
                 self.start_call();
                 Ok(report.within(CLAIM_GRACE))

@@ -126,7 +126,8 @@ pub async fn change(
     };
     let outcome = state
         .store
-        .user_change_password(user.user.id, &form.current, &form.new, &token)
+        .users()
+        .change_password(user.user.id, &form.current, &form.new, &token)
         .await;
     drop(permit);
     match outcome {

@@ -75,7 +75,7 @@ pub async fn alerts(
     Query(q): Query<AlertQuery>,
 ) -> Response {
     let store = &state.store;
-    let refurbishers = match store.refurbisher_list().await {
+    let refurbishers = match store.refurbishers().list().await {
         Ok(r) => r,
         Err(e) => return failed(&e),
     };
@@ -84,7 +84,7 @@ pub async fn alerts(
         .find(|r| r.key == q.refurbisher)
         .map(|r| r.id);
     let all = q.state == "all";
-    let list = match store.alerts_list(!all, id, 500).await {
+    let list = match store.monitor().alerts_list(!all, id, 500).await {
         Ok(l) => l,
         Err(e) => return failed(&e),
     };
@@ -144,7 +144,7 @@ pub async fn shipments(
     Query(q): Query<ShipmentQuery>,
 ) -> Response {
     let store = &state.store;
-    let refurbishers = match store.refurbisher_list().await {
+    let refurbishers = match store.refurbishers().list().await {
         Ok(r) => r,
         Err(e) => return failed(&e),
     };
@@ -153,7 +153,7 @@ pub async fn shipments(
         .find(|r| r.key == q.refurbisher)
         .map(|r| r.id);
     let status = Some(q.status.as_str()).filter(|s| !s.is_empty());
-    let list = match store.shipments_list(id, status, 200).await {
+    let list = match store.shipments().list(id, status, 200).await {
         Ok(l) => l,
         Err(e) => return failed(&e),
     };
@@ -187,7 +187,8 @@ pub async fn match_shipment(
 ) -> Response {
     match state
         .store
-        .shipment_match(id, act.form.supplier_order_id, &act.actor())
+        .shipments()
+        .match_to(id, act.form.supplier_order_id, &act.actor())
         .await
     {
         Ok(_) => Redirect::to("/shipments?status=unmatched").into_response(),
@@ -201,7 +202,7 @@ pub async fn dismiss_shipment(
     Path(id): Path<i64>,
     act: Act<Empty>,
 ) -> Response {
-    match state.store.shipment_dismiss(id, &act.actor()).await {
+    match state.store.shipments().dismiss(id, &act.actor()).await {
         Ok(()) => Redirect::to("/shipments?status=unmatched").into_response(),
         Err(e) => store_failed(&e),
     }

@@ -170,13 +170,13 @@ pub fn run_cell(run: &irp_store::offers::FeedRun, now: chrono::DateTime<chrono::
 
 async fn gather(store: &Store, viewer: &Viewer) -> Result<Dashboard, irp_store::StoreError> {
     let now = irp_store::now();
-    let refurbishers = store.refurbisher_list().await?;
+    let refurbishers = store.refurbishers().list().await?;
     let readings = irp_pipeline::monitor::readings(store, now).await?;
-    let open = store.alerts_list(true, None, 200).await?;
+    let open = store.monitor().alerts_list(true, None, 200).await?;
     let mut rows = Vec::with_capacity(refurbishers.len());
     for r in &refurbishers {
-        let webhook = store.webhook_state(r.id).await?;
-        let last_run = store.feed_runs(r.id, 1).await?.into_iter().next();
+        let webhook = store.shipments().webhook_state(r.id).await?;
+        let last_run = store.feed_runs().list(r.id, 1).await?.into_iter().next();
         let metrics: Vec<MetricCell> = readings
             .iter()
             .find(|x| x.refurbisher_id == r.id)
@@ -225,7 +225,7 @@ async fn gather(store: &Store, viewer: &Viewer) -> Result<Dashboard, irp_store::
         irp_core::orders::status::SupplierOrderStatus::NeedsAttention.as_str(),
         irp_core::orders::status::SupplierOrderStatus::Failed.as_str(),
     ] {
-        for so in store.supplier_orders_list(Some(status), 50).await? {
+        for so in store.supplier_orders().list(Some(status), 50).await? {
             attention.push(AttentionRow {
                 id: so.id,
                 order_id: so.order_id,

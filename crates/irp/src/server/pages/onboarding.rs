@@ -115,7 +115,7 @@ pub async fn submit(State(state): State<AppState>, act: Act<OnboardForm>) -> Res
         });
     }
     for r in &doc.refurbishers {
-        let exists = match state.store.refurbisher_get(&r.key).await {
+        let exists = match state.store.refurbishers().get(&r.key).await {
             Ok(e) => e.is_some(),
             Err(e) => return failed(&e),
         };

@@ -140,11 +140,11 @@ pub async fn list(
     Query(f): Query<ListQuery>,
 ) -> Response {
     let store = &state.store;
-    let refurbishers = match store.refurbisher_list().await {
+    let refurbishers = match store.refurbishers().list().await {
         Ok(r) => r,
         Err(e) => return failed(&e),
     };
-    let channels = match store.channels_list().await {
+    let channels = match store.channels().list().await {
         Ok(c) => c.into_iter().map(|c| c.channel.key).collect(),
         Err(e) => return failed(&e),
     };
@@ -177,7 +177,7 @@ pub async fn list(
     let mut orders = if error.is_some() {
         Vec::new()
     } else {
-        match store.orders_search(&filter, PAGE + 1, offset).await {
+        match store.orders().search(&filter, PAGE + 1, offset).await {
             Ok(o) => o,
             Err(e) => return failed(&e),
         }
@@ -185,7 +185,7 @@ pub async fn list(
     let more = orders.len() as i64 > PAGE;
     orders.truncate(usize::try_from(PAGE).unwrap_or(50));
     let now = irp_store::now();
-    let days = match store.orders_per_day(now - TimeDelta::days(30)).await {
+    let days = match store.orders().per_day(now - TimeDelta::days(30)).await {
         Ok(d) => d,
         Err(e) => return failed(&e),
     };
@@ -252,7 +252,7 @@ pub struct Show {
 /// `GET /orders/{id}`.
 pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(id): Path<i64>) -> Response {
     let store = &state.store;
-    let order = match store.order_get(id).await {
+    let order = match store.orders().get(id).await {
         Ok(Some(o)) => o,
         Ok(None) => return refused(StatusCode::NOT_FOUND, &format!("There is no order {id}.")),
         Err(e) => return failed(&e),
@@ -276,12 +276,13 @@ type Gathered = ((StoredOrder, Vec<StoredLine>), Vec<SupplierBlock>);
 
 async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_store::StoreError> {
     let store = &state.store;
-    let lines = store.order_lines(order.id).await?;
-    let refurbishers = store.refurbisher_list().await?;
+    let lines = store.orders().lines(order.id).await?;
+    let refurbishers = store.refurbishers().list().await?;
     let mut blocks = Vec::new();
-    for so in store.supplier_orders_of(order.id).await? {
+    for so in store.orders().supplier_orders_of(order.id).await? {
         let attempts = store
-            .supplier_order_attempts(so.id)
+            .supplier_orders()
+            .attempts(so.id)
             .await?
             .into_iter()
             .map(|a| AttemptView {
@@ -296,16 +297,17 @@ async fn gather(state: &AppState, order: StoredOrder) -> Result<Gathered, irp_st
             })
             .collect();
         let mut shipments = Vec::new();
-        for s in store.shipments_of(so.id).await? {
+        for s in store.shipments().of_supplier_order(so.id).await? {
             let units = store
-                .shipment_get(s.id)
+                .shipments()
+                .get(s.id)
                 .await?
                 .map(|(_, u)| u)
                 .unwrap_or_default();
             let class = status_class(&s.status);
             shipments.push((s, units, class));
         }
-        let erp = store.erp_document(so.id).await?;
+        let erp = store.erp().document(so.id).await?;
         blocks.push(SupplierBlock {
             refurbisher: refurbishers
                 .iter()
@@ -330,7 +332,7 @@ pub async fn retry(
     Path(id): Path<i64>,
     act: Act<Empty>,
 ) -> Response {
-    match state.store.supplier_order_retry(id, &act.actor()).await {
+    match state.store.supplier_orders().retry(id, &act.actor()).await {
         Ok(so) => {
             Redirect::to(&format!("/orders/{}#supplier-order-{id}", so.order_id)).into_response()
         }
@@ -344,7 +346,7 @@ pub async fn erp_retry(
     Path(id): Path<i64>,
     act: Act<Empty>,
 ) -> Response {
-    match state.store.erp_retry(id, &act.actor()).await {
+    match state.store.erp().retry(id, &act.actor()).await {
         Ok(d) => {
             Redirect::to(&format!("/orders/{}#supplier-order-{id}", d.order_id)).into_response()
         }
@@ -358,7 +360,7 @@ pub async fn cancel(
     Path(id): Path<i64>,
     act: Act<Empty>,
 ) -> Response {
-    match state.store.supplier_order_cancel(id, &act.actor()).await {
+    match state.store.supplier_orders().cancel(id, &act.actor()).await {
         Ok(so) => {
             Redirect::to(&format!("/orders/{}#supplier-order-{id}", so.order_id)).into_response()
         }

@@ -110,7 +110,7 @@ pub async fn list(
     Query(f): Query<ListQuery>,
 ) -> Response {
     let store = &state.store;
-    let refurbishers = match store.refurbisher_list().await {
+    let refurbishers = match store.refurbishers().list().await {
         Ok(r) => r,
         Err(e) => return failed(&e),
     };
@@ -121,7 +121,8 @@ pub async fn list(
             .map_or_else(|| id.to_string(), |r| r.key.clone())
     };
     let mut list = match store
-        .products_search(
+        .catalog()
+        .search_products(
             &f.q,
             f.sellable == "1",
             f.sort(),
@@ -136,7 +137,7 @@ pub async fn list(
     let more = list.len() as i64 > PAGE;
     list.truncate(usize::try_from(PAGE).unwrap_or(50));
     let held_of = refurbishers.iter().find(|r| r.key == f.held).map(|r| r.id);
-    let held = match store.prices_held(held_of, false, 200).await {
+    let held = match store.offers().held_prices(held_of, false, 200).await {
         Ok(h) => h,
         Err(e) => return failed(&e),
     };
@@ -332,7 +333,7 @@ pub async fn decide(State(state): State<AppState>, act: Act<DecideForm>) -> Resp
             );
         }
     };
-    let r = match state.store.refurbisher_get(&act.form.refurbisher).await {
+    let r = match state.store.refurbishers().get(&act.form.refurbisher).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return refused(

@@ -51,7 +51,7 @@ fn percent(d: rust_decimal::Decimal) -> String {
 
 /// `GET /refurbishers`.
 pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Response {
-    let all = match state.store.refurbisher_list().await {
+    let all = match state.store.refurbishers().list().await {
         Ok(a) => a,
         Err(e) => return failed(&e),
     };
@@ -130,7 +130,7 @@ pub struct Show {
 
 /// The refurbisher `key`, or a 404 page.
 async fn refurbisher(state: &AppState, key: &str) -> Result<StoredRefurbisher, Response> {
-    match state.store.refurbisher_get(key).await {
+    match state.store.refurbishers().get(key).await {
         Ok(Some(r)) => Ok(r),
         Ok(None) => Err(refused(
             StatusCode::NOT_FOUND,
@@ -251,13 +251,13 @@ async fn gather(
     let store = &state.store;
     let now = irp_store::now();
     let m = &r.model;
-    let runs = store.feed_runs(r.id, 30).await?;
-    let webhook = store.webhook_state(r.id).await?;
+    let runs = store.feed_runs().list(r.id, 30).await?;
+    let webhook = store.shipments().webhook_state(r.id).await?;
     let readings = irp_pipeline::monitor::readings(store, now).await?;
     let mut creds = Vec::new();
     for (path, reference) in credentials(&r.document) {
         let stored = match &reference {
-            Some(name) => store.secret_info(name).await?.is_some(),
+            Some(name) => store.secrets().info(name).await?.is_some(),
             None => true,
         };
         creds.push(Credential {
@@ -399,7 +399,7 @@ async fn gather(
             .previous_valid_until
             .map(|u| format!("{} UTC", at(&u))),
         supplier_id: m.supplier_id,
-        alerts: store.alerts_open(r.id).await?,
+        alerts: store.monitor().alerts_open(r.id).await?,
         version: r.version,
         updated: at(&r.updated_at),
     })
@@ -442,7 +442,7 @@ pub async fn run(
     Query(filter): Query<ErrorFilter>,
 ) -> Response {
     let store = &state.store;
-    let run = match store.feed_run(id).await {
+    let run = match store.feed_runs().get(id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return refused(
@@ -452,11 +452,11 @@ pub async fn run(
         }
         Err(e) => return failed(&e),
     };
-    let all = match store.feed_row_errors(id).await {
+    let all = match store.feed_runs().row_errors(id).await {
         Ok(e) => e,
         Err(e) => return failed(&e),
     };
-    let (key, name) = match store.refurbisher_list().await {
+    let (key, name) = match store.refurbishers().list().await {
         Ok(list) => list
             .into_iter()
             .find(|r| r.id == run.refurbisher_id)
@@ -618,7 +618,7 @@ pub async fn discard_run(
     Path(id): Path<i64>,
     act: Act<Empty>,
 ) -> Response {
-    match state.store.feed_run_discard(id, &act.actor()).await {
+    match state.store.feed_runs().discard(id, &act.actor()).await {
         Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
         Err(e) => store_failed(&e),
     }
@@ -648,6 +648,7 @@ pub async fn rotate_token(
     let grace = chrono::TimeDelta::hours(r.model.shipment.token_grace_hours);
     let t = match state
         .store
+        .shipments()
         .webhook_token_rotate(&key, grace, &act.actor())
         .await
     {
