@@ -241,37 +241,3 @@ pub async fn notify_due(store: &Store, notifier: &Notifier) -> Result<u64, irp_s
     }
     Ok(sent)
 }
-
-/// Run the monitor every `interval` and the notifier (when configured) every few seconds,
-/// until `stop` turns true.
-pub async fn run(
-    store: Store,
-    interval: Duration,
-    notifier: Option<Notifier>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut next_tick = tokio::time::Instant::now();
-    loop {
-        if tokio::time::Instant::now() >= next_tick {
-            if let Err(e) = tick(&store, irp_store::now()).await {
-                tracing::error!(error = %e, "The monitor could not evaluate the thresholds; trying again next tick");
-            }
-            next_tick = tokio::time::Instant::now() + interval;
-        }
-        if let Some(n) = &notifier
-            && let Err(e) = notify_due(&store, n).await
-        {
-            tracing::error!(error = %e, "Sending alert notifications failed; trying again shortly");
-        }
-        let pause = next_tick
-            .saturating_duration_since(tokio::time::Instant::now())
-            .min(Duration::from_secs(5));
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            _ = stop.changed() => {}
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
-}

@@ -24,10 +24,9 @@
 //! expires, [`recover`] moves it to `needs_attention` (or back to `pending` with
 //! `retry_unknown`). So an order is placed once, or waits for an operator — never twice.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use irp_clients::order_call::{self, CallResult};
 use irp_core::config::model::OrderConfig;
 use irp_core::mapping::{asserts, render};
@@ -420,7 +419,12 @@ async fn prepare(
     })
 }
 
-async fn place(
+/// Place a supplier order this process claimed (`irp_store` outbox `claim_due`): build the
+/// body, call the refurbisher, judge the answer and record the outcome while the claim holds.
+///
+/// # Errors
+/// Recording the attempt failed (the claim expires and is recovered).
+pub async fn place(
     store: &Store,
     secret_key: Option<&SecretKey>,
     owner: &str,
@@ -567,93 +571,6 @@ pub async fn recover(store: &Store) -> Result<Vec<i64>, irp_store::StoreError> {
                 .map(|o| o.max_attempts)
         })
         .await
-}
-
-/// The submitter loop of `irp serve`: recovers expired claims, sends what is due (up to
-/// [`CONCURRENCY`] at a time), and waits for the next intake (woken at once in this process,
-/// polling every `tick` for other instances) or the next due retry.
-pub async fn run(
-    store: Store,
-    owner: String,
-    secret_key: Option<SecretKey>,
-    tick: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    tracing::info!(%owner, "Order submitter started");
-    let signal = store.outbox_signal();
-    let secret_key = Arc::new(secret_key);
-    let mut running = tokio::task::JoinSet::new();
-    let mut last_recover = std::time::Instant::now() - Duration::from_secs(3600);
-    let mut lease = TimeDelta::seconds(1210);
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        if last_recover.elapsed() >= tick.max(Duration::from_secs(1)) {
-            if let Err(e) = recover(&store).await {
-                tracing::error!(error = %e, "Recovering interrupted supplier orders failed");
-            }
-            // The connectors' timeouts, read again each tick (a changed connector counts from
-            // its next claim).
-            lease = match self::lease(&store).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(error = %e, "Reading the order connectors failed");
-                    TimeDelta::seconds(1210)
-                }
-            };
-            last_recover = std::time::Instant::now();
-        }
-        // Fill the free slots with due supplier orders.
-        let mut claimed_any = false;
-        if running.len() < CONCURRENCY {
-            let free = i64::try_from(CONCURRENCY - running.len()).unwrap_or(1);
-            match store.supplier_orders().claim_due(&owner, lease, free).await {
-                Ok(batch) => {
-                    for claimed in batch {
-                        claimed_any = true;
-                        let (store, owner, key) =
-                            (store.clone(), owner.clone(), secret_key.clone());
-                        running.spawn(async move {
-                            if let Err(e) =
-                                place(&store, key.as_ref().as_ref(), &owner, &claimed).await
-                            {
-                                tracing::error!(error = %e, supplier_order = claimed.supplier_order.id, "Recording a supplier order attempt failed; the claim expires and is recovered");
-                            }
-                        });
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "Claiming supplier orders failed"),
-            }
-        }
-        if running.len() >= CONCURRENCY {
-            // Every slot is busy: wait for one to free up.
-            tokio::select! {
-                Some(_) = running.join_next() => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        if claimed_any {
-            continue;
-        }
-        let wait = match store.supplier_orders().next_due().await {
-            Ok(Some(due)) => until(due).min(tick),
-            _ => tick,
-        };
-        tokio::select! {
-            () = signal.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-            _ = stop.changed() => {}
-        }
-    }
-    while running.join_next().await.is_some() {}
-    tracing::info!("Order submitter stopped");
-}
-
-fn until(t: DateTime<Utc>) -> Duration {
-    (t - Utc::now()).to_std().unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

@@ -324,29 +324,6 @@ async fn read_stream(
     ))))
 }
 
-/// Sync product data every `poll_interval_secs` while the PIM source is enabled, until `stop`
-/// turns true; checks every `tick`. With several instances on one database only one syncs.
-pub async fn run(
-    store: Store,
-    owner: String,
-    secret_key: Option<SecretKey>,
-    tick: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        if let Err(e) = sync_if_due(&store, &owner, secret_key.as_ref()).await {
-            tracing::error!(error = %e, "PIM sync could not run");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(tick) => {}
-            _ = stop.changed() => {}
-        }
-    }
-}
-
 /// One step of [`run`]: sync when a source is configured, enabled, scheduled and due, and this
 /// instance gets the claim. Returns the report of a sync that ran.
 ///

@@ -6,7 +6,6 @@
 //! directly); [`run`] only repeats it, sleeping between ticks.
 
 use std::hash::{BuildHasher, RandomState};
-use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use irp_core::config::model::Connection;
@@ -92,46 +91,6 @@ pub async fn poll_once(
         key: r.key,
         status: report.status,
     })
-}
-
-/// Poll until `stop` turns true: one step after another while feeds are due, then a sleep of
-/// `tick`. Each step's outcome is logged.
-pub async fn run(
-    store: Store,
-    owner: String,
-    secret_key: Option<SecretKey>,
-    tick: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    tracing::info!(%owner, tick_secs = tick.as_secs(), "Feed poller started");
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let outcome = poll_once(&store, &owner, secret_key.as_ref()).await;
-        let busy = match &outcome {
-            Ok(Outcome::Polled { key, status }) => {
-                tracing::info!(refurbisher = %key, status = status.as_str(), "Polled feed");
-                true
-            }
-            Ok(Outcome::Skipped { key }) => {
-                tracing::debug!(refurbisher = %key, "Nothing to poll");
-                true
-            }
-            Ok(Outcome::Idle) => false,
-            Err(e) => {
-                tracing::error!(error = %e, "Polling a feed failed");
-                false
-            }
-        };
-        if !busy {
-            tokio::select! {
-                () = tokio::time::sleep(tick) => {}
-                _ = stop.changed() => {}
-            }
-        }
-    }
-    tracing::info!("Feed poller stopped");
 }
 
 #[cfg(test)]

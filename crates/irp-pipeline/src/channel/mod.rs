@@ -18,9 +18,7 @@
 //! - **cancellations**: when every supplier order of an order is cancelled, the delivery or the
 //!   order is cancelled in the shop, per `on_supplier_cancel`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::TimeDelta;
 use irp_clients::shopware::{Shopware, ShopwareError};
@@ -250,81 +248,6 @@ pub async fn round(store: &Store, shop: &Shop) -> Result<(), ChannelSyncError> {
     Ok(())
 }
 
-/// How long `run` keeps a shop's client before setting it up again (re-reading its secrets).
-const RECONNECT_EVERY: Duration = Duration::from_secs(300);
-
-/// Keep every channel with an enabled `shopware` block in sync until `stop` turns true: a
-/// round per channel every `tick`, and at once when the catalog changed channel rows or a
-/// shipment was matched. With several instances on one database each channel is synced by
-/// one of them at a time.
-pub async fn run(
-    store: Store,
-    owner: String,
-    secret_key: Option<SecretKey>,
-    tick: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let signal = store.channels_signal();
-    let mut shops: HashMap<String, (ShopwareConfig, Arc<Shop>, Instant)> = HashMap::new();
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        match store.channels().list().await {
-            Ok(channels) => {
-                for c in channels {
-                    let Some(cfg) = c.channel.shopware.clone().filter(|s| s.enabled) else {
-                        continue;
-                    };
-                    let key = c.channel.key.clone();
-                    // Set up again when the settings changed, and every few minutes so a
-                    // secret rotated behind an unchanged `${secret:…}` reference is read.
-                    let shop = match shops.get(&key) {
-                        Some((old, shop, since))
-                            if *old == cfg && since.elapsed() < RECONNECT_EVERY =>
-                        {
-                            shop.clone()
-                        }
-                        _ => match connect(&store, secret_key.as_ref(), &key).await {
-                            Ok(s) => {
-                                let s = Arc::new(s);
-                                shops.insert(key.clone(), (cfg, s.clone(), Instant::now()));
-                                s
-                            }
-                            Err(e) => {
-                                tracing::error!(channel = %key, error = %e, "Channel sync cannot start");
-                                let _ = store.channel_sync().error(&key, &e.to_string()).await;
-                                continue;
-                            }
-                        },
-                    };
-                    match store
-                        .channel_sync()
-                        .claim(&key, &owner, irp_store::now() + LEASE)
-                        .await
-                    {
-                        Ok(true) => {}
-                        Ok(false) => continue,
-                        Err(e) => {
-                            tracing::error!(channel = %key, error = %e, "Claiming the channel sync failed");
-                            continue;
-                        }
-                    }
-                    shop.hold(Some(&owner));
-                    if let Err(e) = round(&store, &shop).await {
-                        tracing::error!(channel = %key, error = %e, "Channel sync round failed");
-                    }
-                    if let Err(e) = store.channel_sync().release(&key, &owner).await {
-                        tracing::warn!(channel = %key, error = %e, "Releasing the channel sync claim failed; it expires by itself");
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "Channel sync could not read the channels"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(tick) => {}
-            () = signal.notified() => {}
-            _ = stop.changed() => {}
-        }
-    }
-}
+/// How long the channel sync keeps a shop's client before setting it up again (re-reading its
+/// secrets).
+pub const RECONNECT_EVERY: Duration = Duration::from_secs(300);

@@ -13,9 +13,7 @@ use tokio::sync::Notify;
 
 use super::{Job, JobError, StepReport};
 
-/// How long a shop's client is kept before it is set up again (re-reading its secrets, so one
-/// rotated behind an unchanged `${secret:…}` reference is read).
-const RECONNECT_EVERY: Duration = Duration::from_secs(300);
+use irp_pipeline::channel::RECONNECT_EVERY;
 
 /// The channels' sync: every tick (`IRP_CHANNEL_TICK_SECS`), and at once when a recompute
 /// changed channel rows or a shipment was matched in this process, a round for each channel

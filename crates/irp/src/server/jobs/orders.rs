@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use irp_pipeline::orders::{CONCURRENCY, Submitted, recover, submit_one};
+use chrono::{DateTime, TimeDelta, Utc};
+use irp_pipeline::orders::{CONCURRENCY, Submitted, lease, place, recover};
 use irp_store::secrets::SecretKey;
 use irp_store::{Store, StoreError};
 use tokio::sync::Notify;
@@ -16,22 +16,19 @@ use super::{Job, JobError, StepReport};
 /// recovered this often.
 const TICK: Duration = Duration::from_secs(1);
 
-/// After a call started for a due supplier order, the wait before looking whether more are due
-/// (the call has claimed its supplier order by then; should it not have, the next call finds
-/// nothing and ends).
-const CLAIM_GRACE: Duration = Duration::from_millis(20);
+/// The lease of a claim until the order connectors were read (4 × the longest timeout allowed
+/// + the margin).
+const DEFAULT_LEASE: TimeDelta = TimeDelta::seconds(1210);
 
-/// One call: `submit_one`'s claim of the supplier order due first, and the order API call.
+/// One call: a claimed supplier order placed at its refurbisher.
 type Call = Result<Option<Submitted>, StoreError>;
 
-/// The order submitter: up to [`CONCURRENCY`] order calls at a time, each claiming the
-/// supplier order due first and placing it. Woken at once by an order taken in in this process
-/// and by a call that ends; polls every second for other instances' orders and for retries
-/// that fall due. Every second it also recovers supplier orders whose claim expired during a
-/// call (`needs_attention`, or `pending` again with `retry_unknown`).
-///
-/// A step starts one call while a supplier order is due and a slot is free, and looks again
-/// shortly after, so a burst fills the slots within a few steps.
+/// The order submitter: up to [`CONCURRENCY`] order calls at a time. A step claims as many due
+/// supplier orders as slots are free, in one commit, and starts a call for each. Woken at once
+/// by an order taken in in this process and by a call that ends; polls every second for other
+/// instances' orders and for retries that fall due. Every second it also recovers supplier
+/// orders whose claim expired during a call (`needs_attention`, or `pending` again with
+/// `retry_unknown`) and reads the connectors' timeouts again (the lease of a claim).
 pub struct Orders {
     store: Store,
     owner: Arc<str>,
@@ -43,6 +40,7 @@ pub struct Orders {
     /// Woken by an order taken in here: one is due now.
     signalled: bool,
     last_recover: Option<Instant>,
+    lease: TimeDelta,
 }
 
 impl Orders {
@@ -58,17 +56,32 @@ impl Orders {
             ended: Vec::new(),
             signalled: false,
             last_recover: None,
+            lease: DEFAULT_LEASE,
         }
     }
 
-    fn start_call(&mut self) {
-        let (store, owner, key) = (
-            self.store.clone(),
-            self.owner.clone(),
-            self.secret_key.clone(),
-        );
-        self.calls
-            .spawn(async move { submit_one(&store, key.as_ref().as_ref(), &owner).await });
+    /// Claim due supplier orders for the free slots and start their calls; how many.
+    async fn claim_and_start(&mut self) -> Result<usize, StoreError> {
+        let free = i64::try_from(CONCURRENCY.saturating_sub(self.calls.len())).unwrap_or(1);
+        let batch = self
+            .store
+            .supplier_orders()
+            .claim_due(&self.owner, self.lease, free)
+            .await?;
+        let n = batch.len();
+        for claimed in batch {
+            let (store, owner, key) = (
+                self.store.clone(),
+                self.owner.clone(),
+                self.secret_key.clone(),
+            );
+            self.calls.spawn(async move {
+                place(&store, key.as_ref().as_ref(), &owner, &claimed)
+                    .await
+                    .map(Some)
+            });
+        }
+        Ok(n)
     }
 
     /// Counts the calls that ended into `report`: whether any failed.
@@ -124,6 +137,16 @@ impl Job for Orders {
                 tracing::error!(error = %e, "Recovering interrupted supplier orders failed");
                 report.errors += 1;
             }
+            // The connectors' timeouts, read again each tick (a changed connector counts from
+            // its next claim).
+            self.lease = match lease(&self.store).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "Reading the order connectors failed");
+                    report.errors += 1;
+                    DEFAULT_LEASE
+                }
+            };
             self.last_recover = Some(Instant::now());
         }
         let failed = self.tally(&mut report);
@@ -132,17 +155,19 @@ impl Job for Orders {
         if self.calls.len() >= CONCURRENCY || failed {
             return Ok(report);
         }
-        if std::mem::take(&mut self.signalled) {
-            // Taken in here just now: due, no need to ask.
-            self.start_call();
-            return Ok(report.within(CLAIM_GRACE));
+        self.signalled = false;
+        match self.claim_and_start().await {
+            // More may be due than there were slots: look again at once.
+            Ok(n) if n > 0 => return Ok(report.more()),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "Claiming supplier orders failed");
+                report.errors += 1;
+                return Ok(report);
+            }
         }
         match self.store.supplier_orders().next_due().await {
-            Ok(Some(due)) if until(due).is_zero() => {
-                self.start_call();
-                Ok(report.within(CLAIM_GRACE))
-            }
-            Ok(Some(due)) => Ok(report.within(until(due))),
+            Ok(Some(due)) => Ok(report.within(until(due).max(Duration::from_millis(1)))),
             Ok(None) => Ok(report),
             Err(e) => {
                 tracing::error!(error = %e, "Reading when the next supplier order is due failed");
