@@ -324,7 +324,7 @@ async fn read_stream(
     ))))
 }
 
-/// One step of [`run`]: sync when a source is configured, enabled, scheduled and due, and this
+/// One step of `serve`'s `pim` job: sync when a source is configured, enabled, scheduled and due, and this
 /// instance gets the claim. Returns the report of a sync that ran.
 ///
 /// # Errors

@@ -2,8 +2,7 @@
 //! (with ±10 % jitter, so feeds do not all start together), never twice at once — also with
 //! several IRP instances on one database, which claim a due refurbisher through a lease.
 //!
-//! A job is a single step plus a loop: [`poll_once`] does one refurbisher (tests call it
-//! directly); [`run`] only repeats it, sleeping between ticks.
+//! [`poll_once`] does one refurbisher; `serve`'s `feeds` job repeats it on its tick.
 
 use std::hash::{BuildHasher, RandomState};
 
