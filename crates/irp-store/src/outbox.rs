@@ -51,7 +51,7 @@ impl SupplierOrders<'_> {
             .next())
     }
 
-    /// Claim up to `limit` due supplier orders at once, as [`Self::supplier_order_claim`]
+    /// Claim up to `limit` due supplier orders at once, as [`Self::claim`]
     /// does one: one durable commit for all of them.
     ///
     /// # Errors

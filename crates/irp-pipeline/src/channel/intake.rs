@@ -282,7 +282,7 @@ pub(super) const INBOX_RETRY: TimeDelta = TimeDelta::minutes(5);
 
 /// Try the channel's inbox again (orders IRP could not read, once the cause may be fixed: a
 /// product's EAN, the prefix): each entry last tried longer than `age` ago (rounds use
-/// [`INBOX_RETRY`]); returns how many came in.
+/// `INBOX_RETRY`); returns how many came in.
 ///
 /// # Errors
 /// The store failed.
