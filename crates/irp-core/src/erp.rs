@@ -6,6 +6,24 @@
 //! and sources: `contracts/EXTERNAL-APIS.md` §3.
 
 use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::orders::status::status_enum;
+
+status_enum! {
+    /// Where the Odoo document of a supplier order stands.
+    ErpStatus, "ERP document" {
+        /// Waiting for its (next) attempt.
+        Pending => "pending",
+        /// An attempt is under way (leased by one instance).
+        Working => "working",
+        /// Created (and confirmed) in Odoo.
+        Done => "done",
+        /// The attempts ran out, or Odoo refused it; an operator may retry.
+        Failed => "failed",
+        /// The refurbisher gets no Odoo document (`none`).
+        Skipped => "skipped",
+    }
+}
 use serde_json::{Value, json};
 
 /// The reference IRP writes on the Odoo document of supplier order `id` (a purchase order's

@@ -18,6 +18,20 @@
 
 pub mod matching;
 
+use crate::orders::status::status_enum;
+
+status_enum! {
+    /// A stored shipment's status.
+    ShipmentStatus, "shipment" {
+        /// Linked to its supplier order (which is `shipped`).
+        Matched => "matched",
+        /// No supplier order could be picked; it waits for review or a rematch.
+        Unmatched => "unmatched",
+        /// An operator dismissed it.
+        Dismissed => "dismissed",
+    }
+}
+
 use serde::Serialize;
 use serde_json::{Value, json};
 

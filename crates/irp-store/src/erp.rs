@@ -7,21 +7,20 @@
 use chrono::{DateTime, Utc};
 use irp_core::config::ErpConfig;
 
+use irp_core::erp::ErpStatus;
+use irp_core::orders::status::SupplierOrderStatus;
+
 use crate::orders::{INTERNAL, SUBMITTED};
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
 /// The one ERP connector's key.
 pub const ERP_KEY: &str = "odoo";
-/// Waiting for its turn.
-pub const PENDING: &str = "pending";
-/// Claimed by an instance.
-pub const WORKING: &str = "working";
-/// In Odoo.
-pub const DONE: &str = "done";
-/// Given up on until an operator retries it.
-pub const FAILED: &str = "failed";
-/// No document for this refurbisher (`none`).
-pub const SKIPPED: &str = "skipped";
+// The statuses as SQL text (the names of [`ErpStatus`]).
+const PENDING: &str = ErpStatus::Pending.as_str();
+const WORKING: &str = ErpStatus::Working.as_str();
+const DONE: &str = ErpStatus::Done.as_str();
+const FAILED: &str = ErpStatus::Failed.as_str();
+const SKIPPED: &str = ErpStatus::Skipped.as_str();
 
 /// The stored ERP connector.
 #[derive(Debug, Clone)]
@@ -42,7 +41,8 @@ pub struct ErpCandidate {
     /// Its refurbisher's key.
     pub refurbisher: String,
     /// Its status (`submitted`, `shipped`, `internal`).
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SupplierOrderStatus,
 }
 
 /// The Odoo document of a supplier order.
@@ -60,8 +60,9 @@ pub struct ErpDocument {
     pub refurbisher: String,
     /// `purchase_order`, `sales_order` or `none`.
     pub kind: String,
-    /// `pending`, `working`, `done`, `failed` or `skipped`.
-    pub status: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub status: ErpStatus,
     /// IRP's reference on the Odoo document (`IRP-SO-<id>`).
     pub reference: String,
     /// `purchase.order` or `sale.order`, once created.

@@ -7,7 +7,7 @@
 //! working for a grace period, so the refurbisher can switch without losing a shipment.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use irp_core::shipments::Shipment;
+use irp_core::shipments::{Shipment, ShipmentStatus};
 use subtle::ConstantTimeEq as _;
 
 use crate::refurbishers::StoredRefurbisher;
@@ -22,13 +22,10 @@ pub const WEBHOOK_TOKEN_PREFIX: &str = "irpwh_";
 /// Supplier-order status: the refurbisher reported it shipped.
 pub const SHIPPED: &str = "shipped";
 
-/// Shipment status: linked to its supplier order.
-pub const MATCHED: &str = "matched";
-/// Shipment status: no supplier order found; waiting for review (or for the order's
-/// reference to arrive).
-pub const UNMATCHED: &str = "unmatched";
-/// Shipment status: an operator decided it needs nothing.
-pub const DISMISSED: &str = "dismissed";
+// The shipment statuses as SQL text (the names of [`ShipmentStatus`]).
+pub(crate) const MATCHED: &str = ShipmentStatus::Matched.as_str();
+const UNMATCHED: &str = ShipmentStatus::Unmatched.as_str();
+const DISMISSED: &str = ShipmentStatus::Dismissed.as_str();
 
 /// The supplier-order statuses a shipment moves to `shipped`
 /// ([`SupplierOrderStatus::shippable`]: statuses never move backwards; `pending` and
@@ -113,8 +110,9 @@ pub struct StoredShipment {
     pub refurbisher_id: i64,
     /// Its connector key.
     pub refurbisher: String,
-    /// `matched`, `unmatched` or `dismissed`.
-    pub status: String,
+    /// Matched, unmatched or dismissed.
+    #[sqlx(try_from = "String")]
+    pub status: ShipmentStatus,
     /// Why it is unmatched.
     pub reason: Option<String>,
     /// The supplier order it belongs to.

@@ -1,10 +1,7 @@
 //! The statuses of an order, its lines and its supplier orders, as stored and as shown.
 //!
 //! Each is stored as its snake-case name ([`as_str`](SupplierOrderStatus::as_str)), serialised
-//! the same way, and parsed back with [`FromStr`]; an unknown name is an error that names it.
-
-use std::fmt;
-use std::str::FromStr;
+//! the same way, and parsed back with [`FromStr`](std::str::FromStr); an unknown name is an error that names it.
 
 /// A name that is not one of a status enum's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,19 +37,19 @@ macro_rules! status_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownStatus;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::orders::status::UnknownStatus;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownStatus {
+                    _ => Err($crate::orders::status::UnknownStatus {
                         kind: $kind,
                         value: s.to_owned(),
                         expected: [$($text),+].join(", "),
@@ -62,7 +59,7 @@ macro_rules! status_enum {
         }
 
         impl TryFrom<String> for $name {
-            type Error = UnknownStatus;
+            type Error = $crate::orders::status::UnknownStatus;
 
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 s.parse()
@@ -100,6 +97,8 @@ macro_rules! status_enum {
         }
     };
 }
+
+pub(crate) use status_enum;
 
 status_enum! {
     /// An order's status at intake.

@@ -62,7 +62,7 @@ fn row(d: &ErpDocument) -> Vec<String> {
         format!("{}/{}", d.channel, d.order_number),
         d.refurbisher.clone(),
         d.kind.clone(),
-        d.status.clone(),
+        d.status.to_string(),
         match (&d.odoo_model, d.odoo_id) {
             (Some(m), Some(id)) => format!(
                 "{m} {id}{}",

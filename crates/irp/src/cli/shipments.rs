@@ -14,7 +14,7 @@ fn shipment_row(s: &StoredShipment) -> Vec<String> {
     vec![
         s.id.to_string(),
         s.refurbisher.clone(),
-        s.status.clone(),
+        s.status.to_string(),
         s.external_order_id.clone().unwrap_or_default(),
         s.supplier_order_id
             .map_or_else(|| "-".into(), |id| id.to_string()),

@@ -271,7 +271,7 @@ impl From<irp_store::erp::ErpDocument> for ErpDocument {
             order_number: d.order_number,
             refurbisher: d.refurbisher,
             kind: d.kind,
-            status: d.status,
+            status: d.status.to_string(),
             reference: d.reference,
             odoo_model: d.odoo_model,
             odoo_id: d.odoo_id,

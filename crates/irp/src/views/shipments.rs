@@ -55,7 +55,7 @@ impl From<StoredShipment> for Shipment {
             id: s.id,
             refurbisher_id: s.refurbisher_id,
             refurbisher: s.refurbisher,
-            status: s.status,
+            status: s.status.to_string(),
             reason: s.reason,
             supplier_order_id: s.supplier_order_id,
             order_number: s.order_number,

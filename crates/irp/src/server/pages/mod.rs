@@ -131,8 +131,8 @@ pub fn ago(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 /// The CSS class of a status badge: green, amber, red or grey.
-pub fn status_class(status: &str) -> &'static str {
-    match status {
+pub fn status_class<S: AsRef<str> + ?Sized>(status: &S) -> &'static str {
+    match status.as_ref() {
         "succeeded" | "unchanged" | "submitted" | "routed" | "placed" | "shipped" | "matched"
         | "resolved" | "complete" | "open_ok" | "done" => "ok",
         "partial" | "pending" | "submitting" | "running" | "quarantined" | "unmatched"
