@@ -12,8 +12,29 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::config::model::{OPTIONAL_OFFER_FIELDS, OffersConfig, REQUIRED_OFFER_FIELDS};
+use crate::orders::status::status_enum;
 use crate::values::gtin::parse_gtin;
 use crate::values::locale::PriceLocale;
+
+status_enum! {
+    /// A stored feed run's status.
+    FeedRunStatus, "feed run" {
+        /// Under way.
+        Running => "running",
+        /// Applied; every row was accepted.
+        Succeeded => "succeeded",
+        /// Applied; some rows were rejected.
+        Partial => "partial",
+        /// Identical to the feed already applied; nothing to do.
+        Unchanged => "unchanged",
+        /// Suspicious (empty, or removing too much): nothing applied, kept for an operator.
+        Quarantined => "quarantined",
+        /// The feed could not be read: nothing applied.
+        Failed => "failed",
+        /// A quarantined run an operator discarded.
+        Discarded => "discarded",
+    }
+}
 
 /// Where a canonical field is read from in a record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -521,7 +521,7 @@ async fn run(db: &TestDb, refurbisher: i64, status: &str, http_status: Option<i6
         .finish(
             id,
             &RunReport {
-                status: status.into(),
+                status: status.parse().unwrap(),
                 http_status,
                 bytes: 0,
                 duration_ms: 1,

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use irp_core::feed::FeedRunStatus;
+
 use crate::feed_write::{holds_opened, mark_applied};
 use crate::monitor::RESOLVE_ALERT;
 use crate::offers::{FIELD_CHECKS, FeedRun, RunReport, SnapshotDiff, StagedOffer, StoredRowError};
@@ -262,7 +264,7 @@ impl FeedRuns<'_> {
         let at = now();
         with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(run_id)
-            .bind(&report.status)
+            .bind(report.status.as_str())
             .bind(at)
             .bind(report.http_status)
             .bind(report.bytes)
@@ -366,7 +368,7 @@ impl FeedRuns<'_> {
         .await?;
         tx.commit().await?;
         Ok(FeedRun {
-            status: "discarded".into(),
+            status: FeedRunStatus::Discarded,
             ..run
         })
     }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
+use irp_core::feed::FeedRunStatus;
 use irp_core::pricing::guard::{self, Hold};
 
 use crate::monitor::RESOLVE_ALERT;
@@ -135,8 +136,9 @@ pub struct FeedRun {
     pub refurbisher_id: i64,
     /// What started it: `schedule`, `manual`, `upload`, `api`.
     pub triggered_by: String,
-    /// `running`, `succeeded`, `partial`, `unchanged`, `quarantined`, `failed`.
-    pub status: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub status: FeedRunStatus,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End.
@@ -172,10 +174,10 @@ pub struct FeedRun {
 }
 
 /// Counts a finished run reports.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunReport {
     /// Final status.
-    pub status: String,
+    pub status: FeedRunStatus,
     /// HTTP status of the fetch, when HTTP.
     pub http_status: Option<i64>,
     /// Bytes read.
@@ -196,6 +198,25 @@ pub struct RunReport {
     pub message: Option<String>,
     /// SHA-256 of the feed's bytes, to recognise an identical feed next time.
     pub content_hash: Option<String>,
+}
+
+impl Default for RunReport {
+    /// A report of a run still under way, with nothing counted.
+    fn default() -> Self {
+        RunReport {
+            status: FeedRunStatus::Running,
+            http_status: None,
+            bytes: 0,
+            duration_ms: 0,
+            rows_read: 0,
+            rows_accepted: 0,
+            rows_rejected: 0,
+            diff: None,
+            errors_dropped: 0,
+            message: None,
+            content_hash: None,
+        }
+    }
 }
 
 /// One stored offer, for listings.

@@ -280,7 +280,7 @@ async fn runs_keep_their_report_and_row_errors(db: TestDb) {
         .finish(
             run,
             &RunReport {
-                status: "partial".into(),
+                status: irp_core::feed::FeedRunStatus::Partial,
                 rows_read: 2,
                 rows_accepted: 1,
                 rows_rejected: 1,

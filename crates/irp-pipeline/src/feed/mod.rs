@@ -47,6 +47,19 @@ pub enum RunStatus {
     Failed,
 }
 
+impl From<RunStatus> for irp_core::feed::FeedRunStatus {
+    fn from(s: RunStatus) -> Self {
+        use irp_core::feed::FeedRunStatus as F;
+        match s {
+            RunStatus::Succeeded => F::Succeeded,
+            RunStatus::Partial => F::Partial,
+            RunStatus::Unchanged => F::Unchanged,
+            RunStatus::Quarantined => F::Quarantined,
+            RunStatus::Failed => F::Failed,
+        }
+    }
+}
+
 impl RunStatus {
     /// The status as stored.
     pub fn as_str(self) -> &'static str {

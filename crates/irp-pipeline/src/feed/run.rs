@@ -301,7 +301,7 @@ pub(super) async fn finish(
         .finish(
             report.run_id,
             &RunReport {
-                status: report.status.as_str().to_owned(),
+                status: report.status.into(),
                 http_status: report.http_status,
                 bytes: as_i64(report.bytes),
                 duration_ms: as_i64(report.duration_ms),

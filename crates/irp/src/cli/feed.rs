@@ -228,7 +228,7 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                             run.id.to_string(),
                             run.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                             run.triggered_by.clone(),
-                            run.status.clone(),
+                            run.status.to_string(),
                             run.http_status.map_or("-".into(), |s| s.to_string()),
                             run.rows_read.to_string(),
                             run.rows_rejected.to_string(),

@@ -61,7 +61,7 @@ impl From<irp_store::offers::FeedRun> for FeedRun {
             id: r.id,
             refurbisher_id: r.refurbisher_id,
             triggered_by: r.triggered_by,
-            status: r.status,
+            status: r.status.to_string(),
             started_at: r.started_at,
             finished_at: r.finished_at,
             http_status: r.http_status,

@@ -159,7 +159,7 @@ pub fn metric_cell(r: &irp_core::monitoring::Reading) -> MetricCell {
 pub fn run_cell(run: &irp_store::offers::FeedRun, now: chrono::DateTime<chrono::Utc>) -> RunCell {
     RunCell {
         id: run.id,
-        status: run.status.clone(),
+        status: run.status.to_string(),
         class: status_class(&run.status),
         ago: ago(&run.started_at, now),
         at: at(&run.started_at),
