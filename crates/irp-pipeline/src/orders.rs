@@ -32,6 +32,7 @@ use irp_core::config::model::OrderConfig;
 use irp_core::mapping::{asserts, render};
 use irp_core::orders::OrderDocument;
 use irp_core::orders::routing;
+use irp_core::orders::status::AttemptResult;
 use irp_store::Store;
 use irp_store::orders::{AttemptOutcome, Claimed, IntakeStart, OrderIntake};
 use irp_store::refurbishers::StoredRefurbisher;
@@ -122,8 +123,8 @@ pub struct Submitted {
     pub supplier_order_id: i64,
     /// The attempt.
     pub attempt: i64,
-    /// `submitted`, `retry`, `failed` or `needs_attention`.
-    pub outcome: &'static str,
+    /// How the attempt ended.
+    pub outcome: AttemptResult,
     /// The answer's status.
     pub status: Option<u16>,
     /// What went wrong.
@@ -215,7 +216,7 @@ async fn refurbisher_by_id(
         .ok_or_else(|| irp_store::StoreError::NotFound(format!("no refurbisher with id {id}")))
 }
 
-fn outcome(o: &'static str, error: Option<String>) -> AttemptOutcome {
+fn outcome(o: AttemptResult, error: Option<String>) -> AttemptOutcome {
     AttemptOutcome {
         outcome: o,
         request: None,
@@ -239,13 +240,13 @@ fn retry_or_fail(
     let used = claimed.attempt - so.retry_from;
     if used >= max_attempts {
         return outcome(
-            "failed",
+            AttemptResult::Failed,
             Some(format!(
                 "{error}; gave up after {used} attempts (max_attempts {max_attempts})"
             )),
         );
     }
-    let mut o = outcome("retry", Some(error));
+    let mut o = outcome(AttemptResult::Retry, Some(error));
     o.next_attempt_at = Some(Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero()));
     o
 }
@@ -277,12 +278,12 @@ fn judge(
         )
     } else if order.response_object.asserts.is_empty() && !(200..=299).contains(&status) {
         outcome(
-            "failed",
+            AttemptResult::Failed,
             Some(format!("the refurbisher answered HTTP {status}: {excerpt}")),
         )
     } else if (400..=499).contains(&status) {
         outcome(
-            "failed",
+            AttemptResult::Failed,
             Some(format!(
                 "the refurbisher refused the order: HTTP {status}: {excerpt}"
             )),
@@ -290,7 +291,7 @@ fn judge(
     } else {
         match asserts::check_response(&order.response_object.asserts, status, json.as_ref()) {
             Err(failures) => outcome(
-                "failed",
+                AttemptResult::Failed,
                 Some(format!(
                     "the answer (HTTP {status}) fails response_object.asserts: {}",
                     failures.join("; ")
@@ -298,7 +299,7 @@ fn judge(
             ),
             Ok(()) => {
                 let fields = asserts::response_fields(&order.response_object.fields, json.as_ref());
-                let mut o = outcome("submitted", None);
+                let mut o = outcome(AttemptResult::Submitted, None);
                 let mut map = serde_json::Map::new();
                 for (k, v) in fields {
                     if k == "externalOrderReference" {
@@ -367,13 +368,13 @@ async fn prepare(
         Err(ResolveFailure::Store(e)) => return Err(not_sent_store(e)),
         Err(ResolveFailure::Missing(why)) => {
             return Err(outcome(
-                "failed",
+                AttemptResult::Failed,
                 Some(format!("{}'s order connector cannot be used: {why}", r.key)),
             ));
         }
         Ok(None) | Ok(Some(_)) if r.model.order.is_none() => {
             return Err(outcome(
-                "failed",
+                AttemptResult::Failed,
                 Some(format!(
                     "{} has no order connector any more (\"order\": {{}})",
                     r.key
@@ -382,7 +383,7 @@ async fn prepare(
         }
         Ok(None) => {
             return Err(outcome(
-                "failed",
+                AttemptResult::Failed,
                 Some(format!("{}'s order connector cannot be read", r.key)),
             ));
         }
@@ -394,13 +395,17 @@ async fn prepare(
         Err(e @ irp_store::StoreError::Query(_)) => return Err(not_sent_store(e)),
         Err(e) => {
             return Err(outcome(
-                "failed",
+                AttemptResult::Failed,
                 Some(format!("building the request failed: {e}")),
             ));
         }
     };
-    let body = render::render(&order, &ctx)
-        .map_err(|e| outcome("failed", Some(format!("building the request failed: {e}"))))?;
+    let body = render::render(&order, &ctx).map_err(|e| {
+        outcome(
+            AttemptResult::Failed,
+            Some(format!("building the request failed: {e}")),
+        )
+    })?;
     let configured = r.model.order.as_ref();
     let record_body = configured
         .and_then(|c| render::render(c, &ctx).ok())
@@ -438,7 +443,7 @@ pub async fn place(
         Err(e) => (
             None,
             outcome(
-                "failed",
+                AttemptResult::Failed,
                 Some(format!(
                     "the supplier order's refurbisher cannot be read: {e}"
                 )),
@@ -480,7 +485,7 @@ pub async fn place(
                             format!("{why}; sending again (retry_unknown)"),
                         ),
                         CallResult::Unknown(why) => outcome(
-                            "needs_attention",
+                            AttemptResult::NeedsAttention,
                             Some(format!(
                                 "{why}. Check with {} whether it has the order, then retry or cancel",
                                 r.key
@@ -537,10 +542,10 @@ pub async fn place(
         );
     }
     let key = r.as_ref().map_or("?", |r| r.key.as_str());
-    if matches!(o.outcome, "failed" | "needs_attention") {
-        tracing::error!(supplier_order = so.id, refurbisher = %key, outcome = o.outcome, error = o.error.as_deref().unwrap_or(""), "Placing a supplier order did not succeed");
+    if o.outcome.is_failure() {
+        tracing::error!(supplier_order = so.id, refurbisher = %key, outcome = %o.outcome, error = o.error.as_deref().unwrap_or(""), "Placing a supplier order did not succeed");
     } else {
-        tracing::info!(supplier_order = so.id, refurbisher = %key, outcome = o.outcome, "Supplier order attempt");
+        tracing::info!(supplier_order = so.id, refurbisher = %key, outcome = %o.outcome, "Supplier order attempt");
     }
     Ok(Submitted {
         supplier_order_id: so.id,

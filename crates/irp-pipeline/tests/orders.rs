@@ -459,7 +459,7 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         .unwrap()
         .unwrap();
     assert_eq!(
-        (done.outcome, done.status),
+        (done.outcome.as_str(), done.status),
         ("submitted", Some(201)),
         "{done:?}"
     );
@@ -515,14 +515,14 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((first.outcome, first.status), ("retry", Some(500)));
+    assert_eq!((first.outcome.as_str(), first.status), ("retry", Some(500)));
     assert_eq!(supplier_order(&db, so.id).await.status, "pending");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = submit_one(&db.store, Some(&key), owner)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((second.outcome, second.attempt), ("submitted", 2));
+    assert_eq!((second.outcome.as_str(), second.attempt), ("submitted", 2));
     let seen = fake.seen.lock().unwrap().clone();
     let keys: Vec<&str> = seen[seen.len() - 2..]
         .iter()
@@ -603,7 +603,7 @@ async fn supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_i
         .unwrap()
         .unwrap();
     assert_eq!(
-        (r.outcome, r.external_order_reference.as_deref()),
+        (r.outcome.as_str(), r.external_order_reference.as_deref()),
         ("submitted", Some("SO-126"))
     );
     assert!(

@@ -20,7 +20,7 @@ use irp_core::money;
 use irp_core::orders::routing::{
     Candidate, Found, RouteChannel, RoutePlan, RouteRefurbisher, purchase_in_use,
 };
-use irp_core::orders::status::{LineStatus, OrderStatus, SupplierOrderStatus};
+use irp_core::orders::status::{AttemptResult, LineStatus, OrderStatus, SupplierOrderStatus};
 use irp_core::orders::{FieldError, LineTarget, OrderDocument};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
@@ -195,9 +195,10 @@ pub struct StoredAttempt {
     pub response_status: Option<i64>,
     /// The answer's body (at most 64 KiB).
     pub response_body: Option<String>,
-    /// `sending` while under way, then `submitted`, `retry`, `failed`, `needs_attention` or
-    /// `unknown` (the process stopped during the call).
-    pub outcome: String,
+    /// `sending` while under way, then how it ended (`unknown`: the process stopped during the
+    /// call).
+    #[sqlx(try_from = "String")]
+    pub outcome: AttemptResult,
     /// What went wrong.
     pub error: Option<String>,
 }
@@ -215,7 +216,7 @@ pub struct Claimed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptOutcome {
     /// `submitted`, `retry`, `failed` or `needs_attention`.
-    pub outcome: &'static str,
+    pub outcome: AttemptResult,
     /// The request, redacted.
     pub request: Option<Value>,
     /// The answer's status.

@@ -9,7 +9,7 @@ use sqlx::types::Json;
 
 use crate::orders::{
     ATTEMPT_SELECT, AttemptOutcome, CANCELLED, Claimed, FAILED, INTERNAL, NEEDS_ATTENTION, PENDING,
-    SUBMITTED, SUBMITTING, SUPPLIER_ORDER_SELECT, StoredAttempt, StoredSupplierOrder,
+    SUBMITTING, SUPPLIER_ORDER_SELECT, StoredAttempt, StoredSupplierOrder,
 };
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
@@ -127,12 +127,7 @@ impl SupplierOrders<'_> {
     /// # Errors
     /// A database error.
     pub async fn finish(&self, claimed: &Claimed, owner: &str, o: &AttemptOutcome) -> Result<bool> {
-        let status = match o.outcome {
-            "submitted" => SUBMITTED,
-            "retry" => PENDING,
-            "failed" => FAILED,
-            _ => NEEDS_ATTENTION,
-        };
+        let status = o.outcome.supplier_order_status().as_str();
         let at = now();
         let id = claimed.supplier_order.id;
         let mut tx = self.begin().await?;
@@ -169,7 +164,7 @@ impl SupplierOrders<'_> {
         .bind(o.request.as_ref().map(Json))
         .bind(o.response_status)
         .bind(&o.response_body)
-        .bind(o.outcome)
+        .bind(o.outcome.as_str())
         .bind(&o.error)
         .execute(&mut **t)
         .await

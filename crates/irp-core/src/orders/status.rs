@@ -142,6 +142,45 @@ status_enum! {
     }
 }
 
+status_enum! {
+    /// How one attempt to place a supplier order ended (as recorded on the attempt).
+    AttemptResult, "attempt" {
+        /// The call is under way (or its process died during it).
+        Sending => "sending",
+        /// The refurbisher accepted the order.
+        Submitted => "submitted",
+        /// Nothing (or a 5xx/429) came back: to be sent again after a backoff.
+        Retry => "retry",
+        /// Refused, an assert failed, or the attempts ran out.
+        Failed => "failed",
+        /// Sent without an answer: an operator checks with the refurbisher.
+        NeedsAttention => "needs_attention",
+        /// The process died during the call; its lease expired.
+        Unknown => "unknown",
+    }
+}
+
+impl AttemptResult {
+    /// The status the supplier order moves to when an attempt ends this way.
+    #[must_use]
+    pub const fn supplier_order_status(self) -> SupplierOrderStatus {
+        match self {
+            Self::Submitted => SupplierOrderStatus::Submitted,
+            Self::Retry => SupplierOrderStatus::Pending,
+            Self::Failed => SupplierOrderStatus::Failed,
+            Self::Sending | Self::NeedsAttention | Self::Unknown => {
+                SupplierOrderStatus::NeedsAttention
+            }
+        }
+    }
+
+    /// It did not place the order and nobody retries it by itself.
+    #[must_use]
+    pub const fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::NeedsAttention)
+    }
+}
+
 impl SupplierOrderStatus {
     /// An operator may retry it.
     #[must_use]

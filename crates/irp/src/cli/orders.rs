@@ -377,16 +377,11 @@ pub async fn orders(global: &Global, cmd: OrdersCommand) -> Result<ExitCode> {
                     );
                 }
             }
-            Ok(
-                if done
-                    .iter()
-                    .any(|s| matches!(s.outcome, "failed" | "needs_attention"))
-                {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                },
-            )
+            Ok(if done.iter().any(|s| s.outcome.is_failure()) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         OrdersCommand::Retry { supplier_order } | OrdersCommand::Cancel { supplier_order } => {
             let retry = matches!(cmd, OrdersCommand::Retry { .. });

@@ -214,7 +214,7 @@ impl From<StoredAttempt> for Attempt {
             request: a.request.map(|r| r.0),
             response_status: a.response_status,
             response_body: a.response_body,
-            outcome: a.outcome,
+            outcome: a.outcome.to_string(),
             error: a.error,
         }
     }
