@@ -396,7 +396,10 @@ impl Offers<'_> {
         let Some(offer) = self.offers().get(refurbisher_id, sku).await? else {
             return Err(StoreError::NotFound(format!("no offer with SKU {sku:?}")));
         };
-        let hold = offer.price_hold.as_deref().and_then(Hold::parse);
+        let hold = offer
+            .price_hold
+            .as_deref()
+            .and_then(|h| h.parse::<Hold>().ok());
         if !guard::decidable(hold, accept) {
             return Err(StoreError::NotFound(format!(
                 "offer {sku:?} has no {} price change to {}",

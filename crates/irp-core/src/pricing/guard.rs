@@ -6,34 +6,15 @@
 //! `irp_store::feed_write::price_guard`, and a store test checks both agree on every case on
 //! both databases); [`decidable`] is the rule for an operator's accept or reject.
 
-/// A held purchase price change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Hold {
-    /// Waiting for an operator.
-    Pending,
-    /// An operator rejected it: the old price stays until the feed sends another.
-    Rejected,
-}
+use crate::orders::status::status_enum;
 
-impl Hold {
-    /// The stored name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Hold::Pending => "pending",
-            Hold::Rejected => "rejected",
-        }
-    }
-
-    /// The stored name read back; `None` for anything else.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Hold> {
-        match s {
-            "pending" => Some(Hold::Pending),
-            "rejected" => Some(Hold::Rejected),
-            _ => None,
-        }
+status_enum! {
+    /// A held purchase price change.
+    Hold, "price hold" {
+        /// Waiting for an operator.
+        Pending => "pending",
+        /// An operator rejected it: the old price stays until the feed sends another.
+        Rejected => "rejected",
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use irp_core::config;
 use irp_pipeline::channel;
 use irp_store::Store;
@@ -19,23 +19,11 @@ pub fn load_channels(files: &[PathBuf]) -> Result<Option<Vec<config::Channel>>> 
     let mut all = Vec::new();
     let mut errors = 0;
     for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        let doc = config::parse_channels(&text);
-        for d in doc.diagnostics.iter() {
-            eprintln!("{}", config::render(&f.display().to_string(), d));
-        }
-        errors += doc.diagnostics.error_count();
+        let (doc, found) = super::read_document(f, config::parse_channels, |d| &d.diagnostics)?;
+        errors += found;
         all.extend(doc.channels);
     }
-    if errors > 0 {
-        eprintln!(
-            "{errors} error{}; nothing was applied",
-            if errors == 1 { "" } else { "s" }
-        );
-        return Ok(None);
-    }
-    Ok(Some(all))
+    Ok(super::no_errors(errors).then_some(all))
 }
 
 /// Apply channels documents. `None` when a document has errors (nothing applied).

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use irp_core::config::{self, ErpConfig};
 use irp_store::Store;
 use irp_store::erp::ErpDocument;
@@ -18,21 +18,12 @@ use crate::views;
 /// # Errors
 /// The file cannot be read.
 pub fn load_erp(file: &Path) -> Result<Option<ErpConfig>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let doc = config::parse_erp(&text);
-    for d in doc.diagnostics.iter() {
-        eprintln!("{}", config::render(&file.display().to_string(), d));
-    }
-    let errors = doc.diagnostics.error_count();
-    if errors > 0 {
-        eprintln!(
-            "{errors} error{}; nothing was applied",
-            if errors == 1 { "" } else { "s" }
-        );
-        return Ok(None);
-    }
-    Ok(doc.erp)
+    let (doc, errors) = super::read_document(file, config::parse_erp, |d| &d.diagnostics)?;
+    Ok(if super::no_errors(errors) {
+        doc.erp
+    } else {
+        None
+    })
 }
 
 /// Apply an ERP document: `created`, `updated` or `unchanged`; `None` when it has errors.

@@ -144,6 +144,40 @@ pub fn catalog_line(c: &irp_store::catalog::RecomputeStats) -> String {
 }
 
 /// `n word`, with an `s` unless `n` is 1.
+/// Read a document file and parse it, printing its diagnostics (each with the file's name) to
+/// stderr; the parsed document and its error count.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn read_document<D>(
+    file: &std::path::Path,
+    parse: impl FnOnce(&str) -> D,
+    diagnostics: impl Fn(&D) -> &irp_core::config::Diagnostics,
+) -> anyhow::Result<(D, usize)> {
+    use anyhow::Context as _;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let doc = parse(&text);
+    let found = diagnostics(&doc);
+    for d in found.iter() {
+        eprintln!(
+            "{}",
+            irp_core::config::render(&file.display().to_string(), d)
+        );
+    }
+    let errors = found.error_count();
+    Ok((doc, errors))
+}
+
+/// Says on stderr that nothing was applied because of `errors` errors; `true` when there were
+/// none.
+pub fn no_errors(errors: usize) -> bool {
+    if errors > 0 {
+        eprintln!("{}; nothing was applied", plural(errors, "error"));
+    }
+    errors == 0
+}
+
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use irp_core::config::{self, PimConfig};
 use irp_pipeline::pim::{PimReport, SyncError};
 use irp_store::Store;
@@ -17,21 +17,12 @@ use super::{Global, PimCommand, actor, catalog_line, open_store};
 /// # Errors
 /// The file cannot be read.
 pub fn load_pim(file: &Path) -> Result<Option<PimConfig>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let doc = config::parse_pim(&text);
-    for d in doc.diagnostics.iter() {
-        eprintln!("{}", config::render(&file.display().to_string(), d));
-    }
-    let errors = doc.diagnostics.error_count();
-    if errors > 0 {
-        eprintln!(
-            "{errors} error{}; nothing was applied",
-            if errors == 1 { "" } else { "s" }
-        );
-        return Ok(None);
-    }
-    Ok(doc.pim)
+    let (doc, errors) = super::read_document(file, config::parse_pim, |d| &d.diagnostics)?;
+    Ok(if super::no_errors(errors) {
+        doc.pim
+    } else {
+        None
+    })
 }
 
 /// Apply a PIM document: `created`, `updated` or `unchanged`; `None` when it has errors.

@@ -37,8 +37,6 @@ pub struct Orders {
     calls: JoinSet<Call>,
     /// Calls that ended while the job waited, counted at the next step.
     ended: Vec<Result<Call, JoinError>>,
-    /// Woken by an order taken in here: one is due now.
-    signalled: bool,
     last_recover: Option<Instant>,
     lease: TimeDelta,
 }
@@ -54,7 +52,6 @@ impl Orders {
             signal,
             calls: JoinSet::new(),
             ended: Vec::new(),
-            signalled: false,
             last_recover: None,
             lease: DEFAULT_LEASE,
         }
@@ -122,7 +119,7 @@ impl Job for Orders {
 
     async fn wake(&mut self) {
         tokio::select! {
-            () = self.signal.notified() => self.signalled = true,
+            () = self.signal.notified() => {}
             Some(ended) = self.calls.join_next(), if !self.calls.is_empty() => {
                 self.ended.push(ended);
             }
@@ -155,7 +152,6 @@ impl Job for Orders {
         if self.calls.len() >= CONCURRENCY || failed {
             return Ok(report);
         }
-        self.signalled = false;
         match self.claim_and_start().await {
             // More may be due than there were slots: look again at once.
             Ok(n) if n > 0 => return Ok(report.more()),
