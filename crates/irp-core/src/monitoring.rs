@@ -7,32 +7,45 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::model::Monitoring;
+use crate::feed::FeedRunStatus;
+use crate::orders::status::status_enum;
 
-/// Hours without an order.
-pub const LATEST_ORDER: &str = "latest_order_hours";
-/// Hours since the offers were last refreshed.
-pub const OFFERS_STOCK: &str = "offers_stock_hours";
-/// Days the oldest open supplier order is open.
-pub const OPEN_ORDER: &str = "open_order_days";
-/// The offers endpoint's last HTTP status.
-pub const HTTP_STATUS: &str = "offers_endpoint_http_status";
-/// The latest feed run failed.
-pub const FEED_FAILED: &str = "feed_failed";
-/// The latest feed run was quarantined.
-pub const FEED_QUARANTINED: &str = "feed_quarantined";
-/// Supplier orders that are `failed` or `needs_attention`.
-pub const ORDERS_ATTENTION: &str = "orders_need_attention";
+status_enum! {
+    /// A metric the monitor evaluates (and whose alerts it opens and resolves), stored on
+    /// alerts by its name.
+    Metric, "metric" {
+        /// Hours without an order.
+        LatestOrder => "latest_order_hours",
+        /// Hours since the offers were last refreshed.
+        OffersStock => "offers_stock_hours",
+        /// Days the oldest open supplier order is open.
+        OpenOrder => "open_order_days",
+        /// The offers endpoint's last HTTP status.
+        HttpStatus => "offers_endpoint_http_status",
+        /// The latest feed run failed.
+        FeedFailed => "feed_failed",
+        /// The latest feed run was quarantined.
+        FeedQuarantined => "feed_quarantined",
+        /// Supplier orders that are `failed` or `needs_attention`.
+        OrdersAttention => "orders_need_attention",
+        /// A feed run held purchase-price changes beyond `max_price_change_ratio` (raised by the
+        /// import, resolved when the held prices are decided; not evaluated by the monitor).
+        PriceChangeHeld => "price_change_held",
+    }
+}
 
-/// Every metric the monitor evaluates (and whose alerts it opens and resolves).
-pub const METRICS: [&str; 7] = [
-    LATEST_ORDER,
-    OFFERS_STOCK,
-    OPEN_ORDER,
-    HTTP_STATUS,
-    FEED_FAILED,
-    FEED_QUARANTINED,
-    ORDERS_ATTENTION,
-];
+impl Metric {
+    /// The metrics the monitor evaluates from a refurbisher's [`Facts`].
+    pub const EVALUATED: [Metric; 7] = [
+        Metric::LatestOrder,
+        Metric::OffersStock,
+        Metric::OpenOrder,
+        Metric::HttpStatus,
+        Metric::FeedFailed,
+        Metric::FeedQuarantined,
+        Metric::OrdersAttention,
+    ];
+}
 
 /// What the store knows about one refurbisher.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -53,7 +66,7 @@ pub struct Facts {
     /// The HTTP status of the latest feed run that got an HTTP answer, with the run's id.
     pub last_http_status: Option<(i64, i64)>,
     /// The latest finished feed run: its id and status.
-    pub last_run: Option<(i64, String)>,
+    pub last_run: Option<(i64, FeedRunStatus)>,
     /// Its supplier orders in `failed`.
     pub orders_failed: i64,
     /// Its supplier orders in `needs_attention`.
@@ -63,8 +76,8 @@ pub struct Facts {
 /// One metric of one refurbisher, evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reading {
-    /// One of [`METRICS`].
-    pub metric: &'static str,
+    /// Which metric.
+    pub metric: Metric,
     /// The measured value (hours, days, a status, a count); `None` when there is nothing to
     /// measure (no HTTP answer yet, not an HTTP feed).
     pub value: Option<f64>,
@@ -87,7 +100,9 @@ impl Reading {
     pub fn threshold_text(&self) -> String {
         match self.threshold {
             Some(t) => number(t),
-            None if matches!(self.metric, FEED_FAILED | FEED_QUARANTINED) => "-".into(),
+            None if matches!(self.metric, Metric::FeedFailed | Metric::FeedQuarantined) => {
+                "-".into()
+            }
             None => "off".into(),
         }
     }
@@ -120,7 +135,7 @@ fn over(value: f64, threshold: i64) -> (Option<f64>, bool) {
 /// `threshold` hours.
 fn hours_since(
     key: &str,
-    metric: &'static str,
+    metric: Metric,
     (since, what): (DateTime<Utc>, &str),
     threshold: i64,
     now: DateTime<Utc>,
@@ -143,11 +158,11 @@ fn hours_since(
 
 /// Evaluate every metric of one refurbisher at time `now`.
 pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec<Reading> {
-    let mut out = Vec::with_capacity(METRICS.len());
+    let mut out = Vec::with_capacity(Metric::EVALUATED.len());
 
     out.push(hours_since(
         key,
-        LATEST_ORDER,
+        Metric::LatestOrder,
         f.latest_order_at
             .map(|at| (at, "since the latest order"))
             .unwrap_or((f.registered_at, "without any order since it was registered")),
@@ -156,7 +171,7 @@ pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec
     ));
     out.push(hours_since(
         key,
-        OFFERS_STOCK,
+        Metric::OffersStock,
         f.last_refresh_at
             .map(|at| (at, "since the offers were last refreshed"))
             .unwrap_or((
@@ -172,7 +187,7 @@ pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec
         .map_or(0.0, |at| hours(at, now) / 24.0);
     let (threshold, breach) = over(v, m.open_order_days);
     out.push(Reading {
-        metric: OPEN_ORDER,
+        metric: Metric::OpenOrder,
         value: Some(round1(v)),
         threshold,
         breach,
@@ -189,28 +204,28 @@ pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec
     let expected = m.offers_endpoint_http_status;
     let reading = match (f.offers_over_http, f.last_http_status, expected) {
         (_, _, 0) => Reading {
-            metric: HTTP_STATUS,
+            metric: Metric::HttpStatus,
             value: f.last_http_status.map(|(_, s)| s as f64),
             threshold: None,
             breach: false,
             message: format!("{key}: the offers endpoint's status is not checked (threshold 0)"),
         },
         (false, _, _) => Reading {
-            metric: HTTP_STATUS,
+            metric: Metric::HttpStatus,
             value: None,
             threshold: Some(expected as f64),
             breach: false,
             message: format!("{key}: the offers do not come over HTTP; no status to check"),
         },
         (true, None, _) => Reading {
-            metric: HTTP_STATUS,
+            metric: Metric::HttpStatus,
             value: None,
             threshold: Some(expected as f64),
             breach: false,
             message: format!("{key}: the offers endpoint has not answered yet"),
         },
         (true, Some((run, status)), _) => Reading {
-            metric: HTTP_STATUS,
+            metric: Metric::HttpStatus,
             value: Some(status as f64),
             threshold: Some(expected as f64),
             breach: status != expected,
@@ -222,12 +237,15 @@ pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec
     out.push(reading);
 
     let (failed, quarantined) = match &f.last_run {
-        Some((_, s)) => (s == "failed", s == "quarantined"),
+        Some((_, s)) => (
+            *s == FeedRunStatus::Failed,
+            *s == FeedRunStatus::Quarantined,
+        ),
         None => (false, false),
     };
     let run = f.last_run.as_ref().map(|(id, _)| *id);
     out.push(Reading {
-        metric: FEED_FAILED,
+        metric: Metric::FeedFailed,
         value: run.map(|id| id as f64),
         threshold: None,
         breach: failed,
@@ -240,7 +258,7 @@ pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec
         },
     });
     out.push(Reading {
-        metric: FEED_QUARANTINED,
+        metric: Metric::FeedQuarantined,
         value: run.map(|id| id as f64),
         threshold: None,
         breach: quarantined,
@@ -255,7 +273,7 @@ pub fn evaluate(key: &str, m: &Monitoring, f: &Facts, now: DateTime<Utc>) -> Vec
 
     let n = f.orders_failed + f.orders_needs_attention;
     out.push(Reading {
-        metric: ORDERS_ATTENTION,
+        metric: Metric::OrdersAttention,
         value: Some(n as f64),
         threshold: Some(0.0),
         breach: n > 0,
@@ -284,7 +302,7 @@ mod tests {
         DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default()
     }
 
-    fn reading(rs: &[Reading], metric: &str) -> Reading {
+    fn reading(rs: &[Reading], metric: Metric) -> Reading {
         match rs.iter().find(|r| r.metric == metric) {
             Some(r) => r.clone(),
             None => panic!("no {metric}"),
@@ -300,8 +318,8 @@ mod tests {
             ..Facts::default()
         };
         let at = |h: i64| evaluate("flexit", &m, &f, t0() + TimeDelta::hours(h));
-        assert!(!reading(&at(48), LATEST_ORDER).breach);
-        let r = reading(&at(49), LATEST_ORDER);
+        assert!(!reading(&at(48), Metric::LatestOrder).breach);
+        let r = reading(&at(49), Metric::LatestOrder);
         assert!(r.breach);
         assert_eq!(r.value, Some(49.0));
         assert_eq!(
@@ -319,7 +337,7 @@ mod tests {
         };
         let r = reading(
             &evaluate("x", &m, &f, t0() + TimeDelta::minutes(49 * 60 + 30)),
-            LATEST_ORDER,
+            Metric::LatestOrder,
         );
         assert!(r.breach);
         assert_eq!(
@@ -345,7 +363,12 @@ mod tests {
             ..Facts::default()
         };
         let rs = evaluate("x", &m, &f, t0() + TimeDelta::days(400));
-        for metric in [LATEST_ORDER, OFFERS_STOCK, OPEN_ORDER, HTTP_STATUS] {
+        for metric in [
+            Metric::LatestOrder,
+            Metric::OffersStock,
+            Metric::OpenOrder,
+            Metric::HttpStatus,
+        ] {
             let r = reading(&rs, metric);
             assert!(!r.breach, "{metric}");
             assert_eq!(r.threshold, None, "{metric}");
@@ -363,7 +386,7 @@ mod tests {
         };
         let r = reading(
             &evaluate("x", &m, &f, t0() + TimeDelta::hours(4 * 24 + 12)),
-            OPEN_ORDER,
+            Metric::OpenOrder,
         );
         assert!(r.breach);
         assert_eq!(r.value, Some(4.5));
@@ -378,7 +401,7 @@ mod tests {
         assert!(
             !reading(
                 &evaluate("x", &m, &none, t0() + TimeDelta::days(100)),
-                OPEN_ORDER
+                Metric::OpenOrder
             )
             .breach
         );
@@ -393,17 +416,17 @@ mod tests {
             last_http_status: Some((3, 503)),
             ..Facts::default()
         };
-        let r = reading(&evaluate("x", &m, &f, t0()), HTTP_STATUS);
+        let r = reading(&evaluate("x", &m, &f, t0()), Metric::HttpStatus);
         assert!(r.breach);
         assert_eq!(
             r.message,
             "x: the offers endpoint answered 503 in feed run 3 (expected 200)"
         );
         f.last_http_status = Some((4, 200));
-        assert!(!reading(&evaluate("x", &m, &f, t0()), HTTP_STATUS).breach);
+        assert!(!reading(&evaluate("x", &m, &f, t0()), Metric::HttpStatus).breach);
         f.offers_over_http = false;
         f.last_http_status = None;
-        let r = reading(&evaluate("x", &m, &f, t0()), HTTP_STATUS);
+        let r = reading(&evaluate("x", &m, &f, t0()), Metric::HttpStatus);
         assert!(!r.breach);
         assert_eq!(r.value, None);
     }
@@ -413,20 +436,20 @@ mod tests {
         let m = Monitoring::default();
         let f = Facts {
             registered_at: t0(),
-            last_run: Some((9, "quarantined".into())),
+            last_run: Some((9, FeedRunStatus::Quarantined)),
             orders_failed: 1,
             orders_needs_attention: 2,
             ..Facts::default()
         };
         let rs = evaluate("x", &m, &f, t0());
-        assert!(!reading(&rs, FEED_FAILED).breach);
-        assert!(reading(&rs, FEED_QUARANTINED).breach);
-        let r = reading(&rs, ORDERS_ATTENTION);
+        assert!(!reading(&rs, Metric::FeedFailed).breach);
+        assert!(reading(&rs, Metric::FeedQuarantined).breach);
+        let r = reading(&rs, Metric::OrdersAttention);
         assert!(r.breach);
         assert_eq!(r.value, Some(3.0));
         let ok = Facts {
             registered_at: t0(),
-            last_run: Some((10, "unchanged".into())),
+            last_run: Some((10, FeedRunStatus::Unchanged)),
             ..Facts::default()
         };
         let rs = evaluate("x", &m, &ok, t0());

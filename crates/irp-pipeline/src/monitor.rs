@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use irp_core::feed::FeedRunStatus;
 use irp_core::monitoring::{self, Reading};
 use irp_store::Store;
 use irp_store::monitor::{AlertChange, DueNotification};
@@ -61,9 +62,9 @@ pub async fn readings(
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TickReport {
     /// Alerts opened: (refurbisher key, metric).
-    pub opened: Vec<(String, String)>,
+    pub opened: Vec<(String, monitoring::Metric)>,
     /// Alerts resolved: (refurbisher key, metric).
-    pub resolved: Vec<(String, String)>,
+    pub resolved: Vec<(String, monitoring::Metric)>,
     /// Unmatched shipments matched now.
     pub shipments_matched: u64,
 }
@@ -80,8 +81,12 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_s
             // The feed-run metrics read one run (their value is its id): open only while that
             // run still is as read.
             let basis = match (reading.metric, reading.value) {
-                (monitoring::FEED_FAILED, Some(id)) => Some((id as i64, "failed")),
-                (monitoring::FEED_QUARANTINED, Some(id)) => Some((id as i64, "quarantined")),
+                (monitoring::Metric::FeedFailed, Some(id)) => {
+                    Some((id as i64, FeedRunStatus::Failed))
+                }
+                (monitoring::Metric::FeedQuarantined, Some(id)) => {
+                    Some((id as i64, FeedRunStatus::Quarantined))
+                }
                 _ => None,
             };
             let change = store
@@ -99,16 +104,12 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_s
                 .await?;
             match change {
                 AlertChange::Opened(id) => {
-                    tracing::warn!(alert = id, refurbisher = %r.key, metric = reading.metric, message = %reading.message, "Alert opened");
-                    report
-                        .opened
-                        .push((r.key.clone(), reading.metric.to_owned()));
+                    tracing::warn!(alert = id, refurbisher = %r.key, metric = %reading.metric, message = %reading.message, "Alert opened");
+                    report.opened.push((r.key.clone(), reading.metric));
                 }
                 AlertChange::Resolved(id) => {
-                    tracing::info!(alert = id, refurbisher = %r.key, metric = reading.metric, message = %reading.message, "Alert resolved");
-                    report
-                        .resolved
-                        .push((r.key.clone(), reading.metric.to_owned()));
+                    tracing::info!(alert = id, refurbisher = %r.key, metric = %reading.metric, message = %reading.message, "Alert resolved");
+                    report.resolved.push((r.key.clone(), reading.metric));
                 }
                 AlertChange::None => {}
             }

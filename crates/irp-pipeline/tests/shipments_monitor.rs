@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use irp_core::config::parse_document;
+use irp_core::monitoring::Metric;
 use irp_core::orders::parse_order;
 use irp_core::shipments::{ShipmentMapping, parse_shipment};
 use irp_pipeline::monitor::{Notifier, notify_due, tick};
@@ -539,8 +540,8 @@ async fn run(db: &TestDb, refurbisher: i64, status: &str, http_status: Option<i6
     id
 }
 
-async fn open_metrics(db: &TestDb, key: &str) -> Vec<String> {
-    let mut v: Vec<String> = db
+async fn open_metrics(db: &TestDb, key: &str) -> Vec<Metric> {
+    let mut v: Vec<Metric> = db
         .store
         .monitor()
         .alerts_list(true, None, 100)
@@ -575,10 +576,7 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     let rep = tick(&db.store, at(0)).await.unwrap();
     assert_eq!(
         rep.opened,
-        vec![(
-            "iused-alumio".to_owned(),
-            "offers_endpoint_http_status".to_owned()
-        )]
+        vec![("iused-alumio".to_owned(), Metric::HttpStatus)]
     );
     // Ticking again opens nothing twice.
     assert!(tick(&db.store, at(0)).await.unwrap().opened.is_empty());
@@ -591,27 +589,23 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     assert_eq!(
         opened,
         vec![
-            ("flexit".to_owned(), "latest_order_hours".to_owned()),
-            ("flexit".to_owned(), "offers_stock_hours".to_owned()),
+            ("flexit".to_owned(), Metric::LatestOrder),
+            ("flexit".to_owned(), Metric::OffersStock),
         ]
     );
     let rep = tick(&db.store, at(59)).await.unwrap();
     assert_eq!(
         rep.opened,
-        vec![("iused-alumio".to_owned(), "latest_order_hours".to_owned())]
+        vec![("iused-alumio".to_owned(), Metric::LatestOrder)]
     );
     let rep = tick(&db.store, at(82)).await.unwrap();
     assert_eq!(
         rep.opened,
-        vec![("iused-alumio".to_owned(), "offers_stock_hours".to_owned())]
+        vec![("iused-alumio".to_owned(), Metric::OffersStock)]
     );
     assert_eq!(
         open_metrics(&db, "iused-alumio").await,
-        vec![
-            "latest_order_hours",
-            "offers_endpoint_http_status",
-            "offers_stock_hours"
-        ]
+        vec![Metric::LatestOrder, Metric::OffersStock, Metric::HttpStatus]
     );
 
     // Recovery: a run refreshes the offers (unchanged counts), an order comes in — resolved
@@ -641,10 +635,10 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     assert_eq!(
         resolved,
         vec![
-            ("flexit".to_owned(), "latest_order_hours".to_owned()),
-            ("flexit".to_owned(), "offers_stock_hours".to_owned()),
-            ("iused-alumio".to_owned(), "latest_order_hours".to_owned()),
-            ("iused-alumio".to_owned(), "offers_stock_hours".to_owned()),
+            ("flexit".to_owned(), Metric::LatestOrder),
+            ("flexit".to_owned(), Metric::OffersStock),
+            ("iused-alumio".to_owned(), Metric::LatestOrder),
+            ("iused-alumio".to_owned(), Metric::OffersStock),
         ],
         "iUsed's clock went back to t0 + 1 h as well"
     );
@@ -653,7 +647,7 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     let rep = tick(&db.store, at(4 * 24 + 1)).await.unwrap();
     assert!(
         rep.opened
-            .contains(&("flexit".to_owned(), "open_order_days".to_owned())),
+            .contains(&("flexit".to_owned(), Metric::OpenOrder)),
         "{rep:?}"
     );
     let body = json!({"external_order_id": "SO-1", "track_and_trace": "T", "serial_number": "S"});
@@ -672,7 +666,7 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     let rep = tick(&db.store, at(1)).await.unwrap();
     assert!(
         rep.resolved
-            .contains(&("flexit".to_owned(), "open_order_days".to_owned())),
+            .contains(&("flexit".to_owned(), Metric::OpenOrder)),
         "{rep:?}"
     );
     assert!(open_metrics(&db, "flexit").await.is_empty());
@@ -686,11 +680,8 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     assert_eq!(
         opened,
         vec![
-            ("flexit".to_owned(), "feed_failed".to_owned()),
-            (
-                "flexit".to_owned(),
-                "offers_endpoint_http_status".to_owned()
-            ),
+            ("flexit".to_owned(), Metric::HttpStatus),
+            ("flexit".to_owned(), Metric::FeedFailed),
         ]
     );
     let alert = db
@@ -714,11 +705,8 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     assert_eq!(
         resolved,
         vec![
-            ("flexit".to_owned(), "feed_failed".to_owned()),
-            (
-                "flexit".to_owned(),
-                "offers_endpoint_http_status".to_owned()
-            ),
+            ("flexit".to_owned(), Metric::HttpStatus),
+            ("flexit".to_owned(), Metric::FeedFailed),
         ]
     );
 
@@ -726,12 +714,12 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     run(&db, flexit.id, "quarantined", Some(200)).await;
     assert_eq!(
         tick(&db.store, at(1)).await.unwrap().opened,
-        vec![("flexit".to_owned(), "feed_quarantined".to_owned())]
+        vec![("flexit".to_owned(), Metric::FeedQuarantined)]
     );
     run(&db, flexit.id, "succeeded", Some(200)).await;
     assert_eq!(
         tick(&db.store, at(1)).await.unwrap().resolved,
-        vec![("flexit".to_owned(), "feed_quarantined".to_owned())]
+        vec![("flexit".to_owned(), Metric::FeedQuarantined)]
     );
 
     // iUsed's 151 resolves only when the threshold is corrected (config check warns about it).
@@ -740,10 +728,7 @@ async fn each_seed_threshold_opens_one_alert_and_resolves_it(db: TestDb) {
     apply(&db, &fixed).await;
     assert_eq!(
         tick(&db.store, at(1)).await.unwrap().resolved,
-        vec![(
-            "iused-alumio".to_owned(),
-            "offers_endpoint_http_status".to_owned()
-        )]
+        vec![("iused-alumio".to_owned(), Metric::HttpStatus)]
     );
     assert!(open_metrics(&db, "iused-alumio").await.is_empty());
     assert!(open_metrics(&db, "flexit").await.is_empty());
@@ -950,7 +935,7 @@ async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_readin
     let id = run(&db, flexit.id, "quarantined", Some(200)).await;
     assert_eq!(
         tick(&db.store, now).await.unwrap().opened,
-        vec![("flexit".to_owned(), "feed_quarantined".to_owned())]
+        vec![("flexit".to_owned(), Metric::FeedQuarantined)]
     );
     // A tick read "run `id` is quarantined"; before it writes, the operator discards the run
     // (which resolves the alert). The stale reading must not open the alert again.
@@ -965,13 +950,13 @@ async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_readin
         .monitor()
         .alert_sync(
             Some(flexit.id),
-            "feed_quarantined",
+            Metric::FeedQuarantined,
             true,
             &id.to_string(),
             "-",
             "stale",
             now,
-            Some((id, "quarantined")),
+            Some((id, irp_core::feed::FeedRunStatus::Quarantined)),
         )
         .await
         .unwrap();
@@ -984,13 +969,13 @@ async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_readin
         .monitor()
         .alert_sync(
             Some(flexit.id),
-            "feed_quarantined",
+            Metric::FeedQuarantined,
             true,
             &again.to_string(),
             "-",
             "quarantined",
             now,
-            Some((again, "quarantined")),
+            Some((again, irp_core::feed::FeedRunStatus::Quarantined)),
         )
         .await
         .unwrap();

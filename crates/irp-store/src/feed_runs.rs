@@ -354,7 +354,7 @@ impl FeedRuns<'_> {
         .map(|r| r.rows_affected()))?;
         with_tx!(&mut tx, |t| sqlx::query(RESOLVE_ALERT)
             .bind(run.refurbisher_id)
-            .bind("feed_quarantined")
+            .bind(irp_core::monitoring::Metric::FeedQuarantined.as_str())
             .bind(at)
             .execute(&mut **t)
             .await

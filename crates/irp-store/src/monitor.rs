@@ -6,11 +6,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use irp_core::config::model::Connection;
-use irp_core::monitoring::Facts;
+use irp_core::feed::FeedRunStatus;
+use irp_core::monitoring::{Facts, Metric};
+use irp_core::orders::status::UnknownStatus;
 
 use crate::orders::{FAILED, NEEDS_ATTENTION};
 use crate::refurbishers::StoredRefurbisher;
-use crate::{Result, Store, now, with_db};
+use crate::{Result, Store, StoreError, now, with_db};
 
 /// The supplier-order statuses that count as open (SQL list).
 const OPEN: &str = "'pending', 'submitting', 'submitted', 'needs_attention'";
@@ -24,8 +26,9 @@ pub struct Alert {
     pub refurbisher_id: Option<i64>,
     /// Its connector key.
     pub refurbisher: Option<String>,
-    /// What is measured (`latest_order_hours`, `feed_quarantined`, …).
-    pub metric: String,
+    /// What is measured.
+    #[sqlx(try_from = "String")]
+    pub metric: Metric,
     /// The value when it opened.
     pub value: Option<String>,
     /// The latest value while open.
@@ -295,7 +298,7 @@ impl Monitor<'_> {
         })?;
         for (rid, run, status) in last {
             if let Some(f) = out.get_mut(&rid) {
-                f.last_run = Some((run, status));
+                f.last_run = Some((run, status.parse().map_err(corrupt)?));
             }
         }
         Ok(out)
@@ -315,13 +318,13 @@ impl Monitor<'_> {
     pub async fn alert_sync(
         &self,
         refurbisher_id: Option<i64>,
-        metric: &str,
+        metric: Metric,
         breach: bool,
         value: &str,
         threshold: &str,
         message: &str,
         at: DateTime<Utc>,
-        basis: Option<(i64, &str)>,
+        basis: Option<(i64, FeedRunStatus)>,
     ) -> Result<AlertChange> {
         if breach {
             let opened: Option<(i64,)> = with_db!(self.db(), |p| {
@@ -332,13 +335,13 @@ impl Monitor<'_> {
                  ON CONFLICT DO NOTHING RETURNING id"
             )
             .bind(refurbisher_id)
-            .bind(metric)
+            .bind(metric.as_str())
             .bind(value)
             .bind(threshold)
             .bind(message)
             .bind(at)
             .bind(basis.map(|b| b.0))
-            .bind(basis.map(|b| b.1))
+            .bind(basis.map(|b| b.1.as_str()))
             .fetch_optional(p)
             .await
             })?;
@@ -351,7 +354,7 @@ impl Monitor<'_> {
                  AND resolved_at IS NULL AND (last_value IS NULL OR last_value <> $3)"
             )
             .bind(refurbisher_id)
-            .bind(metric)
+            .bind(metric.as_str())
             .bind(value)
             .execute(p)
             .await
@@ -365,7 +368,7 @@ impl Monitor<'_> {
              WHERE COALESCE(refurbisher_id, 0) = COALESCE($1, 0) AND metric = $2 AND resolved_at IS NULL RETURNING id"
         )
         .bind(refurbisher_id)
-        .bind(metric)
+        .bind(metric.as_str())
         .bind(at)
         .bind(value)
         .fetch_optional(p)
@@ -515,7 +518,7 @@ impl Monitor<'_> {
     pub async fn alert_open(
         &self,
         refurbisher_id: Option<i64>,
-        metric: &str,
+        metric: Metric,
         value: &str,
         threshold: &str,
         message: &str,
@@ -543,11 +546,11 @@ impl Monitor<'_> {
     ///
     /// # Errors
     /// A database error.
-    pub async fn alerts_resolve(&self, refurbisher_id: i64, metric: &str) -> Result<u64> {
+    pub async fn alerts_resolve(&self, refurbisher_id: i64, metric: Metric) -> Result<u64> {
         let at = now();
         Ok(with_db!(self.db(), |p| sqlx::query(RESOLVE_ALERT)
             .bind(refurbisher_id)
-            .bind(metric)
+            .bind(metric.as_str())
             .bind(at)
             .execute(p)
             .await
@@ -558,11 +561,18 @@ impl Monitor<'_> {
     ///
     /// # Errors
     /// A database error.
-    pub async fn alerts_open(&self, refurbisher_id: i64) -> Result<Vec<(String, String)>> {
+    pub async fn alerts_open(&self, refurbisher_id: i64) -> Result<Vec<(Metric, String)>> {
         const SQL: &str = "SELECT metric, message FROM alerts WHERE refurbisher_id = $1 AND resolved_at IS NULL ORDER BY id DESC";
-        Ok(with_db!(self.db(), |p| sqlx::query_as(SQL)
+        let rows: Vec<(String, String)> = with_db!(self.db(), |p| sqlx::query_as(SQL)
             .bind(refurbisher_id)
             .fetch_all(p)
-            .await)?)
+            .await)?;
+        rows.into_iter()
+            .map(|(metric, message)| Ok((metric.parse().map_err(corrupt)?, message)))
+            .collect()
     }
+}
+
+fn corrupt(e: UnknownStatus) -> StoreError {
+    StoreError::Corrupt(e.to_string())
 }

@@ -454,7 +454,7 @@ impl Offers<'_> {
             let at = now();
             with_tx!(&mut tx, |t| sqlx::query(RESOLVE_ALERT)
                 .bind(refurbisher_id)
-                .bind("price_change_held")
+                .bind(irp_core::monitoring::Metric::PriceChangeHeld.as_str())
                 .bind(at)
                 .execute(&mut **t)
                 .await

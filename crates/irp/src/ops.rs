@@ -256,7 +256,10 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
     // The operator has decided: the quarantine alert is dealt with.
     store
         .monitor()
-        .alerts_resolve(run.refurbisher_id, "feed_quarantined")
+        .alerts_resolve(
+            run.refurbisher_id,
+            irp_core::monitoring::Metric::FeedQuarantined,
+        )
         .await?;
     store
         .audit(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use irp_core::config::model::OffersConfig;
+use irp_core::monitoring::Metric;
 use irp_store::Store;
 use irp_store::feed_write::{Batches, FeedWrite, IndexVersion, OfferBatch};
 use irp_store::offers::{SnapshotDiff, hash_parse};
@@ -47,11 +48,14 @@ pub async fn after_apply(
 ) -> Result<irp_store::catalog::RecomputeStats, irp_store::StoreError> {
     if price_holds > 0 {
         let open = store.monitor().alerts_open(refurbisher_id).await?;
-        if !open.iter().any(|(metric, _)| metric == "price_change_held") {
+        if !open
+            .iter()
+            .any(|(metric, _)| *metric == Metric::PriceChangeHeld)
+        {
             store
                 .monitor().alert_open(
                     Some(refurbisher_id),
-                    "price_change_held",
+                    Metric::PriceChangeHeld,
                     &price_holds.to_string(),
                     "max_price_change_ratio",
                     &format!(
@@ -312,7 +316,7 @@ pub(super) async fn import_into_run(
             .monitor()
             .alert_open(
                 Some(r.id),
-                "feed_quarantined",
+                Metric::FeedQuarantined,
                 &run_id.to_string(),
                 &offers.max_removal_ratio.to_string(),
                 &format!("feed run {run_id} of `{}` quarantined: {reason}", r.key),

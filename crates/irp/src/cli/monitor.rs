@@ -116,7 +116,7 @@ pub async fn alerts(global: &Global, cmd: AlertsCommand) -> Result<ExitCode> {
                         vec![
                             a.id.to_string(),
                             a.refurbisher.clone().unwrap_or_else(|| "-".into()),
-                            a.metric.clone(),
+                            a.metric.to_string(),
                             a.last_value.clone().or(a.value.clone()).unwrap_or_default(),
                             a.threshold.clone().unwrap_or_default(),
                             time(Some(a.opened_at)),

@@ -333,18 +333,15 @@ async fn monitor_metrics(store: &Store) -> Result<(), irp_store::StoreError> {
     for r in &all {
         // Every metric's open-alert gauge starts at 0, so a resolved alert reads 0, not its
         // last open value.
-        for metric in irp_core::monitoring::METRICS
-            .iter()
-            .chain(&["price_change_held"])
-        {
-            metrics::gauge!("irp_alerts_open", "refurbisher" => r.key.clone(), "metric" => *metric)
+        for metric in irp_core::monitoring::Metric::ALL {
+            metrics::gauge!("irp_alerts_open", "refurbisher" => r.key.clone(), "metric" => metric.as_str())
                 .set(0.0);
         }
         // A disabled refurbisher's readings never breach.
         for reading in &r.readings {
             let labels = [
                 ("refurbisher", r.key.clone()),
-                ("metric", reading.metric.to_owned()),
+                ("metric", reading.metric.to_string()),
             ];
             // Nothing to measure, or switched off: NaN, not the last number.
             metrics::gauge!("irp_monitor_value", &labels).set(reading.value.unwrap_or(f64::NAN));

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use irp_core::feed::FeedRunStatus;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
@@ -19,7 +20,8 @@ pub struct FeedRun {
     /// What started it: `schedule`, `manual`, `upload`, `api`.
     pub triggered_by: String,
     /// `running`, `succeeded`, `partial`, `unchanged`, `quarantined`, `failed`.
-    pub status: String,
+    #[schema(schema_with = super::names::<FeedRunStatus>)]
+    pub status: FeedRunStatus,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End.
@@ -61,7 +63,7 @@ impl From<irp_store::offers::FeedRun> for FeedRun {
             id: r.id,
             refurbisher_id: r.refurbisher_id,
             triggered_by: r.triggered_by,
-            status: r.status.to_string(),
+            status: r.status,
             started_at: r.started_at,
             finished_at: r.finished_at,
             http_status: r.http_status,
@@ -165,7 +167,8 @@ pub struct ImportReport {
     /// The run id.
     pub run_id: i64,
     /// How it ended: `succeeded`, `partial`, `unchanged`, `quarantined` or `failed`.
-    pub status: String,
+    #[schema(schema_with = super::names::<FeedRunStatus>)]
+    pub status: FeedRunStatus,
     /// HTTP status of the fetch, when HTTP.
     pub http_status: Option<i64>,
     /// Bytes read.
@@ -205,7 +208,7 @@ impl From<irp_pipeline::feed::ImportReport> for ImportReport {
     fn from(r: irp_pipeline::feed::ImportReport) -> Self {
         ImportReport {
             run_id: r.run_id,
-            status: r.status.as_str().to_owned(),
+            status: r.status.into(),
             http_status: r.http_status,
             bytes: r.bytes,
             rows_read: r.rows_read,

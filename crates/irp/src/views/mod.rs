@@ -57,3 +57,13 @@ impl From<irp_core::orders::FieldError> for FieldError {
         }
     }
 }
+
+/// The schema of a status (or other named) enum: a string that is one of its names, so the
+/// OpenAPI document lists the values a client can meet. Used as
+/// `#[schema(schema_with = names::<OrderStatus>)]`.
+pub(crate) fn names<T: irp_core::orders::status::Named>() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(T::all().iter().map(|v| v.name())))
+        .build()
+}

@@ -1,6 +1,7 @@
 //! Alerts and the monitor's readings.
 
 use chrono::{DateTime, Utc};
+use irp_core::monitoring::Metric;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -13,8 +14,9 @@ pub struct Alert {
     pub refurbisher_id: Option<i64>,
     /// Its connector key.
     pub refurbisher: Option<String>,
-    /// What is measured (`latest_order_hours`, `feed_quarantined`, …).
-    pub metric: String,
+    /// What is measured.
+    #[schema(schema_with = super::names::<Metric>)]
+    pub metric: Metric,
     /// The value when it opened.
     pub value: Option<String>,
     /// The latest value while open.
@@ -85,8 +87,9 @@ impl From<irp_pipeline::monitor::RefurbisherReadings> for RefurbisherReadings {
 /// One metric of one refurbisher, evaluated.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Reading {
-    /// The metric (`latest_order_hours`, `orders_need_attention`, …).
-    pub metric: String,
+    /// The metric.
+    #[schema(schema_with = super::names::<Metric>)]
+    pub metric: Metric,
     /// The measured value; `null` when there is nothing to measure.
     pub value: Option<f64>,
     /// The threshold; `null` when the metric is switched off.
@@ -100,7 +103,7 @@ pub struct Reading {
 impl From<irp_core::monitoring::Reading> for Reading {
     fn from(r: irp_core::monitoring::Reading) -> Self {
         Reading {
-            metric: r.metric.to_owned(),
+            metric: r.metric,
             value: r.value,
             threshold: r.threshold,
             breach: r.breach,

@@ -2,6 +2,8 @@
 //! refurbisher and each supplier order's document in Odoo.
 
 use chrono::{DateTime, Utc};
+use irp_core::erp::ErpStatus;
+use irp_core::orders::status::{LineStatus, OrderStatus, SupplierOrderStatus};
 use irp_store::orders::{StoredAttempt, StoredLine, StoredOrder, StoredSupplierOrder};
 use irp_store::{Store, StoreError};
 use serde::Serialize;
@@ -30,7 +32,8 @@ pub struct Order {
     #[schema(value_type = Option<Object>)]
     pub billing_address: Option<Value>,
     /// `routed` or `needs_attention`.
-    pub status: String,
+    #[schema(schema_with = super::names::<OrderStatus>)]
+    pub status: OrderStatus,
     /// The document as received.
     #[schema(value_type = Object)]
     pub document: Value,
@@ -48,7 +51,7 @@ impl From<StoredOrder> for Order {
             customer_email: o.customer_email,
             shipping_address: o.shipping_address.0,
             billing_address: o.billing_address.map(|a| a.0),
-            status: o.status.to_string(),
+            status: o.status,
             document: o.document.0,
             created_at: o.created_at,
         }
@@ -90,7 +93,8 @@ pub struct OrderLine {
     /// The channel's currency.
     pub currency: String,
     /// `routed` or `needs_attention`.
-    pub status: String,
+    #[schema(schema_with = super::names::<LineStatus>)]
+    pub status: LineStatus,
     /// Why it needs attention.
     pub attention_reason: Option<String>,
 }
@@ -113,7 +117,7 @@ impl From<StoredLine> for OrderLine {
             purchase_currency: l.purchase_currency,
             tax_percentage: l.tax_percentage,
             currency: l.currency,
-            status: l.status.to_string(),
+            status: l.status,
             attention_reason: l.attention_reason,
         }
     }
@@ -130,7 +134,8 @@ pub struct SupplierOrder {
     pub refurbisher_id: i64,
     /// `pending`, `submitting`, `submitted`, `needs_attention`, `failed`, `internal`, `shipped`,
     /// `cancelled`.
-    pub status: String,
+    #[schema(schema_with = super::names::<SupplierOrderStatus>)]
+    pub status: SupplierOrderStatus,
     /// Sent with every attempt so the refurbisher can recognise a repeat.
     pub idempotency_key: String,
     /// Attempts made.
@@ -161,7 +166,7 @@ impl From<StoredSupplierOrder> for SupplierOrder {
             id: s.id,
             order_id: s.order_id,
             refurbisher_id: s.refurbisher_id,
-            status: s.status.to_string(),
+            status: s.status,
             idempotency_key: s.idempotency_key,
             attempts: s.attempts,
             next_attempt_at: s.next_attempt_at,
@@ -237,7 +242,8 @@ pub struct ErpDocument {
     /// `purchase_order`, `sales_order` or `none`.
     pub kind: String,
     /// `pending`, `working`, `done`, `failed` or `skipped`.
-    pub status: String,
+    #[schema(schema_with = super::names::<ErpStatus>)]
+    pub status: ErpStatus,
     /// IRP's reference on the Odoo document (`IRP-SO-<id>`), which a retry searches for.
     pub reference: String,
     /// `purchase.order` or `sale.order`, once created.
@@ -271,7 +277,7 @@ impl From<irp_store::erp::ErpDocument> for ErpDocument {
             order_number: d.order_number,
             refurbisher: d.refurbisher,
             kind: d.kind,
-            status: d.status.to_string(),
+            status: d.status,
             reference: d.reference,
             odoo_model: d.odoo_model,
             odoo_id: d.odoo_id,

@@ -1,6 +1,7 @@
 //! Shipments the refurbishers sent to their webhook, and their units.
 
 use chrono::{DateTime, Utc};
+use irp_core::shipments::ShipmentStatus;
 use irp_store::shipments::{StoredShipment, StoredUnit};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,7 +16,8 @@ pub struct Shipment {
     /// Its connector key.
     pub refurbisher: String,
     /// `matched`, `unmatched` or `dismissed`.
-    pub status: String,
+    #[schema(schema_with = super::names::<ShipmentStatus>)]
+    pub status: ShipmentStatus,
     /// Why it is unmatched.
     pub reason: Option<String>,
     /// The supplier order it belongs to.
@@ -55,7 +57,7 @@ impl From<StoredShipment> for Shipment {
             id: s.id,
             refurbisher_id: s.refurbisher_id,
             refurbisher: s.refurbisher,
-            status: s.status.to_string(),
+            status: s.status,
             reason: s.reason,
             supplier_order_id: s.supplier_order_id,
             order_number: s.order_number,

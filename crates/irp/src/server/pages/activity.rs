@@ -48,23 +48,22 @@ pub struct Alerts {
 }
 
 /// Where an operator acts on an alert of `metric` about refurbisher `key`.
-fn act_on(metric: &str, key: Option<&str>) -> (String, &'static str) {
+fn act_on(metric: irp_core::monitoring::Metric, key: Option<&str>) -> (String, &'static str) {
     use irp_core::monitoring as m;
     let r = key.unwrap_or_default();
     match metric {
-        m::FEED_QUARANTINED => (
+        m::Metric::FeedQuarantined => (
             format!("/refurbishers/{r}#quarantined"),
             "Review the quarantined run",
         ),
-        m::FEED_FAILED | m::HTTP_STATUS | m::OFFERS_STOCK => {
+        m::Metric::FeedFailed | m::Metric::HttpStatus | m::Metric::OffersStock => {
             (format!("/refurbishers/{r}#runs"), "See the feed runs")
         }
-        m::ORDERS_ATTENTION | m::OPEN_ORDER => {
+        m::Metric::OrdersAttention | m::Metric::OpenOrder => {
             (format!("/orders?refurbisher={r}"), "See its orders")
         }
-        m::LATEST_ORDER => (format!("/orders?refurbisher={r}"), "See its orders"),
-        "price_change_held" => (format!("/products?held={r}"), "Decide the held prices"),
-        _ => (format!("/refurbishers/{r}"), "Open the refurbisher"),
+        m::Metric::LatestOrder => (format!("/orders?refurbisher={r}"), "See its orders"),
+        m::Metric::PriceChangeHeld => (format!("/products?held={r}"), "Decide the held prices"),
     }
 }
 
@@ -92,7 +91,7 @@ pub async fn alerts(
     let rows = list
         .into_iter()
         .map(|a| {
-            let (act_url, act_label) = act_on(&a.metric, a.refurbisher.as_deref());
+            let (act_url, act_label) = act_on(a.metric, a.refurbisher.as_deref());
             AlertRow {
                 opened: at(&a.opened_at),
                 opened_ago: ago(&a.opened_at, now),

@@ -113,17 +113,17 @@ pub struct Dashboard {
 }
 
 /// The short label of a monitoring metric.
-pub fn metric_label(metric: &str) -> &'static str {
+pub fn metric_label(metric: irp_core::monitoring::Metric) -> &'static str {
     use irp_core::monitoring as m;
     match metric {
-        m::LATEST_ORDER => "Last order",
-        m::OFFERS_STOCK => "Stock update",
-        m::OPEN_ORDER => "Open order",
-        m::HTTP_STATUS => "Feed HTTP",
-        m::FEED_FAILED => "Feed failed",
-        m::FEED_QUARANTINED => "Quarantine",
-        m::ORDERS_ATTENTION => "Attention",
-        _ => "Other",
+        m::Metric::LatestOrder => "Last order",
+        m::Metric::OffersStock => "Stock update",
+        m::Metric::OpenOrder => "Open order",
+        m::Metric::HttpStatus => "Feed HTTP",
+        m::Metric::FeedFailed => "Feed failed",
+        m::Metric::FeedQuarantined => "Quarantine",
+        m::Metric::OrdersAttention => "Attention",
+        m::Metric::PriceChangeHeld => "Held prices",
     }
 }
 
@@ -140,11 +140,13 @@ pub fn metric_cell(r: &irp_core::monitoring::Reading) -> MetricCell {
     let value = match (r.metric, r.value) {
         (_, None) => "—".to_owned(),
         // The value is the latest run's id; what matters is whether that run failed.
-        (m::FEED_FAILED | m::FEED_QUARANTINED, Some(_)) => {
+        (m::Metric::FeedFailed | m::Metric::FeedQuarantined, Some(_)) => {
             if r.breach { "yes" } else { "no" }.to_owned()
         }
-        (m::LATEST_ORDER | m::OFFERS_STOCK, Some(_)) => format!("{} h", r.value_text()),
-        (m::OPEN_ORDER, Some(_)) => format!("{} d", r.value_text()),
+        (m::Metric::LatestOrder | m::Metric::OffersStock, Some(_)) => {
+            format!("{} h", r.value_text())
+        }
+        (m::Metric::OpenOrder, Some(_)) => format!("{} d", r.value_text()),
         _ => r.value_text(),
     };
     MetricCell {
@@ -209,7 +211,7 @@ async fn gather(store: &Store, viewer: &Viewer) -> Result<Dashboard, irp_store::
         .map(|a| AlertRow {
             id: a.id,
             refurbisher: a.refurbisher.clone().unwrap_or_else(|| "—".into()),
-            metric: a.metric.clone(),
+            metric: a.metric.to_string(),
             message: a.message.clone(),
             ago: ago(&a.opened_at, now),
         })

@@ -123,7 +123,7 @@ pub struct Show {
     webhook: String,
     webhook_previous: Option<String>,
     supplier_id: Option<i64>,
-    alerts: Vec<(String, String)>,
+    alerts: Vec<(irp_core::monitoring::Metric, String)>,
     version: i64,
     updated: String,
 }
