@@ -23,8 +23,8 @@ use serde_json::Value;
 use sqlx::Arguments as _;
 
 use crate::dialect::sqlite_values;
-use crate::marks::{lock_settings, mark_all_dirty};
-use crate::{Result, Store, StoreError, Tx, now, with_db};
+use crate::marks::{lock_settings, mark_everything};
+use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
 /// The currency the catalog overview compares offers in (channels use their own).
 pub const CATALOG_CURRENCY: &str = "EUR";
@@ -289,23 +289,27 @@ impl Catalog<'_> {
         Ok(CatalogContext { sellers, channels })
     }
 
-    /// Mark every product for recomputing.
+    /// Mark every product for recomputing (one whole-catalog mark: the recompute walks every
+    /// product in EAN order).
     ///
     /// # Errors
     /// A database error.
-    pub async fn mark_all(&self) -> Result<u64> {
+    pub async fn mark_all(&self) -> Result<()> {
         let mut tx = self.begin().await?;
-        let n = mark_all_dirty(&mut tx).await?;
+        mark_everything(&mut tx).await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(())
     }
 
-    /// EANs waiting to be recomputed.
+    /// EANs waiting to be recomputed; while the whole catalog is marked, every EAN with an
+    /// offer or a product.
     ///
     /// # Errors
     /// A database error.
     pub async fn dirty_count(&self) -> Result<i64> {
-        const SQL: &str = "SELECT COUNT(*) FROM catalog_dirty";
+        const SQL: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM catalog_dirty_all) \
+             THEN (SELECT COUNT(*) FROM (SELECT ean FROM offers WHERE ean IS NOT NULL AND ean <> '' UNION SELECT ean FROM products) AS u) \
+             ELSE (SELECT COUNT(*) FROM catalog_dirty) END";
         let (n,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(SQL).fetch_one(p).await)?;
         Ok(n)
     }
@@ -315,10 +319,14 @@ impl Catalog<'_> {
     /// under it (SQLite: its write lock; PostgreSQL: the settings lock refurbisher and channel
     /// changes take too); a change that commits later waits, and recomputes its own marks after.
     ///
+    /// When the whole catalog is marked, the recompute claims that mark and every per-EAN mark
+    /// (it covers them) and walks all products in EAN order, a range of EANs per step, instead
+    /// of looking the marked EANs up one by one.
+    ///
     /// # Errors
     /// A database error.
     pub async fn recompute_begin(&self) -> Result<Option<Recompute>> {
-        const ANY: &str = "SELECT EXISTS (SELECT 1 FROM catalog_dirty)";
+        const ANY: &str = "SELECT EXISTS (SELECT 1 FROM catalog_dirty) OR EXISTS (SELECT 1 FROM catalog_dirty_all)";
         let (any,): (bool,) = with_db!(self.db(), |p| sqlx::query_as(ANY).fetch_one(p).await)?;
         if !any {
             return Ok(None);
@@ -344,12 +352,26 @@ impl Catalog<'_> {
             .execute(&mut **t)
             .await?;
         }
+        let whole: Option<i64> = with_tx!(&mut tx, |t| sqlx::query_scalar(
+            "DELETE FROM catalog_dirty_all RETURNING id"
+        )
+        .fetch_optional(&mut **t)
+        .await)?;
+        let whole = whole.is_some();
+        if whole {
+            // Covered by the walk over everything.
+            with_tx!(&mut tx, |t| sqlx::query("DELETE FROM catalog_dirty")
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
         let select = offer_columns(matches!(tx, Tx::Postgres(_)), ctx.needs_brand());
         Ok(Some(Recompute {
             store: Store::clone(self),
             tx,
             ctx,
             select,
+            whole: whole.then_some(Walk::default()),
             after: String::new(),
             at: now(),
             started,
@@ -562,11 +584,30 @@ fn step_rows(pg: bool, table: &str, alias: &str) -> String {
     }
 }
 
+/// Which EANs a step reads: a list (PostgreSQL: moved into `catalog_step`; SQLite: bound as a
+/// JSON list), or, walking the whole catalog, the range after `.0` up to `.1` (inclusive; to
+/// the end when `None`).
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Eans(&'a [String]),
+    Range(&'a str, Option<&'a str>),
+}
+
+/// `FROM {table} {alias}` limited to the range of a [`Step::Range`] (`$1`, `$2`): a range scan
+/// of the table's EAN index.
+fn range_rows(table: &str, alias: &str, bounded: bool) -> String {
+    if bounded {
+        format!("FROM {table} {alias} WHERE {alias}.ean > $1 AND {alias}.ean <= $2")
+    } else {
+        format!("FROM {table} {alias} WHERE {alias}.ean > $1 AND $2 IS NULL")
+    }
+}
+
 /// `SELECT {columns} {from}` for one step's EANs (`$1`). PostgreSQL returns rows; SQLite
 /// returns them as one JSON array of arrays (`json_group_array`), because reading many small
 /// rows through the SQLite driver costs more than the query itself (10,000 offers: 100 ms as
 /// rows, a fraction as JSON).
-async fn fetch_step<T>(tx: &mut Tx, columns: &str, from: &str, eans: &[String]) -> Result<Vec<T>>
+async fn fetch_step<T>(tx: &mut Tx, columns: &str, from: &str, step: Step<'_>) -> Result<Vec<T>>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
         + serde::de::DeserializeOwned
@@ -575,19 +616,25 @@ where
 {
     Ok(match tx {
         Tx::Postgres(t) => {
-            let _ = eans;
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {columns} {from}")))
-                .fetch_all(&mut **t)
-                .await?
+            let q = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {columns} {from}")));
+            let q = match step {
+                // The EANs are in `catalog_step`.
+                Step::Eans(_) => q,
+                Step::Range(after, upper) => q.bind(after).bind(upper),
+            };
+            q.fetch_all(&mut **t).await?
         }
         Tx::Sqlite(t) => {
-            let list = serde_json::to_string(eans).unwrap_or_else(|_| "[]".into());
-            let json: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            let q = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT json_group_array(json_array({columns})) {from}"
-            )))
-            .bind(list)
-            .fetch_one(&mut **t)
-            .await?;
+            )));
+            let q = match step {
+                Step::Eans(eans) => {
+                    q.bind(serde_json::to_string(eans).unwrap_or_else(|_| "[]".into()))
+                }
+                Step::Range(after, upper) => q.bind(after).bind(upper),
+            };
+            let json: Option<String> = q.fetch_one(&mut **t).await?;
             match json {
                 None => Vec::new(),
                 Some(j) => serde_json::from_str(&j)
@@ -681,6 +728,8 @@ pub struct Recompute {
     tx: Tx,
     ctx: CatalogContext,
     select: String,
+    /// The walk over the whole catalog, when the whole catalog was marked.
+    whole: Option<Walk>,
     /// Keyset order: each step starts after the last EAN of the one before (PostgreSQL would
     /// otherwise walk past every mark this transaction already deleted, each step).
     after: String,
@@ -702,6 +751,9 @@ impl Recompute {
     /// # Errors
     /// A database error.
     pub async fn next_step(&mut self) -> Result<Option<StepInput>> {
+        if self.whole.is_some() {
+            return self.next_range().await;
+        }
         let eans: Vec<String> = match &mut self.tx {
             Tx::Postgres(t) => {
                 // Claim the step's marks (another instance skips them), move them into
@@ -732,18 +784,64 @@ impl Recompute {
             return Ok(None);
         };
         self.after.clone_from(last);
-        self.stats.eans += eans.len() as u64;
+        let pg = matches!(self.tx, Tx::Postgres(_));
+        let from = Tables::each(|table, alias| step_rows(pg, table, alias));
+        let input = self
+            .read(Step::Eans(&eans), &from, Some(eans.clone()))
+            .await?;
+        Ok(Some(input))
+    }
+
+    /// The next range of the walk over the whole catalog: the EANs after the last step's, up to
+    /// the one [`WALK_STEP`] offers further (the rest, when fewer are left); `None` after the
+    /// last.
+    async fn next_range(&mut self) -> Result<Option<StepInput>> {
+        if self.whole.as_ref().is_some_and(|w| w.done) {
+            return Ok(None);
+        }
+        const UPPER: &str = "SELECT ean FROM offers WHERE ean > $1 ORDER BY ean LIMIT 1 OFFSET $2";
+        let after = self.after.clone();
+        let upper: Option<String> = with_tx!(&mut self.tx, |t| sqlx::query_scalar(UPPER)
+            .bind(&after)
+            .bind(WALK_STEP - 1)
+            .fetch_optional(&mut **t)
+            .await)?;
+        let bounded = upper.is_some();
+        let from = Tables::each(|table, alias| range_rows(table, alias, bounded));
+        let input = self
+            .read(Step::Range(&after, upper.as_deref()), &from, None)
+            .await?;
+        match upper {
+            Some(upper) => self.after = upper,
+            None => {
+                if let Some(w) = self.whole.as_mut() {
+                    w.done = true;
+                }
+            }
+        }
+        if input.eans.is_empty() && self.whole.as_ref().is_some_and(|w| w.done) {
+            return Ok(None);
+        }
+        Ok(Some(input))
+    }
+
+    /// Read what deciding a step needs: its offers, stored products and channel rows. `eans`
+    /// are the step's EANs when known (marks); a range's are those its rows have.
+    async fn read(
+        &mut self,
+        step: Step<'_>,
+        from: &Tables,
+        eans: Option<Vec<String>>,
+    ) -> Result<StepInput> {
         let tx = &mut self.tx;
-        let pg = matches!(tx, Tx::Postgres(_));
         let t0 = std::time::Instant::now();
-        let mut offers: Vec<OfferRow> =
-            fetch_step(tx, &self.select, &step_rows(pg, "offers", "o"), &eans).await?;
+        let mut offers: Vec<OfferRow> = fetch_step(tx, &self.select, &from.offers, step).await?;
         offers.sort_unstable_by(|a, b| (&a.ean, a.id).cmp(&(&b.ean, b.id)));
         let products: Vec<ProductRow> = fetch_step(
             tx,
             "p.ean, p.brand, p.category, p.feed_name, p.best_offer_id, p.price_incl_minor, p.currency, p.sellable, p.offers_count",
-            &step_rows(pg, "products", "p"),
-            &eans,
+            &from.products,
+            step,
         )
         .await?;
         let channel_rows: Vec<ChannelRow> = if self.ctx.channels.is_empty() {
@@ -752,11 +850,28 @@ impl Recompute {
             fetch_step(
                 tx,
                 "c.channel, c.ean, c.offer_id, c.refurbisher_id, c.price_incl_minor, c.tax_percentage, c.purchase_minor, c.currency, c.stock, c.active",
-                &step_rows(pg, "channel_products", "c"),
-                &eans,
+                &from.channel_rows,
+                step,
             )
             .await?
         };
+        let eans = match eans {
+            Some(eans) => eans,
+            None => {
+                // A range: every EAN one of its rows has, in order.
+                let mut all: Vec<String> = offers
+                    .iter()
+                    .map(|o| o.ean.clone())
+                    .chain(products.iter().map(|p| p.ean.clone()))
+                    .chain(channel_rows.iter().map(|c| c.ean.clone()))
+                    .filter(|e| !e.is_empty())
+                    .collect();
+                all.sort_unstable();
+                all.dedup();
+                all
+            }
+        };
+        self.stats.eans += eans.len() as u64;
         let pim: HashMap<String, (Option<String>, Option<String>)> = products
             .iter()
             .map(|p| (p.ean.clone(), (p.brand.clone(), p.category.clone())))
@@ -772,12 +887,12 @@ impl Recompute {
             read_ms = t0.elapsed().as_millis(),
             "Catalog step read"
         );
-        Ok(Some(StepInput {
+        Ok(StepInput {
             eans,
             offers: by_ean,
             products: products.into_iter().map(ProductRow::values).collect(),
             channel_rows: channel_rows.into_iter().map(ChannelRow::values).collect(),
-        }))
+        })
     }
 
     /// Write what a step decided and clear the step's marks.
@@ -797,6 +912,8 @@ impl Recompute {
         )
         .await?;
         match &mut self.tx {
+            // The walk over everything deleted every mark when it began.
+            _ if self.whole.is_some() => {}
             Tx::Postgres(t) => {
                 // The marks were deleted when the step claimed them.
                 sqlx::query("DELETE FROM catalog_step")
@@ -847,6 +964,34 @@ impl Recompute {
         Ok(stats)
     }
 }
+
+/// The `FROM … WHERE` of a step's reads of each table.
+struct Tables {
+    offers: String,
+    products: String,
+    channel_rows: String,
+}
+
+impl Tables {
+    fn each(from: impl Fn(&str, &str) -> String) -> Self {
+        Tables {
+            offers: from("offers", "o"),
+            products: from("products", "p"),
+            channel_rows: from("channel_products", "c"),
+        }
+    }
+}
+
+/// The walk over the whole catalog (see [`Recompute`]).
+#[derive(Debug, Default)]
+struct Walk {
+    /// The last range was read.
+    done: bool,
+}
+
+/// Offers per step of the walk over the whole catalog (their EANs' products and channel rows
+/// are read with them).
+const WALK_STEP: i64 = 20_000;
 
 /// SQLite rows per multi-row statement (10 parameters each).
 const SQLITE_ROWS: usize = 1000;

@@ -5,7 +5,7 @@ use irp_core::config::{self, Channel};
 use serde_json::{Value, json};
 
 use crate::catalog::{ChannelApply, StoredChannel};
-use crate::marks::{lock_settings, mark_all_dirty};
+use crate::marks::{lock_settings, mark_everything};
 use crate::{Result, Store, StoreError, now, with_db, with_tx};
 
 /// A channel's canonical document (without its key).
@@ -165,7 +165,7 @@ impl Channels<'_> {
             });
         }
         if changed {
-            mark_all_dirty(&mut tx).await?;
+            mark_everything(&mut tx).await?;
         }
         tx.commit().await?;
         if changed {

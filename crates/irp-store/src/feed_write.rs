@@ -605,8 +605,9 @@ impl FeedWrite {
         if self.staged > 0 {
             // The products of the EANs the changed offers had and get.
             let ids = [refurbisher_id, run_id];
-            crate::marks::mark_dirty_where(
+            crate::marks::mark_many_dirty(
                 &mut self.tx,
+                i64::try_from(self.staged).unwrap_or(i64::MAX),
                 "SELECT ean FROM offers WHERE refurbisher_id = $1 AND sku IN (SELECT sku FROM feed_staging WHERE feed_run_id = $2) \
                  UNION ALL SELECT ean FROM feed_staging WHERE feed_run_id = $2",
                 &ids,

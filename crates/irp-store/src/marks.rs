@@ -50,17 +50,66 @@ pub(crate) async fn mark_dirty_where(tx: &mut Tx, select: &str, ids: &[i64]) -> 
     })?)
 }
 
-/// Every EAN the refurbisher has offers for, marked dirty in the caller's transaction.
+/// A refurbisher with at least this many offers, holding at least a quarter of all offers, is
+/// marked as a whole catalog ([`mark_everything`]) rather than EAN by EAN: writing a mark per
+/// EAN costs more than the recompute's ordered walk saves.
+const WHOLE_CATALOG_FROM: i64 = 10_000;
+
+/// Every EAN the refurbisher has offers for, marked dirty in the caller's transaction: one mark
+/// per EAN, or the whole-catalog mark when the refurbisher holds much of the catalog (see
+/// [`WHOLE_CATALOG_FROM`]). Returns the marks written (1 for the whole-catalog mark).
 ///
 /// # Errors
 /// A database error.
 pub(crate) async fn mark_refurbisher_dirty(tx: &mut Tx, refurbisher_id: i64) -> Result<u64> {
-    mark_dirty_where(
+    const OWN: &str = "SELECT COUNT(*) FROM offers WHERE refurbisher_id = $1";
+    let own: i64 = with_tx!(tx, |t| sqlx::query_scalar(OWN)
+        .bind(refurbisher_id)
+        .fetch_one(&mut **t)
+        .await)?;
+    mark_many_dirty(
         tx,
+        own,
         "SELECT ean FROM offers WHERE refurbisher_id = $1",
         &[refurbisher_id],
     )
     .await
+}
+
+/// Mark the EANs of about `offers` offers, which `select` returns (as [`mark_dirty_where`]): one
+/// mark per EAN, or the whole-catalog mark when they are much of the catalog (see
+/// [`WHOLE_CATALOG_FROM`]).
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_many_dirty(
+    tx: &mut Tx,
+    offers: i64,
+    select: &str,
+    ids: &[i64],
+) -> Result<u64> {
+    if offers >= WHOLE_CATALOG_FROM {
+        const ALL: &str = "SELECT COUNT(*) FROM offers";
+        let all: i64 = with_tx!(tx, |t| sqlx::query_scalar(ALL).fetch_one(&mut **t).await)?;
+        if offers.saturating_mul(4) >= all {
+            return mark_everything(tx).await;
+        }
+    }
+    mark_dirty_where(tx, select, ids).await
+}
+
+/// Mark the whole catalog for recomputing (in the caller's transaction): one row, however
+/// large the catalog; the recompute walks every product in EAN order.
+///
+/// # Errors
+/// A database error.
+pub(crate) async fn mark_everything(tx: &mut Tx) -> Result<u64> {
+    const SQL: &str = "INSERT INTO catalog_dirty_all (id) VALUES (1) ON CONFLICT DO NOTHING";
+    with_tx!(tx, |t| sqlx::query(SQL)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(1)
 }
 
 /// PostgreSQL: the transaction-scoped advisory lock that orders catalog recomputes and changes
@@ -74,20 +123,6 @@ pub(crate) async fn lock_settings(tx: &mut Tx) -> Result<()> {
             .await?;
     }
     Ok(())
-}
-
-/// Every EAN of an offer or a product, marked dirty in the caller's transaction.
-///
-/// # Errors
-/// A database error.
-pub(crate) async fn mark_all_dirty(tx: &mut Tx) -> Result<u64> {
-    // (The outer WHERE keeps SQLite from reading ON CONFLICT as part of the SELECT.)
-    const SQL: &str = "INSERT INTO catalog_dirty (ean) SELECT ean FROM (SELECT ean FROM offers WHERE ean IS NOT NULL AND ean <> '' \
-         UNION SELECT ean FROM products) AS u WHERE TRUE ON CONFLICT DO NOTHING";
-    Ok(with_tx!(tx, |t| sqlx::query(SQL)
-        .execute(&mut **t)
-        .await
-        .map(|r| r.rows_affected()))?)
 }
 
 /// Units ordered since the refurbisher's last applied feed count from its new stock now:
