@@ -132,6 +132,7 @@ db_tests!(
     channels_sell_their_refurbishers_and_mark_changes_for_the_sync,
     a_purchase_price_jump_is_held_until_an_operator_decides,
     settings_and_approval_changes_reprice_the_refurbishers_products,
+    the_walk_over_the_whole_catalog_computes_what_marks_per_ean_compute,
 );
 
 async fn the_best_offer_follows_each_feed_run_and_only_touched_products_are_recomputed(db: TestDb) {
@@ -507,4 +508,151 @@ async fn settings_and_approval_changes_reprice_the_refurbishers_products(db: Tes
     apply(&db, &doc).await;
     assert_eq!(best(&db, E1).await.1, Some(150_99));
     assert_eq!(db.store.catalog().dirty_count().await.unwrap(), 0);
+}
+
+/// A valid EAN-13 from a number.
+fn ean(i: u64) -> String {
+    let body: Vec<u8> = format!("871{i:09}").bytes().map(|b| b - b'0').collect();
+    let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
+    s.push(char::from(
+        b'0' + irp_core::values::gtin::check_digit(&body),
+    ));
+    s
+}
+
+/// What the catalog computed, without the times and revisions: every product, and every
+/// channel row of every product.
+async fn computed(db: &TestDb) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in db
+        .store
+        .catalog()
+        .products(None, false, 100_000, 0)
+        .await
+        .unwrap()
+    {
+        out.push(format!(
+            "{} {:?} {:?} {:?} {} {} {:?}",
+            p.ean,
+            p.best_sku,
+            p.price_incl_minor,
+            p.currency,
+            p.sellable,
+            p.offers_count,
+            p.feed_name
+        ));
+        for c in db.store.catalog().channel_rows_of(&p.ean).await.unwrap() {
+            out.push(format!(
+                "  {} {:?} {:?} {:?} {:?} {} {} {}",
+                c.channel,
+                c.offer_id,
+                c.price_incl_minor,
+                c.tax_percentage,
+                c.purchase_minor,
+                c.stock,
+                c.active,
+                c.dirty
+            ));
+        }
+    }
+    out
+}
+
+/// Recompute as `irp_pipeline::catalog::recompute` does, with a walk of `walk_step` offers per
+/// step (so a small catalog crosses many ranges).
+async fn recompute_walking(db: &TestDb, walk_step: i64) -> irp_store::catalog::RecomputeStats {
+    let mut run = db.store.catalog().recompute_begin().await.unwrap().unwrap();
+    assert!(run.walks_everything());
+    run.set_walk_step(walk_step);
+    while let Some(input) = run.next_step().await.unwrap() {
+        let ctx = run.context();
+        let writes = irp_core::catalog::step::decide(
+            &ctx.sellers,
+            &ctx.channels,
+            irp_store::catalog::CATALOG_CURRENCY,
+            &input,
+        );
+        run.write(&input, &writes).await.unwrap();
+    }
+    run.commit().await.unwrap()
+}
+
+async fn the_walk_over_the_whole_catalog_computes_what_marks_per_ean_compute(db: TestDb) {
+    let (flexit, iused) = seed_refurbishers(&db).await;
+    channels(
+        &db,
+        r#"{"channels": {
+            "refurbished-direct": {"name": "Refurbished Direct"},
+            "econocom": {"name": "Econocom", "refurbishers": ["flexit"], "margin_adjustment": -2}
+        }}"#,
+    )
+    .await;
+    let f = Files::new();
+    // 60 FlexIT offers, 30 iUsed offers on every other EAN (cheaper on some), stock 0 on some.
+    let eans: Vec<String> = (0..60).map(ean).collect();
+    let skus: Vec<String> = (0..60).map(|i| format!("F{i}")).collect();
+    let prices: Vec<String> = (0..60).map(|i| format!("{},00", 100 + i * 3)).collect();
+    let rows: Vec<(&str, &str, i64, &str)> = (0..60)
+        .map(|i| {
+            (
+                skus[i].as_str(),
+                eans[i].as_str(),
+                (i % 7) as i64,
+                prices[i].as_str(),
+            )
+        })
+        .collect();
+    import(&db, &flexit, &f, "csv", &flexit_csv(&rows)).await;
+    let iskus: Vec<String> = (0..30).map(|i| format!("IU{i}")).collect();
+    let irows: Vec<(&str, &str, i64, f64)> = (0..30)
+        .map(|i| {
+            (
+                iskus[i].as_str(),
+                eans[i * 2].as_str(),
+                (i % 3) as i64,
+                90.0 + i as f64 * 5.0,
+            )
+        })
+        .collect();
+    import(&db, &iused, &f, "json", &iused_json(&irows)).await;
+    // FlexIT drops ten offers (they stay, inactive).
+    import(&db, &flexit, &f, "csv", &flexit_csv(&rows[10..])).await;
+    let by_marks = computed(&db).await;
+    assert!(by_marks.len() > 60 + 60, "{by_marks:#?}");
+
+    // The whole catalog walked, 7 offers per step: every EAN visited, nothing to write.
+    db.store.catalog().mark_all().await.unwrap();
+    assert_eq!(db.store.catalog().dirty_count().await.unwrap(), 60);
+    let stats = recompute_walking(&db, 7).await;
+    assert_eq!(
+        (
+            stats.eans,
+            stats.products_changed,
+            stats.channel_rows_changed
+        ),
+        (60, 0, 0)
+    );
+    assert_eq!(computed(&db).await, by_marks);
+    assert_eq!(db.store.catalog().dirty_count().await.unwrap(), 0);
+
+    // A margin change priced EAN by EAN, and back.
+    let changed = config("flexit.json").replace("\"default_margin\": 17", "\"default_margin\": 25");
+    assert_ne!(changed, config("flexit.json"));
+    apply(&db, &changed).await;
+    let margin_by_marks = computed(&db).await;
+    assert_ne!(margin_by_marks, by_marks);
+    apply(&db, &config("flexit.json")).await;
+    // The same change priced by a walk over everything (the whole-catalog mark is there when
+    // the change commits): the same rows.
+    db.store.catalog().mark_all().await.unwrap();
+    let doc = parse_document(&changed);
+    db.store
+        .refurbishers()
+        .apply(&doc.refurbishers, "test")
+        .await
+        .unwrap();
+    let stats = recompute_walking(&db, 11).await;
+    assert_eq!(stats.eans, 60);
+    assert!(stats.products_changed > 0 && stats.channel_rows_changed > 0);
+    assert_eq!(computed(&db).await, margin_by_marks);
 }

@@ -372,6 +372,7 @@ impl Catalog<'_> {
             ctx,
             select,
             whole: whole.then_some(Walk::default()),
+            walk_step: WALK_STEP,
             after: String::new(),
             at: now(),
             started,
@@ -730,6 +731,8 @@ pub struct Recompute {
     select: String,
     /// The walk over the whole catalog, when the whole catalog was marked.
     whole: Option<Walk>,
+    /// Offers per step of the walk.
+    walk_step: i64,
     /// Keyset order: each step starts after the last EAN of the one before (PostgreSQL would
     /// otherwise walk past every mark this transaction already deleted, each step).
     after: String,
@@ -739,6 +742,18 @@ pub struct Recompute {
 }
 
 impl Recompute {
+    /// Offers per step of a walk over the whole catalog (default 20,000): fewer hold less in
+    /// memory per step, more take fewer statements.
+    pub fn set_walk_step(&mut self, offers: i64) {
+        self.walk_step = offers.max(1);
+    }
+
+    /// Whether this recompute walks the whole catalog (the whole catalog was marked).
+    #[must_use]
+    pub fn walks_everything(&self) -> bool {
+        self.whole.is_some()
+    }
+
     /// The refurbishers and channels, as read at the start.
     #[must_use]
     pub fn context(&self) -> &CatalogContext {
@@ -793,7 +808,7 @@ impl Recompute {
     }
 
     /// The next range of the walk over the whole catalog: the EANs after the last step's, up to
-    /// the one [`WALK_STEP`] offers further (the rest, when fewer are left); `None` after the
+    /// the one [`Recompute::set_walk_step`] offers further (the rest, when fewer are left); `None` after the
     /// last.
     async fn next_range(&mut self) -> Result<Option<StepInput>> {
         if self.whole.as_ref().is_some_and(|w| w.done) {
@@ -803,7 +818,7 @@ impl Recompute {
         let after = self.after.clone();
         let upper: Option<String> = with_tx!(&mut self.tx, |t| sqlx::query_scalar(UPPER)
             .bind(&after)
-            .bind(WALK_STEP - 1)
+            .bind(self.walk_step - 1)
             .fetch_optional(&mut **t)
             .await)?;
         let bounded = upper.is_some();
