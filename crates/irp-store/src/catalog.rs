@@ -22,7 +22,7 @@ use irp_core::orders::routing::purchase_in_use;
 use serde_json::Value;
 use sqlx::Arguments as _;
 
-use crate::dialect::sqlite_values;
+use crate::dialect::{SetAside, sqlite_values};
 use crate::marks::{lock_settings, mark_everything};
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
 
@@ -358,12 +358,23 @@ impl Catalog<'_> {
         .fetch_optional(&mut **t)
         .await)?;
         let whole = whole.is_some();
+        let mut set_aside = None;
         if whole {
             // Covered by the walk over everything.
             with_tx!(&mut tx, |t| sqlx::query("DELETE FROM catalog_dirty")
                 .execute(&mut **t)
                 .await
                 .map(|r| r.rows_affected()))?;
+            // Most products new (a first import): their rows are written faster without the
+            // secondary indexes, which are built again in one pass at the end.
+            const COUNTS: &str =
+                "SELECT (SELECT COUNT(*) FROM products), (SELECT COUNT(*) FROM offers)";
+            let (products, offers): (i64, i64) = with_tx!(&mut tx, |t| sqlx::query_as(COUNTS)
+                .fetch_one(&mut **t)
+                .await)?;
+            if offers >= SET_ASIDE_FROM && products.saturating_mul(2) < offers {
+                set_aside = Some(SetAside::drop(&mut tx, &["products", "channel_products"]).await?);
+            }
         }
         let select = offer_columns(matches!(tx, Tx::Postgres(_)), ctx.needs_brand());
         Ok(Some(Recompute {
@@ -371,7 +382,10 @@ impl Catalog<'_> {
             tx,
             ctx,
             select,
-            whole: whole.then_some(Walk::default()),
+            whole: whole.then_some(Walk {
+                done: false,
+                set_aside,
+            }),
             walk_step: WALK_STEP,
             after: String::new(),
             at: now(),
@@ -957,8 +971,11 @@ impl Recompute {
     ///
     /// # Errors
     /// A database error; nothing is written then and the marks stay.
-    pub async fn commit(self) -> Result<RecomputeStats> {
+    pub async fn commit(mut self) -> Result<RecomputeStats> {
         let committing = std::time::Instant::now();
+        if let Some(indexes) = self.whole.as_mut().and_then(|w| w.set_aside.take()) {
+            indexes.restore(&mut self.tx).await?;
+        }
         self.tx.commit().await?;
         let mut stats = self.stats;
         stats.ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -998,11 +1015,16 @@ impl Tables {
 }
 
 /// The walk over the whole catalog (see [`Recompute`]).
-#[derive(Debug, Default)]
 struct Walk {
     /// The last range was read.
     done: bool,
+    /// The secondary indexes set aside while most rows are written (built again at commit).
+    set_aside: Option<SetAside>,
 }
+
+/// A walk sets the secondary indexes of products and channel rows aside when there are at
+/// least this many offers and fewer than half as many products (see [`SetAside`]).
+const SET_ASIDE_FROM: i64 = 50_000;
 
 /// Offers per step of the walk over the whole catalog (their EANs' products and channel rows
 /// are read with them).

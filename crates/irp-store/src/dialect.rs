@@ -35,3 +35,48 @@ pub(crate) fn for_update(tx: &Tx) -> &'static str {
         ""
     }
 }
+
+/// The secondary indexes of `tables` that a bulk write sets aside (SQLite only; see
+/// [`SetAside::drop`]): each one's name and the statement that creates it again.
+pub(crate) struct SetAside(Vec<(String, String)>);
+
+impl SetAside {
+    /// SQLite: drop the secondary indexes of `tables` in this transaction, to build them again
+    /// in one sorted pass ([`SetAside::restore`]) after a write of most of their rows — a
+    /// million rows inserted into five B-trees in random key order cost twice as long as into
+    /// one, plus the sorted builds. Readers keep their snapshot (WAL) and see the indexes
+    /// throughout; a rollback restores them. PostgreSQL: nothing (dropping an index there locks
+    /// the table against readers until the transaction ends).
+    pub(crate) async fn drop(tx: &mut Tx, tables: &[&str]) -> crate::Result<SetAside> {
+        let Tx::Sqlite(t) = tx else {
+            return Ok(SetAside(Vec::new()));
+        };
+        let list = serde_json::to_string(tables).unwrap_or_else(|_| "[]".into());
+        // `sql IS NULL`: the indexes of PRIMARY KEY and UNIQUE constraints, which stay.
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN (SELECT value FROM json_each($1)) ORDER BY name",
+        )
+        .bind(list)
+        .fetch_all(&mut **t)
+        .await?;
+        for (name, _) in &indexes {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(SetAside(indexes))
+    }
+
+    /// Create the indexes set aside again (in the same transaction).
+    pub(crate) async fn restore(self, tx: &mut Tx) -> crate::Result<()> {
+        if let Tx::Sqlite(t) = tx {
+            for (_, sql) in self.0 {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut **t)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
