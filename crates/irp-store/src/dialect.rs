@@ -80,3 +80,67 @@ impl SetAside {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SetAside;
+    use crate::testkit::TestDb;
+    use crate::{Backend, Tx};
+
+    async fn indexes(db: &TestDb) -> Vec<(String, String)> {
+        match db.store.begin().await.unwrap() {
+            Tx::Sqlite(mut t) => sqlx::query_as(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+                 AND tbl_name IN ('products', 'channel_products') ORDER BY name",
+            )
+            .fetch_all(&mut *t)
+            .await
+            .unwrap(),
+            Tx::Postgres(mut t) => sqlx::query_as(
+                "SELECT indexname::text, indexdef FROM pg_indexes \
+                 WHERE tablename IN ('products', 'channel_products') ORDER BY indexname",
+            )
+            .fetch_all(&mut *t)
+            .await
+            .unwrap(),
+        }
+    }
+
+    /// The indexes set aside come back exactly as they were, after a commit and after a
+    /// rollback; PostgreSQL's are never touched.
+    async fn set_aside_indexes_come_back(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let before = indexes(&db).await;
+        assert!(before.len() >= 4, "{before:?}");
+
+        let mut tx = db.store.begin().await.unwrap();
+        let aside = SetAside::drop(&mut tx, &["products", "channel_products"])
+            .await
+            .unwrap();
+        if backend == Backend::Sqlite {
+            assert!(!aside.0.is_empty());
+        } else {
+            assert!(aside.0.is_empty());
+        }
+        aside.restore(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(indexes(&db).await, before);
+
+        let mut tx = db.store.begin().await.unwrap();
+        let _aside = SetAside::drop(&mut tx, &["products", "channel_products"])
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(indexes(&db).await, before);
+    }
+
+    #[tokio::test]
+    async fn set_aside_indexes_come_back_on_sqlite() {
+        set_aside_indexes_come_back(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn set_aside_indexes_come_back_on_postgres() {
+        set_aside_indexes_come_back(Backend::Postgres).await;
+    }
+}
