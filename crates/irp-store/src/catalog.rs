@@ -373,7 +373,12 @@ impl Catalog<'_> {
                 .fetch_one(&mut **t)
                 .await)?;
             if offers >= SET_ASIDE_FROM && products.saturating_mul(2) < offers {
-                set_aside = Some(SetAside::drop(&mut tx, &["products", "channel_products"]).await?);
+                // (Not the products' foreign key to offers: adding it back would wait for
+                // every feed run and order writing offers, which may wait for this.)
+                set_aside = Some(
+                    SetAside::drop(&mut tx, &["products", "channel_products"], &["channels"])
+                        .await?,
+                );
             }
         }
         let select = offer_columns(matches!(tx, Tx::Postgres(_)), ctx.needs_brand());
