@@ -14,18 +14,33 @@ use irp_store::offers::StoredOffer;
 use irp_store::refurbishers::ApplyOutcome;
 use irp_store::{Store, StoreError};
 
+use crate::progress::{self, Phase, Progress};
+
 /// Recompute every product marked dirty, in one transaction, and clear the marks.
 ///
 /// # Errors
 /// A database error; nothing is written then and the marks stay.
 pub async fn recompute(store: &Store) -> Result<RecomputeStats, StoreError> {
+    recompute_with(store, None).await
+}
+
+/// [`recompute`], counting the products priced on `progress` (phase `pricing`).
+///
+/// # Errors
+/// As [`recompute`].
+pub async fn recompute_with(
+    store: &Store,
+    progress: Option<&Progress>,
+) -> Result<RecomputeStats, StoreError> {
     let Some(mut run) = store.catalog().recompute_begin().await? else {
         return Ok(RecomputeStats::default());
     };
+    progress::enter(progress, Phase::Pricing, Some(run.planned()));
     while let Some(input) = run.next_step().await? {
         let ctx = run.context();
         let writes = step::decide(&ctx.sellers, &ctx.channels, CATALOG_CURRENCY, &input);
         run.write(&input, &writes).await?;
+        progress::add(progress, input.eans.len() as u64);
     }
     run.commit().await
 }

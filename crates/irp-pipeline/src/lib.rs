@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod orders;
 pub mod pim;
 pub mod poller;
+pub mod progress;
 pub mod shipments;
 pub mod sku_index;
 

@@ -359,6 +359,7 @@ impl Catalog<'_> {
         .await)?;
         let whole = whole.is_some();
         let mut set_aside = None;
+        let planned: i64;
         if whole {
             // Covered by the walk over everything.
             with_tx!(&mut tx, |t| sqlx::query("DELETE FROM catalog_dirty")
@@ -372,6 +373,7 @@ impl Catalog<'_> {
             let (products, offers): (i64, i64) = with_tx!(&mut tx, |t| sqlx::query_as(COUNTS)
                 .fetch_one(&mut **t)
                 .await)?;
+            planned = offers.max(products);
             if offers >= SET_ASIDE_FROM && products.saturating_mul(2) < offers {
                 // (Not the products' foreign key to offers: adding it back would wait for
                 // every feed run and order writing offers, which may wait for this.)
@@ -380,6 +382,11 @@ impl Catalog<'_> {
                         .await?,
                 );
             }
+        } else {
+            const MARKS: &str = "SELECT COUNT(*) FROM catalog_dirty";
+            planned = with_tx!(&mut tx, |t| sqlx::query_scalar(MARKS)
+                .fetch_one(&mut **t)
+                .await)?;
         }
         let select = offer_columns(matches!(tx, Tx::Postgres(_)), ctx.needs_brand());
         Ok(Some(Recompute {
@@ -392,6 +399,7 @@ impl Catalog<'_> {
                 set_aside,
             }),
             walk_step: WALK_STEP,
+            planned: u64::try_from(planned).unwrap_or(0),
             after: String::new(),
             at: now(),
             started,
@@ -752,6 +760,8 @@ pub struct Recompute {
     whole: Option<Walk>,
     /// Offers per step of the walk.
     walk_step: i64,
+    /// The EANs it expects to recompute (see [`Recompute::planned`]).
+    planned: u64,
     /// Keyset order: each step starts after the last EAN of the one before (PostgreSQL would
     /// otherwise walk past every mark this transaction already deleted, each step).
     after: String,
@@ -765,6 +775,14 @@ impl Recompute {
     /// memory per step, more take fewer statements.
     pub fn set_walk_step(&mut self, offers: i64) {
         self.walk_step = offers.max(1);
+    }
+
+    /// The EANs this recompute expects to visit, for a progress display: the marks, or for a
+    /// walk over the whole catalog the offers or products, whichever are more (an estimate:
+    /// several offers may share an EAN).
+    #[must_use]
+    pub fn planned(&self) -> u64 {
+        self.planned
     }
 
     /// Whether this recompute walks the whole catalog (the whole catalog was marked).

@@ -270,9 +270,10 @@ pub async fn apply_quarantined(store: &Store, run_id: i64, actor: &str) -> Resul
         )
         .await?;
     // The run is applied; a failing recompute leaves its marks for the next one.
-    let catalog = irp_pipeline::feed::after_apply(store, r.id, &r.key, run_id, applied.price_holds)
-        .await
-        .map_err(|e| e.to_string());
+    let catalog =
+        irp_pipeline::feed::after_apply(store, r.id, &r.key, run_id, applied.price_holds, None)
+            .await
+            .map_err(|e| e.to_string());
     Ok(Applied {
         run_id,
         refurbisher: r.key,
@@ -465,7 +466,7 @@ pub enum ImportRefused {
 }
 
 /// One feed run of `r` now, from `source`, started by `trigger` (`manual`, `upload`, `api`)
-/// and audited as `actor`; `progress` counts the rows read as they come. The run's report says
+/// and audited as `actor`; `progress` follows its phases and counts as they come. The run's report says
 /// how it went (it may have failed or been quarantined).
 ///
 /// # Errors
@@ -477,7 +478,7 @@ pub async fn import(
     source: FeedSource<'_>,
     trigger: &str,
     actor: &str,
-    progress: Option<&std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    progress: Option<&irp_pipeline::progress::Progress>,
 ) -> std::result::Result<irp_pipeline::feed::ImportReport, ImportRefused> {
     use irp_pipeline::feed::{import_fetched_counting, import_file_counting};
     let (result, shown) = match source {
@@ -558,6 +559,7 @@ pub async fn channel_sync_now(
     key: &str,
     full: bool,
     owner: &str,
+    progress: Option<&irp_pipeline::progress::Progress>,
 ) -> Result<ChannelSyncNow, ChannelSyncNowError> {
     use irp_pipeline::channel as cs;
     let secret_key = crate::secret_key::load(secret_key_file, false).ok();
@@ -588,7 +590,7 @@ pub async fn channel_sync_now(
         });
     }
     let result = async {
-        let push = cs::push(store, &shop, full).await?;
+        let push = cs::push_with(store, &shop, full, progress).await?;
         let orders = cs::poll_orders(store, &shop).await;
         let tracking = cs::push_tracking(store, &shop).await?;
         let cancellations_reported = cs::report_cancellations(store, &shop).await?;

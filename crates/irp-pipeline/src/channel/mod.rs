@@ -37,7 +37,7 @@ pub use intake::{
     PollReport, TakeIn, order_criteria, poll_orders, retry_inbox, take_in, take_in_by_id,
     take_in_webhook,
 };
-pub use push::{PushReport, push};
+pub use push::{PushReport, push, push_with};
 pub use tracking::{TrackingReport, push_tracking, report_cancellations};
 
 use intake::INBOX_RETRY;

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{ChannelSyncError, Shop};
+use crate::progress::{Phase, Progress};
 
 /// The operation key of IRP's product upserts.
 const OP_KEY: &str = "irp-products";
@@ -51,18 +52,35 @@ pub struct PushReport {
 /// # Errors
 /// The store failed.
 pub async fn push(store: &Store, shop: &Shop, full: bool) -> Result<PushReport, ChannelSyncError> {
+    push_with(store, shop, full, None).await
+}
+
+/// [`push`], counting the products sent on `progress` (phase `pushing`).
+///
+/// # Errors
+/// As [`push`].
+pub async fn push_with(
+    store: &Store,
+    shop: &Shop,
+    full: bool,
+    progress: Option<&Progress>,
+) -> Result<PushReport, ChannelSyncError> {
     let started = Instant::now();
     let requests_before = shop.api.requests();
     let key = &shop.channel.key;
     if full {
         store.channel_sync().mark_all(key).await?;
     }
+    if progress.is_some() {
+        let waiting = store.channel_sync().dirty_count(key).await?;
+        crate::progress::enter(progress, Phase::Pushing, u64::try_from(waiting).ok());
+    }
     let mut report = PushReport {
         channel: key.clone(),
         full,
         ..PushReport::default()
     };
-    let result = push_rows(store, shop, &mut report).await;
+    let result = push_rows(store, shop, &mut report, progress).await;
     report.requests = u64::from(shop.api.requests() - requests_before);
     report.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
@@ -92,6 +110,7 @@ async fn push_rows(
     store: &Store,
     shop: &Shop,
     report: &mut PushReport,
+    progress: Option<&Progress>,
 ) -> Result<(), ChannelSyncError> {
     let key = &shop.channel.key;
     let prefix = &shop.config.product_number_prefix;
@@ -117,6 +136,7 @@ async fn push_rows(
             ))));
         }
         report.rows += rows.len() as u64;
+        let sent = rows.len() as u64;
         let numbers: Vec<String> = rows
             .iter()
             .map(|r| sw::product_number(prefix, &r.ean))
@@ -160,6 +180,7 @@ async fn push_rows(
             }
         }
         send(store, shop, batch, report).await?;
+        crate::progress::add(progress, sent);
     }
 }
 

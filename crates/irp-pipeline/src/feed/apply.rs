@@ -13,6 +13,7 @@ use irp_store::offers::{SnapshotDiff, hash_parse};
 use irp_store::refurbishers::StoredRefurbisher;
 use rust_decimal::Decimal;
 
+use crate::progress::{self, Phase, Progress};
 use crate::sku_index::SkuIndex;
 use irp_clients::follow::FollowReader;
 
@@ -45,6 +46,7 @@ pub async fn after_apply(
     key: &str,
     run_id: i64,
     price_holds: u64,
+    progress: Option<&Progress>,
 ) -> Result<irp_store::catalog::RecomputeStats, irp_store::StoreError> {
     if price_holds > 0 {
         let open = store.monitor().alerts_open(refurbisher_id).await?;
@@ -66,7 +68,7 @@ pub async fn after_apply(
                 .await?;
         }
     }
-    crate::catalog::recompute(store).await
+    crate::catalog::recompute_with(store, progress).await
 }
 
 pub(super) async fn import_into_run(
@@ -153,12 +155,13 @@ pub(super) async fn import_into_run(
     let currency = r.model.currency.clone();
     let ppm = price_change_ppm(&r.model);
     let cfg = offers.clone();
-    let progress = progress.cloned();
+    progress::enter(progress, Phase::Reading, None);
+    let reading = progress.cloned();
     // A file arriving while it is read is hashed as it is read (a local one was already).
     let hash_while_reading = known_hash.is_none();
     let reader = tokio::task::spawn_blocking(move || {
         let mut input = Hashing::new(file, hash_while_reading);
-        let read = read_blocking(&cfg, &currency, &mut input, &mut index, &tx, progress);
+        let read = read_blocking(&cfg, &currency, &mut input, &mut index, &tx, reading);
         let (file_hash, read_bytes) = input.finish();
         (read, index, file_hash, read_bytes)
     });
@@ -331,10 +334,11 @@ pub(super) async fn import_into_run(
     };
     let removed: Vec<String> = index.removed().collect();
     drop(index);
+    progress::enter(progress, Phase::Applying, None);
     match writer.commit(&removed, report.status.as_str(), &diff).await {
         Ok(applied) => {
             report.price_holds = applied.price_holds;
-            match after_apply(store, r.id, &r.key, run_id, applied.price_holds).await {
+            match after_apply(store, r.id, &r.key, run_id, applied.price_holds, progress).await {
                 Ok(stats) => report.catalog = Some(stats),
                 // The offers are applied and the products stay marked: the next recompute
                 // (the next run, or `serve`) catches up.

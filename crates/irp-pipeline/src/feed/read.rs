@@ -4,7 +4,6 @@
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use irp_core::config::model::OffersConfig;
@@ -85,7 +84,7 @@ pub(super) fn read_blocking(
     input: impl Read,
     index: &mut SkuIndex,
     tx: &tokio::sync::mpsc::Sender<OfferBatch>,
-    progress: Option<Arc<AtomicU64>>,
+    progress: Option<crate::progress::Progress>,
 ) -> Result<Tally, FeedError> {
     let mut tally = Tally {
         rows_read: 0,
@@ -120,7 +119,7 @@ pub(super) fn read_blocking(
     read_offers(offers, currency, input, &mut |o| {
         tally.rows_read += 1;
         if let Some(p) = &progress {
-            p.fetch_add(1, Ordering::Relaxed);
+            p.add(1);
         }
         let (row, offer) = match o {
             RowOutcome::Rejected(errors) => return reject(&mut tally, errors),

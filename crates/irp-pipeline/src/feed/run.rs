@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use irp_clients::follow::{FinishOnDrop, Growing};
@@ -20,6 +19,7 @@ use super::fetch::{
 };
 use super::read::Input;
 use super::{ErrorEntry, ImportError, ImportReport, RunStatus};
+use crate::progress::{self, Phase, Progress};
 
 /// Import a feed file for a refurbisher (an upload, or a `file` connection): one run, stored
 /// with its report.
@@ -36,7 +36,7 @@ pub async fn import_file(
     import_file_counting(store, r, path, trigger, None).await
 }
 
-/// [`import_file`], counting the rows read into `progress` as it goes (for a progress display).
+/// [`import_file`], with its phase and counts on `progress` as it goes (for a progress display).
 ///
 /// # Errors
 /// As [`import_file`].
@@ -45,7 +45,7 @@ pub async fn import_file_counting(
     r: &StoredRefurbisher,
     path: &Path,
     trigger: &str,
-    progress: Option<&Arc<AtomicU64>>,
+    progress: Option<&Progress>,
 ) -> Result<ImportReport, ImportError> {
     let offers = r
         .model
@@ -104,7 +104,7 @@ pub async fn import_fetched(
     import_fetched_counting(store, r, trigger, secret_key, None).await
 }
 
-/// [`import_fetched`], counting the rows read into `progress` as it goes.
+/// [`import_fetched`], with its phase and counts on `progress` as it goes.
 ///
 /// # Errors
 /// As [`import_fetched`].
@@ -113,7 +113,7 @@ pub async fn import_fetched_counting(
     r: &StoredRefurbisher,
     trigger: &str,
     secret_key: Option<&irp_store::secrets::SecretKey>,
-    progress: Option<&Arc<AtomicU64>>,
+    progress: Option<&Progress>,
 ) -> Result<ImportReport, ImportError> {
     let offers = r
         .model
@@ -147,6 +147,9 @@ pub async fn import_fetched_counting(
     };
     let scrubber = resolved.scrubber;
     let resolved_offers = resolved.model;
+    if offers.connection != Connection::File {
+        progress::enter(progress, Phase::Downloading, None);
+    }
     if offers.connection == Connection::File {
         let path = match confined_file(&offers, &resolved_offers) {
             Ok(p) => p,
@@ -250,7 +253,7 @@ pub(super) struct Run<'a> {
     pub(super) id: i64,
     pub(super) http_status: Option<i64>,
     pub(super) started: Instant,
-    pub(super) progress: Option<&'a Arc<AtomicU64>>,
+    pub(super) progress: Option<&'a Progress>,
 }
 
 /// Store the run's row errors and its report.

@@ -14,7 +14,11 @@ pub async fn catalog(global: &Global, cmd: CatalogCommand) -> Result<ExitCode> {
     if all {
         store.catalog().mark_all().await?;
     }
-    let stats = irp_pipeline::catalog::recompute(&store).await?;
+    let progress = irp_pipeline::progress::Progress::new();
+    let shown = super::progress::show(&progress);
+    let stats = irp_pipeline::catalog::recompute_with(&store, Some(&progress)).await;
+    shown.finish();
+    let stats = stats?;
     if json {
         outln!(
             "{}",

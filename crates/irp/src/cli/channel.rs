@@ -132,8 +132,21 @@ async fn sync(
     full: bool,
     json: bool,
 ) -> Result<ExitCode> {
-    let done =
-        crate::ops::channel_sync_now(store, &global.secret_key_file, key, full, &owner()).await?;
+    let done = {
+        let progress = irp_pipeline::progress::Progress::new();
+        let shown = super::progress::show(&progress);
+        let done = crate::ops::channel_sync_now(
+            store,
+            &global.secret_key_file,
+            key,
+            full,
+            &owner(),
+            Some(&progress),
+        )
+        .await;
+        shown.finish();
+        done?
+    };
     let failed = done.push.error.is_some() || done.orders_error.is_some();
     if json {
         outln!(

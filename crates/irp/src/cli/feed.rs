@@ -1,10 +1,7 @@
 //! `irp feed …`: a refurbisher's offer feed — preview it, import it now, its runs, and apply
 //! or discard a quarantined run.
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Result, bail};
 use irp_pipeline::feed::{ImportReport, RunStatus};
@@ -89,21 +86,6 @@ fn print_report(key: &str, rep: &ImportReport) {
     print_errors(&errors, rep.rows_rejected);
 }
 
-/// On a terminal: the rows read so far and the rate, redrawn four times a second on stderr.
-async fn show_progress(rows: Arc<AtomicU64>) {
-    let started = std::time::Instant::now();
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        let n = rows.load(Ordering::Relaxed);
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        eprint!(
-            "\r\x1b[2K  {n} rows read, {:.0} rows/s, {:.0} s",
-            n as f64 / secs,
-            secs
-        );
-    }
-}
-
 /// `irp feed …`.
 pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
     let store = open_store(global).await?;
@@ -171,9 +153,8 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
         }
         FeedCommand::Import { key, file, json } => {
             let r = refurbisher_or_hint(&store, &key).await?;
-            let rows = Arc::new(AtomicU64::new(0));
-            let ticker = (!json && std::io::stderr().is_terminal())
-                .then(|| tokio::spawn(show_progress(Arc::clone(&rows))));
+            let progress = irp_pipeline::progress::Progress::new();
+            let shown = super::progress::show(&progress);
             let source = match &file {
                 Some(path) => crate::ops::FeedSource::File {
                     path,
@@ -189,13 +170,10 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 source,
                 trigger,
                 &actor(),
-                Some(&rows),
+                Some(&progress),
             )
             .await;
-            if let Some(t) = ticker {
-                t.abort();
-                eprint!("\r\x1b[2K");
-            }
+            shown.finish();
             let rep = result?;
             let code = match rep.status {
                 RunStatus::Succeeded | RunStatus::Partial | RunStatus::Unchanged => {

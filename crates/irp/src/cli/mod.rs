@@ -24,6 +24,7 @@ pub mod orders;
 pub mod pim;
 pub mod prices;
 pub mod products;
+mod progress;
 pub mod refurbisher;
 pub mod secret;
 pub mod shipments;

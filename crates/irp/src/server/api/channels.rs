@@ -113,6 +113,7 @@ pub(super) async fn sync_channel(
         &p.key,
         q.full.unwrap_or(false),
         &owner,
+        None,
     )
     .await
     .map_err(|e| match e {

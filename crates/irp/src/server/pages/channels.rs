@@ -153,8 +153,15 @@ pub async fn sync(
     use irp_pipeline::channel::ChannelSyncError as E;
     let full = !act.form.full.is_empty();
     let owner = format!("portal:{}", act.actor());
-    match crate::ops::channel_sync_now(&state.store, &state.secret_key_file, &key, full, &owner)
-        .await
+    match crate::ops::channel_sync_now(
+        &state.store,
+        &state.secret_key_file,
+        &key,
+        full,
+        &owner,
+        None,
+    )
+    .await
     {
         Ok(done) => {
             if let Err(e) = state

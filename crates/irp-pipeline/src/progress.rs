@@ -1,0 +1,167 @@
+//! Progress of long work (a feed run, a catalog recompute, a channel push): the phase it is
+//! in and how far it got, shared between the work, which counts, and whoever shows it (the
+//! CLI's bar or its log lines). Counting is an atomic add, so the work pays nothing for it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What long work is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet.
+    Starting,
+    /// Fetching the feed (HTTP, SFTP).
+    Downloading,
+    /// Reading, checking and writing the feed's rows (counted: rows read).
+    Reading,
+    /// Comparing with the stored offers and applying the run.
+    Applying,
+    /// Pricing the products whose offers or pricing changed (counted: products).
+    Pricing,
+    /// Sending products to a shop (counted: products).
+    Pushing,
+}
+
+impl Phase {
+    /// The phase as shown.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Downloading => "downloading",
+            Phase::Reading => "reading",
+            Phase::Applying => "applying",
+            Phase::Pricing => "pricing",
+            Phase::Pushing => "pushing",
+        }
+    }
+
+    /// What the phase counts.
+    #[must_use]
+    pub const fn unit(self) -> &'static str {
+        match self {
+            Phase::Reading => "rows",
+            Phase::Pricing | Phase::Pushing => "products",
+            Phase::Starting | Phase::Downloading | Phase::Applying => "",
+        }
+    }
+}
+
+/// Where long work stands: cheap to clone (one shared state).
+#[derive(Debug, Clone)]
+pub struct Progress(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    phase: Mutex<Phase>,
+    done: AtomicU64,
+    /// 0: not known.
+    total: AtomicU64,
+}
+
+/// A reading of a [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The phase.
+    pub phase: Phase,
+    /// Counted so far in this phase.
+    pub done: u64,
+    /// What the phase expects to count, when known (an estimate for a walk over the whole
+    /// catalog: the offers, of which several may share a product).
+    pub total: Option<u64>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress(Arc::new(Inner {
+            phase: Mutex::new(Phase::Starting),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }))
+    }
+}
+
+impl Progress {
+    /// A new progress, `starting`.
+    #[must_use]
+    pub fn new() -> Self {
+        Progress::default()
+    }
+
+    /// Enter `phase`, expecting `total` (when known); its count starts at 0.
+    pub fn enter(&self, phase: Phase, total: Option<u64>) {
+        // Under the lock, so a reading never pairs the new phase with the old counts.
+        let mut guard = self.0.phase.lock();
+        self.0.done.store(0, Ordering::Relaxed);
+        self.0.total.store(total.unwrap_or(0), Ordering::Relaxed);
+        if let Ok(p) = guard.as_mut() {
+            **p = phase;
+        }
+    }
+
+    /// Count `n` more.
+    pub fn add(&self, n: u64) {
+        self.0.done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Where it stands now.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        // Under the lock, so the phase and its counts are read together.
+        let guard = self.0.phase.lock();
+        let phase = guard.as_ref().map_or(Phase::Starting, |p| **p);
+        let total = self.0.total.load(Ordering::Relaxed);
+        Snapshot {
+            phase,
+            done: self.0.done.load(Ordering::Relaxed),
+            total: (total > 0).then_some(total),
+        }
+    }
+}
+
+/// Enter `phase` on `progress`, if there is one.
+pub(crate) fn enter(progress: Option<&Progress>, phase: Phase, total: Option<u64>) {
+    if let Some(p) = progress {
+        p.enter(phase, total);
+    }
+}
+
+/// Count `n` on `progress`, if there is one.
+pub(crate) fn add(progress: Option<&Progress>, n: u64) {
+    if let Some(p) = progress {
+        p.add(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_count_from_zero_and_clones_share_the_state() {
+        let p = Progress::new();
+        let shown = p.clone();
+        assert_eq!(shown.snapshot().phase, Phase::Starting);
+        p.enter(Phase::Reading, None);
+        p.add(5);
+        p.add(2);
+        assert_eq!(
+            shown.snapshot(),
+            Snapshot {
+                phase: Phase::Reading,
+                done: 7,
+                total: None
+            }
+        );
+        p.enter(Phase::Pricing, Some(100));
+        p.add(40);
+        assert_eq!(
+            shown.snapshot(),
+            Snapshot {
+                phase: Phase::Pricing,
+                done: 40,
+                total: Some(100)
+            }
+        );
+    }
+}
