@@ -366,15 +366,19 @@ impl Catalog<'_> {
                 .execute(&mut **t)
                 .await
                 .map(|r| r.rows_affected()))?;
-            // Most products new (a first import): their rows are written faster without the
-            // secondary indexes, which are built again in one pass at the end.
+            // Most rows written: faster without the secondary indexes, which are built again
+            // in one pass at the end. On SQLite for every large walk (readers keep their
+            // snapshot, and an update rewrites the entries of every index on a column it sets);
+            // on PostgreSQL only while most products are new (a first import), as dropping an
+            // index there holds readers up until the commit.
             const COUNTS: &str =
                 "SELECT (SELECT COUNT(*) FROM products), (SELECT COUNT(*) FROM offers)";
             let (products, offers): (i64, i64) = with_tx!(&mut tx, |t| sqlx::query_as(COUNTS)
                 .fetch_one(&mut **t)
                 .await)?;
             planned = offers.max(products);
-            if offers >= SET_ASIDE_FROM && products.saturating_mul(2) < offers {
+            let mostly_new = products.saturating_mul(2) < offers;
+            if offers >= SET_ASIDE_FROM && (mostly_new || matches!(tx, Tx::Sqlite(_))) {
                 // (Not the products' foreign key to offers: adding it back would wait for
                 // every feed run and order writing offers, which may wait for this.)
                 set_aside = Some(
@@ -1046,7 +1050,8 @@ struct Walk {
 }
 
 /// A walk sets the secondary indexes of products and channel rows aside when there are at
-/// least this many offers and fewer than half as many products (see [`SetAside`]).
+/// least this many offers (on PostgreSQL: and fewer than half as many products; see
+/// [`SetAside`]).
 const SET_ASIDE_FROM: i64 = 50_000;
 
 /// Offers per step of the walk over the whole catalog (their EANs' products and channel rows
