@@ -379,11 +379,17 @@ impl Catalog<'_> {
             planned = offers.max(products);
             let mostly_new = products.saturating_mul(2) < offers;
             if offers >= SET_ASIDE_FROM && (mostly_new || matches!(tx, Tx::Sqlite(_))) {
-                // (Not the products' foreign key to offers: adding it back would wait for
-                // every feed run and order writing offers, which may wait for this.)
+                // Not the products' foreign key to offers: adding it back would wait for every
+                // feed run and order writing offers, which may wait for this. Not the channel
+                // rows' EAN index: the walk reads them by it.
                 set_aside = Some(
-                    SetAside::drop(&mut tx, &["products", "channel_products"], &["channels"])
-                        .await?,
+                    SetAside::drop(
+                        &mut tx,
+                        &["products", "channel_products"],
+                        &["channels"],
+                        &["channel_products_ean"],
+                    )
+                    .await?,
                 );
             }
         } else {

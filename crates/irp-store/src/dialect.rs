@@ -53,20 +53,26 @@ impl SetAside {
     ///   tables until the transaction ends: readers of `tables` wait for the write. Adding a
     ///   foreign key back locks the table it references against writes, so `referenced` names
     ///   only tables no concurrent work writes while waiting for this transaction.
+    ///
+    /// The indexes named in `keep` stay (those the bulk work reads by).
     pub(crate) async fn drop(
         tx: &mut Tx,
         tables: &[&str],
         referenced: &[&str],
+        keep: &[&str],
     ) -> crate::Result<SetAside> {
+        let keep: Vec<String> = keep.iter().map(|k| (*k).to_owned()).collect();
         let aside: Vec<(String, String)> = match tx {
             Tx::Sqlite(t) => {
                 let list = serde_json::to_string(tables).unwrap_or_else(|_| "[]".into());
                 // `sql IS NULL`: the indexes of PRIMARY KEY and UNIQUE constraints, which stay.
                 let indexes: Vec<(String, String)> = sqlx::query_as(
                     "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-                     AND tbl_name IN (SELECT value FROM json_each($1)) ORDER BY name",
+                     AND tbl_name IN (SELECT value FROM json_each($1)) \
+                     AND name NOT IN (SELECT value FROM json_each($2)) ORDER BY name",
                 )
                 .bind(list)
+                .bind(serde_json::to_string(&keep).unwrap_or_else(|_| "[]".into()))
                 .fetch_all(&mut **t)
                 .await?;
                 for (name, _) in &indexes {
@@ -84,6 +90,7 @@ impl SetAside {
                      FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
                      WHERE x.indrelid IN (SELECT to_regclass(n) FROM unnest($1::text[]) AS n) \
                        AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) \
+                       AND i.relname <> ALL($3::text[]) \
                      UNION ALL \
                      SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname), \
                             format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)) \
@@ -93,6 +100,7 @@ impl SetAside {
                 )
                 .bind(&tables)
                 .bind(referenced.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>())
+                .bind(&keep)
                 .fetch_all(&mut **t)
                 .await?;
                 for (drop, _) in &found {
@@ -137,7 +145,7 @@ mod tests {
                 "SELECT indexname::text, indexdef FROM pg_indexes \
                  WHERE tablename IN ('products', 'channel_products') \
                  UNION ALL SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-                 WHERE conrelid IN ('products'::regclass, 'channel_products'::regclass) ORDER BY 1",
+                 WHERE conrelid IN ('products'::regclass, 'channel_products'::regclass) ORDER BY 1, 2",
             )
             .fetch_all(&mut *t)
             .await
@@ -153,18 +161,32 @@ mod tests {
         assert!(before.len() >= 4, "{before:?}");
 
         let mut tx = db.store.begin().await.unwrap();
-        let aside = SetAside::drop(&mut tx, &["products", "channel_products"], &["channels"])
-            .await
-            .unwrap();
+        let aside = SetAside::drop(
+            &mut tx,
+            &["products", "channel_products"],
+            &["channels"],
+            &["channel_products_ean"],
+        )
+        .await
+        .unwrap();
         assert!(aside.0.len() >= 4, "{}", aside.0.len());
+        let kept = |(d, c): &(String, String)| {
+            !d.contains("channel_products_ean") && !c.contains("channel_products_ean")
+        };
+        assert!(aside.0.iter().all(kept), "{:?}", aside.0);
         aside.restore(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(indexes(&db).await, before);
 
         let mut tx = db.store.begin().await.unwrap();
-        let _aside = SetAside::drop(&mut tx, &["products", "channel_products"], &["channels"])
-            .await
-            .unwrap();
+        let _aside = SetAside::drop(
+            &mut tx,
+            &["products", "channel_products"],
+            &["channels"],
+            &[],
+        )
+        .await
+        .unwrap();
         drop(tx);
         assert_eq!(indexes(&db).await, before);
     }
