@@ -603,9 +603,9 @@ const CHANNEL_PRODUCT_SELECT: &str = "SELECT channel, ean, offer_id, refurbisher
      FROM channel_products";
 
 /// `FROM {table} {alias}` limited to the step's EANs. PostgreSQL: a lookup per EAN of the
-/// `catalog_step` temporary table the step's marks were moved into (sqlx 0.9 does not set
-/// TCP_NODELAY, so every statement with a large parameter waits about 40 ms for a delayed ACK;
-/// the EANs are therefore sent nowhere). The lookup is a `LATERAL` subquery fenced with
+/// `catalog_step` temporary table the step's marks were moved into (the EANs are sent nowhere:
+/// written when sqlx 0.9.0 did not set TCP_NODELAY and every statement with a large parameter
+/// waited about 40 ms for a delayed ACK; 0.9.1 sets it, and this stays until measured slower). The lookup is a `LATERAL` subquery fenced with
 /// `OFFSET 0`: as a plain join or `IN`, the planner — misled by statistics that lag behind a bulk
 /// import — scans the whole table (10,000 EANs of 1,000,000 offers: 280 ms instead of 150 ms,
 /// and when hash joins are forbidden it walks the whole index instead, 1.6 s). The EANs are
@@ -1078,8 +1078,8 @@ const CHANNEL_SET: &str = "ON CONFLICT (channel, ean) DO UPDATE SET offer_id = e
          currency = excluded.currency, stock = excluded.stock, active = excluded.active, computed_at = excluded.computed_at, \
          revision = channel_products.revision + 1, dirty = TRUE";
 
-/// Write a step's changed products and channel rows. PostgreSQL: one statement for both (each
-/// statement carrying data costs a delayed-ACK wait, see [`step_rows`]).
+/// Write a step's changed products and channel rows. PostgreSQL: one statement for both (one
+/// round trip; see [`step_rows`] on why round trips were counted).
 async fn write_step(
     tx: &mut Tx,
     products: &[(String, ProductValues)],
