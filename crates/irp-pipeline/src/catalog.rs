@@ -63,9 +63,28 @@ pub async fn apply_refurbishers(
     refurbishers: &[Refurbisher],
     actor: &str,
 ) -> Result<Vec<ApplyOutcome>, StoreError> {
-    let out = store.refurbishers().apply(refurbishers, actor).await?;
-    recompute_after_change(store).await;
+    let (out, recomputed) = apply_refurbishers_with(store, refurbishers, actor, None).await?;
+    if let Err(e) = recomputed {
+        tracing::error!(error = %e, "Recomputing the catalog failed; the marked products wait for the next recompute");
+    }
     Ok(out)
+}
+
+/// [`apply_refurbishers`], with the recompute's products counted on `progress` and its outcome
+/// returned beside the documents' (a failed recompute leaves the documents applied and the
+/// products marked for the next one).
+///
+/// # Errors
+/// What `Store::refurbishers().apply` refuses.
+pub async fn apply_refurbishers_with(
+    store: &Store,
+    refurbishers: &[Refurbisher],
+    actor: &str,
+    progress: Option<&Progress>,
+) -> Result<(Vec<ApplyOutcome>, Result<RecomputeStats, StoreError>), StoreError> {
+    let out = store.refurbishers().apply(refurbishers, actor).await?;
+    let recomputed = recompute_with(store, progress).await;
+    Ok((out, recomputed))
 }
 
 /// Apply the channels document (`Store::channels().apply`) and recompute the channel rows.

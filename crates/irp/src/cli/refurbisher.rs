@@ -21,13 +21,22 @@ fn show_value(v: &Option<Value>) -> String {
     }
 }
 
-/// Apply documents: validate all, then write all in one transaction. Prints diagnostics to
-/// stderr; returns the outcomes, or `None` when the documents have errors.
+/// What applying refurbisher documents did: each document's outcome, and the recompute of the
+/// products their pricing changed (an error leaves those products marked).
+pub type Applied = (
+    Vec<irp_store::refurbishers::ApplyOutcome>,
+    Result<irp_store::catalog::RecomputeStats, irp_store::StoreError>,
+);
+
+/// Apply documents: validate all, then write all in one transaction, then recompute what their
+/// pricing changed (counted on `progress`). Prints diagnostics to stderr; returns what was
+/// done, or `None` when the documents have errors.
 pub async fn apply_files(
     store: &Store,
     files: &[PathBuf],
     actor: &str,
-) -> Result<Option<Vec<irp_store::refurbishers::ApplyOutcome>>> {
+    progress: Option<&irp_pipeline::progress::Progress>,
+) -> Result<Option<Applied>> {
     let loaded = load_documents(files)?;
     for l in &loaded {
         let other = if !l.channels.is_empty() {
@@ -53,7 +62,7 @@ pub async fn apply_files(
         .flat_map(|l| l.doc.refurbishers)
         .collect();
     Ok(Some(
-        irp_pipeline::catalog::apply_refurbishers(store, &all, actor).await?,
+        irp_pipeline::catalog::apply_refurbishers_with(store, &all, actor, progress).await?,
     ))
 }
 
@@ -84,7 +93,11 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
     match cmd {
         RefurbisherCommand::Apply { files, json } => {
             let store = open_store(global).await?;
-            let Some(outcomes) = apply_files(&store, &files, &actor()).await? else {
+            let progress = irp_pipeline::progress::Progress::new();
+            let shown = super::progress::show(&progress);
+            let applied = apply_files(&store, &files, &actor(), Some(&progress)).await;
+            shown.finish();
+            let Some((outcomes, recomputed)) = applied? else {
                 return Ok(ExitCode::FAILURE);
             };
             if json {
@@ -109,8 +122,28 @@ pub async fn refurbisher(global: &Global, cmd: RefurbisherCommand) -> Result<Exi
                         }
                     }
                 }
+                if let Ok(stats) = &recomputed
+                    && stats.eans > 0
+                {
+                    outln!(
+                        "catalog: {} product(s) recomputed in {} ms: {} changed, {} channel row(s) to push",
+                        stats.eans,
+                        stats.ms,
+                        stats.products_changed,
+                        stats.channel_rows_changed
+                    );
+                }
             }
-            Ok(ExitCode::SUCCESS)
+            match recomputed {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!(
+                        "the documents are applied, but recomputing the catalog failed: {e}; \
+                         the products stay marked: run `irp catalog recompute`"
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         RefurbisherCommand::List { json } => {
             let store = open_store(global).await?;

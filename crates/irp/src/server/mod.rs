@@ -486,8 +486,8 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         }
     }
     if !refurbisher_files.is_empty() {
-        let Some(outcomes) =
-            crate::cli::refurbisher::apply_files(&store, &refurbisher_files, "serve").await?
+        let Some((outcomes, recomputed)) =
+            crate::cli::refurbisher::apply_files(&store, &refurbisher_files, "serve", None).await?
         else {
             anyhow::bail!(
                 "the documents given with --apply have errors; fix them or start without --apply"
@@ -495,6 +495,10 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
         };
         for o in outcomes {
             tracing::info!(refurbisher = %o.key, refurbisher_id = o.refurbisher_id, action = ?o.action, changes = o.changes.len(), "Applied refurbisher");
+        }
+        if let Err(e) = recomputed {
+            // The catalog job drains the marks once serve runs.
+            tracing::error!(error = %e, "Recomputing the catalog after --apply failed; the marked products wait for the catalog job");
         }
     }
     if !channel_files.is_empty() {
