@@ -18,20 +18,10 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use irp_core::config::{parse_channels, parse_document};
-use irp_core::values::gtin::check_digit;
 use irp_pipeline::feed::import_file;
 use irp_store::Backend;
 use irp_store::testkit::TestDb;
-
-fn ean(i: u64) -> String {
-    let body: Vec<u8> = format!("871{:09}", i % 1_000_000_000)
-        .bytes()
-        .map(|b| b - b'0')
-        .collect();
-    let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
-    s.push(char::from(b'0' + check_digit(&body)));
-    s
-}
+use irp_testkit::feeds::ean;
 
 /// A FlexIT-format feed of `rows` offers, one per EAN; every `changed_every`th row gets a
 /// purchase price one euro higher (within max_price_change_ratio: applied, not held).

@@ -17,32 +17,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use irp_core::config::parse_document;
-use irp_core::values::gtin::check_digit;
 use irp_pipeline::feed::import_fetched;
 use irp_store::Backend;
 use irp_store::secrets::SecretKey;
 use irp_store::testkit::TestDb;
+use irp_testkit::feeds::{ean, nl_price as price};
 use irp_testkit::sshd::{PASSWORD, Sshd};
-
-fn ean(i: u64) -> String {
-    let body: Vec<u8> = format!("871{:09}", i % 1_000_000_000)
-        .bytes()
-        .map(|b| b - b'0')
-        .collect();
-    let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
-    s.push(char::from(b'0' + check_digit(&body)));
-    s
-}
-
-fn price(cents: u64) -> String {
-    let euros = cents / 100;
-    let grouped = if euros >= 1000 {
-        format!("{}.{:03}", euros / 1000, euros % 1000)
-    } else {
-        euros.to_string()
-    };
-    format!("{grouped},{:02}", cents % 100)
-}
 
 fn generate(path: &std::path::Path, rows: u64, changed_every: Option<u64>) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());

@@ -49,6 +49,12 @@ async fn seed_refurbishers(db: &TestDb) -> (StoredRefurbisher, StoredRefurbisher
     )
 }
 
+/// Refurbished Direct selling every refurbisher, Econocom only FlexIT with 2 points less margin.
+const TWO_CHANNELS: &str = r#"{"channels": {
+    "refurbished-direct": {"name": "Refurbished Direct"},
+    "econocom": {"name": "Econocom", "refurbishers": ["flexit"], "margin_adjustment": -2}
+}}"#;
+
 async fn channels(db: &TestDb, text: &str) {
     let doc = parse_channels(text);
     assert!(doc.is_ok(), "{:?}", doc.diagnostics);
@@ -240,14 +246,7 @@ async fn the_best_offer_follows_each_feed_run_and_only_touched_products_are_reco
 
 async fn channels_sell_their_refurbishers_and_mark_changes_for_the_sync(db: TestDb) {
     let (flexit, iused) = seed_refurbishers(&db).await;
-    channels(
-        &db,
-        r#"{"channels": {
-            "refurbished-direct": {"name": "Refurbished Direct"},
-            "econocom": {"name": "Econocom", "refurbishers": ["flexit"], "margin_adjustment": -2}
-        }}"#,
-    )
-    .await;
+    channels(&db, TWO_CHANNELS).await;
     let f = Files::new();
     import(
         &db,
@@ -510,16 +509,6 @@ async fn settings_and_approval_changes_reprice_the_refurbishers_products(db: Tes
     assert_eq!(db.store.catalog().dirty_count().await.unwrap(), 0);
 }
 
-/// A valid EAN-13 from a number.
-fn ean(i: u64) -> String {
-    let body: Vec<u8> = format!("871{i:09}").bytes().map(|b| b - b'0').collect();
-    let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
-    s.push(char::from(
-        b'0' + irp_core::values::gtin::check_digit(&body),
-    ));
-    s
-}
-
 /// What the catalog computed, without the times and revisions: every product, and every
 /// channel row of every product.
 async fn computed(db: &TestDb) -> Vec<String> {
@@ -579,17 +568,10 @@ async fn recompute_walking(db: &TestDb, walk_step: i64) -> irp_store::catalog::R
 
 async fn the_walk_over_the_whole_catalog_computes_what_marks_per_ean_compute(db: TestDb) {
     let (flexit, iused) = seed_refurbishers(&db).await;
-    channels(
-        &db,
-        r#"{"channels": {
-            "refurbished-direct": {"name": "Refurbished Direct"},
-            "econocom": {"name": "Econocom", "refurbishers": ["flexit"], "margin_adjustment": -2}
-        }}"#,
-    )
-    .await;
+    channels(&db, TWO_CHANNELS).await;
     let f = Files::new();
     // 60 FlexIT offers, 30 iUsed offers on every other EAN (cheaper on some), stock 0 on some.
-    let eans: Vec<String> = (0..60).map(ean).collect();
+    let eans: Vec<String> = (0..60).map(irp_testkit::feeds::ean).collect();
     let skus: Vec<String> = (0..60).map(|i| format!("F{i}")).collect();
     let prices: Vec<String> = (0..60).map(|i| format!("{},00", 100 + i * 3)).collect();
     let rows: Vec<(&str, &str, i64, &str)> = (0..60)

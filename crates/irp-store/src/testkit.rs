@@ -29,7 +29,8 @@ pub fn pg_server_url() -> String {
     std::env::var("IRP_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
 }
 
-fn with_database(server: &str, db: &str) -> String {
+/// `server` (a PostgreSQL URL) with its database replaced by `db`, its query kept.
+pub fn with_database(server: &str, db: &str) -> String {
     let (base, query) = server
         .split_once('?')
         .map_or((server, None), |(b, q)| (b, Some(q)));

@@ -12,6 +12,7 @@
 pub mod fake_ergonode;
 pub mod fake_odoo;
 pub mod fake_shopware;
+pub mod feeds;
 pub mod hostile;
 pub mod sshd;
 

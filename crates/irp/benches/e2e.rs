@@ -38,34 +38,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use irp_core::values::gtin::check_digit;
 use irp_store::Backend;
-use irp_store::testkit::pg_server_url;
+use irp_store::testkit::{pg_server_url, with_database};
+use irp_testkit::feeds::{ean, nl_price as price};
 use serde_json::Value;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const GNU_TIME: &str = "/usr/bin/time";
-
-fn ean(i: u64) -> String {
-    let body: Vec<u8> = format!("871{:09}", i % 1_000_000_000)
-        .bytes()
-        .map(|b| b - b'0')
-        .collect();
-    let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
-    s.push(char::from(b'0' + check_digit(&body)));
-    s
-}
-
-/// nl_NL: `1.234,56`.
-fn price(cents: u64) -> String {
-    let euros = cents / 100;
-    let grouped = if euros >= 1000 {
-        format!("{}.{:03}", euros / 1000, euros % 1000)
-    } else {
-        euros.to_string()
-    };
-    format!("{grouped},{:02}", cents % 100)
-}
 
 /// Stock of row `i`: 0–49, so 96 % of the rows are sellable (stock above FlexIT's
 /// `stock_threshold` of 1).
@@ -105,21 +84,6 @@ fn generate(path: &Path, rows: u64, delta: bool) {
         .unwrap();
     }
     f.flush().unwrap();
-}
-
-fn with_database(server: &str, db: &str) -> String {
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
 }
 
 /// Run `cmd`; its stdout, or a panic with its stderr.
