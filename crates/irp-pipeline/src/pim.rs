@@ -196,8 +196,10 @@ async fn run_sync(
             StreamError::Store(e) => return Err(e.into()),
         }
     }
-    if store.catalog().dirty_count().await? > 0 {
-        report.catalog = Some(crate::catalog::recompute(store).await?);
+    // Nothing marked: the recompute finds that out with one cheap check.
+    let recomputed = crate::catalog::recompute(store).await?;
+    if recomputed.eans > 0 {
+        report.catalog = Some(recomputed);
     }
     report.status = if report.error.is_some() {
         "failed"
