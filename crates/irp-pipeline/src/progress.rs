@@ -36,6 +36,21 @@ impl Phase {
         }
     }
 
+    /// The phase named `name` (as [`Phase::as_str`] shows it).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Phase> {
+        [
+            Phase::Starting,
+            Phase::Downloading,
+            Phase::Reading,
+            Phase::Applying,
+            Phase::Pricing,
+            Phase::Pushing,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+    }
+
     /// What the phase counts.
     #[must_use]
     pub const fn unit(self) -> &'static str {
@@ -115,6 +130,92 @@ impl Progress {
             phase,
             done: self.0.done.load(Ordering::Relaxed),
             total: (total > 0).then_some(total),
+        }
+    }
+}
+
+/// How often a [`Reporter`] writes where its work stands.
+pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes where a piece of work stands to the store's progress board (see
+/// [`irp_store::progress`]) every [`REPORT_EVERY`] while it runs, so that the portal, the API
+/// and other instances can show it; [`Reporter::finish`] takes the entry down. Work that ends
+/// within the first second never shows up. A failed write is logged and skipped: showing
+/// progress never stops the work.
+#[derive(Debug)]
+pub struct Reporter {
+    task: tokio::task::JoinHandle<()>,
+    store: irp_store::Store,
+    work: String,
+    cleared: bool,
+}
+
+impl Reporter {
+    /// Start reporting `progress` as `work` (an [`irp_store::progress::feed_run_work`] key).
+    #[must_use]
+    pub fn start(store: &irp_store::Store, work: String, progress: &Progress) -> Reporter {
+        let task = tokio::spawn(report_loop(store.clone(), work.clone(), progress.clone()));
+        Reporter {
+            task,
+            store: store.clone(),
+            work,
+            cleared: false,
+        }
+    }
+
+    /// Stop reporting and take the entry down.
+    pub async fn finish(mut self) {
+        self.task.abort();
+        // The loop may be inside a write: wait for it, so the entry is not put back after.
+        let _ = (&mut self.task).await;
+        if let Err(e) = self.store.progress().clear(&self.work).await {
+            tracing::debug!(work = %self.work, error = %e, "Clearing progress failed");
+        }
+        self.cleared = true;
+    }
+}
+
+impl Drop for Reporter {
+    /// Work that ended by an error (without [`Reporter::finish`]) stops reporting too; its
+    /// entry is taken down in the background.
+    fn drop(&mut self) {
+        self.task.abort();
+        if !self.cleared
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let (store, work) = (self.store.clone(), std::mem::take(&mut self.work));
+            rt.spawn(async move {
+                let _ = store.progress().clear(&work).await;
+            });
+        }
+    }
+}
+
+async fn report_loop(store: irp_store::Store, work: String, progress: Progress) {
+    let mut phase = None;
+    let mut phase_started_at = irp_store::now();
+    let mut warned = false;
+    loop {
+        tokio::time::sleep(REPORT_EVERY).await;
+        let s = progress.snapshot();
+        let now = irp_store::now();
+        if phase != Some(s.phase) {
+            phase = Some(s.phase);
+            phase_started_at = now;
+        }
+        let entry = irp_store::progress::WorkProgress {
+            work: work.clone(),
+            phase: s.phase.as_str().to_owned(),
+            done: i64::try_from(s.done).unwrap_or(i64::MAX),
+            total: s.total.and_then(|t| i64::try_from(t).ok()),
+            phase_started_at,
+            updated_at: now,
+        };
+        if let Err(e) = store.progress().record(&entry).await
+            && !warned
+        {
+            warned = true;
+            tracing::warn!(work = %work, error = %e, "Recording progress failed; the work goes on");
         }
     }
 }

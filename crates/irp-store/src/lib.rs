@@ -18,7 +18,8 @@
 //! `monitor` reads `orders` and `refurbishers`; `offers` resolves alerts through `monitor`;
 //! `outbox` and `erp` read `orders`; `shipments` reads `refurbishers` and `tokens`; `feed_write`
 //! writes `offers`; `feed_runs` uses `feed_write`, `offers` and `monitor`; `channels` and
-//! `channel_sync` read `catalog` (and the sync, `orders` and `shipments`).
+//! `channel_sync` read `catalog` (and the sync, `orders` and `shipments`); `progress` (where
+//! running work stands) stands alone.
 
 pub mod audit;
 pub mod catalog;
@@ -35,6 +36,7 @@ pub mod offers;
 pub mod orders;
 pub mod outbox;
 pub mod pim;
+pub mod progress;
 pub mod refurbishers;
 pub mod secrets;
 pub mod shipments;
@@ -196,6 +198,8 @@ pub struct Store {
     /// connections competing for SQLite's lock back off in growing sleeps and a writer can
     /// starve for seconds under a steady stream of orders.
     writer: Option<sqlx::SqlitePool>,
+    /// SQLite: the progress board's own file (see [`progress`]).
+    progress_board: Option<sqlx::SqlitePool>,
 }
 
 /// SQLite's WAL checkpoints, moved out of commits: by default the connection whose commit takes
@@ -285,6 +289,7 @@ impl Store {
             source,
         };
         let mut sqlite_writer = None;
+        let mut progress_board = None;
         let db = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(connect_err)?
@@ -307,6 +312,14 @@ impl Store {
                 .await
                 .map_err(connect_err)?;
             sqlite_writer = Some(writer);
+            progress_board = Some(
+                progress::open_sqlite_board(opts.get_filename())
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Query(source) => connect_err(source),
+                        other => other,
+                    })?,
+            );
             Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(8)
@@ -341,6 +354,7 @@ impl Store {
             channels: std::sync::Arc::new(tokio::sync::Notify::new()),
             models: std::sync::Arc::default(),
             writer: sqlite_writer,
+            progress_board,
         })
     }
 

@@ -39,7 +39,82 @@ db_tests!(
     a_document_resolves_only_its_own_secrets_and_allowed_variables,
     a_secret_goes_only_where_it_was_first_used_until_stored_again,
     operators_log_in_with_their_password_and_sessions_end,
+    progress_is_recorded_while_another_writer_holds_the_database,
 );
+
+/// The progress board takes a running feed run's reports while that run's transaction holds
+/// the database (on SQLite, its one write lock): the board is written, read back, replaced and
+/// cleared within a second each.
+async fn progress_is_recorded_while_another_writer_holds_the_database(db: TestDb) {
+    use irp_store::progress::{WorkProgress, feed_run_work};
+    use std::time::Duration;
+    let s = &db.store;
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "test")
+        .await
+        .unwrap();
+    let r = s.refurbishers().get("flexit").await.unwrap().unwrap();
+    let run = s.feed_runs().start(r.id, "manual").await.unwrap();
+    // Another connection holds a write transaction open, as a feed run's apply does.
+    let held = if db.url.starts_with("sqlite:") {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE feed_runs SET bytes = 1 WHERE id = $1")
+            .bind(run)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Box::new(c) as Box<dyn std::any::Any + Send>
+    } else {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query("UPDATE feed_runs SET bytes = 1 WHERE id = $1")
+            .bind(run)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Box::new(c) as Box<dyn std::any::Any + Send>
+    };
+    let work = feed_run_work(run);
+    let at = irp_store::now();
+    let mut entry = WorkProgress {
+        work: work.clone(),
+        phase: "reading".into(),
+        done: 20_000,
+        total: None,
+        phase_started_at: at,
+        updated_at: at,
+    };
+    let second = Duration::from_secs(1);
+    tokio::time::timeout(second, s.progress().record(&entry))
+        .await
+        .unwrap()
+        .unwrap();
+    let got = tokio::time::timeout(second, s.progress().get(&work))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Some(entry.clone()));
+    entry.phase = "pricing".into();
+    entry.done = 5;
+    entry.total = Some(1_000_000);
+    tokio::time::timeout(second, s.progress().record(&entry))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.progress().get(&work).await.unwrap(), Some(entry));
+    tokio::time::timeout(second, s.progress().clear(&work))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.progress().get(&work).await.unwrap(), None);
+    drop(held);
+}
 
 async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {
     let s = &db.store;

@@ -48,6 +48,9 @@ pub enum Answer {
     /// A status and `total` zero bytes gzip-compressed (`Content-Encoding: gzip`), made as
     /// they are sent, never held whole: 1 GiB is about 1 MB on the wire.
     GzipBomb(u16, u64),
+    /// A `200` JSON body of which the first half is sent at once and the rest once `release`
+    /// is notified (`notify_one`): a download that is under way for as long as the test wants.
+    Stalled(String, Arc<tokio::sync::Notify>),
 }
 
 type Answering = dyn Fn(&Seen) -> Answer + Send + Sync;
@@ -160,6 +163,34 @@ fn respond(a: Answer) -> Response {
             gzip_bomb(total),
         )
             .into_response(),
+        Answer::Stalled(body, release) => {
+            let bytes = body.into_bytes();
+            let len = bytes.len().to_string();
+            let half = bytes.len() / 2;
+            let (first, rest) = (bytes[..half].to_vec(), bytes[half..].to_vec());
+            let stream = futures_util::stream::unfold(0u8, move |step| {
+                let (first, rest, release) = (first.clone(), rest.clone(), Arc::clone(&release));
+                async move {
+                    match step {
+                        0 => Some((Ok::<_, std::io::Error>(first), 1)),
+                        1 => {
+                            release.notified().await;
+                            Some((Ok(rest), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            (
+                StatusCode::OK,
+                [
+                    ("content-type", "application/json".to_owned()),
+                    ("content-length", len),
+                ],
+                Body::from_stream(stream),
+            )
+                .into_response()
+        }
     }
 }
 

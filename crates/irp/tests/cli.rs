@@ -150,6 +150,7 @@ db_tests!(
     secret_values_never_appear_in_any_output,
     serve_answers_health_metrics_and_home_and_stops_on_sigterm,
     a_feed_file_is_previewed_imported_and_listed,
+    a_running_import_shows_where_it_stands_to_the_api_the_portal_and_the_cli,
     products_show_every_offer_ranked_and_held_prices_wait_for_an_operator,
     pim_apply_sync_show_and_products_carry_the_pim_data,
     orders_come_in_by_the_api_and_are_placed_once_across_crashes,
@@ -757,6 +758,119 @@ async fn a_feed_file_is_previewed_imported_and_listed(db: TestDb) {
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["succeeded", "unchanged", "partial", "failed"]);
+}
+
+/// A run that takes a while says where it stands — to the API, the portal and the CLI, all in
+/// other processes than the `irp feed import` running it — and says nothing more once it ended.
+async fn a_running_import_shows_where_it_stands_to_the_api_the_portal_and_the_cli(db: TestDb) {
+    use irp_testkit::hostile::{Answer, Hostile};
+    let irp = Irp::new(&db.url).with_env("IRP_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128");
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let feed = r#"{"offers":[{"sku":"A-1","name":"iPad 9","ean":"4006381333931","stock":3,"buy":199.95,"sell":329}]}"#;
+    let server = Hostile::start({
+        let release = release.clone();
+        move |_| Answer::Stalled(feed.to_owned(), release.clone())
+    });
+    let doc = serde_json::json!({"acme": {"name": "Acme", "default_margin": 10, "offers": {
+        "connection": "web", "endpoint": server.url("/feed"), "type": "json",
+        "offer_location": "offers", "price_locale": "en_US",
+        "mapping": {"sku": "sku", "name": "name", "ean": "ean", "stock_available": "stock",
+            "price_purchase_amount": "buy", "price_consumer_amount": "sell"}}}});
+    let path = irp.data.path().join("acme.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    irp.run_ok(&["refurbisher", "apply", "-f", path.to_str().unwrap()]);
+    let token = common::api_token(&irp, "watcher", "viewer");
+    common::add_user(&irp, "ops@iused.nl", "correct horse battery", "viewer");
+    let serve = start_serve(&irp, &[], &[]);
+    let base = serve.base();
+    let client = reqwest::Client::new();
+    let get_run = || {
+        let (client, url, token) = (
+            client.clone(),
+            format!("{base}/api/v1/runs/1"),
+            token.clone(),
+        );
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // The download stalls half-way: the run is under way for as long as the test wants.
+    let mut import = irp
+        .cmd(&["feed", "import", "acme", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let (status, v) = get_run().await;
+        if status == reqwest::StatusCode::OK && !v["progress"].is_null() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no progress shown: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(shown["run"]["status"], "running", "{shown}");
+    assert_eq!(shown["progress"]["phase"], "downloading", "{shown}");
+    assert!(shown["progress"]["updated_at"].is_string(), "{shown}");
+
+    let out = irp.run(&["feed", "show", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\n  now downloading (reported "),
+        "{}",
+        stdout(&out)
+    );
+
+    let cookie = login_cookie(&base, "ops@iused.nl", "correct horse battery").await;
+    let page = |path: &str| {
+        let (client, url, cookie) = (client.clone(), format!("{base}{path}"), cookie.clone());
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let html = page("/runs/1").await.text().await.unwrap();
+    assert!(html.contains("<h2>Running now</h2>"), "{html}");
+    assert!(html.contains(r#"hx-get="/runs/1/progress""#), "{html}");
+    let fragment = page("/runs/1/progress").await;
+    assert!(fragment.headers().get("hx-refresh").is_none());
+    let text = fragment.text().await.unwrap();
+    assert!(
+        text.contains(r#"<p id="run-progress-line">downloading</p>"#),
+        "{text}"
+    );
+
+    release.notify_one();
+    let out = tokio::task::spawn_blocking(move || {
+        let status = import.wait().unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(import.stdout.as_mut().unwrap(), &mut text).unwrap();
+        (status, text)
+    })
+    .await
+    .unwrap();
+    assert!(out.0.success(), "{}", out.1);
+    let (_, done) = get_run().await;
+    assert_eq!(done["run"]["status"], "succeeded", "{done}");
+    assert!(
+        done["progress"].is_null(),
+        "an ended run shows no progress: {done}"
+    );
+    // The page's poll, once the run has ended, reloads the page, which shows the report.
+    let fragment = page("/runs/1/progress").await;
+    assert_eq!(fragment.headers()["hx-refresh"], "true");
+    let html = page("/runs/1").await.text().await.unwrap();
+    assert!(!html.contains("Running now"), "{html}");
+    let out = irp.run(&["feed", "show", "1"]);
+    assert!(!stdout(&out).contains("\n  now "), "{}", stdout(&out));
+    drop(serve);
 }
 
 async fn products_show_every_offer_ranked_and_held_prices_wait_for_an_operator(db: TestDb) {

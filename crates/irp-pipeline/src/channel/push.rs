@@ -12,7 +12,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{ChannelSyncError, Shop};
-use crate::progress::{Phase, Progress};
+use crate::progress::{Phase, Progress, Reporter};
+use irp_store::progress::channel_sync_work;
 
 /// The operation key of IRP's product upserts.
 const OP_KEY: &str = "irp-products";
@@ -65,15 +66,35 @@ pub async fn push_with(
     full: bool,
     progress: Option<&Progress>,
 ) -> Result<PushReport, ChannelSyncError> {
+    let key = &shop.channel.key;
+    // What is waiting is counted for a full push, or when someone watches.
+    let count_waiting = full || progress.is_some();
+    let progress = progress.cloned().unwrap_or_default();
+    let reporter = Reporter::start(store, channel_sync_work(key), &progress);
+    let report = push_counting(store, shop, full, count_waiting, &progress).await;
+    reporter.finish().await;
+    report
+}
+
+async fn push_counting(
+    store: &Store,
+    shop: &Shop,
+    full: bool,
+    count_waiting: bool,
+    progress: &Progress,
+) -> Result<PushReport, ChannelSyncError> {
+    let progress = Some(progress);
     let started = Instant::now();
     let requests_before = shop.api.requests();
     let key = &shop.channel.key;
     if full {
         store.channel_sync().mark_all(key).await?;
     }
-    if progress.is_some() {
+    if count_waiting {
         let waiting = store.channel_sync().dirty_count(key).await?;
         crate::progress::enter(progress, Phase::Pushing, u64::try_from(waiting).ok());
+    } else {
+        crate::progress::enter(progress, Phase::Pushing, None);
     }
     let mut report = PushReport {
         channel: key.clone(),

@@ -19,7 +19,8 @@ use super::fetch::{
 };
 use super::read::Input;
 use super::{ErrorEntry, ImportError, ImportReport, RunStatus};
-use crate::progress::{self, Phase, Progress};
+use crate::progress::{self, Phase, Progress, Reporter};
+use irp_store::progress::feed_run_work;
 
 /// Import a feed file for a refurbisher (an upload, or a `file` connection): one run, stored
 /// with its report.
@@ -57,13 +58,17 @@ pub async fn import_file_counting(
         source,
     })?;
     let run_id = store.feed_runs().start(r.id, trigger).await?;
+    let progress = progress.cloned().unwrap_or_default();
+    let reporter = Reporter::start(store, feed_run_work(run_id), &progress);
     let run = Run {
         id: run_id,
         http_status: None,
         started: Instant::now(),
-        progress,
+        progress: Some(&progress),
     };
-    import_into_run(store, r, &offers, path, run, Input::File).await
+    let report = import_into_run(store, r, &offers, path, run, Input::File).await;
+    reporter.finish().await;
+    report
 }
 
 pub(super) fn empty_report(run_id: i64, http_status: Option<i64>) -> ImportReport {
@@ -122,6 +127,32 @@ pub async fn import_fetched_counting(
         .ok_or_else(|| ImportError::NoConnector(r.key.clone()))?;
     let started = Instant::now();
     let run_id = store.feed_runs().start(r.id, trigger).await?;
+    let progress = progress.cloned().unwrap_or_default();
+    let reporter = Reporter::start(store, feed_run_work(run_id), &progress);
+    let report = fetch_into_run(
+        store,
+        r,
+        &offers,
+        secret_key,
+        run_id,
+        started,
+        Some(&progress),
+    )
+    .await;
+    reporter.finish().await;
+    report
+}
+
+/// The fetch and import of a started run.
+async fn fetch_into_run(
+    store: &Store,
+    r: &StoredRefurbisher,
+    offers: &irp_core::config::model::OffersConfig,
+    secret_key: Option<&irp_store::secrets::SecretKey>,
+    run_id: i64,
+    started: Instant,
+    progress: Option<&Progress>,
+) -> Result<ImportReport, ImportError> {
     let fail = |mut report: ImportReport, message: String| async move {
         report.message = Some(message);
         finish(store, &mut report, None, None, started).await?;
@@ -151,7 +182,7 @@ pub async fn import_fetched_counting(
         progress::enter(progress, Phase::Downloading, None);
     }
     if offers.connection == Connection::File {
-        let path = match confined_file(&offers, &resolved_offers) {
+        let path = match confined_file(offers, &resolved_offers) {
             Ok(p) => p,
             Err(e) => {
                 return fail(empty_report(run_id, None), scrubber.scrub(&e.to_string())).await;
@@ -163,7 +194,7 @@ pub async fn import_fetched_counting(
             started,
             progress,
         };
-        import_into_run(store, r, &offers, &path, run, Input::File).await
+        import_into_run(store, r, offers, &path, run, Input::File).await
     } else {
         let dir = tempfile::tempdir()
             .map_err(|e| ImportError::Worker(format!("creating a temporary directory: {e}")))?;
@@ -215,7 +246,7 @@ pub async fn import_fetched_counting(
                 download,
                 scrubber,
             };
-            let report = import_into_run(store, r, &offers, &dest, run, input).await?;
+            let report = import_into_run(store, r, offers, &dest, run, input).await?;
             let key = first_key
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

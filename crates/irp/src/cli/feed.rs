@@ -242,14 +242,32 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 bail!("no feed run {run_id}")
             };
             let errors = store.feed_runs().row_errors(run_id).await?;
+            let progress: Option<crate::views::feeds::Progress> =
+                if run.status == irp_core::feed::FeedRunStatus::Running {
+                    store
+                        .progress()
+                        .get(&irp_store::progress::feed_run_work(run_id))
+                        .await?
+                        .map(Into::into)
+                } else {
+                    None
+                };
             if json {
                 let mut v = serde_json::to_value(&run)?;
+                v["progress"] = serde_json::to_value(&progress)?;
                 v["errors"] = serde_json::to_value(&errors)?;
                 outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 outln!("run {} ({}): {}", run.id, run.triggered_by, run.status);
                 if let Some(m) = &run.message {
                     outln!("  {m}");
+                }
+                if let Some(p) = &progress {
+                    outln!(
+                        "  now {} (reported {})",
+                        p.describe(),
+                        p.updated_at.format("%H:%M:%S UTC")
+                    );
                 }
                 outln!(
                     "  started {}, {} bytes, {} ms",

@@ -160,6 +160,10 @@ fn pages_router() -> Router<AppState> {
             post(refurbishers::rotate_token),
         )
         .route("/runs/{id}", get(refurbishers::run))
+        .route(
+            "/runs/{id}/progress",
+            get(refurbishers::run_progress_fragment),
+        )
         .route("/runs/{id}/apply", post(refurbishers::apply_run))
         .route("/runs/{id}/discard", post(refurbishers::discard_run))
         .route("/orders", get(orders::list))

@@ -123,8 +123,105 @@ pub struct RunList {
 pub struct RunShow {
     /// The run.
     pub run: FeedRun,
+    /// Where it stands, while it runs (reported every second; absent once it ended, and for
+    /// work that has run less than a second).
+    pub progress: Option<Progress>,
     /// Its row errors.
     pub errors: Vec<RowError>,
+}
+
+/// Where long work stands while it runs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Progress {
+    /// `starting`, `downloading`, `reading`, `applying`, `pricing` or `pushing`.
+    pub phase: String,
+    /// What the phase counts: `rows` (reading), `products` (pricing, pushing), or empty.
+    pub unit: String,
+    /// Counted so far in this phase.
+    pub done: i64,
+    /// What the phase expects to count, when known (pricing a whole catalog: an estimate from
+    /// the offers, several of which may share a product).
+    pub total: Option<i64>,
+    /// Counted per second since the phase began.
+    pub rate_per_second: Option<f64>,
+    /// Seconds left at that rate, when the total is known.
+    pub eta_seconds: Option<i64>,
+    /// When the phase began.
+    pub phase_started_at: DateTime<Utc>,
+    /// When the work last reported; older than a few seconds means it is stuck or its process
+    /// is gone.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Progress {
+    /// One line for people: `reading: 412,000 rows, 51,000.5/s` or `pricing: 120,000 of
+    /// ~1,000,000 products, 60,000/s, about 15 s left`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let unit = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.unit)
+        };
+        let mut line = match self.total {
+            Some(t) => format!(
+                "{}: {} of ~{}{unit}",
+                self.phase,
+                grouped(self.done),
+                grouped(t)
+            ),
+            None if self.done > 0 => format!("{}: {}{unit}", self.phase, grouped(self.done)),
+            None => self.phase.clone(),
+        };
+        if let Some(r) = self.rate_per_second {
+            #[allow(clippy::cast_possible_truncation)] // a rate, rounded for people
+            line.push_str(&format!(", {}/s", grouped(r.round() as i64)));
+        }
+        if let Some(e) = self.eta_seconds {
+            line.push_str(&format!(", about {e} s left"));
+        }
+        line
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+impl From<irp_store::progress::WorkProgress> for Progress {
+    fn from(p: irp_store::progress::WorkProgress) -> Self {
+        let unit = irp_pipeline::progress::Phase::parse(&p.phase)
+            .map_or("", irp_pipeline::progress::Phase::unit)
+            .to_owned();
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let secs = (p.updated_at - p.phase_started_at).num_milliseconds() as f64 / 1000.0;
+        #[allow(clippy::cast_precision_loss)]
+        let rate = (secs >= 1.0 && p.done > 0).then(|| p.done as f64 / secs);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let eta_seconds = match (rate, p.total) {
+            (Some(r), Some(t)) if t >= p.done => Some(((t - p.done) as f64 / r).ceil() as i64),
+            _ => None,
+        };
+        Progress {
+            phase: p.phase,
+            unit,
+            done: p.done,
+            total: p.total,
+            rate_per_second: rate.map(|r| (r * 10.0).round() / 10.0),
+            eta_seconds,
+            phase_started_at: p.phase_started_at,
+            updated_at: p.updated_at,
+        }
+    }
 }
 
 /// A discarded run.
@@ -420,5 +517,51 @@ impl From<irp_core::feed::Offer> for FeedOffer {
             tax_percentage: o.tax_percentage,
             attributes: o.attributes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn progress_reads_as_counts_rate_and_time_left() {
+        let p: Progress = irp_store::progress::WorkProgress {
+            work: "feed_run:1".into(),
+            phase: "pricing".into(),
+            done: 250_000,
+            total: Some(1_000_000),
+            phase_started_at: at(0),
+            updated_at: at(5),
+        }
+        .into();
+        assert_eq!(p.unit, "products");
+        assert_eq!(p.rate_per_second, Some(50_000.0));
+        assert_eq!(p.eta_seconds, Some(15));
+        assert_eq!(
+            p.describe(),
+            "pricing: 250,000 of ~1,000,000 products, 50,000/s, about 15 s left"
+        );
+        let reading: Progress = irp_store::progress::WorkProgress {
+            phase: "reading".into(),
+            total: None,
+            done: 1_234,
+            updated_at: at(0),
+            ..irp_store::progress::WorkProgress {
+                work: "feed_run:1".into(),
+                phase: String::new(),
+                done: 0,
+                total: None,
+                phase_started_at: at(0),
+                updated_at: at(0),
+            }
+        }
+        .into();
+        // Less than a second into the phase: no rate yet.
+        assert_eq!(reading.describe(), "reading: 1,234 rows");
     }
 }

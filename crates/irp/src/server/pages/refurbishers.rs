@@ -421,6 +421,72 @@ pub struct RunPage {
     fields: Vec<String>,
     field: String,
     q: String,
+    /// Where the run stands, while it runs.
+    now: Option<RunProgressFragment>,
+}
+
+/// Where a running run stands (swapped in every two seconds by htmx; the page reloads itself
+/// once the run has ended).
+#[derive(Template)]
+#[template(path = "run_progress.html")]
+pub struct RunProgressFragment {
+    id: i64,
+    /// One line: phase, counts, rate, time left (empty before the first report).
+    line: String,
+    /// When the run last reported.
+    reported: String,
+    /// Share done, 0–100, when the total is known.
+    percent: Option<i64>,
+}
+
+/// Where run `id` stands, while it runs.
+async fn run_progress(store: &irp_store::Store, run: &FeedRun) -> Option<RunProgressFragment> {
+    if run.status != irp_core::feed::FeedRunStatus::Running {
+        return None;
+    }
+    let entry = store
+        .progress()
+        .get(&irp_store::progress::feed_run_work(run.id))
+        .await
+        .ok()
+        .flatten()
+        .map(crate::views::feeds::Progress::from);
+    Some(RunProgressFragment {
+        id: run.id,
+        line: entry
+            .as_ref()
+            .map(crate::views::feeds::Progress::describe)
+            .unwrap_or_default(),
+        reported: entry
+            .as_ref()
+            .map(|p| p.updated_at.format("%H:%M:%S UTC").to_string())
+            .unwrap_or_default(),
+        percent: entry.and_then(|p| {
+            p.total
+                .filter(|t| *t > 0)
+                .map(|t| (p.done.saturating_mul(100) / t).clamp(0, 100))
+        }),
+    })
+}
+
+/// `GET /runs/{id}/progress`: where the run stands (an htmx fragment); once it has ended, a
+/// reload of the page (`HX-Refresh`), which then shows its report.
+pub async fn run_progress_fragment(
+    State(state): State<AppState>,
+    _viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.store.feed_runs().get(id).await {
+        Ok(Some(run)) => match run_progress(&state.store, &run).await {
+            Some(f) => Page(f).into_response(),
+            None => ([("HX-Refresh", "true")], "").into_response(),
+        },
+        Ok(None) => refused(
+            StatusCode::NOT_FOUND,
+            &format!("There is no feed run {id}."),
+        ),
+        Err(e) => failed(&e),
+    }
 }
 
 /// Filters of the row errors.
@@ -489,7 +555,9 @@ pub async fn run(
         .as_object()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
         .unwrap_or_default();
+    let now = run_progress(store, &run).await;
     Page(RunPage {
+        now,
         ctx: Ctx::new(&viewer, "refurbishers"),
         key,
         name,
