@@ -33,6 +33,9 @@ status_enum! {
         Failed => "failed",
         /// A quarantined run an operator discarded.
         Discarded => "discarded",
+        /// Its process ended (killed, crashed, the machine went down) before the run did: it
+        /// stopped reporting. Nothing of it was applied (an applied run says so).
+        Interrupted => "interrupted",
     }
 }
 

@@ -76,6 +76,8 @@ pub struct TickReport {
 /// The store fails.
 pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_store::StoreError> {
     let mut report = TickReport::default();
+    // Runs whose process died are closed first, so what is read below sees them ended.
+    crate::feed::close_interrupted(store).await?;
     for r in readings(store, now).await? {
         for reading in &r.readings {
             // The feed-run metrics read one run (their value is its id): open only while that

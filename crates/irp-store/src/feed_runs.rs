@@ -3,14 +3,13 @@
 //! quarantined run's whole snapshot is staged, diffed against the refurbisher's stored offers,
 //! and applied in one transaction when an operator says so (`Store::feed_runs().apply`).
 
-use sqlx::types::Json;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use irp_core::feed::FeedRunStatus;
 
-use crate::feed_write::{holds_opened, mark_applied};
+use crate::feed_write::{holds_opened, mark_applied, record_report, record_row_errors};
 use crate::monitor::RESOLVE_ALERT;
 use crate::offers::{FIELD_CHECKS, FeedRun, RunReport, SnapshotDiff, StagedOffer, StoredRowError};
 use crate::{Result, Store, StoreError, Tx, now, with_db, with_tx};
@@ -134,22 +133,12 @@ impl FeedRuns<'_> {
     /// # Errors
     /// A database error.
     pub async fn add_row_errors(&self, run_id: i64, errors: &[StoredRowError]) -> Result<()> {
-        const HEAD: &str =
-            "INSERT INTO feed_row_errors (feed_run_id, row_number, field, value, message) ";
-        for chunk in errors.chunks(500) {
-            with_db!(self.db(), |p| {
-                let mut qb = sqlx::QueryBuilder::new(HEAD);
-                qb.push_values(chunk, |mut b, e| {
-                    b.push_bind(run_id)
-                        .push_bind(e.row_number)
-                        .push_bind(e.field.clone())
-                        .push_bind(e.value.clone())
-                        .push_bind(e.message.clone());
-                });
-                qb.build().execute(p).await.map(|r| r.rows_affected())
-            })?;
+        if errors.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut tx = self.begin().await?;
+        record_row_errors(&mut tx, run_id, errors).await?;
+        tx.commit().await
     }
 
     /// How the staged rows of `run_id` differ from the stored offers.
@@ -257,33 +246,70 @@ impl FeedRuns<'_> {
     /// # Errors
     /// A database error.
     pub async fn finish(&self, run_id: i64, report: &RunReport) -> Result<()> {
-        const SQL: &str = "UPDATE feed_runs SET status = CASE WHEN applied_at IS NULL THEN $2 ELSE status END, finished_at = $3, http_status = $4, \
-             bytes = $5, duration_ms = $6, rows_read = $7, rows_accepted = $8, rows_rejected = $9, created = $10, updated = $11, \
-             unchanged = $12, removed = $13, errors_dropped = $14, message = $15, field_changes = $16, content_hash = $17 WHERE id = $1";
-        let d = report.diff.clone().unwrap_or_default();
+        let mut tx = self.begin().await?;
+        record_report(&mut tx, run_id, report).await?;
+        tx.commit().await
+    }
+
+    /// Close the runs left `running` by a process that ended before them (killed, crashed):
+    /// a run that has not reported on the progress board for `silent_for` (a running run
+    /// reports every second) becomes `interrupted`, with what it had recorded. A run whose
+    /// offers were applied is never `running` (its report is committed with them), so an
+    /// interrupted run applied nothing. Returns the closed runs' ids.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn close_interrupted(&self, silent_for: chrono::TimeDelta) -> Result<Vec<i64>> {
+        const RUNNING: &str =
+            "SELECT id FROM feed_runs WHERE status = 'running' AND started_at < $1 ORDER BY id";
+        const CLOSE: &str = "UPDATE feed_runs SET status = 'interrupted', finished_at = $2, message = $3 \
+             WHERE id = $1 AND status = 'running' AND applied_at IS NULL";
+        const CLEAN: &str = "DELETE FROM feed_staging WHERE feed_run_id = $1";
         let at = now();
-        with_db!(self.db(), |p| sqlx::query(SQL)
-            .bind(run_id)
-            .bind(report.status.as_str())
-            .bind(at)
-            .bind(report.http_status)
-            .bind(report.bytes)
-            .bind(report.duration_ms)
-            .bind(report.rows_read)
-            .bind(report.rows_accepted)
-            .bind(report.rows_rejected)
-            .bind(d.created)
-            .bind(d.updated)
-            .bind(d.unchanged)
-            .bind(d.removed)
-            .bind(report.errors_dropped)
-            .bind(&report.message)
-            .bind(Json(&d.field_changes))
-            .bind(&report.content_hash)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
+        let before = at - silent_for;
+        let running: Vec<(i64,)> = with_db!(self.db(), |p| sqlx::query_as(RUNNING)
+            .bind(before)
+            .fetch_all(p)
+            .await)?;
+        let mut closed = Vec::new();
+        for (id,) in running {
+            let last = self
+                .progress()
+                .get(&crate::progress::feed_run_work(id))
+                .await?
+                .map(|p| p.updated_at);
+            if last.is_some_and(|t| t >= before) {
+                continue;
+            }
+            let message = match last {
+                Some(t) => format!(
+                    "interrupted: the process running it stopped reporting at {} (killed, crashed or shut down); nothing of it was applied",
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => "interrupted: the process running it ended before it (killed, crashed or shut down); nothing of it was applied".to_owned(),
+            };
+            let mut tx = self.begin().await?;
+            let n = with_tx!(&mut tx, |t| sqlx::query(CLOSE)
+                .bind(id)
+                .bind(at)
+                .bind(&message)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()))?;
+            with_tx!(&mut tx, |t| sqlx::query(CLEAN)
+                .bind(id)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()))?;
+            tx.commit().await?;
+            if n > 0 {
+                self.progress()
+                    .clear(&crate::progress::feed_run_work(id))
+                    .await?;
+                closed.push(id);
+            }
+        }
+        Ok(closed)
     }
 
     /// The content hash of the refurbisher's latest run whose offers are what is stored

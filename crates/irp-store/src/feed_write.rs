@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use crate::dialect::sqlite_values;
-use crate::offers::{FIELD_CHECKS, SnapshotDiff, StagedOffer};
+use crate::offers::{FIELD_CHECKS, RunReport, SnapshotDiff, StagedOffer, StoredRowError};
 use crate::{Result, Store, StoreError, Tx, now, with_tx};
 
 /// Rows of a run handed to the writer.
@@ -594,9 +594,12 @@ impl FeedWrite {
     pub async fn commit(
         mut self,
         removed: &[String],
-        status: &str,
-        diff: &SnapshotDiff,
+        report: &RunReport,
+        errors: &[StoredRowError],
     ) -> Result<Applied> {
+        let status = report.status.as_str();
+        let empty = SnapshotDiff::default();
+        let diff = report.diff.as_ref().unwrap_or(&empty);
         let at = self.at;
         let t0 = std::time::Instant::now();
         let refurbisher_id = self.refurbisher_id;
@@ -700,6 +703,10 @@ impl FeedWrite {
         }
         crate::marks::clear_reservations(&mut self.tx, refurbisher_id).await?;
         mark_applied(&mut self.tx, run_id, status, at, diff).await?;
+        // The run's report and row errors go with its offers: a run killed after this commit
+        // still says what it applied, and its content hash is the one of the stored offers.
+        record_report(&mut self.tx, run_id, report).await?;
+        record_row_errors(&mut self.tx, run_id, errors).await?;
         let t1 = t0.elapsed();
         match self.tx {
             Tx::Sqlite(t) => t.commit().await?,
@@ -897,6 +904,65 @@ pub(crate) async fn mark_applied(
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Record how run `run_id` went (status — unless it was applied, which set it —, counts,
+/// message, content hash) and when it finished.
+pub(crate) async fn record_report(tx: &mut Tx, run_id: i64, report: &RunReport) -> Result<()> {
+    const SQL: &str = "UPDATE feed_runs SET status = CASE WHEN applied_at IS NULL THEN $2 ELSE status END, finished_at = $3, http_status = $4, \
+         bytes = $5, duration_ms = $6, rows_read = $7, rows_accepted = $8, rows_rejected = $9, created = $10, updated = $11, \
+         unchanged = $12, removed = $13, errors_dropped = $14, message = $15, field_changes = $16, content_hash = $17 WHERE id = $1";
+    let d = report.diff.clone().unwrap_or_default();
+    let at = now();
+    with_tx!(tx, |t| sqlx::query(SQL)
+        .bind(run_id)
+        .bind(report.status.as_str())
+        .bind(at)
+        .bind(report.http_status)
+        .bind(report.bytes)
+        .bind(report.duration_ms)
+        .bind(report.rows_read)
+        .bind(report.rows_accepted)
+        .bind(report.rows_rejected)
+        .bind(d.created)
+        .bind(d.updated)
+        .bind(d.unchanged)
+        .bind(d.removed)
+        .bind(report.errors_dropped)
+        .bind(&report.message)
+        .bind(Json(&d.field_changes))
+        .bind(&report.content_hash)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Store row errors of run `run_id`.
+pub(crate) async fn record_row_errors(
+    tx: &mut Tx,
+    run_id: i64,
+    errors: &[StoredRowError],
+) -> Result<()> {
+    const HEAD: &str =
+        "INSERT INTO feed_row_errors (feed_run_id, row_number, field, value, message) ";
+    for chunk in errors.chunks(500) {
+        with_tx!(tx, |t| {
+            let mut qb = sqlx::QueryBuilder::new(HEAD);
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(run_id)
+                    .push_bind(e.row_number)
+                    .push_bind(e.field.clone())
+                    .push_bind(e.value.clone())
+                    .push_bind(e.message.clone());
+            });
+            qb.build()
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

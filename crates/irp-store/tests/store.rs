@@ -40,7 +40,71 @@ db_tests!(
     a_secret_goes_only_where_it_was_first_used_until_stored_again,
     operators_log_in_with_their_password_and_sessions_end,
     progress_is_recorded_while_another_writer_holds_the_database,
+    runs_left_running_by_a_dead_process_are_closed_as_interrupted,
 );
+
+/// A run whose process stopped reporting is closed as `interrupted`; a run that reports, and
+/// a run younger than the lease, are left running.
+async fn runs_left_running_by_a_dead_process_are_closed_as_interrupted(db: TestDb) {
+    use irp_core::feed::FeedRunStatus;
+    use irp_store::progress::{WorkProgress, feed_run_work};
+    let s = &db.store;
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "test")
+        .await
+        .unwrap();
+    let r = s.refurbishers().get("flexit").await.unwrap().unwrap();
+    let dead = s.feed_runs().start(r.id, "schedule").await.unwrap();
+    let live = s.feed_runs().start(r.id, "manual").await.unwrap();
+    let at = irp_store::now() + chrono::TimeDelta::seconds(60);
+    s.progress()
+        .record(&WorkProgress {
+            work: feed_run_work(live),
+            phase: "reading".into(),
+            done: 1,
+            total: None,
+            phase_started_at: at,
+            updated_at: at,
+        })
+        .await
+        .unwrap();
+    // A lease of 30 s: both just started, neither is closed.
+    let lease = chrono::TimeDelta::seconds(30);
+    assert_eq!(
+        s.feed_runs().close_interrupted(lease).await.unwrap(),
+        Vec::<i64>::new()
+    );
+    // Past the lease, only the silent one is.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let closed = s
+        .feed_runs()
+        .close_interrupted(chrono::TimeDelta::zero())
+        .await
+        .unwrap();
+    assert_eq!(closed, vec![dead]);
+    let run = s.feed_runs().get(dead).await.unwrap().unwrap();
+    assert_eq!(run.status, FeedRunStatus::Interrupted);
+    assert!(run.finished_at.is_some());
+    assert!(
+        run.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("interrupted: the process running it ended before it")),
+        "{:?}",
+        run.message
+    );
+    assert_eq!(
+        s.feed_runs().get(live).await.unwrap().unwrap().status,
+        FeedRunStatus::Running
+    );
+    // Closing again closes nothing more.
+    assert_eq!(
+        s.feed_runs()
+            .close_interrupted(chrono::TimeDelta::zero())
+            .await
+            .unwrap(),
+        Vec::<i64>::new()
+    );
+}
 
 /// The progress board takes a running feed run's reports while that run's transaction holds
 /// the database (on SQLite, its one write lock): the board is written, read back, replaced and

@@ -151,6 +151,7 @@ db_tests!(
     serve_answers_health_metrics_and_home_and_stops_on_sigterm,
     a_feed_file_is_previewed_imported_and_listed,
     a_running_import_shows_where_it_stands_to_the_api_the_portal_and_the_cli,
+    imports_killed_at_random_moments_never_leave_the_offers_stale,
     products_show_every_offer_ranked_and_held_prices_wait_for_an_operator,
     pim_apply_sync_show_and_products_carry_the_pim_data,
     orders_come_in_by_the_api_and_are_placed_once_across_crashes,
@@ -871,6 +872,162 @@ async fn a_running_import_shows_where_it_stands_to_the_api_the_portal_and_the_cl
     let out = irp.run(&["feed", "show", "1"]);
     assert!(!stdout(&out).contains("\n  now "), "{}", stdout(&out));
     drop(serve);
+}
+
+/// A FlexIT feed of `rows` rows, every 100th purchase price one cent higher when `changed`;
+/// the file and what it holds: SKU → (purchase price in cents, stock).
+fn flexit_feed(
+    dir: &std::path::Path,
+    name: &str,
+    rows: u64,
+    changed: bool,
+) -> (
+    std::path::PathBuf,
+    std::collections::BTreeMap<String, (i64, i64)>,
+) {
+    use irp_testkit::feeds::{ean, nl_price};
+    let mut text =
+        String::from("Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\r\n");
+    let mut snapshot = std::collections::BTreeMap::new();
+    for i in 0..rows {
+        let cents = 10_000 + (i % 5_000) * 7 + u64::from(changed && i % 100 == 0);
+        let stock = 1 + i % 9;
+        let sku = format!("FLX-{i:07}");
+        text.push_str(&format!(
+            "{sku};Device {i};{stock};{};{};{}\r\n",
+            ean(i),
+            nl_price(cents),
+            nl_price(cents * 2)
+        ));
+        snapshot.insert(
+            sku,
+            (i64::try_from(cents).unwrap(), i64::try_from(stock).unwrap()),
+        );
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    (path, snapshot)
+}
+
+/// Imports killed with SIGKILL at random moments (alternating two files that differ in 1 % of
+/// their prices) never leave IRP stale: each later clean import of either file leaves exactly
+/// that file's offers stored — never an `unchanged` shortcut taken against content the offers
+/// were not built from.
+async fn imports_killed_at_random_moments_never_leave_the_offers_stale(db: TestDb) {
+    let irp = Irp::new(&db.url);
+    irp.run_ok(&[
+        "refurbisher",
+        "apply",
+        "-f",
+        "config/refurbishers/flexit.json",
+    ]);
+    let r = db
+        .store
+        .refurbishers()
+        .get("flexit")
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    const ROWS: u64 = 10_000;
+    let (a, snap_a) = flexit_feed(dir.path(), "a.csv", ROWS, false);
+    let (b, snap_b) = flexit_feed(dir.path(), "b.csv", ROWS, true);
+    let stored = || async {
+        db.store
+            .offers()
+            .list(r.id, false, i64::try_from(ROWS).unwrap() + 10, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.sku, (o.price_purchase_minor, o.stock_available)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let import = |path: &std::path::Path| {
+        let out = irp.run(&["feed", "import", "flexit", "--file", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    };
+    import(&a);
+    assert!(stored().await == snap_a, "the first import stores file a");
+    let t = Instant::now();
+    import(&b);
+    let took = t.elapsed();
+    assert!(stored().await == snap_b);
+
+    let seed = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_007,
+    )
+    .unwrap();
+    let mut rng = seed;
+    let mut next = move || {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        rng >> 33
+    };
+    // Each round: the stored offers are file p's; an import of the other file x is killed at
+    // a random moment (before, during or after its commit, or not at all); then clean imports
+    // of p and of x must each leave exactly that file stored. The dangerous moment is a kill
+    // between x's commit and the end of its run: p's content hash is then the latest recorded,
+    // while the offers are x's.
+    let files = [(&a, &snap_a, "a"), (&b, &snap_b, "b")];
+    let mut kills = Vec::new();
+    for k in 0..8 {
+        let (x, _, x_name) = files[k % 2];
+        let (p, snap_p, p_name) = files[(k + 1) % 2];
+        let mut child = irp
+            .cmd(&["feed", "import", "flexit", "--file", x.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Every other round anywhere from the start to a little past a whole import, the
+        // others in its second half, where the commit and the catalog recompute are.
+        let whole = u64::try_from(took.as_millis()).unwrap();
+        let wait_ms = if k % 4 < 2 {
+            next() % (whole * 6 / 5 + 1)
+        } else {
+            whole / 2 + next() % (whole * 3 / 5 + 1)
+        };
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills.push(wait_ms);
+        for (file, snapshot, name) in [(p, snap_p, p_name), (x, files[k % 2].1, x_name)] {
+            let said = import(file);
+            let now = stored().await;
+            let differ = snapshot
+                .iter()
+                .filter(|(sku, v)| now.get(*sku) != Some(v))
+                .count();
+            assert!(
+                differ == 0 && now.len() == snapshot.len(),
+                "after a clean import of file {name}, {differ} offer(s) differ from it \
+                 ({} stored; seed {seed}, kills after {kills:?} ms, a clean import takes {took:?}); it said: {said}",
+                now.len()
+            );
+        }
+    }
+    // Every killed run is closed or still running; none claims an outcome it did not apply.
+    for run in db.store.feed_runs().list(r.id, 50).await.unwrap() {
+        if run.status == irp_core::feed::FeedRunStatus::Succeeded {
+            assert!(
+                run.applied_at.is_some(),
+                "run {} succeeded unapplied",
+                run.id
+            );
+            assert_eq!(
+                run.rows_read,
+                i64::try_from(ROWS).unwrap(),
+                "run {} succeeded without its counts",
+                run.id
+            );
+        }
+    }
 }
 
 async fn products_show_every_offer_ranked_and_held_prices_wait_for_an_operator(db: TestDb) {

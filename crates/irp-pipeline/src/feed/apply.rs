@@ -19,7 +19,7 @@ use irp_clients::follow::FollowReader;
 
 use super::diff::{guard, stage_snapshot};
 use super::read::{Hashing, Input, read_blocking, run_hash, sha256_file};
-use super::run::{Run, done, empty_report, finish};
+use super::run::{Run, done, empty_report, finish, run_report, stored_errors};
 use super::{ImportError, ImportReport, RunStatus};
 
 /// Rows held back before the apply transaction is opened (on SQLite it locks out other
@@ -335,7 +335,15 @@ pub(super) async fn import_into_run(
     let removed: Vec<String> = index.removed().collect();
     drop(index);
     progress::enter(progress, Phase::Applying, None);
-    match writer.commit(&removed, report.status.as_str(), &diff).await {
+    // The report and row errors are committed with the offers (a run killed after the commit
+    // still says what it applied); the report is written again, timed, once the catalog is
+    // recomputed.
+    report.errors = tally.errors.iter().map(super::ErrorEntry::from).collect();
+    let stored = run_report(&mut report, Some(diff.clone()), Some(hash.clone()), started);
+    match writer
+        .commit(&removed, &stored, &stored_errors(&tally.errors))
+        .await
+    {
         Ok(applied) => {
             report.price_holds = applied.price_holds;
             match after_apply(store, r.id, &r.key, run_id, applied.price_holds, progress).await {
@@ -357,7 +365,8 @@ pub(super) async fn import_into_run(
         applied_ms = started.elapsed().as_millis(),
         "Feed applied"
     );
-    done(store, report, &tally.errors, Some(diff), hash, started).await
+    finish(store, &mut report, Some(diff), Some(hash), started).await?;
+    Ok(report)
 }
 
 /// Open the run's apply transaction and write `batches` into it.

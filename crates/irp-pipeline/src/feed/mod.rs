@@ -26,7 +26,10 @@ pub use fetch::{
     resolved_offers, resolved_offers_as,
 };
 pub use read::stage;
-pub use run::{import_fetched, import_fetched_counting, import_file, import_file_counting};
+pub use run::{
+    RUN_LEASE, close_interrupted, import_fetched, import_fetched_counting, import_file,
+    import_file_counting,
+};
 
 /// Row errors stored per run; the rest are counted.
 pub const MAX_STORED_ROW_ERRORS: usize = 1000;

@@ -57,7 +57,7 @@ pub async fn import_file_counting(
         path: path.to_owned(),
         source,
     })?;
-    let run_id = store.feed_runs().start(r.id, trigger).await?;
+    let run_id = start_run(store, r, trigger).await?;
     let progress = progress.cloned().unwrap_or_default();
     let reporter = Reporter::start(store, feed_run_work(run_id), &progress);
     let run = Run {
@@ -69,6 +69,36 @@ pub async fn import_file_counting(
     let report = import_into_run(store, r, &offers, path, run, Input::File).await;
     reporter.finish().await;
     report
+}
+
+/// How long a running run may go without reporting on the progress board (it reports every
+/// second) before it counts as interrupted: its process is gone.
+pub const RUN_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// Close the runs whose process ended before them (see
+/// [`irp_store::feed_runs::FeedRuns::close_interrupted`]), logging each.
+///
+/// # Errors
+/// The store fails.
+pub async fn close_interrupted(store: &Store) -> Result<Vec<i64>, irp_store::StoreError> {
+    let closed = store.feed_runs().close_interrupted(RUN_LEASE).await?;
+    for id in &closed {
+        tracing::warn!(
+            run = id,
+            "Feed run interrupted: its process ended before it; nothing of it was applied"
+        );
+    }
+    Ok(closed)
+}
+
+/// Start a run of `r`, after closing the runs a dead process left `running`.
+async fn start_run(
+    store: &Store,
+    r: &StoredRefurbisher,
+    trigger: &str,
+) -> Result<i64, ImportError> {
+    close_interrupted(store).await?;
+    Ok(store.feed_runs().start(r.id, trigger).await?)
 }
 
 pub(super) fn empty_report(run_id: i64, http_status: Option<i64>) -> ImportReport {
@@ -126,7 +156,7 @@ pub async fn import_fetched_counting(
         .clone()
         .ok_or_else(|| ImportError::NoConnector(r.key.clone()))?;
     let started = Instant::now();
-    let run_id = store.feed_runs().start(r.id, trigger).await?;
+    let run_id = start_run(store, r, trigger).await?;
     let progress = progress.cloned().unwrap_or_default();
     let reporter = Reporter::start(store, feed_run_work(run_id), &progress);
     let report = fetch_into_run(
@@ -287,6 +317,19 @@ pub(super) struct Run<'a> {
     pub(super) progress: Option<&'a Progress>,
 }
 
+/// The run's row errors as stored.
+pub(super) fn stored_errors(errors: &[RowError]) -> Vec<StoredRowError> {
+    errors
+        .iter()
+        .map(|e| StoredRowError {
+            row_number: i64::try_from(e.row).unwrap_or(i64::MAX),
+            field: e.field.clone(),
+            value: e.value.clone(),
+            message: e.message.clone(),
+        })
+        .collect()
+}
+
 /// Store the run's row errors and its report.
 pub(super) async fn done(
     store: &Store,
@@ -297,30 +340,21 @@ pub(super) async fn done(
     started: Instant,
 ) -> Result<ImportReport, ImportError> {
     report.errors = errors.iter().map(ErrorEntry::from).collect();
-    let stored: Vec<StoredRowError> = errors
-        .iter()
-        .map(|e| StoredRowError {
-            row_number: i64::try_from(e.row).unwrap_or(i64::MAX),
-            field: e.field.clone(),
-            value: e.value.clone(),
-            message: e.message.clone(),
-        })
-        .collect();
     store
         .feed_runs()
-        .add_row_errors(report.run_id, &stored)
+        .add_row_errors(report.run_id, &stored_errors(errors))
         .await?;
     finish(store, &mut report, diff, Some(hash), started).await?;
     Ok(report)
 }
 
-pub(super) async fn finish(
-    store: &Store,
+/// The run's report as stored, with `diff` and `hash`, timed from `started`.
+pub(super) fn run_report(
     report: &mut ImportReport,
     diff: Option<SnapshotDiff>,
     hash: Option<String>,
     started: Instant,
-) -> Result<(), ImportError> {
+) -> RunReport {
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if let Some(d) = &diff {
         report.created = d.created;
@@ -330,25 +364,30 @@ pub(super) async fn finish(
         report.field_changes = d.field_changes.clone();
     }
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    store
-        .feed_runs()
-        .finish(
-            report.run_id,
-            &RunReport {
-                status: report.status.into(),
-                http_status: report.http_status,
-                bytes: as_i64(report.bytes),
-                duration_ms: as_i64(report.duration_ms),
-                rows_read: as_i64(report.rows_read),
-                rows_accepted: as_i64(report.rows_accepted),
-                rows_rejected: as_i64(report.rows_rejected),
-                diff,
-                errors_dropped: as_i64(report.errors_dropped),
-                message: report.message.clone(),
-                content_hash: hash,
-            },
-        )
-        .await?;
+    RunReport {
+        status: report.status.into(),
+        http_status: report.http_status,
+        bytes: as_i64(report.bytes),
+        duration_ms: as_i64(report.duration_ms),
+        rows_read: as_i64(report.rows_read),
+        rows_accepted: as_i64(report.rows_accepted),
+        rows_rejected: as_i64(report.rows_rejected),
+        diff,
+        errors_dropped: as_i64(report.errors_dropped),
+        message: report.message.clone(),
+        content_hash: hash,
+    }
+}
+
+pub(super) async fn finish(
+    store: &Store,
+    report: &mut ImportReport,
+    diff: Option<SnapshotDiff>,
+    hash: Option<String>,
+    started: Instant,
+) -> Result<(), ImportError> {
+    let stored = run_report(report, diff, hash, started);
+    store.feed_runs().finish(report.run_id, &stored).await?;
     tracing::info!(
         run = report.run_id,
         status = report.status.as_str(),

@@ -137,7 +137,7 @@ pub fn status_class<S: AsRef<str> + ?Sized>(status: &S) -> &'static str {
         | "resolved" | "complete" | "open_ok" | "done" => "ok",
         "partial" | "pending" | "submitting" | "running" | "quarantined" | "unmatched"
         | "working" => "warn",
-        "failed" | "needs_attention" | "rejected" => "bad",
+        "failed" | "needs_attention" | "rejected" | "interrupted" => "bad",
         _ => "off",
     }
 }
