@@ -24,14 +24,10 @@ pub async fn prepare(
     method: &str,
     source: Option<&str>,
 ) -> Result<PreparedShipment, StoreError> {
-    let repeat = store.shipments().repeat(refurbisher_id, &shipment).await?;
+    let (repeat, candidates) = store.shipments().lookup(refurbisher_id, &shipment).await?;
     let target = if repeat.is_some() {
         Match::Unmatched(String::new())
     } else {
-        let candidates = store
-            .shipments()
-            .candidates(refurbisher_id, &shipment.external_order_id)
-            .await?;
         matching::match_shipment(&shipment.external_order_id, &candidates)
     };
     Ok(PreparedShipment::new(

@@ -342,6 +342,50 @@ impl Refurbishers<'_> {
     }
 }
 
+impl Refurbishers<'_> {
+    /// The refurbisher whose supplier id is `supplier_id`, read with its webhook token hashes
+    /// (current, previous, until when the previous one is valid) in one statement, if
+    /// `accept(hashes)` says the presented token matches them; `accept` is asked (with `None`s)
+    /// also when no refurbisher has that supplier id, so both cases take the same work.
+    pub(crate) async fn by_webhook_token(
+        &self,
+        supplier_id: i64,
+        accept: impl FnOnce(Option<&str>, Option<&str>, Option<DateTime<Utc>>) -> bool,
+    ) -> Result<Option<StoredRefurbisher>> {
+        const SQL: &str = "SELECT id, key, version, document, created_at, updated_at, webhook_token_hash, \
+             webhook_prev_token_hash, webhook_prev_token_until FROM refurbishers WHERE supplier_id = $1";
+        #[derive(sqlx::FromRow)]
+        struct WithHashes {
+            #[sqlx(flatten)]
+            row: Row,
+            webhook_token_hash: Option<String>,
+            webhook_prev_token_hash: Option<String>,
+            webhook_prev_token_until: Option<DateTime<Utc>>,
+        }
+        let found: Option<WithHashes> = with_db!(self.db(), |p| sqlx::query_as(SQL)
+            .bind(supplier_id)
+            .fetch_optional(p)
+            .await)?;
+        match found {
+            Some(f) => {
+                if accept(
+                    f.webhook_token_hash.as_deref(),
+                    f.webhook_prev_token_hash.as_deref(),
+                    f.webhook_prev_token_until,
+                ) {
+                    f.row.into_stored(&self.models).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+            None => {
+                accept(None, None, None);
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// A refurbisher whose feed is due, claimed by one instance until `lease_until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollClaim {

@@ -372,29 +372,16 @@ impl Shipments<'_> {
         token: &str,
     ) -> Result<Option<StoredRefurbisher>> {
         let presented = sha256_hex(token);
-        type Hashes = (
-            String,
-            Option<String>,
-            Option<String>,
-            Option<DateTime<Utc>>,
-        );
-        let row: Option<Hashes> = with_db!(self.db(), |p| sqlx::query_as(
-            "SELECT key, webhook_token_hash, webhook_prev_token_hash, webhook_prev_token_until \
-                 FROM refurbishers WHERE supplier_id = $1"
-        )
-        .bind(supplier_id)
-        .fetch_optional(p)
-        .await)?;
         // A hash no token has: compared when there is nothing to compare with.
         const NONE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-        let (key, current, previous, until) = row.unwrap_or_default();
-        let current_ok = same_hash(&presented, current.as_deref().unwrap_or(NONE));
-        let previous_ok = same_hash(&presented, previous.as_deref().unwrap_or(NONE))
-            && until.is_some_and(|u| u > now());
-        if !(current.is_some() && current_ok || previous.is_some() && previous_ok) {
-            return Ok(None);
-        }
-        self.refurbishers().get(&key).await
+        self.refurbishers()
+            .by_webhook_token(supplier_id, |current, previous, until| {
+                let current_ok = same_hash(&presented, current.unwrap_or(NONE));
+                let previous_ok = same_hash(&presented, previous.unwrap_or(NONE))
+                    && until.is_some_and(|u| u > now());
+                current.is_some() && current_ok || previous.is_some() && previous_ok
+            })
+            .await
     }
 
     /// A stored shipment of refurbisher `refurbisher_id` with the same identity (the same
@@ -410,6 +397,51 @@ impl Shipments<'_> {
     ) -> Result<Option<(i64, String)>> {
         self.shipment_by_dedupe(refurbisher_id, &dedupe_key(shipment))
             .await
+    }
+
+    /// [`Shipments::repeat`] and [`Shipments::candidates`] of `shipment` in one statement (a
+    /// webhook call needs both: one round trip fewer).
+    ///
+    /// # Errors
+    /// A database error; a stored status IRP does not know.
+    pub async fn lookup(
+        &self,
+        refurbisher_id: i64,
+        shipment: &Shipment,
+    ) -> Result<(Option<(i64, String)>, Vec<MatchCandidate>)> {
+        // kind: 2 a stored copy, 1 a supplier order by its reference, 0 by our order number.
+        let rows: Vec<(i64, i64, String)> = with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT CAST(2 AS BIGINT), id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $3 \
+             UNION ALL \
+             SELECT CAST(1 AS BIGINT), id, status FROM supplier_orders WHERE refurbisher_id = $1 AND external_order_reference = $2 \
+             UNION ALL \
+             SELECT CAST(0 AS BIGINT), so.id, so.status FROM supplier_orders so JOIN orders o ON o.id = so.order_id \
+             WHERE so.refurbisher_id = $1 AND o.order_number = $2 \
+             ORDER BY 1 DESC, 2"
+        )
+        .bind(refurbisher_id)
+        .bind(&shipment.external_order_id)
+        .bind(dedupe_key(shipment))
+        .fetch_all(p)
+        .await
+        })?;
+        let mut repeat = None;
+        let mut candidates = Vec::new();
+        for (kind, id, status) in rows {
+            if kind == 2 {
+                repeat = Some((id, status));
+                continue;
+            }
+            candidates.push(MatchCandidate {
+                supplier_order_id: id,
+                status: status
+                    .parse()
+                    .map_err(|e: UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+                by_reference: kind == 1,
+            });
+        }
+        Ok((repeat, candidates))
     }
 
     /// The supplier orders of refurbisher `refurbisher_id` that `external_order_id` names: by
