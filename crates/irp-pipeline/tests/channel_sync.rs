@@ -87,7 +87,67 @@ db_tests!(
     orders_come_in_by_the_poll_once_and_unreadable_ones_wait_in_the_inbox,
     a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop,
     a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled,
+    a_push_under_way_says_where_it_stands,
 );
+
+/// A push that takes a while (the shop holds each `_action/sync`) says where it stands on the
+/// progress board every second — phase, products sent, how many were waiting — and takes the
+/// entry down when it ends.
+async fn a_push_under_way_says_where_it_stands(db: TestDb) {
+    use irp_store::progress::channel_sync_work;
+    let r = flexit(&db).await;
+    let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
+    for ean in [E1, E2, E3, E4] {
+        shop.add_product(ean, ean, 0, 1.0);
+    }
+    channel(&db, "refurbished-direct", &shop, json!({"batch_size": 2})).await;
+    feed(&db, &r, [100, 200, 300, 400]).await;
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    shop.hold_syncs(Some(release.clone()));
+    let store = db.store.clone();
+    let push = tokio::spawn(async move { channel::push(&store, &sw, true).await });
+    let work = channel_sync_work("refurbished-direct");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let shown = loop {
+        if let Some(p) = db.store.progress().get(&work).await.unwrap() {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress shown");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(shown.phase, "pushing");
+    assert_eq!(
+        shown.total,
+        Some(4),
+        "a full push counts what waits: {shown:?}"
+    );
+    assert_eq!(shown.done, 0, "the first batch is still held: {shown:?}");
+    // The first batch goes through; the count moves on at the next report.
+    release.notify_one();
+    let moved = loop {
+        let p = db.store.progress().get(&work).await.unwrap();
+        if let Some(p) = p.filter(|p| p.done == 2) {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the count did not move"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(moved.updated_at > shown.updated_at);
+    release.notify_one();
+    let rep = push.await.unwrap().unwrap();
+    assert_eq!((rep.pushed, rep.error), (4, None));
+    assert_eq!(
+        db.store.progress().get(&work).await.unwrap(),
+        None,
+        "taken down"
+    );
+}
 
 async fn changed_prices_reach_the_shop_and_what_it_does_not_take_is_reported(db: TestDb) {
     let r = flexit(&db).await;

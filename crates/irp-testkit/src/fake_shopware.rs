@@ -119,6 +119,8 @@ pub struct FakeRequest {
 
 #[derive(Default)]
 struct Data {
+    /// While set, each `_action/sync` waits for a notification before it is answered.
+    hold_syncs: Option<Arc<tokio::sync::Notify>>,
     tokens: HashMap<String, Instant>,
     products: BTreeMap<String, Value>,
     by_number: HashMap<String, String>,
@@ -400,6 +402,12 @@ impl FakeShopware {
         d.fail.extend(std::iter::repeat_n(status, n));
     }
 
+    /// Hold every `_action/sync` until `release` is notified (one sync per `notify_one`);
+    /// `None` answers them at once again.
+    pub fn hold_syncs(&self, release: Option<Arc<tokio::sync::Notify>>) {
+        self.data.lock().unwrap().hold_syncs = release;
+    }
+
     /// Expire every token handed out.
     pub fn expire_tokens(&self) {
         let mut d = self.data.lock().unwrap();
@@ -500,6 +508,12 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_owned();
     let mut sync_rows = 0;
+    let hold = s.data.lock().unwrap().hold_syncs.clone();
+    if let Some(release) = hold
+        && path == "/api/_action/sync"
+    {
+        release.notified().await;
+    }
     let answer = {
         let mut d = s.data.lock().unwrap();
         if let Some(status) = d.fail.pop_front() {

@@ -257,6 +257,11 @@ async fn status(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCode
         ],
         &rows,
     );
+    for c in &list {
+        if let Some(p) = &c.pushing {
+            outln!("{}: pushing now, {}", c.channel, p.describe());
+        }
+    }
     for o in &out {
         for p in o["problems"].as_array().into_iter().flatten() {
             outln!(

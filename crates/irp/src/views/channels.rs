@@ -18,6 +18,9 @@ pub struct ChannelStatus {
     pub shop: Option<Shop>,
     /// Channel rows changed since the last push.
     pub waiting_rows: i64,
+    /// Where the push under way stands (reported every second; absent when none runs, and for
+    /// a push shorter than a second).
+    pub pushing: Option<super::feeds::Progress>,
     /// When products were last pushed (or a push was tried).
     pub last_push_at: Option<DateTime<Utc>>,
     /// The last push's report.
@@ -131,7 +134,13 @@ impl ChannelStatus {
                 .channel_sync()
                 .inbox_list(Some(&c.key), false, 50)
                 .await?;
+            let pushing = store
+                .progress()
+                .get(&irp_store::progress::channel_sync_work(&c.key))
+                .await?
+                .map(Into::into);
             out.push(ChannelStatus {
+                pushing,
                 shop: c.shopware.as_ref().map(|s| Shop {
                     url: s.url.clone(),
                     enabled: s.enabled,

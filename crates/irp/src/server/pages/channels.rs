@@ -29,6 +29,8 @@ pub struct Row {
     shop_url: Option<String>,
     shop_disabled: bool,
     waiting: String,
+    /// The push under way, as one line.
+    pushing: Option<String>,
     last_push_at: String,
     last_push: Option<String>,
     orders_seen_until: String,
@@ -78,6 +80,10 @@ impl Row {
             shop_url: c.shop.as_ref().map(|s| s.url.clone()),
             shop_disabled: c.shop.as_ref().is_some_and(|s| !s.enabled),
             waiting: c.waiting_rows.to_string(),
+            pushing: c
+                .pushing
+                .as_ref()
+                .map(crate::views::feeds::Progress::describe),
             last_push_at: when(c.last_push_at),
             last_push: c.last_push.as_ref().and_then(Value::as_object).map(|p| {
                 format!(
