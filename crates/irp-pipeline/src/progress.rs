@@ -145,6 +145,7 @@ pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Reporter {
     task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
     store: irp_store::Store,
     work: String,
     cleared: bool,
@@ -154,9 +155,16 @@ impl Reporter {
     /// Start reporting `progress` as `work` (an [`irp_store::progress::feed_run_work`] key).
     #[must_use]
     pub fn start(store: &irp_store::Store, work: String, progress: &Progress) -> Reporter {
-        let task = tokio::spawn(report_loop(store.clone(), work.clone(), progress.clone()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(report_loop(
+            store.clone(),
+            work.clone(),
+            progress.clone(),
+            stopped,
+        ));
         Reporter {
             task,
+            stop,
             store: store.clone(),
             work,
             cleared: false,
@@ -165,8 +173,9 @@ impl Reporter {
 
     /// Stop reporting and take the entry down.
     pub async fn finish(mut self) {
-        self.task.abort();
-        // The loop may be inside a write: wait for it, so the entry is not put back after.
+        // The loop may be inside a write: it ends after it, so the entry is not put back after
+        // it was taken down.
+        let _ = self.stop.send(true);
         let _ = (&mut self.task).await;
         if let Err(e) = self.store.progress().clear(&self.work).await {
             tracing::debug!(work = %self.work, error = %e, "Clearing progress failed");
@@ -191,12 +200,20 @@ impl Drop for Reporter {
     }
 }
 
-async fn report_loop(store: irp_store::Store, work: String, progress: Progress) {
+async fn report_loop(
+    store: irp_store::Store,
+    work: String,
+    progress: Progress,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let mut phase = None;
     let mut phase_started_at = irp_store::now();
     let mut warned = false;
     loop {
-        tokio::time::sleep(REPORT_EVERY).await;
+        tokio::select! {
+            () = tokio::time::sleep(REPORT_EVERY) => {}
+            _ = stopped.changed() => return,
+        }
         let s = progress.snapshot();
         let now = irp_store::now();
         if phase != Some(s.phase) {

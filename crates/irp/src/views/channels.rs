@@ -134,10 +134,13 @@ impl ChannelStatus {
                 .channel_sync()
                 .inbox_list(Some(&c.key), false, 50)
                 .await?;
+            // A push reports every second: an entry silent for longer than the lease was left
+            // by a process that died mid-push.
             let pushing = store
                 .progress()
                 .get(&irp_store::progress::channel_sync_work(&c.key))
                 .await?
+                .filter(|p| p.updated_at > irp_store::now() - irp_pipeline::feed::RUN_LEASE)
                 .map(Into::into);
             out.push(ChannelStatus {
                 pushing,
