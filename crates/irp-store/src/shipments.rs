@@ -184,7 +184,7 @@ const SHIPMENT_SELECT: &str = "SELECT s.id, s.refurbisher_id, r.key AS refurbish
      LEFT JOIN supplier_orders so ON so.id = s.supplier_order_id LEFT JOIN orders o ON o.id = so.order_id";
 
 /// A shipment checked against what is stored, ready for `Store::shipments().write`: whether it
-/// repeats a stored one (`Store::shipments().repeat`) and, if not, which supplier order it
+/// repeats a stored one (`Store::shipments().lookup`) and, if not, which supplier order it
 /// belongs to ([`irp_core::shipments::matching::match_shipment`] over
 /// `Store::shipments().candidates`).
 #[derive(Debug, Clone)]
@@ -202,7 +202,7 @@ pub struct PreparedShipment {
 impl PreparedShipment {
     /// A shipment of refurbisher `refurbisher_id` as received (`payload` the body as sent,
     /// `method` and `source` of the request), with what was decided about it: `repeat` from
-    /// `Store::shipments().repeat`, `target` the match (ignored for a repeat).
+    /// `Store::shipments().lookup`, `target` the match (ignored for a repeat).
     #[must_use]
     pub fn new(
         refurbisher_id: i64,
@@ -384,23 +384,10 @@ impl Shipments<'_> {
             .await
     }
 
-    /// A stored shipment of refurbisher `refurbisher_id` with the same identity (the same
-    /// order id, tracking code, carrier and units, however the JSON was written): its id and
-    /// status.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn repeat(
-        &self,
-        refurbisher_id: i64,
-        shipment: &Shipment,
-    ) -> Result<Option<(i64, String)>> {
-        self.shipment_by_dedupe(refurbisher_id, &dedupe_key(shipment))
-            .await
-    }
-
-    /// [`Shipments::repeat`] and [`Shipments::candidates`] of `shipment` in one statement (a
-    /// webhook call needs both: one round trip fewer).
+    /// A stored shipment of refurbisher `refurbisher_id` with the same identity as `shipment`
+    /// (the same order id, tracking code, carrier and units, however the JSON was written): its
+    /// id and status; and the candidate supplier orders as [`Shipments::candidates`] reads
+    /// them — in one statement (a webhook call needs both).
     ///
     /// # Errors
     /// A database error; a stored status IRP does not know.
@@ -686,20 +673,6 @@ impl Shipments<'_> {
         tx.commit().await?;
         self.channels.notify_one();
         Ok(outcomes.into_iter().flatten().collect())
-    }
-
-    async fn shipment_by_dedupe(
-        &self,
-        refurbisher_id: i64,
-        dedupe: &str,
-    ) -> Result<Option<(i64, String)>> {
-        Ok(with_db!(self.db(), |p| sqlx::query_as(
-            "SELECT id, status FROM shipments WHERE refurbisher_id = $1 AND dedupe_key = $2"
-        )
-        .bind(refurbisher_id)
-        .bind(dedupe)
-        .fetch_optional(p)
-        .await)?)
     }
 
     /// Keep a refused webhook request of refurbisher `refurbisher_id` for review.

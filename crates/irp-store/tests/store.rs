@@ -19,6 +19,15 @@ fn shipped(name: &str) -> Vec<Refurbisher> {
     doc.refurbishers
 }
 
+/// FlexIT's shipped document, applied; the stored refurbisher.
+async fn flexit(s: &irp_store::Store) -> irp_store::refurbishers::StoredRefurbisher {
+    s.refurbishers()
+        .apply(&shipped("flexit.json"), "test")
+        .await
+        .unwrap();
+    s.refurbishers().get("flexit").await.unwrap().unwrap()
+}
+
 fn doc(text: &str) -> Vec<Refurbisher> {
     let d = parse_document(text);
     assert!(d.is_ok(), "{:?}", d.diagnostics);
@@ -49,11 +58,7 @@ async fn runs_left_running_by_a_dead_process_are_closed_as_interrupted(db: TestD
     use irp_core::feed::FeedRunStatus;
     use irp_store::progress::{WorkProgress, feed_run_work};
     let s = &db.store;
-    s.refurbishers()
-        .apply(&shipped("flexit.json"), "test")
-        .await
-        .unwrap();
-    let r = s.refurbishers().get("flexit").await.unwrap().unwrap();
+    let r = flexit(s).await;
     let dead = s.feed_runs().start(r.id, "schedule").await.unwrap();
     let live = s.feed_runs().start(r.id, "manual").await.unwrap();
     let at = irp_store::now() + chrono::TimeDelta::seconds(60);
@@ -113,37 +118,19 @@ async fn progress_is_recorded_while_another_writer_holds_the_database(db: TestDb
     use irp_store::progress::{WorkProgress, feed_run_work};
     use std::time::Duration;
     let s = &db.store;
-    s.refurbishers()
-        .apply(&shipped("flexit.json"), "test")
+    let r = flexit(s).await;
+    let run = s.feed_runs().start(r.id, "manual").await.unwrap();
+    // A feed run's apply transaction is open (on SQLite it holds the write lock).
+    let version = s
+        .feed_write()
+        .offers_index(r.id, &mut |_, _, _| {})
         .await
         .unwrap();
-    let r = s.refurbishers().get("flexit").await.unwrap().unwrap();
-    let run = s.feed_runs().start(r.id, "manual").await.unwrap();
-    // Another connection holds a write transaction open, as a feed run's apply does.
-    let held = if db.url.starts_with("sqlite:") {
-        use sqlx::Connection as _;
-        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE feed_runs SET bytes = 1 WHERE id = $1")
-            .bind(run)
-            .execute(&mut c)
-            .await
-            .unwrap();
-        Box::new(c) as Box<dyn std::any::Any + Send>
-    } else {
-        use sqlx::Connection as _;
-        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-        sqlx::query("BEGIN").execute(&mut c).await.unwrap();
-        sqlx::query("UPDATE feed_runs SET bytes = 1 WHERE id = $1")
-            .bind(run)
-            .execute(&mut c)
-            .await
-            .unwrap();
-        Box::new(c) as Box<dyn std::any::Any + Send>
-    };
+    let held = s
+        .feed_write()
+        .start(r.id, run, version, 500_000)
+        .await
+        .unwrap();
     let work = feed_run_work(run);
     let at = irp_store::now();
     let mut entry = WorkProgress {
@@ -177,7 +164,7 @@ async fn progress_is_recorded_while_another_writer_holds_the_database(db: TestDb
         .unwrap()
         .unwrap();
     assert_eq!(s.progress().get(&work).await.unwrap(), None);
-    drop(held);
+    held.rollback().await.unwrap();
 }
 
 async fn references_resolve_from_the_store_and_the_environment(db: TestDb) {

@@ -12,3 +12,7 @@ CREATE TABLE work_progress (
     phase_started_at  TIMESTAMPTZ NOT NULL,
     updated_at        TIMESTAMPTZ NOT NULL
 );
+
+-- The runs still under way, looked up by every run's start and every monitor round to close
+-- those a dead process left `running`.
+CREATE INDEX feed_runs_running ON feed_runs (started_at) WHERE status = 'running';

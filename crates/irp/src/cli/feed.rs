@@ -242,16 +242,7 @@ pub async fn feed(global: &Global, cmd: FeedCommand) -> Result<ExitCode> {
                 bail!("no feed run {run_id}")
             };
             let errors = store.feed_runs().row_errors(run_id).await?;
-            let progress: Option<crate::views::feeds::Progress> =
-                if run.status == irp_core::feed::FeedRunStatus::Running {
-                    store
-                        .progress()
-                        .get(&irp_store::progress::feed_run_work(run_id))
-                        .await?
-                        .map(Into::into)
-                } else {
-                    None
-                };
+            let progress = crate::views::feeds::Progress::of_run(&store, &run).await?;
             if json {
                 let mut v = serde_json::to_value(&run)?;
                 v["progress"] = serde_json::to_value(&progress)?;

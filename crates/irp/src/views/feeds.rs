@@ -154,6 +154,24 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Where `run` stands, while it runs (`None` once it ended, or before its first report).
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn of_run(
+        store: &irp_store::Store,
+        run: &irp_store::offers::FeedRun,
+    ) -> Result<Option<Progress>, irp_store::StoreError> {
+        if run.status != FeedRunStatus::Running {
+            return Ok(None);
+        }
+        Ok(store
+            .progress()
+            .get(&irp_store::progress::feed_run_work(run.id))
+            .await?
+            .map(Into::into))
+    }
+
     /// One line for people: `reading: 412,000 rows, 51,000.5/s` or `pricing: 120,000 of
     /// ~1,000,000 products, 60,000/s, about 15 s left`.
     #[must_use]
@@ -163,6 +181,8 @@ impl Progress {
         } else {
             format!(" {}", self.unit)
         };
+        // Counts as people read them: 1,234,567.
+        let grouped = |n: i64| indicatif::HumanCount(u64::try_from(n).unwrap_or(0)).to_string();
         let mut line = match self.total {
             Some(t) => format!(
                 "{}: {} of ~{}{unit}",
@@ -182,19 +202,6 @@ impl Progress {
         }
         line
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 impl From<irp_store::progress::WorkProgress> for Progress {

@@ -90,16 +90,7 @@ pub(super) async fn show_run(
         return Err(ApiError::not_found(format!("no feed run {}", p.id)));
     };
     let errors = state.store.feed_runs().row_errors(p.id).await?;
-    let progress = if run.status == irp_core::feed::FeedRunStatus::Running {
-        state
-            .store
-            .progress()
-            .get(&irp_store::progress::feed_run_work(p.id))
-            .await?
-            .map(Into::into)
-    } else {
-        None
-    };
+    let progress = crate::views::feeds::Progress::of_run(&state.store, &run).await?;
     Ok(Json(RunShow {
         run: run.into(),
         progress,

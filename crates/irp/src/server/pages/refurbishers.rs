@@ -444,13 +444,11 @@ async fn run_progress(store: &irp_store::Store, run: &FeedRun) -> Option<RunProg
     if run.status != irp_core::feed::FeedRunStatus::Running {
         return None;
     }
-    let entry = store
-        .progress()
-        .get(&irp_store::progress::feed_run_work(run.id))
+    // A board that cannot be read shows the run as started, without figures.
+    let entry = crate::views::feeds::Progress::of_run(store, run)
         .await
         .ok()
-        .flatten()
-        .map(crate::views::feeds::Progress::from);
+        .flatten();
     Some(RunProgressFragment {
         id: run.id,
         line: entry
