@@ -81,14 +81,11 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, irp_s
     for r in readings(store, now).await? {
         for reading in &r.readings {
             // The feed-run metrics read one run (their value is its id): open only while that
-            // run still is as read.
-            let basis = match (reading.metric, reading.value) {
-                (monitoring::Metric::FeedFailed, Some(id)) => {
-                    Some((id as i64, FeedRunStatus::Failed))
-                }
-                (monitoring::Metric::FeedQuarantined, Some(id)) => {
-                    Some((id as i64, FeedRunStatus::Quarantined))
-                }
+            // run still is as read, and resolve only while no later run has ended.
+            let run = reading.value.map_or(0, |id| id as i64);
+            let basis = match reading.metric {
+                monitoring::Metric::FeedFailed => Some((run, FeedRunStatus::Failed)),
+                monitoring::Metric::FeedQuarantined => Some((run, FeedRunStatus::Quarantined)),
                 _ => None,
             };
             let change = store

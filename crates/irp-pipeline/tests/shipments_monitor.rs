@@ -980,4 +980,26 @@ async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_readin
         .await
         .unwrap();
     assert!(matches!(change, irp_store::monitor::AlertChange::Opened(_)));
+    // A tick that read the run before it (`id`, discarded: not quarantined) writes after
+    // `again` ended quarantined and opened its alert: the stale reading does not resolve it.
+    let change = db
+        .store
+        .monitor()
+        .alert_sync(
+            Some(flexit.id),
+            Metric::FeedQuarantined,
+            false,
+            &id.to_string(),
+            "-",
+            "stale",
+            now,
+            Some((id, irp_core::feed::FeedRunStatus::Quarantined)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(change, irp_store::monitor::AlertChange::None);
+    assert_eq!(
+        open_metrics(&db, "flexit").await,
+        vec![Metric::FeedQuarantined]
+    );
 }

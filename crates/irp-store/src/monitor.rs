@@ -308,9 +308,11 @@ impl Monitor<'_> {
     /// it breaches and none is open (a concurrent instance's open wins, not a second alert),
     /// note the latest value while it stays open, resolve it when it no longer breaches.
     ///
-    /// `basis` (feed run id, status): the reading is about that run; the alert opens only
-    /// while the run still has that status — an operator who applied or discarded it since the
-    /// reading (and so resolved its alert) does not see it open again.
+    /// `basis` (feed run id, status): the reading is about that run (id 0: no run yet); the
+    /// alert opens only while the run still has that status — an operator who applied or
+    /// discarded it since the reading (and so resolved its alert) does not see it open again —
+    /// and resolves only while no later run of the refurbisher has ended: a run that ended
+    /// quarantined after the reading (and opened its alert itself) keeps its alert open.
     ///
     /// # Errors
     /// A database error.
@@ -365,12 +367,15 @@ impl Monitor<'_> {
         let resolved: Option<(i64,)> = with_db!(self.db(), |p| {
             sqlx::query_as(
             "UPDATE alerts SET resolved_at = $3, last_value = $4, notify_next_at = COALESCE(notify_next_at, $3) \
-             WHERE COALESCE(refurbisher_id, 0) = COALESCE($1, 0) AND metric = $2 AND resolved_at IS NULL RETURNING id"
+             WHERE COALESCE(refurbisher_id, 0) = COALESCE($1, 0) AND metric = $2 AND resolved_at IS NULL \
+             AND ($5 IS NULL OR NOT EXISTS (SELECT 1 FROM feed_runs f WHERE f.refurbisher_id = $1 \
+                  AND f.id > $5 AND f.finished_at IS NOT NULL)) RETURNING id"
         )
         .bind(refurbisher_id)
         .bind(metric.as_str())
         .bind(at)
         .bind(value)
+        .bind(basis.map(|b| b.0))
         .fetch_optional(p)
         .await
         })?;
