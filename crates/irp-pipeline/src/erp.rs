@@ -24,10 +24,14 @@ use irp_store::secrets::SecretKey;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-/// How long a claim holds: longer than the slowest attempt can take (each of its half a dozen
-/// calls may take `timeout_secs` three times), so no other instance takes a document over while
-/// its attempt may still create it.
-const LEASE: TimeDelta = TimeDelta::minutes(30);
+/// How long a claim on a document holds past its last renewal: renewed while its attempt runs
+/// ([`crate::lease::renewing`]) and just before the document is created, and longer than the
+/// create call can take (`timeout_secs`, three times with its retries), so no other instance
+/// takes a document over while a create sent by an instance that died may still land.
+fn lease(erp: &Erp) -> TimeDelta {
+    (TimeDelta::seconds(erp.config().timeout_secs.max(1)) * 3 + TimeDelta::seconds(15))
+        .max(crate::lease::LEASE)
+}
 /// Documents claimed at a time: one, so the lease runs from when its attempt starts.
 const BATCH: i64 = 1;
 
@@ -196,7 +200,7 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
         ..RoundReport::default()
     };
     loop {
-        let docs = store.erp().claim(owner, LEASE, BATCH).await?;
+        let docs = store.erp().claim(owner, lease(erp), BATCH).await?;
         if docs.is_empty() {
             return Ok(report);
         }
@@ -219,11 +223,18 @@ pub async fn round(store: &Store, erp: &Erp, owner: &str) -> Result<RoundReport,
                     .await?;
                 continue;
             }
-            let outcome = work(store, erp, &doc, owner).await.map_err(|mut f| {
-                // Odoo's answer may echo a request: shown with references only.
-                f.error = erp.scrubber.scrub(&f.error);
-                f
-            });
+            let claim = crate::lease::Claim::ErpDocument {
+                supplier_order_id: doc.supplier_order_id,
+                owner,
+            };
+            let outcome =
+                crate::lease::renewing(store, claim, lease(erp), work(store, erp, &doc, owner))
+                    .await
+                    .map_err(|mut f| {
+                        // Odoo's answer may echo a request: shown with references only.
+                        f.error = erp.scrubber.scrub(&f.error);
+                        f
+                    });
             match outcome {
                 Ok((model, id, name)) => {
                     if store
@@ -374,7 +385,11 @@ async fn work(
                 connector: false,
                 found: None,
             };
-            match store.erp().renew(doc.supplier_order_id, owner, LEASE).await {
+            match store
+                .erp()
+                .renew(doc.supplier_order_id, owner, lease(erp))
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(claim_lost(

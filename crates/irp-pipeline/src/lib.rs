@@ -13,6 +13,7 @@ pub mod feed;
 pub mod feed_root;
 pub mod formats;
 pub mod fuzzing;
+pub mod lease;
 pub mod monitor;
 pub mod orders;
 pub mod pim;

@@ -345,14 +345,20 @@ pub async fn sync_if_due(
     let now = irp_store::now();
     if !store
         .pim()
-        .claim(owner, now, now + crate::poller::LEASE)
+        .claim(owner, now, now + crate::lease::LEASE)
         .await?
     {
         return Ok(None);
     }
     // A sync that ran, or could not start, has recorded its end and the next due time
     // (`pim_finish`) before the claim is released.
-    let result = sync(store, secret_key, false).await;
+    let result = crate::lease::renewing(
+        store,
+        crate::lease::Claim::PimSync { owner },
+        crate::lease::LEASE,
+        sync(store, secret_key, false),
+    )
+    .await;
     if let Err(e) = store.pim().release(owner).await {
         tracing::warn!(error = %e, "Releasing the PIM sync claim failed; it expires by itself");
     }

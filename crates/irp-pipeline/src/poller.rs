@@ -1,6 +1,7 @@
 //! The feed poller: each enabled refurbisher's feed is imported every `poll_interval_secs`
 //! (with ±10 % jitter, so feeds do not all start together), never twice at once — also with
-//! several IRP instances on one database, which claim a due refurbisher through a lease.
+//! several IRP instances on one database, which claim a due refurbisher through a lease renewed
+//! while its import runs ([`crate::lease`]).
 //!
 //! [`poll_once`] does one refurbisher; `serve`'s `feeds` job repeats it on its tick.
 
@@ -13,9 +14,10 @@ use irp_store::secrets::SecretKey;
 
 use crate::feed::{ImportError, RunStatus, import_fetched};
 
-/// How long a claim holds before another instance may take the refurbisher over (a crashed
-/// instance's claims expire after this).
-pub const LEASE: TimeDelta = TimeDelta::minutes(45);
+/// How long a claim holds past its last renewal before another instance may take the
+/// refurbisher over: renewed while the import runs, it runs out a minute after its instance
+/// died.
+pub const LEASE: TimeDelta = crate::lease::LEASE;
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +84,17 @@ pub async fn poll_once(
             .await?;
         return Ok(Outcome::Skipped { key: r.key });
     }
-    let result = import_fetched(store, &r, "schedule", secret_key).await;
+    let claim = crate::lease::Claim::FeedPoll {
+        refurbisher_id: r.id,
+        owner,
+    };
+    let result = crate::lease::renewing(
+        store,
+        claim,
+        LEASE,
+        import_fetched(store, &r, "schedule", secret_key),
+    )
+    .await;
     let next = next_due(irp_store::now(), r.model.poll_interval_secs);
     store.refurbishers().poll_release(r.id, owner, next).await?;
     let report = result?;

@@ -29,6 +29,7 @@ mod dialect;
 pub mod erp;
 pub mod feed_runs;
 pub mod feed_write;
+pub mod instances;
 pub mod known_hosts;
 mod marks;
 pub mod monitor;

@@ -396,6 +396,24 @@ impl Pim<'_> {
         Ok(n == 1)
     }
 
+    /// Extend `owner`'s claim on the PIM sync to `lease_until` (while the sync runs); `false`
+    /// when `owner` does not hold it any more.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn renew(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<bool> {
+        const SQL: &str =
+            "UPDATE pim_source SET lease_until = $3 WHERE key = $1 AND lease_owner = $2";
+        let n = with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(SOURCE_KEY)
+            .bind(owner)
+            .bind(lease_until)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
     /// Release the claim of `owner`.
     ///
     /// # Errors

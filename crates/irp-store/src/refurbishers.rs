@@ -435,6 +435,29 @@ impl Refurbishers<'_> {
         Ok(None)
     }
 
+    /// Extend `owner`'s poll claim on refurbisher `refurbisher_id` to `lease_until` (while its
+    /// import runs); `false` when `owner` does not hold it any more.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn poll_renew(
+        &self,
+        refurbisher_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        const SQL: &str =
+            "UPDATE refurbishers SET lease_until = $3 WHERE id = $1 AND lease_owner = $2";
+        let n = with_db!(self.db(), |p| sqlx::query(SQL)
+            .bind(refurbisher_id)
+            .bind(owner)
+            .bind(lease_until)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
     /// Release a claim and set when the feed is due next. Only the lease owner can release.
     ///
     /// # Errors

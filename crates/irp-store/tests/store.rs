@@ -50,7 +50,71 @@ db_tests!(
     operators_log_in_with_their_password_and_sessions_end,
     progress_is_recorded_while_another_writer_holds_the_database,
     runs_left_running_by_a_dead_process_are_closed_as_interrupted,
+    one_instance_holds_a_job_lease_until_it_runs_out_or_is_released,
 );
+
+/// A job lease is held by one instance, renewed by it, taken over once it ran out, released
+/// when its instance leaves; `claims` lists it, and the instance's feed poll claim with it.
+async fn one_instance_holds_a_job_lease_until_it_runs_out_or_is_released(db: TestDb) {
+    let s = &db.store;
+    let r = flexit(s).await;
+    let i = s.instances();
+    let minute = chrono::TimeDelta::minutes(1);
+    assert!(i.acquire("monitor", "a", minute).await.unwrap());
+    // Renewed by its holder, refused to another.
+    assert!(i.acquire("monitor", "a", minute).await.unwrap());
+    assert!(!i.acquire("monitor", "b", minute).await.unwrap());
+    let now = irp_store::now();
+    let poll = s
+        .refurbishers()
+        .poll_claim("a", now, now + minute)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(poll.refurbisher_id, r.id);
+    let held: Vec<(String, String)> = i
+        .claims(Some("a"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.kind, c.what))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            ("feed_poll".into(), r.key.clone()),
+            ("job".into(), "monitor".into())
+        ]
+    );
+    assert!(i.claims(Some("b")).await.unwrap().is_empty());
+    // Run out (its holder died): taken over.
+    assert!(
+        i.acquire("monitor", "a", chrono::TimeDelta::seconds(-1))
+            .await
+            .unwrap()
+    );
+    assert!(i.acquire("monitor", "b", minute).await.unwrap());
+    assert!(!i.acquire("monitor", "a", minute).await.unwrap());
+    // Leaving releases at once: the lease, and the feed poll (due again at once).
+    i.heartbeat("b", "1", "127.0.0.1:1", "monitor", now)
+        .await
+        .unwrap();
+    i.heartbeat("a", "1", "127.0.0.1:2", "feeds", now)
+        .await
+        .unwrap();
+    assert_eq!(i.list(minute).await.unwrap().len(), 2);
+    assert_eq!(i.leave("b").await.unwrap(), 1);
+    assert_eq!(i.leave("a").await.unwrap(), 1);
+    assert!(i.list(minute).await.unwrap().is_empty());
+    assert!(i.claims(None).await.unwrap().is_empty());
+    assert!(i.acquire("monitor", "a", minute).await.unwrap());
+    let again = s
+        .refurbishers()
+        .poll_claim("c", now, now + minute)
+        .await
+        .unwrap();
+    assert_eq!(again.map(|c| c.key), Some(r.key.clone()));
+}
 
 /// A run whose process stopped reporting is closed as `interrupted`; a run that reports, and
 /// a run younger than the lease, are left running.

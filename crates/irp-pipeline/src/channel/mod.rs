@@ -42,9 +42,10 @@ pub use tracking::{TrackingReport, push_tracking, report_cancellations};
 
 use intake::INBOX_RETRY;
 
-/// How long a channel's sync claim lasts: renewed before every batch and poll page, and longer
-/// than one request can take with its retries (4 attempts of `timeout_secs` 30 and backoff).
-pub const LEASE: TimeDelta = TimeDelta::minutes(5);
+/// How long a channel's sync claim lasts past its last renewal: renewed while the round runs
+/// ([`crate::lease::renewing`], as `serve`'s channels job runs it) and before every batch and
+/// poll page (which stops a round whose claim another instance took over).
+pub const LEASE: TimeDelta = crate::lease::LEASE;
 
 /// Why a channel cannot be synced.
 #[derive(Debug, thiserror::Error)]

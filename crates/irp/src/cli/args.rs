@@ -122,6 +122,17 @@ pub enum Command {
     /// Operator accounts for the portal (e-mail and password).
     #[command(subcommand)]
     User(UserCommand),
+    /// The `irp serve` instances running on this database, and the claims each holds (which
+    /// feed it imports, which channel it syncs, the monitor's lease, …).
+    Status(StatusArgs),
+}
+
+/// `irp status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `irp user …`.

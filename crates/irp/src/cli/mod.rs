@@ -28,6 +28,7 @@ mod progress;
 pub mod refurbisher;
 pub mod secret;
 pub mod shipments;
+pub mod status;
 pub mod token;
 pub mod user;
 pub mod webhook;
@@ -60,6 +61,7 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
         Command::Monitor(a) => monitor::monitor(global, a).await,
         Command::Alerts(c) => monitor::alerts(global, c).await,
         Command::User(c) => user::user(global, c).await,
+        Command::Status(a) => status::status(global, a).await,
     }
 }
 

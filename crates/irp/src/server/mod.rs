@@ -89,12 +89,36 @@ pub fn public_base(state: &AppState, headers: &axum::http::HeaderMap) -> String 
     })
 }
 
-/// The process-wide metrics recorder (installed once, however many apps a test starts).
+/// Who this process is in claims and leases, in `irp status` and as the `irp_instance` label
+/// of its metrics: host, process id, a random part (`web-1:4711:9f3c…`).
+pub fn instance_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        format!(
+            "{}:{}:{:x}",
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "irp".into()),
+            std::process::id(),
+            std::hash::BuildHasher::hash_one(
+                &std::hash::RandomState::new(),
+                std::time::SystemTime::now()
+            )
+        )
+    })
+}
+
+/// The process-wide metrics recorder (installed once, however many apps a test starts). Every
+/// series carries `irp_instance` ([`instance_id`]): with several instances behind one load
+/// balancer, each one's counters stay apart (Prometheus' own `instance` label names the
+/// scraped address).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .add_global_label("irp_instance", instance_id())
+                .build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (tests); ours still renders its own.
             let _ = metrics::set_global_recorder(recorder);
@@ -263,6 +287,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => Json(json!({
             "status": "ok",
+            "instance": instance_id(),
             "database": state.store.backend().to_string(),
             "uptime_secs": state.started.elapsed().as_secs(),
         }))
@@ -610,18 +635,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     };
     tracing::info!(%addr, "IRP portal listening on http://{addr}/");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // Who this instance is in leases and claims: host, process, a random part.
-    let owner = format!(
-        "{}:{}:{:x}",
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "irp".into()),
-        std::process::id(),
-        std::hash::BuildHasher::hash_one(
-            &std::hash::RandomState::new(),
-            std::time::SystemTime::now()
-        )
-    );
+    let owner = instance_id().to_owned();
     let secret_key = crate::secret_key::load(&global.secret_key_file, false).ok();
     let limits = Limits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
@@ -655,7 +669,15 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
             http_stop,
         ),
     );
-    jobs::start_all(&mut tasks, &store, &owner, secret_key, &args, &stop_rx);
+    jobs::start_all(
+        &mut tasks,
+        &store,
+        &owner,
+        &addr.to_string(),
+        secret_key,
+        &args,
+        &stop_rx,
+    );
     // Until the instance is told to stop, a job or server that ends (it returned, failed or
     // panicked) stops the instance: a supervisor (systemd, Kubernetes) restarts it whole,
     // rather than it serving on without the work that job did.
@@ -678,6 +700,13 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<std::process::ExitC
     // A feed import or an order call under way gets a moment to finish; past that its claim
     // expires (a supplier order whose outcome is unknown is recovered as needs_attention).
     tasks.stop(std::time::Duration::from_secs(30)).await;
+    // Other instances take this one's work over at once, instead of when its leases run out.
+    match store.instances().leave(&owner).await {
+        Ok(released) => tracing::info!(%owner, released, "Left: claims released"),
+        Err(e) => {
+            tracing::warn!(%owner, error = %e, "Releasing this instance's claims failed; they run out by themselves");
+        }
+    }
     store.close().await;
     tracing::info!("Stopped");
     Ok(if died.is_some() {

@@ -117,7 +117,18 @@ impl Job for Channels {
                 }
             }
             shop.hold(Some(&self.owner));
-            match round(&self.store, &shop).await {
+            let claim = irp_pipeline::lease::Claim::ChannelRound {
+                channel: &key,
+                owner: &self.owner,
+            };
+            match irp_pipeline::lease::renewing(
+                &self.store,
+                claim,
+                LEASE,
+                round(&self.store, &shop),
+            )
+            .await
+            {
                 Ok(()) => report.items += 1,
                 Err(e) => {
                     tracing::error!(channel = %key, error = %e, "Channel sync round failed");

@@ -25,7 +25,8 @@
 //! | `pim` | syncs the PIM when it is due ([`pim`]) | `IRP_POLL_TICK_SECS` | — |
 //! | `channels` | the channels' Shopware sync ([`channels`]) | `IRP_CHANNEL_TICK_SECS` | a recompute that changed channel rows, a matched shipment |
 //! | `erp` | records placed supplier orders in the ERP ([`erp`]) | `IRP_ERP_TICK_SECS` | — |
-//! | `monitor` | thresholds every `IRP_MONITOR_TICK_SECS`, notifications every 5 s ([`monitor`]) | ≤ 5 s | — |
+//! | `monitor` | thresholds every `IRP_MONITOR_TICK_SECS` (one instance of several: a job lease), notifications every 5 s ([`monitor`]) | ≤ 5 s | — |
+//! | `presence` | says this instance is alive, for `irp status` ([`presence`]) | 5 s | — |
 //!
 //! A tick of `0` switches that job off in this instance.
 
@@ -36,6 +37,7 @@ pub mod feeds;
 pub mod monitor;
 pub mod orders;
 pub mod pim;
+pub mod presence;
 mod runner;
 mod supervisor;
 
@@ -162,11 +164,13 @@ impl JobError {
 }
 
 /// Starts the background jobs of `serve` under `supervisor`, as `args` switches them on; each
-/// stops when `stop` turns true. `owner` names this instance in claims and leases.
+/// stops when `stop` turns true. `owner` names this instance in claims and leases; it listens
+/// on `listen`.
 pub fn start_all(
     supervisor: &mut Supervisor,
     store: &Store,
     owner: &str,
+    listen: &str,
     secret_key: Option<SecretKey>,
     args: &ServeArgs,
     stop: &watch::Receiver<bool>,
@@ -234,11 +238,17 @@ pub fn start_all(
         supervisor.start(
             monitor::Monitor::new(
                 store.clone(),
+                owner,
                 Duration::from_secs(args.monitor_tick_secs),
                 notifier,
             ),
             stop.clone(),
         );
     }
-    tracing::info!(%owner, jobs = ?supervisor.job_names(), "Background jobs started");
+    let jobs = supervisor.job_names();
+    supervisor.start(
+        presence::Presence::new(store.clone(), owner, listen, &jobs),
+        stop.clone(),
+    );
+    tracing::info!(%owner, ?jobs, "Background jobs started");
 }
