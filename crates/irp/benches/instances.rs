@@ -1,0 +1,375 @@
+//! Scaling out: order intake and the shipment webhook with one and with three `irp serve`
+//! instances on one PostgreSQL, in the same run, under the same load (`wrk`, Debian package
+//! `wrk`; one wrk per instance, the connections split between them, as a round-robin load
+//! balancer would).
+//!
+//! - **Order intake**: `POST /api/v1/orders`, every request a new order (one line of iUsed
+//!   Stores' offer: an internal supplier order, no call out), so each 201 is an order, its
+//!   supplier order, its reservation and its catalog mark committed. Checked after: orders
+//!   stored = 201s counted by wrk.
+//! - **Shipment webhook**: every request a new shipment of one of 1,000 orders, stored and
+//!   matched. Checked after: shipments stored = 2xx counted.
+//!
+//! ```sh
+//! cargo bench -p irp --bench instances   # IRP_BENCH_SECS=15, IRP_BENCH_CONNECTIONS=48
+//! ```
+//! PostgreSQL from IRP_TEST_PG_URL or 127.0.0.1:5432.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // a benchmark program
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
+
+use irp_store::Backend;
+use irp_store::testkit::TestDb;
+use serde_json::{Value, json};
+
+const ORDERS: usize = 1000;
+
+struct Irp {
+    db_url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Irp {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_irp"));
+        c.args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .env("IRP_DATABASE_URL", &self.db_url)
+            .env("IRP_SECRET_KEY_FILE", self.dir.path().join("secret.key"))
+            .env("IRP_POLL_TICK_SECS", "0")
+            .env("IRP_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")
+            .env("IRP_WEBHOOK_RATE", "0")
+            .env_remove("IRP_SECRET_KEY")
+            .env_remove("IRP_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "irp {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn serve(&self) -> (Child, String) {
+        let mut child = self
+            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("serve exited").unwrap();
+            if let Some(i) = line.find("listening on http://") {
+                break line[i + 20..].split('/').next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        (child, format!("http://{addr}"))
+    }
+}
+
+/// New orders: `args` = the token and this wrk's prefix; each thread numbers its own.
+const ORDERS_SCRIPT: &str = r#"
+local counter = 0
+local token = ""
+local prefix = ""
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  token = args[1]
+  prefix = args[2]
+end
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '{"channel":"refurbished-direct","order_number":"%s-%d-%d","placed_at":"2026-11-23T10:00:00Z","customer":{"email":"jan@example.nl"},"shipping_address":{"first_name":"Jan","last_name":"de Vries","street":"Damrak","house_number":"1","zipcode":"1012 LG","city":"Amsterdam","country":"NL"},"lines":[{"refurbisher":"iused-alumio","sku":"IU-1","quantity":1,"unit_price_incl_vat":"250.00"}]}',
+    prefix, id, counter)
+  return wrk.format("POST", "/api/v1/orders", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+end
+"#;
+
+/// New shipments of the 1,000 orders `WH-…`: `args` = the webhook path and this wrk's prefix.
+const SHIPMENTS_SCRIPT: &str = r#"
+local counter = 0
+local path = ""
+local prefix = ""
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  path = args[1]
+  prefix = args[2]
+end
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '{"external_order_id":"WH-%05d","track_and_trace":"3S%s%02d%010d","carrier":"PostNL","imei":"490154203237518"}',
+    counter % 1000, prefix, id, counter)
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+end
+"#;
+
+/// Appended to each script: the counts and latency percentiles as one JSON line.
+const DONE: &str = r#"
+function done(summary, latency, requests)
+  io.write(string.format(
+    '{"requests":%d,"non_2xx":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.errors.status, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"#;
+
+/// What the wrks measured together.
+struct Load {
+    accepted: i64,
+    failed: i64,
+    per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// One wrk per base URL, at once, `connections` split between them; `args(i)` for the i-th.
+fn load(
+    bases: &[String],
+    script: &std::path::Path,
+    secs: u64,
+    connections: u64,
+    args: impl Fn(usize) -> Vec<String>,
+) -> Load {
+    let each = (connections / bases.len() as u64).max(1);
+    let children: Vec<Child> = bases
+        .iter()
+        .enumerate()
+        .map(|(i, base)| {
+            let mut a = vec![
+                "-t1".to_owned(),
+                format!("-c{each}"),
+                format!("-d{secs}s"),
+                "--timeout".into(),
+                "10s".into(),
+                "-s".into(),
+                script.to_str().unwrap().to_owned(),
+                base.clone(),
+                "--".into(),
+            ];
+            a.extend(args(i));
+            Command::new("wrk")
+                .args(&a)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("wrk is not installed: apt-get install wrk")
+        })
+        .collect();
+    let runs: Vec<Value> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with('{'))
+                .unwrap_or_else(|| panic!("no summary from wrk:\n{text}"));
+            serde_json::from_str(line).unwrap()
+        })
+        .collect();
+    let n = |v: &Value, k: &str| v[k].as_i64().unwrap();
+    let accepted: i64 = runs.iter().map(|r| n(r, "requests") - n(r, "non_2xx")).sum();
+    let failed: i64 = runs
+        .iter()
+        .map(|r| {
+            ["non_2xx", "connect", "read", "write", "timeout"]
+                .iter()
+                .map(|k| n(r, k))
+                .sum::<i64>()
+        })
+        .sum();
+    let secs = runs
+        .iter()
+        .map(|r| r["duration_us"].as_f64().unwrap() / 1e6)
+        .fold(0.0, f64::max);
+    // Each wrk had the same share: the median of their medians, the worst p99.
+    let mut p50: Vec<f64> = runs
+        .iter()
+        .map(|r| r["p50_us"].as_f64().unwrap() / 1000.0)
+        .collect();
+    p50.sort_by(f64::total_cmp);
+    Load {
+        accepted,
+        failed,
+        per_sec: accepted as f64 / secs,
+        p50_ms: p50[p50.len() / 2],
+        p99_ms: runs
+            .iter()
+            .map(|r| r["p99_us"].as_f64().unwrap() / 1000.0)
+            .fold(0.0, f64::max),
+    }
+}
+
+/// The busy CPU time of the machine so far (user + system + …, in clock ticks).
+fn cpu_busy() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let idle = cpu[3] + cpu.get(4).copied().unwrap_or(0);
+    (cpu.iter().sum::<u64>() - idle, cpu.iter().sum())
+}
+
+async fn bench(instances: usize, secs: u64, connections: u64) {
+    let db = TestDb::new(Backend::Postgres).await;
+    let irp = Irp {
+        db_url: db.url.clone(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let feed = irp.dir.path().join("iused.json");
+    std::fs::write(
+        &feed,
+        json!({"offers": [{"description": "iUsed iPhone 12", "sku": "IU-1", "quantity": 100_000_000,
+            "ean": "8712345678913", "costPrice": 90.0, "priceConsumer": 9999, "currencyIso": "EUR", "taxPercentage": 21}]})
+        .to_string(),
+    )
+    .unwrap();
+    irp.run(&[
+        "refurbisher",
+        "apply",
+        "-f",
+        "config/refurbishers/iused-stores.json",
+    ]);
+    irp.run(&["channel", "apply", "-f", "config/channels.json"]);
+    irp.run(&[
+        "feed",
+        "import",
+        "iused-alumio",
+        "--file",
+        feed.to_str().unwrap(),
+    ]);
+    let token = irp.run(&["token", "create", "bench"]).trim().to_owned();
+    let out = irp.run(&[
+        "webhook",
+        "token",
+        "iused-alumio",
+        "--base-url",
+        "http://x",
+        "--json",
+    ]);
+    let hook: Value = serde_json::from_str(&out).unwrap();
+    let path = hook["url"].as_str().unwrap().replace("http://x", "");
+
+    let mut serves: Vec<(Child, String)> = (0..instances).map(|_| irp.serve()).collect();
+    let bases: Vec<String> = serves.iter().map(|(_, b)| b.clone()).collect();
+    // The 1,000 orders the shipments are for.
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..ORDERS {
+        let req = client
+            .post(format!("{}/api/v1/orders", bases[i % bases.len()]))
+            .bearer_auth(&token)
+            .json(&json!({
+                "channel": "refurbished-direct", "order_number": format!("WH-{i:05}"),
+                "placed_at": "2026-11-23T10:00:00Z", "customer": {"email": "jan@example.nl"},
+                "shipping_address": {"first_name": "Jan", "last_name": "de Vries", "street": "Damrak",
+                    "house_number": "1", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
+                "lines": [{"refurbisher": "iused-alumio", "sku": "IU-1", "quantity": 1, "unit_price_incl_vat": "250.00"}]
+            }));
+        tasks.spawn(async move { req.send().await.map(|r| r.status().as_u16()) });
+        if tasks.len() >= 16 {
+            assert_eq!(tasks.join_next().await.unwrap().unwrap().unwrap(), 201);
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), 201);
+    }
+
+    let orders_script = irp.dir.path().join("orders.lua");
+    std::fs::write(&orders_script, format!("{ORDERS_SCRIPT}{DONE}")).unwrap();
+    let shipments_script = irp.dir.path().join("shipments.lua");
+    std::fs::write(&shipments_script, format!("{SHIPMENTS_SCRIPT}{DONE}")).unwrap();
+
+    let cpu0 = cpu_busy();
+    let orders = load(&bases, &orders_script, secs, connections, |i| {
+        vec![token.clone(), format!("I{i}")]
+    });
+    let cpu1 = cpu_busy();
+    let shipments = load(&bases, &shipments_script, secs, connections, |i| {
+        vec![path.clone(), format!("{i}")]
+    });
+    let cpu2 = cpu_busy();
+    let busy = |a: (u64, u64), b: (u64, u64)| 100.0 * (b.0 - a.0) as f64 / (b.1 - a.1) as f64;
+
+    let stored_orders =
+        db.store.orders().list(None, i64::MAX).await.unwrap().len() as i64 - ORDERS as i64;
+    let stored_shipments = db
+        .store
+        .shipments()
+        .list(None, None, i64::MAX)
+        .await
+        .unwrap()
+        .len() as i64;
+    for (mut child, _) in serves.drain(..) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    println!(
+        "| {instances} | {connections} | {:.0} /s | {:.1} / {:.1} ms | {} = {} stored | {} | {:.0} % | {:.0} /s | {:.1} / {:.1} ms | {} = {} stored | {} | {:.0} % |",
+        orders.per_sec,
+        orders.p50_ms,
+        orders.p99_ms,
+        orders.accepted,
+        stored_orders,
+        orders.failed,
+        busy(cpu0, cpu1),
+        shipments.per_sec,
+        shipments.p50_ms,
+        shipments.p99_ms,
+        shipments.accepted,
+        stored_shipments,
+        shipments.failed,
+        busy(cpu1, cpu2),
+    );
+    std::io::stdout().flush().unwrap();
+    assert_eq!(orders.accepted, stored_orders, "orders accepted and stored differ");
+    assert_eq!(
+        shipments.accepted, stored_shipments,
+        "shipments accepted and stored differ"
+    );
+}
+
+fn main() {
+    let secs: u64 = std::env::var("IRP_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let connections: u64 = std::env::var("IRP_BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "| instances | connections | orders taken in | p50 / p99 | 201 = stored | not accepted | CPU busy | shipments stored | p50 / p99 | 2xx = stored | not accepted | CPU busy |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for instances in [1, 3] {
+        rt.block_on(bench(instances, secs, connections));
+    }
+}
