@@ -13,7 +13,8 @@
 //! ```sh
 //! cargo bench -p irp --bench instances   # IRP_BENCH_SECS=15, IRP_BENCH_CONNECTIONS=48
 //! ```
-//! PostgreSQL from IRP_TEST_PG_URL or 127.0.0.1:5432.
+//! PostgreSQL from IRP_TEST_PG_URL or 127.0.0.1:5432; `psql` (postgresql-client) for an
+//! `ANALYZE` between the two loads.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // a benchmark program
 
@@ -25,6 +26,20 @@ use irp_store::testkit::TestDb;
 use serde_json::{Value, json};
 
 const ORDERS: usize = 1000;
+
+/// Products on offer (iUsed Stores' offers `IU-0` … `IU-199`).
+const SKUS: usize = 200;
+
+/// The EAN-13 of the 12 digits `first12`, with its check digit.
+fn ean(first12: u64) -> String {
+    let digits = format!("{first12:012}");
+    let sum: u32 = digits
+        .chars()
+        .enumerate()
+        .map(|(i, c)| c.to_digit(10).unwrap() * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{digits}{}", (10 - sum % 10) % 10)
+}
 
 struct Irp {
     db_url: String,
@@ -92,8 +107,8 @@ end
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"channel":"refurbished-direct","order_number":"%s-%d-%d","placed_at":"2026-11-23T10:00:00Z","customer":{"email":"jan@example.nl"},"shipping_address":{"first_name":"Jan","last_name":"de Vries","street":"Damrak","house_number":"1","zipcode":"1012 LG","city":"Amsterdam","country":"NL"},"lines":[{"refurbisher":"iused-alumio","sku":"IU-1","quantity":1,"unit_price_incl_vat":"250.00"}]}',
-    prefix, id, counter)
+    '{"channel":"refurbished-direct","order_number":"%s-%d-%d","placed_at":"2026-11-23T10:00:00Z","customer":{"email":"jan@example.nl"},"shipping_address":{"first_name":"Jan","last_name":"de Vries","street":"Damrak","house_number":"1","zipcode":"1012 LG","city":"Amsterdam","country":"NL"},"lines":[{"refurbisher":"iused-alumio","sku":"IU-%d","quantity":1,"unit_price_incl_vat":"250.00"}]}',
+    prefix, id, counter, (counter * 7 + id * 13) % 200)
   return wrk.format("POST", "/api/v1/orders", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
 end
 "#;
@@ -186,7 +201,10 @@ fn load(
         })
         .collect();
     let n = |v: &Value, k: &str| v[k].as_i64().unwrap();
-    let accepted: i64 = runs.iter().map(|r| n(r, "requests") - n(r, "non_2xx")).sum();
+    let accepted: i64 = runs
+        .iter()
+        .map(|r| n(r, "requests") - n(r, "non_2xx"))
+        .sum();
     let failed: i64 = runs
         .iter()
         .map(|r| {
@@ -233,20 +251,73 @@ fn cpu_busy() -> (u64, u64) {
     (cpu.iter().sum::<u64>() - idle, cpu.iter().sum())
 }
 
+/// CPU time (clock ticks) used so far by the PostgreSQL server processes, the `irp`
+/// processes, and this program's waited-for children (the wrks).
+fn cpu_by_part() -> [u64; 3] {
+    let ticks = |stat: &str| -> Option<(String, u64, u64)> {
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let name = stat[open + 1..close].to_owned();
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        // Fields 14–17 of proc(5): utime stime cutime cstime (here from index 11).
+        let own = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        let children = f.get(13)?.parse::<u64>().ok()? + f.get(14)?.parse::<u64>().ok()?;
+        Some((name, own, children))
+    };
+    let mut parts = [0; 3];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((name, own, _)) = ticks(&stat) {
+            if name.starts_with("postgres") {
+                parts[0] += own;
+            } else if name == "irp" {
+                parts[1] += own;
+            }
+        }
+    }
+    if let Some((_, _, children)) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .as_deref()
+        .and_then(ticks)
+    {
+        parts[2] = children;
+    }
+    parts
+}
+
+/// Each part's share of the machine's busy time between `a` and `b`: "PostgreSQL 40 %, IRP 45 %, wrk 12 %".
+fn shares(a: ([u64; 3], (u64, u64)), b: ([u64; 3], (u64, u64))) -> String {
+    let busy = (b.1.0 - a.1.0).max(1) as f64;
+    let total = (b.1.1 - a.1.1).max(1) as f64;
+    let pct = |i: usize| 100.0 * (b.0[i] - a.0[i]) as f64 / busy;
+    format!(
+        "{:.0} % busy: PostgreSQL {:.0} %, IRP {:.0} %, wrk {:.0} %",
+        100.0 * busy / total,
+        pct(0),
+        pct(1),
+        pct(2)
+    )
+}
+
 async fn bench(instances: usize, secs: u64, connections: u64) {
     let db = TestDb::new(Backend::Postgres).await;
     let irp = Irp {
         db_url: db.url.clone(),
         dir: tempfile::tempdir().unwrap(),
     };
+    // SKUS products, so that orders spread over them as a shop's do (one product for all would
+    // queue every intake on its offer's row lock).
     let feed = irp.dir.path().join("iused.json");
-    std::fs::write(
-        &feed,
-        json!({"offers": [{"description": "iUsed iPhone 12", "sku": "IU-1", "quantity": 100_000_000,
-            "ean": "8712345678913", "costPrice": 90.0, "priceConsumer": 9999, "currencyIso": "EUR", "taxPercentage": 21}]})
-        .to_string(),
-    )
-    .unwrap();
+    let offers: Vec<Value> = (0..SKUS)
+        .map(|i| {
+            json!({"description": format!("iUsed iPhone 12 #{i}"), "sku": format!("IU-{i}"),
+                "quantity": 100_000_000, "ean": ean(871_234_500_000 + i as u64), "costPrice": 90.0,
+                "priceConsumer": 9999, "currencyIso": "EUR", "taxPercentage": 21})
+        })
+        .collect();
+    std::fs::write(&feed, json!({ "offers": offers }).to_string()).unwrap();
     irp.run(&[
         "refurbisher",
         "apply",
@@ -287,7 +358,7 @@ async fn bench(instances: usize, secs: u64, connections: u64) {
                 "placed_at": "2026-11-23T10:00:00Z", "customer": {"email": "jan@example.nl"},
                 "shipping_address": {"first_name": "Jan", "last_name": "de Vries", "street": "Damrak",
                     "house_number": "1", "zipcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
-                "lines": [{"refurbisher": "iused-alumio", "sku": "IU-1", "quantity": 1, "unit_price_incl_vat": "250.00"}]
+                "lines": [{"refurbisher": "iused-alumio", "sku": format!("IU-{}", i % SKUS), "quantity": 1, "unit_price_incl_vat": "250.00"}]
             }));
         tasks.spawn(async move { req.send().await.map(|r| r.status().as_u16()) });
         if tasks.len() >= 16 {
@@ -303,16 +374,23 @@ async fn bench(instances: usize, secs: u64, connections: u64) {
     let shipments_script = irp.dir.path().join("shipments.lua");
     std::fs::write(&shipments_script, format!("{SHIPMENTS_SCRIPT}{DONE}")).unwrap();
 
-    let cpu0 = cpu_busy();
+    let cpu0 = (cpu_by_part(), cpu_busy());
     let orders = load(&bases, &orders_script, secs, connections, |i| {
         vec![token.clone(), format!("I{i}")]
     });
-    let cpu1 = cpu_busy();
+    // The orders table grew tenfold in seconds, faster than autovacuum's analyze follows: its
+    // statistics brought up to date, as they are in a database that grew at a shop's pace
+    // (with stale ones the shipment lookup walks all of the refurbisher's supplier orders).
+    let analyzed = Command::new("psql")
+        .args([db.url.as_str(), "-qc", "ANALYZE"])
+        .status()
+        .expect("psql is not installed: apt-get install postgresql-client");
+    assert!(analyzed.success());
+    let cpu1 = (cpu_by_part(), cpu_busy());
     let shipments = load(&bases, &shipments_script, secs, connections, |i| {
         vec![path.clone(), format!("{i}")]
     });
-    let cpu2 = cpu_busy();
-    let busy = |a: (u64, u64), b: (u64, u64)| 100.0 * (b.0 - a.0) as f64 / (b.1 - a.1) as f64;
+    let cpu2 = (cpu_by_part(), cpu_busy());
 
     let stored_orders =
         db.store.orders().list(None, i64::MAX).await.unwrap().len() as i64 - ORDERS as i64;
@@ -328,27 +406,35 @@ async fn bench(instances: usize, secs: u64, connections: u64) {
         let _ = child.wait();
     }
     println!(
-        "| {instances} | {connections} | {:.0} /s | {:.1} / {:.1} ms | {} = {} stored | {} | {:.0} % | {:.0} /s | {:.1} / {:.1} ms | {} = {} stored | {} | {:.0} % |",
+        "| {instances} | {connections} | {:.0} /s | {:.1} / {:.1} ms | {} / {} | {} | {} | {:.0} /s | {:.1} / {:.1} ms | {} / {} | {} | {} |",
         orders.per_sec,
         orders.p50_ms,
         orders.p99_ms,
         orders.accepted,
         stored_orders,
         orders.failed,
-        busy(cpu0, cpu1),
+        shares(cpu0, cpu1),
         shipments.per_sec,
         shipments.p50_ms,
         shipments.p99_ms,
         shipments.accepted,
         stored_shipments,
         shipments.failed,
-        busy(cpu1, cpu2),
+        shares(cpu1, cpu2),
     );
     std::io::stdout().flush().unwrap();
-    assert_eq!(orders.accepted, stored_orders, "orders accepted and stored differ");
-    assert_eq!(
-        shipments.accepted, stored_shipments,
-        "shipments accepted and stored differ"
+    // wrk does not count the answers of requests still in flight when its time is up (at most
+    // one per connection); IRP finishes and stores them. Nothing accepted is missing.
+    let in_flight = connections as i64;
+    assert!(
+        (orders.accepted..=orders.accepted + in_flight).contains(&stored_orders),
+        "orders: {} accepted, {stored_orders} stored",
+        orders.accepted
+    );
+    assert!(
+        (shipments.accepted..=shipments.accepted + in_flight).contains(&stored_shipments),
+        "shipments: {} accepted, {stored_shipments} stored",
+        shipments.accepted
     );
 }
 
@@ -366,7 +452,7 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "| instances | connections | orders taken in | p50 / p99 | 201 = stored | not accepted | CPU busy | shipments stored | p50 / p99 | 2xx = stored | not accepted | CPU busy |"
+        "| instances | connections | orders taken in | p50 / p99 | 201 counted / stored | not accepted | CPU (machine; share of the busy time) | shipments stored | p50 / p99 | 2xx counted / stored | not accepted | CPU (machine; share of the busy time) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for instances in [1, 3] {

@@ -161,6 +161,105 @@ db_tests!(
     a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order,
 );
 
+/// Two instances on one PostgreSQL: `irp status` lists both and the monitor's lease held by
+/// one; stopped with SIGTERM, that one releases it at once and the other takes it over well
+/// before the lease (2 ticks + 10 s) would have run out.
+#[tokio::test]
+async fn instances_show_in_irp_status_and_a_stopping_one_hands_its_work_over() {
+    let db = TestDb::new(irp_store::Backend::Postgres).await;
+    let irp = Irp::new(&db.url);
+    let mut serves = [
+        start_serve(&irp, &["--monitor-tick-secs", "1"], &[]),
+        start_serve(&irp, &["--monitor-tick-secs", "1"], &[]),
+    ];
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for s in &serves {
+        let v: Value = client
+            .get(format!("{}/healthz", s.base()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(v["instance"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(ids[0], ids[1]);
+    let status = || -> Value {
+        let out = irp.run(&["status", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let monitor_holder = |v: &Value| -> Option<String> {
+        v["claims"].as_array().unwrap().iter().find_map(|c| {
+            (c["kind"] == "job" && c["what"] == "monitor")
+                .then(|| c["instance"].as_str().unwrap().to_owned())
+        })
+    };
+    // Both say they are alive; one holds the monitor's lease.
+    let holder = eventually(
+        Duration::from_secs(20),
+        "both instances and the monitor lease",
+        || {
+            let v = status();
+            let running: Vec<String> = v["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["instance"].as_str().unwrap().to_owned())
+                .collect();
+            (running.len() == 2).then_some(())?;
+            monitor_holder(&v)
+        },
+    )
+    .await;
+    assert!(ids.contains(&holder), "{holder} is not one of {ids:?}");
+    let text = stdout(&irp.run(&["status"]));
+    assert!(
+        text.contains("Instances on this database (postgres)"),
+        "{text}"
+    );
+    assert!(text.contains(&holder) && text.contains("monitor"), "{text}");
+
+    // The holder stops gracefully: it leaves, and the other takes the lease at its next tick.
+    let i = ids.iter().position(|id| *id == holder).unwrap();
+    let stopped = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &serves[i].id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(serves[i].wait().unwrap().success());
+    assert!(
+        serves[i].log_text().contains("Left: claims released"),
+        "{}",
+        serves[i].log_text()
+    );
+    let other = ids[1 - i].clone();
+    eventually(
+        Duration::from_secs(20),
+        "the other instance taking the lease",
+        || (monitor_holder(&status()).as_deref() == Some(other.as_str())).then_some(()),
+    )
+    .await;
+    let took = stopped.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "the lease was taken over after {took:?}: released on leaving, it is taken at the next tick"
+    );
+    let v = status();
+    let running: Vec<&str> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(running, [other.as_str()]);
+}
+
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
     let irp = Irp::new(&db.url);
     let files = [
