@@ -637,10 +637,25 @@ async fn serve_answers_health_metrics_and_home_and_stops_on_sigterm(db: TestDb) 
         .text()
         .await
         .unwrap();
+    // Every series carries the instance's id, as /healthz says it.
+    let instance = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["instance"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        metrics.contains("irp_refurbishers{state=\"enabled\"} 2"),
+        metrics.contains(&format!(
+            "irp_refurbishers{{irp_instance=\"{instance}\",state=\"enabled\"}} 2"
+        )),
         "{metrics}"
     );
+    let metrics = common::without_instance(&metrics);
     assert!(
         metrics.contains(
             "irp_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
@@ -2030,6 +2045,7 @@ async fn a_refurbisher_posts_shipments_to_its_webhook_url_and_the_monitor_report
         .text()
         .await
         .unwrap();
+    let metrics = common::without_instance(&metrics);
     for needle in [
         r#"irp_shipment_webhooks_total{outcome="matched"} 1"#,
         r#"irp_shipment_webhooks_total{outcome="not_found"} 3"#,

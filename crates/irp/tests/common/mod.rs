@@ -302,3 +302,24 @@ pub async fn login_cookie(base: &str, email: &str, password: &str) -> String {
     assert_eq!(r.status(), 303, "logging in as {email}");
     session_cookie(&r)
 }
+
+/// `/metrics` text with the `irp_instance` label taken out of every series (each instance's
+/// own id), so tests match `name{labels} value` as written.
+pub fn without_instance(metrics: &str) -> String {
+    const LABEL: &str = "irp_instance=\"";
+    metrics
+        .lines()
+        .map(|line| {
+            let Some(i) = line.find(LABEL) else {
+                return line.to_owned();
+            };
+            let value = &line[i + LABEL.len()..];
+            let end = i + LABEL.len() + value.find('"').map_or(value.len(), |e| e + 1);
+            format!("{}{}", &line[..i], &line[end..])
+                .replace("{,", "{")
+                .replace(",}", "}")
+                .replace("{}", "")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

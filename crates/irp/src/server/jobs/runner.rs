@@ -357,7 +357,10 @@ mod tests {
         let n = steps.lock().unwrap().len();
         let text = handle.render();
         let value = |metric: &str| {
-            let prefix = format!("{metric}{{job=\"metered\"}} ");
+            let prefix = format!(
+                "{metric}{{irp_instance=\"{}\",job=\"metered\"}} ",
+                crate::server::instance_id()
+            );
             text.lines()
                 .find_map(|l| l.strip_prefix(prefix.as_str()))
                 .unwrap_or_else(|| panic!("no {metric} in {text}"))
