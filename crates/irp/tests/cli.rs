@@ -260,6 +260,138 @@ async fn instances_show_in_irp_status_and_a_stopping_one_hands_its_work_over() {
     assert_eq!(running, [other.as_str()]);
 }
 
+/// A rolling deploy on PostgreSQL: three instances take orders while each in turn is stopped
+/// with SIGTERM (a load balancer sends the next request elsewhere) and started again. Every
+/// order is taken in and placed at the refurbisher exactly once; none waits for a lease to run
+/// out (a stopping instance finishes its calls and releases its claims).
+#[tokio::test]
+async fn a_rolling_restart_of_three_instances_while_orders_flow_loses_nothing() {
+    const ORDERS: usize = 90;
+    let db = TestDb::new(irp_store::Backend::Postgres).await;
+    let irp = Irp::new(&db.url);
+    let fake = FakeOrderApi::start();
+    // Each call takes 300 ms: calls are under way when an instance is told to stop.
+    fake.delay_ms
+        .store(300, std::sync::atomic::Ordering::SeqCst);
+    let doc = std::fs::read_to_string(root().join("config/refurbishers/flexit.json"))
+        .unwrap()
+        .replace(
+            "https://api.flexitdistribution.com/order/api/order",
+            &fake.url,
+        );
+    let doc_path = irp.data.path().join("flexit.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let feed = irp.data.path().join("flexit.csv");
+    std::fs::write(&feed, "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;1000;8712345678906;100,00;999,00\n").unwrap();
+    for args in [
+        vec!["refurbisher", "apply", "-f", doc_path.to_str().unwrap()],
+        vec!["channel", "apply", "-f", "config/channels.json"],
+        vec!["feed", "import", "flexit", "--file", feed.to_str().unwrap()],
+    ] {
+        let out = irp.run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "order-id"),
+        ("flexit.order.auth.client_secret", "order-secret"),
+    ] {
+        let out = irp.run_with_stdin(&["secret", "set", name], value);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let token = stdout(&irp.run(&["token", "create", "shop"]))
+        .trim()
+        .to_owned();
+    let mut serves: Vec<common::Serve> = (0..3).map(|_| start_serve(&irp, &[], &[])).collect();
+    let bases = std::sync::Arc::new(std::sync::Mutex::new(
+        serves.iter().map(common::Serve::base).collect::<Vec<_>>(),
+    ));
+
+    // The shop: an order every 150 ms, each to the next instance; one that cannot be reached
+    // (stopping) is sent to the next, as a load balancer does.
+    let shop = {
+        let (bases, token) = (bases.clone(), token.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut sent = 0;
+            for i in 0..ORDERS {
+                let mut tries = 0;
+                loop {
+                    let base = {
+                        let b = bases.lock().unwrap();
+                        b[(i + tries) % b.len()].clone()
+                    };
+                    let r = client
+                        .post(format!("{base}/api/v1/orders"))
+                        .bearer_auth(&token)
+                        .json(&order_doc(&format!("RR-{i}")))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 201 => break,
+                        Ok(r) => panic!("order RR-{i}: {} {}", r.status(), r.text().await.unwrap()),
+                        Err(_) => {
+                            tries += 1;
+                            assert!(tries < 50, "order RR-{i} reached no instance");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            sent
+        })
+    };
+
+    // The roll: each instance in turn drained (SIGTERM, exit 0) and replaced by a new one.
+    for i in 0..3 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &serves[i].id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let stopped = serves[i].wait().unwrap();
+        assert!(
+            stopped.success(),
+            "instance {i} exited with {stopped}:\n{}",
+            serves[i].log_text()
+        );
+        assert!(serves[i].log_text().contains("Left: claims released"));
+        serves[i] = start_serve(&irp, &[], &[]);
+        bases.lock().unwrap()[i] = serves[i].base();
+    }
+    let sent = shop.await.unwrap();
+    assert_eq!(sent, ORDERS);
+
+    // Every order placed once, soon (no lease had to run out).
+    eventually(Duration::from_secs(20), "every order placed", || {
+        let seen = fake.seen.lock().unwrap().len();
+        (seen >= ORDERS).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..ORDERS {
+        assert_eq!(
+            fake.count(&format!("RR-{i}")),
+            1,
+            "order RR-{i} placed not once"
+        );
+    }
+    let out = irp.run(&["orders", "supplier", "--limit", "1000", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let supplier: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let submitted = supplier
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "submitted")
+        .count();
+    assert_eq!(submitted, ORDERS, "{supplier:#}");
+}
+
 async fn apply_show_apply_round_trips_through_the_cli(db: TestDb) {
     let irp = Irp::new(&db.url);
     let files = [
