@@ -40,8 +40,39 @@ async fn file_refurbisher(db: &TestDb, dir: &std::path::Path) {
 
 db_tests!(
     due_feeds_are_polled_once_and_then_wait_their_interval,
-    claims_never_overlap_and_expire_with_their_lease
+    claims_never_overlap_and_expire_with_their_lease,
+    a_claim_is_renewed_while_its_work_runs_and_runs_out_after
 );
+
+/// `renewing` keeps a short lease while the work takes several of them; once the work ends
+/// (or its instance died) the lease runs out and another instance takes it.
+async fn a_claim_is_renewed_while_its_work_runs_and_runs_out_after(db: TestDb) {
+    use irp_pipeline::lease::{Claim, renewing};
+    let s = &db.store;
+    let lease = TimeDelta::milliseconds(800);
+    assert!(s.instances().acquire("job", "a", lease).await.unwrap());
+    let claim = Claim::Job {
+        name: "job",
+        owner: "a",
+    };
+    // The work takes three leases; another instance tries to take it every 200 ms.
+    let taken = renewing(s, claim, lease, async {
+        let mut taken = 0;
+        for _ in 0..12 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if s.instances().acquire("job", "b", lease).await.unwrap() {
+                taken += 1;
+            }
+        }
+        taken
+    })
+    .await;
+    assert_eq!(taken, 0, "the claim was taken over while its work ran");
+    assert!(!s.instances().acquire("job", "b", lease).await.unwrap());
+    // Nobody renews it any more: it runs out, and another instance takes it.
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert!(s.instances().acquire("job", "b", lease).await.unwrap());
+}
 
 async fn due_feeds_are_polled_once_and_then_wait_their_interval(db: TestDb) {
     let dir = feed_dir();
