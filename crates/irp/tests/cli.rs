@@ -344,24 +344,24 @@ async fn a_rolling_restart_of_three_instances_while_orders_flow_loses_nothing() 
     };
 
     // The roll: each instance in turn drained (SIGTERM, exit 0) and replaced by a new one.
-    for i in 0..3 {
+    for (i, serve) in serves.iter_mut().enumerate() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(
             Command::new("kill")
-                .args(["-TERM", &serves[i].id().to_string()])
+                .args(["-TERM", &serve.id().to_string()])
                 .status()
                 .unwrap()
                 .success()
         );
-        let stopped = serves[i].wait().unwrap();
+        let stopped = serve.wait().unwrap();
         assert!(
             stopped.success(),
             "instance {i} exited with {stopped}:\n{}",
-            serves[i].log_text()
+            serve.log_text()
         );
-        assert!(serves[i].log_text().contains("Left: claims released"));
-        serves[i] = start_serve(&irp, &[], &[]);
-        bases.lock().unwrap()[i] = serves[i].base();
+        assert!(serve.log_text().contains("Left: claims released"));
+        *serve = start_serve(&irp, &[], &[]);
+        bases.lock().unwrap()[i] = serve.base();
     }
     let sent = shop.await.unwrap();
     assert_eq!(sent, ORDERS);
