@@ -80,7 +80,7 @@ pub async fn poll_once(
     if !pollable {
         store
             .refurbishers()
-            .poll_release(r.id, owner, now + TimeDelta::days(1))
+            .poll_release(r.id, owner, now + TimeDelta::days(1), r.version)
             .await?;
         return Ok(Outcome::Skipped { key: r.key });
     }
@@ -96,7 +96,12 @@ pub async fn poll_once(
     )
     .await;
     let next = next_due(irp_store::now(), r.model.poll_interval_secs);
-    store.refurbishers().poll_release(r.id, owner, next).await?;
+    // A document applied while the feed was read stays due at once (the release compares
+    // versions).
+    store
+        .refurbishers()
+        .poll_release(r.id, owner, next, r.version)
+        .await?;
     let report = result?;
     Ok(Outcome::Polled {
         key: r.key,

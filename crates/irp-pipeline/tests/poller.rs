@@ -170,23 +170,66 @@ async fn claims_never_overlap_and_expire_with_their_lease(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
+    let version = db
+        .store
+        .refurbishers()
+        .get(&taken.key)
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
     assert!(
         !db.store
             .refurbishers()
-            .poll_release(taken.refurbisher_id, "someone-else", later)
+            .poll_release(taken.refurbisher_id, "someone-else", later, version)
             .await
             .unwrap(),
         "only the owner releases"
     );
+    // The document was applied again while the feed was polled (the poll read the version
+    // before): it stays due at once rather than waiting its interval.
     assert!(
         db.store
             .refurbishers()
             .poll_release(
                 taken.refurbisher_id,
                 "survivor",
-                later + TimeDelta::hours(1)
+                later + TimeDelta::hours(1),
+                version - 1
             )
             .await
             .unwrap()
+    );
+    // (The other refurbisher's claim has run out too: claimable as well.)
+    let claimable = async || {
+        let mut keys = Vec::new();
+        while let Some(c) = db
+            .store
+            .refurbishers()
+            .poll_claim("survivor", later, later + LEASE)
+            .await
+            .unwrap()
+        {
+            keys.push(c.key);
+        }
+        keys
+    };
+    assert!(claimable().await.contains(&taken.key), "due at once");
+    // Released after polling the current version: due after its interval.
+    assert!(
+        db.store
+            .refurbishers()
+            .poll_release(
+                taken.refurbisher_id,
+                "survivor",
+                later + TimeDelta::hours(1),
+                version
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !claimable().await.contains(&taken.key),
+        "due after its interval"
     );
 }

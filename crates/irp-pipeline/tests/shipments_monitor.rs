@@ -1002,4 +1002,29 @@ async fn a_quarantine_the_operator_discarded_does_not_reopen_from_a_stale_readin
         open_metrics(&db, "flexit").await,
         vec![Metric::FeedQuarantined]
     );
+    // A tick read "the latest run failed" just before a good run ended: it does not open an
+    // alert that the next tick would resolve.
+    let failed = run(&db, flexit.id, "failed", Some(500)).await;
+    run(&db, flexit.id, "succeeded", Some(200)).await;
+    let change = db
+        .store
+        .monitor()
+        .alert_sync(
+            Some(flexit.id),
+            Metric::FeedFailed,
+            true,
+            &failed.to_string(),
+            "-",
+            "stale",
+            now,
+            Some((failed, irp_core::feed::FeedRunStatus::Failed)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(change, irp_store::monitor::AlertChange::None);
+    assert!(
+        !open_metrics(&db, "flexit")
+            .await
+            .contains(&Metric::FeedFailed)
+    );
 }

@@ -311,8 +311,9 @@ impl Monitor<'_> {
     /// `basis` (feed run id, status): the reading is about that run (id 0: no run yet); the
     /// alert opens only while the run still has that status — an operator who applied or
     /// discarded it since the reading (and so resolved its alert) does not see it open again —
-    /// and resolves only while no later run of the refurbisher has ended: a run that ended
-    /// quarantined after the reading (and opened its alert itself) keeps its alert open.
+    /// and opens or resolves only while no later run of the refurbisher has ended: a run that
+    /// ended quarantined after the reading (and opened its alert itself) keeps its alert open,
+    /// and a failed run followed by a good one does not open an alert the next tick resolves.
     ///
     /// # Errors
     /// A database error.
@@ -333,7 +334,10 @@ impl Monitor<'_> {
                 sqlx::query_as(
                 "INSERT INTO alerts (refurbisher_id, metric, value, last_value, threshold, message, opened_at, notify_next_at) \
                  SELECT $1, $2, $3, $3, $4, $5, $6, $6 \
-                 WHERE $7 IS NULL OR EXISTS (SELECT 1 FROM feed_runs WHERE id = $7 AND status = $8) \
+                 WHERE ($7 IS NULL OR (EXISTS (SELECT 1 FROM feed_runs WHERE id = $7 AND status = $8) \
+                     AND NOT EXISTS (SELECT 1 FROM feed_runs f WHERE f.refurbisher_id = $1 AND f.id > $7 AND f.finished_at IS NOT NULL))) \
+                 AND NOT EXISTS (SELECT 1 FROM alerts a WHERE COALESCE(a.refurbisher_id, 0) = COALESCE($1, 0) \
+                     AND a.metric = $2 AND a.resolved_at IS NULL) \
                  ON CONFLICT DO NOTHING RETURNING id"
             )
             .bind(refurbisher_id)

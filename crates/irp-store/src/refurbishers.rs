@@ -459,6 +459,8 @@ impl Refurbishers<'_> {
     }
 
     /// Release a claim and set when the feed is due next. Only the lease owner can release.
+    /// `polled_version` is the document version the poll read: when the document was applied
+    /// again meanwhile (a new version, due at once), it stays due at once.
     ///
     /// # Errors
     /// A database error.
@@ -467,12 +469,15 @@ impl Refurbishers<'_> {
         refurbisher_id: i64,
         owner: &str,
         next_poll_at: DateTime<Utc>,
+        polled_version: i64,
     ) -> Result<bool> {
-        const SQL: &str = "UPDATE refurbishers SET lease_owner = NULL, lease_until = NULL, next_poll_at = $3 WHERE id = $1 AND lease_owner = $2";
+        const SQL: &str = "UPDATE refurbishers SET lease_owner = NULL, lease_until = NULL, \
+             next_poll_at = CASE WHEN version = $4 THEN $3 ELSE NULL END WHERE id = $1 AND lease_owner = $2";
         let n = with_db!(self.db(), |p| sqlx::query(SQL)
             .bind(refurbisher_id)
             .bind(owner)
             .bind(next_poll_at)
+            .bind(polled_version)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
