@@ -88,7 +88,78 @@ db_tests!(
     a_refused_tracking_is_reported_once_and_cancellations_reach_the_shop,
     a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled,
     a_push_under_way_says_where_it_stands,
+    a_full_resync_corrects_the_shops_stock_of_products_the_channel_never_sold,
 );
+
+/// The shop has four products with stale stock; the channel sells two of them. A push sends
+/// the two; a full resync also sets the two it never sold to stock 0 and inactive, and skips a
+/// product the channel does not sell and the shop does not have.
+async fn a_full_resync_corrects_the_shops_stock_of_products_the_channel_never_sold(db: TestDb) {
+    let r = flexit(&db).await;
+    let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
+    for ean in [E1, E2, E3, E4] {
+        shop.add_product(ean, ean, 7, 1.0);
+    }
+    channel(&db, "refurbished-direct", &shop, json!({})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\n\
+             FLX-1;Phone 1;10;{E1};100,00;999,00\nFLX-2;Phone 2;10;{E2};200,00;999,00\n\
+             FLX-3;Phone 3;0;{E3};300,00;999,00\nFLX-4;Phone 4;0;{E4};400,00;999,00\n\
+             FLX-5;Phone 5;0;{E5};500,00;999,00\n"
+        ),
+    )
+    .unwrap();
+    import_file(&db.store, &r, &path, "manual").await.unwrap();
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+    let stock = |ean: &str| {
+        let p = shop.product(ean).unwrap();
+        (p["stock"].as_i64().unwrap(), p["active"].as_bool())
+    };
+    let rep = channel::push(&db.store, &sw, false).await.unwrap();
+    assert_eq!((rep.rows, rep.pushed), (2, 2), "{rep:?}");
+    // (FlexIT's stock threshold keeps one unit back.)
+    let sold = stock(E1);
+    assert_eq!(sold, (9, Some(true)));
+    assert_eq!(stock(E3).0, 7, "a push sends what the channel sells");
+
+    let rep = channel::push(&db.store, &sw, true).await.unwrap();
+    assert_eq!(
+        (rep.rows, rep.pushed, rep.skipped, rep.unknown, rep.created),
+        (5, 4, 1, 0, 0),
+        "{rep:?}"
+    );
+    for ean in [E3, E4] {
+        assert_eq!(stock(ean), (0, Some(false)), "{ean} corrected");
+    }
+    assert_eq!(stock(E1), sold);
+    assert!(
+        shop.product(E5).is_none(),
+        "nothing created for what is not sold"
+    );
+    // Nothing waits, nothing is reported.
+    assert_eq!(
+        db.store
+            .channel_sync()
+            .dirty_count("refurbished-direct")
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        db.store
+            .channel_sync()
+            .problems("refurbished-direct", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
 
 /// A push that takes a while (the shop holds each `_action/sync`) says where it stands on the
 /// progress board every second — phase, products sent, how many were waiting — and takes the

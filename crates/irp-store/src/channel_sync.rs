@@ -261,11 +261,18 @@ impl ChannelSync<'_> {
     }
 
     /// Mark every product of `channel` for pushing again and forget its problems (a full
-    /// resync). Returns the rows marked.
+    /// resync). A catalog product without a row in the channel (no offer ever sold it there)
+    /// gets one with `not_sold`'s values, so that the shop's copy of it, if it has one, is
+    /// corrected too. Returns the rows marked.
     ///
     /// # Errors
     /// A database error.
-    pub async fn mark_all(&self, channel: &str) -> Result<u64> {
+    pub async fn mark_all(
+        &self,
+        channel: &str,
+        not_sold: &irp_core::catalog::step::ChannelValues,
+    ) -> Result<u64> {
+        let at = now();
         let mut tx = self.begin().await?;
         let n = with_tx!(&mut tx, |t| {
             sqlx::query(
@@ -283,11 +290,30 @@ impl ChannelSync<'_> {
                 .bind(channel)
                 .execute(&mut **t)
                 .await?;
+            let added = sqlx::query(
+                "INSERT INTO channel_products (channel, ean, offer_id, refurbisher_id, price_incl_minor, tax_percentage, \
+                 purchase_minor, currency, stock, active, computed_at, dirty) \
+                 SELECT $1, p.ean, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE FROM products p \
+                 WHERE NOT EXISTS (SELECT 1 FROM channel_products c WHERE c.channel = $1 AND c.ean = p.ean)",
+            )
+            .bind(channel)
+            .bind(not_sold.offer_id)
+            .bind(not_sold.refurbisher_id)
+            .bind(not_sold.price_incl_minor)
+            .bind(not_sold.tax_percentage.as_deref())
+            .bind(not_sold.purchase_minor)
+            .bind(&not_sold.currency)
+            .bind(not_sold.stock)
+            .bind(not_sold.active)
+            .bind(at)
+            .execute(&mut **t)
+            .await?
+            .rows_affected();
             sqlx::query("UPDATE channel_products SET dirty = TRUE WHERE channel = $1 AND NOT dirty")
                 .bind(channel)
                 .execute(&mut **t)
                 .await
-                .map(|r| r.rows_affected())
+                .map(|r| r.rows_affected() + added)
         })?;
         tx.commit().await?;
         Ok(n)

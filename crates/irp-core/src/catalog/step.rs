@@ -88,16 +88,23 @@ fn channel_values(ch: &Channel, offers: &[OfferFacts], e: &Evaluation) -> Channe
                 active: true,
             }
         }
-        None => ChannelValues {
-            offer_id: None,
-            refurbisher_id: None,
-            price_incl_minor: None,
-            tax_percentage: None,
-            purchase_minor: None,
-            currency: ch.currency.clone(),
-            stock: 0,
-            active: false,
-        },
+        None => not_sold(&ch.currency),
+    }
+}
+
+/// The channel row of a product no offer sells in the channel (in `currency`): no offer, no
+/// price, stock 0, inactive.
+#[must_use]
+pub fn not_sold(currency: &str) -> ChannelValues {
+    ChannelValues {
+        offer_id: None,
+        refurbisher_id: None,
+        price_incl_minor: None,
+        tax_percentage: None,
+        purchase_minor: None,
+        currency: currency.to_owned(),
+        stock: 0,
+        active: false,
     }
 }
 

@@ -33,6 +33,9 @@ pub struct PushReport {
     pub created: u64,
     /// Products the shop does not have (reported).
     pub unknown: u64,
+    /// Products the channel does not sell and the shop does not have: nothing to correct,
+    /// nothing created, not reported.
+    pub skipped: u64,
     /// Rows the shop refused (reported).
     pub refused: u64,
     /// `_action/sync` requests sent (refused ones included).
@@ -88,7 +91,8 @@ async fn push_counting(
     let requests_before = shop.api.requests();
     let key = &shop.channel.key;
     if full {
-        store.channel_sync().mark_all(key).await?;
+        let not_sold = irp_core::catalog::step::not_sold(&shop.channel.currency);
+        store.channel_sync().mark_all(key, &not_sold).await?;
     }
     if count_waiting {
         let waiting = store.channel_sync().dirty_count(key).await?;
@@ -121,7 +125,7 @@ async fn push_counting(
             )
             .await?;
         tracing::info!(channel = %key, rows = report.rows, pushed = report.pushed, created = report.created,
-            unknown = report.unknown, refused = report.refused, batches = report.batches, ms = report.ms,
+            unknown = report.unknown, skipped = report.skipped, refused = report.refused, batches = report.batches, ms = report.ms,
             error = report.error.as_deref().unwrap_or(""), "Pushed prices and stock to Shopware");
     }
     Ok(report)
@@ -168,9 +172,13 @@ async fn push_rows(
             .await
             .map_err(|e| shop.err(e))?;
         let mut batch = Vec::with_capacity(rows.len());
+        let mut skipped = Vec::new();
         for (row, number) in rows.into_iter().zip(numbers) {
             if known.contains(&number) {
                 batch.push((row.clone(), update_row(&row, &number)));
+            } else if !row.active {
+                // Not sold here, and not in the shop: nothing to correct, nothing to create.
+                skipped.push(row);
             } else if let (true, Some(tax_id)) =
                 (shop.config.create_missing, shop.config.tax_id.as_deref())
             {
@@ -199,6 +207,10 @@ async fn push_rows(
                     )
                     .await?;
             }
+        }
+        if !skipped.is_empty() {
+            report.skipped += skipped.len() as u64;
+            store.channel_sync().products_pushed(&skipped).await?;
         }
         send(store, shop, batch, report).await?;
         crate::progress::add(progress, sent);

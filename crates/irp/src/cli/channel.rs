@@ -162,11 +162,12 @@ async fn sync(
             done.cancellations_reported,
         );
         outln!(
-            "{key}: {} row(s) read, {} pushed, {} created, {} unknown to the shop, {} refused, in {} sync request(s) ({} requests in all, {} ms){}",
+            "{key}: {} row(s) read, {} pushed, {} created, {} unknown to the shop, {} not sold and not in the shop, {} refused, in {} sync request(s) ({} requests in all, {} ms){}",
             push.rows,
             push.pushed,
             push.created,
             push.unknown,
+            push.skipped,
             push.refused,
             push.batches,
             push.requests,

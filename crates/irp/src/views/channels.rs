@@ -213,6 +213,9 @@ pub struct PushReport {
     pub created: u64,
     /// Products the shop does not have (reported).
     pub unknown: u64,
+    /// Products the channel does not sell and the shop does not have: nothing to correct,
+    /// nothing created, not reported.
+    pub skipped: u64,
     /// Rows the shop refused (reported).
     pub refused: u64,
     /// `_action/sync` requests sent (refused ones included).
@@ -236,6 +239,7 @@ impl From<irp_pipeline::channel::PushReport> for PushReport {
             pushed: p.pushed,
             created: p.created,
             unknown: p.unknown,
+            skipped: p.skipped,
             refused: p.refused,
             batches: p.batches,
             requests: p.requests,
