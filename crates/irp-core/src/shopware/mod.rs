@@ -4,6 +4,7 @@
 //! Admin API answers it turned into IRP's order document ([`order`]). Pure: no I/O; the client
 //! is `irp_clients::shopware`. Facts and sources: `contracts/EXTERNAL-APIS.md` §1.
 
+pub mod content;
 pub mod order;
 
 use hmac::{Hmac, KeyInit, Mac};
