@@ -29,6 +29,8 @@ pub enum CallResult {
         body: String,
         /// The `Retry-After` of a 429 or 503, when given in seconds.
         retry_after: Option<Duration>,
+        /// The `Allow` header (the methods the endpoint takes), when it answered one.
+        allow: Option<String>,
     },
     /// Nothing was sent: no connection, the token endpoint failed, a header could not be built.
     NotSent(String),
@@ -247,6 +249,11 @@ async fn place_with(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let allow = resp
+            .headers()
+            .get(reqwest::header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(100).collect::<String>());
         let (body, complete) = read_body(resp).await;
         if let (Err(e), true) = (complete, status.is_success()) {
             // It said yes, but what it answered (the order reference) did not arrive whole.
@@ -264,6 +271,7 @@ async fn place_with(
                 status: status.as_u16(),
                 body,
                 retry_after,
+                allow,
             },
         );
     }

@@ -258,10 +258,28 @@ fn judge(
     status: u16,
     body: &str,
     retry_after: Option<Duration>,
+    allow: Option<&str>,
 ) -> AttemptOutcome {
     let json: Option<Value> = serde_json::from_str(body).ok();
     let excerpt: String = body.chars().take(300).collect();
-    let mut o = if status == 429 || (500..=599).contains(&status) {
+    let mut o = if status == 405 {
+        // The connector's method is wrong for this endpoint: nothing was placed, and sending
+        // it again the same way cannot succeed.
+        let method = match order.method {
+            irp_core::config::model::Method::Post => "POST",
+            irp_core::config::model::Method::Put => "PUT",
+            irp_core::config::model::Method::Patch => "PATCH",
+        };
+        outcome(
+            AttemptResult::Failed,
+            Some(format!(
+                "the refurbisher's order endpoint does not take {method} (HTTP 405 Method Not Allowed{}); set the order connector's `method` to one it takes, then retry the supplier order",
+                allow
+                    .map(|a| format!(", it allows {}", a.trim()))
+                    .unwrap_or_default()
+            )),
+        )
+    } else if status == 429 || (500..=599).contains(&status) {
         let wait = retry_after
             .map(|d| d.min(MAX_RETRY_AFTER))
             .unwrap_or_else(|| {
@@ -468,9 +486,10 @@ pub async fn place(
                             status: s,
                             body,
                             retry_after,
+                            allow,
                         } => {
                             status = Some(s);
-                            judge(claimed, &p.order, s, &body, retry_after)
+                            judge(claimed, &p.order, s, &body, retry_after, allow.as_deref())
                         }
                         CallResult::NotSent(why) => retry_or_fail(
                             claimed,

@@ -92,7 +92,128 @@ async fn sellable(db: &TestDb, ean: &str) -> i64 {
 db_tests!(
     an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once,
     supplier_orders_are_placed_at_a_fake_flexit_and_every_failure_ends_in_its_state,
+    an_order_goes_out_with_the_configured_method_and_a_405_says_which_to_set,
 );
+
+/// The onboarding guide lets a refurbisher's order API take PUT, POST or PATCH: FlexIT's
+/// connector with `method` PUT, then PATCH, places the order with that method (the same body);
+/// an endpoint that answers 405 to the configured method fails the supplier order at once,
+/// naming the method and what the endpoint allows.
+async fn an_order_goes_out_with_the_configured_method_and_a_405_says_which_to_set(db: TestDb) {
+    use irp_pipeline::orders::submit_one;
+    use irp_store::secrets::SecretKey;
+    type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+    let calls: Calls = Calls::default();
+    // `/order` takes PUT and PATCH, `/post-only` POST only (axum answers anything else 405
+    // with an `Allow` header).
+    let app = {
+        let record = |calls: Calls| {
+            move |method: axum::http::Method, body: String| {
+                let calls = calls.clone();
+                async move {
+                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    calls.lock().unwrap().push((method.to_string(), v));
+                    (axum::http::StatusCode::CREATED, r#"{"OrderNumber":"SO-M"}"#)
+                }
+            }
+        };
+        axum::Router::new()
+            .route(
+                "/order",
+                axum::routing::put(record(calls.clone())).patch(record(calls.clone())),
+            )
+            .route("/post-only", axum::routing::post(record(calls.clone())))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let key = SecretKey::generate().unwrap();
+    for (name, value) in [
+        ("flexit.order.auth.client_id", "flexit-id"),
+        ("flexit.order.auth.client_secret", "flexit-secret"),
+    ] {
+        db.store.secrets().set(&key, name, value).await.unwrap();
+    }
+    let channels = std::fs::read_to_string(format!(
+        "{}/../../config/channels.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    irp_pipeline::catalog::apply_channels(&db.store, &parse_channels(&channels).channels, "test")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (i, method) in ["PUT", "PATCH"].into_iter().enumerate() {
+        let flexit = flexit_at(
+            &db,
+            &format!("http://{addr}/order"),
+            &format!(" \"method\": \"{method}\","),
+        )
+        .await;
+        import(
+            &db,
+            &flexit,
+            &dir,
+            &format!("flexit-{i}.csv"),
+            &flexit_feed(50),
+        )
+        .await;
+        let so = place_order(&db, &format!("RD-{method}")).await;
+        let done = submit_one(&db.store, Some(&key), "test")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.outcome, "submitted", "{method}: {done:?}");
+        assert_eq!(
+            supplier_order(&db, so.id)
+                .await
+                .external_order_reference
+                .as_deref(),
+            Some("SO-M")
+        );
+        let (seen, body) = calls.lock().unwrap().last().unwrap().clone();
+        assert_eq!(seen, method);
+        assert_eq!(body["yourReference"], json!(format!("RD-{method}")));
+    }
+    let placed = calls.lock().unwrap().len();
+
+    // PUT to an endpoint that takes POST only.
+    let flexit = flexit_at(
+        &db,
+        &format!("http://{addr}/post-only"),
+        " \"method\": \"PUT\",",
+    )
+    .await;
+    import(&db, &flexit, &dir, "flexit-405.csv", &flexit_feed(50)).await;
+    let so = place_order(&db, "RD-405").await;
+    let done = submit_one(&db.store, Some(&key), "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.outcome.as_str(), done.status),
+        ("failed", Some(405)),
+        "{done:?}"
+    );
+    let failed = supplier_order(&db, so.id).await;
+    assert_eq!(failed.status, "failed");
+    let reason = failed.last_error.unwrap_or_default();
+    assert!(
+        reason.contains("does not take PUT")
+            && reason.contains("it allows POST")
+            && reason.contains("`method`"),
+        "{reason}"
+    );
+    assert_eq!(calls.lock().unwrap().len(), placed, "the handler never ran");
+    assert!(
+        submit_one(&db.store, Some(&key), "test")
+            .await
+            .unwrap()
+            .is_none(),
+        "not retried"
+    );
+}
 
 async fn an_order_is_routed_frozen_split_per_refurbisher_and_taken_in_once(db: TestDb) {
     let flexit = apply(&db, "flexit.json").await;
