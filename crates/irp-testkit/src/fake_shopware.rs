@@ -1,22 +1,33 @@
 //! Test support: a fake Shopware 6 shop on a loopback port, speaking the part of the Admin API
 //! IRP uses, and enforcing what `contracts/EXTERNAL-APIS.md` §1 says the real one enforces, so a
-//! test fails when IRP sends what Shopware would reject:
+//! test fails when IRP sends what Shopware would reject.
+//!
+//! Every request is first checked against Shopware's own published Admin API OpenAPI document
+//! ([`crate::shopware_schema`], Shopware 6.7.10.1): the path, header and query parameters and the
+//! JSON body of the operation it addresses; each `_action/sync` row against its entity's schema
+//! (`product` → `Product`), as the DAL checks a write (fields the entity lacks and `readOnly`
+//! fields refused, `required` only when the record is created, associations as records of their
+//! own entity). What Shopware accepts beyond the document — the foreign-key resolvers, a sync
+//! body keyed by operation — is let through only as [`SCHEMA_EXCEPTIONS`] lists it, each with
+//! the Shopware code that accepts it. A violation is a 400 in Shopware's envelope naming the
+//! JSON pointer and the schema's complaint (`docs/shopware-contract.md`). Then:
 //!
 //! - `POST /api/oauth/token`: client credentials only; a wrong key or secret is 401 with
 //!   Shopware's envelope (code `4`); tokens live `token_ttl`; every other route wants
 //!   `Authorization: Bearer …` and answers 401 (code `9`, "Access token is expired", …) otherwise.
 //! - `POST /api/_action/sync`: operations as an object keyed by operation key or as an array;
-//!   `entity`, `action` and `payload` checked (`FRAMEWORK__INVALID_SYNC_OPERATION`); product
-//!   upserts with the `product.number` resolver (an unknown number is 404), the required fields on
-//!   create, prices that must hold the default currency and `linked`, write-protected and unknown
-//!   fields refused; every error carries its pointer `/<key>/<row>/<field>`; all or nothing — one
-//!   bad row and nothing of the request is written (Shopware ≥ 6.5).
+//!   `entity`, `action` and `payload` checked (`FRAMEWORK__INVALID_SYNC_OPERATION`); upserts
+//!   resolve the `product.number` resolver against what the shop has before anything is written
+//!   (an unknown number is 400 `FRAMEWORK__API_INVALID_SYNC_RESOLVERS`, as `SyncFkResolver`
+//!   answers); products need a known tax, a unique product number and a price in the default
+//!   currency; every error carries its pointer `/<key>/<row>/<field>`; all or nothing — one bad
+//!   row and nothing of the request is written (Shopware ≥ 6.5).
 //! - `POST /api/search/{product,order,order-delivery}`: criteria `filter` (`equals`,
 //!   `equalsAny`, `range`, `contains`, `prefix`, `suffix`, `multi`, `not`), `ids`, `sort`,
 //!   `page`/`limit` (invalid ones are 400), `includes`, `associations` (an association not asked
 //!   for is `null`), `total-count-mode`; `Accept: application/json` answers
 //!   `{total, data, aggregations}`, anything else JSON:API (`data[].attributes`), as Shopware does.
-//! - `PATCH /api/order-delivery/{id}` (only `trackingCodes`, a list of strings): 204 with
+//! - `PATCH /api/order-delivery/{id}` (the fake stores only `trackingCodes`): 204 with
 //!   `Location`.
 //! - `POST /api/_action/order/{id}/state/{transition}` and
 //!   `…/order_delivery/{id}/state/{transition}`: Shopware's state machines; an illegal transition is
@@ -41,6 +52,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use irp_core::shopware::DEFAULT_CURRENCY_ID;
 use serde_json::{Map, Value, json};
+
+use crate::shopware_schema::{AdminApi, Violation, Write, escape};
 
 /// The tax id of the fake's standard rate (21 %): the one a created product may name.
 pub const TAX_ID: &str = "a5da76b447db4d0aba62e6512dadf45b";
@@ -166,8 +179,11 @@ impl Drop for FakeShopware {
 }
 
 impl FakeShopware {
-    /// Start a shop on a free loopback port.
+    /// Start a shop on a free loopback port. Panics when Shopware's Admin API document (the
+    /// one every request is checked against, [`crate::shopware_schema`]) cannot be loaded,
+    /// saying how to get it.
     pub async fn start(cfg: FakeShopwareConfig) -> Self {
+        AdminApi::get();
         let salt = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| {
@@ -498,6 +514,404 @@ fn violation(pointer: &str, detail: &str, code: &str) -> Value {
 
 const NOT_BLANK: &str = "c1051bb4-d103-4f74-8988-acbcafc7fdc3";
 const TYPE: &str = "ba785a8c-82cb-4283-967c-3cf342181b40";
+/// Symfony's `Collection` constraint: a field that must be there is not.
+const MISSING: &str = "2fa2158c-2a7f-484b-98aa-975522539ff8";
+/// The code of a value Shopware's published Admin API document refuses where the fake does not
+/// know the exact error Shopware answers (it answers with the constraint's own code).
+pub const SCHEMA_VIOLATION: &str = "FAKE__ADMIN_API_SCHEMA_VIOLATION";
+
+// ---------------------------------------------------------------------------------------------
+// Shopware's published Admin API document (`crate::shopware_schema`)
+
+/// What Shopware accepts at run time that its published Admin API document refuses, one kind
+/// per entry of [`SCHEMA_EXCEPTIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leniency {
+    /// The `_action/sync` body as an object keyed by operation key.
+    SyncKeyedOperations,
+    /// A foreign-key resolver object in place of an id in a sync upsert.
+    FkResolver,
+    /// `total-count-mode` of search criteria as a number.
+    TotalCountModeNumber,
+    /// A record created without its `id`.
+    GeneratedId,
+    /// A write to a record that exists, without the entity's `required` fields.
+    PartialUpdate,
+}
+
+/// One thing Shopware accepts that its published document does not model.
+#[derive(Debug)]
+pub struct SchemaException {
+    /// Which one.
+    pub leniency: Leniency,
+    /// Where the fake lets it through.
+    pub applies_to: &'static str,
+    /// What Shopware accepts there.
+    pub accepts: &'static str,
+    /// The Shopware code that accepts it (github shopware/shopware, trunk of 2024-10-24, cfc087db).
+    pub source: &'static str,
+}
+
+/// Everything the fake lets through that Shopware's published Admin API document
+/// ([`crate::shopware_schema`]) refuses, each with the Shopware code that accepts it. The fake
+/// applies these before it validates; every other part of every request must validate.
+pub const SCHEMA_EXCEPTIONS: &[SchemaException] = &[
+    SchemaException {
+        leniency: Leniency::SyncKeyedOperations,
+        applies_to: "POST /_action/sync: the request body",
+        accepts: "an object keyed by operation key (the document says an array); each value is an \
+            operation, its key the operation's key (an explicit `key` field wins)",
+        source: "src/Core/Framework/Api/Controller/SyncController.php::sync \
+            (`foreach ($payload as $key => $operation)`), src/Core/Framework/Api/Sync/SyncOperation.php::createFromArray",
+    },
+    SchemaException {
+        leniency: Leniency::FkResolver,
+        applies_to: "POST /_action/sync, upsert operations: the `id` and every foreign-key field \
+            (`…Id`, not `…VersionId`) of a row and of its nested associations",
+        accepts: "`{\"resolver\": \"product.number\", \"value\": …, \"nullOnMissing\": bool}` in place \
+            of the id, resolved before the write (since 6.5.2.0; `product.number` is core's only resolver)",
+        source: "src/Core/Framework/Api/Sync/SyncFkResolver.php::collect (IdField and FkField), \
+            src/Core/Framework/Api/Sync/SyncService.php::loopOperations, \
+            src/Core/Content/Product/Api/ProductNumberFkResolver.php",
+    },
+    SchemaException {
+        leniency: Leniency::TotalCountModeNumber,
+        applies_to: "POST /search/{entity}: `total-count-mode` of the criteria and of their associations",
+        accepts: "a number (or numeric string) 0, 1 or 2 — none, exact, next-pages; out of range is \
+            none — where the document says the strings none, exact, next-pages",
+        source: "src/Core/Framework/DataAbstractionLayer/Search/RequestCriteriaBuilder.php::addTotalCountMode (`is_numeric`)",
+    },
+    SchemaException {
+        leniency: Leniency::GeneratedId,
+        applies_to: "a record created (sync upsert of an id the shop does not have, or of no id)",
+        accepts: "no `id`, though the entity schema lists it in `required`: Shopware generates one",
+        source: "src/Core/Framework/DataAbstractionLayer/FieldSerializer/IdFieldSerializer.php::normalize",
+    },
+    SchemaException {
+        leniency: Leniency::PartialUpdate,
+        applies_to: "a sync upsert of a record the shop has (or that an earlier row of the request \
+            wrote), a sync delete, a nested association record, PATCH /order-delivery/{id}",
+        accepts: "any subset of the fields: `required` is checked only when a record is created \
+            (the PATCH body is `$ref: OrderDelivery`, which lists seven required fields)",
+        source: "src/Core/Framework/DataAbstractionLayer/Write/WriteCommandExtractor.php::skipField \
+            (`!$create || !$field->is(Required::class)`)",
+    },
+];
+
+/// The entry of [`SCHEMA_EXCEPTIONS`] for `leniency`.
+pub fn schema_exception(leniency: Leniency) -> &'static SchemaException {
+    SCHEMA_EXCEPTIONS
+        .iter()
+        .find(|e| e.leniency == leniency)
+        .unwrap_or_else(|| panic!("{leniency:?} is not in SCHEMA_EXCEPTIONS"))
+}
+
+/// The required fields Shopware fills itself when it creates a record ([`Leniency::GeneratedId`]).
+fn create() -> Write<'static> {
+    let _ = schema_exception(Leniency::GeneratedId);
+    Write::Create { filled: &["id"] }
+}
+
+/// The document, or the 500 that says how to get it.
+fn admin_api() -> Result<&'static AdminApi, Answer> {
+    AdminApi::try_get().map_err(|why| {
+        refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "FAKE__NO_ADMIN_API_SCHEMA",
+            why,
+        )
+    })
+}
+
+/// The error object for a complaint of the document about a request: `source` names where,
+/// `code` and `lead` what Shopware would say.
+fn schema_error(v: &Violation, source: Value, code: &str, lead: &str) -> Value {
+    let detail = format!("{lead}: {} ({})", v.message, v.schema);
+    json!({"code": code, "status": "400", "title": "Bad Request", "detail": detail, "template": detail,
+        "meta": {"parameters": {"keyword": v.keyword, "schema": v.schema}}, "source": source})
+}
+
+/// The error object for a complaint about a record written to entity schema `entity`, at
+/// `pointer`: with the code Shopware's DAL answers where it is known.
+fn write_error(v: &Violation, pointer: &str, entity: &str) -> Value {
+    let (code, lead) = match v.keyword.as_str() {
+        "required" if v.schema == format!("#/components/schemas/{entity}/required") => {
+            (NOT_BLANK, "This value should not be blank")
+        }
+        "required" => (MISSING, "This field is missing"),
+        "readOnly" => (
+            "FRAMEWORK__WRITE_PROTECTED_FIELD",
+            "This field is write-protected",
+        ),
+        "properties" => (
+            "FRAMEWORK__WRITE_UNEXPECTED_FIELD_ERROR",
+            "Unexpected field",
+        ),
+        _ => (
+            SCHEMA_VIOLATION,
+            "Shopware's Admin API schema refuses this value",
+        ),
+    };
+    schema_error(v, json!({"pointer": pointer}), code, lead)
+}
+
+/// `total-count-mode` as the document spells it ([`Leniency::TotalCountModeNumber`]), in the
+/// criteria and their associations; the criteria only validated, never changed.
+fn criteria_as_documented(criteria: &Value) -> Value {
+    let mut c = criteria.clone();
+    fn walk(c: &mut Value) {
+        let Some(m) = c.as_object_mut() else {
+            return;
+        };
+        let mode = match m.get("total-count-mode") {
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::String(s)) if s.trim().parse::<f64>().is_ok() => Some(s.trim().to_owned()),
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            let _ = schema_exception(Leniency::TotalCountModeNumber);
+            let named = match mode.parse::<f64>().map(|f| f.trunc()) {
+                Ok(1.0) => "exact",
+                Ok(2.0) => "next-pages",
+                _ => "none",
+            };
+            m.insert("total-count-mode".into(), json!(named));
+        }
+        if let Some(Value::Object(assoc)) = m.get_mut("associations") {
+            assoc.values_mut().for_each(walk);
+        }
+    }
+    walk(&mut c);
+    c
+}
+
+/// A parameter's value as its schema types it (`"true"` for a boolean, `"3"` for an integer).
+fn typed_parameter(api: &AdminApi, schema: &str, raw: &str) -> Value {
+    let ty = api
+        .at(schema)
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str);
+    match ty {
+        Some("boolean" | "integer" | "number") => {
+            serde_json::from_str(raw).unwrap_or_else(|_| json!(raw))
+        }
+        _ => json!(raw),
+    }
+}
+
+/// Check a request against the operation it addresses in the document: its path, header and
+/// query parameters and its JSON body (`_action/sync`'s body is [`sync`]'s, with its
+/// exceptions). `path` is below `/api`. `None` when it passes or the document has no such
+/// operation (the route answers that).
+fn check_request(
+    api: &AdminApi,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Option<Answer> {
+    let op = api.operation(method.as_str(), path)?;
+    let mut errors = Vec::new();
+    let lead = "Shopware's Admin API schema refuses this parameter";
+    for (name, schema) in api.parameters(&op, "path") {
+        if let Some((_, raw)) = op.params.iter().find(|(n, _)| *n == name) {
+            for v in api.validate(&schema, &typed_parameter(api, &schema, raw)) {
+                errors.push(schema_error(
+                    &v,
+                    json!({"parameter": name}),
+                    SCHEMA_VIOLATION,
+                    lead,
+                ));
+            }
+        }
+    }
+    for (name, schema) in api.parameters(&op, "header") {
+        if let Some(raw) = headers.get(&name).and_then(|v| v.to_str().ok()) {
+            for v in api.validate(&schema, &typed_parameter(api, &schema, raw)) {
+                errors.push(schema_error(
+                    &v,
+                    json!({"header": name}),
+                    SCHEMA_VIOLATION,
+                    lead,
+                ));
+            }
+        }
+    }
+    let pairs: Vec<(&str, &str)> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    for (name, schema) in api.parameters(&op, "query") {
+        for (_, raw) in pairs.iter().filter(|(n, _)| *n == name) {
+            for v in api.validate(&schema, &typed_parameter(api, &schema, raw)) {
+                errors.push(schema_error(
+                    &v,
+                    json!({"parameter": name}),
+                    SCHEMA_VIOLATION,
+                    lead,
+                ));
+            }
+        }
+    }
+    if op.template != "/_action/sync"
+        && let Some((schema, required)) = api.request_body(&op)
+    {
+        if body.is_null() {
+            if required {
+                errors.push(
+                    json!({"code": SCHEMA_VIOLATION, "status": "400", "title": "Bad Request",
+                    "detail": format!("{} {} needs a JSON body ({schema})", method, op.template),
+                    "meta": {"parameters": {"keyword": "requestBody", "schema": schema}}}),
+                );
+            }
+        } else if let Some(entity) = api
+            .component_of(&schema)
+            .filter(|c| api.entity_schema(&to_snake(c)).is_some())
+        {
+            // An entity written through its own route: one record, at `/0` as Shopware's
+            // `ApiController` writes it.
+            let mode = if method == Method::PATCH {
+                let _ = schema_exception(Leniency::PartialUpdate);
+                Write::Update
+            } else {
+                create()
+            };
+            for v in api.check_write(&entity, body, mode) {
+                errors.push(write_error(&v, &format!("/0{}", v.pointer), &entity));
+            }
+        } else {
+            let checked = if op.template.starts_with("/search/") {
+                criteria_as_documented(body)
+            } else {
+                body.clone()
+            };
+            for v in api.validate(&schema, &checked) {
+                errors.push(schema_error(
+                    &v,
+                    json!({"pointer": v.pointer}),
+                    SCHEMA_VIOLATION,
+                    "Shopware's Admin API schema refuses this value",
+                ));
+            }
+        }
+    }
+    (!errors.is_empty()).then(|| Answer::json(StatusCode::BAD_REQUEST, json!({"errors": errors})))
+}
+
+/// `OrderDelivery` → `order_delivery`.
+fn to_snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A foreign-key resolver object (`{"resolver": …, "value": …}`, both set, as
+/// `SyncFkResolver` requires).
+fn is_resolver(v: &Value) -> bool {
+    v.get("resolver").is_some_and(|r| !r.is_null()) && v.get("value").is_some_and(|x| !x.is_null())
+}
+
+/// Resolve the foreign-key resolvers of a sync upsert row of entity schema `schema` at `at`
+/// ([`Leniency::FkResolver`]): at its id and foreign-key fields and in its nested associations,
+/// against what the shop has (Shopware resolves every operation before it writes any). An
+/// unknown resolver or an unresolvable value is Shopware's 400.
+fn resolve_fks(
+    d: &Data,
+    api: &AdminApi,
+    schema: &str,
+    row: &mut Value,
+    at: &str,
+) -> Result<(), Answer> {
+    let Some(m) = row.as_object_mut() else {
+        return Ok(());
+    };
+    let mut dropped = Vec::new();
+    for (field, value) in m.iter_mut() {
+        let here = format!("{at}/{}", escape(field));
+        if is_resolver(value) && api.is_id_field(schema, field) {
+            let _ = schema_exception(Leniency::FkResolver);
+            let resolver = value["resolver"].as_str().unwrap_or_default().to_owned();
+            if resolver != "product.number" {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "API_RESOLVER_NOT_FOUND_EXCEPTION",
+                    &format!("Foreign key resolver for key {resolver} not found"),
+                ));
+            }
+            let number = match &value["value"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            match d.by_number.get(&number) {
+                Some(id) => *value = json!(id),
+                None if value.get("nullOnMissing").and_then(Value::as_bool) == Some(true) => {
+                    dropped.push(field.clone());
+                }
+                None => {
+                    let entity = to_snake(schema);
+                    let referenced = if field == "id" {
+                        format!("{entity}.id")
+                    } else {
+                        format!("{entity}.{field}")
+                    };
+                    let mut a = refuse(
+                        StatusCode::BAD_REQUEST,
+                        "FRAMEWORK__API_INVALID_SYNC_RESOLVERS",
+                        &format!(
+                            "Can not resolve foreign key at position {here}. Reference field: {referenced}"
+                        ),
+                    );
+                    if let Some(e) = a
+                        .body
+                        .as_mut()
+                        .and_then(|b| b.pointer_mut("/errors/0/meta/parameters"))
+                    {
+                        *e = json!({"pointer-0": here, "field-0": referenced});
+                    }
+                    return Err(a);
+                }
+            }
+        } else if let Some((target, many)) = api.association(schema, field) {
+            match value {
+                Value::Array(items) if many => {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        resolve_fks(d, api, &target, item, &format!("{here}/{i}"))?;
+                    }
+                }
+                Value::Object(_) if !many => resolve_fks(d, api, &target, value, &here)?,
+                _ => {}
+            }
+        }
+    }
+    // `nullOnMissing`: Shopware writes null there (an `id` then is generated); the fake leaves
+    // the field out, which is the same for an id and keeps a foreign key as it was.
+    for field in dropped {
+        m.remove(&field);
+    }
+    Ok(())
+}
+
+/// Whether the shop has the record `id` of `entity`: `None` for an entity the fake keeps none of.
+fn stored(d: &Data, entity: &str, id: &str) -> Option<bool> {
+    match entity {
+        "product" => Some(d.products.contains_key(id)),
+        "order" => Some(d.orders.contains_key(id)),
+        "order_delivery" => Some(d.delivery_order.contains_key(id)),
+        _ => None,
+    }
+}
 
 async fn handle(
     State(s): State<Served>,
@@ -592,18 +1006,29 @@ fn route(
     if let Some(a) = authorize(d, headers) {
         return a;
     }
-    let parse = || -> Result<Value, Answer> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
+    let parsed = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "FRAMEWORK__INVALID_REQUEST_PARAMETER",
+                    &format!("The JSON payload is malformed: {e}"),
+                );
+            }
         }
-        serde_json::from_slice(body).map_err(|e| {
-            refuse(
-                StatusCode::BAD_REQUEST,
-                "FRAMEWORK__INVALID_REQUEST_PARAMETER",
-                &format!("The JSON payload is malformed: {e}"),
-            )
-        })
     };
+    // Every request is checked against Shopware's published Admin API document first.
+    let api = match admin_api() {
+        Ok(api) => api,
+        Err(a) => return a,
+    };
+    let below = path.trim_start_matches("/api");
+    if let Some(a) = check_request(api, method, below, uri.query(), headers, &parsed) {
+        return a;
+    }
     let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
     let json_accepted = headers
         .get("accept")
@@ -611,30 +1036,20 @@ fn route(
         .is_some_and(|a| a.contains("application/json"));
     match (method.clone(), segments.as_slice()) {
         (Method::POST, ["_action", "sync"]) => {
-            let payload = match parse() {
-                Ok(v) => v,
-                Err(a) => return a,
-            };
             d.last_sync_headers = headers
                 .iter()
                 .filter(|(k, _)| k.as_str() != "authorization")
                 .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
                 .collect();
-            sync(d, &payload, sync_rows)
+            sync(d, api, &parsed, sync_rows)
         }
-        (Method::POST, ["search", entity]) => match parse() {
-            Ok(criteria) => search(d, entity, &criteria, json_accepted),
-            Err(a) => a,
-        },
-        (Method::PATCH, ["order-delivery", id]) => match parse() {
-            Ok(v) => patch_delivery(
-                d,
-                id,
-                &v,
-                uri.query().is_some_and(|q| q.contains("_response")),
-            ),
-            Err(a) => a,
-        },
+        (Method::POST, ["search", entity]) => search(d, entity, &parsed, json_accepted),
+        (Method::PATCH, ["order-delivery", id]) => patch_delivery(
+            d,
+            id,
+            &parsed,
+            uri.query().is_some_and(|q| q.contains("_response")),
+        ),
         (
             Method::POST,
             [
@@ -644,10 +1059,7 @@ fn route(
                 "state",
                 action,
             ],
-        ) => match parse() {
-            Ok(_) => transition(d, entity, id, action),
-            Err(a) => a,
-        },
+        ) => transition(d, entity, id, action),
         _ => refuse(
             StatusCode::NOT_FOUND,
             "FRAMEWORK__ROUTE_NOT_FOUND",
@@ -709,51 +1121,7 @@ fn authorize(d: &Data, headers: &HeaderMap) -> Option<Answer> {
 // ---------------------------------------------------------------------------------------------
 // _action/sync
 
-const PRODUCT_FIELDS: &[&str] = &[
-    "id",
-    "versionId",
-    "parentId",
-    "productNumber",
-    "ean",
-    "name",
-    "description",
-    "stock",
-    "active",
-    "isCloseout",
-    "taxId",
-    "manufacturerNumber",
-    "price",
-    "purchasePrices",
-    "customFields",
-    "minPurchase",
-    "maxPurchase",
-    "purchaseSteps",
-    "shippingFree",
-    "markAsTopseller",
-    "weight",
-    "width",
-    "height",
-    "length",
-    "releaseDate",
-    "restockTime",
-    "deliveryTimeId",
-    "manufacturerId",
-    "visibilities",
-    "categories",
-];
-const PRODUCT_PROTECTED: &[&str] = &[
-    "availableStock",
-    "available",
-    "childCount",
-    "createdAt",
-    "updatedAt",
-    "ratingAverage",
-    "sales",
-    "autoIncrement",
-];
-const PRODUCT_REQUIRED: &[&str] = &["taxId", "price", "productNumber", "stock", "name"];
-
-fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
+fn sync(d: &mut Data, api: &AdminApi, payload: &Value, sync_rows: &mut usize) -> Answer {
     let ops: Vec<(String, &Value)> = match payload {
         Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
         Value::Array(a) => a
@@ -769,9 +1137,18 @@ fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
             );
         }
     };
+    // An operation's key: its `key` field, else its key in the object or index in the array.
+    let keys: Vec<String> = ops
+        .iter()
+        .map(|(k, op)| {
+            op.get("key")
+                .and_then(Value::as_str)
+                .unwrap_or(k)
+                .to_owned()
+        })
+        .collect();
     // Check every envelope first.
-    for (key, op) in &ops {
-        let key = op.get("key").and_then(Value::as_str).unwrap_or(key);
+    for ((_, op), key) in ops.iter().zip(&keys) {
         let invalid = |what: &str| {
             refuse(
                 StatusCode::BAD_REQUEST,
@@ -798,33 +1175,125 @@ fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
                     return invalid("Only one of \"payload\" or \"criteria\" may be given");
                 }
             }
-            None | Some(Value::Null) if has_criteria => {}
+            None | Some(Value::Null) if has_criteria => {
+                // Shopware takes it (`SyncOperation::validate`, `SyncService::handleCriteriaDelete`)
+                // though the document requires `payload`; the fake does not do it.
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "FAKE__NOT_IMPLEMENTED",
+                    &format!(
+                        "The fake does not implement a delete by criteria (operation \"{key}\")."
+                    ),
+                );
+            }
             _ => return invalid("Missing \"payload\" argument. It needs to be an array"),
         }
+    }
+    // The body as the document has it: an array of operations
+    // ([`Leniency::SyncKeyedOperations`]: an object's values, in order). Pointers name the
+    // operation by its key, as Shopware's do.
+    if let Some(op) = api.operation("post", "/_action/sync")
+        && let Some((schema, _)) = api.request_body(&op)
+    {
+        if matches!(payload, Value::Object(_)) {
+            let _ = schema_exception(Leniency::SyncKeyedOperations);
+        }
+        let as_documented = Value::Array(ops.iter().map(|(_, op)| (*op).clone()).collect());
+        let errors: Vec<Value> = api
+            .validate(&schema, &as_documented)
+            .iter()
+            .map(|v| {
+                let mut parts = v.pointer.splitn(3, '/').skip(1);
+                let key = parts
+                    .next()
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| keys.get(i));
+                let pointer = match (key, parts.next()) {
+                    (Some(k), Some(rest)) => format!("/{}/{rest}", escape(k)),
+                    (Some(k), None) => format!("/{}", escape(k)),
+                    (None, _) => v.pointer.clone(),
+                };
+                schema_error(
+                    v,
+                    json!({"pointer": pointer}),
+                    "FRAMEWORK__INVALID_SYNC_OPERATION",
+                    "Shopware's Admin API schema refuses this operation",
+                )
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Answer::json(StatusCode::BAD_REQUEST, json!({"errors": errors}));
+        }
+    }
+    // Resolve the foreign keys of every upsert (Shopware does it for all operations before it
+    // writes any), then check every row against its entity's schema.
+    let mut prepared: Vec<(String, String, String, Vec<Value>)> = Vec::new();
+    let mut errors = Vec::new();
+    let mut upserted: HashSet<(String, String)> = HashSet::new();
+    for ((_, op), key) in ops.iter().zip(&keys) {
+        let entity = op["entity"].as_str().unwrap_or_default();
+        let action = op["action"].as_str().unwrap_or_default();
+        let Some((schema, _)) = api.entity_schema(entity) else {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "FRAMEWORK__DEFINITION_NOT_FOUND",
+                &format!("Definition for entity \"{entity}\" does not exist."),
+            );
+        };
+        let mut rows = op
+            .get("payload")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (i, row) in rows.iter_mut().enumerate() {
+            let at = format!("/{}/{i}", escape(key));
+            if action == "upsert"
+                && let Err(a) = resolve_fks(d, api, &schema, row, &at)
+            {
+                return a;
+            }
+            let id = row.get("id").and_then(Value::as_str).map(str::to_owned);
+            let mode = match (action, id.as_deref()) {
+                ("upsert", None) => create(),
+                ("upsert", Some(id)) => {
+                    let earlier = upserted.contains(&(entity.to_owned(), id.to_owned()));
+                    match stored(d, entity, id) {
+                        Some(false) if !earlier => create(),
+                        // Known, written by an earlier row, or of an entity the fake keeps none
+                        // of (it cannot tell): a partial update.
+                        _ => {
+                            let _ = schema_exception(Leniency::PartialUpdate);
+                            Write::Update
+                        }
+                    }
+                }
+                // A delete names primary keys only.
+                _ => Write::Update,
+            };
+            for v in api.check_write(&schema, row, mode) {
+                errors.push(write_error(&v, &format!("{at}{}", v.pointer), &schema));
+            }
+            if action == "upsert"
+                && let Some(id) = id
+            {
+                upserted.insert((entity.to_owned(), id));
+            }
+        }
+        prepared.push((key.clone(), entity.to_owned(), action.to_owned(), rows));
+    }
+    if !errors.is_empty() {
+        return Answer::json(StatusCode::BAD_REQUEST, json!({"errors": errors}));
     }
     let mut staged: BTreeMap<String, Value> = BTreeMap::new();
     let mut staged_numbers: HashMap<String, String> = HashMap::new();
     let mut staged_deliveries: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut deleted: Vec<String> = Vec::new();
-    let mut errors = Vec::new();
     let mut written: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (key, op) in &ops {
-        let key = op
-            .get("key")
-            .and_then(Value::as_str)
-            .unwrap_or(key)
-            .to_owned();
-        let entity = op["entity"].as_str().unwrap_or_default();
-        let action = op["action"].as_str().unwrap_or_default();
-        let rows = op
-            .get("payload")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        match (entity, action) {
+    for (key, entity, action, rows) in &prepared {
+        match (entity.as_str(), action.as_str()) {
             ("product", "upsert") => {
                 for (i, row) in rows.iter().enumerate() {
-                    match product_upsert(d, &staged, &staged_numbers, &key, i, row) {
+                    match product_upsert(d, &staged, &staged_numbers, key, i, row) {
                         Ok(p) => {
                             let id = p["id"].as_str().unwrap_or_default().to_owned();
                             staged_numbers.insert(
@@ -837,8 +1306,7 @@ fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
                                 .push(id.clone());
                             staged.insert(id, p);
                         }
-                        Err(RowError::Violations(v)) => errors.extend(v),
-                        Err(RowError::Answer(a)) => return a,
+                        Err(v) => errors.extend(v),
                     }
                 }
             }
@@ -859,11 +1327,6 @@ fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
             ("order_delivery", "upsert") => {
                 for (i, row) in rows.iter().enumerate() {
                     let Some(m) = row.as_object() else {
-                        errors.push(violation(
-                            &format!("/{key}/{i}"),
-                            "A row must be an object.",
-                            TYPE,
-                        ));
                         continue;
                     };
                     let id = m.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -878,17 +1341,14 @@ fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
                     for (k, v) in m {
                         match k.as_str() {
                             "id" => {}
-                            "trackingCodes" => match tracking_codes(v) {
-                                Some(codes) => {
-                                    staged_deliveries.insert(id.to_owned(), codes);
-                                }
-                                None => errors.push(violation(
-                                    &format!("/{key}/{i}/trackingCodes"),
-                                    "This value should be of type array of strings.",
-                                    TYPE,
-                                )),
-                            },
-                            other => errors.push(unexpected(&format!("/{key}/{i}/{other}"), other)),
+                            "trackingCodes" => {
+                                staged_deliveries.insert(id.to_owned(), tracking_codes(v));
+                            }
+                            other => errors.push(not_stored(
+                                &format!("/{key}/{i}/{other}"),
+                                "order_delivery",
+                                other,
+                            )),
                         }
                     }
                     written
@@ -896,13 +1356,6 @@ fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
                         .or_default()
                         .push(id.to_owned());
                 }
-            }
-            (other, _) if !["product", "order_delivery", "order"].contains(&other) => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    "FRAMEWORK__DEFINITION_NOT_FOUND",
-                    &format!("Definition for entity \"{other}\" does not exist."),
-                );
             }
             (other, action) => {
                 return refuse(
@@ -947,23 +1400,21 @@ fn sync(d: &mut Data, payload: &Value, sync_rows: &mut usize) -> Answer {
     )
 }
 
-enum RowError {
-    Violations(Vec<Value>),
-    Answer(Answer),
-}
-
-fn unexpected(pointer: &str, field: &str) -> Value {
+/// A field the document allows that the fake does not store.
+fn not_stored(pointer: &str, entity: &str, field: &str) -> Value {
     violation(
         pointer,
-        &format!("Unexpected field: {field}"),
-        "FRAMEWORK__WRITE_UNEXPECTED_FIELD_ERROR",
+        &format!("The fake does not store {entity}.{field} (Shopware's schema allows it)."),
+        "FAKE__NOT_IMPLEMENTED",
     )
 }
 
-fn tracking_codes(v: &Value) -> Option<Vec<String>> {
-    v.as_array()?
-        .iter()
-        .map(|c| c.as_str().map(str::to_owned))
+/// Tracking codes the document's `OrderDelivery.trackingCodes` (a list of strings) let through.
+fn tracking_codes(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
         .collect()
 }
 
@@ -973,7 +1424,10 @@ fn is_uuid(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Check one product upsert row and give the product as it would be written.
+/// Apply one product upsert row, already resolved and checked against `Product`, with what
+/// the schema cannot say (the tax exists, the product number is unique and not blank, a price
+/// in the default currency, no unknown keys in a price), and give the product as it would be
+/// written.
 fn product_upsert(
     d: &Data,
     staged: &BTreeMap<String, Value>,
@@ -981,14 +1435,14 @@ fn product_upsert(
     key: &str,
     i: usize,
     row: &Value,
-) -> Result<Value, RowError> {
+) -> Result<Value, Vec<Value>> {
     let at = |field: &str| format!("/{key}/{i}/{field}");
     let Some(m) = row.as_object() else {
-        return Err(RowError::Violations(vec![violation(
+        return Err(vec![violation(
             &format!("/{key}/{i}"),
             "A row must be an object.",
             TYPE,
-        )]));
+        )]);
     };
     let mut v = Vec::new();
     let lookup = |number: &str| {
@@ -997,52 +1451,7 @@ fn product_upsert(
             .cloned()
             .or_else(|| d.by_number.get(number).cloned())
     };
-    // The id: a uuid, or a resolver.
-    let id = match m.get("id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if is_uuid(s) => Some(s.clone()),
-        Some(Value::Object(r)) => {
-            let resolver = r.get("resolver").and_then(Value::as_str);
-            let value = r.get("value").and_then(Value::as_str);
-            match (resolver, value) {
-                (Some("product.number"), Some(number)) => match lookup(number) {
-                    Some(id) => Some(id),
-                    None => {
-                        return Err(RowError::Answer(refuse(
-                            StatusCode::NOT_FOUND,
-                            "FRAMEWORK__SYNC_FK_RESOLVER_NOT_FOUND",
-                            &format!(
-                                "Could not resolve foreign key for \"product.number\" with value \"{number}\"."
-                            ),
-                        )));
-                    }
-                },
-                (Some(other), _) if other != "product.number" => {
-                    return Err(RowError::Answer(refuse(
-                        StatusCode::BAD_REQUEST,
-                        "FRAMEWORK__SYNC_FK_RESOLVER_NOT_FOUND",
-                        &format!("No fk resolver found for \"{other}\"."),
-                    )));
-                }
-                _ => {
-                    v.push(violation(
-                        &at("id"),
-                        "A resolver needs \"resolver\" and \"value\".",
-                        TYPE,
-                    ));
-                    None
-                }
-            }
-        }
-        Some(other) => {
-            v.push(violation(
-                &at("id"),
-                &format!("The value {other} is not a valid uuid."),
-                "FRAMEWORK__INVALID_UUID",
-            ));
-            None
-        }
-    };
+    let id = m.get("id").and_then(Value::as_str).map(str::to_owned);
     let existing = id
         .as_ref()
         .and_then(|id| staged.get(id).or_else(|| d.products.get(id)))
@@ -1057,60 +1466,19 @@ fn product_upsert(
     if creating && id.is_none() {
         v.push(violation(
             &at("id"),
-            "The fake needs an id to create a product.",
-            NOT_BLANK,
+            "The fake needs an id to create a product (Shopware would generate one).",
+            "FAKE__NOT_IMPLEMENTED",
         ));
-    }
-    if creating {
-        for field in PRODUCT_REQUIRED {
-            if m.get(*field).is_none_or(Value::is_null) {
-                v.push(violation(
-                    &at(field),
-                    "This value should not be blank.",
-                    NOT_BLANK,
-                ));
-            }
-        }
     }
     for (k, value) in m {
         let field = k.as_str();
         if field == "id" {
             continue;
         }
-        if PRODUCT_PROTECTED.contains(&field) {
-            v.push(violation(
-                &at(field),
-                &format!("This field is write-protected. ({field})"),
-                "FRAMEWORK__WRITE_PROTECTED_FIELD",
-            ));
-            continue;
-        }
-        if !PRODUCT_FIELDS.contains(&field) {
-            v.push(unexpected(&at(field), field));
-            continue;
-        }
         let before = v.len();
         match field {
-            "stock" | "minPurchase" | "maxPurchase" | "purchaseSteps" | "restockTime"
-                if !value.is_i64() && !value.is_null() =>
-            {
-                v.push(violation(
-                    &at(field),
-                    "This value should be of type int.",
-                    TYPE,
-                ));
-            }
-            "active" | "isCloseout" | "shippingFree" | "markAsTopseller"
-                if !value.is_boolean() && !value.is_null() =>
-            {
-                v.push(violation(
-                    &at(field),
-                    "This value should be of type bool.",
-                    TYPE,
-                ));
-            }
             "price" | "purchasePrices" => {
-                v.extend(prices(&at(field), value, field == "price"));
+                v.extend(prices(&at(field), value));
             }
             "taxId" => match value.as_str() {
                 Some(t) if TAX_IDS.contains(&t) => {}
@@ -1138,15 +1506,6 @@ fn product_upsert(
                     NOT_BLANK,
                 )),
             },
-            "name" | "ean" | "manufacturerNumber" | "description"
-                if !value.is_string() && !value.is_null() =>
-            {
-                v.push(violation(
-                    &at(field),
-                    "This value should be of type string.",
-                    TYPE,
-                ));
-            }
             "customFields" => {
                 if let (Some(new), Some(old)) =
                     (value.as_object(), p["customFields"].as_object_mut())
@@ -1172,7 +1531,7 @@ fn product_upsert(
         ));
     }
     if !v.is_empty() {
-        return Err(RowError::Violations(v));
+        return Err(v);
     }
     let stock = p["stock"].clone();
     p["availableStock"] = stock.clone();
@@ -1183,54 +1542,18 @@ fn product_upsert(
     Ok(p)
 }
 
-/// Check a price array as Shopware's `PriceFieldSerializer` does.
-fn prices(at: &str, value: &Value, require_default: bool) -> Vec<Value> {
+/// Check a price array, already valid by the document's `Price`, for what Shopware's
+/// `PriceFieldSerializer` adds: no keys but a price's, and a price in the default currency.
+fn prices(at: &str, value: &Value) -> Vec<Value> {
     let mut v = Vec::new();
-    if value.is_null() && !require_default {
-        return v;
-    }
     let Some(list) = value.as_array() else {
-        return vec![violation(at, "This value should be of type array.", TYPE)];
+        return v;
     };
     let mut default = false;
     for (j, price) in list.iter().enumerate() {
-        let here = format!("{at}/{j}");
         let Some(m) = price.as_object() else {
-            v.push(violation(
-                &here,
-                "This value should be of type array.",
-                TYPE,
-            ));
             continue;
         };
-        for field in ["currencyId", "gross", "net", "linked"] {
-            match m.get(field) {
-                None => v.push(violation(
-                    &format!("{here}/{field}"),
-                    "This field is missing.",
-                    "2fa2158c-2a7f-484b-98aa-975522539ff8",
-                )),
-                Some(Value::Null) => v.push(violation(
-                    &format!("{here}/{field}"),
-                    "This value should not be blank.",
-                    NOT_BLANK,
-                )),
-                Some(x) => {
-                    let ok = match field {
-                        "currencyId" => x.as_str().is_some_and(is_uuid),
-                        "linked" => x.is_boolean(),
-                        _ => x.is_number(),
-                    };
-                    if !ok {
-                        v.push(violation(
-                            &format!("{here}/{field}"),
-                            "This value is not valid.",
-                            TYPE,
-                        ));
-                    }
-                }
-            }
-        }
         for k in m.keys() {
             if ![
                 "currencyId",
@@ -1245,7 +1568,7 @@ fn prices(at: &str, value: &Value, require_default: bool) -> Vec<Value> {
             .contains(&k.as_str())
             {
                 v.push(violation(
-                    &format!("{here}/{k}"),
+                    &format!("{at}/{j}/{k}"),
                     "This field was not expected.",
                     "7703c766-b5d5-4cef-ace7-ae0dd82304e9",
                 ));
@@ -1293,20 +1616,14 @@ fn patch_delivery(d: &mut Data, id: &str, body: &Value, respond: bool) -> Answer
             "The body must be an object.",
         );
     };
+    // The body is valid by the document's `OrderDelivery` (checked in `route`).
     let mut errors = Vec::new();
     let mut codes = None;
     for (k, v) in m {
         match k.as_str() {
-            "trackingCodes" => match tracking_codes(v) {
-                Some(c) => codes = Some(c),
-                None => errors.push(violation(
-                    "/0/trackingCodes",
-                    "This value should be of type array of strings.",
-                    TYPE,
-                )),
-            },
+            "trackingCodes" => codes = Some(tracking_codes(v)),
             "id" => {}
-            other => errors.push(unexpected(&format!("/0/{other}"), other)),
+            other => errors.push(not_stored(&format!("/0/{other}"), "order_delivery", other)),
         }
     }
     if !errors.is_empty() {
@@ -1888,10 +2205,13 @@ fn search(d: &Data, entity: &str, criteria: &Value, json_accepted: bool) -> Answ
     if let Some(includes) = criteria.get("includes").and_then(Value::as_object) {
         data.iter_mut().for_each(|x| include(x, includes));
     }
-    let total = match criteria.get("total-count-mode").and_then(Value::as_i64) {
-        Some(1) => matched,
-        _ => data.len(),
+    // `exact` (or 1, [`Leniency::TotalCountModeNumber`]) counts every match; else the page.
+    let exact = match criteria.get("total-count-mode") {
+        Some(Value::String(s)) => s == "exact" || s.trim() == "1",
+        Some(Value::Number(n)) => n.as_f64().map(f64::trunc) == Some(1.0),
+        _ => false,
     };
+    let total = if exact { matched } else { data.len() };
     if json_accepted {
         return Answer::json(
             StatusCode::OK,

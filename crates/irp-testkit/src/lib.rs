@@ -2,7 +2,8 @@
 //! by the binary: remote servers that behave as the real ones do, so a test fails when IRP sends
 //! what they would reject.
 //!
-//! - [`fake_shopware`]: Shopware 6's Admin API and its app webhooks.
+//! - [`fake_shopware`]: Shopware 6's Admin API and its app webhooks, every request checked
+//!   against Shopware's published OpenAPI document ([`shopware_schema`]).
 //! - [`fake_odoo`]: Odoo 17 (JSON-RPC and JSON-2) behind Alumio's HTTP proxies.
 //! - [`fake_ergonode`]: Ergonode's GraphQL API (the PIM).
 //! - [`sshd`]: a real OpenSSH `sshd` serving SFTP on loopback.
@@ -14,6 +15,7 @@ pub mod fake_odoo;
 pub mod fake_shopware;
 pub mod feeds;
 pub mod hostile;
+pub mod shopware_schema;
 pub mod sshd;
 
 /// Serves `app` on a free loopback port from a thread and runtime of its own (a test may block

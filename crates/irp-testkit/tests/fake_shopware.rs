@@ -191,10 +191,19 @@ async fn the_sync_checks_its_envelope_prices_and_fields_and_writes_all_or_nothin
         ["/0/0/price/0/linked", "/0/1/availableStock", "/0/1/stok"]
     );
 
-    // An unknown product number is 404.
+    // An unknown product number is a 400 naming where (in the detail and the parameters, not
+    // in `source`), as `SyncFkResolver` answers.
     let body = json!({"p": {"entity": "product", "action": "upsert", "payload": [{"id": by_number("NOPE"), "stock": 1}]}});
     let (status, v) = post(&shop, "/api/_action/sync", &body, true).await;
-    assert_eq!(status, 404, "{v}");
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        v["errors"][0]["code"],
+        "FRAMEWORK__API_INVALID_SYNC_RESOLVERS"
+    );
+    assert_eq!(
+        v["errors"][0]["detail"],
+        "Can not resolve foreign key at position /p/0/id. Reference field: product.id"
+    );
 
     // Creating needs the required fields and a known tax.
     let body = json!({"p": {"entity": "product", "action": "upsert", "payload": [
