@@ -3,8 +3,8 @@
 
 use irp_core::config::model::{OPTIONAL_OFFER_FIELDS, REQUIRED_OFFER_FIELDS};
 use irp_core::config::validate::{
-    CHANNEL_KEYS, ENCODINGS, MARGIN_RULE_KEYS, MONITORING_KEYS, OFFERS_KEYS, ORDER_KEYS,
-    PIM_FIELD_KEYS, PIM_KEYS, REFURBISHER_KEYS, SFTP_AUTH_KEYS,
+    CHANNEL_KEYS, CONTENT_KEYS, ENCODINGS, MARGIN_RULE_KEYS, MONITORING_KEYS, OFFERS_KEYS,
+    ORDER_KEYS, PIM_FIELD_KEYS, PIM_KEYS, REFURBISHER_KEYS, SFTP_AUTH_KEYS,
 };
 use irp_core::mapping::asserts::RULE_NAMES;
 use irp_core::mapping::context::{Scope, paths};
@@ -36,6 +36,7 @@ fn the_configuration_reference_names_every_key() {
         .chain(OPTIONAL_OFFER_FIELDS.iter())
         .chain(ENCODINGS)
         .chain(CHANNEL_KEYS)
+        .chain(CONTENT_KEYS)
         .chain(MARGIN_RULE_KEYS)
         .chain(PIM_KEYS)
         .chain(PIM_FIELD_KEYS)

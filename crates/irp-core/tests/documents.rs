@@ -487,6 +487,73 @@ fn a_channel_with_a_shopware_block_is_read_with_defaults_and_every_mistake_named
 }
 
 #[test]
+fn a_channels_content_block_is_read_and_round_trips_and_its_mistakes_are_named() {
+    use irp_core::shopware::content::ContentField;
+    let doc = r#"{"channels": {"refurbished-direct": {"shopware": {
+        "url": "https://www.refurbished-direct.nl",
+        "client_id": "${secret:channel.refurbished-direct.client_id}",
+        "client_secret": "${secret:channel.refurbished-direct.client_secret}",
+        "content": {"fields": ["ean", "name", "description"], "description_attribute": "description"}}}}}"#;
+    let ok = config::parse_channels(doc);
+    assert!(ok.is_ok(), "{:?}", ok.diagnostics);
+    let content = ok.channels[0].shopware.clone().unwrap().content;
+    assert_eq!(
+        content.fields,
+        [
+            ContentField::Name,
+            ContentField::Description,
+            ContentField::Ean
+        ]
+    );
+    // What is stored (the model written back) reads back the same.
+    let again = serde_json::json!({"channels": {"refurbished-direct": {"shopware": ok.channels[0].shopware}}});
+    let reread = config::parse_channels(&again.to_string());
+    assert!(reread.is_ok(), "{:?}", reread.diagnostics);
+    assert_eq!(
+        reread.channels[0].shopware.clone().unwrap().content,
+        content
+    );
+
+    let bad = config::parse_channels(
+        r#"{"channels": {"econocom": {"shopware": {"url": "https://shop.example",
+            "client_id": "${secret:channel.econocom.client_id}", "client_secret": "${secret:channel.econocom.client_secret}",
+            "content": {"fields": ["name", "name", "images", "manufacturer"], "descripton_attribute": "d"}}}}}"#,
+    );
+    let text = bad
+        .diagnostics
+        .iter()
+        .map(|d| render("channels.json", d))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for expected in [
+        "econocom.shopware.content.fields[1]: `name` is listed twice",
+        "econocom.shopware.content.fields[2]: expected one of name, description, ean, got the string \"images\"",
+        "econocom.shopware.content.fields[3]: IRP does not sync a product's `manufacturer` yet; it syncs name, description, ean",
+        "econocom.shopware.content.descripton_attribute: unknown key `descripton_attribute` in a content block",
+        "did you mean `description_attribute`?",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let no_attr = config::parse_channels(
+        r#"{"channels": {"econocom": {"shopware": {"url": "https://shop.example",
+            "client_id": "${secret:channel.econocom.client_id}", "client_secret": "${secret:channel.econocom.client_secret}",
+            "content": {"fields": ["description"]}}}}}"#,
+    );
+    let text = no_attr
+        .diagnostics
+        .iter()
+        .map(|d| render("channels.json", d))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains(
+            "econocom.shopware.content.description_attribute: missing `description_attribute`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_example_erp_document_reads_round_trips_and_names_every_mistake() {
     let text = std::fs::read_to_string(format!(
         "{}/../../config/erp.json",

@@ -89,7 +89,101 @@ db_tests!(
     a_partly_shipped_delivery_is_shipped_once_the_rest_is_cancelled,
     a_push_under_way_says_where_it_stands,
     a_full_resync_corrects_the_shops_stock_of_products_the_channel_never_sold,
+    product_content_from_the_pim_reaches_the_shop_once_per_change,
 );
+
+/// PIM data for the channel's products as Ergonode gives it: `name` with `suffix`, and a
+/// description.
+fn pim_products(suffix: &str) -> Vec<irp_core::pim::PimProduct> {
+    [E1, E2, E3, E4]
+        .iter()
+        .enumerate()
+        .map(|(i, ean)| irp_core::pim::PimProduct {
+            sku: format!("SKU-{i}"),
+            ean: (*ean).to_owned(),
+            name: Some(format!("Phone {i} {suffix}")),
+            brand: Some("Apple".into()),
+            model: None,
+            category: None,
+            attributes: json!({"description": format!("Refurbished phone {i}")})
+                .as_object()
+                .unwrap()
+                .clone(),
+            edited_at: None,
+        })
+        .collect()
+}
+
+/// The channel leaves names and EANs to IRP, not descriptions. One content pass pushes the
+/// PIM's names to the products the shop has, and nothing to the one it lacks; nothing is
+/// pushed again until the PIM changes, and then only the product that changed; the shop's
+/// descriptions are never touched; a full content resync pushes every product again.
+async fn product_content_from_the_pim_reaches_the_shop_once_per_change(db: TestDb) {
+    let r = flexit(&db).await;
+    let shop = FakeShopware::start(FakeShopwareConfig::default()).await;
+    for ean in [E1, E2, E3] {
+        shop.add_product(ean, ean, 0, 1.0);
+    }
+    channel(
+        &db,
+        "refurbished-direct",
+        &shop,
+        json!({"content": {"fields": ["name", "ean"]}}),
+    )
+    .await;
+    feed(&db, &r, [100, 200, 300, 400]).await;
+    db.store
+        .pim()
+        .write_products(&pim_products("A"), None)
+        .await
+        .unwrap();
+    let sw = channel::connect(&db.store, None, "refurbished-direct")
+        .await
+        .unwrap();
+    let name = |ean: &str| shop.product(ean).unwrap()["name"].clone();
+
+    let rep = channel::push_content(&db.store, &sw, false).await.unwrap();
+    assert_eq!(
+        (rep.checked, rep.pushed, rep.unknown, rep.refused),
+        (4, 3, 1, 0),
+        "{rep:?}"
+    );
+    assert_eq!(name(E1), json!("Phone 0 A"));
+    assert_eq!(name(E3), json!("Phone 2 A"));
+    assert!(shop.product(E4).is_none(), "nothing created by the content");
+    for ean in [E1, E2, E3] {
+        let p = shop.product(ean).unwrap();
+        assert_eq!(p["ean"], json!(ean));
+        assert!(
+            p["description"].is_null(),
+            "the description is the shop's: {p}"
+        );
+    }
+    // Nothing changed: nothing is checked or sent.
+    let syncs = sync_rows(&shop);
+    let rep = channel::push_content(&db.store, &sw, false).await.unwrap();
+    assert_eq!((rep.checked, rep.pushed), (0, 0), "{rep:?}");
+    assert_eq!(sync_rows(&shop), syncs);
+
+    // The PIM renames one product (the others come again unchanged): that one is sent.
+    let mut next = pim_products("A");
+    next[1].name = Some("Phone 1 B".into());
+    db.store.pim().write_products(&next, None).await.unwrap();
+    let rep = channel::push_content(&db.store, &sw, false).await.unwrap();
+    assert_eq!((rep.checked, rep.pushed), (1, 1), "{rep:?}");
+    assert_eq!(sync_rows(&shop), syncs + 1);
+    assert_eq!(name(E2), json!("Phone 1 B"));
+    assert_eq!(name(E1), json!("Phone 0 A"));
+
+    // A full content resync: every product the shop has, again.
+    let rep = channel::push_content(&db.store, &sw, true).await.unwrap();
+    assert_eq!((rep.checked, rep.pushed, rep.unknown), (4, 3, 1), "{rep:?}");
+    // A channel that takes no content gets none.
+    channel(&db, "econocom", &shop, json!({})).await;
+    let eco = channel::connect(&db.store, None, "econocom").await.unwrap();
+    let rep = channel::push_content(&db.store, &eco, false).await.unwrap();
+    assert_eq!(rep, channel::ContentReport::default());
+}
 
 /// The shop has four products with stale stock; the channel sells two of them. A push sends
 /// the two; a full resync also sets the two it never sold to stock 0 and inactive, and skips a

@@ -12,6 +12,48 @@ use crate::orders::CANCELLED;
 use crate::shipments::{MATCHED, SHIPPED};
 use crate::{Result, Store, Tx, now, with_db, with_tx};
 
+/// The products of a channel whose content is due ($1 the channel, $2 the content settings'
+/// fingerprint): FROM and WHERE of [`ChannelSync::content_due`] and its count.
+const CONTENT_DUE: &str = "FROM channel_products c JOIN products p ON p.ean = c.ean \
+     LEFT JOIN channel_content cc ON cc.channel = c.channel AND cc.ean = c.ean \
+     WHERE c.channel = $1 AND p.pim_synced_at IS NOT NULL \
+     AND (cc.ean IS NULL OR cc.settings <> $2 OR p.pim_synced_at > cc.pim_synced_at)";
+
+/// A product whose content a channel may have to be sent: its PIM data and the content hash
+/// last pushed.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ContentCandidate {
+    /// EAN.
+    pub ean: String,
+    /// Name from the PIM.
+    pub name: Option<String>,
+    /// Brand from the PIM.
+    pub brand: Option<String>,
+    /// Category from the PIM.
+    pub category: Option<String>,
+    /// The PIM's other attributes.
+    pub attributes: Json<Value>,
+    /// When its PIM data was imported.
+    pub pim_synced_at: Option<DateTime<Utc>>,
+    /// The content hash last pushed to the shop.
+    pub hash: Option<String>,
+}
+
+/// A product whose content was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentChecked {
+    /// EAN.
+    pub ean: String,
+    /// The content hash the shop now has; `None`: the shop lacks the product.
+    pub hash: Option<String>,
+    /// The PIM data's time the content was built from.
+    pub pim_synced_at: Option<DateTime<Utc>>,
+    /// Whether it was pushed now.
+    pub pushed: bool,
+    /// Why the shop refused it (its hash is then the one the shop had before).
+    pub problem: Option<String>,
+}
+
 /// Problem kind: the shop has no product with that number (and `create_missing` is off).
 pub const UNKNOWN_PRODUCT: &str = "unknown_product";
 /// Problem kind: the shop refused the product's row.
@@ -317,6 +359,146 @@ impl ChannelSync<'_> {
         })?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// Products of `channel` whose content has to be checked (after EAN `after`, in EAN
+    /// order, at most `limit`): with PIM data, and never checked, checked under other content
+    /// settings than `settings`, or whose PIM data changed since.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn content_due(
+        &self,
+        channel: &str,
+        settings: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ContentCandidate>> {
+        let sql = format!(
+            "SELECT p.ean, p.name, p.brand, p.category, p.attributes, p.pim_synced_at, cc.hash {CONTENT_DUE} \
+             AND c.ean > $3 ORDER BY c.ean LIMIT $4"
+        );
+        Ok(with_db!(self.db(), |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(channel)
+        .bind(settings)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// How many products of `channel` have content to check ([`Self::content_due`]).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn content_waiting(&self, channel: &str, settings: &str) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) {CONTENT_DUE}");
+        let (n,): (i64,) = with_db!(self.db(), |p| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.as_str()
+        ))
+        .bind(channel)
+        .bind(settings)
+        .fetch_one(p)
+        .await)?;
+        Ok(n)
+    }
+
+    /// Record products of `channel` as checked under `settings`: each with the content hash
+    /// the shop now has (`None`: the shop lacks the product) and the PIM data's time it was
+    /// built from; `pushed` ones with the time.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn content_checked(
+        &self,
+        channel: &str,
+        settings: &str,
+        rows: &[ContentChecked],
+    ) -> Result<()> {
+        const SQL: &str = "INSERT INTO channel_content (channel, ean, hash, settings, pim_synced_at, checked_at, pushed_at, problem) \
+             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN $6 ELSE NULL END, $8) \
+             ON CONFLICT (channel, ean) DO UPDATE SET hash = excluded.hash, settings = excluded.settings, \
+             pim_synced_at = excluded.pim_synced_at, checked_at = excluded.checked_at, \
+             pushed_at = COALESCE(excluded.pushed_at, channel_content.pushed_at), problem = excluded.problem";
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let at = now();
+        let mut tx = self.begin().await?;
+        for r in rows {
+            with_tx!(&mut tx, |t| sqlx::query(SQL)
+                .bind(channel)
+                .bind(&r.ean)
+                .bind(r.hash.as_deref())
+                .bind(settings)
+                .bind(r.pim_synced_at)
+                .bind(at)
+                .bind(r.pushed)
+                .bind(r.problem.as_deref())
+                .execute(&mut **t)
+                .await
+                .map(|_| ()))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The products of `channel` whose content the shop refused, with why (EAN order).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn content_problems(
+        &self,
+        channel: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT ean, problem FROM channel_content WHERE channel = $1 AND problem IS NOT NULL ORDER BY ean LIMIT $2"
+        )
+        .bind(channel)
+        .bind(limit)
+        .fetch_all(p)
+        .await
+        })?)
+    }
+
+    /// Forget what was pushed of the content of `eans` in `channel` (products just created in
+    /// the shop, say): checked and pushed again at the next round.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn content_forget(&self, channel: &str, eans: &[String]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for ean in eans {
+            with_tx!(&mut tx, |t| sqlx::query(
+                "DELETE FROM channel_content WHERE channel = $1 AND ean = $2"
+            )
+            .bind(channel)
+            .bind(ean)
+            .execute(&mut **t)
+            .await
+            .map(|_| ()))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forget what was pushed of every product's content in `channel` (a full content
+    /// resync): every product with PIM data is pushed again.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn content_reset(&self, channel: &str) -> Result<u64> {
+        Ok(with_db!(self.db(), |p| sqlx::query(
+            "DELETE FROM channel_content WHERE channel = $1"
+        )
+        .bind(channel)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
     }
 
     /// Rows of `channel` waiting to be pushed.

@@ -522,6 +522,8 @@ pub struct ChannelSyncNow {
     pub tracking: irp_pipeline::channel::TrackingReport,
     /// Cancellations reported to the shop.
     pub cancellations_reported: u64,
+    /// The push of product content.
+    pub content: irp_pipeline::channel::ContentReport,
 }
 
 /// Why a channel sync could not run now.
@@ -558,6 +560,7 @@ pub async fn channel_sync_now(
     secret_key_file: &Path,
     key: &str,
     full: bool,
+    content_only: bool,
     owner: &str,
     progress: Option<&irp_pipeline::progress::Progress>,
 ) -> Result<ChannelSyncNow, ChannelSyncNowError> {
@@ -590,7 +593,22 @@ pub async fn channel_sync_now(
         });
     }
     let result = async {
+        if content_only {
+            let content = cs::push_content(store, &shop, full).await?;
+            return Ok::<_, cs::ChannelSyncError>(ChannelSyncNow {
+                push: cs::PushReport {
+                    channel: key.to_owned(),
+                    ..cs::PushReport::default()
+                },
+                orders: cs::PollReport::default(),
+                orders_error: None,
+                tracking: cs::TrackingReport::default(),
+                cancellations_reported: 0,
+                content,
+            });
+        }
         let push = cs::push_with(store, &shop, full, progress).await?;
+        let content = cs::push_content(store, &shop, false).await?;
         let orders = cs::poll_orders(store, &shop).await;
         let tracking = cs::push_tracking(store, &shop).await?;
         let cancellations_reported = cs::report_cancellations(store, &shop).await?;
@@ -601,6 +619,7 @@ pub async fn channel_sync_now(
             orders_error,
             tracking,
             cancellations_reported,
+            content,
         })
     }
     .await;

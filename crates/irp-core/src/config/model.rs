@@ -734,6 +734,9 @@ pub struct ShopwareConfig {
     pub timeout_secs: i64,
     /// Whether IRP talks to this shop at all. Default: true.
     pub enabled: bool,
+    /// The products' content IRP owns in this shop (from the PIM). Default: none.
+    #[serde(skip_serializing_if = "crate::shopware::content::ContentConfig::is_off")]
+    pub content: crate::shopware::content::ContentConfig,
 }
 
 impl std::fmt::Debug for ShopwareConfig {
@@ -760,6 +763,7 @@ impl std::fmt::Debug for ShopwareConfig {
             .field("on_supplier_cancel", &self.on_supplier_cancel)
             .field("timeout_secs", &self.timeout_secs)
             .field("enabled", &self.enabled)
+            .field("content", &self.content)
             .finish()
     }
 }

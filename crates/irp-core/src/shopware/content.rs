@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
 /// A field of a product's content that a channel can leave to IRP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ContentField {
     /// The product's name.
     Name,
@@ -58,20 +59,38 @@ impl ContentField {
     }
 }
 
-/// What a channel takes from IRP of its products' content.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a channel takes from IRP of its products' content (a channel's `shopware.content`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ContentConfig {
     /// The fields IRP owns; none: the channel gets prices and stock only.
     pub fields: Vec<ContentField>,
     /// The PIM attribute holding the description.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description_attribute: Option<String>,
     /// PIM attribute code → the Shopware property group its values are options of.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
     /// PIM category code → the Shopware category id products of it go into.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub categories: BTreeMap<String, String>,
 }
 
 impl ContentConfig {
+    /// Whether IRP owns no field: the channel gets prices and stock only.
+    pub fn is_off(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// A fingerprint of these settings (SHA-256 of their JSON, hex): content checked under
+    /// other settings is checked again.
+    pub fn fingerprint(&self) -> String {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Whether IRP owns `field`.
     pub fn owns(&self, field: ContentField) -> bool {
         self.fields.contains(&field)

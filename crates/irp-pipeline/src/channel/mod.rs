@@ -29,10 +29,12 @@ use irp_store::Store;
 use irp_store::secrets::SecretKey;
 use serde_json::json;
 
+mod content;
 mod intake;
 mod push;
 mod tracking;
 
+pub use content::{ContentReport, push_content};
 pub use intake::{
     PollReport, TakeIn, order_criteria, poll_orders, retry_inbox, take_in, take_in_by_id,
     take_in_webhook,
@@ -221,6 +223,18 @@ pub async fn round(store: &Store, shop: &Shop) -> Result<(), ChannelSyncError> {
     let key = &shop.channel.key;
     if store.channel_sync().dirty_count(key).await? > 0 {
         push(store, shop, false).await?;
+    }
+    // The content that changed (after the prices: a product the push just created is there).
+    match push_content(store, shop, false).await {
+        Ok(_) => {}
+        Err(ChannelSyncError::Shopware { error, .. }) => {
+            tracing::warn!(channel = %key, error = %error, "Pushing product content to Shopware failed");
+            store
+                .channel_sync()
+                .error(key, &shop.scrub(&error.to_string()))
+                .await?;
+        }
+        Err(e) => return Err(e),
     }
     let state = store.channel_sync().state(key).await?;
     let due = shop.config.order_poll_secs > 0

@@ -188,6 +188,11 @@ async fn push_rows(
                     .await?
                     .map(|p| p.display_name().to_owned())
                     .unwrap_or_default();
+                // Its content (when the channel takes content) goes at the same round.
+                store
+                    .channel_sync()
+                    .content_forget(key, std::slice::from_ref(&row.ean))
+                    .await?;
                 let id = sw::created_product_id(key, &row.ean);
                 let values = values(&row, &number);
                 batch.push((

@@ -518,6 +518,10 @@ pub enum ChannelCommand {
         /// repair); also retries the products the shop did not take.
         #[arg(long)]
         full: bool,
+        /// Only the product content the channel leaves to IRP (`shopware.content`): what
+        /// changed, or with --full every product's content again.
+        #[arg(long)]
+        content: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

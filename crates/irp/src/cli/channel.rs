@@ -47,7 +47,12 @@ pub async fn apply_channels(
 pub async fn channel(global: &Global, cmd: ChannelCommand) -> Result<ExitCode> {
     let store = open_store(global).await?;
     match cmd {
-        ChannelCommand::Sync { key, full, json } => sync(global, &store, &key, full, json).await,
+        ChannelCommand::Sync {
+            key,
+            full,
+            content,
+            json,
+        } => sync(global, &store, &key, full, content, json).await,
         ChannelCommand::Status { key, json } => status(&store, key.as_deref(), json).await,
         ChannelCommand::Check { key } => check(global, &store, &key).await,
         ChannelCommand::Apply { files, json } => {
@@ -124,12 +129,13 @@ async fn connect(global: &Global, store: &Store, key: &str) -> Result<channel::S
     Ok(channel::connect(store, secret_key.as_ref(), key).await?)
 }
 
-/// `irp channel sync KEY [--full]`.
+/// `irp channel sync KEY [--full] [--content]`.
 async fn sync(
     global: &Global,
     store: &Store,
     key: &str,
     full: bool,
+    content: bool,
     json: bool,
 ) -> Result<ExitCode> {
     let done = {
@@ -140,6 +146,7 @@ async fn sync(
             &global.secret_key_file,
             key,
             full,
+            content,
             &owner(),
             Some(&progress),
         )
@@ -176,6 +183,22 @@ async fn sync(
         );
         if let Some(e) = &push.error {
             outln!("  push stopped: {e}");
+        }
+        let c = &done.content;
+        if c.checked > 0 || content {
+            outln!(
+                "  content: {} product(s) checked, {} pushed, {} unchanged, {} not in the shop, {} refused{}",
+                c.checked,
+                c.pushed,
+                c.unchanged,
+                c.unknown,
+                c.refused,
+                if content && full {
+                    " — full content resync"
+                } else {
+                    ""
+                }
+            );
         }
         match orders_error {
             Some(e) => outln!("  orders: the poll failed: {e}"),
@@ -261,6 +284,17 @@ async fn status(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCode
     for c in &list {
         if let Some(p) = &c.pushing {
             outln!("{}: pushing now, {}", c.channel, p.describe());
+        }
+        if let Some(n) = c.content_waiting {
+            outln!("{}: content of {n} product(s) waiting", c.channel);
+        }
+        for p in &c.content_problems {
+            outln!(
+                "{}: content of {} not taken: {}",
+                c.channel,
+                p.ean,
+                p.problem
+            );
         }
     }
     for o in &out {

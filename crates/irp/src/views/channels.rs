@@ -35,6 +35,12 @@ pub struct ChannelStatus {
     pub problems: Vec<ChannelProblem>,
     /// Orders that could not be taken in (50 at most).
     pub inbox: Vec<ChannelInboxOrder>,
+    /// Products whose content (the fields the channel leaves to IRP) waits to be checked and
+    /// pushed; absent when the channel takes no content from IRP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_waiting: Option<i64>,
+    /// Products whose content the shop refused, with Shopware's field and error (50 at most).
+    pub content_problems: Vec<ContentProblem>,
 }
 
 /// A channel's Shopware shop.
@@ -77,6 +83,15 @@ impl From<irp_store::channel_sync::ChannelProblem> for ChannelProblem {
             last_seen_at: p.last_seen_at,
         }
     }
+}
+
+/// A product whose content the shop refused.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContentProblem {
+    /// EAN.
+    pub ean: String,
+    /// Shopware's field and error.
+    pub problem: String,
 }
 
 /// A Shopware order that could not be taken in.
@@ -134,6 +149,27 @@ impl ChannelStatus {
                 .channel_sync()
                 .inbox_list(Some(&c.key), false, 50)
                 .await?;
+            let content = c
+                .shopware
+                .as_ref()
+                .map(|s| &s.content)
+                .filter(|cfg| !cfg.is_off());
+            let content_waiting = match content {
+                Some(cfg) => Some(
+                    store
+                        .channel_sync()
+                        .content_waiting(&c.key, &cfg.fingerprint())
+                        .await?,
+                ),
+                None => None,
+            };
+            let content_problems = store
+                .channel_sync()
+                .content_problems(&c.key, 50)
+                .await?
+                .into_iter()
+                .map(|(ean, problem)| ContentProblem { ean, problem })
+                .collect();
             // A push reports every second: an entry silent for longer than the lease was left
             // by a process that died mid-push.
             let pushing = store
@@ -158,6 +194,8 @@ impl ChannelStatus {
                 last_error_at: state.last_error_at,
                 problems: problems.into_iter().map(Into::into).collect(),
                 inbox: inbox.into_iter().map(Into::into).collect(),
+                content_waiting,
+                content_problems,
             });
         }
         Ok(out)
@@ -184,11 +222,44 @@ pub struct ChannelSync {
     pub tracking: TrackingReport,
     /// Cancellations reported to the shop.
     pub cancellations_reported: u64,
+    /// The push of product content (the fields the channel leaves to IRP).
+    pub content: ContentReport,
+}
+
+/// What a push of product content to a shop did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContentReport {
+    /// Products checked (PIM data newer than what was pushed, or never checked).
+    pub checked: u64,
+    /// Products whose content the shop took.
+    pub pushed: u64,
+    /// Products whose content had not changed.
+    pub unchanged: u64,
+    /// Products the shop does not have.
+    pub unknown: u64,
+    /// Products whose content the shop refused (with why: the channel's status).
+    pub refused: u64,
+    /// `_action/sync` requests sent.
+    pub batches: u64,
+}
+
+impl From<irp_pipeline::channel::ContentReport> for ContentReport {
+    fn from(c: irp_pipeline::channel::ContentReport) -> Self {
+        ContentReport {
+            checked: c.checked,
+            pushed: c.pushed,
+            unchanged: c.unchanged,
+            unknown: c.unknown,
+            refused: c.refused,
+            batches: c.batches,
+        }
+    }
 }
 
 impl From<crate::ops::ChannelSyncNow> for ChannelSync {
     fn from(s: crate::ops::ChannelSyncNow) -> Self {
         ChannelSync {
+            content: s.content.into(),
             push: s.push.into(),
             orders: s.orders.into(),
             orders_error: s.orders_error,

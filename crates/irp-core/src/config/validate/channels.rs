@@ -11,6 +11,7 @@ use super::{
 
 use crate::config::diag::{Diagnostics, JsonPath};
 use crate::config::model::*;
+use crate::shopware::content::{ContentConfig, ContentField};
 
 /// Keys of a channel.
 pub const CHANNEL_KEYS: &[&str] = &[
@@ -38,7 +39,89 @@ pub const SHOPWARE_KEYS: &[&str] = &[
     "on_supplier_cancel",
     "timeout_secs",
     "enabled",
+    "content",
 ];
+
+/// Keys of a Shopware block's `content`.
+pub const CONTENT_KEYS: &[&str] = &["fields", "description_attribute"];
+
+/// The content fields the sync sends today.
+const CONTENT_FIELDS: &[ContentField] = &[
+    ContentField::Name,
+    ContentField::Description,
+    ContentField::Ean,
+];
+
+fn content(s: &Obj<'_>, d: &mut Diagnostics) -> ContentConfig {
+    let mut cfg = ContentConfig::default();
+    let Some(v) = s.get("content") else {
+        return cfg;
+    };
+    if v.is_null() {
+        return cfg;
+    }
+    let Some(c) = Obj::of(v, &s.at("content"), d, "a content block") else {
+        return cfg;
+    };
+    c.unknown_keys(d, CONTENT_KEYS, "a content block");
+    let names: Vec<&str> = CONTENT_FIELDS.iter().map(|f| f.as_str()).collect();
+    match c.get("fields") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let at = c.at("fields").index(i);
+                match item.as_str().and_then(ContentField::parse) {
+                    Some(f) if CONTENT_FIELDS.contains(&f) => {
+                        if cfg.fields.contains(&f) {
+                            d.error(&at, format!("`{}` is listed twice", f.as_str()));
+                        } else {
+                            cfg.fields.push(f);
+                        }
+                    }
+                    Some(f) => {
+                        d.error(
+                            &at,
+                            format!(
+                                "IRP does not sync a product's `{}` yet; it syncs {}",
+                                f.as_str(),
+                                names.join(", ")
+                            ),
+                        );
+                    }
+                    None => {
+                        d.error(
+                            &at,
+                            format!(
+                                "expected one of {}, got {}",
+                                names.join(", "),
+                                describe(item)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            d.error(
+                &c.at("fields"),
+                format!(
+                    "expected a list of the fields IRP owns in the shop (of {}), got {}",
+                    names.join(", "),
+                    describe(other)
+                ),
+            );
+        }
+    }
+    cfg.fields.sort();
+    cfg.description_attribute = c.string(d, "description_attribute");
+    if cfg.owns(ContentField::Description) && cfg.description_attribute.is_none() {
+        d.error(
+            &c.at("description_attribute"),
+            "missing `description_attribute`: the code of the PIM attribute that holds the description (like \"description\")",
+        );
+    }
+    cfg
+}
 
 /// Whether `s` is a Shopware id: 32 lower-case hex digits.
 pub fn shopware_id(s: &str) -> bool {
@@ -160,6 +243,7 @@ fn shopware(o: &Obj<'_>, d: &mut Diagnostics) -> Option<ShopwareConfig> {
     };
     let timeout_secs = s.int(d, "timeout_secs", 1, 600).unwrap_or(30);
     let enabled = s.bool(d, "enabled").unwrap_or(true);
+    let content = content(&s, d);
     Some(ShopwareConfig {
         url: url_value?.trim_end_matches('/').to_owned(),
         client_id: client_id?,
@@ -175,6 +259,7 @@ fn shopware(o: &Obj<'_>, d: &mut Diagnostics) -> Option<ShopwareConfig> {
         on_supplier_cancel,
         timeout_secs,
         enabled,
+        content,
     })
 }
 

@@ -25,7 +25,7 @@ use crate::money;
 use crate::secret_ref;
 
 pub(crate) use channels::channels;
-pub use channels::{CHANNEL_KEYS, SHOPWARE_KEYS, shopware_id};
+pub use channels::{CHANNEL_KEYS, CONTENT_KEYS, SHOPWARE_KEYS, shopware_id};
 pub(crate) use erp::erp;
 pub use erp::{ALUMIO_KEYS, ERP_DOCUMENT_KEYS, ERP_KEYS, ODOO_CALLS};
 pub use offers::{ENCODINGS, OFFERS_KEYS, SFTP_AUTH_KEYS};

@@ -112,6 +112,7 @@ pub(super) async fn sync_channel(
         &state.secret_key_file,
         &p.key,
         q.full.unwrap_or(false),
+        false,
         &owner,
         None,
     )

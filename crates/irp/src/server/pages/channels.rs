@@ -164,6 +164,7 @@ pub async fn sync(
         &state.secret_key_file,
         &key,
         full,
+        false,
         &owner,
         None,
     )
