@@ -39,6 +39,21 @@ pub struct ContentCandidate {
     pub hash: Option<String>,
 }
 
+/// What was pushed of a product's content to one channel.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PushedContent {
+    /// Channel key.
+    pub channel: String,
+    /// The content hash the shop has; `None`: not pushed (the shop lacks the product).
+    pub hash: Option<String>,
+    /// That content (JSON).
+    pub content: Option<String>,
+    /// When it was last pushed.
+    pub pushed_at: Option<DateTime<Utc>>,
+    /// Why the shop refused the content last sent.
+    pub problem: Option<String>,
+}
+
 /// A product whose content was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentChecked {
@@ -46,6 +61,8 @@ pub struct ContentChecked {
     pub ean: String,
     /// The content hash the shop now has; `None`: the shop lacks the product.
     pub hash: Option<String>,
+    /// That content (JSON), when it was pushed now.
+    pub content: Option<String>,
     /// The PIM data's time the content was built from.
     pub pim_synced_at: Option<DateTime<Utc>>,
     /// Whether it was pushed now.
@@ -417,11 +434,12 @@ impl ChannelSync<'_> {
         settings: &str,
         rows: &[ContentChecked],
     ) -> Result<()> {
-        const SQL: &str = "INSERT INTO channel_content (channel, ean, hash, settings, pim_synced_at, checked_at, pushed_at, problem) \
-             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN $6 ELSE NULL END, $8) \
+        const SQL: &str = "INSERT INTO channel_content (channel, ean, hash, settings, pim_synced_at, checked_at, pushed_at, problem, content) \
+             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN $6 ELSE NULL END, $8, $9) \
              ON CONFLICT (channel, ean) DO UPDATE SET hash = excluded.hash, settings = excluded.settings, \
              pim_synced_at = excluded.pim_synced_at, checked_at = excluded.checked_at, \
-             pushed_at = COALESCE(excluded.pushed_at, channel_content.pushed_at), problem = excluded.problem";
+             pushed_at = COALESCE(excluded.pushed_at, channel_content.pushed_at), problem = excluded.problem, \
+             content = CASE WHEN $7 THEN excluded.content WHEN excluded.hash IS NULL THEN NULL ELSE channel_content.content END";
         if rows.is_empty() {
             return Ok(());
         }
@@ -437,12 +455,28 @@ impl ChannelSync<'_> {
                 .bind(at)
                 .bind(r.pushed)
                 .bind(r.problem.as_deref())
+                .bind(r.content.as_deref())
                 .execute(&mut **t)
                 .await
                 .map(|_| ()))?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// What was pushed of product `ean`'s content to each channel.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn content_of(&self, ean: &str) -> Result<Vec<PushedContent>> {
+        Ok(with_db!(self.db(), |p| {
+            sqlx::query_as(
+            "SELECT channel, hash, content, pushed_at, problem FROM channel_content WHERE ean = $1 ORDER BY channel"
+        )
+        .bind(ean)
+        .fetch_all(p)
+        .await
+        })?)
     }
 
     /// The products of `channel` whose content the shop refused, with why (EAN order).

@@ -218,6 +218,38 @@ pub fn content(p: &PimFacts<'_>, cfg: &ContentConfig) -> Content {
     c
 }
 
+/// One field of a product's content that the next push changes: what the shop has (as IRP
+/// last pushed it; `None`: nothing pushed) and what it gets (`None`: IRP has nothing for it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldChange {
+    /// The field (`name`, `description`, `ean`, …).
+    pub field: String,
+    /// As last pushed.
+    pub before: Option<Value>,
+    /// As it would be pushed now.
+    pub after: Option<Value>,
+}
+
+/// What pushing `now` changes against `pushed` (the content last pushed, as its JSON), field
+/// by field in a fixed order; empty when nothing would change.
+pub fn changes(pushed: Option<&Value>, now: &Content) -> Vec<FieldChange> {
+    let now = serde_json::to_value(now).unwrap_or(Value::Null);
+    let field = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned();
+    let mut out = Vec::new();
+    for f in ContentField::ALL {
+        let k = f.as_str();
+        let (before, after) = (field(pushed, k), field(Some(&now), k));
+        if before != after {
+            out.push(FieldChange {
+                field: k.to_owned(),
+                before,
+                after,
+            });
+        }
+    }
+    out
+}
+
 /// The ids the shop knows a content's named things by, looked up or made by the sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContentIds {
@@ -352,6 +384,34 @@ mod tests {
             row,
             json!({"id": {"resolver": "product.number", "value": "IRP-8712345678906"},
                 "name": "Apple iPhone 13", "ean": "8712345678906"})
+        );
+    }
+
+    #[test]
+    fn the_changes_name_each_field_with_what_the_shop_has_and_gets() {
+        let attrs = attributes();
+        let cfg = config(&[ContentField::Name, ContentField::Description]);
+        let now = content(&facts(&attrs, "smartphones"), &cfg);
+        assert_eq!(
+            changes(Some(&serde_json::to_value(&now).unwrap()), &now),
+            []
+        );
+        let pushed = json!({"name": "Apple iPhone 13 (old)", "description": "Like new, 128 GB."});
+        assert_eq!(
+            changes(Some(&pushed), &now),
+            [FieldChange {
+                field: "name".into(),
+                before: Some(json!("Apple iPhone 13 (old)")),
+                after: Some(json!("Apple iPhone 13")),
+            }]
+        );
+        // Never pushed: every owned field is new.
+        assert_eq!(
+            changes(None, &now)
+                .iter()
+                .map(|c| c.field.as_str())
+                .collect::<Vec<_>>(),
+            ["name", "description"]
         );
     }
 

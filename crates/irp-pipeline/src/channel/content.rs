@@ -79,6 +79,7 @@ pub async fn push_content(
             let mut done = ContentChecked {
                 ean: r.ean.clone(),
                 hash: Some(hash.clone()),
+                content: None,
                 pim_synced_at: r.pim_synced_at,
                 pushed: false,
                 problem: None,
@@ -90,6 +91,7 @@ pub async fn push_content(
                 let number = sw::product_number(prefix, &r.ean);
                 let row = sc::content_row(&number, &content, &sc::ContentIds::default());
                 done.pushed = true;
+                done.content = serde_json::to_string(&content).ok();
                 // What the shop has if this push is refused.
                 changed.push((number, done, row, r.hash.clone()));
             }
@@ -109,6 +111,7 @@ pub async fn push_content(
                 } else {
                     report.unknown += 1;
                     done.hash = None;
+                    done.content = None;
                     done.pushed = false;
                     checked.push(done);
                 }
@@ -178,6 +181,7 @@ async fn send(
                         e.status().unwrap_or_default()
                     )));
                     c.hash = before;
+                    c.content = None;
                     c.pushed = false;
                     checked.push(c);
                 }

@@ -9,6 +9,7 @@ CREATE TABLE channel_content (
     channel        TEXT NOT NULL,
     ean            TEXT NOT NULL,
     hash           TEXT,                 -- the content last pushed; NULL: not pushed (the shop lacks the product)
+    content        TEXT,                 -- that content (JSON), to show what changed since
     settings       TEXT NOT NULL,        -- fingerprint of the content settings it was checked with
     pim_synced_at  TIMESTAMPTZ,          -- the product's PIM data it was built from
     checked_at     TIMESTAMPTZ NOT NULL,

@@ -229,6 +229,38 @@ pub struct ChannelView {
     pub stored: Option<ChannelProduct>,
     /// Every offer priced for the channel.
     pub offers: Vec<ChannelOffer>,
+    /// The product content IRP owns in the channel's shop, when it owns any.
+    pub content: Option<ContentView>,
+}
+
+/// The product content IRP owns in a channel's shop: what was last pushed and what the next
+/// push changes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContentView {
+    /// The fields IRP owns there (`name`, `description`, `ean`).
+    pub fields: Vec<String>,
+    /// `up_to_date`, `waiting` (the next round pushes `changes`), `refused` (see `problem`),
+    /// `not_in_shop` (the shop lacks the product), `no_pim_data`.
+    pub state: String,
+    /// When the content was last pushed.
+    pub pushed_at: Option<DateTime<Utc>>,
+    /// What the next push changes, field by field.
+    pub changes: Vec<ContentChange>,
+    /// Why the shop refused the content last sent.
+    pub problem: Option<String>,
+}
+
+/// One field the next content push changes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContentChange {
+    /// The field.
+    pub field: String,
+    /// What the shop has, as IRP last pushed it.
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<Value>,
+    /// What it gets.
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<Value>,
 }
 
 /// An offer priced for one channel.
@@ -367,6 +399,65 @@ impl ProductPricing {
         }))
     }
 
+    /// The content IRP owns of this product in channel `channel` (settings `cfg`): built from
+    /// its PIM data now, against what was last pushed there.
+    fn content_view(
+        &self,
+        cfg: &irp_core::shopware::content::ContentConfig,
+        channel: &str,
+        attributes: &Map<String, Value>,
+        pushed: &[irp_store::channel_sync::PushedContent],
+    ) -> ContentView {
+        use irp_core::shopware::content as sc;
+        let fields = cfg.fields.iter().map(|f| f.as_str().to_owned()).collect();
+        let last = pushed.iter().find(|p| p.channel == channel);
+        let pushed_at = last.and_then(|p| p.pushed_at);
+        let problem = last.and_then(|p| p.problem.clone());
+        let Some(p) = self.product.as_ref().filter(|p| p.pim_synced_at.is_some()) else {
+            return ContentView {
+                fields,
+                state: "no_pim_data".into(),
+                pushed_at,
+                changes: Vec::new(),
+                problem,
+            };
+        };
+        let now = sc::content(
+            &sc::PimFacts {
+                ean: &self.ean,
+                name: p.name.as_deref(),
+                brand: p.brand.as_deref(),
+                category: p.category.as_deref(),
+                attributes,
+            },
+            cfg,
+        );
+        let before: Option<Value> = last
+            .and_then(|p| p.content.as_deref())
+            .and_then(|c| serde_json::from_str(c).ok());
+        let changes: Vec<ContentChange> = sc::changes(before.as_ref(), &now)
+            .into_iter()
+            .map(|c| ContentChange {
+                field: c.field,
+                before: c.before,
+                after: c.after,
+            })
+            .collect();
+        let state = match last {
+            Some(l) if l.problem.is_some() => "refused",
+            Some(l) if l.hash.is_none() => "not_in_shop",
+            Some(l) if l.hash.as_deref() == Some(now.hash().as_str()) => "up_to_date",
+            _ => "waiting",
+        };
+        ContentView {
+            fields,
+            state: state.into(),
+            pushed_at,
+            changes,
+            problem,
+        }
+    }
+
     /// The key of refurbisher `id` (its id when it is gone).
     pub fn key_of(&self, id: i64) -> String {
         self.keys
@@ -414,13 +505,22 @@ impl ProductPricing {
                 }
             })
             .collect();
+        let attributes = store.pim().product_attributes(&self.ean).await?;
+        let pushed = store.channel_sync().content_of(&self.ean).await?;
         let channels = ctx
             .channels
             .iter()
             .map(|ch| {
+                let content = ch
+                    .shopware
+                    .as_ref()
+                    .map(|s| &s.content)
+                    .filter(|c| !c.is_off())
+                    .map(|cfg| self.content_view(cfg, &ch.key, &attributes, &pushed));
                 let e = catalog::evaluate(facts, &ctx.sellers, Scope::Channel(ch));
                 let row = self.channel_rows.iter().find(|r| r.channel == ch.key);
                 ChannelView {
+                    content,
                     channel: ch.key.clone(),
                     name: ch.name.clone(),
                     stored: row.cloned().map(Into::into),
@@ -453,7 +553,7 @@ impl ProductPricing {
         };
         Ok(ProductDetail {
             product,
-            attributes: store.pim().product_attributes(&self.ean).await?,
+            attributes,
             offer_list,
             channels,
         })
@@ -723,4 +823,132 @@ pub struct HeldPrices {
 pub struct PriceDecided {
     /// The offer as it is now.
     pub offer: Offer,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use irp_store::channel_sync::ContentChecked;
+    use irp_store::db_tests;
+    use irp_store::testkit::TestDb;
+    use serde_json::json;
+
+    use super::*;
+
+    const EAN: &str = "8712345678906";
+
+    db_tests!(the_product_shows_the_content_each_shop_has_and_what_the_next_push_changes);
+
+    /// A channel that owns names and EANs: before any push the content waits with every owned
+    /// field new; once pushed it is up to date; a PIM rename shows the name before and after.
+    async fn the_product_shows_the_content_each_shop_has_and_what_the_next_push_changes(
+        db: TestDb,
+    ) {
+        let s = &db.store;
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let flexit =
+            std::fs::read_to_string(format!("{root}/config/refurbishers/flexit.json")).unwrap();
+        let parsed = irp_core::config::parse_document(&flexit);
+        irp_pipeline::catalog::apply_refurbishers(s, &parsed.refurbishers, "test")
+            .await
+            .unwrap();
+        let channels = json!({"channels": {"refurbished-direct": {"shopware": {
+            "url": "https://shop.example", "client_id": "${secret:channel.refurbished-direct.id}",
+            "client_secret": "${secret:channel.refurbished-direct.secret}",
+            "content": {"fields": ["name", "ean"]}}}}});
+        let parsed = irp_core::config::parse_channels(&channels.to_string());
+        assert!(parsed.is_ok(), "{:?}", parsed.diagnostics);
+        irp_pipeline::catalog::apply_channels(s, &parsed.channels, "test")
+            .await
+            .unwrap();
+        let r = s.refurbishers().get("flexit").await.unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let feed = dir.path().join("feed.csv");
+        std::fs::write(
+            &feed,
+            format!("Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-1;Phone;10;{EAN};100,00;999,00\n"),
+        )
+        .unwrap();
+        irp_pipeline::feed::import_file(s, &r, &feed, "manual")
+            .await
+            .unwrap();
+        let pim = |name: &str| irp_core::pim::PimProduct {
+            sku: "SKU-1".into(),
+            ean: EAN.into(),
+            name: Some(name.into()),
+            brand: None,
+            model: None,
+            category: None,
+            attributes: serde_json::Map::new(),
+            edited_at: None,
+        };
+        s.pim()
+            .write_products(&[pim("iPhone 13")], None)
+            .await
+            .unwrap();
+        let content = |d: &ProductDetail| {
+            d.channels
+                .iter()
+                .find(|c| c.channel == "refurbished-direct")
+                .unwrap()
+                .content
+                .clone()
+                .unwrap()
+        };
+        let v = content(&ProductDetail::load(s, EAN).await.unwrap().unwrap());
+        assert_eq!(
+            (v.state.as_str(), v.fields.clone()),
+            ("waiting", vec!["name".to_owned(), "ean".to_owned()])
+        );
+        let fields: Vec<&str> = v.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["name", "ean"]);
+        assert_eq!(v.changes[0].after, Some(json!("iPhone 13")));
+        assert_eq!(v.changes[0].before, None);
+
+        // Pushed as it is now: up to date, nothing would change.
+        let cfg = &parsed.channels[0].shopware.as_ref().unwrap().content;
+        let now = irp_core::shopware::content::content(
+            &irp_core::shopware::content::PimFacts {
+                ean: EAN,
+                name: Some("iPhone 13"),
+                brand: None,
+                category: None,
+                attributes: &serde_json::Map::new(),
+            },
+            cfg,
+        );
+        let product = s.catalog().product(EAN).await.unwrap().unwrap();
+        s.channel_sync()
+            .content_checked(
+                "refurbished-direct",
+                &cfg.fingerprint(),
+                &[ContentChecked {
+                    ean: EAN.into(),
+                    hash: Some(now.hash()),
+                    content: serde_json::to_string(&now).ok(),
+                    pim_synced_at: product.pim_synced_at,
+                    pushed: true,
+                    problem: None,
+                }],
+            )
+            .await
+            .unwrap();
+        let v = content(&ProductDetail::load(s, EAN).await.unwrap().unwrap());
+        assert_eq!(v.state, "up_to_date");
+        assert!(v.changes.is_empty(), "{:?}", v.changes);
+        assert!(v.pushed_at.is_some());
+
+        // Renamed in the PIM: the name waits, with what the shop has and what it gets.
+        s.pim()
+            .write_products(&[pim("iPhone 13 Pro")], None)
+            .await
+            .unwrap();
+        let v = content(&ProductDetail::load(s, EAN).await.unwrap().unwrap());
+        assert_eq!(v.state, "waiting");
+        assert_eq!(v.changes.len(), 1, "{:?}", v.changes);
+        assert_eq!(
+            (v.changes[0].before.clone(), v.changes[0].after.clone()),
+            (Some(json!("iPhone 13")), Some(json!("iPhone 13 Pro")))
+        );
+    }
 }

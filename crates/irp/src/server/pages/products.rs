@@ -200,6 +200,28 @@ pub struct ChannelRow {
     key: String,
     name: String,
     offers: Vec<(String, String, String, String, String)>,
+    /// The content IRP owns in the shop: fields, state in words, last pushed, problem, and
+    /// each field the next push changes (field, before, after).
+    content: Option<ContentRow>,
+}
+
+/// The content IRP owns of a product in one channel's shop, as the page shows it.
+pub struct ContentRow {
+    fields: String,
+    state: &'static str,
+    state_class: &'static str,
+    pushed_at: String,
+    problem: String,
+    changes: Vec<(String, String, String)>,
+}
+
+/// A content value as text: a string as it is, anything else as JSON, nothing as "—".
+fn content_text(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "—".into(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
 }
 
 #[derive(Template)]
@@ -257,6 +279,36 @@ pub async fn show(
         .channels
         .iter()
         .map(|c| ChannelRow {
+            content: c.content.as_ref().map(|v| {
+                let (state, state_class) = match v.state.as_str() {
+                    "up_to_date" => ("up to date in the shop", "yes"),
+                    "waiting" => ("changed: goes out at the next round", "warn"),
+                    "refused" => ("refused by the shop", "bad"),
+                    "not_in_shop" => ("the shop does not have the product", "off"),
+                    _ => ("no PIM data yet", "off"),
+                };
+                ContentRow {
+                    fields: v.fields.join(", "),
+                    state,
+                    state_class,
+                    pushed_at: v.pushed_at.map_or_else(
+                        || "never".to_owned(),
+                        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    ),
+                    problem: v.problem.clone().unwrap_or_default(),
+                    changes: v
+                        .changes
+                        .iter()
+                        .map(|ch| {
+                            (
+                                ch.field.clone(),
+                                content_text(ch.before.as_ref()),
+                                content_text(ch.after.as_ref()),
+                            )
+                        })
+                        .collect(),
+                }
+            }),
             key: c.channel.clone(),
             name: c.name.clone(),
             offers: c
