@@ -178,6 +178,36 @@ async fn product_content_from_the_pim_reaches_the_shop_once_per_change(db: TestD
     // A full content resync: every product the shop has, again.
     let rep = channel::push_content(&db.store, &sw, true).await.unwrap();
     assert_eq!((rep.checked, rep.pushed, rep.unknown), (4, 3, 1), "{rep:?}");
+    // The shop refuses one product's writes: the others go through, the refused one is
+    // recorded with Shopware's error (and the content it still has), and is not sent again
+    // until its content changes.
+    shop.refuse_product(E3);
+    let mut next = pim_products("C");
+    next[0].name = Some("Phone 0 A".into());
+    next[1].name = Some("Phone 1 B".into());
+    db.store.pim().write_products(&next, None).await.unwrap();
+    let rep = channel::push_content(&db.store, &sw, false).await.unwrap();
+    assert_eq!(
+        (rep.checked, rep.pushed, rep.refused),
+        (2, 0, 1),
+        "E1 and E2 are unchanged, E3 (and E4, not in the shop) changed: {rep:?}"
+    );
+    assert_eq!(name(E3), json!("Phone 2 A"), "the shop keeps what it had");
+    let problems = db
+        .store
+        .channel_sync()
+        .content_problems("refurbished-direct", 10)
+        .await
+        .unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, E3);
+    assert!(
+        problems[0].1.contains("Shopware refused the content"),
+        "{problems:?}"
+    );
+    let rep = channel::push_content(&db.store, &sw, false).await.unwrap();
+    assert_eq!(rep.checked, 0, "not sent again: {rep:?}");
+
     // A channel that takes no content gets none.
     channel(&db, "econocom", &shop, json!({})).await;
     let eco = channel::connect(&db.store, None, "econocom").await.unwrap();
