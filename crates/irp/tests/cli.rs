@@ -159,7 +159,159 @@ db_tests!(
     an_operator_logs_in_and_out_and_failed_logins_are_throttled,
     two_storefronts_get_prices_send_orders_and_show_tracking,
     a_flexit_order_becomes_one_odoo_purchase_order_shown_on_the_order,
+    a_name_fixed_in_the_pim_reaches_both_storefronts,
 );
+
+/// Seed 003's "synchronizes enriched product data to both Shopware instances", through the
+/// binary: Ergonode has a product; after `irp pim sync` and `irp channel sync` both shops show
+/// its PIM name and EAN (each channel owns them), Econocom's description (which it keeps) is
+/// left alone while Refurbished Direct gets the PIM's; a name fixed in Ergonode reaches both
+/// after the next sync, and nothing else is sent again.
+async fn a_name_fixed_in_the_pim_reaches_both_storefronts(db: TestDb) {
+    use irp_testkit::fake_ergonode::{FakeErgonode, FakeProduct, FakeValue};
+    use irp_testkit::fake_shopware::{FakeShopware, FakeShopwareConfig};
+    const EAN: &str = "0194252707227";
+    let ergonode = FakeErgonode::start("ergo-7f3a9c").await;
+    let product = |name: &str| {
+        FakeProduct::simple(
+            "IPH13-128",
+            &["smartphones"],
+            vec![
+                FakeValue::local("name", &[("nl_NL", name)]),
+                FakeValue::text("ean", EAN),
+                FakeValue::text("description", "Refurbished, like new"),
+            ],
+        )
+    };
+    ergonode.put(product("iPhone 13 128 GB zwart"));
+    let irp = std::sync::Arc::new(Irp::new(&db.url));
+    let rd = FakeShopware::start(FakeShopwareConfig::default()).await;
+    let eco = FakeShopware::start(FakeShopwareConfig {
+        client_id: "SWIAECONOCOM00000000000001".into(),
+        client_secret: "econocom-secret".into(),
+        ..FakeShopwareConfig::default()
+    })
+    .await;
+    rd.add_product(EAN, "", 0, 1.0);
+    eco.add_product(&format!("ECO-{EAN}"), "", 0, 1.0);
+    let defaults = FakeShopwareConfig::default();
+    for (name, value) in [
+        ("pim.api_key", "ergo-7f3a9c"),
+        (
+            "channel.refurbished-direct.client_id",
+            defaults.client_id.as_str(),
+        ),
+        (
+            "channel.refurbished-direct.client_secret",
+            defaults.client_secret.as_str(),
+        ),
+        ("channel.econocom.client_id", "SWIAECONOCOM00000000000001"),
+        ("channel.econocom.client_secret", "econocom-secret"),
+    ] {
+        let out = irp.run_with_stdin(&["secret", "set", name], value);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let pim = irp.data.path().join("pim.json");
+    std::fs::write(
+        &pim,
+        std::fs::read_to_string(root().join("config/pim.json"))
+            .unwrap()
+            .replace(
+                "https://refurbished.ergonode.app/api/graphql/",
+                &ergonode.url,
+            ),
+    )
+    .unwrap();
+    let channels = serde_json::json!({"channels": {
+        "refurbished-direct": {"name": "Refurbished Direct", "shopware": {
+            "url": rd.url, "client_id": "${secret:channel.refurbished-direct.client_id}",
+            "client_secret": "${secret:channel.refurbished-direct.client_secret}",
+            "content": {"fields": ["name", "description", "ean"], "description_attribute": "description"}}},
+        "econocom": {"name": "Econocom", "shopware": {
+            "url": eco.url, "client_id": "${secret:channel.econocom.client_id}",
+            "client_secret": "${secret:channel.econocom.client_secret}",
+            "product_number_prefix": "ECO-", "content": {"fields": ["name", "ean"]}}}
+    }});
+    let channels_path = irp.data.path().join("channels.json");
+    std::fs::write(&channels_path, channels.to_string()).unwrap();
+    let feed = irp.data.path().join("flexit.csv");
+    std::fs::write(
+        &feed,
+        format!("Flex IT Part Number;Description;Stock Quantity;EAN;Sales Price;SRP\nFLX-A;Apple iPhone 13;5;{EAN};400,00;999,00\n"),
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "refurbisher",
+            "apply",
+            "-f",
+            "config/refurbishers/flexit.json",
+        ],
+        vec!["channel", "apply", "-f", channels_path.to_str().unwrap()],
+        vec!["pim", "apply", "-f", pim.to_str().unwrap()],
+        vec!["feed", "import", "flexit", "--file", feed.to_str().unwrap()],
+    ] {
+        let out = run_async(&irp, &args).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = run_async(&irp, &["pim", "sync"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Before the sync: the content waits.
+    let out = run_async(&irp, &["channel", "status", "econocom"]).await;
+    assert!(
+        stdout(&out).contains("econocom: content of 1 product(s) waiting"),
+        "{}",
+        stdout(&out)
+    );
+    for key in ["refurbished-direct", "econocom"] {
+        let out = run_async(&irp, &["channel", "sync", key]).await;
+        assert!(out.status.success(), "{key}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("content: 1 product(s) checked, 1 pushed"),
+            "{key}: {}",
+            stdout(&out)
+        );
+    }
+    let rd_product = rd.product(EAN).unwrap();
+    assert_eq!(rd_product["name"], "iPhone 13 128 GB zwart");
+    assert_eq!(rd_product["ean"], EAN);
+    assert_eq!(rd_product["description"], "Refurbished, like new");
+    let eco_product = eco.product(&format!("ECO-{EAN}")).unwrap();
+    assert_eq!(eco_product["name"], "iPhone 13 128 GB zwart");
+    assert_eq!(eco_product["ean"], EAN);
+    assert!(
+        eco_product["description"].is_null(),
+        "Econocom keeps its own descriptions: {eco_product}"
+    );
+
+    // The name fixed in Ergonode: after the next PIM sync it reaches both shops.
+    ergonode.put(product("iPhone 13 128 GB Midnight"));
+    let out = run_async(&irp, &["pim", "sync"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    for key in ["refurbished-direct", "econocom"] {
+        let out = run_async(&irp, &["channel", "sync", key, "--content"]).await;
+        assert!(
+            stdout(&out).contains("content: 1 product(s) checked, 1 pushed"),
+            "{key}: {}",
+            stdout(&out)
+        );
+    }
+    assert_eq!(
+        rd.product(EAN).unwrap()["name"],
+        "iPhone 13 128 GB Midnight"
+    );
+    assert_eq!(
+        eco.product(&format!("ECO-{EAN}")).unwrap()["name"],
+        "iPhone 13 128 GB Midnight"
+    );
+    // Nothing changed since: nothing checked, nothing sent.
+    let out = run_async(&irp, &["channel", "sync", "econocom", "--content"]).await;
+    assert!(
+        stdout(&out).contains("content: 0 product(s) checked, 0 pushed"),
+        "{}",
+        stdout(&out)
+    );
+}
 
 /// Two instances on one PostgreSQL: `irp status` lists both and the monitor's lease held by
 /// one; stopped with SIGTERM, that one releases it at once and the other takes it over well
