@@ -18,9 +18,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // a benchmark program
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 
+mod common;
+use common::{Irp, analyze};
 use irp_store::Backend;
 use irp_store::testkit::TestDb;
 use serde_json::{Value, json};
@@ -39,55 +41,6 @@ fn ean(first12: u64) -> String {
         .map(|(i, c)| c.to_digit(10).unwrap() * if i % 2 == 0 { 1 } else { 3 })
         .sum();
     format!("{digits}{}", (10 - sum % 10) % 10)
-}
-
-struct Irp {
-    db_url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Irp {
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_irp"));
-        c.args(args)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .env("IRP_DATABASE_URL", &self.db_url)
-            .env("IRP_SECRET_KEY_FILE", self.dir.path().join("secret.key"))
-            .env("IRP_POLL_TICK_SECS", "0")
-            .env("IRP_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")
-            .env("IRP_WEBHOOK_RATE", "0")
-            .env_remove("IRP_SECRET_KEY")
-            .env_remove("IRP_LOG");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "irp {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn serve(&self) -> (Child, String) {
-        let mut child = self
-            .cmd(&["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("serve exited").unwrap();
-            if let Some(i) = line.find("listening on http://") {
-                break line[i + 20..].split('/').next().unwrap().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        (child, format!("http://{addr}"))
-    }
 }
 
 /// New orders: `args` = the token and this wrk's prefix; each thread numbers its own.
@@ -454,21 +407,4 @@ fn main() {
     for instances in [1, 3] {
         rt.block_on(bench(instances, secs, connections));
     }
-}
-
-/// `ANALYZE` the database at `url` with `psql`; tried again when it meets autovacuum analyzing
-/// the same table (`tuple concurrently updated`).
-fn analyze(url: &str) {
-    for attempt in 1..=5 {
-        let status = Command::new("psql")
-            .args([url, "-qc", "ANALYZE"])
-            .status()
-            .expect("psql is not installed: apt-get install postgresql-client");
-        if status.success() {
-            return;
-        }
-        eprintln!("ANALYZE failed (attempt {attempt}); trying again");
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
-    panic!("ANALYZE kept failing");
 }
